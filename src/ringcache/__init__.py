@@ -1,0 +1,1 @@
+"""ringcache: a distributed read cache for AI and analytics workloads on Ray."""

@@ -1,0 +1,80 @@
+"""The registry's storage seam: a small synchronous interface in etcd's vocabulary.
+
+The `Registry` service owns time, lease expiry policy and watch wake-ups; a backend only
+stores. Each method maps onto one etcd call (Put with a Txn compare for `prev_revision`,
+Range, DeleteRange, LeaseGrant/KeepAlive/Revoke/TimeToLive, Watch history, Compact), so
+a real etcd backend can be added one to one. A backend never reads a clock: the
+registry passes `now` in. An etcd backend would ignore `now` (etcd keeps its own lease
+time) and return no expired leases, because etcd expires them itself.
+
+Revisions: every changed key gets its own revision, one global counter that only
+increases. A multi-key write (put_many, delete_prefix, revoke) is one atomic
+transaction whose keys take consecutive revisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ringcache.cluster.registry.model import KeyValue, Lease, WatchEvent
+
+# (key, revision of its deletion) for each key a multi-key delete removed.
+Deleted = list[tuple[str, int]]
+
+
+class RegistryBackend(Protocol):
+    """Durable key-value storage with revisions, leases and an event history.
+
+    Every write returns only once it is durable. `Conflict` is raised when a
+    `prev_revision` compare fails (details: key, mod_revision), `NotFound` for a lease
+    that does not exist.
+    """
+
+    def revision(self) -> int:
+        """The newest revision (0 on an empty store)."""
+
+    def compact_revision(self) -> int:
+        """The newest revision whose event is no longer kept (0: nothing compacted)."""
+
+    def get(self, key: str) -> KeyValue | None: ...
+
+    def range(
+        self, prefix: str, start_after: str | None = None, limit: int | None = None
+    ) -> list[KeyValue]:
+        """Keys starting with `prefix` (and > `start_after`), sorted by key."""
+
+    def put(self, key: str, value: str, lease: int = 0, prev_revision: int | None = None) -> int:
+        """Write one key; returns its new revision. `prev_revision` must equal the key's
+        mod_revision (0: the key must not exist). A put with lease=0 detaches the key."""
+
+    def put_many(self, items: Sequence[tuple[str, str]]) -> int:
+        """Write all items in one transaction; returns the last revision."""
+
+    def delete(self, key: str, prev_revision: int | None = None) -> int | None:
+        """Delete one key; returns the revision of the deletion, None if it was absent."""
+
+    def delete_prefix(self, prefix: str) -> Deleted:
+        """Delete every key under `prefix` in one transaction."""
+
+    def grant(self, ttl: float, now: float, lease_id: int = 0) -> int:
+        """Create a lease lapsing at now + ttl; lease_id 0 lets the backend choose."""
+
+    def refresh(self, lease_id: int, now: float) -> float:
+        """Keep a lease alive until now + its ttl; returns the ttl (NotFound if gone)."""
+
+    def revoke(self, lease_id: int) -> Deleted:
+        """Drop a lease and delete its keys in one transaction (NotFound if gone)."""
+
+    def lease(self, lease_id: int) -> Lease | None: ...
+
+    def expired_leases(self, now: float) -> list[int]:
+        """Ids of leases whose expiry is at or before `now`, oldest first."""
+
+    def events_since(self, prefix: str, revision: int, limit: int) -> list[WatchEvent]:
+        """Kept events on keys under `prefix` with revision >= `revision`, in order."""
+
+    def compact(self, keep: int) -> int:
+        """Drop all but the newest `keep` revisions of history; returns compact_revision."""
+
+    def close(self) -> None: ...

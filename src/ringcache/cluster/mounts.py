@@ -1,0 +1,198 @@
+"""The mount table: which UFS root each top-level cluster directory stands for.
+
+This is logic only; the registry persists mount points and builds a `MountTable` from them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .errors import Conflict, InvalidArgument, NotFound, UfsError
+from .paths import (
+    is_uri,
+    is_within,
+    join,
+    normalize_cluster_path,
+    normalize_uri,
+    relative_to,
+    split_uri,
+)
+from .ufs import UnderFileSystem, canonical_uri, check_options, ufs_for
+
+
+@dataclass(frozen=True)
+class MountPoint:
+    """A cluster path (`/data`) bound to a UFS root (`file:///srv/data`) and its options."""
+
+    path: str
+    ufs: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": self.path, "ufs": self.ufs, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> MountPoint:
+        """Read the API.md shape; InvalidArgument on missing or mistyped fields."""
+        if not isinstance(data, Mapping):
+            raise InvalidArgument(f"a mount point is an object, not {data!r}")
+        path, ufs = data.get("path"), data.get("ufs")
+        if not isinstance(path, str) or not isinstance(ufs, str):
+            raise InvalidArgument("a mount point needs string fields 'path' and 'ufs'")
+        return cls(path, ufs, check_options(data.get("options") or {}))
+
+
+class MountTable:
+    """An immutable set of mount points that turns either path form into the other.
+
+    Guarantees: lookups pick the longest mount path / UFS root that contains the path on a
+    segment boundary (`/data` never matches `/database`); every path is normalized first,
+    so `..` can only move within the text of the path, and a result that lands under no
+    mount point is an InvalidArgument naming the path. Mount points are normalized on the
+    way in (validation of new ones is `check_mount`'s job).
+    """
+
+    def __init__(self, mount_points: Iterable[MountPoint] = ()) -> None:
+        self._by_path: dict[str, MountPoint] = {}
+        self._by_ufs: dict[str, MountPoint] = {}
+        for given in mount_points:
+            mount = MountPoint(
+                normalize_cluster_path(given.path), canonical_uri(given.ufs), given.options
+            )
+            for index, key in ((self._by_path, mount.path), (self._by_ufs, mount.ufs)):
+                if key in index:
+                    raise Conflict(f"{key} appears in two mount points")
+                index[key] = mount
+
+    def __repr__(self) -> str:
+        return f"MountTable({self.list()!r})"
+
+    def __len__(self) -> int:
+        return len(self._by_path)
+
+    def list(self) -> list[MountPoint]:
+        return [self._by_path[path] for path in sorted(self._by_path)]
+
+    def get(self, path: str) -> MountPoint:
+        """The mount point mounted exactly at cluster path `path`; NotFound if none."""
+        mount = self._by_path.get(normalize_cluster_path(path))
+        if mount is None:
+            raise NotFound(f"{path} is not a mount point")
+        return mount
+
+    def resolve(self, path: str) -> tuple[MountPoint, str]:
+        """`(mount point, full UFS URI)` for a cluster path or a UFS URI."""
+        if is_uri(path):
+            uri = canonical_uri(path)
+            return self._longest(self._by_ufs, uri, path), uri
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise InvalidArgument(
+                f"{path!r} is neither an absolute cluster path nor a UFS URI (scheme://...)"
+            )
+        cluster_path = normalize_cluster_path(path)
+        mount = self._longest(self._by_path, cluster_path, path)
+        return mount, join(mount.ufs, relative_to(cluster_path, mount.path))
+
+    def to_ufs_uri(self, cluster_path: str) -> str:
+        return self.resolve(cluster_path)[1]
+
+    def to_cluster_path(self, ufs_uri: str) -> str:
+        if not is_uri(ufs_uri):
+            raise InvalidArgument(f"{ufs_uri!r} is not a UFS URI (scheme://...)")
+        mount, uri = self.resolve(ufs_uri)
+        return join(mount.path, relative_to(uri, mount.ufs))
+
+    @staticmethod
+    def _longest(index: Mapping[str, MountPoint], key: str, original: str) -> MountPoint:
+        # Try the key, then each parent: the first hit is the longest prefix on a segment
+        # boundary, and a lookup costs one dict probe per segment however many mounts exist.
+        for candidate in _self_and_parents(key):
+            mount = index.get(candidate)
+            if mount is not None:
+                return mount
+        raise InvalidArgument(f"{original} is not under any mount point")
+
+
+def _self_and_parents(key: str) -> Iterable[str]:
+    """`/a/b`, `/a`, `/` (or `file:///a/b` ... `file:///`), longest first."""
+    if is_uri(key):
+        scheme, rest = split_uri(key)
+        prefix = f"{scheme}://" + ("/" if rest.startswith("/") else "")
+    else:
+        prefix, rest = "/", key
+    segments = [segment for segment in rest.split("/") if segment]
+    for count in range(len(segments), -1, -1):
+        yield prefix + "/".join(segments[:count])
+
+
+UfsFactory = Callable[[str, Mapping[str, str]], UnderFileSystem]
+
+
+def check_mount(
+    new: MountPoint,
+    existing: MountTable,
+    allowed_local_roots: Sequence[str],
+    *,
+    ufs_factory: UfsFactory = ufs_for,
+) -> MountPoint:
+    """Validate a mount request (POST /mount) and return it normalized.
+
+    400 (InvalidArgument): malformed path or not a direct child of `/`, bad URI, unknown
+    scheme, non-string options, a `file://` root outside `allowed_local_roots`, a root
+    that does not exist or is not a directory. 409 (Conflict): the path is mounted, or the
+    same UFS root or one nested in it (either way) is mounted elsewhere. The checks that
+    read the UFS come last, so a request rejected on its face never reaches it.
+    """
+    if not isinstance(new.path, str) or not isinstance(new.ufs, str):
+        raise InvalidArgument("a mount point needs a string 'path' and a string 'ufs'")
+    path = normalize_cluster_path(new.path)
+    if path == "/" or path.count("/") != 1:
+        raise InvalidArgument(f"mount path {new.path!r} must be a direct child of '/', like /data")
+    options = check_options(new.options)
+    ufs_root = canonical_uri(new.ufs)
+    scheme, location = split_uri(ufs_root)
+    if scheme == "file":
+        _check_local_root(location, allowed_local_roots, new.ufs)
+    ufs = ufs_factory(ufs_root, options)  # unknown scheme or bad options: InvalidArgument
+
+    identity = _identity(ufs_root)
+    for mount in existing.list():
+        if mount.path == path:
+            raise Conflict(f"{path} is already mounted (on {mount.ufs})")
+    for mount in existing.list():
+        other = _identity(mount.ufs)
+        if is_within(identity, other) or is_within(other, identity):
+            how = "is" if identity == other else "overlaps"
+            raise Conflict(
+                f"{ufs_root} {how} the UFS root {mount.ufs} already mounted at {mount.path}"
+            )
+
+    try:
+        reachable = ufs.is_dir(ufs_root)
+        exists = reachable or ufs.exists(ufs_root)
+    except UfsError as exc:
+        raise InvalidArgument(f"UFS root {ufs_root} is not reachable: {exc.message}") from None
+    if not reachable:
+        problem = "is not a directory" if exists else "does not exist"
+        raise InvalidArgument(f"UFS root {ufs_root} {problem}")
+    return MountPoint(path, ufs_root, options)
+
+
+def _check_local_root(location: str, allowed_roots: Sequence[str], original: str) -> None:
+    real = os.path.realpath(location)
+    allowed = [os.path.realpath(root) for root in allowed_roots]
+    if not any(is_within(real, root) for root in allowed):
+        where = ", ".join(allowed) if allowed else "none are configured"
+        raise InvalidArgument(
+            f"local UFS root {original} is not under an allowed local root ({where})"
+        )
+
+
+def _identity(ufs_root: str) -> str:
+    # Two spellings of one local directory (symlinks, `..`) are the same root.
+    scheme, location = split_uri(ufs_root)
+    if scheme == "file":
+        return normalize_uri("file://" + os.path.realpath(location))
+    return ufs_root

@@ -1,0 +1,195 @@
+"""Where a `PageStore` keeps its bytes on disk, and how it writes them.
+
+    root/FORMAT                   {"layout": 1, "page_size": N}
+    root/journal                  one JSON line per change to the set of cached files
+    root/<2 hex>/<key>.<index>    one page
+    root/<2 hex>/<name>.tmp       a write in progress (deleted at startup)
+
+`<key>` is the SHA-1 of the file's UFS path *and* version, so a page can only ever be
+read back for the version it was written for, whatever happened in between. Pages are
+written under a `.tmp` name and renamed into place: a crash mid-write leaves a `.tmp`
+file, never a short page under a real name. File metadata goes to an append-only
+journal rather than a file per cached file: caching a small file then costs one file
+creation, like a plain copy, instead of two. There is no fsync: this is a cache, and
+the startup scan drops any page whose size or key does not match a journal record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+LAYOUT_VERSION = 1
+_BUCKET = re.compile(r"^[0-9a-f]{2}$")
+_PAGE = re.compile(r"^([0-9a-f]{40})\.(\d+)$")
+
+
+def file_key(path: str, size: int, mtime: float | None, etag: str | None) -> str:
+    """The on-disk name of one version of a cached file."""
+    identity = json.dumps([path, size, mtime, etag])
+    return hashlib.sha1(identity.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass
+class ScannedPages:
+    """Pages the startup scan found for one key, as `(index, size in bytes)`."""
+
+    key: str
+    pages: list[tuple[int, int]]
+
+
+class PageLayout:
+    """Page files under one store root; knows nothing of capacity, LRU or versions."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root)
+        os.makedirs(self.root, exist_ok=True)
+        for bucket in range(256):
+            os.makedirs(os.path.join(self.root, f"{bucket:02x}"), exist_ok=True)
+
+    def page_path(self, key: str, index: int) -> str:
+        return f"{self.root}/{key[:2]}/{key}.{index}"
+
+    def read_format(self) -> dict | None:
+        return _read_json(os.path.join(self.root, "FORMAT"))
+
+    def write_format(self, page_size: int) -> None:
+        record = {"layout": LAYOUT_VERSION, "page_size": page_size}
+        write_atomic(os.path.join(self.root, "FORMAT"), json.dumps(record).encode())
+
+    def write_page(self, key: str, index: int, data: bytes) -> None:
+        write_atomic(self.page_path(key, index), data)
+
+    def read_page(self, key: str, index: int, start: int = 0, end: int | None = None) -> bytes:
+        """Bytes `[start, end)` of a page; FileNotFoundError if it vanished from disk."""
+        fd = os.open(self.page_path(key, index), os.O_RDONLY)
+        try:
+            if end is None:
+                end = os.fstat(fd).st_size
+            return os.pread(fd, end - start, start)
+        finally:
+            os.close(fd)
+
+    def remove_page(self, key: str, index: int) -> None:
+        _unlink(self.page_path(key, index))
+
+    def scan(self) -> Iterator[ScannedPages]:
+        """Every key with pages on disk; deletes leftover `.tmp` files on the way.
+
+        Files whose names this layout does not produce are left alone, so a root pointed
+        at the wrong directory loses nothing.
+        """
+        for bucket in sorted(os.listdir(self.root)):
+            directory = os.path.join(self.root, bucket)
+            if not _BUCKET.match(bucket) or not os.path.isdir(directory):
+                continue
+            found: dict[str, ScannedPages] = {}
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".tmp"):
+                        _unlink(entry.path)
+                    elif match := _PAGE.match(entry.name):
+                        key, index = match.group(1), int(match.group(2))
+                        scanned = found.setdefault(key, ScannedPages(key, []))
+                        scanned.pages.append((index, entry.stat().st_size))
+            yield from found.values()
+
+
+class Journal:
+    """Append-only JSON lines: `{"path", ...fields}` records a file, `{"path", "removed":
+    true}` forgets it; the last line for a path wins. Each append is one `write` call on
+    an O_APPEND descriptor, so a process crash loses no acknowledged record, and a torn
+    last line (power loss) is skipped on replay. `rewrite` compacts it atomically.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lines = 0
+        self._fd = -1
+        self._closer: weakref.finalize | None = None
+
+    def replay(self) -> dict[str, dict]:
+        """The live record of every path, in the order they were last written."""
+        live: dict[str, dict] = {}
+        try:
+            with open(self.path, "rb") as handle:
+                for line in handle:
+                    try:
+                        record = json.loads(line)
+                        path = record["path"]
+                    except (ValueError, TypeError, KeyError):
+                        continue  # a torn or damaged line
+                    live.pop(path, None)
+                    if not record.get("removed"):
+                        live[path] = record
+        except FileNotFoundError:
+            pass
+        return live
+
+    def append(self, record: dict) -> None:
+        if self._fd < 0:
+            self._open()
+        os.write(self._fd, _line(record))
+        self.lines += 1
+
+    def rewrite(self, records: Iterable[dict]) -> None:
+        """Replace the journal by exactly `records` (a temp file renamed over it)."""
+        self.close()
+        body = b"".join(_line(record) for record in records)
+        write_atomic(self.path, body)
+        self.lines = body.count(b"\n")
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+            self._closer, self._fd = None, -1
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._closer = weakref.finalize(self, os.close, self._fd)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write `data` to `path` through a temporary name, so readers see all of it or none."""
+    temporary = path + ".tmp"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except FileNotFoundError:  # the bucket directory was removed under us
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        _unlink(temporary)
+        raise
+    os.close(fd)
+    os.replace(temporary, path)
+
+
+def _line(record: dict) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, "rb") as handle:
+            value = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,359 @@
+"""The worker's page store: UFS files cached on local disk as fixed-size pages."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from bisect import bisect_right
+from collections import OrderedDict
+from pathlib import Path
+
+from .errors import InvalidArgument, NotFound
+from .page_layout import LAYOUT_VERSION, Journal, PageLayout
+from .page_model import (
+    DEFAULT_PRIORITY,
+    PRIORITIES,
+    CachedFile,
+    CapacityExceeded,
+    FileEntry,
+    SortedPaths,
+    StoreStats,
+    check_priority,
+)
+from .ufs import FileVersion
+
+__all__ = ["PRIORITIES", "CachedFile", "CapacityExceeded", "PageStore", "StoreStats"]
+
+log = logging.getLogger(__name__)
+
+
+class PageStore:
+    """Fixed-size pages of UFS files on local disk, under a byte capacity.
+
+    Guarantees: the page bytes held never exceed `capacity_bytes`; a page is served only
+    if it was written whole (temp name, then rename) for the version recorded now; when
+    room is needed, pages go LOW before MEDIUM before HIGH priority and least recently
+    used first within a level, O(1) each; reopening a store over the same root recovers
+    every whole page (recency then follows `cached_at`); a file whose last page is evicted
+    is forgotten. Calls are serialized by an internal lock. `now` always comes from the
+    caller, whose clock owns time. Page bytes are never kept in memory.
+    """
+
+    def __init__(self, root: Path, capacity_bytes: int, page_size: int = 1 << 20) -> None:
+        if capacity_bytes < 0 or page_size < 1:
+            raise InvalidArgument(
+                f"capacity_bytes ({capacity_bytes}) must be >= 0 and page_size ({page_size}) >= 1"
+            )
+        self.capacity_bytes = capacity_bytes
+        self.page_size = page_size
+        self._layout = PageLayout(Path(root))
+        self._journal = Journal(str(Path(root) / "journal"))
+        self._lock = threading.RLock()
+        self._files: dict[str, FileEntry] = {}
+        self._sorted = SortedPaths()
+        # One recency order per priority level, oldest first; keys are (path, page index).
+        self._lru: dict[str, OrderedDict[tuple[str, int], None]] = {
+            level: OrderedDict() for level in PRIORITIES
+        }
+        self._used = 0
+        self._pages = 0
+        self._recover()
+
+    # -- files ---------------------------------------------------------------------------
+
+    def set_file(
+        self, path: str, version: FileVersion, now: float, priority: str | None = None
+    ) -> None:
+        """Record the version `path` is cached at; a different version drops the old pages.
+
+        `priority` (LOW/MEDIUM/HIGH) sets the eviction level; None keeps the current one
+        (MEDIUM for a new file).
+        """
+        if priority is not None:
+            check_priority(priority)
+        with self._lock:
+            entry = self._files.get(path)
+            if entry is not None and entry.version == version:
+                if priority is not None and priority != entry.priority:
+                    self._move_priority(entry, priority)
+                return
+            if entry is not None:
+                self._forget(entry, journal=False)  # the new record below supersedes it
+            entry = FileEntry(path, version, now, priority or DEFAULT_PRIORITY)
+            self._files[path] = entry
+            self._sorted.add(path)
+            self._write_record(entry.record())
+
+    def set_priority(self, path: str, priority: str) -> None:
+        """Move a cached file to another eviction level (its pages become most recent)."""
+        check_priority(priority)
+        with self._lock:
+            entry = self._require(path)
+            if priority != entry.priority:
+                self._move_priority(entry, priority)
+
+    def file_info(self, path: str) -> CachedFile | None:
+        with self._lock:
+            entry = self._files.get(path)
+            return None if entry is None else entry.describe(self.page_size)
+
+    def remove_file(self, path: str) -> int:
+        """Drop a file and all its pages; returns the bytes freed (0 if it was not cached)."""
+        with self._lock:
+            entry = self._files.get(path)
+            return 0 if entry is None else self._forget(entry)
+
+    def list_files(self, start_after: str | None = None, limit: int = 1000) -> list[CachedFile]:
+        """Up to `limit` cached files with paths after `start_after`, sorted by path."""
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+        with self._lock:
+            paths = self._sorted.snapshot(self._files)
+            position = 0 if start_after is None else bisect_right(paths, start_after)
+            result: list[CachedFile] = []
+            while position < len(paths) and len(result) < limit:
+                entry = self._files.get(paths[position])
+                if entry is not None:
+                    result.append(entry.describe(self.page_size))
+                position += 1
+            return result
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            return StoreStats(self.capacity_bytes, self._used, len(self._files), self._pages)
+
+    def close(self) -> None:
+        """Release the journal's file descriptor (the store reopens it if used again)."""
+        with self._lock:
+            self._journal.close()
+
+    # -- pages ---------------------------------------------------------------------------
+
+    def put_page(
+        self,
+        path: str,
+        index: int,
+        data: bytes,
+        now: float,
+        *,
+        version: FileVersion | None = None,
+    ) -> list[tuple[str, int]]:
+        """Store one page of a recorded file; returns the `(path, index)` pages evicted.
+
+        With `version`, the file is (re)recorded first as `set_file` would, which covers a
+        file whose pages were all evicted while it was being loaded. Without it, NotFound
+        if the file is not recorded. InvalidArgument if `data` is not exactly the page's
+        size; CapacityExceeded if the page is larger than the capacity or the disk is full.
+        """
+        with self._lock:
+            if version is not None:
+                self.set_file(path, version, now)
+            entry = self._require(path)
+            size = entry.page_length(index, self.page_size)
+            if len(data) != size:
+                raise InvalidArgument(
+                    f"page {index} of {path} must be {size} bytes, not {len(data)}"
+                )
+            entry.last_access = now
+            lru = self._lru[entry.priority]
+            if index in entry.pages:  # the pages of one version never change
+                lru.move_to_end((path, index))
+                return []
+            if size > self.capacity_bytes:
+                raise CapacityExceeded(
+                    f"page {index} of {path} ({size} bytes) does not fit in the page store "
+                    f"({self.capacity_bytes} bytes)",
+                    path=path,
+                )
+            evicted = self._make_room(size, keep=entry)
+            try:
+                self._layout.write_page(entry.key, index, data)
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise CapacityExceeded(f"disk full writing {path}: {exc}", path=path) from None
+                raise
+            entry.pages.add(index)
+            lru[(path, index)] = None
+            self._used += size
+            self._pages += 1
+            return evicted
+
+    def get_page(self, path: str, index: int, now: float) -> bytes | None:
+        """One whole page, or None if it is not cached; a hit makes it most recent."""
+        with self._lock:
+            entry = self._files.get(path)
+            if entry is None or index not in entry.pages:
+                return None
+            parts = self._read_pages(entry, [(index, 0, None)], now)
+            return None if parts is None else parts[0]
+
+    def read(self, path: str, offset: int, length: int | None, now: float) -> bytes | None:
+        """Bytes of a cached file, or None unless every page the range needs is cached.
+
+        The range is clamped to the file size (`length=None` reads to the end), so a
+        range past the end is `b""`. Every page read becomes most recent.
+        """
+        with self._lock:
+            entry = self._files.get(path)
+            if entry is None:
+                return None
+            start, end = self._clamp(entry, offset, length)
+            if start == end:
+                entry.last_access = now
+                return b""
+            size = self.page_size
+            needed = range(start // size, (end - 1) // size + 1)
+            if any(index not in entry.pages for index in needed):
+                return None
+            ranges = [
+                (index, max(start - index * size, 0), min(end - index * size, size))
+                for index in needed
+            ]
+            parts = self._read_pages(entry, ranges, now)
+            return None if parts is None else b"".join(parts)
+
+    def missing_pages(self, path: str, offset: int = 0, length: int | None = None) -> list[int]:
+        """Pages the range needs that are not cached; NotFound if the file is not recorded."""
+        with self._lock:
+            entry = self._require(path)
+            start, end = self._clamp(entry, offset, length)
+            if start == end:
+                return []
+            needed = range(start // self.page_size, (end - 1) // self.page_size + 1)
+            return [index for index in needed if index not in entry.pages]
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _require(self, path: str) -> FileEntry:
+        entry = self._files.get(path)
+        if entry is None:
+            raise NotFound(
+                f"{path} is not recorded in the page store; call set_file first "
+                "(its pages may have been evicted)"
+            )
+        return entry
+
+    @staticmethod
+    def _clamp(entry: FileEntry, offset: int, length: int | None) -> tuple[int, int]:
+        if offset < 0 or (length is not None and length < 0):
+            raise InvalidArgument(f"offset {offset} and length {length} must not be negative")
+        start = min(offset, entry.version.size)
+        end = entry.version.size if length is None else min(entry.version.size, start + length)
+        return start, end
+
+    def _read_pages(
+        self, entry: FileEntry, ranges: list[tuple[int, int, int | None]], now: float
+    ) -> list[bytes] | None:
+        lru = self._lru[entry.priority]
+        parts = []
+        for index, start, end in ranges:
+            try:
+                parts.append(self._layout.read_page(entry.key, index, start, end))
+            except FileNotFoundError:
+                # Deleted behind our back: forget the page rather than fail every read.
+                lru.pop((entry.path, index), None)
+                self._drop_page(entry, index)
+                if not entry.pages:
+                    self._forget(entry)
+                return None
+            lru.move_to_end((entry.path, index))
+        entry.last_access = now
+        return parts
+
+    def _make_room(self, needed: int, keep: FileEntry | None) -> list[tuple[str, int]]:
+        evicted: list[tuple[str, int]] = []
+        for level in PRIORITIES:
+            lru = self._lru[level]
+            while self._used + needed > self.capacity_bytes and lru:
+                (path, index), _ = lru.popitem(last=False)
+                entry = self._files[path]
+                self._drop_page(entry, index)
+                evicted.append((path, index))
+                # The file being written stays recorded even if it loses all its pages.
+                if not entry.pages and entry is not keep:
+                    self._forget(entry)
+        return evicted
+
+    def _drop_page(self, entry: FileEntry, index: int) -> None:
+        """Forget one page already taken out of the LRU order, and delete its file."""
+        entry.pages.discard(index)
+        self._used -= entry.page_length(index, self.page_size)
+        self._pages -= 1
+        self._layout.remove_page(entry.key, index)
+
+    def _forget(self, entry: FileEntry, journal: bool = True) -> int:
+        """Delete a file's pages and its record; returns the page bytes freed."""
+        freed = entry.describe(self.page_size).cached_bytes
+        lru = self._lru[entry.priority]
+        for index in entry.pages:
+            lru.pop((entry.path, index), None)
+            self._layout.remove_page(entry.key, index)
+        self._used -= freed
+        self._pages -= len(entry.pages)
+        entry.pages.clear()
+        del self._files[entry.path]
+        if journal:
+            self._write_record({"path": entry.path, "removed": True})
+        return freed
+
+    def _move_priority(self, entry: FileEntry, priority: str) -> None:
+        old, new = self._lru[entry.priority], self._lru[priority]
+        for index in sorted(entry.pages):
+            old.pop((entry.path, index), None)
+            new[(entry.path, index)] = None
+        entry.priority = priority
+        self._write_record(entry.record())
+
+    def _write_record(self, record: dict) -> None:
+        self._journal.append(record)
+        # Compact once dead records dominate: amortized O(1) per change.
+        if self._journal.lines > 2 * len(self._files) + 10_000:
+            self._journal.rewrite(entry.record() for entry in self._files.values())
+
+    # -- recovery ------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        stored = self._layout.read_format()
+        expected = {"layout": LAYOUT_VERSION, "page_size": self.page_size}
+        if stored is not None and stored != expected:
+            log.warning("page store %s was %s; dropping its pages", self._layout.root, stored)
+            records: dict[str, dict] = {}
+        else:
+            records = self._journal.replay()
+        by_key: dict[str, FileEntry] = {}
+        for record in records.values():
+            entry = FileEntry.from_record(record)
+            if entry is not None:
+                by_key[entry.key] = entry
+        for scanned in self._layout.scan():
+            entry = by_key.get(scanned.key)
+            for index, size in scanned.pages:
+                if entry is not None and self._is_whole_page(entry, index, size):
+                    entry.pages.add(index)
+                else:  # another version's, a damaged one, or an orphan: never served
+                    self._layout.remove_page(scanned.key, index)
+        # A non-empty file without pages was being loaded or evicted: drop its record.
+        kept = [entry for entry in by_key.values() if entry.pages or entry.version.size == 0]
+        # No access times are kept on disk: the oldest cached data counts as least recent.
+        kept.sort(key=lambda entry: (entry.cached_at, entry.path))
+        for entry in kept:
+            self._files[entry.path] = entry
+            self._sorted.add(entry.path)
+            lru = self._lru[entry.priority]
+            for index in sorted(entry.pages):
+                lru[(entry.path, index)] = None
+                self._used += entry.page_length(index, self.page_size)
+                self._pages += 1
+        # Rewriting also drops a torn last line, so later appends start on a fresh line.
+        self._journal.rewrite(entry.record() for entry in kept)
+        self._layout.write_format(self.page_size)
+        evicted = self._make_room(0, keep=None)  # the capacity may have shrunk
+        if evicted:
+            log.info("page store %s: evicted %d pages at startup", self._layout.root, len(evicted))
+
+    def _is_whole_page(self, entry: FileEntry, index: int, size: int) -> bool:
+        try:
+            return entry.page_length(index, self.page_size) == size
+        except InvalidArgument:
+            return False

@@ -153,6 +153,19 @@ class UnderFileSystem:
             cursor = tuple(below.split("/")) if below else ()
         return self._pages(uri, top, cursor, page_size)
 
+    def list_dir(self, uri: str) -> list[tuple[FileStatus, bool]]:
+        """The entries directly under a directory, in listing order, each with `is_dir`."""
+        directory = self._fs_path(uri)
+        if not self.is_dir(uri):
+            raise UfsNotFound(f"{uri} is not a directory on the UFS", path=uri)
+        entries = []
+        for entry in self._children(directory, None):
+            if isinstance(entry, FileStatus):
+                entries.append((entry, False))
+            else:
+                entries.append((FileStatus(self._uri(entry[0]), 0, None, None), True))
+        return entries
+
     # -- internals ---------------------------------------------------------------------
 
     def _pages(

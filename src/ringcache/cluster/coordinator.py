@@ -1,0 +1,267 @@
+"""The coordinator: keeps the ring in step with membership and answers management calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..config import ClusterConfig
+from .browse import list_directory, stat_path
+from .clock import Clock
+from .errors import Gone, InvalidArgument, NotFound, NotSupported
+from .membership import (
+    LIVE_PREFIX,
+    NODES_PREFIX,
+    NodeRecord,
+    NodeState,
+    live_key,
+    node_key,
+    worker_id_of,
+)
+from .mount_registry import delete_mount_point, read_mount_table, write_mount_point
+from .mounts import MountPoint, MountTable, check_mount, normalize_cluster_path
+from .refs import ActorRef, Peers
+from .registry import Compacted
+from .ring import HashRing
+from .units import format_time
+
+log = logging.getLogger(__name__)
+
+WATCH_TIMEOUT = 5.0
+WORKER_CALL_TIMEOUT = 2.0
+
+
+class Coordinator:
+    """Watches membership and keeps the ring current; owns the mount table and node calls.
+
+    Guarantees: the ring holds exactly the workers with a live lease, as of the last watch
+    event seen; a mount point is in the registry before `add_mount` returns.
+    """
+
+    def __init__(
+        self, config: ClusterConfig, registry: ActorRef, peers: Peers, clock: Clock
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.peers = peers
+        self.clock = clock
+        self.live: set[str] = set()
+        self.ring = HashRing([], virtual_nodes=config.virtual_nodes)
+        self.ring_version = 0
+        self._revision = 0
+        self._watch: asyncio.Task | None = None
+        self._stopped = False
+
+    # -- membership ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.config.mount_table_file is not None:
+            await self._install_static_mounts(self.config.mount_table_file)
+        await self._reload_membership()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._watch is not None:
+            self._watch.cancel()
+
+    async def _reload_membership(self) -> None:
+        # Read the revision first: events after it are replayed by the watch, and applying
+        # one twice is harmless, so nothing between the two reads is missed.
+        revision = await self.registry.call("revision")
+        entries = await self.registry.call("range", LIVE_PREFIX)
+        self._set_live({worker_id_of(kv.key) for kv in entries})
+        self._revision = revision + 1
+
+    async def _watch_loop(self) -> None:
+        while not self._stopped:
+            try:
+                events, self._revision = await self.registry.call(
+                    "watch", LIVE_PREFIX, self._revision, WATCH_TIMEOUT
+                )
+                live = set(self.live)
+                for event in events:
+                    worker_id = worker_id_of(event.kv.key)
+                    if event.type == "PUT":
+                        live.add(worker_id)
+                    else:
+                        live.discard(worker_id)
+                        await self._record_offline(worker_id)
+                self._set_live(live)
+            except asyncio.CancelledError:
+                raise
+            except Compacted:
+                await self._reload_membership()
+            except Exception:  # a registry restart must not end the watch: retry shortly
+                log.exception("membership watch failed; retrying")
+                await self.clock.sleep(1.0)
+
+    def _set_live(self, live: set[str]) -> None:
+        if live != self.live or not self.ring_version:
+            self.live = live
+            self.ring = HashRing(sorted(live), virtual_nodes=self.config.virtual_nodes)
+            self.ring_version += 1
+            log.info("ring now has %d workers", len(live))
+
+    async def _record_offline(self, worker_id: str) -> None:
+        kv = await self.registry.call("get", node_key(worker_id))
+        if kv is None:
+            return
+        record = NodeRecord.decode(kv.value)
+        # The lease lapsed one TTL after the last keepalive.
+        record.last_heartbeat = max(record.start_time, self.clock.now() - self.config.lease_ttl)
+        await self.registry.call("put", node_key(worker_id), record.encode())
+
+    async def ring_snapshot(self) -> dict[str, Any]:
+        """What a client needs to build the same ring: the workers and virtual nodes."""
+        return {
+            "workers": list(self.ring.worker_ids),
+            "virtualNodes": self.config.virtual_nodes,
+            "version": self.ring_version,
+        }
+
+    async def resolve(self, path: str) -> str:
+        """The UFS URI of a cluster path or UFS URI (400 if it is under no mount point)."""
+        _, uri = (await read_mount_table(self.registry)).resolve(path)
+        return uri
+
+    async def owners(self, path: str, count: int = 1) -> list[str]:
+        return self.ring.owners(await self.resolve(path), count)
+
+    async def stat(self, path: str) -> dict[str, Any]:
+        table = await read_mount_table(self.registry)
+        return await asyncio.to_thread(stat_path, table, path)
+
+    async def list_dir(self, path: str) -> list[dict[str, Any]]:
+        table = await read_mount_table(self.registry)
+        return await asyncio.to_thread(list_directory, table, path)
+
+    # -- mount table -----------------------------------------------------------------------
+
+    async def list_mounts(self) -> list[dict[str, Any]]:
+        return [m.to_dict() for m in (await read_mount_table(self.registry)).list()]
+
+    async def get_mount(self, path: str) -> dict[str, Any]:
+        table = await read_mount_table(self.registry)
+        return table.get(normalize_cluster_path(path)).to_dict()
+
+    async def add_mount(self, path: str, ufs: str, options: dict[str, str]) -> dict[str, Any]:
+        self._refuse_if_static()
+        table = await read_mount_table(self.registry)
+        mount = check_mount(
+            MountPoint(path=path, ufs=ufs, options=options), table, self.config.allowed_local_roots
+        )
+        await write_mount_point(self.registry, mount)
+        return mount.to_dict()
+
+    async def remove_mount(self, path: str) -> dict[str, Any]:
+        """Unmount: drop the cached data under it on every live worker, then the mount point."""
+        self._refuse_if_static()
+        table = await read_mount_table(self.registry)
+        try:
+            mount = table.get(normalize_cluster_path(path))
+        except NotFound as exc:
+            raise Gone(f"{path} is not mounted") from exc
+        errors = await self._on_live_workers("free_prefix", mount.ufs)
+        await delete_mount_point(self.registry, mount.path)
+        return {**mount.to_dict(), "errors": errors}
+
+    def _refuse_if_static(self) -> None:
+        if self.config.mount_table_file is not None:
+            raise NotSupported(
+                f"the mount table is static (read from {self.config.mount_table_file}); "
+                "edit that file and restart instead"
+            )
+
+    async def _install_static_mounts(self, path: Path) -> None:
+        try:
+            entries = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidArgument(f"cannot read the mount table file {path}: {exc}") from exc
+        table = MountTable([])
+        for entry in entries:
+            mount = check_mount(MountPoint.from_dict(entry), table, self.config.allowed_local_roots)
+            table = MountTable([*table.list(), mount])
+        for old in (await read_mount_table(self.registry)).list():
+            await delete_mount_point(self.registry, old.path)
+        for mount in table.list():
+            await write_mount_point(self.registry, mount)
+
+    # -- nodes -----------------------------------------------------------------------------
+
+    async def list_nodes(self) -> list[dict[str, Any]]:
+        records = await self.registry.call("range", NODES_PREFIX)
+        nodes = [NodeRecord.decode(kv.value) for kv in records]
+        return list(await asyncio.gather(*(self._describe(node) for node in nodes)))
+
+    async def get_node(self, worker_id: str) -> dict[str, Any]:
+        kv = await self.registry.call("get", node_key(worker_id))
+        if kv is None:
+            raise NotFound(f"no worker {worker_id!r} is known to the cluster")
+        return await self._describe(NodeRecord.decode(kv.value))
+
+    async def remove_node(self, worker_id: str) -> dict[str, Any]:
+        """Decommission a worker: it leaves the ring now and a live one stops."""
+        kv = await self.registry.call("get", node_key(worker_id))
+        if kv is None or NodeRecord.decode(kv.value).decommissioned:
+            raise NotFound(f"no active worker {worker_id!r} is known to the cluster")
+        record = NodeRecord.decode(kv.value)
+        record.decommissioned = True
+        record.last_heartbeat = record.last_heartbeat or self.clock.now()
+        await self.registry.call("put", node_key(worker_id), record.encode())
+        if worker_id in self.live:
+            try:
+                ref = self.peers.worker(worker_id)
+                await asyncio.wait_for(ref.call("decommission"), WORKER_CALL_TIMEOUT)
+            except Exception as exc:  # the lease is revoked below either way
+                log.warning("decommission of %s not acknowledged: %s", worker_id, exc)
+            live = await self.registry.call("get", live_key(worker_id))
+            if live is not None and live.lease:
+                await self.registry.call("lease_revoke", live.lease)
+            self._set_live(self.live - {worker_id})
+        return await self._describe(record)
+
+    async def _describe(self, record: NodeRecord) -> dict[str, Any]:
+        if record.decommissioned:
+            state = NodeState.DECOMMISSIONED
+        elif record.id in self.live:
+            state = NodeState.ONLINE
+        else:
+            state = NodeState.OFFLINE
+        node: dict[str, Any] = {
+            "id": record.id,
+            "host": record.host,
+            "rayNodeId": record.ray_node_id,
+            "state": state.value,
+            "capacityBytes": record.capacity_bytes,
+            "startTime": format_time(record.start_time),
+        }
+        last_heartbeat = record.last_heartbeat
+        if state is NodeState.ONLINE:
+            try:
+                stats = await asyncio.wait_for(
+                    self.peers.worker(record.id).call("stats"), WORKER_CALL_TIMEOUT
+                )
+                node.update(usedBytes=stats["usedBytes"], cachedFiles=stats["cachedFiles"])
+                last_heartbeat = stats["lastHeartbeat"]
+            except Exception as exc:  # a slow worker still lists, without its usage
+                log.warning("stats of %s unavailable: %s", record.id, exc)
+        if last_heartbeat is not None:
+            node["lastHeartbeat"] = format_time(last_heartbeat)
+        return {key: value for key, value in node.items() if value not in (None, "")}
+
+    async def _on_live_workers(self, method: str, *args: Any) -> dict[str, str]:
+        """Call `method` on every live worker; the errors by worker id (empty when all agreed)."""
+
+        async def one(worker_id: str) -> tuple[str, str | None]:
+            try:
+                await self.peers.worker(worker_id).call(method, *args)
+                return worker_id, None
+            except Exception as exc:  # reported per worker to the caller, not swallowed
+                return worker_id, f"{type(exc).__name__}: {exc}"
+
+        results = await asyncio.gather(*(one(w) for w in sorted(self.live)))
+        return {worker_id: error for worker_id, error in results if error}

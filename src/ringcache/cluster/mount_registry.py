@@ -1,0 +1,27 @@
+"""The mount table's place in the registry: `/mounts/<cluster path>` holds one mount point."""
+
+from __future__ import annotations
+
+import json
+
+from .mounts import MountPoint, MountTable
+from .refs import ActorRef
+
+MOUNTS_PREFIX = "/mounts"
+
+
+def mount_key(path: str) -> str:
+    return MOUNTS_PREFIX + path
+
+
+async def read_mount_table(registry: ActorRef) -> MountTable:
+    entries = await registry.call("range", MOUNTS_PREFIX + "/")
+    return MountTable(MountPoint.from_dict(json.loads(kv.value)) for kv in entries)
+
+
+async def write_mount_point(registry: ActorRef, mount: MountPoint) -> None:
+    await registry.call("put", mount_key(mount.path), json.dumps(mount.to_dict(), sort_keys=True))
+
+
+async def delete_mount_point(registry: ActorRef, path: str) -> None:
+    await registry.call("delete", mount_key(path))

@@ -1,0 +1,61 @@
+"""The reference seam: cluster logic reaches another actor only through `ActorRef.call`.
+
+The in-process runtime uses `LocalRef` (an object living on its own event loop), the Ray
+runtime wraps actor handles, the simulator adds modelled latency. The logic never knows which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+
+class ActorRef(Protocol):
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run `method` on the actor and return its result (or raise its error)."""
+
+
+class Peers(Protocol):
+    def worker(self, worker_id: str) -> ActorRef:
+        """A reference to the worker with this id (it may be gone by the time it is called)."""
+
+
+class LocalRef:
+    """An object served by one event loop, callable from any loop or thread, like an actor.
+
+    Calls from other loops are handed to the owner loop, so the object sees one caller
+    at a time per await point, as a Ray async actor would.
+    """
+
+    def __init__(self, target: object, loop: asyncio.AbstractEventLoop) -> None:
+        self.target = target
+        self.loop = loop
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        coroutine = getattr(self.target, method)(*args, **kwargs)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            return await coroutine
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        return await asyncio.wrap_future(future)
+
+    def __repr__(self) -> str:
+        return f"LocalRef({type(self.target).__name__})"
+
+
+class LocalPeers:
+    """Worker references held in a dict, for runtimes where every actor is in one process."""
+
+    def __init__(self) -> None:
+        self.refs: dict[str, ActorRef] = {}
+
+    def worker(self, worker_id: str) -> ActorRef:
+        try:
+            return self.refs[worker_id]
+        except KeyError:
+            from .errors import Unavailable
+
+            raise Unavailable(f"worker {worker_id} is not reachable") from None

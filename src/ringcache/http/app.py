@@ -1,0 +1,21 @@
+"""The REST API as a Starlette app, made by a factory over actor references."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from ..cluster.refs import ActorRef
+from . import mount, nodes
+from .errors import EXCEPTION_HANDLERS
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(coordinator: ActorRef) -> Starlette:
+    """The management API over a coordinator reference (local, Ray or simulated)."""
+    resources = [module.route(coordinator) for module in (mount, nodes)]
+    return Starlette(
+        routes=[Mount(API_PREFIX, routes=resources)],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )

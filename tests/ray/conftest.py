@@ -1,0 +1,35 @@
+"""One Ray instance for the whole test run; each test gets its own cluster namespace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from ringcache.actors.bootstrap import RayCluster, start_cluster, stop_cluster  # noqa: E402
+from ringcache.config import ClusterConfig  # noqa: E402
+from tests.conftest import make_config  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ray_instance() -> Iterator[None]:
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def ray_config(tmp_path: Path, ray_instance: None) -> Iterator[ClusterConfig]:
+    config = make_config(tmp_path, namespace=f"test-{uuid.uuid4().hex[:8]}", lease_ttl=2.0)
+    yield config
+    stop_cluster(config)
+
+
+@pytest.fixture
+def ray_cluster(ray_config: ClusterConfig) -> RayCluster:
+    return start_cluster(ray_config, workers=3)

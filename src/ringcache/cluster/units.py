@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .errors import InvalidArgument
 
@@ -41,7 +41,9 @@ def parse_size(value: object) -> int:
     elif isinstance(value, str) and (match := _SIZE.match(value)):
         unit = (match.group(2) or "").lower()
         base = 1024 if "i" in unit else 1000
-        size = int(float(match.group(1)) * base ** _SIZE_POWERS[unit[:1] if unit[:1] != "b" else ""])
+        size = int(
+            float(match.group(1)) * base ** _SIZE_POWERS[unit[:1] if unit[:1] != "b" else ""]
+        )
     else:
         raise InvalidArgument(
             f"{value!r} is not a size; use bytes or a string like '512KB', '10GB', '10GiB'"
@@ -53,5 +55,5 @@ def parse_size(value: object) -> int:
 
 def format_time(epoch_seconds: float) -> str:
     """ISO 8601 with milliseconds and offset, as the REST answers carry times."""
-    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     return moment.isoformat(timespec="milliseconds")

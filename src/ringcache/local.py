@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from .cluster.clock import Clock, RealClock
 from .cluster.coordinator import Coordinator
+from .cluster.environment import Environment
 from .cluster.refs import LocalPeers, LocalRef
 from .cluster.registry import Registry, open_registry
 from .cluster.worker import Worker, load_or_create_worker_id
@@ -26,7 +27,8 @@ class LocalCluster:
 
     def __init__(self, config: ClusterConfig, clock: Clock | None = None) -> None:
         self.config = config
-        self.clock = clock or RealClock()
+        self.env = Environment(clock=clock or RealClock())
+        self.clock = self.env.clock
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.peers = LocalPeers()
@@ -48,7 +50,7 @@ class LocalCluster:
         self._registry_task = self.loop.create_task(self.registry.run())
         for _ in range(self.config.workers):
             await self._add_worker()
-        self.coordinator = Coordinator(self.config, self.registry_ref, self.peers, self.clock)
+        self.coordinator = Coordinator(self.config, self.registry_ref, self.peers, self.env)
         await self.coordinator.start()
 
     def stop(self) -> None:
@@ -108,7 +110,7 @@ class LocalCluster:
             worker_id,
             self.config.worker,
             self.registry_ref,
-            self.clock,
+            self.env,
             cache_dir=cache_dir,
             lease_ttl=self.config.lease_ttl,
         )

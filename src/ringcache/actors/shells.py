@@ -20,6 +20,7 @@ import ray
 
 from ..cluster.clock import RealClock
 from ..cluster.coordinator import Coordinator
+from ..cluster.environment import Environment
 from ..cluster.registry import open_registry
 from ..cluster.worker import Worker, load_or_create_worker_id
 from ..config import ClusterConfig
@@ -60,7 +61,7 @@ class CoordinatorActor(ActorShell):
     def __init__(self, config: ClusterConfig) -> None:
         registry = ray.get_actor(REGISTRY_NAME, namespace=config.namespace)
         self.logic = Coordinator(
-            config, RayRef(registry, REGISTRY_NAME), RayPeers(config.namespace), RealClock()
+            config, RayRef(registry, REGISTRY_NAME), RayPeers(config.namespace), Environment()
         )
         self._begin(self.logic.start())
 
@@ -74,7 +75,7 @@ class WorkerActor(ActorShell):
             load_or_create_worker_id(path),
             config.worker,
             RayRef(registry, REGISTRY_NAME),
-            RealClock(),
+            Environment(),
             cache_dir=path,
             lease_ttl=config.lease_ttl,
             host=ray.util.get_node_ip_address() or socket.gethostname(),

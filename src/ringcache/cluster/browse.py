@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import NotFound
 from .mounts import MountTable
 from .paths import is_uri, normalize_cluster_path
 from .ufs import ufs_for
 
+if TYPE_CHECKING:
+    from .environment import UfsFactory
 
-def stat_path(table: MountTable, path: str) -> dict[str, Any]:
+
+def stat_path(table: MountTable, path: str, ufs_factory: UfsFactory = ufs_for) -> dict[str, Any]:
     """`{"path", "size", "type", "mtime", "etag"}`; the root and mount points are directories."""
     if not is_uri(path) and normalize_cluster_path(path) == "/":
         return {"path": "/", "size": 0, "type": "directory"}
     mount, uri = table.resolve(path)
-    ufs = ufs_for(mount.ufs, mount.options)
+    ufs = ufs_factory(mount.ufs, mount.options)
     cluster_path = table.to_cluster_path(uri)
     if ufs.is_dir(uri):
         return {"path": cluster_path, "size": 0, "type": "directory"}
@@ -25,12 +28,14 @@ def stat_path(table: MountTable, path: str) -> dict[str, Any]:
     return entry
 
 
-def list_directory(table: MountTable, path: str) -> list[dict[str, Any]]:
+def list_directory(
+    table: MountTable, path: str, ufs_factory: UfsFactory = ufs_for
+) -> list[dict[str, Any]]:
     """The entries directly under a directory; the root lists the mount points."""
     if not is_uri(path) and normalize_cluster_path(path) == "/":
         return [{"path": m.path, "size": 0, "type": "directory"} for m in table.list()]
     mount, uri = table.resolve(path)
-    ufs = ufs_for(mount.ufs, mount.options)
+    ufs = ufs_factory(mount.ufs, mount.options)
     if not ufs.is_dir(uri):
         raise NotFound(f"{path} is not a directory")
     return [

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..config import ClusterConfig
 from .browse import list_directory, stat_path
-from .clock import Clock
+from .environment import Environment
 from .errors import Gone, InvalidArgument, NotFound, NotSupported
 from .membership import (
     LIVE_PREFIX,
@@ -42,12 +42,13 @@ class Coordinator:
     """
 
     def __init__(
-        self, config: ClusterConfig, registry: ActorRef, peers: Peers, clock: Clock
+        self, config: ClusterConfig, registry: ActorRef, peers: Peers, env: Environment
     ) -> None:
         self.config = config
         self.registry = registry
         self.peers = peers
-        self.clock = clock
+        self.env = env
+        self.clock = env.clock
         self.live: set[str] = set()
         self.ring = HashRing([], virtual_nodes=config.virtual_nodes)
         self.ring_version = 0
@@ -133,11 +134,11 @@ class Coordinator:
 
     async def stat(self, path: str) -> dict[str, Any]:
         table = await read_mount_table(self.registry)
-        return await asyncio.to_thread(stat_path, table, path)
+        return await self.env.run_io(stat_path, table, path, self.env.ufs_factory)
 
     async def list_dir(self, path: str) -> list[dict[str, Any]]:
         table = await read_mount_table(self.registry)
-        return await asyncio.to_thread(list_directory, table, path)
+        return await self.env.run_io(list_directory, table, path, self.env.ufs_factory)
 
     # -- mount table -----------------------------------------------------------------------
 
@@ -151,8 +152,12 @@ class Coordinator:
     async def add_mount(self, path: str, ufs: str, options: dict[str, str]) -> dict[str, Any]:
         self._refuse_if_static()
         table = await read_mount_table(self.registry)
-        mount = check_mount(
-            MountPoint(path=path, ufs=ufs, options=options), table, self.config.allowed_local_roots
+        mount = await self.env.run_io(
+            check_mount,
+            MountPoint(path=path, ufs=ufs, options=options),
+            table,
+            self.config.allowed_local_roots,
+            ufs_factory=self.env.ufs_factory,
         )
         await write_mount_point(self.registry, mount)
         return mount.to_dict()
@@ -183,7 +188,12 @@ class Coordinator:
             raise InvalidArgument(f"cannot read the mount table file {path}: {exc}") from exc
         table = MountTable([])
         for entry in entries:
-            mount = check_mount(MountPoint.from_dict(entry), table, self.config.allowed_local_roots)
+            mount = check_mount(
+                MountPoint.from_dict(entry),
+                table,
+                self.config.allowed_local_roots,
+                ufs_factory=self.env.ufs_factory,
+            )
             table = MountTable([*table.list(), mount])
         for old in (await read_mount_table(self.registry)).list():
             await delete_mount_point(self.registry, old.path)

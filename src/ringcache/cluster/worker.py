@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ..config import WorkerConfig
-from .clock import Clock
+from .environment import Environment
 from .errors import NotFound, RingcacheError, Unavailable
 from .membership import NodeRecord, live_key, node_key
 from .mount_registry import read_mount_table
 from .mounts import MountTable
 from .page_store import CapacityExceeded, PageStore
 from .refs import ActorRef
-from .ufs import FileVersion, UnderFileSystem, ufs_for
+from .ufs import FileVersion, UnderFileSystem
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Worker:
         worker_id: str,
         config: WorkerConfig,
         registry: ActorRef,
-        clock: Clock,
+        env: Environment,
         *,
         cache_dir: Path,
         lease_ttl: float,
@@ -56,7 +56,8 @@ class Worker:
         self.worker_id = worker_id
         self.config = config
         self.registry = registry
-        self.clock = clock
+        self.env = env
+        self.clock = env.clock
         self.cache_dir = cache_dir
         self.lease_ttl = lease_ttl
         self.host = host
@@ -73,8 +74,11 @@ class Worker:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> str:
-        self.store = await asyncio.to_thread(
-            PageStore, self.cache_dir / "pages", self.config.capacity, self.config.page_size
+        self.store = await self.env.run_io(
+            self.env.store_factory,
+            self.cache_dir / "pages",
+            self.config.capacity,
+            self.config.page_size,
         )
         self.start_time = self.clock.now()
         self.mounts = await read_mount_table(self.registry)
@@ -135,7 +139,7 @@ class Worker:
 
     def _ufs(self, path: str) -> tuple[UnderFileSystem, str]:
         mount, uri = self.mounts.resolve(path)
-        return ufs_for(mount.ufs, mount.options), uri
+        return self.env.ufs_factory(mount.ufs, mount.options), uri
 
     async def _resolve(self, path: str) -> tuple[UnderFileSystem, str]:
         try:
@@ -147,7 +151,7 @@ class Worker:
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset+length)` of a file, from the cache or, on a miss, the UFS."""
         ufs, uri = await self._resolve(path)
-        return await asyncio.to_thread(self._read, ufs, uri, offset, length)
+        return await self.env.run_io(self._read, ufs, uri, offset, length)
 
     def _read(self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None) -> bytes:
         store = self._require_store()
@@ -215,7 +219,7 @@ class Worker:
             async with limit:
                 try:
                     ufs, uri = await self._resolve(path)
-                    loaded = await asyncio.to_thread(self._load_file, ufs, uri)
+                    loaded = await self.env.run_io(self._load_file, ufs, uri)
                     return {"path": uri, "status": "LOADED", "bytes": loaded}
                 except RingcacheError as exc:
                     reason = getattr(exc, "reason", None) or exc.details.get("reason")

@@ -1,0 +1,31 @@
+"""What a runtime plugs into the logic: time, blocking I/O, UFS access, page stores, chance.
+
+The in-process and Ray runtimes use the defaults (real clock, threads, fsspec, disk); the
+simulator passes a virtual clock, I/O that costs modelled time, and size-only storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock, RealClock
+from .page_store import PageStore
+from .ufs import UnderFileSystem, ufs_for
+
+RunIo = Callable[..., Awaitable[Any]]
+UfsFactory = Callable[[str, Mapping[str, str]], UnderFileSystem]
+StoreFactory = Callable[[Path, int, int], PageStore]
+
+
+@dataclass
+class Environment:
+    clock: Clock = field(default_factory=RealClock)
+    run_io: RunIo = asyncio.to_thread
+    ufs_factory: UfsFactory = ufs_for
+    store_factory: StoreFactory = PageStore
+    random: random.Random = field(default_factory=random.Random)

@@ -119,6 +119,15 @@ class LocalCluster:
         self.peers.refs[worker_id] = LocalRef(worker, self.loop)
         return worker_id
 
+    def restart_coordinator(self) -> None:
+        """Replace the coordinator with a new one over the same registry, as after a crash."""
+        self.run(self._restart_coordinator())
+
+    async def _restart_coordinator(self) -> None:
+        await self.coordinator.stop()
+        self.coordinator = Coordinator(self.config, self.registry_ref, self.peers, self.env)
+        await self.coordinator.start()
+
     def kill_worker(self, worker_id: str) -> None:
         """Stop a worker the way a crash would: no goodbye, its lease simply lapses."""
         worker = self.workers.pop(worker_id)

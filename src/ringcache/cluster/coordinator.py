@@ -12,6 +12,7 @@ from ..config import ClusterConfig
 from .browse import list_directory, stat_path
 from .environment import Environment
 from .errors import Gone, InvalidArgument, NotFound, NotSupported
+from .jobs.manager import JobManager
 from .membership import (
     LIVE_PREFIX,
     NODES_PREFIX,
@@ -55,6 +56,14 @@ class Coordinator:
         self._revision = 0
         self._watch: asyncio.Task | None = None
         self._stopped = False
+        self.jobs = JobManager(
+            registry,
+            peers,
+            env,
+            ring=lambda: (self.ring, self.live),
+            mounts=lambda: read_mount_table(self.registry),
+            lease_ttl=config.lease_ttl,
+        )
 
     # -- membership ------------------------------------------------------------------------
 
@@ -63,11 +72,29 @@ class Coordinator:
             await self._install_static_mounts(self.config.mount_table_file)
         await self._reload_membership()
         self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+        await self.jobs.start()
 
     async def stop(self) -> None:
         self._stopped = True
         if self._watch is not None:
             self._watch.cancel()
+        await self.jobs.stop_all()
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def submit_job(self, job_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.jobs.submit(job_type, body)
+
+    async def get_job(self, job_type: str, kind: str, value: str) -> dict[str, Any]:
+        return await self.jobs.get(job_type, kind, value)
+
+    async def list_jobs(
+        self, job_type: str, last_key: str | None = None, count: int | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.jobs.list(job_type, last_key, count)
+
+    async def stop_job(self, job_type: str, kind: str, value: str) -> dict[str, Any]:
+        return await self.jobs.stop(job_type, kind, value)
 
     async def _reload_membership(self) -> None:
         # Read the revision first: events after it are replayed by the watch, and applying

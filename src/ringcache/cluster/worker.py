@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,12 @@ from .mount_registry import read_mount_table
 from .mounts import MountTable
 from .page_store import CapacityExceeded, PageStore
 from .refs import ActorRef
+from .throttle import Throttle
 from .ufs import FileVersion, UnderFileSystem
 
 log = logging.getLogger(__name__)
+
+LOADED_BY_MEMORY = 100_000  # files remembered per worker as loaded by which job
 
 
 def load_or_create_worker_id(cache_dir: Path) -> str:
@@ -68,6 +72,8 @@ class Worker:
         self.start_time = 0.0
         self.last_heartbeat: float | None = None
         self.counters = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0}
+        self._loaded_by: OrderedDict[str, str] = OrderedDict()
+        self._throttles: dict[str, Throttle] = {}
         self._heartbeat: asyncio.Task | None = None
         self._stopped = False
 
@@ -211,39 +217,85 @@ class Worker:
 
     # -- batches ---------------------------------------------------------------------------
 
-    async def load_batch(self, paths: list[str]) -> list[dict[str, Any]]:
-        """Cache each file whole; one result per path: LOADED with bytes, or FAILED with why."""
-        limit = asyncio.Semaphore(self.config.max_batch_concurrency)
+    async def load_batch(
+        self, files: list[Any], options: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Cache each file whole; one result each: LOADED, SKIPPED or FAILED with a reason.
 
-        async def load_one(path: str) -> dict[str, Any]:
+        A file is a path, or `(path, size, mtime, etag)` as a listing saw it (saves a stat).
+        Options: `skipIfExists`, `ifChanged` (skip when cached whole at the same version),
+        `bandwidth` (bytes/s of UFS reads for this job on this worker), `jobId`.
+        """
+        options = options or {}
+        limit = asyncio.Semaphore(self.config.max_batch_concurrency)
+        throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
+
+        async def load_one(entry: Any) -> dict[str, Any]:
+            path, version = _entry(entry)
             async with limit:
                 try:
                     ufs, uri = await self._resolve(path)
-                    loaded = await self.env.run_io(self._load_file, ufs, uri)
-                    return {"path": uri, "status": "LOADED", "bytes": loaded}
+                    return await self.env.run_io(
+                        self._load_file, ufs, uri, version, options, throttle
+                    )
                 except RingcacheError as exc:
                     reason = getattr(exc, "reason", None) or exc.details.get("reason")
                     return _failure(path, reason or "UFS_READ_FAILED", exc.message)
                 except OSError as exc:
                     return _failure(path, "UFS_READ_FAILED", str(exc))
 
-        return list(await asyncio.gather(*(load_one(path) for path in paths)))
+        return list(await asyncio.gather(*(load_one(entry) for entry in files)))
 
-    def _load_file(self, ufs: UnderFileSystem, uri: str) -> int:
+    def _load_file(
+        self,
+        ufs: UnderFileSystem,
+        uri: str,
+        version: FileVersion | None,
+        options: dict[str, Any],
+        throttle: Throttle | None,
+    ) -> dict[str, Any]:
         store = self._require_store()
-        status = ufs.stat(uri)
-        store.set_file(uri, status.version, self.clock.now())
-        missing = store.missing_pages(uri, 0, status.size)
+        version = version or ufs.stat(uri).version
+        job_id = options.get("jobId")
+        cached = store.file_info(uri)
+        if cached is not None and cached.complete:
+            # A file this same job loaded before a coordinator restart counts as loaded.
+            ours = job_id is not None and self._loaded_by.get(uri) == job_id
+            unchanged = cached.version == version
+            if not ours and (
+                options.get("skipIfExists") or (options.get("ifChanged") and unchanged)
+            ):
+                return {"path": uri, "status": "SKIPPED", "bytes": cached.version.size}
+        store.set_file(uri, version, self.clock.now())
+        missing = store.missing_pages(uri, 0, version.size)
         chunk = 8  # pages per ranged UFS read: fewer round trips, bounded memory
         try:
             for run_start, run_stop in _runs(missing):
                 for start in range(run_start, run_stop, chunk):
                     stop = min(run_stop, start + chunk)
-                    self._fetch_pages(ufs, uri, status.version, start, stop)
+                    if throttle is not None:
+                        throttle.consume(
+                            min(version.size, stop * self.config.page_size)
+                            - start * self.config.page_size
+                        )
+                    self._fetch_pages(ufs, uri, version, start, stop)
         except BaseException:
             store.remove_file(uri)  # no half-loaded file left behind to look cached
             raise
-        return status.size
+        if job_id is not None:
+            self._loaded_by[uri] = job_id
+            while len(self._loaded_by) > LOADED_BY_MEMORY:
+                self._loaded_by.popitem(last=False)
+        return {"path": uri, "status": "LOADED", "bytes": version.size}
+
+    def _throttle(self, job_id: str | None, bandwidth: int | None) -> Throttle | None:
+        if not bandwidth:
+            return None
+        key = job_id or ""
+        throttle = self._throttles.get(key)
+        if throttle is None or throttle.rate != bandwidth:
+            throttle = self._throttles[key] = Throttle(bandwidth)
+        return throttle
 
     async def free_batch(self, paths: list[str]) -> list[dict[str, Any]]:
         """Drop each file's cached pages; FREED with the bytes dropped, or NOT_CACHED."""
@@ -301,6 +353,13 @@ class Worker:
             "lastHeartbeat": self.last_heartbeat,
             **self.counters,
         }
+
+
+def _entry(entry: Any) -> tuple[str, FileVersion | None]:
+    if isinstance(entry, str):
+        return entry, None
+    path, size, mtime, etag = entry
+    return path, FileVersion(size, mtime, etag)
 
 
 def _failure(path: str, reason: str, message: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from starlette.routing import Mount
 from ..cluster.refs import ActorRef
 from . import mount, nodes
 from .errors import EXCEPTION_HANDLERS
+from .jobs import job_route
 
 API_PREFIX = "/api/v1"
 
@@ -15,6 +16,7 @@ API_PREFIX = "/api/v1"
 def create_app(coordinator: ActorRef) -> Starlette:
     """The management API over a coordinator reference (local, Ray or simulated)."""
     resources = [module.route(coordinator) for module in (mount, nodes)]
+    resources += [job_route(job_type, coordinator) for job_type in ("load", "free")]
     return Starlette(
         routes=[Mount(API_PREFIX, routes=resources)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -23,6 +23,11 @@ class Answer(BaseModel):
 
 async def read_body(request: Request, model: type[Model]) -> Model:
     """The JSON body as `model`; 400 for a missing body, invalid JSON or a wrong shape."""
+    return model.model_validate(await read_json(request))
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The JSON object in the body; 400 for a missing body, invalid JSON or not an object."""
     raw = await request.body()
     if not raw.strip():
         raise InvalidArgument("this call needs a JSON body")
@@ -32,7 +37,7 @@ async def read_body(request: Request, model: type[Model]) -> Model:
         raise InvalidArgument(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidArgument("the body must be a JSON object")
-    return model.model_validate(data)
+    return data
 
 
 def one_query_param(request: Request, names: tuple[str, ...]) -> tuple[str, str] | None:

@@ -1,0 +1,124 @@
+"""What differs between job types: who gets each file, what they are asked, how it counts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from ..ring import HashRing
+from ..ufs import FileStatus
+from .model import FailureReason
+
+
+@dataclass
+class Outcome:
+    """One file's result in one attempt, merged over every worker that was asked."""
+
+    status: str  # LOADED SKIPPED FREED NOT_CACHED FAILED
+    bytes: int = 0
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "FAILED"
+
+
+def failed(reason: FailureReason | str, message: str) -> Outcome:
+    return Outcome("FAILED", reason=str(reason), message=message)
+
+
+class LoadKind:
+    """Load: each file goes to its first `replicas` ring owners, UFS -> worker."""
+
+    name = "load"
+    method = "load_batch"
+
+    def __init__(self, options: dict[str, Any], job_id: str) -> None:
+        self.replicas = options.get("replicas", 1)
+        self.worker_options = {
+            "jobId": job_id,
+            "skipIfExists": options.get("skipIfExists", False),
+            "ifChanged": options.get("loadPolicy") == "IF_CHANGED",
+            "bandwidth": options.get("bandwidth"),
+        }
+
+    def plan(self, files: list[FileStatus], ring: HashRing, live: set[str]):
+        owners = ring.owners_batch([f.path for f in files], self.replicas)
+        plan: dict[str, list[FileStatus]] = defaultdict(list)
+        for status, workers in zip(files, owners, strict=True):
+            for worker_id in workers:
+                plan[worker_id].append(status)
+        return plan
+
+    def arguments(self, files: list[FileStatus]) -> tuple:
+        entries = [(f.path, f.size, f.mtime, f.etag) for f in files]
+        return (entries, self.worker_options)
+
+    @staticmethod
+    def merge(results: list[dict[str, Any]]) -> Outcome:
+        for result in results:
+            if result["status"] == "FAILED":
+                return failed(result.get("reason") or "UFS_READ_FAILED", result.get("message", ""))
+        if any(result["status"] == "LOADED" for result in results):
+            return Outcome("LOADED", max(r["bytes"] for r in results))
+        return Outcome("SKIPPED", max(r["bytes"] for r in results))
+
+    @staticmethod
+    def count(counters: dict[str, int], status: FileStatus, outcome: Outcome) -> None:
+        if outcome.status == "LOADED":
+            counters["loadedBytes"] += status.size
+            counters["loadedNonEmptyFiles"] += status.size > 0
+        elif outcome.status == "SKIPPED":
+            counters["skippedFiles"] += 1
+            counters["skippedBytes"] += status.size
+        else:
+            counters["failedFiles"] += 1
+
+    @staticmethod
+    def scanned(counters: dict[str, int], status: FileStatus) -> None:
+        counters["scannedFiles"] += 1
+        counters["totalBytes"] += status.size
+
+
+class FreeKind:
+    """Free: every live worker drops what it holds of each file (owners and stale copies)."""
+
+    name = "free"
+    method = "free_batch"
+    replicas = 0
+
+    def __init__(self, options: dict[str, Any], job_id: str) -> None:
+        self.job_id = job_id
+
+    def plan(self, files: list[FileStatus], ring: HashRing, live: set[str]):
+        return {worker_id: list(files) for worker_id in sorted(live)}
+
+    def arguments(self, files: list[FileStatus]) -> tuple:
+        return ([f.path for f in files],)
+
+    @staticmethod
+    def merge(results: list[dict[str, Any]]) -> Outcome:
+        for result in results:
+            if result["status"] == "FAILED":
+                return failed(result.get("reason") or "WORKER_FAILED", result.get("message", ""))
+        freed = sum(r["bytes"] for r in results if r["status"] == "FREED")
+        if any(r["status"] == "FREED" for r in results):
+            return Outcome("FREED", freed)
+        return Outcome("NOT_CACHED")
+
+    @staticmethod
+    def count(counters: dict[str, int], status: FileStatus, outcome: Outcome) -> None:
+        if outcome.status == "FREED":
+            counters["freedFiles"] += 1
+            counters["freedBytes"] += outcome.bytes
+        elif outcome.failed:
+            counters["failedFiles"] += 1
+
+    @staticmethod
+    def scanned(counters: dict[str, int], status: FileStatus) -> None:
+        counters["scannedFiles"] += 1
+
+
+KINDS = {"load": LoadKind, "free": FreeKind}

@@ -1,0 +1,167 @@
+"""A job's durable record: what it was asked to do, where it is, and what it has counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ..units import format_time
+
+MAX_FAILURES_SHOWN = 1000
+
+
+class JobState(StrEnum):
+    WAITING = "WAITING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.STOPPED)
+
+
+class FailureReason(StrEnum):
+    UFS_NOT_FOUND = "UFS_NOT_FOUND"
+    UFS_READ_FAILED = "UFS_READ_FAILED"
+    WORKER_FAILED = "WORKER_FAILED"
+    MEMBERSHIP_CHANGED = "MEMBERSHIP_CHANGED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    CAPACITY_EXCEEDED = "CAPACITY_EXCEEDED"
+    FILTERED = "FILTERED"
+    INVALID_PATH = "INVALID_PATH"
+    NO_WORKERS = "NO_WORKERS"
+
+
+#: Reasons worth another attempt: the cause may pass (a flaky UFS, a worker leaving the ring).
+RETRYABLE = frozenset(
+    {
+        FailureReason.UFS_READ_FAILED,
+        FailureReason.WORKER_FAILED,
+        FailureReason.MEMBERSHIP_CHANGED,
+        FailureReason.NO_WORKERS,
+    }
+)
+
+COUNTERS = {
+    "load": (
+        "scannedFiles",
+        "totalBytes",
+        "loadedNonEmptyFiles",
+        "loadedBytes",
+        "skippedFiles",
+        "skippedBytes",
+        "failedFiles",
+    ),
+    "free": ("scannedFiles", "freedFiles", "freedBytes", "failedFiles"),
+}
+
+
+@dataclass
+class Cursor:
+    """Where the listing stands: every file before it is counted, none after it."""
+
+    root: int = 0
+    after: str | None = None
+    listed: bool = False
+
+
+@dataclass
+class JobRecord:
+    """Everything about one job that must survive a coordinator or cluster restart."""
+
+    id: str
+    type: str
+    options: dict[str, Any]
+    alias: str | None = None
+    index: str | None = None
+    paths: list[str] | None = None
+    state: JobState = JobState.WAITING
+    start_time: float | None = None
+    end_time: float | None = None
+    elapsed: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    error_message: dict[str, Any] | None = None
+    cursor: Cursor = field(default_factory=Cursor)
+    failed_generation: int = 0
+
+    def __post_init__(self) -> None:
+        self.state = JobState(self.state)
+        for name in COUNTERS[self.type]:
+            self.counters.setdefault(name, 0)
+
+    @property
+    def selector(self) -> tuple[str, str]:
+        return ("index", self.index) if self.index is not None else ("alias", self.alias or "")
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, text: str) -> JobRecord:
+        data = json.loads(text)
+        data["cursor"] = Cursor(**data["cursor"])
+        return cls(**data)
+
+    def add_failures(self, failures: list[dict[str, str]]) -> None:
+        self.failures = (self.failures + failures)[-MAX_FAILURES_SHOWN:]
+
+    def reset(self) -> None:
+        """Back to the start, for running a succeeded job again."""
+        self.counters = {name: 0 for name in COUNTERS[self.type]}
+        self.failures = []
+        self.error_message = None
+        self.cursor = Cursor()
+        self.elapsed = 0.0
+        self.start_time = self.end_time = None
+
+
+def describe(
+    record: JobRecord, counters: dict[str, int], failures: list[dict], elapsed: float
+) -> dict[str, Any]:
+    """The job as API.md shows it (`elapsed` in seconds of running); empty values left out."""
+    moved = counters.get("loadedBytes", counters.get("freedBytes", 0))
+    view: dict[str, Any] = {
+        "id": record.id,
+        "type": record.type,
+        "alias": record.alias,
+        "index": record.index,
+        "paths": record.paths,
+        "options": record.options,
+        "state": record.state.value,
+        "startTime": format_time(record.start_time) if record.start_time else None,
+        "endTime": format_time(record.end_time) if record.end_time else None,
+        "timeElapsedMilliseconds": int(elapsed * 1000),
+        **{name: counters[name] for name in COUNTERS[record.type]},
+        "throughputBytesPerSecond": int(moved / elapsed) if elapsed > 0 else 0,
+        "failures": failures,
+        "errorMessage": record.error_message,
+    }
+    if record.type == "load" and record.state is JobState.RUNNING:
+        view["runningState"] = "LOADING"
+    return {key: value for key, value in view.items() if value not in (None, "", [], {})}
+
+
+_id_lock = threading.Lock()
+_last_id = 0
+
+
+def new_job_id(now: float | None = None) -> str:
+    """A UUIDv7: ids sort in submission order (the millisecond clock, then a counter)."""
+    global _last_id
+    with _id_lock:
+        milliseconds = int((time.time() if now is None else now) * 1000)
+        _last_id = max(_last_id + 1, milliseconds << 12)
+        stamp, sequence = _last_id >> 12, _last_id & 0xFFF
+    value = (stamp & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76 | sequence << 64
+    value |= 0b10 << 62 | int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))

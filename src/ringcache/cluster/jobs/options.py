@@ -1,0 +1,76 @@
+"""Job options as API.md lists them, validated once at submission."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+
+from ..errors import InvalidArgument
+from ..units import parse_size
+
+
+class LoadOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    batchSize: StrictInt = Field(200, ge=1)
+    fileFilterRegex: str | None = None
+    replicas: StrictInt = Field(1, ge=1)
+    skipIfExists: StrictBool = False
+    loadPolicy: Literal["IF_CHANGED"] | None = None
+    bandwidth: int | None = None
+
+    @field_validator("fileFilterRegex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"fileFilterRegex {value!r} is not a valid regex: {exc}") from exc
+        return value
+
+    @field_validator("bandwidth", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        size = parse_size(value)
+        if size == 0:
+            raise ValueError("bandwidth must be more than 0 bytes per second")
+        return size
+
+
+class FreeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batchSize: StrictInt = Field(200, ge=1)
+
+
+OPTION_MODELS: dict[str, type[BaseModel]] = {"load": LoadOptions, "free": FreeOptions}
+
+
+def parse_options(job_type: str, options: Any) -> dict[str, Any]:
+    """The options with defaults filled in; InvalidArgument naming what is wrong."""
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise InvalidArgument("options must be a JSON object")
+    try:
+        model = OPTION_MODELS[job_type].model_validate(options)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'options'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise InvalidArgument(f"invalid options: {problems}") from None
+    return model.model_dump(exclude_none=True)

@@ -1,0 +1,323 @@
+"""One run of a job: list -> plan -> dispatch -> collect -> checkpoint, as a flow of pages.
+
+Pages are listed in order and worked on concurrently (a few at a time); each page retries
+its failed files with backoff. Pages are committed strictly in listing order: the record's
+counters and cursor only ever cover a finished prefix of the listing, so a run that dies at
+any point resumes from the cursor and counts every file exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..environment import Environment
+from ..mounts import MountTable
+from ..refs import Peers
+from ..ring import HashRing
+from ..ufs import FileStatus
+from .kinds import KINDS, Outcome, failed
+from .model import RETRYABLE, Cursor, FailureReason, JobRecord, JobState
+from .source import FileSource, Page, index_lines
+from .store import JobStore
+
+log = logging.getLogger(__name__)
+
+PAGES_IN_FLIGHT = 4
+BATCHES_PER_WORKER = 2
+UFS_ATTEMPTS = 4
+
+
+class PageWork:
+    """A page on its way through the flow: its own counters until it is committed.
+
+    A retry page (`generation` set) moves no cursor; committing it starts a new
+    generation of failed files and drops the old one.
+    """
+
+    def __init__(self, page: Page, counters: dict[str, int], generation: int | None = None):
+        self.page = page
+        self.counters = counters
+        self.generation = generation
+        self.failed: list[dict[str, str]] = list(page.failures)
+        self.task: asyncio.Task | None = None
+
+
+class JobRun:
+    """Runs one job to a terminal state (or until cancelled by a stop)."""
+
+    def __init__(
+        self,
+        record: JobRecord,
+        store: JobStore,
+        env: Environment,
+        peers: Peers,
+        ring: Callable[[], tuple[HashRing, set[str]]],
+        mounts: Callable[[], Any],
+        lease_ttl: float,
+    ) -> None:
+        self.record = record
+        self.store = store
+        self.env = env
+        self.peers = peers
+        self.ring = ring
+        self.mounts = mounts
+        self.kind = KINDS[record.type](record.options, record.id)
+        self.retry_window = 2 * lease_ttl + 5  # long enough for a dead worker to leave the ring
+        self.in_flight: deque[PageWork] = deque()
+        self.unsaved_failed: list[dict[str, Any]] = []
+        self.run_started = env.clock.now()
+        self._slots: dict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(BATCHES_PER_WORKER)
+        )
+
+    # -- progress --------------------------------------------------------------------------
+
+    def live_counters(self) -> dict[str, int]:
+        counters = dict(self.record.counters)
+        for work in self.in_flight:
+            for name, value in work.counters.items():
+                counters[name] += value
+        return counters
+
+    def live_failures(self) -> list[dict[str, str]]:
+        pending = [f for work in self.in_flight for f in work.failed]
+        return (self.record.failures + pending)[-1000:]
+
+    def elapsed(self) -> float:
+        return self.record.elapsed + max(0.0, self.env.clock.now() - self.run_started)
+
+    # -- the flow --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        record = self.record
+        record.state = JobState.RUNNING
+        record.start_time = record.start_time or self.run_started
+        record.end_time = None
+        await self._save()
+        try:
+            await self._retry_failed()
+            if not record.cursor.listed:
+                await self._list_and_dispatch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a fault of the flow itself: recorded, never lost
+            log.exception("job %s failed", record.id)
+            await self._finish(JobState.FAILED, {"message": f"{type(exc).__name__}: {exc}"})
+            return
+        if record.counters["failedFiles"]:
+            count = record.counters["failedFiles"]
+            await self._finish(
+                JobState.FAILED,
+                {"message": f"{count} file(s) failed; resubmit the job to retry them"},
+            )
+        else:
+            await self._finish(JobState.SUCCEEDED)
+
+    async def _finish(self, state: JobState, error: dict[str, Any] | None = None) -> None:
+        self.record.state = state
+        self.record.error_message = error
+        self.record.elapsed = self.elapsed()
+        self.record.end_time = self.env.clock.now()
+        await self._save()
+
+    async def _save(self) -> None:
+        # Failed files go with the record that counts them; kept until a save succeeds.
+        await self.store.save(self.record, self.unsaved_failed)
+        self.unsaved_failed = []
+
+    async def stop(self) -> None:
+        """Record STOPPED with what was committed; the caller has cancelled the run task."""
+        await self.abandon()
+        await self._finish(JobState.STOPPED)
+
+    async def abandon(self) -> None:
+        """Cancel the pages in flight; their work is uncommitted and will be redone."""
+        for work in self.in_flight:
+            work.task.cancel()
+        await asyncio.gather(*(w.task for w in self.in_flight), return_exceptions=True)
+        self.in_flight.clear()
+
+    async def _retry_failed(self) -> None:
+        """A resumed job first retries the files that failed before, as one page.
+
+        They are listed afresh (a path that was missing may now be a file or a directory),
+        and their first count is undone when this page commits.
+        """
+        record = self.record
+        retried = [f async for f in self.store.failed_files(record.id, record.failed_generation)]
+        if not retried:
+            return
+        counters = {name: 0 for name in record.counters}
+        counters["failedFiles"] = counters["scannedFiles"] = -len(retried)
+        if "totalBytes" in counters:
+            counters["totalBytes"] = -sum(f.get("size", 0) for f in retried)
+        table = await self.mounts()
+        source = FileSource(
+            iter([f["path"] for f in retried]), table, self.env.ufs_factory, Cursor()
+        )
+        files, failures = [], []
+        while (page := await self.env.run_io(source.next_page)) is not None:
+            files += page.files
+            failures += page.failures
+        page = Page(files, record.cursor, failures)
+        work = PageWork(page, counters, generation=record.failed_generation + 1)
+        self.in_flight.append(work)
+        work.task = asyncio.get_running_loop().create_task(self._process(work))
+        await asyncio.wait({work.task})
+        await self._commit_ready()
+        await self.store.drop_failed(record.id, record.failed_generation)
+
+    async def _list_and_dispatch(self) -> None:
+        table = await self.mounts()
+        source = FileSource(
+            self._roots(table),
+            table,
+            self.env.ufs_factory,
+            self.record.cursor,
+            page_size=max(1000, self.record.options.get("batchSize", 200)),
+            file_filter=self.record.options.get("fileFilterRegex"),
+        )
+        while True:
+            page = await self.env.run_io(source.next_page)
+            if page is None:
+                break
+            work = PageWork(page, {name: 0 for name in self.record.counters})
+            self.in_flight.append(work)
+            work.task = asyncio.get_running_loop().create_task(self._process(work))
+            while len(self.in_flight) >= PAGES_IN_FLIGHT:
+                await asyncio.wait({self.in_flight[0].task})
+                await self._commit_ready()
+        for work in list(self.in_flight):
+            await asyncio.wait({work.task})
+        await self._commit_ready()
+
+    def _roots(self, table: MountTable) -> Iterator[str]:
+        if self.record.index is None:
+            return iter(self.record.paths or [])
+        mount, uri = table.resolve(self.record.index)
+        return index_lines(self.env.ufs_factory(mount.ufs, mount.options), uri)
+
+    async def _commit_ready(self) -> None:
+        """Fold finished pages at the front into the record and checkpoint it."""
+        while self.in_flight and self.in_flight[0].task.done():
+            work = self.in_flight.popleft()
+            if not work.task.cancelled() and work.task.exception():
+                raise work.task.exception()
+            if work.generation is not None:
+                self.record.failed_generation = work.generation
+                self.record.failures = []
+            else:
+                self.record.cursor = Cursor(**vars(work.page.cursor))
+            for name, value in work.counters.items():
+                self.record.counters[name] += value
+            self.record.add_failures(work.failed)
+            self.unsaved_failed.extend(work.failed)
+            self.record.elapsed = self.elapsed()
+            self.run_started = self.env.clock.now()
+            await self._save()
+
+    # -- one page --------------------------------------------------------------------------
+
+    async def _process(self, work: PageWork) -> None:
+        for failure in work.page.failures:  # a root that could not be listed: one failed file
+            failure.setdefault("size", 0)
+            work.counters["scannedFiles"] += 1
+            work.counters["failedFiles"] += 1
+        for status in work.page.files:
+            self.kind.scanned(work.counters, status)
+        pending = list(work.page.files)
+        first_failure: dict[str, float] = {}
+        attempts: dict[str, int] = defaultdict(int)
+        delay = 0.5
+        while pending:
+            outcomes = await self._attempt(pending)
+            retry = []
+            now = self.env.clock.now()
+            for status in pending:
+                outcome = outcomes[status.path]
+                retryable = outcome.failed and self._should_retry(
+                    status.path, outcome.reason, attempts, first_failure, now
+                )
+                if retryable:
+                    retry.append(status)
+                    continue
+                self.kind.count(work.counters, status, outcome)
+                if outcome.failed:
+                    work.failed.append(_failure_entry(status, outcome))
+            pending = retry
+            if pending:
+                await self.env.clock.sleep(delay)
+                delay = min(delay * 2, 8.0)
+
+    def _should_retry(
+        self,
+        path: str,
+        reason: str,
+        attempts: dict[str, int],
+        first_failure: dict[str, float],
+        now: float,
+    ) -> bool:
+        """UFS errors get a few attempts; worker trouble gets until the ring has moved on."""
+        if reason not in RETRYABLE:
+            return False
+        attempts[path] += 1
+        first_failure.setdefault(path, now)
+        if reason == FailureReason.UFS_READ_FAILED:
+            return attempts[path] < UFS_ATTEMPTS
+        return now - first_failure[path] < self.retry_window
+
+    async def _attempt(self, files: list[FileStatus]) -> dict[str, Outcome]:
+        """Plan the files on the current ring, send the batches, merge the answers."""
+        ring, live = self.ring()
+        plan = self.kind.plan(files, ring, live)
+        batch_size = self.record.options.get("batchSize", 200)
+        results: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        sends = []
+        for worker_id in sorted(plan):
+            assigned = plan[worker_id]
+            for start in range(0, len(assigned), batch_size):
+                sends.append(self._send(worker_id, assigned[start : start + batch_size], live))
+        for batch_results in await asyncio.gather(*sends):
+            for result in batch_results:
+                results[result["path"]].append(result)
+        outcomes = {}
+        for status in files:
+            answers = results.get(status.path, [])
+            if not answers and self.kind.replicas:
+                outcomes[status.path] = failed(FailureReason.NO_WORKERS, "no live worker owns it")
+            else:
+                outcomes[status.path] = self.kind.merge(answers)
+        return outcomes
+
+    async def _send(
+        self, worker_id: str, files: list[FileStatus], live: set[str]
+    ) -> list[dict[str, Any]]:
+        async with self._slots[worker_id]:
+            if worker_id not in self.ring()[1]:
+                return _all_failed(files, FailureReason.MEMBERSHIP_CHANGED, f"{worker_id} left")
+            try:
+                ref = self.peers.worker(worker_id)
+                answers = await ref.call(self.kind.method, *self.kind.arguments(files))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the whole batch is retried on the then-current ring
+                message = f"{worker_id}: {type(exc).__name__}: {exc}"
+                return _all_failed(files, FailureReason.WORKER_FAILED, message)
+        return answers
+
+
+def _all_failed(files: list[FileStatus], reason: FailureReason, message: str) -> list[dict]:
+    return [
+        {"path": f.path, "status": "FAILED", "bytes": 0, "reason": str(reason), "message": message}
+        for f in files
+    ]
+
+
+def _failure_entry(status: FileStatus, outcome: Outcome) -> dict[str, Any]:
+    entry = {"path": status.path, "reason": outcome.reason, "message": outcome.message}
+    entry.update(size=status.size, mtime=status.mtime, etag=status.etag)
+    return {k: v for k, v in entry.items() if v is not None}

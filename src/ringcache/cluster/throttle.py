@@ -1,0 +1,27 @@
+"""A token bucket for byte rates, shared by the threads of one job on one worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class Throttle:
+    """Lets `rate` bytes per second through on average, with bursts up to one second's worth."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._tokens = float(rate)
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def consume(self, amount: int) -> None:
+        """Block (this thread) until `amount` bytes may pass."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= amount
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)

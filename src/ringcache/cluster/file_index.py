@@ -1,0 +1,254 @@
+"""The global file index: which UFS files the cluster knows, at what version, held by whom.
+
+Two SQLite tables keyed by canonical UFS URI, so every question is an index range:
+`files(path, length, mtime, etag)` and `holders(path, worker)`. A version change (another
+length, mtime or etag) clears the file's holders in the same statement, by trigger: they
+held the old version, and a reader must never be sent to a peer holding stale bytes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidArgument
+from .registry.sqlite_backend import prefix_end
+
+INDEX_FILE = "file_index.sqlite"
+DEFAULT_PAGE = 1000
+MAX_PAGE = 10_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, length INTEGER NOT NULL, mtime REAL, etag TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS holders (
+    path TEXT NOT NULL, worker TEXT NOT NULL, PRIMARY KEY (path, worker)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS holders_by_worker ON holders (worker, path);
+CREATE TRIGGER IF NOT EXISTS new_version AFTER UPDATE OF length, mtime, etag ON files
+WHEN (old.length, old.mtime, old.etag) IS NOT (new.length, new.mtime, new.etag)
+BEGIN DELETE FROM holders WHERE path = old.path; END;
+CREATE TRIGGER IF NOT EXISTS forget_file AFTER DELETE ON files
+BEGIN DELETE FROM holders WHERE path = old.path; END;
+"""
+
+# Only a changed version rewrites the row (and so fires `new_version`).
+_UPSERT_FILE = """
+INSERT INTO files (path, length, mtime, etag) VALUES (?, ?, ?, ?)
+ON CONFLICT (path) DO UPDATE SET length = excluded.length, mtime = excluded.mtime,
+    etag = excluded.etag
+WHERE (files.length, files.mtime, files.etag) IS NOT (excluded.length, excluded.mtime,
+    excluded.etag)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One version of a UFS file: its canonical URI, length and version tags."""
+
+    path: str
+    length: int
+    mtime: float | None = None
+    etag: str | None = None
+
+    def row(self) -> tuple[str, int, float | None, str | None]:
+        return (self.path, self.length, self.mtime, self.etag)
+
+
+class FileIndex:
+    """The coordinator's index of files: version and holding workers per UFS URI.
+
+    Guarantees: every method is one transaction (a batch is all or nothing); a file has
+    holders only at its current version; listings are sorted by path and page through
+    the index by `last_key` without skipping or repeating an entry; each call costs an
+    index range, not a scan, so a million entries stay cheap. Thread-safe (one lock).
+    The index is derived state (workers report what they hold), so it favours speed over
+    fsync: WAL with synchronous=NORMAL can lose the last commits in a power cut, never
+    corrupt the file. `FileIndex(":memory:")` is a throwaway index for tests.
+    """
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        # Autocommit; `_transaction` opens each transaction explicitly.
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def open(cls, state_dir: Path) -> FileIndex:
+        """The index kept in `state_dir / "file_index.sqlite"` (the directory is created)."""
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        return cls(Path(state_dir) / INDEX_FILE)
+
+    def __repr__(self) -> str:
+        return f"FileIndex({self.path!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def record_cached(
+        self, path: str, length: int, mtime: float | None, etag: str | None, worker_id: str
+    ) -> None:
+        """`worker_id` holds `path` at this version (a new version drops other holders)."""
+        self.record_many(cached=[(FileRecord(path, length, mtime, etag), worker_id)])
+
+    def record_dropped(self, path: str, worker_id: str) -> None:
+        """`worker_id` no longer holds `path`; the entry itself stays known."""
+        self.record_many(dropped=[(path, worker_id)])
+
+    def record_many(
+        self,
+        cached: Iterable[tuple[FileRecord, str]] = (),
+        dropped: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Apply a batch in one transaction: every `cached` report, then every `dropped`.
+
+        When one batch reports a path at several versions, the last one is the file's
+        version and only the workers that reported that version hold it.
+        """
+        latest: dict[str, FileRecord] = {}
+        reports: list[tuple[FileRecord, str]] = []
+        for record, worker_id in cached:
+            _check_record(record)
+            latest[record.path] = record
+            reports.append((record, worker_id))
+        held = [(r.path, w) for r, w in reports if latest[r.path] == r]
+        with self._transaction() as db:
+            db.executemany(_UPSERT_FILE, [record.row() for record in latest.values()])
+            db.executemany("INSERT OR IGNORE INTO holders (path, worker) VALUES (?, ?)", held)
+            db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", list(dropped))
+
+    def add_stat_only(self, records: Iterable[FileRecord]) -> int:
+        """Know these files without caching them (POST /file_index); returns how many."""
+        latest = {}
+        for record in records:
+            _check_record(record)
+            latest[record.path] = record
+        with self._transaction() as db:
+            db.executemany(_UPSERT_FILE, [record.row() for record in latest.values()])
+        return len(latest)
+
+    def remove(self, paths: Iterable[str]) -> int:
+        """Forget these entries and their holders; returns how many existed."""
+        with self._transaction() as db:
+            cursor = db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+            return max(cursor.rowcount, 0)
+
+    def remove_under(self, ufs_root: str) -> int:
+        """Forget `ufs_root` and everything below it (an unmount); returns how many."""
+        clause, params = _under(ufs_root)
+        with self._transaction() as db:
+            return db.execute(f"DELETE FROM files WHERE {clause}", params).rowcount
+
+    def forget_worker(self, worker_id: str) -> int:
+        """`worker_id` holds nothing any more (decommissioned, cache wiped)."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM holders WHERE worker = ?", (worker_id,)).rowcount
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def list(
+        self, prefix: str | None = None, last_key: str | None = None, count: int | None = None
+    ) -> list[dict[str, Any]]:
+        """One page, sorted by path: entries starting with `prefix` (a plain string prefix),
+        after `last_key`, at most `count` (default 1000, at most 10,000), in API.md's shape
+        `{"path", "length", "workers"}`."""
+        count = DEFAULT_PAGE if count is None else count
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= MAX_PAGE:
+            raise InvalidArgument(f"count must be an integer from 1 to {MAX_PAGE}, not {count!r}")
+        clauses, params = [], []
+        if prefix:
+            end = prefix_end(prefix)
+            clauses.append("path >= ?" if end is None else "path >= ? AND path < ?")
+            params.extend([prefix] if end is None else [prefix, end])
+        if last_key is not None:
+            clauses.append("path > ?")
+            params.append(last_key)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT path, length FROM files {where} ORDER BY path LIMIT ?", [*params, count]
+            ).fetchall()
+            workers = self._holders_between(rows[0][0], rows[-1][0]) if rows else {}
+        return [
+            {"path": path, "length": length, "workers": workers.get(path, [])}
+            for path, length in rows
+        ]
+
+    def _holders_between(self, first: str, last: str) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for path, worker in self._db.execute(
+            "SELECT path, worker FROM holders WHERE path >= ? AND path <= ? ORDER BY path, worker",
+            (first, last),
+        ):
+            found.setdefault(path, []).append(worker)
+        return found
+
+    def get(self, path: str) -> FileRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT path, length, mtime, etag FROM files WHERE path = ?", (path,)
+            ).fetchone()
+        return None if row is None else FileRecord(*row)
+
+    def holders(self, path: str) -> list[str]:
+        """The workers holding `path` at its current version, sorted."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT worker FROM holders WHERE path = ? ORDER BY worker", (path,)
+            ).fetchall()
+        return [worker for (worker,) in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM files").fetchone()[0]
+
+    def cached_bytes(self, ufs_root: str) -> int:
+        """Bytes cached under `ufs_root`, all copies counted: each holder counts the whole
+        file. An estimate for quota listings; workers know the exact per-page figure."""
+        clause, params = _under(ufs_root, column="h.path")
+        with self._lock:
+            row = self._db.execute(
+                "SELECT coalesce(sum(f.length), 0) FROM holders h "
+                f"JOIN files f ON f.path = h.path WHERE {clause}",
+                params,
+            ).fetchone()
+        return int(row[0])
+
+
+def _check_record(record: FileRecord) -> None:
+    if not isinstance(record.path, str) or not record.path:
+        raise InvalidArgument(f"a file index entry needs a path, not {record.path!r}")
+    if isinstance(record.length, bool) or not isinstance(record.length, int) or record.length < 0:
+        raise InvalidArgument(f"length of {record.path} must be a non-negative integer")
+
+
+def _under(root: str, column: str = "path") -> tuple[str, list[str]]:
+    """`column` is `root` or below it on a segment boundary (`/a` covers `/a/b`, not `/ab`)."""
+    below = root if root.endswith("/") else root + "/"  # a root like file:/// has its slash
+    end = prefix_end(below)
+    if end is None:
+        return f"({column} = ? OR {column} >= ?)", [root, below]
+    return f"({column} = ? OR ({column} >= ? AND {column} < ?))", [root, below, end]

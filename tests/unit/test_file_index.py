@@ -1,0 +1,161 @@
+"""The global file index: holders, versions, stat-only entries, paging, removal, reopening."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ringcache.cluster.errors import InvalidArgument
+from ringcache.cluster.file_index import FileIndex, FileRecord
+
+A = "file:///srv/data/a.bin"
+B = "file:///srv/data/b.bin"
+
+
+@pytest.fixture
+def index() -> FileIndex:
+    return FileIndex(":memory:")
+
+
+def test_holders_are_added_and_dropped_per_worker(index: FileIndex) -> None:
+    index.record_cached(A, 100, 1.0, None, "worker-2")
+    index.record_cached(A, 100, 1.0, None, "worker-1")
+    index.record_cached(A, 100, 1.0, None, "worker-1")  # reported twice: held once
+    assert index.holders(A) == ["worker-1", "worker-2"]
+    index.record_dropped(A, "worker-2")
+    assert index.holders(A) == ["worker-1"]
+    index.record_dropped(A, "worker-1")
+    assert index.holders(A) == []
+    assert index.get(A) == FileRecord(A, 100, 1.0, None)  # still known, held by nobody
+    index.record_dropped(B, "worker-1")  # never known: nothing to do
+    assert index.count() == 1
+
+
+def test_a_new_version_leaves_only_its_own_holders(index: FileIndex) -> None:
+    index.record_cached(A, 100, 1.0, "e1", "worker-1")
+    index.record_cached(A, 100, 1.0, "e1", "worker-2")
+    index.record_cached(A, 100, 1.0, "e2", "worker-3")  # etag changed
+    assert index.holders(A) == ["worker-3"]
+    index.record_cached(A, 100, 2.0, "e2", "worker-1")  # mtime changed
+    assert index.holders(A) == ["worker-1"]
+    index.record_cached(A, 120, 2.0, "e2", "worker-2")  # length changed
+    assert index.holders(A) == ["worker-2"]
+    assert index.get(A) == FileRecord(A, 120, 2.0, "e2")
+
+
+def test_a_batch_applies_cached_then_dropped_in_one_transaction(index: FileIndex) -> None:
+    index.record_many(
+        cached=[
+            (FileRecord(A, 10, 1.0), "worker-1"),
+            (FileRecord(A, 20, 2.0), "worker-2"),  # the last version reported wins
+            (FileRecord(A, 20, 2.0), "worker-3"),
+            (FileRecord(B, 5), "worker-1"),
+        ],
+        dropped=[(A, "worker-3"), (B, "worker-1")],
+    )
+    assert index.get(A) == FileRecord(A, 20, 2.0)
+    assert index.holders(A) == ["worker-2"]
+    assert index.holders(B) == []
+
+
+def test_a_bad_record_fails_the_whole_batch(index: FileIndex) -> None:
+    index.record_cached(A, 10, None, None, "worker-1")
+    with pytest.raises(InvalidArgument):
+        index.record_many(cached=[(FileRecord(B, 5), "w"), (FileRecord("", 1), "w")])
+    with pytest.raises(InvalidArgument):
+        index.record_many(cached=[(FileRecord(B, -1), "w")])
+    with pytest.raises(InvalidArgument):
+        index.add_stat_only([FileRecord(B, 5), FileRecord(A, True)])  # type: ignore[arg-type]
+    assert index.count() == 1 and index.get(B) is None
+
+
+def test_stat_only_entries_have_no_holders_and_keep_those_of_the_same_version(
+    index: FileIndex,
+) -> None:
+    assert index.add_stat_only([FileRecord(A, 10, 1.0), FileRecord(B, 20), FileRecord(B, 20)]) == 2
+    assert index.list() == [
+        {"path": A, "length": 10, "workers": []},
+        {"path": B, "length": 20, "workers": []},
+    ]
+    index.record_cached(A, 10, 1.0, None, "worker-1")
+    index.add_stat_only([FileRecord(A, 10, 1.0)])  # same version: the holder still holds it
+    assert index.holders(A) == ["worker-1"]
+    index.add_stat_only([FileRecord(A, 11, 3.0)])  # changed on the UFS: the copy is stale
+    assert index.holders(A) == []
+
+
+def fill(index: FileIndex, count: int) -> list[str]:
+    paths = [f"file:///srv/data/d{i % 3}/f{i:04d}" for i in range(count)]
+    index.record_many(cached=[(FileRecord(p, i), f"worker-{i % 2}") for i, p in enumerate(paths)])
+    return sorted(paths)
+
+
+def test_listing_pages_through_everything_once_in_order(index: FileIndex) -> None:
+    paths = fill(index, 250)
+    seen, last_key = [], None
+    while page := index.list(last_key=last_key, count=7):
+        seen.extend(entry["path"] for entry in page)
+        last_key = page[-1]["path"]
+    assert seen == paths
+    entry = index.list(count=1)[0]
+    assert entry == {"path": paths[0], "length": 0, "workers": ["worker-0"]}
+
+
+def test_listing_by_prefix_and_last_key(index: FileIndex) -> None:
+    paths = fill(index, 30)
+    under_d1 = [p for p in paths if p.startswith("file:///srv/data/d1/")]
+    assert [e["path"] for e in index.list(prefix="file:///srv/data/d1/")] == under_d1
+    after = index.list(prefix="file:///srv/data/d1/", last_key=under_d1[4], count=3)
+    assert [e["path"] for e in after] == under_d1[5:8]
+    assert index.list(prefix="file:///srv/data/d9") == []
+    assert index.list(last_key=paths[-1]) == []
+    assert len(index.list(prefix="file:///srv/data/d")) == 30  # a plain string prefix
+
+
+@pytest.mark.parametrize("count", [0, -1, 10_001, True, 1.5, "5"])
+def test_listing_counts_out_of_range_are_invalid(index: FileIndex, count: object) -> None:
+    with pytest.raises(InvalidArgument):
+        index.list(count=count)  # type: ignore[arg-type]
+
+
+def test_remove_counts_what_existed_and_forgets_holders(index: FileIndex) -> None:
+    index.record_cached(A, 10, None, None, "worker-1")
+    index.add_stat_only([FileRecord(B, 1)])
+    assert index.remove([A, B, "file:///never"]) == 2
+    assert index.count() == 0 and index.list() == []
+    index.add_stat_only([FileRecord(A, 10)])
+    assert index.holders(A) == []  # the old holder did not come back with the entry
+
+
+def test_remove_under_a_root_and_forget_a_worker(index: FileIndex) -> None:
+    for path in ("file:///srv/data", "file:///srv/data/x", "file:///srv/database/y"):
+        index.record_cached(path, 1, None, None, "worker-1")
+    index.record_cached("file:///srv/database/y", 1, None, None, "worker-2")
+    assert index.remove_under("file:///srv/data") == 2
+    assert [e["path"] for e in index.list()] == ["file:///srv/database/y"]
+    assert index.forget_worker("worker-1") == 1
+    assert index.holders("file:///srv/database/y") == ["worker-2"]
+
+
+def test_cached_bytes_counts_every_copy_under_a_root(index: FileIndex) -> None:
+    index.record_cached("file:///r/a/x", 100, None, None, "worker-1")
+    index.record_cached("file:///r/a/x", 100, None, None, "worker-2")
+    index.record_cached("file:///r/a/y", 50, None, None, "worker-1")
+    index.record_cached("file:///r/ab/z", 1000, None, None, "worker-1")
+    index.add_stat_only([FileRecord("file:///r/a/stat-only", 7)])
+    assert index.cached_bytes("file:///r/a") == 250
+    assert index.cached_bytes("file:///") == 1250
+    assert index.cached_bytes("file:///r/none") == 0
+
+
+def test_entries_survive_reopening_the_index_file(tmp_path: Path) -> None:
+    index = FileIndex.open(tmp_path / "state")
+    index.record_cached(A, 10, 1.5, "etag", "worker-1")
+    index.add_stat_only([FileRecord("file:///srv/data/ünï code", 3)])
+    index.close()
+    reopened = FileIndex.open(tmp_path / "state")
+    assert reopened.get(A) == FileRecord(A, 10, 1.5, "etag")
+    assert reopened.holders(A) == ["worker-1"]
+    assert reopened.count() == 2
+    reopened.close()

@@ -92,6 +92,7 @@ class JobRecord:
     error_message: dict[str, Any] | None = None
     cursor: Cursor = field(default_factory=Cursor)
     failed_generation: int = 0
+    repair_rings: list[list[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state = JobState(self.state)
@@ -120,6 +121,7 @@ class JobRecord:
         self.failures = []
         self.error_message = None
         self.cursor = Cursor()
+        self.repair_rings = []
         self.elapsed = 0.0
         self.start_time = self.end_time = None
 

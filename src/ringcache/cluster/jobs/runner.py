@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from ..environment import Environment
@@ -21,6 +21,7 @@ from ..ring import HashRing
 from ..ufs import FileStatus
 from .kinds import KINDS, Outcome, failed
 from .model import RETRYABLE, Cursor, FailureReason, JobRecord, JobState
+from .repair import repair
 from .source import FileSource, Page, index_lines
 from .store import JobStore
 
@@ -70,6 +71,7 @@ class JobRun:
         self.in_flight: deque[PageWork] = deque()
         self.unsaved_failed: list[dict[str, Any]] = []
         self.run_started = env.clock.now()
+        self.rings_used: dict[frozenset[str], HashRing] = {}
         self._slots: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(BATCHES_PER_WORKER)
         )
@@ -97,11 +99,14 @@ class JobRun:
         record.state = JobState.RUNNING
         record.start_time = record.start_time or self.run_started
         record.end_time = None
-        await self._save()
+        await self.save()
         try:
             await self._retry_failed()
             if not record.cursor.listed:
                 await self._list_and_dispatch()
+                await self._note_ring_changes()
+            if record.repair_rings:
+                await repair(self)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a fault of the flow itself: recorded, never lost
@@ -122,9 +127,9 @@ class JobRun:
         self.record.error_message = error
         self.record.elapsed = self.elapsed()
         self.record.end_time = self.env.clock.now()
-        await self._save()
+        await self.save()
 
-    async def _save(self) -> None:
+    async def save(self) -> None:
         # Failed files go with the record that counts them; kept until a save succeeds.
         await self.store.save(self.record, self.unsaved_failed)
         self.unsaved_failed = []
@@ -174,7 +179,7 @@ class JobRun:
     async def _list_and_dispatch(self) -> None:
         table = await self.mounts()
         source = FileSource(
-            self._roots(table),
+            self.roots(table),
             table,
             self.env.ufs_factory,
             self.record.cursor,
@@ -195,7 +200,17 @@ class JobRun:
             await asyncio.wait({work.task})
         await self._commit_ready()
 
-    def _roots(self, table: MountTable) -> Iterator[str]:
+    async def _note_ring_changes(self) -> None:
+        """Remember (durably) the rings this run used that are no longer current."""
+        if not self.kind.replicas:
+            return  # a free job asks every live worker; the ring does not place its work
+        current = frozenset(self.ring()[0].worker_ids)
+        stale = [sorted(workers) for workers in self.rings_used if workers != current]
+        if stale:
+            self.record.repair_rings = sorted(stale)
+            await self.save()
+
+    def roots(self, table: MountTable) -> Iterator[str]:
         if self.record.index is None:
             return iter(self.record.paths or [])
         mount, uri = table.resolve(self.record.index)
@@ -218,7 +233,7 @@ class JobRun:
             self.unsaved_failed.extend(work.failed)
             self.record.elapsed = self.elapsed()
             self.run_started = self.env.clock.now()
-            await self._save()
+            await self.save()
 
     # -- one page --------------------------------------------------------------------------
 
@@ -234,13 +249,10 @@ class JobRun:
         attempts: dict[str, int] = defaultdict(int)
         delay = 0.5
         while pending:
-            outcomes = await self._attempt(pending)
             retry = []
-            now = self.env.clock.now()
-            for status in pending:
-                outcome = outcomes[status.path]
+            async for status, outcome in self.attempt(pending):
                 retryable = outcome.failed and self._should_retry(
-                    status.path, outcome.reason, attempts, first_failure, now
+                    status.path, outcome.reason, attempts, first_failure, self.env.clock.now()
                 )
                 if retryable:
                     retry.append(status)
@@ -270,28 +282,44 @@ class JobRun:
             return attempts[path] < UFS_ATTEMPTS
         return now - first_failure[path] < self.retry_window
 
-    async def _attempt(self, files: list[FileStatus]) -> dict[str, Outcome]:
-        """Plan the files on the current ring, send the batches, merge the answers."""
+    async def attempt(self, files: list[FileStatus]) -> AsyncIterator[tuple[FileStatus, Outcome]]:
+        """Plan the files on the current ring and send the batches; yield each file's merged
+        outcome as soon as every worker asked about it has answered."""
         ring, live = self.ring()
+        self.rings_used.setdefault(frozenset(ring.worker_ids), ring)
+        position = {id(status): i for i, status in enumerate(files)}
         plan = self.kind.plan(files, ring, live)
+        expected = [0] * len(files)
+        for assigned in plan.values():
+            for status in assigned:
+                expected[position[id(status)]] += 1
+        for i, status in enumerate(files):
+            if not expected[i]:
+                yield status, self._unplanned()
         batch_size = self.record.options.get("batchSize", 200)
-        results: dict[str, list[dict[str, Any]]] = defaultdict(list)
         sends = []
         for worker_id in sorted(plan):
-            assigned = plan[worker_id]
+            assigned = [position[id(status)] for status in plan[worker_id]]
             for start in range(0, len(assigned), batch_size):
-                sends.append(self._send(worker_id, assigned[start : start + batch_size], live))
-        for batch_results in await asyncio.gather(*sends):
-            for result in batch_results:
-                results[result["path"]].append(result)
-        outcomes = {}
-        for status in files:
-            answers = results.get(status.path, [])
-            if not answers and self.kind.replicas:
-                outcomes[status.path] = failed(FailureReason.NO_WORKERS, "no live worker owns it")
-            else:
-                outcomes[status.path] = self.kind.merge(answers)
-        return outcomes
+                batch = assigned[start : start + batch_size]
+                send = self._send(worker_id, [files[i] for i in batch], live)
+                sends.append(asyncio.ensure_future(_tagged(batch, send)))
+        answers: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        try:
+            for next_batch in asyncio.as_completed(sends):
+                batch, results = await next_batch
+                for i, result in zip(batch, results, strict=True):
+                    answers[i].append(result)
+                    if len(answers[i]) == expected[i]:
+                        yield files[i], self.kind.merge(answers.pop(i))
+        finally:
+            for send in sends:
+                send.cancel()
+
+    def _unplanned(self) -> Outcome:
+        if self.kind.replicas:
+            return failed(FailureReason.NO_WORKERS, "no live worker owns it")
+        return self.kind.merge([])
 
     async def _send(
         self, worker_id: str, files: list[FileStatus], live: set[str]
@@ -308,6 +336,10 @@ class JobRun:
                 message = f"{worker_id}: {type(exc).__name__}: {exc}"
                 return _all_failed(files, FailureReason.WORKER_FAILED, message)
         return answers
+
+
+async def _tagged(batch: list[int], send: Awaitable[list[dict]]) -> tuple[list[int], list[dict]]:
+    return batch, await send
 
 
 def _all_failed(files: list[FileStatus], reason: FailureReason, message: str) -> list[dict]:

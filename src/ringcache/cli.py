@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from .cli_format import human_bytes as _bytes
+from .cli_jobs import add_job_commands
 from .cluster.errors import RingcacheError
 from .config import ClusterConfig, load_config
 
@@ -123,13 +125,16 @@ def _api(args: argparse.Namespace) -> str:
     return args.api or f"http://{args.host or '127.0.0.1'}:{args.port or 19999}/api/v1"
 
 
-def _request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
+def _request(
+    args: argparse.Namespace, method: str, path: str, accept: tuple[int, ...] = (), **kwargs: Any
+) -> Any:
+    """One REST call; exits with the server's status sentence on an error not in `accept`."""
     try:
         response = httpx.request(method, _api(args) + path, timeout=30, **kwargs)
     except httpx.HTTPError as exc:
         raise SystemExit(f"cannot reach ringcache at {_api(args)}: {exc}") from exc
     body = response.json()
-    if response.status_code >= 400:
+    if response.status_code >= 400 and response.status_code not in accept:
         raise SystemExit(f"{response.status_code}: {body.get('status', body)}")
     return body
 
@@ -164,16 +169,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         mount_table.add_row(mount["path"], mount["ufs"])
     console.print(mount_table)
     return 0
-
-
-def _bytes(value: int | None) -> str:
-    if value is None:
-        return ""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(value)
 
 
 def cmd_mount(args: argparse.Namespace) -> int:
@@ -259,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="an option for the UFS filesystem (repeatable)",
     )
     mount.set_defaults(run=cmd_mount, config=None)
+
+    add_job_commands(commands, _api_flags)
     return parser
 
 

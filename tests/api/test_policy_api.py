@@ -12,7 +12,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from ringcache.cluster.file_index import FileIndex
-from ringcache.cluster.policies import PolicyConfig, PolicyService
+from ringcache.cluster.policies import PolicyCalls, PolicyConfig, PolicyService
 from ringcache.cluster.refs import LocalRef
 from ringcache.http import cache_filter, file_index, priority, quota, ttl
 from ringcache.http.errors import EXCEPTION_HANDLERS
@@ -27,6 +27,13 @@ PATH_RULES = {  # endpoint -> (value field, a valid value, the answer fields it 
 MALFORMED_BODIES = [None, "", "not json", "[1, 2]", '"text"', "{}"]
 
 
+class CoordinatorStandIn(PolicyCalls):
+    """What the coordinator becomes for these calls: a `PolicyCalls` over a service."""
+
+    def __init__(self, policies: PolicyService) -> None:
+        self.policies = policies
+
+
 @pytest.fixture
 def mounted(cluster_factory: Callable[..., LocalCluster], data_dir: Path) -> LocalCluster:
     cluster = cluster_factory(workers=1)
@@ -36,14 +43,14 @@ def mounted(cluster_factory: Callable[..., LocalCluster], data_dir: Path) -> Loc
 
 @pytest.fixture
 def make_api(mounted: LocalCluster) -> Api:
-    """A TestClient over the policy routes, with a PolicyService in place of the coordinator."""
+    """A TestClient over the policy routes, calling the coordinator's `PolicyCalls`."""
 
     def make(**switches: bool) -> TestClient:
         config = PolicyConfig.model_validate({k: {"enabled": v} for k, v in switches.items()})
         service = PolicyService(
             mounted.registry_ref, None, FileIndex(":memory:"), config, env=mounted.env
         )
-        ref = LocalRef(service, mounted.loop)
+        ref = LocalRef(CoordinatorStandIn(service), mounted.loop)
         routes = [m.route(ref) for m in (quota, ttl, priority, cache_filter, file_index)]
         app = Starlette(
             routes=[Mount("/api/v1", routes=routes)], exception_handlers=EXCEPTION_HANDLERS

@@ -3,11 +3,13 @@
 Pure logic over the registry seam (no Ray, no Starlette): `rules` validates what users
 write, `PolicyStore` keeps it in the registry under `/policies/`, `PolicySet` answers the
 per-file questions workers and jobs ask, and `PolicyService` is the coordinator's side of
-the REST calls (including the global file index).
+the REST calls (including the global file index), which the coordinator exposes by
+inheriting `PolicyCalls`.
 """
 
 from __future__ import annotations
 
+from .calls import PolicyCalls
 from .config import FeatureSwitch, PolicyConfig, TtlSwitch
 from .policy_set import PolicySet
 from .rules import (
@@ -31,6 +33,7 @@ __all__ = [
     "CacheRule",
     "FeatureSwitch",
     "FilterRule",
+    "PolicyCalls",
     "PolicyConfig",
     "PolicyService",
     "PolicySet",

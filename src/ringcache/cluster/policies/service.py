@@ -102,9 +102,12 @@ class PolicyService:
         used = {}
         for rule in rules:
             try:
-                used[rule.path] = self.file_index.cached_bytes(mounts.to_ufs_uri(rule.path))
+                root = mounts.to_ufs_uri(rule.path)
             except InvalidArgument:  # its mount point is gone: nothing can be cached there
                 used[rule.path] = 0
+                continue
+            # A sum over every entry under the root: ~1 s for a million, so off the loop.
+            used[rule.path] = await self.env.run_io(self.file_index.cached_bytes, root)
         return used
 
     # -- TTL and priority ------------------------------------------------------------------

@@ -60,7 +60,16 @@ def check_priority(priority: str) -> None:
 class FileEntry:
     """In-memory record of one cached file: its version and which pages are on disk."""
 
-    __slots__ = ("path", "key", "version", "cached_at", "last_access", "priority", "pages")
+    __slots__ = (
+        "path",
+        "key",
+        "version",
+        "cached_at",
+        "last_access",
+        "priority",
+        "pages",
+        "writing",
+    )
 
     def __init__(self, path: str, version: FileVersion, cached_at: float, priority: str) -> None:
         self.path = path
@@ -70,6 +79,7 @@ class FileEntry:
         self.last_access = cached_at
         self.priority = priority
         self.pages: set[int] = set()
+        self.writing: set[int] = set()  # pages whose bytes are being written, space reserved
 
     def page_count(self, page_size: int) -> int:
         return -(-self.version.size // page_size)

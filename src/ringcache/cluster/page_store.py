@@ -156,10 +156,11 @@ class PageStore:
                     f"page {index} of {path} must be {size} bytes, not {len(data)}"
                 )
             entry.last_access = now
-            lru = self._lru[entry.priority]
             if index in entry.pages:  # the pages of one version never change
-                lru.move_to_end((path, index))
+                self._lru[entry.priority].move_to_end((path, index))
                 return []
+            if index in entry.writing:
+                return []  # another thread is writing these very bytes
             if size > self.capacity_bytes:
                 raise CapacityExceeded(
                     f"page {index} of {path} ({size} bytes) does not fit in the page store "
@@ -167,15 +168,27 @@ class PageStore:
                     path=path,
                 )
             evicted = self._make_room(size, keep=entry)
-            try:
-                self._layout.write_page(entry.key, index, data)
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:
-                    raise CapacityExceeded(f"disk full writing {path}: {exc}", path=path) from None
-                raise
+            self._used += size  # reserved now, so concurrent writers cannot overfill
+            entry.writing.add(index)
+        # The disk write happens outside the lock, so threads write pages in parallel.
+        try:
+            self._layout.write_page(entry.key, index, data)
+        except OSError as exc:
+            with self._lock:
+                entry.writing.discard(index)
+                self._used -= size
+            if exc.errno == errno.ENOSPC:
+                raise CapacityExceeded(f"disk full writing {path}: {exc}", path=path) from None
+            raise
+        with self._lock:
+            entry.writing.discard(index)
+            if self._files.get(path) is not entry:
+                # Removed or superseded while we wrote: the page belongs to nobody now.
+                self._used -= size
+                self._layout.remove_page(entry.key, index)
+                return evicted
             entry.pages.add(index)
-            lru[(path, index)] = None
-            self._used += size
+            self._lru[entry.priority][(path, index)] = None
             self._pages += 1
             return evicted
 

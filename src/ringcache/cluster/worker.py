@@ -198,7 +198,8 @@ class Worker:
         store = self._require_store()
         page_size = self.config.page_size
         offset = start * page_size
-        blob = ufs.read(uri, offset, min(version.size, stop * page_size) - offset)
+        # Pages are zero-copy views of one ranged read.
+        blob = memoryview(ufs.read(uri, offset, min(version.size, stop * page_size) - offset))
         pages = {
             index: blob[(index - start) * page_size : (index - start + 1) * page_size]
             for index in range(start, stop)

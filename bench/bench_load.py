@@ -1,0 +1,113 @@
+"""Load jobs through a real Ray cluster against plain copies of the same files, in one run.
+
+    .venv/bin/python bench/bench_load.py [--large-files 64 --large-mib 16] [--small-files 20000]
+
+Large files: bytes/s of a load job (UFS -> worker page store) against `shutil.copyfile`
+of the same files on the same disk (aim: ratio >= 0.7). Small files: files/s of a load job
+against a plain Python open/read/write loop (aim: ratio >= 0.5). Both sides read files the
+OS has just written, so both read from the page cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from ringcache.actors.bootstrap import start_cluster, stop_cluster
+from ringcache.config import ClusterConfig, WorkerConfig
+
+
+def make_files(root: Path, count: int, size: int) -> Path:
+    root.mkdir(parents=True)
+    block = os.urandom(size)
+    for i in range(count):
+        (root / f"d{i % 100:02d}").mkdir(exist_ok=True)
+        (root / f"d{i % 100:02d}" / f"f{i:06d}.bin").write_bytes(block)
+    return root
+
+
+def plain_copy(source: Path, target: Path, small: bool) -> float:
+    start = time.perf_counter()
+    for path in sorted(source.rglob("*.bin")):
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if small:
+            with open(path, "rb") as reader, open(destination, "wb") as writer:
+                writer.write(reader.read())
+        else:
+            shutil.copyfile(path, destination)
+    return time.perf_counter() - start
+
+
+def load_job(cluster, alias: str, path: str) -> tuple[float, dict]:
+    start = time.perf_counter()
+    cluster.coordinator.call_sync("submit_job", "load", {"paths": [path], "alias": alias})
+    while True:
+        job = cluster.coordinator.call_sync("get_job", "load", "alias", alias)
+        if job["state"] in ("SUCCEEDED", "FAILED", "STOPPED"):
+            return time.perf_counter() - start, job
+        time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--large-files", type=int, default=64)
+    parser.add_argument("--large-mib", type=int, default=16)
+    parser.add_argument("--small-files", type=int, default=20_000)
+    parser.add_argument("--small-kib", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        root = Path(tmp)
+        large = make_files(root / "ufs/large", args.large_files, args.large_mib * 1024**2)
+        small = make_files(root / "ufs/small", args.small_files, args.small_kib * 1024)
+        large_copy = plain_copy(large, root / "copy/large", small=False)
+        small_copy = plain_copy(small, root / "copy/small", small=True)
+        shutil.rmtree(root / "copy")
+        config = ClusterConfig(
+            state_dir=root / "state",
+            namespace=f"bench-{uuid.uuid4().hex[:8]}",
+            allowed_local_roots=[str(root)],
+            worker=WorkerConfig(cache_dir=root / "cache", capacity=64 * 1024**3),
+        )
+        cluster = start_cluster(config, workers=args.workers)
+        try:
+            cluster.coordinator.call_sync("add_mount", "/data", f"file://{root / 'ufs'}", {})
+            large_load, large_job = load_job(cluster, "large", "/data/large")
+            small_load, small_job = load_job(cluster, "small", "/data/small")
+        finally:
+            stop_cluster(config)
+
+    large_bytes = args.large_files * args.large_mib * 1024**2
+    results = {
+        "workers": args.workers,
+        "large": {
+            "files": args.large_files,
+            "MiB_each": args.large_mib,
+            "plain_copy_MBps": round(large_bytes / large_copy / 1e6, 1),
+            "load_MBps": round(large_bytes / large_load / 1e6, 1),
+            "ratio": round(large_copy / large_load, 3),
+            "job_state": large_job["state"],
+        },
+        "small": {
+            "files": args.small_files,
+            "KiB_each": args.small_kib,
+            "plain_copy_files_per_s": round(args.small_files / small_copy),
+            "load_files_per_s": round(args.small_files / small_load),
+            "ratio": round(small_copy / small_load, 3),
+            "job_state": small_job["state"],
+        },
+    }
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .cluster.errors import InvalidArgument
+from .cluster.policies.config import PolicyConfig
 from .cluster.units import parse_duration, parse_size
 
 DEFAULT_HOME = Path(".ringcache")
@@ -51,6 +52,7 @@ class ClusterConfig(BaseModel):
     lease_ttl: float = 15.0
     allowed_local_roots: list[str] = Field(default_factory=lambda: ["/"])
     mount_table_file: Path | None = None
+    policies: PolicyConfig = Field(default_factory=PolicyConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
 
     @field_validator("lease_ttl", mode="before")

@@ -12,6 +12,7 @@ from ..config import ClusterConfig
 from .browse import list_directory, stat_path
 from .environment import Environment
 from .errors import Gone, InvalidArgument, NotFound, NotSupported
+from .file_index import FileIndex
 from .jobs.manager import JobManager
 from .membership import (
     LIVE_PREFIX,
@@ -24,6 +25,7 @@ from .membership import (
 )
 from .mount_registry import delete_mount_point, read_mount_table, write_mount_point
 from .mounts import MountPoint, MountTable, check_mount, normalize_cluster_path
+from .policies import PolicyCalls, PolicyService
 from .refs import ActorRef, Peers
 from .registry import Compacted
 from .ring import HashRing
@@ -35,7 +37,7 @@ WATCH_TIMEOUT = 5.0
 WORKER_CALL_TIMEOUT = 2.0
 
 
-class Coordinator:
+class Coordinator(PolicyCalls):
     """Watches membership and keeps the ring current; owns the mount table and node calls.
 
     Guarantees: the ring holds exactly the workers with a live lease, as of the last watch
@@ -56,6 +58,15 @@ class Coordinator:
         self._revision = 0
         self._watch: asyncio.Task | None = None
         self._stopped = False
+        index_on = config.policies.file_index.enabled
+        self.file_index = FileIndex.open(config.state_dir) if index_on else FileIndex()
+        self.policies = PolicyService(
+            registry,
+            lambda: read_mount_table(self.registry),
+            self.file_index,
+            config.policies,
+            env=env,
+        )
         self.jobs = JobManager(
             registry,
             peers,
@@ -79,6 +90,7 @@ class Coordinator:
         if self._watch is not None:
             self._watch.cancel()
         await self.jobs.stop_all()
+        self.file_index.close()
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -198,6 +210,7 @@ class Coordinator:
         except NotFound as exc:
             raise Gone(f"{path} is not mounted") from exc
         errors = await self._on_live_workers("free_prefix", mount.ufs)
+        await self.policies.forget_mount(mount.path, mount.ufs)
         await delete_mount_point(self.registry, mount.path)
         return {**mount.to_dict(), "errors": errors}
 

@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from ..cluster.refs import ActorRef
-from . import mount, nodes
+from . import cache_filter, file_index, mount, nodes, priority, quota, ttl
 from .errors import EXCEPTION_HANDLERS
 from .jobs import job_route
 
@@ -15,7 +15,8 @@ API_PREFIX = "/api/v1"
 
 def create_app(coordinator: ActorRef) -> Starlette:
     """The management API over a coordinator reference (local, Ray or simulated)."""
-    resources = [module.route(coordinator) for module in (mount, nodes)]
+    modules = (mount, nodes, quota, ttl, priority, cache_filter, file_index)
+    resources = [module.route(coordinator) for module in modules]
     resources += [job_route(job_type, coordinator) for job_type in ("load", "free")]
     return Starlette(
         routes=[Mount(API_PREFIX, routes=resources)],

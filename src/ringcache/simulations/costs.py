@@ -1,0 +1,167 @@
+"""What I/O costs in virtual time: the network and disk model, and the simulated `run_io`.
+
+A blocking call (a UFS read, a page write) runs inline and at once; while it runs, the
+simulated UFS and page store charge what it moved to an `IoMeter`. `SimRunIo` then sleeps
+the virtual time the model gives for those charges. Bandwidth is a FIFO `Link` per
+resource (a worker's NIC, its disk, optionally the UFS's total egress): concurrent
+transfers queue behind each other, so eight parallel loads on one worker share its NIC
+instead of each getting a full one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NodeModel:
+    """One machine: NIC and disk bandwidth in bytes/s, and how much slower than that it is.
+
+    `slowdown` > 1 stretches every I/O delay on the node (a slow or overloaded worker).
+    """
+
+    nic_bandwidth: float = 1.25e9  # 10 Gbit/s
+    disk_bandwidth: float = 2.0e9  # one NVMe drive, sequential
+    slowdown: float = 1.0
+
+
+@dataclass(frozen=True)
+class NetworkModel:
+    """Latencies (seconds) of the cluster's network and of the UFS.
+
+    `rpc_latency` is one way, actor to actor; `rpc_jitter` adds a uniform [0, jitter) drawn
+    from the run's seeded generator. `ufs_bandwidth` caps the UFS's total egress over all
+    readers (None: only each reader's NIC limits it).
+    """
+
+    rpc_latency: float = 0.0005
+    rpc_jitter: float = 0.0
+    ufs_read_latency: float = 0.02  # first byte of a ranged GET
+    ufs_metadata_latency: float = 0.01  # a HEAD, or one page of a listing
+    ufs_bandwidth: float | None = None
+
+
+class Link:
+    """A resource that moves bytes at a fixed rate, first come first served.
+
+    Guarantees: transfers reserved on one link never overlap; each finishes
+    `bytes / bandwidth` after the previous one (or after it was asked for, if idle).
+    """
+
+    __slots__ = ("bandwidth", "free_at", "bytes")
+
+    def __init__(self, bandwidth: float) -> None:
+        if bandwidth <= 0:
+            raise ValueError(f"bandwidth must be positive, not {bandwidth}")
+        self.bandwidth = bandwidth
+        self.free_at = 0.0
+        self.bytes = 0
+
+    def reserve(self, now: float, nbytes: int) -> float:
+        """Queue `nbytes` at virtual time `now`; returns when the transfer is done."""
+        start = now if now > self.free_at else self.free_at
+        self.free_at = start + nbytes / self.bandwidth
+        self.bytes += nbytes
+        return self.free_at
+
+
+class IoMeter:
+    """Collects what one node's blocking calls moved, and turns it into a delay.
+
+    Charges made outside `SimRunIo` (nobody will sleep for them) are counted in
+    `unmetered` rather than dropped silently, so a test can insist there are none.
+    """
+
+    def __init__(self, node: NodeModel, network: NetworkModel, ufs_link: Link | None) -> None:
+        self.node = node
+        self.network = network
+        self.nic = Link(node.nic_bandwidth)
+        self.disk = Link(node.disk_bandwidth)
+        self.ufs_link = ufs_link
+        self.active = False
+        self.unmetered = 0
+        self._latency = 0.0
+        self._nic_bytes = 0
+        self._disk_bytes = 0
+        self._ufs_bytes = 0
+
+    def ufs_read(self, nbytes: int) -> None:
+        self._count()
+        self._latency += self.network.ufs_read_latency
+        self._ufs_bytes += nbytes
+
+    def ufs_metadata(self) -> None:
+        self._count()
+        self._latency += self.network.ufs_metadata_latency
+
+    def network_transfer(self, nbytes: int) -> None:
+        """Bytes received from a peer over this node's NIC (no UFS involved)."""
+        self._count()
+        self._nic_bytes += nbytes
+
+    def disk_write(self, nbytes: int) -> None:
+        self._count()
+        self._disk_bytes += nbytes
+
+    def disk_read(self, nbytes: int) -> None:
+        self._count()
+        self._disk_bytes += nbytes
+
+    def _count(self) -> None:
+        if not self.active:
+            self.unmetered += 1
+
+    def settle(self, now: float) -> float:
+        """The delay for everything charged since the last settle; resets the charges."""
+        finish = now
+        if self._ufs_bytes:
+            finish = max(finish, self.nic.reserve(now, self._ufs_bytes))
+            if self.ufs_link is not None:
+                finish = max(finish, self.ufs_link.reserve(now, self._ufs_bytes))
+        if self._nic_bytes:
+            finish = max(finish, self.nic.reserve(now, self._nic_bytes))
+        if self._disk_bytes:
+            finish = max(finish, self.disk.reserve(now, self._disk_bytes))
+        # Streaming: the NIC, the UFS and the disk work at once, so the slowest decides;
+        # request latencies come on top, one after another as the calls were made.
+        delay = (finish - now + self._latency) * self.node.slowdown
+        self._latency = 0.0
+        self._nic_bytes = self._disk_bytes = self._ufs_bytes = 0
+        return delay
+
+
+class SimRunIo:
+    """The simulator's `Environment.run_io`: run the call inline, then sleep what it cost.
+
+    Effects of the call (pages stored, bytes counted) appear at the virtual instant it
+    starts; the caller resumes when the modelled transfer would have finished. An
+    exception is raised after the delay too: a failed read also takes time.
+    """
+
+    def __init__(self, meter: IoMeter, loop: asyncio.AbstractEventLoop) -> None:
+        self.meter = meter
+        self.loop = loop
+
+    async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        meter = self.meter
+        # No await happens between here and settle(), so no other task can charge this
+        # meter meanwhile: the charges below are exactly this call's.
+        meter.active = True
+        error: Exception | None = None
+        try:
+            result = func(*args, **kwargs)
+        except Exception as exc:  # re-raised below, once the call's time has passed
+            error = exc
+        finally:
+            meter.active = False
+        delay = meter.settle(self.loop.time())
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if error is not None:
+            raise error
+        return result

@@ -1,0 +1,150 @@
+"""The simulated actor references: a call crosses a modelled network to an object that may
+have crashed.
+
+An `Endpoint` is one actor's place on the network (the object it runs, whether it is up,
+the calls it is serving); a `SimRef` is the caller's handle on it. Crashing an endpoint
+cancels the calls it is serving, and their callers see `Unavailable`, as a Ray caller
+sees a dead actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from ..cluster.errors import Unavailable
+from .costs import NetworkModel
+
+
+class SimNetwork:
+    """One-way message delays, drawn from the run's seeded generator."""
+
+    def __init__(self, model: NetworkModel, rng: random.Random) -> None:
+        self.model = model
+        self.rng = rng
+        self.messages = 0
+
+    def delay(self) -> float:
+        self.messages += 1
+        jitter = self.model.rpc_jitter
+        return self.model.rpc_latency + (self.rng.random() * jitter if jitter else 0.0)
+
+
+class Endpoint:
+    """An actor on the simulated network.
+
+    Guarantees: while `up` is False every new call fails with `Unavailable`; `crash()`
+    cancels the calls being served, in the order they arrived, and their callers get
+    `Unavailable`; `restart()` serves a new object under the same name. Only a
+    `crashable` endpoint tracks its calls (one task each); the others are awaited
+    directly, which is cheaper.
+    """
+
+    def __init__(self, name: str, target: object, *, crashable: bool = True) -> None:
+        self.name = name
+        self.target = target
+        self.crashable = crashable
+        self.up = True
+        self.crashes = 0
+        # A dict, not a set: crash() must cancel in a reproducible order.
+        self.calls: dict[asyncio.Task[Any], None] = {}
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.name!r}, up={self.up})"
+
+    def crash(self) -> None:
+        if not self.crashable:
+            raise RuntimeError(f"{self.name} was not built to crash")
+        self.up = False
+        self.crashes += 1
+        for task in list(self.calls):
+            task.cancel()
+
+    def restart(self, target: object) -> None:
+        self.target = target
+        self.up = True
+
+
+class SimRef:
+    """`ActorRef` over the simulated network: request delay, the call, response delay.
+
+    Arguments and results are passed by reference, not copied as Ray would pickle them;
+    the cluster code does not mutate what it sends or receives, and the simulator relies on
+    that.
+    """
+
+    __slots__ = ("endpoint", "network")
+
+    def __init__(self, endpoint: Endpoint, network: SimNetwork) -> None:
+        self.endpoint = endpoint
+        self.network = network
+
+    def __repr__(self) -> str:
+        return f"SimRef({self.endpoint.name!r})"
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        await _sleep(self.network.delay())
+        endpoint = self.endpoint
+        if not endpoint.up:
+            raise Unavailable(f"{endpoint.name} is not reachable (down)")
+        error: Exception | None = None
+        try:
+            if endpoint.crashable:
+                result = await self._serve(endpoint, method, args, kwargs)
+            else:
+                result = await getattr(endpoint.target, method)(*args, **kwargs)
+        except _Crashed as crashed:  # there is no answer to wait for
+            raise Unavailable(str(crashed)) from None
+        except Exception as exc:  # an error answer travels back like a result
+            error = exc
+        await _sleep(self.network.delay())
+        if error is not None:
+            raise error
+        return result
+
+    @staticmethod
+    async def _serve(endpoint: Endpoint, method: str, args: tuple, kwargs: dict) -> Any:
+        generation = endpoint.crashes
+        coroutine = getattr(endpoint.target, method)(*args, **kwargs)
+        task = asyncio.get_running_loop().create_task(coroutine)
+        endpoint.calls[task] = None
+        task.add_done_callback(lambda done: endpoint.calls.pop(done, None))
+        try:
+            return await task
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if caller is not None and caller.cancelling():
+                raise  # our caller was cancelled (a timeout, a shutdown): not a crash
+            if endpoint.crashes != generation:
+                raise _Crashed(f"{endpoint.name} crashed during {method}") from None
+            raise
+
+
+class _Crashed(Exception):
+    """The endpoint serving a call crashed before answering."""
+
+
+class SimPeers:
+    """`Peers` of the simulated cluster: a reference per known worker id."""
+
+    def __init__(self, network: SimNetwork) -> None:
+        self.network = network
+        self.endpoints: dict[str, Endpoint] = {}
+        self._refs: dict[str, SimRef] = {}
+
+    def add(self, endpoint: Endpoint) -> SimRef:
+        self.endpoints[endpoint.name] = endpoint
+        ref = self._refs[endpoint.name] = SimRef(endpoint, self.network)
+        return ref
+
+    def worker(self, worker_id: str) -> SimRef:
+        try:
+            return self._refs[worker_id]
+        except KeyError:
+            raise Unavailable(f"worker {worker_id} is not reachable") from None
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)

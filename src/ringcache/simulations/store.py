@@ -1,0 +1,277 @@
+"""The simulated page store: `PageStore`'s API, keeping page sizes and recency, no bytes.
+
+Memory is what limits a simulation of a million cached files, so recency is kept per
+file rather than per page (a real store's `OrderedDict` entry per page would cost about
+150 bytes each): a hit makes the whole file most recent, and eviction takes the least
+recent file's pages, lowest index first, which is the order a load wrote them in. Where
+every page of a file is used together (loads, whole-file reads) the two orders agree.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import OrderedDict
+
+from ..cluster.errors import InvalidArgument, NotFound
+from ..cluster.page_model import (
+    DEFAULT_PRIORITY,
+    PRIORITIES,
+    CachedFile,
+    CapacityExceeded,
+    SortedPaths,
+    StoreStats,
+    check_priority,
+)
+from ..cluster.ufs import FileVersion
+from .costs import IoMeter
+from .namespace import zero_bytes
+
+
+class _Entry:
+    """One recorded file: its version, priority and which pages it holds (a bitmask)."""
+
+    __slots__ = ("path", "version", "cached_at", "last_access", "priority", "mask", "bytes")
+
+    def __init__(self, path: str, version: FileVersion, now: float, priority: str) -> None:
+        self.path = path
+        self.version = version
+        self.cached_at = now
+        self.last_access = now
+        self.priority = priority
+        self.mask = 0
+        self.bytes = 0
+
+    def page_count(self, page_size: int) -> int:
+        return -(-self.version.size // page_size)
+
+    def has(self, index: int) -> bool:
+        return (self.mask >> index) & 1 == 1
+
+
+class SimPageStore:
+    """`PageStore` without data: capacity, eviction and accounting are real, bytes are not.
+
+    Guarantees (those of `PageStore` except for the recency grain, see the module note):
+    held page bytes never exceed `capacity_bytes`; LOW pages go before MEDIUM before HIGH;
+    a page is held only for the version recorded now; a file whose last page is evicted is
+    forgotten, except the one being written; `put_page` checks each page's exact length.
+    Reads return zero bytes of the right length. Page writes and reads charge `meter`.
+    """
+
+    def __init__(
+        self, capacity_bytes: int, page_size: int = 1 << 20, meter: IoMeter | None = None
+    ) -> None:
+        if capacity_bytes < 0 or page_size < 1:
+            raise InvalidArgument(
+                f"capacity_bytes ({capacity_bytes}) must be >= 0 and page_size ({page_size}) >= 1"
+            )
+        self.capacity_bytes = capacity_bytes
+        self.page_size = page_size
+        self.meter = meter
+        self._files: dict[str, _Entry] = {}
+        self._sorted = SortedPaths()
+        # Files holding at least one page, per priority level, least recent first.
+        self._lru: dict[str, OrderedDict[str, _Entry]] = {p: OrderedDict() for p in PRIORITIES}
+        self._used = 0
+        self._pages = 0
+        self.evicted_pages = 0
+
+    def __repr__(self) -> str:
+        return f"SimPageStore(used={self._used}, capacity={self.capacity_bytes})"
+
+    # -- files -----------------------------------------------------------------------------
+
+    def set_file(
+        self, path: str, version: FileVersion, now: float, priority: str | None = None
+    ) -> None:
+        if priority is not None:
+            check_priority(priority)
+        entry = self._files.get(path)
+        if entry is not None and entry.version == version:
+            if priority is not None and priority != entry.priority:
+                self._move_priority(entry, priority)
+            return
+        if entry is not None:
+            self._forget(entry)
+        self._files[path] = _Entry(path, version, now, priority or DEFAULT_PRIORITY)
+        self._sorted.add(path)
+
+    def set_priority(self, path: str, priority: str) -> None:
+        check_priority(priority)
+        entry = self._require(path)
+        if priority != entry.priority:
+            self._move_priority(entry, priority)
+
+    def file_info(self, path: str) -> CachedFile | None:
+        entry = self._files.get(path)
+        return None if entry is None else self._describe(entry)
+
+    def remove_file(self, path: str) -> int:
+        entry = self._files.get(path)
+        return 0 if entry is None else self._forget(entry)
+
+    def list_files(self, start_after: str | None = None, limit: int = 1000) -> list[CachedFile]:
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+        paths = self._sorted.snapshot(self._files)
+        position = 0 if start_after is None else bisect_right(paths, start_after)
+        result: list[CachedFile] = []
+        while position < len(paths) and len(result) < limit:
+            entry = self._files.get(paths[position])
+            if entry is not None:
+                result.append(self._describe(entry))
+            position += 1
+        return result
+
+    def stats(self) -> StoreStats:
+        return StoreStats(self.capacity_bytes, self._used, len(self._files), self._pages)
+
+    def close(self) -> None:
+        pass  # nothing is open
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def put_page(
+        self, path: str, index: int, data: bytes, now: float, *, version: FileVersion | None = None
+    ) -> list[tuple[str, int]]:
+        entry = self._files.get(path)
+        # The worker passes the same version object for every page of a file: test identity
+        # first, as this is the simulator's hottest call.
+        if version is not None and (entry is None or entry.version is not version):
+            self.set_file(path, version, now)
+            entry = self._files[path]
+        elif entry is None:
+            raise NotFound(f"{path} is not recorded in the page store; call set_file first")
+        size = self._page_length(entry, index)
+        if len(data) != size:
+            raise InvalidArgument(f"page {index} of {path} must be {size} bytes, not {len(data)}")
+        entry.last_access = now
+        lru = self._lru[entry.priority]
+        if (entry.mask >> index) & 1:
+            lru.move_to_end(path)
+            return []
+        if size > self.capacity_bytes:
+            raise CapacityExceeded(
+                f"page {index} of {path} ({size} bytes) does not fit in the page store "
+                f"({self.capacity_bytes} bytes)",
+                path=path,
+            )
+        evicted = self._make_room(size, entry) if self._used + size > self.capacity_bytes else []
+        if self.meter is not None:
+            self.meter.disk_write(size)
+        entry.mask |= 1 << index
+        entry.bytes += size
+        if path in lru:
+            lru.move_to_end(path)
+        else:
+            lru[path] = entry
+        self._used += size
+        self._pages += 1
+        return evicted
+
+    def get_page(self, path: str, index: int, now: float) -> memoryview | None:
+        entry = self._files.get(path)
+        if entry is None or not entry.has(index):
+            return None
+        size = self._page_length(entry, index)
+        self._touch(entry, now, size)
+        return zero_bytes(size)
+
+    def read(self, path: str, offset: int, length: int | None, now: float) -> memoryview | None:
+        entry = self._files.get(path)
+        if entry is None:
+            return None
+        start, end = self._clamp(entry, offset, length)
+        if start < end:
+            first, last = start // self.page_size, (end - 1) // self.page_size
+            if any(not entry.has(index) for index in range(first, last + 1)):
+                return None
+        self._touch(entry, now, end - start)
+        return zero_bytes(end - start)
+
+    def missing_pages(self, path: str, offset: int = 0, length: int | None = None) -> list[int]:
+        entry = self._require(path)
+        start, end = self._clamp(entry, offset, length)
+        if start == end:
+            return []
+        first, last = start // self.page_size, (end - 1) // self.page_size
+        return [index for index in range(first, last + 1) if not entry.has(index)]
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _require(self, path: str) -> _Entry:
+        entry = self._files.get(path)
+        if entry is None:
+            raise NotFound(f"{path} is not recorded in the page store; call set_file first")
+        return entry
+
+    def _page_length(self, entry: _Entry, index: int) -> int:
+        if type(index) is not int:  # bool is no page index either
+            raise InvalidArgument(f"page index must be an integer, not {index!r}")
+        start = index * self.page_size
+        if index < 0 or start >= entry.version.size:
+            raise InvalidArgument(f"page {index} is out of range for {entry.path}")
+        return min(self.page_size, entry.version.size - start)
+
+    @staticmethod
+    def _clamp(entry: _Entry, offset: int, length: int | None) -> tuple[int, int]:
+        if offset < 0 or (length is not None and length < 0):
+            raise InvalidArgument(f"offset {offset} and length {length} must not be negative")
+        start = min(offset, entry.version.size)
+        end = entry.version.size if length is None else min(entry.version.size, start + length)
+        return start, end
+
+    def _touch(self, entry: _Entry, now: float, nbytes: int) -> None:
+        entry.last_access = now
+        if entry.mask:
+            self._lru[entry.priority].move_to_end(entry.path)
+        if self.meter is not None:
+            self.meter.disk_read(nbytes)
+
+    def _describe(self, entry: _Entry) -> CachedFile:
+        pages = entry.mask.bit_count()
+        return CachedFile(
+            path=entry.path,
+            version=entry.version,
+            cached_bytes=entry.bytes,
+            pages=pages,
+            cached_at=entry.cached_at,
+            last_access=entry.last_access,
+            complete=pages == entry.page_count(self.page_size),
+            priority=entry.priority,
+        )
+
+    def _make_room(self, needed: int, keep: _Entry) -> list[tuple[str, int]]:
+        evicted: list[tuple[str, int]] = []
+        for level in PRIORITIES:
+            lru = self._lru[level]
+            while self._used + needed > self.capacity_bytes and lru:
+                entry = next(iter(lru.values()))
+                index = (entry.mask & -entry.mask).bit_length() - 1  # lowest page held
+                entry.mask &= ~(1 << index)
+                size = self._page_length(entry, index)
+                entry.bytes -= size
+                self._used -= size
+                self._pages -= 1
+                self.evicted_pages += 1
+                evicted.append((entry.path, index))
+                if not entry.mask:
+                    del lru[entry.path]
+                    if entry is not keep:  # the file being written stays recorded
+                        del self._files[entry.path]
+        return evicted
+
+    def _forget(self, entry: _Entry) -> int:
+        freed = entry.bytes
+        self._lru[entry.priority].pop(entry.path, None)
+        self._used -= freed
+        self._pages -= entry.mask.bit_count()
+        entry.mask = 0
+        entry.bytes = 0
+        del self._files[entry.path]
+        return freed
+
+    def _move_priority(self, entry: _Entry, priority: str) -> None:
+        if self._lru[entry.priority].pop(entry.path, None) is not None:
+            self._lru[priority][entry.path] = entry
+        entry.priority = priority

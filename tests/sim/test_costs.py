@@ -1,0 +1,89 @@
+"""The I/O model: FIFO links, and run_io sleeping exactly what the call charged."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ringcache.cluster.errors import UfsError
+from ringcache.simulations.costs import IoMeter, Link, NetworkModel, NodeModel, SimRunIo
+from ringcache.simulations.loop import VirtualTimeLoop, run_virtual
+
+NO_LATENCY = NetworkModel(rpc_latency=0, ufs_read_latency=0, ufs_metadata_latency=0)
+
+
+def test_a_link_queues_transfers_first_come_first_served():
+    link = Link(bandwidth=100.0)
+    assert link.reserve(0.0, 100) == 1.0
+    assert link.reserve(0.5, 100) == 2.0  # waits for the first transfer
+    assert link.reserve(5.0, 50) == 5.5  # idle link: starts at once
+    assert link.bytes == 250
+    with pytest.raises(ValueError):
+        Link(0)
+
+
+def _reader(meter: IoMeter, nbytes: int):
+    def read() -> int:
+        meter.ufs_read(nbytes)
+        return nbytes
+
+    return read
+
+
+def test_run_io_sleeps_what_the_call_charged_and_concurrent_reads_share_the_nic():
+    loop = VirtualTimeLoop()
+    meter = IoMeter(NodeModel(nic_bandwidth=1000.0), NO_LATENCY, None)
+    run_io = SimRunIo(meter, loop)
+
+    async def main() -> list[float]:
+        async def timed() -> float:
+            await run_io(_reader(meter, 1000))
+            return loop.time()
+
+        return list(await asyncio.gather(timed(), timed()))
+
+    assert run_virtual(main(), loop) == [1.0, 2.0]
+
+
+def test_latency_slowdown_and_the_shared_ufs_link():
+    loop = VirtualTimeLoop()
+    network = NetworkModel(ufs_read_latency=0.5, ufs_metadata_latency=0.25, ufs_bandwidth=500.0)
+    ufs = Link(network.ufs_bandwidth)
+    slow = IoMeter(NodeModel(nic_bandwidth=1e9, slowdown=2.0), network, ufs)
+    fast = IoMeter(NodeModel(nic_bandwidth=1e9), network, ufs)
+
+    async def main() -> tuple[float, float]:
+        def both() -> None:
+            slow.ufs_metadata()
+            slow.ufs_read(500)
+
+        await SimRunIo(slow, loop)(both)
+        first = loop.time()
+        await SimRunIo(fast, loop)(_reader(fast, 500))
+        return first, loop.time()
+
+    # slow: (1 s on the UFS link + 0.25 + 0.5 latency) * 2; fast: 1 s more + 0.5 latency.
+    assert run_virtual(main(), loop) == (3.5, 5.0)
+
+
+def test_a_failing_call_also_takes_its_time_then_raises():
+    loop = VirtualTimeLoop()
+    meter = IoMeter(NodeModel(nic_bandwidth=100.0), NO_LATENCY, None)
+
+    def fail() -> None:
+        meter.ufs_read(200)
+        raise UfsError("boom")
+
+    async def main() -> float:
+        with pytest.raises(UfsError):
+            await SimRunIo(meter, loop)(fail)
+        return loop.time()
+
+    assert run_virtual(main(), loop) == 2.0
+
+
+def test_charges_outside_run_io_are_counted_not_lost():
+    meter = IoMeter(NodeModel(), NO_LATENCY, None)
+    meter.disk_write(10)
+    assert meter.unmetered == 1

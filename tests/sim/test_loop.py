@@ -1,0 +1,107 @@
+"""The virtual-time loop: time jumps to the next timer, nothing really sleeps or threads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from ringcache.simulations.loop import (
+    DEFAULT_EPOCH,
+    SimulationDeadlock,
+    VirtualClock,
+    VirtualTimeLoop,
+    run_virtual,
+)
+
+
+def test_an_hour_of_virtual_sleep_passes_without_real_waiting():
+    loop = VirtualTimeLoop()
+    clock = VirtualClock(loop)
+
+    async def main() -> float:
+        await clock.sleep(3600)
+        return clock.now()
+
+    started = time.monotonic()
+    now = run_virtual(main(), loop)
+    # A functional bound, not a speed test: a real hour could never fit in it.
+    assert time.monotonic() - started < 5.0
+    assert now == DEFAULT_EPOCH + 3600
+
+
+def test_timers_fire_in_order_at_exactly_their_time():
+    loop = VirtualTimeLoop()
+    woke: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        woke.append((name, loop.time()))
+
+    async def main() -> None:
+        await asyncio.gather(sleeper("c", 2.5), sleeper("a", 0.1), sleeper("b", 1.0))
+        await sleeper("d", 0.3)
+
+    run_virtual(main(), loop)
+    assert woke == [("a", 0.1), ("b", 1.0), ("c", 2.5), ("d", 2.8)]
+
+
+def test_wait_for_times_out_on_virtual_time():
+    loop = VirtualTimeLoop()
+
+    async def main() -> float:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.sleep(100), timeout=7)
+        return loop.time()
+
+    assert run_virtual(main(), loop) == 7
+
+
+def test_a_coroutine_that_can_never_finish_is_a_deadlock():
+    async def main() -> None:
+        await asyncio.get_running_loop().create_future()  # nobody will ever set it
+
+    with pytest.raises(SimulationDeadlock):
+        run_virtual(main())
+
+
+def test_threads_are_refused():
+    async def main() -> None:
+        await asyncio.to_thread(time.sleep, 0)
+
+    with pytest.raises(RuntimeError, match="no threads"):
+        run_virtual(main())
+
+
+def test_leftover_tasks_are_cancelled_when_the_run_ends():
+    loop = VirtualTimeLoop()
+    cancelled: list[bool] = []
+
+    async def forever() -> None:
+        try:
+            while True:
+                await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def main() -> None:
+        asyncio.get_running_loop().create_task(forever())
+        await asyncio.sleep(10)
+
+    run_virtual(main(), loop)
+    assert cancelled == [True]
+    assert loop.is_closed()
+
+
+def test_events_count_scheduled_callbacks():
+    loop = VirtualTimeLoop()
+
+    async def main() -> None:
+        for _ in range(10):
+            await asyncio.sleep(1)
+
+    run_virtual(main(), loop, close=False)
+    assert loop.events >= 20  # a timer and a task wake-up per sleep
+    loop.close()

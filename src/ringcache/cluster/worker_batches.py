@@ -1,0 +1,155 @@
+"""The worker's batch calls from jobs: load, free and list what it holds."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from .errors import RingcacheError
+from .throttle import Throttle
+from .ufs import FileVersion, UnderFileSystem
+from .worker_reads import _runs
+
+if TYPE_CHECKING:
+    pass
+
+LOADED_BY_MEMORY = 100_000  # files remembered per worker as loaded by which job
+
+
+class BatchPath:
+    """Batch work for `Worker`: one result per file, never an exception for one bad file."""
+
+    async def load_batch(
+        self, files: list[Any], options: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Cache each file whole; one result each: LOADED, SKIPPED or FAILED with a reason.
+
+        A file is a path, or `(path, size, mtime, etag)` as a listing saw it (saves a stat).
+        Options: `skipIfExists`, `ifChanged` (skip when cached whole at the same version),
+        `bandwidth` (bytes/s of UFS reads for this job on this worker), `jobId`.
+        """
+        options = options or {}
+        limit = asyncio.Semaphore(self.config.max_batch_concurrency)
+        throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
+
+        async def load_one(entry: Any) -> dict[str, Any]:
+            path, version = _entry(entry)
+            async with limit:
+                try:
+                    ufs, uri = await self._resolve(path)
+                    return await self.env.run_io(
+                        self._load_file, ufs, uri, version, options, throttle
+                    )
+                except RingcacheError as exc:
+                    reason = getattr(exc, "reason", None) or exc.details.get("reason")
+                    return _failure(path, reason or "UFS_READ_FAILED", exc.message)
+                except OSError as exc:
+                    return _failure(path, "UFS_READ_FAILED", str(exc))
+
+        return list(await asyncio.gather(*(load_one(entry) for entry in files)))
+
+    def _load_file(
+        self,
+        ufs: UnderFileSystem,
+        uri: str,
+        version: FileVersion | None,
+        options: dict[str, Any],
+        throttle: Throttle | None,
+    ) -> dict[str, Any]:
+        store = self._require_store()
+        version = version or ufs.stat(uri).version
+        job_id = options.get("jobId")
+        cached = store.file_info(uri)
+        if cached is not None and cached.complete:
+            # A file this same job loaded before a coordinator restart counts as loaded.
+            ours = job_id is not None and self._loaded_by.get(uri) == job_id
+            unchanged = cached.version == version
+            if not ours and (
+                options.get("skipIfExists") or (options.get("ifChanged") and unchanged)
+            ):
+                return {"path": uri, "status": "SKIPPED", "bytes": cached.version.size}
+        store.set_file(uri, version, self.clock.now())
+        missing = store.missing_pages(uri, 0, version.size)
+        chunk = 8  # pages per ranged UFS read: fewer round trips, bounded memory
+        try:
+            for run_start, run_stop in _runs(missing):
+                for start in range(run_start, run_stop, chunk):
+                    stop = min(run_stop, start + chunk)
+                    if throttle is not None:
+                        throttle.consume(
+                            min(version.size, stop * self.config.page_size)
+                            - start * self.config.page_size
+                        )
+                    self._fetch_pages(ufs, uri, version, start, stop)
+        except BaseException:
+            store.remove_file(uri)  # no half-loaded file left behind to look cached
+            raise
+        if job_id is not None:
+            self._loaded_by[uri] = job_id
+            while len(self._loaded_by) > LOADED_BY_MEMORY:
+                self._loaded_by.popitem(last=False)
+        return {"path": uri, "status": "LOADED", "bytes": version.size}
+
+    def _throttle(self, job_id: str | None, bandwidth: int | None) -> Throttle | None:
+        if not bandwidth:
+            return None
+        key = job_id or ""
+        throttle = self._throttles.get(key)
+        if throttle is None or throttle.rate != bandwidth:
+            throttle = self._throttles[key] = Throttle(bandwidth)
+        return throttle
+
+    async def free_batch(self, paths: list[str]) -> list[dict[str, Any]]:
+        """Drop each file's cached pages; FREED with the bytes dropped, or NOT_CACHED."""
+        store = self._require_store()
+        results = []
+        for path in paths:
+            try:
+                _, uri = await self._resolve(path)
+            except RingcacheError:
+                uri = path  # unmounted since: still drop what we hold under that name
+            freed = store.remove_file(uri) if store.file_info(uri) else None
+            status = "NOT_CACHED" if freed is None else "FREED"
+            results.append({"path": uri, "status": status, "bytes": freed or 0})
+        return results
+
+    async def free_prefix(self, ufs_prefix: str) -> int:
+        """Drop everything cached under a UFS root (an unmount); returns the bytes freed."""
+        store = self._require_store()
+        root = ufs_prefix.rstrip("/") + "/"
+        freed = 0
+        for cached in await self.list_all_cached():
+            if cached["path"] == ufs_prefix or cached["path"].startswith(root):
+                freed += store.remove_file(cached["path"])
+        return freed
+
+    async def list_cached(self, start_after: str | None = None, limit: int = 1000) -> list[dict]:
+        """One page of what this worker holds, sorted by UFS path."""
+        files = self._require_store().list_files(start_after=start_after, limit=limit)
+        return [
+            {
+                "path": f.path,
+                "length": f.version.size,
+                "cachedBytes": f.cached_bytes,
+                "complete": f.complete,
+            }
+            for f in files
+        ]
+
+    async def list_all_cached(self) -> list[dict]:
+        found, cursor = [], None
+        while page := await self.list_cached(cursor, 1000):
+            found.extend(page)
+            cursor = page[-1]["path"]
+        return found
+
+
+def _entry(entry: Any) -> tuple[str, FileVersion | None]:
+    if isinstance(entry, str):
+        return entry, None
+    path, size, mtime, etag = entry
+    return path, FileVersion(size, mtime, etag)
+
+
+def _failure(path: str, reason: str, message: str) -> dict[str, Any]:
+    return {"path": path, "status": "FAILED", "bytes": 0, "reason": reason, "message": message}

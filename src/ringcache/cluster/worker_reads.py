@@ -1,0 +1,102 @@
+"""The worker's read path: a range of a file from its pages, or from the UFS on a miss."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .errors import RingcacheError, Unavailable
+from .mount_registry import read_mount_table
+from .page_store import CapacityExceeded, PageStore
+from .ufs import FileVersion, UnderFileSystem
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+
+class ReadPath:
+    """Reads for `Worker`: hits served from the page store, misses fetched and cached."""
+
+    def _ufs(self: Worker, path: str) -> tuple[UnderFileSystem, str]:
+        mount, uri = self.mounts.resolve(path)
+        return self.env.ufs_factory(mount.ufs, mount.options), uri
+
+    async def _resolve(self, path: str) -> tuple[UnderFileSystem, str]:
+        try:
+            return self._ufs(path)
+        except RingcacheError:
+            self.mounts = await read_mount_table(self.registry)  # a mount may be newer than us
+            return self._ufs(path)
+
+    async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Bytes `[offset, offset+length)` of a file, from the cache or, on a miss, the UFS."""
+        ufs, uri = await self._resolve(path)
+        return await self.env.run_io(self._read, ufs, uri, offset, length)
+
+    def _read(self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None) -> bytes:
+        store = self._require_store()
+        page_size = self.config.page_size
+        info = store.file_info(uri)
+        if info is None:
+            status = ufs.stat(uri)
+            store.set_file(uri, status.version, self.clock.now())
+            version = status.version
+        else:
+            version = info.version
+        size = version.size
+        offset = max(0, min(offset, size))
+        end = size if length is None else min(size, offset + max(0, length))
+        if end <= offset:
+            return b""
+        first, last = offset // page_size, (end - 1) // page_size
+        pages: dict[int, bytes] = {}
+        for index in range(first, last + 1):
+            data = store.get_page(uri, index, self.clock.now())
+            if data is not None:
+                pages[index] = data
+        hits = len(pages)
+        missing = [index for index in range(first, last + 1) if index not in pages]
+        for start, stop in _runs(missing):
+            pages.update(self._fetch_pages(ufs, uri, version, start, stop))
+        self.counters["hits"] += hits
+        self.counters["misses"] += len(missing)
+        self.counters["bytesFromCache"] += sum(len(pages[i]) for i in pages if i not in missing)
+        self.counters["bytesFromUfs"] += sum(len(pages[i]) for i in missing)
+        data = b"".join(pages[index] for index in range(first, last + 1))
+        return data[offset - first * page_size : end - first * page_size]
+
+    def _fetch_pages(
+        self, ufs: UnderFileSystem, uri: str, version: FileVersion, start: int, stop: int
+    ) -> dict[int, bytes]:
+        """Read pages `[start, stop)` from the UFS in one ranged read and cache them."""
+        store = self._require_store()
+        page_size = self.config.page_size
+        offset = start * page_size
+        # Pages are zero-copy views of one ranged read.
+        blob = memoryview(ufs.read(uri, offset, min(version.size, stop * page_size) - offset))
+        pages = {
+            index: blob[(index - start) * page_size : (index - start + 1) * page_size]
+            for index in range(start, stop)
+        }
+        for index, data in pages.items():
+            try:
+                store.put_page(uri, index, data, self.clock.now(), version=version)
+            except CapacityExceeded:
+                break  # serve the bytes anyway; the store is too small to keep them
+        return pages
+
+    def _require_store(self) -> PageStore:
+        if self.store is None:
+            raise Unavailable(f"{self.worker_id} has not started")
+        return self.store
+
+
+def _runs(indexes: Iterable[int]) -> list[tuple[int, int]]:
+    """Contiguous runs `[start, stop)` of sorted page indexes."""
+    runs: list[tuple[int, int]] = []
+    for index in indexes:
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs

@@ -1,0 +1,251 @@
+"""The simulated runtime: the real registry, coordinator and workers on virtual time.
+
+`SimCluster` is `LocalCluster`'s sibling. It builds the same classes (`Registry`,
+`Coordinator`, `Worker`) and plugs the simulator into their seams: a `VirtualClock`, a
+`SimRunIo` per machine that charges modelled I/O time, a `SimUfs` over a generated
+namespace, `SimPageStore`s that keep sizes only, and `SimRef`s across a modelled network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Coroutine, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..cluster.coordinator import Coordinator
+from ..cluster.environment import Environment
+from ..cluster.errors import InvalidArgument
+from ..cluster.paths import split_uri
+from ..cluster.registry import Registry
+from ..cluster.registry.memory_backend import MemoryBackend
+from ..cluster.worker import Worker
+from .costs import IoMeter, Link, NodeModel, SimRunIo
+from .loop import VirtualClock, VirtualTimeLoop, cancel_pending
+from .namespace import SimNamespace
+from .refs import Endpoint, SimNetwork, SimPeers, SimRef
+from .spec import SimSpec
+from .store import SimPageStore
+from .ufs import SimUfs
+
+T = TypeVar("T")
+
+
+class SimNode:
+    """One simulated machine: its I/O meter, its view of the UFS, its disk (page store).
+
+    The page store outlives the worker process, as a disk does: a restarted worker on this
+    node finds the pages its predecessor cached.
+    """
+
+    def __init__(self, name: str, model: NodeModel, cluster: SimCluster) -> None:
+        self.name = name
+        self.model = model
+        self.meter = IoMeter(model, cluster.spec.network, cluster.ufs_link)
+        self.ufs = SimUfs(
+            cluster.namespace,
+            self.meter,
+            rng=cluster.spec.rng(f"ufs:{name}"),
+            read_error_rate=cluster.spec.read_error_rate,
+        )
+        self.store: SimPageStore | None = None
+        self.env = Environment(
+            clock=cluster.clock,
+            run_io=SimRunIo(self.meter, cluster.loop),
+            ufs_factory=self.open_ufs,
+            store_factory=self.open_store,
+            random=cluster.spec.rng(f"env:{name}"),
+        )
+        self.endpoint: Endpoint | None = None
+        self.worker: Worker | None = None
+
+    def __repr__(self) -> str:
+        return f"SimNode({self.name!r})"
+
+    def open_ufs(self, uri: str, options: Mapping[str, str]) -> SimUfs:
+        if split_uri(uri)[0] != self.ufs.scheme:
+            raise InvalidArgument(f"the simulated cluster serves only {self.ufs.scheme}://")
+        return self.ufs
+
+    def open_store(self, root: Path, capacity_bytes: int, page_size: int) -> SimPageStore:
+        if self.store is None:
+            self.store = SimPageStore(capacity_bytes, page_size, self.meter)
+        return self.store
+
+    @property
+    def up(self) -> bool:
+        return self.endpoint is not None and self.endpoint.up
+
+
+class SimCluster:
+    """A whole cluster on one virtual-time loop, deterministic from `spec.seed`.
+
+    Guarantees: the coordinator, workers and registry are the production classes; no
+    real time passes while virtual time does; the same spec gives the same run, event for
+    event. Workers start together and before the coordinator, so its first membership
+    read sees all of them and it builds the ring once, not once per join.
+    Use as a context manager, and `run()` coroutines on it.
+    """
+
+    def __init__(self, spec: SimSpec) -> None:
+        self.spec = spec
+        self.config = spec.config
+        self.loop = VirtualTimeLoop()
+        self.clock = VirtualClock(self.loop)
+        self.namespace = SimNamespace(
+            spec.ufs_root,
+            spec.files,
+            files_per_dir=spec.files_per_dir,
+            sizes=spec.sizes,
+            seed=spec.seed_for("sizes"),
+        )
+        bandwidth = spec.network.ufs_bandwidth
+        self.ufs_link = Link(bandwidth) if bandwidth else None
+        self.network = SimNetwork(spec.network, spec.rng("network"))
+        self.registry = Registry(MemoryBackend(), self.clock)
+        self.registry_endpoint = Endpoint("registry", self.registry, crashable=False)
+        self.peers = SimPeers(self.network)
+        self.nodes: dict[str, SimNode] = {}
+        self.coordinator_node = SimNode("coordinator", spec.node, self)
+        self.coordinator: Coordinator | None = None
+        self.coordinator_endpoint: Endpoint | None = None
+        self._ids = spec.rng("worker-ids")
+        self._slow = set(spec.rng("slow").sample(range(spec.workers), spec.slow_workers))
+        self._background: list[asyncio.Task[Any]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> SimCluster:
+        self.run(self.start())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        """Run `main` on the cluster's loop until it finishes; background tasks go on."""
+        return self.loop.run_until_complete(main)
+
+    async def start(self) -> None:
+        """Registry, every worker at once, the coordinator, the mount point; one heartbeat."""
+        self._background.append(self.loop.create_task(self.registry.run()))
+        models = [self._model(n) for n in range(self.spec.workers)]
+        ids = [self._new_worker_id() for _ in models]
+        await asyncio.gather(*(self._start_worker(i, m) for i, m in zip(ids, models, strict=True)))
+        node = self.coordinator_node
+        self.coordinator = Coordinator(self.config, self.registry_ref(), self.peers, node.env)
+        self.coordinator_endpoint = Endpoint("coordinator", self.coordinator)
+        await self.coordinator.start()
+        await self.coordinator_ref().call("add_mount", self.spec.mount_path, self.spec.ufs_root, {})
+        # Let every worker's heartbeat read the new mount table, as in a cluster whose mounts
+        # predate its jobs; otherwise each file of a first batch re-reads it on its own.
+        await asyncio.sleep(self.config.worker.heartbeat_interval)
+
+    def close(self) -> None:
+        """Stop every actor, cancel what is left on the loop, and close it."""
+        if self.loop.is_closed():
+            return
+        try:
+            self.run(self._stop())
+        finally:
+            cancel_pending(self.loop)
+            self.loop.close()
+
+    async def _stop(self) -> None:
+        if self.coordinator is not None:
+            await self.coordinator.stop()
+        for node in self.nodes.values():
+            if node.worker is not None:
+                await node.worker.stop()
+        self.registry.stop()
+
+    # -- references ------------------------------------------------------------------------
+
+    def registry_ref(self) -> SimRef:
+        return SimRef(self.registry_endpoint, self.network)
+
+    def coordinator_ref(self) -> SimRef:
+        if self.coordinator_endpoint is None:
+            raise RuntimeError("the cluster has not started")
+        return SimRef(self.coordinator_endpoint, self.network)
+
+    def worker_ref(self, worker_id: str) -> SimRef:
+        return self.peers.worker(worker_id)
+
+    # -- membership ------------------------------------------------------------------------
+
+    @property
+    def worker_ids(self) -> list[str]:
+        return sorted(self.nodes)
+
+    def live_worker_ids(self) -> list[str]:
+        return [worker_id for worker_id, node in sorted(self.nodes.items()) if node.up]
+
+    async def add_worker(self, model: NodeModel | None = None) -> str:
+        """Start one more worker on a new node; the coordinator's watch adds it to the ring."""
+        worker_id = self._new_worker_id()
+        await self._start_worker(worker_id, model or self.spec.node)
+        return worker_id
+
+    async def crash_worker(self, worker_id: str) -> None:
+        """Kill a worker without a goodbye: calls in flight fail, its lease lapses later."""
+        node = self.nodes[worker_id]
+        if node.endpoint is None or node.worker is None or not node.endpoint.up:
+            raise InvalidArgument(f"{worker_id} is not running")
+        node.endpoint.crash()
+        await node.worker.stop()
+
+    async def restart_worker(self, worker_id: str) -> None:
+        """Start a crashed worker again on its node, same id, same disk."""
+        node = self.nodes[worker_id]
+        if node.up:
+            raise InvalidArgument(f"{worker_id} is running")
+        await self._start_worker(worker_id, node.model)
+
+    async def _start_worker(self, worker_id: str, model: NodeModel) -> None:
+        node = self.nodes.get(worker_id) or SimNode(worker_id, model, self)
+        self.nodes[worker_id] = node
+        worker = Worker(
+            worker_id,
+            self.config.worker,
+            self.registry_ref(),
+            node.env,
+            cache_dir=Path("/nonexistent/ringcache-sim") / worker_id,
+            lease_ttl=self.config.lease_ttl,
+            host=f"sim-{len(self.nodes)}",
+        )
+        node.worker = worker
+        if node.endpoint is None:
+            node.endpoint = Endpoint(worker_id, worker)
+            self.peers.add(node.endpoint)
+        else:
+            node.endpoint.restart(worker)
+        await worker.start()
+
+    def _new_worker_id(self) -> str:
+        return f"worker-{uuid.UUID(int=self._ids.getrandbits(128), version=4)}"
+
+    def _model(self, index: int) -> NodeModel:
+        model = self.spec.node
+        if index in self._slow:
+            model = replace(model, slowdown=model.slowdown * self.spec.slowdown)
+        return model
+
+    # -- observation -----------------------------------------------------------------------
+
+    def store(self, worker_id: str) -> SimPageStore:
+        store = self.nodes[worker_id].store
+        if store is None:
+            raise InvalidArgument(f"{worker_id} never started")
+        return store
+
+    def ufs_bytes_read(self) -> int:
+        nodes = [self.coordinator_node, *(self.nodes[w] for w in sorted(self.nodes))]
+        return sum(node.ufs.bytes_read for node in nodes)
+
+    def unmetered_io(self) -> int:
+        """Charges made outside `run_io` (should be 0: nobody slept for them)."""
+        nodes = [self.coordinator_node, *self.nodes.values()]
+        return sum(node.meter.unmetered for node in nodes)

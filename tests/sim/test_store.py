@@ -1,0 +1,123 @@
+"""SimPageStore: PageStore's API and accounting, with sizes only."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from ringcache.cluster.errors import InvalidArgument, NotFound
+from ringcache.cluster.page_store import CapacityExceeded, PageStore
+from ringcache.cluster.ufs import FileVersion
+from ringcache.simulations.namespace import zero_bytes
+from ringcache.simulations.store import SimPageStore
+
+PAGE = 100
+
+
+def _load(store: SimPageStore, path: str, size: int, now: float = 0.0, **kw) -> list:
+    version = FileVersion(size, 1.0, None)
+    store.set_file(path, version, now, **kw)
+    evicted = []
+    for index in range(-(-size // PAGE)):
+        length = min(PAGE, size - index * PAGE)
+        evicted += store.put_page(path, index, zero_bytes(length), now, version=version)
+    return evicted
+
+
+def test_it_offers_every_public_call_of_the_page_store_with_the_same_parameters():
+    for name, member in inspect.getmembers(PageStore, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        ours = getattr(SimPageStore, name, None)
+        assert ours is not None, f"SimPageStore lacks {name}"
+        theirs = list(inspect.signature(member).parameters)
+        assert list(inspect.signature(ours).parameters) == theirs, name
+
+
+def test_accounting_and_reads():
+    store = SimPageStore(capacity_bytes=10_000, page_size=PAGE)
+    _load(store, "s://a", 250)
+    info = store.file_info("s://a")
+    assert (info.cached_bytes, info.pages, info.complete) == (250, 3, True)
+    assert store.stats().used_bytes == 250 and store.stats().pages == 3
+    assert len(store.get_page("s://a", 2, 1.0)) == 50
+    assert store.get_page("s://a", 3, 1.0) is None
+    assert bytes(store.read("s://a", 90, 20, 1.0)) == bytes(20)
+    assert len(store.read("s://a", 0, None, 1.0)) == 250
+    assert store.missing_pages("s://a") == []
+    store.set_file("s://b", FileVersion(250, 1.0, None), 0.0)
+    assert store.missing_pages("s://b", 120) == [1, 2]
+    assert store.read("s://b", 0, 10, 1.0) is None
+    assert store.remove_file("s://a") == 250
+    assert store.stats().used_bytes == 0 and store.file_info("s://a") is None
+
+
+def test_pages_are_checked_like_the_real_store():
+    store = SimPageStore(capacity_bytes=150, page_size=PAGE)
+    version = FileVersion(250, 1.0, None)
+    with pytest.raises(NotFound):
+        store.put_page("s://a", 0, zero_bytes(PAGE), 0.0)
+    with pytest.raises(InvalidArgument):
+        store.put_page("s://a", 2, zero_bytes(PAGE), 0.0, version=version)  # last page is 50
+    with pytest.raises(InvalidArgument):
+        store.put_page("s://a", 3, zero_bytes(0), 0.0, version=version)
+    with pytest.raises(InvalidArgument):
+        store.put_page("s://a", True, zero_bytes(PAGE), 0.0, version=version)
+    tiny = SimPageStore(capacity_bytes=50, page_size=PAGE)
+    with pytest.raises(CapacityExceeded):
+        tiny.put_page("s://a", 0, zero_bytes(PAGE), 0.0, version=version)
+
+
+def test_a_new_version_drops_the_old_pages():
+    store = SimPageStore(capacity_bytes=10_000, page_size=PAGE)
+    _load(store, "s://a", 300)
+    store.set_file("s://a", FileVersion(300, 2.0, None), 1.0)
+    assert store.file_info("s://a").pages == 0
+    assert store.stats().used_bytes == 0
+
+
+def test_eviction_goes_low_before_medium_and_least_recent_first():
+    store = SimPageStore(capacity_bytes=600, page_size=PAGE)
+    _load(store, "s://old", 200, priority="MEDIUM")
+    _load(store, "s://low", 200, priority="LOW")
+    _load(store, "s://recent", 200, priority="MEDIUM")
+    store.get_page("s://old", 0, 5.0)  # old is now more recent than recent
+    evicted = _load(store, "s://new", 300)
+    assert evicted == [("s://low", 0), ("s://low", 1), ("s://recent", 0)]
+    assert store.file_info("s://low") is None  # lost its last page: forgotten
+    assert store.file_info("s://recent").pages == 1
+    assert store.stats().used_bytes <= 600
+    assert store.evicted_pages == 3
+
+
+def test_a_file_larger_than_the_store_keeps_its_newest_pages_and_its_record():
+    store = SimPageStore(capacity_bytes=200, page_size=PAGE)
+    evicted = _load(store, "s://big", 500)
+    assert evicted == [("s://big", 0), ("s://big", 1), ("s://big", 2)]
+    info = store.file_info("s://big")
+    assert (info.pages, info.complete) == (2, False)
+    assert store.missing_pages("s://big") == [0, 1, 2]
+
+
+def test_listing_pages_through_the_files_in_path_order():
+    store = SimPageStore(capacity_bytes=10_000, page_size=PAGE)
+    for name in ["c", "a", "d", "b"]:
+        _load(store, f"s://{name}", 10)
+    store.remove_file("s://c")
+    assert [f.path for f in store.list_files(limit=2)] == ["s://a", "s://b"]
+    assert [f.path for f in store.list_files(start_after="s://b")] == ["s://d"]
+    with pytest.raises(InvalidArgument):
+        store.list_files(limit=0)
+
+
+def test_priorities_move_files_between_levels():
+    store = SimPageStore(capacity_bytes=400, page_size=PAGE)
+    _load(store, "s://a", 200)
+    _load(store, "s://b", 200)
+    store.set_priority("s://a", "HIGH")
+    evicted = _load(store, "s://c", 100)
+    assert evicted == [("s://b", 0)]
+    assert store.file_info("s://a").priority == "HIGH"
+    with pytest.raises(InvalidArgument):
+        store.set_priority("s://a", "URGENT")

@@ -113,6 +113,7 @@ class LocalCluster:
             self.env,
             cache_dir=cache_dir,
             lease_ttl=self.config.lease_ttl,
+            peers=self.peers,
         )
         await worker.start()
         self.workers[worker_id] = worker

@@ -80,6 +80,7 @@ class WorkerActor(ActorShell):
             lease_ttl=config.lease_ttl,
             host=ray.util.get_node_ip_address() or socket.gethostname(),
             ray_node_id=context.get_node_id(),
+            peers=RayPeers(config.namespace),
         )
         self._begin(self.logic.start())
 

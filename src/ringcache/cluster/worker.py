@@ -16,10 +16,11 @@ from .membership import NodeRecord, live_key, node_key
 from .mount_registry import read_mount_table
 from .mounts import MountTable
 from .page_store import PageStore
-from .refs import ActorRef
+from .refs import ActorRef, LocalPeers, Peers
 from .throttle import Throttle
 from .worker_batches import BatchPath
 from .worker_reads import ReadPath
+from .worker_rebalance import RebalancePath
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def load_or_create_worker_id(cache_dir: Path) -> str:
     return worker_id
 
 
-class Worker(ReadPath, BatchPath):
+class Worker(ReadPath, BatchPath, RebalancePath):
     """Caches UFS files as pages on local disk and serves reads of them.
 
     Guarantees: a read answers the UFS bytes of the version recorded when the file was first
@@ -56,8 +57,10 @@ class Worker(ReadPath, BatchPath):
         lease_ttl: float,
         host: str = "127.0.0.1",
         ray_node_id: str | None = None,
+        peers: Peers | None = None,
     ) -> None:
         self.worker_id = worker_id
+        self.peers = peers or LocalPeers()  # other workers, for moving data between them
         self.config = config
         self.registry = registry
         self.env = env

@@ -130,6 +130,8 @@ class BatchPath:
             {
                 "path": f.path,
                 "length": f.version.size,
+                "mtime": f.version.mtime,
+                "etag": f.version.etag,
                 "cachedBytes": f.cached_bytes,
                 "complete": f.complete,
             }

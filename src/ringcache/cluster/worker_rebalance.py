@@ -1,0 +1,160 @@
+"""The worker's part in moving data: serving peers, fetching from them, pruning, and the
+stale-cache scan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .errors import RingcacheError
+from .page_store import CapacityExceeded
+from .ring import HashRing
+from .ufs import FileVersion
+from .worker_reads import _runs
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+PEER_CHUNK_PAGES = 8  # pages per peer read: bounded messages, few round trips
+
+
+class RebalancePath:
+    """Rebalance calls for `Worker`; one result per file, never an exception for one file."""
+
+    async def read_cached(
+        self: Worker, path: str, offset: int = 0, length: int | None = None
+    ) -> bytes | None:
+        """Bytes from this worker's pages only (None if any are missing): what peers fetch."""
+        store = self._require_store()
+        return store.read(path, offset, length, self.clock.now())
+
+    async def fetch_batch(
+        self: Worker, entries: list[Any], options: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Cache each file, from a peer that holds it when one can, else from the UFS.
+
+        An entry is `(path, size, mtime, etag, [peer ids])`. Results say LOADED with
+        `source` "peer" or "ufs", SKIPPED when already cached whole, or FAILED.
+        """
+        options = options or {}
+        throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
+        limit = asyncio.Semaphore(self.config.max_batch_concurrency)
+
+        async def fetch_one(entry: Any) -> dict[str, Any]:
+            path, size, mtime, etag, holders = entry
+            version = FileVersion(size, mtime, etag)
+            async with limit:
+                cached = self._require_store().file_info(path)
+                if cached is not None and cached.complete and cached.version == version:
+                    return {"path": path, "status": "SKIPPED", "bytes": size}
+                try:
+                    for peer in holders:
+                        if peer != self.worker_id and await self._fetch_from_peer(
+                            peer, path, version, throttle
+                        ):
+                            return _loaded(path, size, "peer")
+                    ufs, uri = await self._resolve(path)
+                    await self.env.run_io(self._load_file, ufs, uri, version, {}, throttle)
+                except RingcacheError as exc:
+                    reason = getattr(exc, "reason", None) or exc.details.get("reason")
+                    return _failed(path, reason or "UFS_READ_FAILED", exc.message)
+                except OSError as exc:
+                    return _failed(path, "UFS_READ_FAILED", str(exc))
+                return _loaded(path, size, "ufs")
+
+        return list(await asyncio.gather(*(fetch_one(entry) for entry in entries)))
+
+    async def _fetch_from_peer(
+        self: Worker, peer: str, path: str, version: FileVersion, throttle: Any
+    ) -> bool:
+        """Copy a file page by page from a peer; False (nothing kept) if the peer can't."""
+        store = self._require_store()
+        page_size = self.config.page_size
+        store.set_file(path, version, self.clock.now())
+        try:
+            missing = store.missing_pages(path, 0, version.size)
+            for run_start, run_stop in _runs(missing):
+                for start in range(run_start, run_stop, PEER_CHUNK_PAGES):
+                    stop = min(run_stop, start + PEER_CHUNK_PAGES)
+                    offset = start * page_size
+                    length = min(version.size, stop * page_size) - offset
+                    if throttle is not None:
+                        await self.env.run_io(throttle.consume, length)
+                    data = await self.peers.worker(peer).call("read_cached", path, offset, length)
+                    if data is None or len(data) != length:
+                        raise LookupError(f"{peer} no longer holds {path}")
+                    view = memoryview(data)
+                    for index in range(start, stop):
+                        page = view[(index - start) * page_size : (index - start + 1) * page_size]
+                        store.put_page(path, index, page, self.clock.now(), version=version)
+            return True
+        except CapacityExceeded:
+            raise
+        except Exception as exc:  # the peer is gone or lost the file: fall back to the UFS
+            log.info(
+                "%s: fetching %s from %s failed (%s); using the UFS",
+                self.worker_id,
+                path,
+                peer,
+                exc,
+            )
+            store.remove_file(path)
+            return False
+
+    async def prune_batch(
+        self: Worker, paths: list[str], options: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Drop files this worker no longer owns; `bandwidth` limits bytes dropped per second."""
+        options = options or {}
+        throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
+        store = self._require_store()
+        results = []
+        for path in paths:
+            info = store.file_info(path)
+            if info is None:
+                results.append({"path": path, "status": "NOT_CACHED", "bytes": 0})
+                continue
+            if throttle is not None:
+                await self.env.run_io(throttle.consume, info.cached_bytes)
+            freed = store.remove_file(path)
+            results.append({"path": path, "status": "FREED", "bytes": freed})
+        return results
+
+    # -- stale cache -----------------------------------------------------------------------
+
+    async def clear_stale(
+        self: Worker, workers: list[str], virtual_nodes: int, replicas: int = 1
+    ) -> None:
+        """Start dropping, in the background, every file this worker is not an owner of."""
+        await self.stop_clear_stale()
+        ring = HashRing(workers, virtual_nodes=virtual_nodes)
+        self._stale_scan = asyncio.get_running_loop().create_task(self._clear_stale(ring, replicas))
+
+    async def stop_clear_stale(self: Worker) -> None:
+        task = getattr(self, "_stale_scan", None)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _clear_stale(self: Worker, ring: HashRing, replicas: int) -> int:
+        dropped, cursor = 0, None
+        while page := await self.list_cached(cursor, 1000):
+            cursor = page[-1]["path"]
+            paths = [entry["path"] for entry in page]
+            for path, owners in zip(paths, ring.owners_batch(paths, replicas), strict=True):
+                if self.worker_id not in owners:
+                    dropped += self._require_store().remove_file(path)
+            await asyncio.sleep(0)  # let reads and heartbeats through between pages
+        self.counters["staleBytesDropped"] = self.counters.get("staleBytesDropped", 0) + dropped
+        return dropped
+
+
+def _loaded(path: str, size: int, source: str) -> dict[str, Any]:
+    return {"path": path, "status": "LOADED", "bytes": size, "source": source}
+
+
+def _failed(path: str, reason: str, message: str) -> dict[str, Any]:
+    return {"path": path, "status": "FAILED", "bytes": 0, "reason": reason, "message": message}

@@ -50,6 +50,8 @@ class ClusterConfig(BaseModel):
     workers: int = Field(1, ge=0)
     virtual_nodes: int = Field(2000, ge=1)
     lease_ttl: float = 15.0
+    auto_rebalance: bool = False  # rebalance ALL on its own after membership changes
+    auto_rebalance_delay: float = 10.0  # seconds of quiet membership before it starts
     allowed_local_roots: list[str] = Field(default_factory=lambda: ["/"])
     mount_table_file: Path | None = None
     policies: PolicyConfig = Field(default_factory=PolicyConfig)

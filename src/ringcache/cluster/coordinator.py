@@ -11,8 +11,8 @@ from typing import Any
 from ..config import ClusterConfig
 from .browse import list_directory, stat_path
 from .environment import Environment
-from .errors import Gone, InvalidArgument, NotFound, NotSupported
-from .file_index import FileIndex
+from .errors import Conflict, Gone, InvalidArgument, NotFound, NotSupported
+from .file_index import FileIndex, FileRecord
 from .jobs.manager import JobManager
 from .membership import (
     LIVE_PREFIX,
@@ -57,6 +57,7 @@ class Coordinator(PolicyCalls):
         self.ring_version = 0
         self._revision = 0
         self._watch: asyncio.Task | None = None
+        self._auto_rebalance: asyncio.Task | None = None
         self._stopped = False
         index_on = config.policies.file_index.enabled
         self.file_index = FileIndex.open(config.state_dir) if index_on else FileIndex()
@@ -74,6 +75,8 @@ class Coordinator(PolicyCalls):
             ring=lambda: (self.ring, self.live),
             mounts=lambda: read_mount_table(self.registry),
             lease_ttl=config.lease_ttl,
+            lost_files=self._indexed_files,
+            on_results=self._index_results,
         )
 
     # -- membership ------------------------------------------------------------------------
@@ -141,10 +144,26 @@ class Coordinator(PolicyCalls):
 
     def _set_live(self, live: set[str]) -> None:
         if live != self.live or not self.ring_version:
+            changed = bool(self.ring_version)
             self.live = live
             self.ring = HashRing(sorted(live), virtual_nodes=self.config.virtual_nodes)
             self.ring_version += 1
             log.info("ring now has %d workers", len(live))
+            if changed and self.config.auto_rebalance:
+                self._schedule_rebalance()
+
+    def _schedule_rebalance(self) -> None:
+        """Rebalance ALL once membership has been quiet for a while (debounced)."""
+        if self._auto_rebalance is not None:
+            self._auto_rebalance.cancel()
+        self._auto_rebalance = asyncio.get_running_loop().create_task(self._rebalance_later())
+
+    async def _rebalance_later(self) -> None:
+        await self.clock.sleep(self.config.auto_rebalance_delay)
+        try:
+            await self.jobs.submit("rebalance", {"target": "ALL"})
+        except Conflict as exc:  # one exists: it was resumed, re-run or is running already
+            log.info("automatic rebalance: %s", exc.message)
 
     async def _record_offline(self, worker_id: str) -> None:
         kv = await self.registry.call("get", node_key(worker_id))
@@ -178,6 +197,51 @@ class Coordinator(PolicyCalls):
     async def list_dir(self, path: str) -> list[dict[str, Any]]:
         table = await read_mount_table(self.registry)
         return await self.env.run_io(list_directory, table, path, self.env.ufs_factory)
+
+    async def _index_results(
+        self, worker_id: str, listed: dict[str, Any], results: list[dict[str, Any]]
+    ) -> None:
+        """Record in the file index the copies a job batch made (or found) and dropped."""
+        cached, dropped = [], []
+        for result in results:
+            path, status = result["path"], result["status"]
+            if status in ("LOADED", "SKIPPED") and result.get("bytes") is not None:
+                mtime, etag = listed.get(path, (None, None))
+                record = FileRecord(path, result["bytes"], mtime, etag)
+                cached.append((record, worker_id))
+            elif status == "FREED":
+                dropped.append((path, worker_id))
+        if cached or dropped:
+            await self.env.run_io(self.file_index.record_many, cached, dropped)
+
+    async def _indexed_files(self, after: str | None, count: int) -> list[dict[str, Any]]:
+        """A page of the global file index with versions, for restoring lost copies."""
+
+        def page() -> list[dict[str, Any]]:
+            entries = self.file_index.list(last_key=after, count=count)
+            for entry in entries:
+                record = self.file_index.get(entry["path"])
+                if (
+                    record is not None
+                    and entry["workers"]
+                    and not set(entry["workers"]) & self.live
+                ):
+                    entry.update(mtime=record.mtime, etag=record.etag)
+            return entries
+
+        return await self.env.run_io(page)
+
+    # -- stale cache -----------------------------------------------------------------------
+
+    async def clear_stale(self, replicas: int = 1) -> dict[str, Any]:
+        """Have every live worker drop, in the background, the files it does not own."""
+        workers = list(self.ring.worker_ids)
+        vnodes = self.config.virtual_nodes
+        errors = await self._on_live_workers("clear_stale", workers, vnodes, replicas)
+        return {"errors": errors}
+
+    async def stop_clear_stale(self) -> dict[str, Any]:
+        return {"errors": await self._on_live_workers("stop_clear_stale")}
 
     # -- mount table -----------------------------------------------------------------------
 

@@ -25,10 +25,17 @@ class RebalancePath:
     """Rebalance calls for `Worker`; one result per file, never an exception for one file."""
 
     async def read_cached(
-        self: Worker, path: str, offset: int = 0, length: int | None = None
+        self: Worker,
+        path: str,
+        offset: int = 0,
+        length: int | None = None,
+        version: tuple[int, float | None, str | None] | None = None,
     ) -> bytes | None:
-        """Bytes from this worker's pages only (None if any are missing): what peers fetch."""
+        """Bytes from this worker's pages only, of `version` if given; None if it can't."""
         store = self._require_store()
+        info = store.file_info(path)
+        if info is None or (version is not None and info.version != FileVersion(*version)):
+            return None
         return store.read(path, offset, length, self.clock.now())
 
     async def fetch_batch(
@@ -83,7 +90,9 @@ class RebalancePath:
                     length = min(version.size, stop * page_size) - offset
                     if throttle is not None:
                         await self.env.run_io(throttle.consume, length)
-                    data = await self.peers.worker(peer).call("read_cached", path, offset, length)
+                    wanted = (version.size, version.mtime, version.etag)
+                    peer_ref = self.peers.worker(peer)
+                    data = await peer_ref.call("read_cached", path, offset, length, wanted)
                     if data is None or len(data) != length:
                         raise LookupError(f"{peer} no longer holds {path}")
                     view = memoryview(data)

@@ -11,12 +11,16 @@ from ..cluster.refs import ActorRef
 from .resource import resource
 from .schemas import one_query_param, read_json
 
-SELECTORS = ("index", "alias", "id")
+SELECTORS = {"load": ("index", "alias", "id"), "free": ("index", "alias", "id")}
+SELECTORS["rebalance"] = ("target", "id")
 
 
 def job_route(job_type: str, coordinator: ActorRef) -> Route:
+    """`/load`, `/free` or `/rebalance`: the same calls over each job type's selectors."""
+    selectors = SELECTORS[job_type]
+
     async def get(request: Request) -> JSONResponse:
-        selector = one_query_param(request, SELECTORS)
+        selector = one_query_param(request, selectors)
         if selector is not None:
             return JSONResponse(await coordinator.call("get_job", job_type, *selector))
         last_key = request.query_params.get("lastKey") or None
@@ -29,7 +33,7 @@ def job_route(job_type: str, coordinator: ActorRef) -> Route:
 
     async def delete(request: Request) -> JSONResponse:
         body = await read_json(request)
-        kind, value = _stop_selector(body)
+        kind, value = _stop_selector(body, selectors)
         return JSONResponse(await coordinator.call("stop_job", job_type, kind, value))
 
     return resource(f"/{job_type}", get=get, post=post, delete=delete)
@@ -48,12 +52,12 @@ def _count(request: Request) -> int | None:
     return count
 
 
-def _stop_selector(body: dict) -> tuple[str, str]:
-    """`{"index"}`, `{"alias"}` (with or without its `paths`) or `{"id"}`, exactly one."""
-    given = [key for key in SELECTORS if key in body]
-    unknown = set(body) - {*SELECTORS, "paths"}
+def _stop_selector(body: dict, selectors: tuple[str, ...]) -> tuple[str, str]:
+    """Exactly one selector (`paths` may come along with an `alias`)."""
+    given = [key for key in selectors if key in body]
+    unknown = set(body) - {*selectors, "paths"}
     if unknown or len(given) != 1:
-        raise InvalidArgument("give exactly one of index, alias or id to stop a job")
+        raise InvalidArgument(f"give exactly one of {', '.join(selectors)} to stop a job")
     value = body[given[0]]
     if not isinstance(value, str) or not value:
         raise InvalidArgument(f"{given[0]} must be a non-empty string")

@@ -14,12 +14,13 @@ from ..refs import Peers
 from ..ring import HashRing
 from .model import JobRecord, JobState, describe, new_job_id
 from .options import parse_options
+from .rebalance import RebalanceRun
 from .runner import JobRun
 from .store import JobStore
 
 log = logging.getLogger(__name__)
 
-JOB_TYPES = ("load", "free")
+JOB_TYPES = ("load", "free", "rebalance")
 
 
 class JobManager:
@@ -37,7 +38,11 @@ class JobManager:
         ring: Callable[[], tuple[HashRing, set[str]]],
         mounts: Callable[[], Any],
         lease_ttl: float,
+        lost_files: Any = None,
+        on_results: Any = None,
     ) -> None:
+        self.lost_files = lost_files
+        self.on_results = on_results
         self.store = JobStore(registry)
         self.peers = peers
         self.env = env
@@ -64,6 +69,8 @@ class JobManager:
 
     async def submit(self, job_type: str, body: dict[str, Any]) -> dict[str, Any]:
         _check_type(job_type)
+        if job_type == "rebalance":
+            return await self._submit_rebalance(body)
         index, paths, alias = _selector(body)
         options = parse_options(job_type, body.get("options"))
         table: MountTable = await self.mounts()
@@ -85,13 +92,35 @@ class JobManager:
         self._launch(record)
         return self._describe(record)
 
+    async def _submit_rebalance(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(body, dict) or set(body) - {"target", "options"}:
+            raise InvalidArgument("a rebalance body has `target` and optional `options`")
+        target = body.get("target")
+        if not isinstance(target, str) or not target:
+            raise InvalidArgument('give the target: a worker id, or "ALL"')
+        live = self.ring()[1]
+        if target != "ALL" and target not in live:
+            raise InvalidArgument(f"{target!r} is not a live worker; use a worker id or ALL")
+        options = parse_options("rebalance", body.get("options"))
+        existing = await self.store.find("rebalance", "target", target)
+        if existing is not None:
+            await self._resubmit(existing)
+        record = JobRecord(
+            id=new_job_id(self.env.clock.now()), type="rebalance", options=options, target=target
+        )
+        await self.store.create(record)
+        self._launch(record)
+        return self._describe(record)
+
     async def _resubmit(self, record: JobRecord) -> None:
         """The 409 rule: resume a stopped or failed job, re-run a succeeded one."""
         state = record.state
         if state.finished:
-            if state is JobState.SUCCEEDED:
-                record.reset()
-                note = "it had succeeded and runs again"
+            if state is JobState.SUCCEEDED or (
+                state is JobState.FAILED and record.type == "rebalance"
+            ):
+                record.reset()  # a rebalance is idempotent: running it again is the retry
+                note = f"it had {state.value.lower()} and runs again"
             else:
                 note = f"it was {state.value} and resumes, retrying its failed files"
             record.state = JobState.WAITING
@@ -150,8 +179,17 @@ class JobManager:
         return run.record if run is not None else record
 
     def _launch(self, record: JobRecord) -> None:
-        run = JobRun(
-            record, self.store, self.env, self.peers, self.ring, self.mounts, self.lease_ttl
+        run_class = RebalanceRun if record.type == "rebalance" else JobRun
+        run = run_class(
+            record,
+            self.store,
+            self.env,
+            self.peers,
+            self.ring,
+            self.mounts,
+            self.lease_ttl,
+            self.lost_files,
+            self.on_results,
         )
         self.runs[record.id] = run
         task = asyncio.get_running_loop().create_task(run.run())

@@ -61,6 +61,16 @@ COUNTERS = {
         "failedFiles",
     ),
     "free": ("scannedFiles", "freedFiles", "freedBytes", "failedFiles"),
+    "rebalance": (
+        "scannedFiles",
+        "loadedFiles",
+        "loadedBytes",
+        "loadedFromPeerBytes",
+        "loadedFromUfsBytes",
+        "prunedFiles",
+        "prunedBytes",
+        "failedFiles",
+    ),
 }
 
 
@@ -83,6 +93,7 @@ class JobRecord:
     alias: str | None = None
     index: str | None = None
     paths: list[str] | None = None
+    target: str | None = None
     state: JobState = JobState.WAITING
     start_time: float | None = None
     end_time: float | None = None
@@ -101,6 +112,8 @@ class JobRecord:
 
     @property
     def selector(self) -> tuple[str, str]:
+        if self.target is not None:
+            return ("target", self.target)
         return ("index", self.index) if self.index is not None else ("alias", self.alias or "")
 
     def encode(self) -> str:
@@ -137,6 +150,7 @@ def describe(
         "alias": record.alias,
         "index": record.index,
         "paths": record.paths,
+        "target": record.target,
         "options": record.options,
         "state": record.state.value,
         "startTime": format_time(record.start_time) if record.start_time else None,
@@ -149,6 +163,8 @@ def describe(
     }
     if record.type == "load" and record.state is JobState.RUNNING:
         view["runningState"] = "LOADING"
+    if record.type == "rebalance" and record.state is JobState.RUNNING:
+        view["phase"] = "PRUNING" if record.cursor.root else "LOADING"
     return {key: value for key, value in view.items() if value not in (None, "", [], {})}
 
 

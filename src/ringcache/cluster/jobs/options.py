@@ -42,12 +42,16 @@ class LoadOptions(BaseModel):
     @field_validator("bandwidth", mode="before")
     @classmethod
     def _size(cls, value: Any) -> int | None:
-        if value is None:
-            return None
-        size = parse_size(value)
-        if size == 0:
-            raise ValueError("bandwidth must be more than 0 bytes per second")
-        return size
+        return _bandwidth(value)
+
+
+def _bandwidth(value: Any) -> int | None:
+    if value is None:
+        return None
+    size = parse_size(value)
+    if size == 0:
+        raise ValueError("a bandwidth must be more than 0 bytes per second")
+    return size
 
 
 class FreeOptions(BaseModel):
@@ -56,7 +60,28 @@ class FreeOptions(BaseModel):
     batchSize: StrictInt = Field(200, ge=1)
 
 
-OPTION_MODELS: dict[str, type[BaseModel]] = {"load": LoadOptions, "free": FreeOptions}
+class RebalanceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    loadBatchSize: StrictInt = Field(200, ge=1)
+    loadBandwidth: int | None = None
+    pruneBandwidth: int | None = None
+    skipPrune: StrictBool = False
+    # Not in Alluxio's list: how many ring owners each file should have (1 unless loaded
+    # with more replicas); copies beyond that are pruned.
+    replicas: StrictInt = Field(1, ge=1)
+
+    @field_validator("loadBandwidth", "pruneBandwidth", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int | None:
+        return _bandwidth(value)
+
+
+OPTION_MODELS: dict[str, type[BaseModel]] = {
+    "load": LoadOptions,
+    "free": FreeOptions,
+    "rebalance": RebalanceOptions,
+}
 
 
 def parse_options(job_type: str, options: Any) -> dict[str, Any]:

@@ -59,14 +59,19 @@ class JobRun:
         ring: Callable[[], tuple[HashRing, set[str]]],
         mounts: Callable[[], Any],
         lease_ttl: float,
+        lost_files: Any = None,
+        on_results: Any = None,
     ) -> None:
+        self.on_results = on_results  # keeps the global file index in step
         self.record = record
+        self.lost_files = lost_files  # files only departed workers held (the file index)
         self.store = store
         self.env = env
         self.peers = peers
         self.ring = ring
         self.mounts = mounts
-        self.kind = KINDS[record.type](record.options, record.id)
+        kind = KINDS.get(record.type)  # a rebalance run plans its own work
+        self.kind = kind(record.options, record.id) if kind is not None else None
         self.retry_window = 2 * lease_ttl + 5  # long enough for a dead worker to leave the ring
         self.in_flight: deque[PageWork] = deque()
         self.unsaved_failed: list[dict[str, Any]] = []
@@ -75,6 +80,18 @@ class JobRun:
         self._slots: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(BATCHES_PER_WORKER)
         )
+
+    async def note_results(
+        self, worker_id: str, versions: dict[str, tuple], answers: list[dict]
+    ) -> None:
+        """Tell the file index which copies a batch made or dropped (`versions`: path ->
+        (mtime, etag) as listed)."""
+        if self.on_results is None:
+            return
+        try:
+            await self.on_results(worker_id, versions, answers)
+        except Exception:  # the index is derived state; a miss must not fail the job
+            log.exception("file index update for %s failed", worker_id)
 
     # -- progress --------------------------------------------------------------------------
 
@@ -330,6 +347,8 @@ class JobRun:
             try:
                 ref = self.peers.worker(worker_id)
                 answers = await ref.call(self.kind.method, *self.kind.arguments(files))
+                versions = {f.path: (f.mtime, f.etag) for f in files}
+                await self.note_results(worker_id, versions, answers)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the whole batch is retried on the then-current ring

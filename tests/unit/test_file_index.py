@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,52 @@ def test_entries_survive_reopening_the_index_file(tmp_path: Path) -> None:
     assert reopened.holders(A) == ["worker-1"]
     assert reopened.count() == 2
     reopened.close()
+
+
+def test_a_worker_report_holds_partial_bytes_and_drops_paths(index: FileIndex) -> None:
+    index.apply_report("worker-1", held=[(FileRecord(A, 100, 1.0), 40), (FileRecord(B, 5), 5)])
+    assert index.held_bytes("worker-1", [A, B, "file:///none"]) == {A: 40, B: 5}
+    index.apply_report("worker-1", held=[(FileRecord(A, 100, 1.0), 100)], dropped=[B])
+    assert index.held_bytes("worker-1", [A, B]) == {A: 100}
+    assert index.holders(B) == [] and index.get(B) == FileRecord(B, 5)
+    index.record_cached(B, 5, None, None, "worker-2")
+    index.apply_report("worker-2", held=[(FileRecord(A, 100, 1.0), 1)], replace=True)
+    assert index.holders(B) == [] and index.holders(A) == ["worker-1", "worker-2"]
+
+
+def test_tracked_usage_moves_with_every_kind_of_write(index: FileIndex) -> None:
+    index.record_cached("file:///r/a/x", 100, None, None, "worker-1")
+    index.track_usage(["file:///r/a", "file:///r", "file:///"])
+    assert index.usage() == {"file:///r/a": 100, "file:///r": 100, "file:///": 100}
+    index.apply_report("worker-2", held=[(FileRecord("file:///r/a/x", 100), 30)])
+    index.record_cached("file:///r/ab/z", 1000, None, None, "worker-1")  # not under /r/a
+    assert index.usage() == {"file:///r/a": 130, "file:///r": 1130, "file:///": 1130}
+    index.apply_report("worker-2", held=[(FileRecord("file:///r/a/x", 100), 60)])
+    assert index.usage()["file:///r/a"] == 160
+    index.record_cached("file:///r/a/x", 101, None, None, "worker-3")  # new version
+    assert index.usage()["file:///r/a"] == 101
+    index.record_dropped("file:///r/a/x", "worker-3")
+    assert index.usage() == {"file:///r/a": 0, "file:///r": 1000, "file:///": 1000}
+    index.track_usage(["file:///r"])  # untracked roots are forgotten
+    index.remove_under("file:///r/ab")
+    assert index.usage() == {"file:///r": 0}
+    assert index.usage()["file:///r"] == index.cached_bytes("file:///r")
+
+
+def test_an_index_from_the_older_schema_opens_and_drops_its_holders(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE files (path TEXT PRIMARY KEY, length INTEGER NOT NULL, mtime REAL, "
+        "etag TEXT) WITHOUT ROWID; CREATE TABLE holders (path TEXT NOT NULL, worker TEXT "
+        "NOT NULL, PRIMARY KEY (path, worker)) WITHOUT ROWID;"
+        f"INSERT INTO files VALUES ('{A}', 10, NULL, NULL); "
+        f"INSERT INTO holders VALUES ('{A}', 'worker-1');"
+    )
+    db.commit()
+    db.close()
+    index = FileIndex(path)
+    assert index.get(A) == FileRecord(A, 10) and index.holders(A) == []
+    index.record_cached(A, 10, None, None, "worker-1")
+    assert index.held_bytes("worker-1", [A]) == {A: 10}
+    index.close()

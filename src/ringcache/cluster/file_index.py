@@ -1,9 +1,14 @@
 """The global file index: which UFS files the cluster knows, at what version, held by whom.
 
 Two SQLite tables keyed by canonical UFS URI, so every question is an index range:
-`files(path, length, mtime, etag)` and `holders(path, worker)`. A version change (another
-length, mtime or etag) clears the file's holders in the same statement, by trigger: they
-held the old version, and a reader must never be sent to a peer holding stale bytes.
+`files(path, length, mtime, etag)` and `holders(path, worker, bytes)`, `bytes` being what
+that worker holds of the file. A version change (another length, mtime or etag) clears the
+file's holders in the same statement, by trigger: they held the old version, and a reader
+must never be sent to a peer holding stale bytes.
+
+A third table, `usage(root, bytes)`, keeps the bytes held under each root the quotas ask
+about, moved by triggers on `holders`: whoever writes the index (job results, worker
+reports, removals) moves the usage with it, in the same transaction, at O(roots) per row.
 """
 
 from __future__ import annotations
@@ -23,19 +28,43 @@ INDEX_FILE = "file_index.sqlite"
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
 
+SCHEMA_VERSION = 2  # 2: holders carry bytes, and the usage table exists
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, length INTEGER NOT NULL, mtime REAL, etag TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS holders (
-    path TEXT NOT NULL, worker TEXT NOT NULL, PRIMARY KEY (path, worker)
+    path TEXT NOT NULL, worker TEXT NOT NULL, bytes INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (path, worker)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS holders_by_worker ON holders (worker, path);
+CREATE TABLE IF NOT EXISTS usage (
+    root TEXT PRIMARY KEY, below TEXT NOT NULL, bytes INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS new_version AFTER UPDATE OF length, mtime, etag ON files
 WHEN (old.length, old.mtime, old.etag) IS NOT (new.length, new.mtime, new.etag)
 BEGIN DELETE FROM holders WHERE path = old.path; END;
 CREATE TRIGGER IF NOT EXISTS forget_file AFTER DELETE ON files
 BEGIN DELETE FROM holders WHERE path = old.path; END;
+CREATE TRIGGER IF NOT EXISTS usage_held AFTER INSERT ON holders BEGIN
+    UPDATE usage SET bytes = bytes + new.bytes
+    WHERE new.path = root OR substr(new.path, 1, length(below)) = below;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_dropped AFTER DELETE ON holders BEGIN
+    UPDATE usage SET bytes = bytes - old.bytes
+    WHERE old.path = root OR substr(old.path, 1, length(below)) = below;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_changed AFTER UPDATE OF bytes ON holders BEGIN
+    UPDATE usage SET bytes = bytes + new.bytes - old.bytes
+    WHERE new.path = root OR substr(new.path, 1, length(below)) = below;
+END;
+"""
+
+_HOLD = """
+INSERT INTO holders (path, worker, bytes) VALUES (?, ?, ?)
+ON CONFLICT (path, worker) DO UPDATE SET bytes = excluded.bytes
+WHERE holders.bytes != excluded.bytes
 """
 
 # Only a changed version rewrites the row (and so fires `new_version`).
@@ -80,7 +109,12 @@ class FileIndex:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            # Holders are derived state (workers report them again), so an index from an
+            # older schema drops them rather than guess the bytes each holder had.
+            self._db.executescript("DROP TABLE IF EXISTS holders; DROP TABLE IF EXISTS usage;")
         self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @classmethod
     def open(cls, state_dir: Path) -> FileIndex:
@@ -111,7 +145,7 @@ class FileIndex:
     def record_cached(
         self, path: str, length: int, mtime: float | None, etag: str | None, worker_id: str
     ) -> None:
-        """`worker_id` holds `path` at this version (a new version drops other holders)."""
+        """`worker_id` holds all of `path` at this version (a new version drops other holders)."""
         self.record_many(cached=[(FileRecord(path, length, mtime, etag), worker_id)])
 
     def record_dropped(self, path: str, worker_id: str) -> None:
@@ -125,8 +159,9 @@ class FileIndex:
     ) -> None:
         """Apply a batch in one transaction: every `cached` report, then every `dropped`.
 
-        When one batch reports a path at several versions, the last one is the file's
-        version and only the workers that reported that version hold it.
+        A `cached` report means the worker holds the whole file. When one batch reports a
+        path at several versions, the last one is the file's version and only the workers
+        that reported that version hold it.
         """
         latest: dict[str, FileRecord] = {}
         reports: list[tuple[FileRecord, str]] = []
@@ -134,11 +169,37 @@ class FileIndex:
             _check_record(record)
             latest[record.path] = record
             reports.append((record, worker_id))
-        held = [(r.path, w) for r, w in reports if latest[r.path] == r]
+        held = [(r.path, w, r.length) for r, w in reports if latest[r.path] == r]
         with self._transaction() as db:
             db.executemany(_UPSERT_FILE, [record.row() for record in latest.values()])
-            db.executemany("INSERT OR IGNORE INTO holders (path, worker) VALUES (?, ?)", held)
+            db.executemany(_HOLD, held)
             db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", list(dropped))
+
+    def apply_report(
+        self,
+        worker_id: str,
+        held: Iterable[tuple[FileRecord, int]] = (),
+        dropped: Iterable[str] = (),
+        *,
+        replace: bool = False,
+    ) -> None:
+        """What one worker says it holds now, in one transaction.
+
+        `held` pairs each file's version with the bytes the worker holds of it (a partly
+        cached file counts what it has); `dropped` are paths it no longer holds. With
+        `replace`, the worker's other holder rows go first: the report is all it holds.
+        """
+        latest: dict[str, tuple[FileRecord, int]] = {}
+        for record, cached_bytes in held:
+            _check_record(record)
+            latest[record.path] = (record, max(0, int(cached_bytes)))
+        gone = [(path, worker_id) for path in dropped if path not in latest]
+        with self._transaction() as db:
+            if replace:
+                db.execute("DELETE FROM holders WHERE worker = ?", (worker_id,))
+            db.executemany(_UPSERT_FILE, [record.row() for record, _ in latest.values()])
+            db.executemany(_HOLD, [(path, worker_id, size) for path, (_, size) in latest.items()])
+            db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", gone)
 
     def add_stat_only(self, records: Iterable[FileRecord]) -> int:
         """Know these files without caching them (POST /file_index); returns how many."""
@@ -226,16 +287,57 @@ class FileIndex:
             return self._db.execute("SELECT count(*) FROM files").fetchone()[0]
 
     def cached_bytes(self, ufs_root: str) -> int:
-        """Bytes cached under `ufs_root`, all copies counted: each holder counts the whole
-        file. An estimate for quota listings; workers know the exact per-page figure."""
-        clause, params = _under(ufs_root, column="h.path")
+        """Bytes cached under `ufs_root`, every copy counted, as the holders reported them.
+        A sum over the entries under the root; `usage` answers the same in O(1) for the
+        roots given to `track_usage`."""
+        clause, params = _under(ufs_root)
         with self._lock:
             row = self._db.execute(
-                "SELECT coalesce(sum(f.length), 0) FROM holders h "
-                f"JOIN files f ON f.path = h.path WHERE {clause}",
-                params,
+                f"SELECT coalesce(sum(bytes), 0) FROM holders WHERE {clause}", params
             ).fetchone()
         return int(row[0])
+
+    def held_bytes(self, worker_id: str, paths: Iterable[str]) -> dict[str, int]:
+        """The bytes `worker_id` holds of each of `paths` (absent: none), by index lookups."""
+        wanted = list(dict.fromkeys(paths))
+        found: dict[str, int] = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._db.execute(
+                        f"SELECT path, bytes FROM holders WHERE worker = ? AND path IN ({marks})",
+                        [worker_id, *chunk],
+                    ).fetchall()
+                )
+        return found
+
+    # -- usage under roots (quotas) --------------------------------------------------------
+
+    def track_usage(self, roots: Iterable[str]) -> None:
+        """Keep the bytes under exactly these UFS roots current from now on.
+
+        A new root is summed once (`cached_bytes`); from then on the triggers move it.
+        """
+        wanted = set(roots)
+        with self._transaction() as db:
+            tracked = {root for (root,) in db.execute("SELECT root FROM usage")}
+            db.executemany("DELETE FROM usage WHERE root = ?", [(r,) for r in tracked - wanted])
+            for root in sorted(wanted - tracked):
+                clause, params = _under(root)
+                total = db.execute(
+                    f"SELECT coalesce(sum(bytes), 0) FROM holders WHERE {clause}", params
+                ).fetchone()[0]
+                below = root if root.endswith("/") else root + "/"
+                db.execute(
+                    "INSERT INTO usage (root, below, bytes) VALUES (?, ?, ?)", (root, below, total)
+                )
+
+    def usage(self) -> dict[str, int]:
+        """Bytes held under each tracked root, every copy counted."""
+        with self._lock:
+            return dict(self._db.execute("SELECT root, bytes FROM usage").fetchall())
 
 
 def _check_record(record: FileRecord) -> None:

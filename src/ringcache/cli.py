@@ -54,7 +54,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     if _running_pid(pid_file):
         print(f"ringcache is already running (pid {pid_file.read_text().strip()})", file=sys.stderr)
         return 1
-    per_node = args.workers is None and config.ray_address is not None
+    per_node = args.workers is None and config.ray_address not in (None, "local")
     cluster = start_cluster(config, workers=None if per_node else config.workers)
     pid_file.write_text(str(os.getpid()))
     print(
@@ -188,7 +188,11 @@ def cmd_mount(args: argparse.Namespace) -> int:
 
 def _cluster_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="a TOML config file (flags override it)")
-    parser.add_argument("--address", help="the Ray cluster to join (default: start a local one)")
+    parser.add_argument(
+        "--address",
+        help="the Ray cluster to join; 'local' always starts a new one (default: a running "
+        "local Ray if there is one, else a new one)",
+    )
     parser.add_argument("--namespace", help="the Ray namespace of the cluster (ringcache)")
     parser.add_argument("--state-dir", type=Path, help="registry and pid file (.ringcache/state)")
     parser.add_argument("--cache-dir", type=Path, help="worker cache root (.ringcache/cache)")

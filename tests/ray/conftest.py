@@ -10,17 +10,31 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from ray.cluster_utils import Cluster  # noqa: E402
+
 from ringcache.actors.bootstrap import RayCluster, start_cluster, stop_cluster  # noqa: E402
 from ringcache.config import ClusterConfig  # noqa: E402
 from tests.conftest import make_config  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def ray_instance() -> Iterator[None]:
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
+def ray_nodes() -> Iterator[Cluster]:
+    """A real multi-node Ray cluster on this machine: a head and two more nodes."""
+    nodes = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False}
+    )
+    for _ in range(2):
+        nodes.add_node(num_cpus=1)
+    ray.init(address=nodes.address, log_to_driver=False)
+    nodes.wait_for_nodes()
+    yield nodes
     ray.shutdown()
+    nodes.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_instance(ray_nodes: Cluster) -> None:
+    """Every Ray test shares the one instance (the multi-node cluster above)."""
 
 
 @pytest.fixture

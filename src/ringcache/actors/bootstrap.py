@@ -68,8 +68,13 @@ def start_cluster(config: ClusterConfig, workers: int | None = None) -> RayClust
     connect_ray(config)
     here = ray.get_runtime_context().get_node_id()
     namespace = config.namespace
+    # get_if_exists: a `ringcache start` after its predecessor died adopts the live actors.
     registry = RemoteRegistry.options(
-        name=REGISTRY_NAME, namespace=namespace, scheduling_strategy=_pin(here), **_RESTARTING
+        name=REGISTRY_NAME,
+        namespace=namespace,
+        scheduling_strategy=_pin(here),
+        get_if_exists=True,
+        **_RESTARTING,
     ).remote(str(config.state_dir.resolve()))
     ray.get(registry.ping.remote())
     if workers is None:
@@ -77,7 +82,11 @@ def start_cluster(config: ClusterConfig, workers: int | None = None) -> RayClust
     else:
         started = [add_worker(config, node_id=here, slot=f"w{i}") for i in range(workers)]
     coordinator = RemoteCoordinator.options(
-        name=COORDINATOR_NAME, namespace=namespace, scheduling_strategy=_pin(here), **_RESTARTING
+        name=COORDINATOR_NAME,
+        namespace=namespace,
+        scheduling_strategy=_pin(here),
+        get_if_exists=True,
+        **_RESTARTING,
     ).remote(config)
     ray.get(coordinator.ping.remote())
     return RayCluster(

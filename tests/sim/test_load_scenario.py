@@ -12,6 +12,7 @@ import pytest
 
 from ringcache.cluster.errors import InvalidArgument
 from ringcache.simulations.cluster import SimCluster
+from ringcache.simulations.jobs import run_job
 from ringcache.simulations.load import load_namespace
 from ringcache.simulations.namespace import SizeDistribution
 from ringcache.simulations.scenarios import run_scenario, summary_json
@@ -40,6 +41,20 @@ def test_every_file_is_cached_whole_on_exactly_its_ring_owner():
         assert cluster.unmetered_io() == 0
 
 
+def test_the_job_engine_run_in_the_simulator_puts_every_file_on_its_owner():
+    spec = replace(SMALL, workers=5, files=250, seed=4)
+    with SimCluster(spec) as cluster:
+        body = {"paths": ["/data"], "alias": "all", "options": {"batchSize": 20}}
+        job = cluster.run(run_job(cluster, "load", body))
+        assert job["state"] == "SUCCEEDED"
+        assert job["loadedBytes"] == cluster.namespace.total_bytes
+        ring = cluster.coordinator.ring
+        for i in range(cluster.namespace.files):
+            path = cluster.namespace.path(i)
+            holders = [w for w in cluster.worker_ids if cluster.store(w).file_info(path)]
+            assert holders == ring.owners(path), path
+
+
 def test_the_summary_reports_the_load():
     summary = run_scenario("load", 5, 200, 11, spec=SMALL)
     assert summary["scenario"] == "load" and summary["seed"] == 11
@@ -52,10 +67,11 @@ def test_the_summary_reports_the_load():
     assert summary["replay"] == "ringcache simulate load --workers 5 --files 200 --seed 11"
 
 
-def test_one_seed_gives_one_summary_and_another_seed_another():
-    first = summary_json(run_scenario("load", 4, 150, 5, spec=SMALL))
-    assert summary_json(run_scenario("load", 4, 150, 5, spec=SMALL)) == first
-    assert summary_json(run_scenario("load", 4, 150, 6, spec=SMALL)) != first
+@pytest.mark.parametrize("name", ["load", "load-job"])
+def test_one_seed_gives_one_summary_and_another_seed_another(name):
+    first = summary_json(run_scenario(name, 4, 150, 5, spec=SMALL))
+    assert summary_json(run_scenario(name, 4, 150, 5, spec=SMALL)) == first
+    assert summary_json(run_scenario(name, 4, 150, 6, spec=SMALL)) != first
 
 
 # Jitter and a shared UFS link make the outcome depend on the order of every call.

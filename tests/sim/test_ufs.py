@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 from pathlib import Path
 
@@ -43,6 +44,17 @@ def _relative(pages, top: str) -> list[list[tuple[str, int]]]:
 
 def _listing(ufs, top: str, **kwargs) -> list[list[tuple[str, int]]]:
     return _relative(ufs.list_files(top, **kwargs), top)
+
+
+def test_it_offers_every_public_call_of_the_real_ufs_with_the_same_parameters():
+    for name, member in inspect.getmembers(UnderFileSystem, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        ours = getattr(SimUfs, name, None)
+        assert ours is not None, f"SimUfs lacks {name}"
+        theirs = list(inspect.signature(member).parameters)
+        assert list(inspect.signature(ours).parameters) == theirs, name
+    assert SimUfs.local_path(None, "sim://data/x") is None  # never copied by the kernel
 
 
 def test_listing_pages_and_order_match_the_real_ufs(tmp_path):

@@ -1,0 +1,29 @@
+"""The simulated runtime: the real cluster classes on virtual time, at scale, from one seed.
+
+- `loop`: `VirtualTimeLoop` (asyncio on virtual time) and `VirtualClock`.
+- `costs`: the network and disk model (`NodeModel`, `NetworkModel`, `Link`) and `SimRunIo`.
+- `namespace`, `ufs`: a generated namespace (names from indexes, seeded sizes) and `SimUfs`.
+- `store`: `SimPageStore`, the page store that keeps sizes and recency only.
+- `refs`: `SimRef`/`SimPeers` over `Endpoint`s that can crash.
+- `spec`, `cluster`: `SimSpec` (everything a run is made of) and `SimCluster`.
+- `load`, `scenarios`: drivers, `run_scenario(name, workers, files, seed)` and summaries.
+
+Nothing here imports Ray or Starlette, and nothing runs a thread.
+"""
+
+from __future__ import annotations
+
+from .cluster import SimCluster
+from .loop import VirtualClock, VirtualTimeLoop
+from .scenarios import SCENARIOS, run_scenario, summary_json
+from .spec import SimSpec
+
+__all__ = [
+    "SCENARIOS",
+    "SimCluster",
+    "SimSpec",
+    "VirtualClock",
+    "VirtualTimeLoop",
+    "run_scenario",
+    "summary_json",
+]

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..cluster.errors import InvalidArgument
 from .cluster import SimCluster
+from .jobs import run_job
 from .load import LoadTally, load_namespace
 from .spec import SimSpec
 
@@ -49,7 +50,7 @@ def summary_json(summary: dict[str, Any]) -> str:
 
 
 def load_scenario(spec: SimSpec, options: dict[str, Any]) -> dict[str, Any]:
-    """Start the cluster, load every file onto its ring owner, report."""
+    """Start the cluster, load every file onto its ring owner (no job engine), report."""
     with SimCluster(spec) as cluster:
         started = cluster.clock.elapsed()
         tally = cluster.run(load_namespace(cluster, **options))
@@ -58,7 +59,35 @@ def load_scenario(spec: SimSpec, options: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-SCENARIOS: dict[str, Scenario] = {"load": load_scenario}
+def load_job_scenario(spec: SimSpec, options: dict[str, Any]) -> dict[str, Any]:
+    """The same load, submitted to the coordinator's job engine as `POST /load` would be."""
+    body = {
+        "paths": [spec.mount_path],
+        "alias": "simulated-load",
+        "options": {"batchSize": options.pop("batch_size", 200)},
+    }
+    with SimCluster(spec) as cluster:
+        started = cluster.clock.elapsed()
+        job = cluster.run(run_job(cluster, "load", body, **options))
+        finished = cluster.clock.elapsed()
+        tally = LoadTally(
+            files_loaded=job.get("loadedNonEmptyFiles", 0),
+            bytes_loaded=job.get("loadedBytes", 0),
+            files_skipped=job.get("skippedFiles", 0),
+        )
+        for failure in job.get("failures", []):
+            tally.failures[str(failure.get("reason", "UNKNOWN"))] += 1
+        summary = _summary("load-job", spec, cluster, tally, finished - started)
+        summary.update(
+            jobState=job["state"],
+            failedFiles=job.get("failedFiles", 0),
+            jobSeconds=job.get("timeElapsedMilliseconds", 0) / 1000,
+        )
+        del summary["batches"]  # the engine does not report its batches
+    return summary
+
+
+SCENARIOS: dict[str, Scenario] = {"load": load_scenario, "load-job": load_job_scenario}
 
 
 def _summary(

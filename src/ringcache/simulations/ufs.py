@@ -19,7 +19,8 @@ from .namespace import SimNamespace, zero_bytes
 
 
 class SimUfs:
-    """`UnderFileSystem` (stat, read, is_dir, exists, list_files, list_dir) for one node.
+    """`UnderFileSystem`'s calls (stat, read, local_path, is_dir, exists, list_files,
+    list_dir) for one node.
 
     Guarantees: the same answers and errors as `cluster.ufs.UnderFileSystem` on a tree of
     the same shape (listing order, `start_after` cursors, pages, `UfsNotFound` for a
@@ -74,6 +75,10 @@ class SimUfs:
             raise UfsError(f"UFS call on {uri} failed: injected read error", path=uri)
         self.bytes_read += count
         return zero_bytes(count)
+
+    def local_path(self, uri: str) -> str | None:
+        """None: a simulated file is never on the local disk, so it is read, not copied."""
+        return None
 
     def is_dir(self, uri: str) -> bool:
         self.meter.ufs_metadata()

@@ -16,6 +16,7 @@ the startup scan drops any page whose size or key does not match a journal recor
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -155,7 +156,41 @@ class Journal:
         self._closer = weakref.finalize(self, os.close, self._fd)
 
 
-def write_atomic(path: str, data: bytes) -> None:
+@dataclass(frozen=True)
+class FileRange:
+    """Bytes `[offset, offset + length)` of an open file, as page data: the kernel copies
+    them (`copy_file_range`), so they never pass through Python."""
+
+    fd: int
+    offset: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def _copy_range(source: FileRange, fd: int) -> None:
+    remaining, offset = source.length, source.offset
+    while remaining:
+        try:
+            copied = os.copy_file_range(source.fd, fd, remaining, offset)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            data = os.pread(source.fd, remaining, offset)  # no kernel copy here: plain I/O
+            if len(data) != remaining:
+                raise OSError(errno.EIO, "the source file ended before the page did") from None
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            return
+        if copied == 0:
+            raise OSError(errno.EIO, "the source file ended before the page did")
+        remaining -= copied
+        offset += copied
+
+
+def write_atomic(path: str, data: bytes | memoryview | FileRange) -> None:
     """Write `data` to `path` through a temporary name, so readers see all of it or none."""
     temporary = path + ".tmp"
     try:
@@ -164,9 +199,12 @@ def write_atomic(path: str, data: bytes) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        if isinstance(data, FileRange):
+            _copy_range(data, fd)
+        else:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
     except BaseException:
         os.close(fd)
         _unlink(temporary)

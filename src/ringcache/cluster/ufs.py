@@ -127,6 +127,13 @@ class UnderFileSystem:
         end = None if length is None else offset + length
         return self._call(uri, self.fs.cat_file, path, start=offset, end=end)
 
+    def local_path(self, uri: str) -> str | None:
+        """The operating-system path of `uri` when this UFS is the local disk, else None
+        (lets a worker copy local files with the kernel instead of through Python)."""
+        if self.scheme != "file":
+            return None
+        return self._fs_path(uri)
+
     def is_dir(self, uri: str) -> bool:
         return self._call(uri, self.fs.isdir, self._fs_path(uri))
 

@@ -1,0 +1,141 @@
+"""Rebalance on a real Ray cluster, measured side by side in one run.
+
+    .venv/bin/python bench/bench_rebalance.py [--workers 3] [--files 600] [--kib 256]
+
+1. Bytes moved when one worker joins N, against the ideal: the bytes whose owner changed
+   (and the 1/(N+1) share a perfect ring would move).
+2. Peer-to-peer moves against UFS reloads: the same files fetched onto one worker from the
+   peers that hold them, and (after dropping them) from the UFS.
+3. A rebalance limited by `loadBandwidth` against an unlimited one of the same data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from ringcache.actors.bootstrap import add_worker, start_cluster, stop_cluster
+from ringcache.cluster.ring import HashRing
+from ringcache.config import ClusterConfig, WorkerConfig
+
+
+def wait(cluster, job_type: str, kind: str, value: str) -> dict:
+    while True:
+        job = cluster.coordinator.call_sync("get_job", job_type, kind, value)
+        if job["state"] in ("SUCCEEDED", "FAILED", "STOPPED"):
+            return job
+        time.sleep(0.05)
+
+
+def ring_now(cluster) -> HashRing:
+    snapshot = cluster.coordinator.call_sync("ring_snapshot")
+    return HashRing(snapshot["workers"], virtual_nodes=snapshot["virtualNodes"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--files", type=int, default=600)
+    parser.add_argument("--kib", type=int, default=256)
+    parser.add_argument("--bandwidth", default="4MB", help="loadBandwidth of the limited run")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data = root / "ufs"
+        data.mkdir()
+        for i in range(args.files):
+            (data / f"f{i:05d}.bin").write_bytes(os.urandom(args.kib * 1024))
+        paths = [f"file://{p}" for p in sorted(data.iterdir())]
+        size = args.kib * 1024
+        config = ClusterConfig(
+            state_dir=root / "state",
+            namespace=f"bench-{uuid.uuid4().hex[:8]}",
+            allowed_local_roots=[str(root)],
+            lease_ttl=5,
+            worker=WorkerConfig(cache_dir=root / "cache", capacity=16 * 1024**3),
+        )
+        cluster = start_cluster(config, workers=args.workers)
+        try:
+            cluster.coordinator.call_sync("add_mount", "/data", f"file://{data}", {})
+            cluster.coordinator.call_sync("submit_job", "load", {"paths": ["/data"], "alias": "a"})
+            assert wait(cluster, "load", "alias", "a")["state"] == "SUCCEEDED"
+            before = ring_now(cluster)
+            new = add_worker(config, slot="joined")
+            while new.name not in ring_now(cluster).worker_ids:
+                time.sleep(0.1)
+            after = ring_now(cluster)
+            changed = [p for p in paths if before.owners(p)[0] != after.owners(p)[0]]
+            start = time.perf_counter()
+            cluster.coordinator.call_sync("submit_job", "rebalance", {"target": "ALL"})
+            job = wait(cluster, "rebalance", "target", "ALL")
+            rebalance_seconds = time.perf_counter() - start
+
+            # peer -> worker against UFS -> worker for the files the new worker now owns
+            mine = [p for p in paths if after.owners(p)[0] == new.name]
+            holders = {p: before.owners(p)[0] for p in mine}
+            entries = [(p, size, os.stat(p[7:]).st_mtime, None, [holders[p]]) for p in mine]
+            peer_seconds = ufs_seconds = 0.0
+            for source in ("peer", "ufs"):
+                new.call_sync("prune_batch", mine, {})
+                batch = entries if source == "peer" else [(*e[:4], []) for e in entries]
+                start = time.perf_counter()
+                results = new.call_sync("fetch_batch", batch, {}, timeout=600)
+                elapsed = time.perf_counter() - start
+                assert all(r.get("source") == source for r in results), results[:2]
+                if source == "peer":
+                    peer_seconds = elapsed
+                else:
+                    ufs_seconds = elapsed
+
+            # a bandwidth-limited rebalance of the same moves, against the unlimited one
+            new.call_sync("prune_batch", mine, {})
+            for old_owner in set(holders.values()):
+                files = [p for p in mine if holders[p] == old_owner]
+                cluster.workers[old_owner].call_sync("load_batch", files, {})
+            # the same moves, onto the new worker alone (a new job: target is its selector)
+            limited = {"target": new.name, "options": {"loadBandwidth": args.bandwidth}}
+            start = time.perf_counter()
+            cluster.coordinator.call_sync("submit_job", "rebalance", limited)
+            limited_job = wait(cluster, "rebalance", "target", new.name)
+            limited_seconds = time.perf_counter() - start
+        finally:
+            stop_cluster(config)
+
+    moved_bytes = len(changed) * size
+    total = len(paths) * size
+    mine_bytes = len(mine) * size
+    print(
+        json.dumps(
+            {
+                "workers_before": args.workers,
+                "files": args.files,
+                "file_KiB": args.kib,
+                "moved_bytes": job["loadedBytes"],
+                "owner_changed_bytes": moved_bytes,
+                "moved_vs_owner_changed": round(job["loadedBytes"] / moved_bytes, 3),
+                "moved_fraction": round(job["loadedBytes"] / total, 4),
+                "ideal_fraction_1_over_N_plus_1": round(1 / (args.workers + 1), 4),
+                "pruned_bytes": job["prunedBytes"],
+                "rebalance_seconds": round(rebalance_seconds, 2),
+                "peer_MBps": round(mine_bytes / peer_seconds / 1e6, 1),
+                "ufs_MBps": round(mine_bytes / ufs_seconds / 1e6, 1),
+                "peer_vs_ufs": round(ufs_seconds / peer_seconds, 3),
+                "limited_bandwidth": args.bandwidth,
+                "limited_seconds": round(limited_seconds, 2),
+                "limited_state": limited_job["state"],
+                "limited_loaded_bytes": limited_job["loadedBytes"],
+                "limited_vs_unlimited_time": round(limited_seconds / rebalance_seconds, 2),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -32,7 +32,8 @@ class PageStore:
     """Fixed-size pages of UFS files on local disk, under a byte capacity.
 
     Guarantees: the page bytes held never exceed `capacity_bytes`; a page is served only
-    if it was written whole (temp name, then rename) for the version recorded now; when
+    if it was written whole (listed only once its write returned; a short page is dropped
+    at startup) for the version recorded now; when
     room is needed, pages go LOW before MEDIUM before HIGH priority and least recently
     used first within a level, O(1) each; reopening a store over the same root recovers
     every whole page (recency then follows `cached_at`); a file whose last page is evicted

@@ -9,8 +9,10 @@ namespace, `SimPageStore`s that keep sizes only, and `SimRef`s across a modelled
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -125,8 +127,12 @@ class SimCluster:
         self.close()
 
     def run(self, main: Coroutine[Any, Any, T]) -> T:
-        """Run `main` on the cluster's loop until it finishes; background tasks go on."""
-        return self.loop.run_until_complete(main)
+        """Run `main` on the cluster's loop until it finishes; background tasks go on.
+
+        The cyclic garbage collector is paused meanwhile (see `_collector_paused`).
+        """
+        with _collector_paused():
+            return self.loop.run_until_complete(main)
 
     async def start(self) -> None:
         """Registry, every worker at once, the coordinator, the mount point; one heartbeat."""
@@ -249,3 +255,22 @@ class SimCluster:
         """Charges made outside `run_io` (should be 0: nobody slept for them)."""
         nodes = [self.coordinator_node, *self.nodes.values()]
         return sum(node.meter.unmetered for node in nodes)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector, and restore it as it was.
+
+    A run keeps millions of long-lived objects (cached-file records, paths) and allocates
+    millions of short-lived ones (tasks, futures); each full collection walks all the
+    long-lived ones again. Measured on a 1,000-worker, 300,000-file load: the collector
+    took about half the run's CPU time, and a collection after it found 0 unreachable
+    objects: the run's garbage is freed by reference counting alone.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -81,6 +81,12 @@ def main() -> None:
             holders = {p: before.owners(p)[0] for p in mine}
             entries = [(p, size, os.stat(p[7:]).st_mtime, None, [holders[p]]) for p in mine]
             peer_seconds = ufs_seconds = 0.0
+            def recache_on_old_owners() -> None:  # the rebalance pruned them there
+                for old_owner in set(holders.values()):
+                    files = [p for p in mine if holders[p] == old_owner]
+                    cluster.workers[old_owner].call_sync("load_batch", files, {})
+
+            recache_on_old_owners()
             for source in ("peer", "ufs"):
                 new.call_sync("prune_batch", mine, {})
                 batch = entries if source == "peer" else [(*e[:4], []) for e in entries]
@@ -95,9 +101,6 @@ def main() -> None:
 
             # a bandwidth-limited rebalance of the same moves, against the unlimited one
             new.call_sync("prune_batch", mine, {})
-            for old_owner in set(holders.values()):
-                files = [p for p in mine if holders[p] == old_owner]
-                cluster.workers[old_owner].call_sync("load_batch", files, {})
             # the same moves, onto the new worker alone (a new job: target is its selector)
             limited = {"target": new.name, "options": {"loadBandwidth": args.bandwidth}}
             start = time.perf_counter()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PEER_CHUNK_PAGES = 8  # pages per peer read: bounded messages, few round trips
+BUNDLE_BYTES = 8 << 20  # small files travel together, up to this much per call
 
 
 class RebalancePath:
@@ -49,10 +50,13 @@ class RebalancePath:
         options = options or {}
         throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
         limit = asyncio.Semaphore(self.config.max_batch_concurrency)
+        from_peers = await self._fetch_bundles(entries, throttle)
 
         async def fetch_one(entry: Any) -> dict[str, Any]:
             path, size, mtime, etag, holders = entry
             version = FileVersion(size, mtime, etag)
+            if path in from_peers:
+                return _loaded(path, size, "peer")
             async with limit:
                 cached = self._require_store().file_info(path)
                 if cached is not None and cached.complete and cached.version == version:
@@ -73,6 +77,68 @@ class RebalancePath:
                 return _loaded(path, size, "ufs")
 
         return list(await asyncio.gather(*(fetch_one(entry) for entry in entries)))
+
+    async def read_cached_many(
+        self: Worker, items: list[tuple[str, tuple[int, float | None, str | None]]]
+    ) -> list[bytes | None]:
+        """Whole small files from this worker's pages, of the versions asked, in one answer
+        (None for each it cannot serve): one round trip instead of one per file."""
+        return [await self.read_cached(path, 0, None, version) for path, version in items]
+
+    async def _fetch_bundles(self: Worker, entries: list[Any], throttle: Any) -> set[str]:
+        """Small files fetched from peers in bundles of up to BUNDLE_BYTES per call."""
+        bundles: dict[str, list[list[Any]]] = {}
+        for entry in entries:
+            path, size, _, _, holders = entry
+            peer = next((h for h in holders if h != self.worker_id), None)
+            if peer is None or size > BUNDLE_BYTES // 4:
+                continue
+            cached = self._require_store().file_info(path)
+            if (
+                cached is not None
+                and cached.complete
+                and cached.version == FileVersion(*entry[1:4])
+            ):
+                continue  # already here: reported SKIPPED below
+            groups = bundles.setdefault(peer, [[]])
+            if sum(e[1] for e in groups[-1]) + size > BUNDLE_BYTES:
+                groups.append([])
+            groups[-1].append(entry)
+        done: set[str] = set()
+        limit = asyncio.Semaphore(4)
+
+        async def fetch(peer: str, bundle: list[Any]) -> None:
+            async with limit:
+                items = [(e[0], (e[1], e[2], e[3])) for e in bundle]
+                try:
+                    answers = await self.peers.worker(peer).call("read_cached_many", items)
+                except Exception as exc:  # the files fall back to one by one, then the UFS
+                    log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc)
+                    return
+                if throttle is not None:
+                    await self.env.run_io(throttle.consume, sum(len(a or b"") for a in answers))
+                stored = await self.env.run_io(self._store_whole, bundle, answers)
+                done.update(stored)
+
+        await asyncio.gather(
+            *(fetch(peer, bundle) for peer, groups in sorted(bundles.items()) for bundle in groups)
+        )
+        return done
+
+    def _store_whole(self: Worker, bundle: list[Any], answers: list[bytes | None]) -> list[str]:
+        """Write whole files fetched from a peer into pages; the paths stored."""
+        store, page_size, stored = self._require_store(), self.config.page_size, []
+        for (path, size, mtime, etag, _), data in zip(bundle, answers, strict=True):
+            if data is None or len(data) != size:
+                continue
+            version = FileVersion(size, mtime, etag)
+            store.set_file(path, version, self.clock.now())
+            view = memoryview(data)
+            for index in range(-(-size // page_size)):
+                page = view[index * page_size : (index + 1) * page_size]
+                store.put_page(path, index, page, self.clock.now(), version=version)
+            stored.append(path)
+        return stored
 
     async def _fetch_from_peer(
         self: Worker, peer: str, path: str, version: FileVersion, throttle: Any

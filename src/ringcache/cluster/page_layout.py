@@ -66,19 +66,7 @@ class PageLayout:
         write_atomic(os.path.join(self.root, "FORMAT"), json.dumps(record).encode())
 
     def write_page(self, key: str, index: int, data: bytes | memoryview | FileRange) -> None:
-        path = self.page_path(key, index)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        except FileNotFoundError:  # the bucket directory was removed under us
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, data)
-        except BaseException:
-            os.close(fd)
-            _unlink(path)  # never leave a short page under a real name
-            raise
-        os.close(fd)
+        _write_file(self.page_path(key, index), data)  # a failed write leaves no short page
 
     def read_page(self, key: str, index: int, start: int = 0, end: int | None = None) -> bytes:
         """Bytes `[start, end)` of a page; FileNotFoundError if it vanished from disk."""
@@ -212,21 +200,26 @@ def _write_all(fd: int, data: bytes | memoryview | FileRange) -> None:
         view = view[os.write(fd, view) :]
 
 
-def write_atomic(path: str, data: bytes | memoryview | FileRange) -> None:
-    """Write `data` to `path` through a temporary name, so readers see all of it or none."""
-    temporary = path + ".tmp"
+def _write_file(path: str, data: bytes | memoryview | FileRange) -> None:
+    """Create (or truncate) `path` with `data`; on any failure the file is removed."""
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     except FileNotFoundError:  # the bucket directory was removed under us
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         _write_all(fd, data)
     except BaseException:
         os.close(fd)
-        _unlink(temporary)
+        _unlink(path)
         raise
     os.close(fd)
+
+
+def write_atomic(path: str, data: bytes | memoryview | FileRange) -> None:
+    """Write `data` to `path` through a temporary name, so readers see all of it or none."""
+    temporary = path + ".tmp"
+    _write_file(temporary, data)
     os.replace(temporary, path)
 
 

@@ -26,6 +26,7 @@ from .membership import (
 from .mount_registry import delete_mount_point, read_mount_table, write_mount_point
 from .mounts import MountPoint, MountTable, check_mount, normalize_cluster_path
 from .policies import PolicyCalls, PolicyService
+from .policies.enforcer import PolicyEnforcer
 from .refs import ActorRef, Peers
 from .registry import Compacted
 from .ring import HashRing
@@ -61,16 +62,28 @@ class Coordinator(PolicyCalls):
         self._stopped = False
         index_on = config.policies.file_index.enabled
         self.file_index = FileIndex.open(config.state_dir) if index_on else FileIndex()
+        # Keeps the index in step with the workers, counts and enforces quotas; jobs reach
+        # the workers through its quota gate.
+        self.enforcer = PolicyEnforcer(
+            config.policies,
+            registry,
+            peers,
+            env,
+            self.file_index,
+            live=lambda: self.live,
+            interval=config.policies.file_index.sync_interval or config.worker.heartbeat_interval,
+        )
         self.policies = PolicyService(
             registry,
             lambda: read_mount_table(self.registry),
             self.file_index,
             config.policies,
             env=env,
+            quota_usage=self.enforcer.quota_usage,
         )
         self.jobs = JobManager(
             registry,
-            peers,
+            self.enforcer.gate,
             env,
             ring=lambda: (self.ring, self.live),
             mounts=lambda: read_mount_table(self.registry),
@@ -86,6 +99,7 @@ class Coordinator(PolicyCalls):
             await self._install_static_mounts(self.config.mount_table_file)
         await self._reload_membership()
         self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+        await self.enforcer.start()
         await self.jobs.start()
 
     async def stop(self) -> None:
@@ -93,6 +107,7 @@ class Coordinator(PolicyCalls):
         if self._watch is not None:
             self._watch.cancel()
         await self.jobs.stop_all()
+        await self.enforcer.stop()
         self.file_index.close()
 
     # -- jobs ------------------------------------------------------------------------------

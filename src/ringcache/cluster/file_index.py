@@ -299,18 +299,21 @@ class FileIndex:
 
     def held_bytes(self, worker_id: str, paths: Iterable[str]) -> dict[str, int]:
         """The bytes `worker_id` holds of each of `paths` (absent: none), by index lookups."""
+        with self._lock:
+            return self._held(worker_id, paths)
+
+    def _held(self, worker_id: str, paths: Iterable[str]) -> dict[str, int]:
         wanted = list(dict.fromkeys(paths))
         found: dict[str, int] = {}
-        with self._lock:
-            for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    self._db.execute(
-                        f"SELECT path, bytes FROM holders WHERE worker = ? AND path IN ({marks})",
-                        [worker_id, *chunk],
-                    ).fetchall()
-                )
+        for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._db.execute(
+                    f"SELECT path, bytes FROM holders WHERE worker = ? AND path IN ({marks})",
+                    [worker_id, *chunk],
+                ).fetchall()
+            )
         return found
 
     # -- usage under roots (quotas) --------------------------------------------------------
@@ -333,6 +336,16 @@ class FileIndex:
                 db.execute(
                     "INSERT INTO usage (root, below, bytes) VALUES (?, ?, ?)", (root, below, total)
                 )
+
+    def usage_and_holdings(
+        self, wanted: dict[str, list[str]]
+    ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """`usage()` and, for each worker in `wanted`, `held_bytes` of its paths, read at
+        one instant (no write lands between the two)."""
+        with self._lock:
+            usage = dict(self._db.execute("SELECT root, bytes FROM usage").fetchall())
+            held = {worker: self._held(worker, paths) for worker, paths in wanted.items()}
+        return usage, held
 
     def usage(self) -> dict[str, int]:
         """Bytes held under each tracked root, every copy counted."""

@@ -19,6 +19,7 @@ from .page_store import PageStore
 from .refs import ActorRef, LocalPeers, Peers
 from .throttle import Throttle
 from .worker_batches import BatchPath
+from .worker_policies import PolicyPath
 from .worker_reads import ReadPath
 from .worker_rebalance import RebalancePath
 
@@ -38,7 +39,7 @@ def load_or_create_worker_id(cache_dir: Path) -> str:
     return worker_id
 
 
-class Worker(ReadPath, BatchPath, RebalancePath):
+class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
     """Caches UFS files as pages on local disk and serves reads of them.
 
     Guarantees: a read answers the UFS bytes of the version recorded when the file was first
@@ -79,6 +80,7 @@ class Worker(ReadPath, BatchPath, RebalancePath):
         self._throttles: dict[str, Throttle] = {}
         self._heartbeat: asyncio.Task | None = None
         self._stopped = False
+        self._init_policies()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -91,6 +93,7 @@ class Worker(ReadPath, BatchPath, RebalancePath):
         )
         self.start_time = self.clock.now()
         self.mounts = await read_mount_table(self.registry)
+        await self._start_policies()
         await self._register()
         self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
         return self.worker_id
@@ -127,6 +130,7 @@ class Worker(ReadPath, BatchPath, RebalancePath):
                 await self._register()
             self.last_heartbeat = self.clock.now()
             self.mounts = await read_mount_table(self.registry)
+            await self._refresh_policies()
         except Exception:  # the loop must outlive a registry restart; next beat retries
             log.exception("%s: heartbeat failed", self.worker_id)
 
@@ -135,6 +139,7 @@ class Worker(ReadPath, BatchPath, RebalancePath):
         self._stopped = True
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        self._stop_policies()
 
     async def decommission(self) -> None:
         """Leave the cluster now: revoke the lease so the ring changes at once."""

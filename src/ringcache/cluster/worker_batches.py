@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import RingcacheError
 from .page_layout import FileRange
+from .policies import CacheRule
+from .policies.quota_check import quota_failure
 from .throttle import Throttle
 from .ufs import FileVersion, UnderFileSystem
 from .worker_reads import _runs
@@ -28,9 +30,15 @@ class BatchPath:
 
         A file is a path, or `(path, size, mtime, etag)` as a listing saw it (saves a stat).
         Options: `skipIfExists`, `ifChanged` (skip when cached whole at the same version),
-        `bandwidth` (bytes/s of UFS reads for this job on this worker), `jobId`.
+        `bandwidth` (bytes/s of UFS reads for this job on this worker), `jobId`; from the
+        coordinator's quota gate, `quotaChecked` (skip this worker's own quota check) and
+        `evict` ({quota path: bytes} to evict first, least recently used, under EVICT
+        quotas). A `skipCache` file is not cached: FILTERED, which a job counts skipped.
         """
         options = options or {}
+        if options.get("evict"):  # room the coordinator's gate asked for under EVICT quotas
+            batch = {_entry(entry)[0] for entry in files}
+            await self.env.run_io(self._make_room, options["evict"], batch)
         limit = asyncio.Semaphore(self.config.max_batch_concurrency)
         throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
 
@@ -59,9 +67,17 @@ class BatchPath:
         throttle: Throttle | None,
     ) -> dict[str, Any]:
         store = self._require_store()
+        policies = self._policies()
+        if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
+            if store.file_info(uri) is not None:
+                store.remove_file(uri)  # cached before the rule came: never cached again
+            return {"path": uri, "status": "FILTERED", "bytes": version.size if version else 0}
         version = version or ufs.stat(uri).version
         job_id = options.get("jobId")
         cached = store.file_info(uri)
+        if cached is not None and self._expired(cached, policies, self.clock.now()):
+            store.remove_file(uri)  # past its TTL: loading caches it afresh
+            cached = None
         if cached is not None and cached.complete:
             # A file this same job loaded before a coordinator restart counts as loaded.
             ours = job_id is not None and self._loaded_by.get(uri) == job_id
@@ -70,6 +86,11 @@ class BatchPath:
                 options.get("skipIfExists") or (options.get("ifChanged") and unchanged)
             ):
                 return {"path": uri, "status": "SKIPPED", "bytes": cached.version.size}
+        if not options.get("quotaChecked"):  # the coordinator's gate checked it otherwise
+            held = cached.cached_bytes if cached is not None and cached.version == version else 0
+            verdict = self._admit(uri, version.size - held, policies)
+            if not verdict.allowed:
+                return quota_failure(uri, verdict)
         store.set_file(uri, version, self.clock.now())
         missing = store.missing_pages(uri, 0, version.size)
         local = ufs.local_path(uri)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .errors import RingcacheError, Unavailable
 from .mount_registry import read_mount_table
 from .page_store import CapacityExceeded, PageStore
+from .policies import CacheRule
 from .ufs import FileVersion, UnderFileSystem
 
 if TYPE_CHECKING:
@@ -33,31 +34,45 @@ class ReadPath:
         ufs, uri = await self._resolve(path)
         return await self.env.run_io(self._read, ufs, uri, offset, length)
 
-    def _read(self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None) -> bytes:
+    def _read(
+        self: Worker, ufs: UnderFileSystem, uri: str, offset: int, length: int | None
+    ) -> bytes:
         store = self._require_store()
-        page_size = self.config.page_size
-        info = store.file_info(uri)
+        policies = self._policies()
+        now = self.clock.now()
+        if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
+            if store.file_info(uri) is not None:
+                store.remove_file(uri)  # cached before the rule came: never served again
+            return self._read_through(ufs, uri, offset, length)
+        info, status = self._servable(ufs, uri, policies, now)
         if info is None:
-            status = ufs.stat(uri)
-            store.set_file(uri, status.version, self.clock.now())
-            version = status.version
+            version = (status or ufs.stat(uri)).version
         else:
             version = info.version
+        page_size = self.config.page_size
         size = version.size
         offset = max(0, min(offset, size))
         end = size if length is None else min(size, offset + max(0, length))
+        first, last = offset // page_size, max(end - 1, offset) // page_size
+        wanted = range(first, last + 1) if end > offset else range(0)
+        pages: dict[int, bytes] = {}
+        if info is not None:
+            for index in wanted:
+                data = store.get_page(uri, index, self.clock.now())
+                if data is not None:
+                    pages[index] = data
+        missing = [index for index in wanted if index not in pages]
+        keep = True
+        if info is None or missing:
+            needed = sum(min(page_size, size - index * page_size) for index in missing)
+            keep = self._admit(uri, needed, policies).allowed
+            if keep and info is None:
+                store.set_file(uri, version, now)
         if end <= offset:
             return b""
-        first, last = offset // page_size, (end - 1) // page_size
-        pages: dict[int, bytes] = {}
-        for index in range(first, last + 1):
-            data = store.get_page(uri, index, self.clock.now())
-            if data is not None:
-                pages[index] = data
         hits = len(pages)
-        missing = [index for index in range(first, last + 1) if index not in pages]
         for start, stop in _runs(missing):
-            pages.update(self._fetch_pages(ufs, uri, version, start, stop))
+            pages.update(self._fetch_pages(ufs, uri, version, start, stop, keep=keep))
         self.counters["hits"] += hits
         self.counters["misses"] += len(missing)
         self.counters["bytesFromCache"] += sum(len(pages[i]) for i in pages if i not in missing)
@@ -65,10 +80,27 @@ class ReadPath:
         data = b"".join(pages[index] for index in range(first, last + 1))
         return data[offset - first * page_size : end - first * page_size]
 
+    def _read_through(
+        self: Worker, ufs: UnderFileSystem, uri: str, offset: int, length: int | None
+    ) -> bytes:
+        """Bytes straight from the UFS, stored nowhere (a `skipCache` file)."""
+        if length is not None and length <= 0:
+            return b""
+        data = ufs.read(uri, max(0, offset), length)
+        self.counters["misses"] += -(-len(data) // self.config.page_size)
+        self.counters["bytesFromUfs"] += len(data)
+        return data
+
     def _fetch_pages(
-        self, ufs: UnderFileSystem, uri: str, version: FileVersion, start: int, stop: int
+        self: Worker,
+        ufs: UnderFileSystem,
+        uri: str,
+        version: FileVersion,
+        start: int,
+        stop: int,
+        keep: bool = True,
     ) -> dict[int, bytes]:
-        """Read pages `[start, stop)` from the UFS in one ranged read and cache them."""
+        """Read pages `[start, stop)` from the UFS in one ranged read; cache them if `keep`."""
         store = self._require_store()
         page_size = self.config.page_size
         offset = start * page_size
@@ -78,6 +110,8 @@ class ReadPath:
             index: blob[(index - start) * page_size : (index - start + 1) * page_size]
             for index in range(start, stop)
         }
+        if not keep:  # a quota keeps it out of the cache: serve the bytes, store nothing
+            return pages
         for index, data in pages.items():
             try:
                 store.put_page(uri, index, data, self.clock.now(), version=version)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..ring import HashRing
@@ -19,14 +19,17 @@ class Outcome:
     bytes: int = 0
     reason: str = ""
     message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)  # kept with a failure, e.g. `quota`
 
     @property
     def failed(self) -> bool:
         return self.status == "FAILED"
 
 
-def failed(reason: FailureReason | str, message: str) -> Outcome:
-    return Outcome("FAILED", reason=str(reason), message=message)
+def failed(
+    reason: FailureReason | str, message: str, details: dict[str, Any] | None = None
+) -> Outcome:
+    return Outcome("FAILED", reason=str(reason), message=message, details=details or {})
 
 
 class LoadKind:
@@ -58,9 +61,14 @@ class LoadKind:
 
     @staticmethod
     def merge(results: list[dict[str, Any]]) -> Outcome:
+        """One outcome for a file from its owners' answers: any failure fails it (a quota's
+        refusal keeps the `quota` it names); else loaded if any owner loaded it; else
+        skipped, which includes FILTERED (a `skipCache` file, never cached)."""
         for result in results:
             if result["status"] == "FAILED":
-                return failed(result.get("reason") or "UFS_READ_FAILED", result.get("message", ""))
+                details = {"quota": result["quota"]} if "quota" in result else None
+                reason = result.get("reason") or "UFS_READ_FAILED"
+                return failed(reason, result.get("message", ""), details)
         if any(result["status"] == "LOADED" for result in results):
             return Outcome("LOADED", max(r["bytes"] for r in results))
         return Outcome("SKIPPED", max(r["bytes"] for r in results))

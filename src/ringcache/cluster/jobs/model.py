@@ -163,9 +163,28 @@ def describe(
     }
     if record.type == "load" and record.state is JobState.RUNNING:
         view["runningState"] = "LOADING"
+    if record.type == "load":
+        view.update(_quota_check(failures))
     if record.type == "rebalance" and record.state is JobState.RUNNING:
         view["phase"] = "PRUNING" if record.cursor.root else "LOADING"
     return {key: value for key, value in view.items() if value not in (None, "", [], {})}
+
+
+def _quota_check(failures: list[dict]) -> dict[str, Any]:
+    """`quotaCheckError` and `quota` from the latest failure a quota caused, if any: why
+    caching stopped, and the governing quota (`totalBytes`, `remaining` when it refused)."""
+    for failure in reversed(failures):
+        if failure.get("reason") == FailureReason.QUOTA_EXCEEDED and "quota" in failure:
+            quota = failure["quota"]
+            return {
+                "quotaCheckError": f"{failure['path']}: {failure.get('message', '')}",
+                "quota": {
+                    "path": quota.get("path"),
+                    "totalBytes": quota.get("totalBytes", 0),
+                    "remaining": quota.get("remaining", 0),
+                },
+            }
+    return {}
 
 
 _id_lock = threading.Lock()

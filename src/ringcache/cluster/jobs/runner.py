@@ -370,5 +370,5 @@ def _all_failed(files: list[FileStatus], reason: FailureReason, message: str) ->
 
 def _failure_entry(status: FileStatus, outcome: Outcome) -> dict[str, Any]:
     entry = {"path": status.path, "reason": outcome.reason, "message": outcome.message}
-    entry.update(size=status.size, mtime=status.mtime, etag=status.etag)
+    entry.update(size=status.size, mtime=status.mtime, etag=status.etag, **outcome.details)
     return {k: v for k, v in entry.items() if v is not None}

@@ -33,6 +33,28 @@ class TtlSwitch(FeatureSwitch):
         return seconds
 
 
+class IndexSwitch(FeatureSwitch):
+    """The global file index, plus how often the coordinator syncs it with the workers.
+
+    Each sync collects what every worker cached and dropped (the index and the quota usage
+    follow from it), publishes the usage and evicts over EVICT quotas. The index is kept
+    (in memory) even when switched off, since quota usage is counted in it. `sync_interval`
+    None: every worker heartbeat interval.
+    """
+
+    sync_interval: float | None = None
+
+    @field_validator("sync_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise InvalidArgument(f"file_index.sync_interval must be positive, not {value!r}")
+        return seconds
+
+
 class PolicyConfig(BaseModel):
     """Which cache policies run: `[policies.quota] enabled = false` and so on.
 
@@ -45,4 +67,4 @@ class PolicyConfig(BaseModel):
     ttl: TtlSwitch = Field(default_factory=TtlSwitch)
     priority: FeatureSwitch = Field(default_factory=FeatureSwitch)
     cache_filter: FeatureSwitch = Field(default_factory=FeatureSwitch)
-    file_index: FeatureSwitch = Field(default_factory=FeatureSwitch)
+    file_index: IndexSwitch = Field(default_factory=IndexSwitch)

@@ -5,14 +5,19 @@ Keys (all under `/policies/`, so one watch sees every change):
   e.g. `/policies/ttl/data/tmp`;
 - `/policies/filter/<seq>`: the cache-filter rules, `seq` zero-padded so that key order is
   the order the rules were added in;
-- `/policies/filter-default`: the default cache-filter rule (absent: `immutable`).
-Values are the rules' JSON records.
+- `/policies/filter-default`: the default cache-filter rule (absent: `immutable`);
+- `/policies/config`: the coordinator's `PolicyConfig`, so workers know which features
+  are on (they are not given the cluster configuration);
+- `/policies/quota-usage`: the bytes cached under each quota path as the coordinator last
+  counted them, `{cluster path: bytes}`, for the workers' own quota checks.
+Values are JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import Conflict, InvalidArgument, NotFound
@@ -38,6 +43,8 @@ log = logging.getLogger(__name__)
 POLICIES_PREFIX = "/policies/"
 FILTER_PREFIX = POLICIES_PREFIX + "filter/"
 FILTER_DEFAULT_KEY = POLICIES_PREFIX + "filter-default"
+CONFIG_KEY = POLICIES_PREFIX + "config"
+USAGE_KEY = POLICIES_PREFIX + "quota-usage"
 _CAS_ATTEMPTS = 20  # concurrent filter edits retry; this many losses in a row is a fault
 _LABELS = {"quota": "quota", "ttl": "TTL", "priority": "priority rule"}
 
@@ -178,19 +185,39 @@ class PolicyStore:
             raise InvalidArgument("the default cache-filter rule has no pattern")
         await self.registry.call("put", FILTER_DEFAULT_KEY, _encode(rule.record()))
 
+    # -- published state -------------------------------------------------------------------
+
+    async def publish_config(self, config: PolicyConfig) -> None:
+        await self.registry.call("put", CONFIG_KEY, config.model_dump_json())
+
+    async def publish_usage(self, usage: dict[str, int]) -> None:
+        await self.registry.call("put", USAGE_KEY, _encode(usage))
+
     # -- snapshot --------------------------------------------------------------------------
 
     async def load(
         self, config: PolicyConfig | None = None, mounts: MountTable | None = None
     ) -> PolicySet:
         """Every rule as one `PolicySet`; a disabled feature contributes no rules."""
-        config = config or PolicyConfig()
+        return (await self.load_published(config or PolicyConfig(), mounts)).policies
+
+    async def load_published(
+        self, config: PolicyConfig | None = None, mounts: MountTable | None = None
+    ) -> Published:
+        """The rules, the configuration and the quota usage, from one read of `/policies/`.
+
+        `config` None takes the published configuration (defaults if none is published).
+        """
         # Revision first: a change landing between the two reads is replayed by a watch
         # from revision + 1, and loading a rule twice is harmless.
         revision = await self.registry.call("revision")
         entries: list[KeyValue] = await self.registry.call("range", POLICIES_PREFIX)
         if mounts is None:
             mounts = await read_mount_table(self.registry)
+        by_key = {kv.key: kv for kv in entries}
+        if config is None:
+            config = decode_config(by_key.get(CONFIG_KEY))
+        usage = decode_usage(by_key.get(USAGE_KEY))
         rules: dict[str, list[Any]] = {kind.KIND: [] for kind in PATH_RULE_KINDS}
         filters: list[FilterRule] = []
         default = DEFAULT_FILTER
@@ -203,7 +230,7 @@ class PolicyStore:
                 for kind in PATH_RULE_KINDS:
                     if kv.key.startswith(rule_key(kind.KIND, "/")):
                         rules[kind.KIND].extend(r for r in [_decode(kind, kv)] if r is not None)
-        return PolicySet(
+        policies = PolicySet(
             quotas=rules["quota"] if config.quota.enabled else (),
             ttls=rules["ttl"] if config.ttl.enabled else (),
             priorities=rules["priority"] if config.priority.enabled else (),
@@ -212,3 +239,35 @@ class PolicyStore:
             mounts=mounts,
             revision=revision,
         )
+        return Published(policies, config, usage)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What `load_published` read: the rules in force, the configuration, the usage."""
+
+    policies: PolicySet
+    config: PolicyConfig
+    usage: dict[str, int]
+
+
+def decode_config(kv: KeyValue | None) -> PolicyConfig:
+    """The published configuration; the defaults if there is none or it cannot be read."""
+    if kv is None:
+        return PolicyConfig()
+    try:
+        return PolicyConfig.model_validate_json(kv.value)
+    except (ValueError, InvalidArgument) as exc:
+        log.warning("ignoring unreadable policy configuration: %s", exc)
+        return PolicyConfig()
+
+
+def decode_usage(kv: KeyValue | None) -> dict[str, int]:
+    """The published quota usage by cluster path; empty if none or unreadable."""
+    if kv is None or not kv.value:
+        return {}
+    try:
+        return {str(path): int(used) for path, used in json.loads(kv.value).items()}
+    except (ValueError, AttributeError, TypeError) as exc:
+        log.warning("ignoring unreadable quota usage: %s", exc)
+        return {}

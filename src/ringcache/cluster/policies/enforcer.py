@@ -1,0 +1,235 @@
+"""`PolicyEnforcer`: the coordinator's side of the cache policies.
+
+Workers apply the rules to their own caches (`worker_policies.py`); what needs the whole
+cluster happens here: the global file index is kept in step with what every worker holds,
+quota usage is counted in it and published for the workers, load jobs pass the quota gate,
+and EVICT quotas that are over are brought back down by evicting the least recently used
+data under them, whichever workers hold it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..environment import Environment
+from ..errors import InvalidArgument
+from ..file_index import FileIndex, FileRecord
+from ..mount_registry import read_mount_table
+from ..refs import ActorRef, Peers
+from .config import PolicyConfig
+from .gate import QuotaGate
+from .policy_set import PolicySet
+from .rules import QuotaAction, QuotaRule
+from .watch import PolicyWatch
+
+log = logging.getLogger(__name__)
+
+WORKER_CALL_TIMEOUT = 10.0
+SYNC_CONCURRENCY = 32  # workers drained at once
+
+
+class PolicyEnforcer:
+    """Rules in force on the coordinator, the file index in step, quotas held.
+
+    Guarantees:
+    - The coordinator's policy configuration is published before anything else, so workers
+      learn which features are on.
+    - Every `interval`, each live worker's changes since its last applied report are in
+      the file index (reports are acknowledged, so a lost one is sent again); the usage
+      under each quota, as the index counts it, is published when it changed; and each
+      EVICT quota over its size has its globally least recently used files evicted.
+    - The file index, and so `usedBytes`, counts what workers reported: exact as of each
+      worker's last report, every copy counted, partly cached files by the bytes held.
+    """
+
+    def __init__(
+        self,
+        config: PolicyConfig,
+        registry: ActorRef,
+        peers: Peers,
+        env: Environment,
+        file_index: FileIndex,
+        live: Callable[[], set[str]],
+        interval: float,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.peers = peers
+        self.env = env
+        self.file_index = file_index
+        self.live = live
+        self.interval = interval
+        self.watch = PolicyWatch(registry, config)
+        self.gate = QuotaGate(peers, self)
+        self._roots: dict[str, str] = {}  # quota path -> the UFS root the index counts
+        self._acked: dict[str, int] = {}
+        self._syncing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._published: dict[str, int] | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await self.watch.store.publish_config(self.config)
+        await self.watch.load(await read_mount_table(self.registry))
+        await self._track_quota_roots()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            await self.env.clock.sleep(self.interval)
+            try:
+                await self.run_pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad pass must not end enforcement; the next retries
+                log.exception("policy enforcement pass failed")
+
+    async def run_pass(self) -> None:
+        """Sync every live worker, publish the usage, evict over EVICT quotas."""
+        await self.refresh()
+        await self.sync_all()
+        await self._publish_usage()
+        await self._evict_over_quota()
+
+    # -- rules -----------------------------------------------------------------------------
+
+    async def refresh(self) -> PolicySet:
+        """The rules in force now (one watch poll), with the index counting each quota."""
+        await self.watch.poll(await read_mount_table(self.registry))
+        await self._track_quota_roots()
+        return self.watch.policies
+
+    async def _track_quota_roots(self) -> None:
+        quotas = self.watch.policies.quotas
+        roots = {rule.path: root for root, rule in quotas.by_ufs_uri.items()}
+        if roots != self._roots:
+            await self.env.run_io(self.file_index.track_usage, roots.values())
+            self._roots = roots
+
+    @property
+    def quota_roots(self) -> dict[str, str]:
+        """The UFS root the index counts for each quota in force, by the quota's path."""
+        return dict(self._roots)
+
+    async def usage_by_quota(self) -> dict[str, int]:
+        """Bytes cached under each quota in force, by its cluster path (the index's count)."""
+        usage = await self.env.run_io(self.file_index.usage)
+        return {path: usage.get(root, 0) for path, root in self._roots.items()}
+
+    async def quota_usage(self, rules: Sequence[QuotaRule]) -> dict[str, int]:
+        """`usedBytes` for the REST answers: counted by the index for any rule, also one
+        just added (summed once) or one of a feature switched off."""
+        mounts = await read_mount_table(self.registry)
+        tracked = await self.env.run_io(self.file_index.usage)
+        used = {}
+        for rule in rules:
+            try:
+                root = mounts.to_ufs_uri(rule.path)
+            except InvalidArgument:  # its mount point is gone: nothing can be cached there
+                used[rule.path] = 0
+                continue
+            if root in tracked:
+                used[rule.path] = tracked[root]
+            else:
+                used[rule.path] = await self.env.run_io(self.file_index.cached_bytes, root)
+        return used
+
+    async def _publish_usage(self) -> None:
+        usage = await self.usage_by_quota()
+        if usage != self._published:
+            await self.watch.store.publish_usage(usage)
+            self._published = usage
+
+    # -- the file index --------------------------------------------------------------------
+
+    async def sync_all(self) -> None:
+        limit = asyncio.Semaphore(SYNC_CONCURRENCY)
+
+        async def one(worker_id: str) -> None:
+            async with limit:
+                await self.sync_worker(worker_id)
+
+        await asyncio.gather(*(one(worker_id) for worker_id in sorted(self.live())))
+
+    async def sync_worker(self, worker_id: str) -> bool:
+        """Apply every report `worker_id` has; False (logged) if it could not be reached."""
+        async with self._syncing[worker_id]:
+            try:
+                ref = self.peers.worker(worker_id)
+                while True:
+                    report = await asyncio.wait_for(
+                        ref.call("drain_index_reports", self._acked.get(worker_id)),
+                        WORKER_CALL_TIMEOUT,
+                    )
+                    await self.env.run_io(self._apply, worker_id, report)
+                    self._acked[worker_id] = report["token"]
+                    if not report["more"]:
+                        return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # it sends the unapplied report again next time
+                log.warning("file index sync with %s failed: %s", worker_id, exc)
+                return False
+
+    def _apply(self, worker_id: str, report: dict[str, Any]) -> None:
+        held, dropped = [], []
+        for entry in report["files"]:
+            if len(entry) == 1:
+                dropped.append(entry[0])
+            else:
+                path, size, mtime, etag, cached_bytes = entry
+                held.append((FileRecord(path, size, mtime, etag), cached_bytes))
+        self.file_index.apply_report(worker_id, held, dropped, replace=report["full"])
+
+    # -- EVICT quotas ----------------------------------------------------------------------
+
+    async def _evict_over_quota(self) -> None:
+        usage = await self.usage_by_quota()
+        for rule in self.watch.policies.quotas.rules:
+            excess = usage.get(rule.path, 0) - rule.size_bytes
+            if rule.action is QuotaAction.EVICT and excess > 0 and rule.path in self._roots:
+                await self._evict_oldest(self._roots[rule.path], excess)
+
+    async def _evict_oldest(self, root: str, excess: int) -> None:
+        """Evict the least recently used files under `root`, cluster-wide, until `excess`
+        bytes are gone. Each worker offers its own oldest files worth `excess` bytes, so the
+        merged oldest-first order is the cluster's."""
+        workers = sorted(self.live())
+        offers = await asyncio.gather(
+            *(self._call(worker_id, "lru_under", root, excess) for worker_id in workers)
+        )
+        candidates = sorted(
+            (last_access, path, cached_bytes, worker_id)
+            for worker_id, offer in zip(workers, offers, strict=True)
+            for path, cached_bytes, last_access in offer or []
+        )
+        chosen: dict[str, list[str]] = defaultdict(list)
+        freed = 0
+        for _, path, cached_bytes, worker_id in candidates:
+            if freed >= excess:
+                break
+            chosen[worker_id].append(path)
+            freed += cached_bytes
+        for worker_id, paths in sorted(chosen.items()):
+            await self._call(worker_id, "evict_files", paths)
+            await self.sync_worker(worker_id)
+        log.info("evicted %d bytes under %s to stay within its quota", freed, root)
+
+    async def _call(self, worker_id: str, method: str, *args: Any) -> Any:
+        """A call to one worker; None (logged) if it fails: the next pass tries again."""
+        try:
+            ref = self.peers.worker(worker_id)
+            return await asyncio.wait_for(ref.call(method, *args), WORKER_CALL_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s on %s failed: %s", method, worker_id, exc)
+            return None

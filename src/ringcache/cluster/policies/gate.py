@@ -1,0 +1,152 @@
+"""`QuotaGate`: the jobs' way to the workers, where every load batch meets the quotas first.
+
+Jobs reach workers only through `Peers`; the coordinator hands its job manager this gate
+instead of the plain peers. Every call passes through untouched except `load_batch`, whose
+files are checked against the cluster-wide quotas before the batch is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..refs import ActorRef, Peers
+from .quota_check import check_quotas, quota_failure
+from .rules import CacheRule, QuotaRule
+
+if TYPE_CHECKING:
+    from .enforcer import PolicyEnforcer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Flight:
+    """An admitted batch on its way: per file, its path, the bytes it may add, the bytes its
+    worker held of it when admitted, and the quotas that count it."""
+
+    worker_id: str
+    files: list[tuple[str, int, int, tuple[str, ...]]] = field(default_factory=list)
+
+
+class QuotaGate:
+    """Peers for jobs: a load batch is admitted file by file against the quotas.
+
+    Guarantees: admissions are serialized and count, besides the usage in the file index,
+    what every admitted batch still in flight may yet add (its files' bytes minus what the
+    index already shows of them), so concurrent batches of any number of jobs never admit
+    past a quota together, and nothing is counted twice. A refused file is answered FAILED
+    with QUOTA_EXCEEDED and the quota that refused it, and is never sent; under an EVICT
+    quota the file is sent with the bytes its worker must evict first (what one worker
+    cannot free, the enforcer's next pass evicts elsewhere). A file needs its size minus
+    what the index says its worker holds of it, so loading cached data again is never
+    refused. Not gated: reads (workers check those) and files given without a size.
+    """
+
+    def __init__(self, peers: Peers, enforcer: PolicyEnforcer) -> None:
+        self.peers = peers
+        self.enforcer = enforcer
+        self._flights: list[_Flight] = []
+        self._admitting = asyncio.Lock()
+
+    def worker(self, worker_id: str) -> ActorRef:
+        return GatedRef(self, worker_id, self.peers.worker(worker_id))
+
+    async def load_batch(
+        self, worker_id: str, ref: ActorRef, files: list[Any], options: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        policies = await self.enforcer.refresh()
+        if not policies.quotas.rules or any(isinstance(entry, str) for entry in files):
+            return await ref.call("load_batch", files, options)
+        answers: dict[int, dict[str, Any]] = {}
+        admitted: list[int] = []
+        flight = _Flight(worker_id)
+        reserved: dict[str, int] = defaultdict(int)
+        evict: dict[str, int] = defaultdict(int)
+        async with self._admitting:
+            usage, in_flight, held = await self._usage_now(worker_id, [e[0] for e in files])
+
+            def used(rule: QuotaRule) -> int:
+                freeing = sum(amount for path, amount in evict.items() if _within(path, rule.path))
+                return usage[rule.path] + in_flight[rule.path] + reserved[rule.path] - freeing
+
+            for position, entry in enumerate(files):
+                path, size = entry[0], entry[1]
+                rules = policies.quotas_for(path)
+                if not rules or policies.cache_rule_for(path)[0] is CacheRule.SKIP_CACHE:
+                    admitted.append(position)
+                    continue
+                before = held.get(path, 0)
+                verdict = check_quotas(rules, used, max(0, size - before))
+                if not verdict.allowed:
+                    answers[position] = quota_failure(path, verdict)
+                    continue
+                admitted.append(position)
+                quota_paths = tuple(rule.path for rule in rules)
+                flight.files.append((path, verdict.needed, before, quota_paths))
+                for quota_path in quota_paths:
+                    reserved[quota_path] += verdict.needed
+                for quota_path, amount in verdict.evict.items():
+                    evict[quota_path] += amount
+            self._flights.append(flight)
+        try:
+            if admitted:
+                sent = [files[position] for position in admitted]
+                gated = {**(options or {}), "quotaChecked": True, "evict": dict(evict)}
+                results = await ref.call("load_batch", sent, gated)
+                answers.update(zip(admitted, results, strict=True))
+                await self.enforcer.sync_worker(worker_id)  # the batch's bytes into the index
+        finally:
+            self._flights.remove(flight)
+        return [answers[position] for position in range(len(files))]
+
+    async def _usage_now(
+        self, worker_id: str, paths: list[str]
+    ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """By quota path: the usage in the index and what batches in flight may still add;
+        and what `worker_id` holds of `paths`. One read of the index, after the flights are
+        listed, so a batch that lands meanwhile is counted once, in one or the other."""
+        flights = list(self._flights)
+        wanted: dict[str, list[str]] = defaultdict(list)
+        for other in flights:
+            wanted[other.worker_id].extend(path for path, *_ in other.files)
+        wanted[worker_id].extend(paths)
+        index = self.enforcer.file_index
+        by_root, held = await self.enforcer.env.run_io(index.usage_and_holdings, dict(wanted))
+        usage: dict[str, int] = defaultdict(int)
+        for quota_path, root in self.enforcer.quota_roots.items():
+            usage[quota_path] = by_root.get(root, 0)
+        in_flight: dict[str, int] = defaultdict(int)
+        for other in flights:
+            now = held.get(other.worker_id, {})
+            for path, needed, before, quota_paths in other.files:
+                still = needed - max(0, now.get(path, 0) - before)
+                for quota_path in quota_paths if still > 0 else ():
+                    in_flight[quota_path] += still
+        return usage, in_flight, held.get(worker_id, {})
+
+
+class GatedRef:
+    """A worker reference whose `load_batch` goes through the gate."""
+
+    def __init__(self, gate: QuotaGate, worker_id: str, ref: ActorRef) -> None:
+        self.gate = gate
+        self.worker_id = worker_id
+        self.ref = ref
+
+    def __repr__(self) -> str:
+        return f"GatedRef({self.worker_id}, {self.ref!r})"
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "load_batch":
+            files, options = (list(args) + [kwargs.get("options")])[:2]
+            return await self.gate.load_batch(self.worker_id, self.ref, files, options)
+        return await self.ref.call(method, *args, **kwargs)
+
+
+def _within(path: str, ancestor: str) -> bool:
+    """Whether cluster path `path` is `ancestor` or below it."""
+    return path == ancestor or path.startswith(ancestor.rstrip("/") + "/")

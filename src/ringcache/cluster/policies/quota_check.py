@@ -1,0 +1,82 @@
+"""The quota decision, shared by the coordinator's load gate and the workers' reads.
+
+Both ask the same question, "may `needed` more bytes of this file be cached?", with their
+own idea of how much is cached under each quota now; the answer and the words of a refusal
+are decided here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .rules import QuotaAction, QuotaRule
+
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+
+
+@dataclass(frozen=True)
+class QuotaVerdict:
+    """May it be cached? If not, which quota says no; if so, what to evict first.
+
+    `evict` maps the path of each EVICT quota that would be passed to the bytes to evict
+    under it (least recently used first) to make room.
+    """
+
+    refused: QuotaRule | None = None
+    used: int = 0
+    needed: int = 0
+    evict: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.refused is None
+
+
+def check_quotas(
+    rules: Sequence[QuotaRule], used: Callable[[QuotaRule], int], needed: int
+) -> QuotaVerdict:
+    """Decide for `needed` more bytes under `rules` (innermost first, as `quotas_for` gives).
+
+    A DEFAULT quota that would be passed refuses. An EVICT quota makes room instead, unless
+    the bytes alone are more than the whole quota. Room made under an inner quota is room
+    under every outer one too (they contain it), so outer quotas count it as freed.
+    """
+    if needed <= 0:
+        return QuotaVerdict(needed=needed)
+    evict: dict[str, int] = {}
+    freeing = 0
+    for rule in rules:
+        cached = used(rule)
+        over = cached - freeing + needed - rule.size_bytes
+        if over <= 0:
+            continue
+        if rule.action is QuotaAction.EVICT and needed <= rule.size_bytes:
+            evict[rule.path] = over
+            freeing += over
+            continue
+        return QuotaVerdict(refused=rule, used=cached, needed=needed)
+    return QuotaVerdict(needed=needed, evict=evict)
+
+
+def quota_failure(path: str, verdict: QuotaVerdict) -> dict[str, Any]:
+    """A worker's FAILED result for a file a quota keeps out of the cache.
+
+    `quota` is the governing quota as a load job shows it (`totalBytes`, `remaining`).
+    """
+    rule = verdict.refused
+    assert rule is not None, "only a refusal is a failure"
+    remaining = max(0, rule.size_bytes - verdict.used)
+    message = (
+        f"not cached: {verdict.needed} more bytes would pass the quota on {rule.path} "
+        f"({rule.size}, {verdict.used} bytes cached, {remaining} remaining)"
+    )
+    return {
+        "path": path,
+        "status": "FAILED",
+        "bytes": 0,
+        "reason": QUOTA_EXCEEDED,
+        "message": message,
+        "quota": {"path": rule.path, "totalBytes": rule.size_bytes, "remaining": remaining},
+    }

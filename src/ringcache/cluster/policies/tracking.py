@@ -1,0 +1,158 @@
+"""What a worker's page store changes, noted for the global file index and quota usage.
+
+`GovernedStore` wraps the page store so that no code path (reads, loads, frees, evictions,
+TTL, rebalance) can change what is cached without the path being noted; `ReportJournal`
+hands the noted paths to the coordinator in acknowledged batches.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..ufs import FileVersion
+
+
+class GovernedStore:
+    """The worker's page store as its policies see it; every other attribute is the store's.
+
+    Guarantees: each call that can change what is cached of a path (`set_file`, `put_page`
+    and the pages it evicts, `remove_file`) notes that path in the journal once the change
+    is made, also when the call raises; a file newly recorded (or recorded at another
+    version) gets the eviction level `priority_for` gives it, unless the caller names one.
+    """
+
+    def __init__(
+        self, store: Any, journal: ReportJournal, priority_for: Callable[[str], str]
+    ) -> None:
+        self.inner = store
+        self.journal = journal
+        self.priority_for = priority_for
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __repr__(self) -> str:
+        return f"GovernedStore({self.inner!r})"
+
+    def set_file(
+        self, path: str, version: FileVersion, now: float, priority: str | None = None
+    ) -> None:
+        if priority is None:
+            current = self.inner.file_info(path)
+            if current is None or current.version != version:
+                priority = self.priority_for(path)
+        try:
+            self.inner.set_file(path, version, now, priority)
+        finally:
+            self.journal.note(path)
+
+    def put_page(
+        self,
+        path: str,
+        index: int,
+        data: bytes,
+        now: float,
+        *,
+        version: FileVersion | None = None,
+    ) -> list[tuple[str, int]]:
+        if version is not None:
+            self.set_file(path, version, now)  # a new record gets its priority here
+        evicted: list[tuple[str, int]] = []
+        try:
+            evicted = self.inner.put_page(path, index, data, now, version=version)
+            return evicted
+        finally:
+            self.journal.note(path)
+            self.journal.note_many(dict.fromkeys(p for p, _ in evicted))
+
+    def remove_file(self, path: str) -> int:
+        try:
+            return self.inner.remove_file(path)
+        finally:
+            self.journal.note(path)
+
+
+@dataclass(frozen=True)
+class ReportBatch:
+    """Paths to report now; `full`: they start a report of everything the worker holds."""
+
+    token: int
+    paths: list[str]
+    full: bool
+    more: bool
+
+
+class ReportJournal:
+    """Paths whose cached bytes changed, handed out in batches the receiver acknowledges.
+
+    Guarantees:
+    - A noted path is in one of the next batches (the first, unless `limit` defers it)
+      and in the batch after that once more: a job's own record of a copy it made, landing
+      after the report of that copy's eviction, is undone by the second report.
+    - A batch is acknowledged by passing its token to the next `take`; one that was not
+      (the receiver died, or the answer was lost) is handed out again, merged with newer
+      notes. Reports carry the state at the time of the report, so repeats are harmless.
+    - After `note_all`, batches are `full` until the first of them is acknowledged: the
+      receiver replaces what it knew of this worker with that report.
+    Thread-safe: pages are written on I/O threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._noted: dict[str, None] = {}  # an ordered set: reported in the order noted
+        self._again: set[str] = set()
+        self._sent: list[str] = []
+        self._sent_full = False
+        self._full = False
+        self._token = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._noted) + len(self._again)
+
+    @property
+    def full_pending(self) -> bool:
+        with self._lock:
+            return self._full
+
+    def note(self, path: str) -> None:
+        with self._lock:
+            self._noted[path] = None
+
+    def note_many(self, paths: Iterable[str]) -> None:
+        with self._lock:
+            self._noted.update(dict.fromkeys(paths))
+
+    def note_all(self, paths: Iterable[str]) -> None:
+        """`paths` is everything held: the report that starts now replaces the old one."""
+        with self._lock:
+            self._noted.update(dict.fromkeys(paths))
+            self._full = True
+
+    def take(self, acked: int | None, limit: int) -> ReportBatch:
+        """The next batch, at most `limit` paths; `acked` is the last token applied."""
+        with self._lock:
+            carried: list[str] = []
+            if acked == self._token:
+                if self._sent_full:
+                    self._full = False
+            else:
+                carried = self._sent
+            pending = list(dict.fromkeys([*carried, *self._noted]))
+            pending_set = set(pending)
+            repeats = [path for path in sorted(self._again) if path not in pending_set]
+            candidates = pending + repeats
+            paths, rest = candidates[:limit], candidates[limit:]
+            sent = set(paths)
+            # Those reported for the first time now are reported once more next time; a
+            # repeat deferred by `limit` waits its turn after the first reports.
+            self._again = {path for path in paths if path in pending_set}
+            self._again.update(path for path in repeats if path not in sent)
+            self._noted = {path: None for path in pending if path not in sent}
+            self._sent = paths
+            self._sent_full = self._full
+            self._token += 1
+            return ReportBatch(self._token, paths, self._full, bool(rest))

@@ -105,3 +105,34 @@ def test_events_count_scheduled_callbacks():
     run_virtual(main(), loop, close=False)
     assert loop.events >= 20  # a timer and a task wake-up per sleep
     loop.close()
+
+
+def test_timers_due_at_one_instant_fire_in_the_order_they_were_set():
+    loop = VirtualTimeLoop()
+    fired: list[int] = []
+
+    async def main() -> None:
+        for i in range(50):
+            asyncio.get_running_loop().call_at(5.0, fired.append, i)
+        await asyncio.sleep(6)
+
+    run_virtual(main(), loop)
+    assert fired == list(range(50))
+
+
+def test_cancelled_timers_never_fire_and_are_swept_from_the_heap():
+    loop = VirtualTimeLoop()
+    fired: list[int] = []
+
+    async def main() -> int:
+        running = asyncio.get_running_loop()
+        timers = [running.call_later(1 + i / 1000, fired.append, i) for i in range(1000)]
+        for timer in timers[:900]:
+            timer.cancel()
+        await asyncio.sleep(0)
+        return len(loop._scheduled)
+
+    assert run_virtual(main(), loop, close=False) <= 100
+    loop.run_until_complete(asyncio.sleep(2))
+    assert fired == list(range(900, 1000))
+    loop.close()

@@ -1,14 +1,16 @@
 """Virtual time: an asyncio event loop whose clock jumps to the next timer, and its `Clock`.
 
-The loop is asyncio's own `BaseEventLoop` with one change: where the stock loop would block
-in `select()` until the next timer is due, the virtual loop moves its clock to that timer
-and carries on. A one-hour `asyncio.sleep` therefore costs one loop iteration, and the
-order in which callbacks run depends only on the program, never on how fast the machine is.
+The loop is asyncio's own `BaseEventLoop` with its scheduler replaced: where the stock loop
+would block in `select()` until the next timer is due, the virtual loop moves its clock to
+that timer and carries on. A one-hour `asyncio.sleep` therefore costs one loop iteration,
+and the order in which callbacks run depends only on the program, never on the machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -17,64 +19,82 @@ T = TypeVar("T")
 #: Epoch seconds at virtual time 0 (2024-01-01T00:00:00Z): a fixed start keeps runs equal.
 DEFAULT_EPOCH = 1_704_067_200.0
 
+# Sweep cancelled timers out of the heap once they are this many and half of it.
+_SWEEP_AT = 100
+
 
 class SimulationDeadlock(RuntimeError):
     """Nothing is ready, no timer is set, yet the awaited coroutine has not finished."""
-
-
-class _VirtualSelector:
-    """Stands in for the loop's selector: there is no I/O, so 'waiting' means moving time."""
-
-    def __init__(self, loop: VirtualTimeLoop) -> None:
-        self._loop = loop
-
-    def select(self, timeout: float | None) -> list[Any]:
-        loop = self._loop
-        if timeout is None:
-            raise SimulationDeadlock(
-                f"at virtual time {loop.time():.6f} s every task waits and no timer is set"
-            )
-        if timeout > 0:
-            # Land exactly on the next timer rather than on now + (when - now), which
-            # can round a hair short and cost an extra empty iteration.
-            scheduled = loop._scheduled
-            if scheduled and scheduled[0]._when - loop._now <= timeout:
-                loop._now = max(loop._now, scheduled[0]._when)
-            else:
-                loop._now += timeout
-        return []
-
-    def close(self) -> None:
-        pass
 
 
 class VirtualTimeLoop(asyncio.BaseEventLoop):
     """An asyncio loop on virtual time, for one thread and no I/O.
 
     Guarantees: `time()` starts at 0 and only moves forward, and only when no callback is
-    ready (then straight to the earliest timer); no call ever sleeps in real time; callbacks
-    run in the order asyncio schedules them, so the same program gives the same run.
-    Threads are refused (`run_in_executor` raises): work a real runtime would hand to a
-    thread must run inline and charge its time with `asyncio.sleep`.
-    `events` counts the callbacks scheduled (task steps, future callbacks, timers).
+    ready (then straight to the earliest timer); no call ever sleeps in real time; ready
+    callbacks run in the order they were scheduled, and timers due at the same instant in
+    the order they were set, so the same program gives the same run. Threads are refused
+    (`run_in_executor` raises): work a real runtime would hand to a thread must run inline
+    and charge its time with `asyncio.sleep`. `events` counts the callbacks run (task
+    steps, future callbacks, timers). Debug-mode timing of slow callbacks is not kept: in
+    virtual time a callback takes no time.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._now = 0.0
-        self._selector = _VirtualSelector(self)
+        self._sequence = itertools.count()
         self.events = 0
 
     def time(self) -> float:
         return self._now
 
-    def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None):
-        self.events += 1
-        return super().call_soon(callback, *args, context=context)
-
     def call_at(self, when: float, callback: Callable[..., object], *args: Any, context=None):
-        self.events += 1
-        return super().call_at(when, callback, *args, context=context)
+        self._check_closed()
+        timer = asyncio.TimerHandle(when, callback, args, self, context)
+        # Heap entries are (when, sequence, timer): ties go first-set first-fired, and the
+        # heap compares floats and ints in C instead of calling TimerHandle.__lt__.
+        heapq.heappush(self._scheduled, (when, next(self._sequence), timer))
+        timer._scheduled = True
+        return timer
+
+    def _run_once(self) -> None:
+        """Run what is ready; if nothing is, first move the clock to the next timer."""
+        scheduled, ready = self._scheduled, self._ready
+        if len(scheduled) > _SWEEP_AT and 2 * self._timer_cancelled_count > len(scheduled):
+            self._sweep_cancelled()
+            scheduled = self._scheduled
+        while scheduled and scheduled[0][2]._cancelled:
+            self._timer_cancelled_count -= 1
+            heapq.heappop(scheduled)[2]._scheduled = False
+        if not ready and not self._stopping:
+            if not scheduled:
+                raise SimulationDeadlock(
+                    f"at virtual time {self._now:.6f} s every task waits and no timer is set"
+                )
+            self._now = max(self._now, scheduled[0][0])
+        now = self._now
+        while scheduled and scheduled[0][0] <= now:
+            timer = heapq.heappop(scheduled)[2]
+            timer._scheduled = False
+            ready.append(timer)
+        # Only what is ready now runs in this pass; what it schedules runs in the next.
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if not handle._cancelled:
+                self.events += 1
+                handle._run()
+
+    def _sweep_cancelled(self) -> None:
+        kept = []
+        for entry in self._scheduled:
+            if entry[2]._cancelled:
+                entry[2]._scheduled = False
+            else:
+                kept.append(entry)
+        heapq.heapify(kept)
+        self._scheduled = kept
+        self._timer_cancelled_count = 0
 
     def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any):
         raise RuntimeError(
@@ -82,20 +102,8 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             "inline (a simulated run_io does) instead of in an executor"
         )
 
-    def _process_events(self, event_list: list[Any]) -> None:
-        pass  # no file descriptors, hence no I/O events
-
     def _write_to_self(self) -> None:
-        pass  # nothing sleeps in select(), so there is nobody to wake
-
-    def pending_timers(self) -> int:
-        """Timers still set (cancelled ones included until the loop drops them)."""
-        return len(self._scheduled)
-
-    def next_timer(self) -> float | None:
-        """Virtual time of the earliest live timer, None if there is none."""
-        live = [handle._when for handle in self._scheduled if not handle._cancelled]
-        return min(live) if live else None
+        pass  # the loop never blocks, so there is nobody to wake
 
 
 class VirtualClock:

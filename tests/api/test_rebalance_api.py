@@ -151,3 +151,18 @@ def test_clear_stale_names_unreachable_workers(cluster: LocalCluster) -> None:
     cluster.peers.refs.pop(victim)  # alive in the ring, but no longer answering
     errors = api.post("/cache", json={"op": "clearStale"}).json()["errors"]
     assert list(errors) == [victim] and errors[victim]
+
+
+def test_a_coordinator_restart_mid_rebalance_finishes(loaded) -> None:
+    cluster, api, tree = loaded
+    sizes = files_on_disk(tree)
+    cluster.add_worker()
+    after = owners_now(cluster, sizes)
+    slow = {"target": "ALL", "options": {"loadBatchSize": 1, "loadBandwidth": "30KB"}}
+    first = api.post("/rebalance", json=slow).json()
+    wait_running(api, "rebalance", min_scanned=0, target="ALL")
+    cluster.restart_coordinator()
+    api = api_for(cluster)
+    job = wait_job(api, "rebalance", timeout=90, target="ALL")
+    assert job["id"] == first["id"] and job["state"] == "SUCCEEDED", job
+    assert holders(cluster) == after

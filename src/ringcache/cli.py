@@ -16,6 +16,7 @@ import httpx
 
 from .cli_format import human_bytes as _bytes
 from .cli_jobs import add_job_commands
+from .cli_policies import add_policy_commands
 from .cluster.errors import RingcacheError
 from .config import ClusterConfig, load_config
 
@@ -260,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     mount.set_defaults(run=cmd_mount, config=None)
 
     add_job_commands(commands, _api_flags)
+    add_policy_commands(commands, _api_flags)
     return parser
 
 

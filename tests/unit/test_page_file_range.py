@@ -58,3 +58,13 @@ def test_falls_back_to_plain_io_without_copy_file_range(tmp_path: Path, monkeypa
     finally:
         os.close(fd)
     assert (tmp_path / "page").read_bytes() == data[1000:3000]
+
+
+def test_local_path_of_file_uris_only(tmp_path: Path) -> None:
+    from ringcache.cluster.ufs import ufs_for
+
+    local = ufs_for("file:///")
+    assert local.local_path(f"file://{tmp_path}/a.bin") == f"{tmp_path}/a.bin"
+    assert local.local_path(f"file://{tmp_path}/x/../a.bin") == f"{tmp_path}/a.bin"
+    assert local.local_path(f"file://{tmp_path}//a.bin") == f"{tmp_path}/a.bin"
+    assert ufs_for("memory:///").local_path("memory:///a.bin") is None

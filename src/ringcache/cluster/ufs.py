@@ -132,6 +132,8 @@ class UnderFileSystem:
         (lets a worker copy local files with the kernel instead of through Python)."""
         if self.scheme != "file":
             return None
+        if uri.startswith("file:///") and "/." not in uri and "//" not in uri[8:]:
+            return uri[7:]  # already canonical (as mount resolution returns it): no parsing
         return self._fs_path(uri)
 
     def is_dir(self, uri: str) -> bool:

@@ -39,24 +39,45 @@ class BatchPath:
         if options.get("evict"):  # room the coordinator's gate asked for under EVICT quotas
             batch = {_entry(entry)[0] for entry in files}
             await self.env.run_io(self._make_room, options["evict"], batch)
-        limit = asyncio.Semaphore(self.config.max_batch_concurrency)
         throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
-
-        async def load_one(entry: Any) -> dict[str, Any]:
+        work: list[tuple[int, str, Any, str, FileVersion | None]] = []
+        results: list[dict[str, Any] | None] = [None] * len(files)
+        for position, entry in enumerate(files):
             path, version = _entry(entry)
-            async with limit:
-                try:
-                    ufs, uri = await self._resolve(path)
-                    return await self.env.run_io(
-                        self._load_file, ufs, uri, version, options, throttle
-                    )
-                except RingcacheError as exc:
-                    reason = getattr(exc, "reason", None) or exc.details.get("reason")
-                    return _failure(path, reason or "UFS_READ_FAILED", exc.message)
-                except OSError as exc:
-                    return _failure(path, "UFS_READ_FAILED", str(exc))
+            try:
+                ufs, uri = await self._resolve(path)
+            except RingcacheError as exc:
+                results[position] = _failure(path, "INVALID_PATH", exc.message)
+                continue
+            work.append((position, path, ufs, uri, version))
+        # A few lanes, each a thread that loads its share one file after another: one
+        # thread hop per lane rather than per file, which is most of a small file's cost.
+        lanes = max(1, min(self.config.max_batch_concurrency, len(work)))
+        answers = await asyncio.gather(
+            *(
+                self.env.run_io(self._load_lane, work[lane::lanes], options, throttle)
+                for lane in range(lanes)
+            )
+        )
+        for lane_results in answers:
+            for position, result in lane_results:
+                results[position] = result
+        return results  # type: ignore[return-value]
 
-        return list(await asyncio.gather(*(load_one(entry) for entry in files)))
+    def _load_lane(
+        self, work: list[tuple], options: dict[str, Any], throttle: Throttle | None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        done = []
+        for position, path, ufs, uri, version in work:
+            try:
+                result = self._load_file(ufs, uri, version, options, throttle)
+            except RingcacheError as exc:
+                reason = getattr(exc, "reason", None) or exc.details.get("reason")
+                result = _failure(path, reason or "UFS_READ_FAILED", exc.message)
+            except OSError as exc:
+                result = _failure(path, "UFS_READ_FAILED", str(exc))
+            done.append((position, result))
+        return done
 
     def _load_file(
         self,

@@ -25,6 +25,17 @@ def loaded(cluster: LocalCluster, tmp_path: Path):
     return cluster, api, tree
 
 
+def join(cluster: LocalCluster) -> str:
+    """Add a worker and wait until the coordinator's ring has it."""
+    added = cluster.add_worker()
+
+    def ring() -> list[str]:
+        return cluster.run(cluster.coordinator_ref.call("ring_snapshot"))["workers"]
+
+    wait_for(lambda: added in ring(), 10, "the new worker in the ring")
+    return added
+
+
 def owners_now(cluster: LocalCluster, uris, replicas: int = 1) -> dict[str, set[str]]:
     client = connect(cluster=cluster)
     client.refresh()
@@ -35,9 +46,7 @@ def test_scale_out_moves_only_what_changed_owner(loaded) -> None:
     cluster, api, tree = loaded
     sizes = files_on_disk(tree)
     before = owners_now(cluster, sizes)
-    added = cluster.add_worker()
-    wait_for(lambda: added in api.get("/nodes", params={"id": added}).json()["id"], 5)
-    wait_for(lambda: len(connect(cluster=cluster)._ring) or True)
+    added = join(cluster)
     after = owners_now(cluster, sizes)
     moved = {uri for uri in sizes if after[uri] != before[uri]}
     assert moved and all(after[uri] == {added} for uri in moved)
@@ -58,7 +67,7 @@ def test_skip_prune_keeps_the_old_copies(loaded) -> None:
     cluster, api, tree = loaded
     sizes = files_on_disk(tree)
     before = owners_now(cluster, sizes)
-    cluster.add_worker()
+    join(cluster)
     after = owners_now(cluster, sizes)
     body = {"target": "ALL", "options": {"skipPrune": True, "loadBatchSize": 5}}
     assert api.post("/rebalance", json=body).status_code == 200
@@ -72,7 +81,7 @@ def test_skip_prune_keeps_the_old_copies(loaded) -> None:
 def test_one_target_loads_only_onto_it(loaded) -> None:
     cluster, api, tree = loaded
     sizes = files_on_disk(tree)
-    added = cluster.add_worker()
+    added = join(cluster)
     after = owners_now(cluster, sizes)
     assert api.post("/rebalance", json={"target": added}).status_code == 200
     job = wait_job(api, "rebalance", target=added)
@@ -104,7 +113,7 @@ def test_a_worker_removed_while_reads_go_on(loaded) -> None:
 
 def test_stop_resume_409_410_and_bad_requests(loaded) -> None:
     cluster, api, _ = loaded
-    cluster.add_worker()
+    join(cluster)
     slow = {"target": "ALL", "options": {"loadBatchSize": 1, "loadBandwidth": "20KB"}}
     assert api.post("/rebalance", json=slow).status_code == 200
     wait_running(api, "rebalance", min_scanned=0, target="ALL")
@@ -156,7 +165,7 @@ def test_clear_stale_names_unreachable_workers(cluster: LocalCluster) -> None:
 def test_a_coordinator_restart_mid_rebalance_finishes(loaded) -> None:
     cluster, api, tree = loaded
     sizes = files_on_disk(tree)
-    cluster.add_worker()
+    join(cluster)
     after = owners_now(cluster, sizes)
     slow = {"target": "ALL", "options": {"loadBatchSize": 1, "loadBandwidth": "30KB"}}
     first = api.post("/rebalance", json=slow).json()

@@ -15,26 +15,23 @@ from .errors import Conflict, Gone, InvalidArgument, NotFound, NotSupported
 from .file_index import FileIndex, FileRecord
 from .jobs.manager import JobManager
 from .membership import (
-    LIVE_PREFIX,
     NODES_PREFIX,
     NodeRecord,
     NodeState,
     live_key,
     node_key,
-    worker_id_of,
 )
+from .membership_view import MembershipView
 from .mount_registry import delete_mount_point, read_mount_table, write_mount_point
 from .mounts import MountPoint, MountTable, check_mount, normalize_cluster_path
 from .policies import PolicyCalls, PolicyService
 from .policies.enforcer import PolicyEnforcer
 from .refs import ActorRef, Peers
-from .registry import Compacted
 from .ring import HashRing
 from .units import format_time
 
 log = logging.getLogger(__name__)
 
-WATCH_TIMEOUT = 5.0
 WORKER_CALL_TIMEOUT = 2.0
 
 
@@ -53,11 +50,13 @@ class Coordinator(PolicyCalls):
         self.peers = peers
         self.env = env
         self.clock = env.clock
-        self.live: set[str] = set()
-        self.ring = HashRing([], virtual_nodes=config.virtual_nodes)
-        self.ring_version = 0
-        self._revision = 0
-        self._watch: asyncio.Task | None = None
+        self.members = MembershipView(
+            registry,
+            self.clock,
+            config.virtual_nodes,
+            on_offline=self._record_offline,
+            on_change=self._membership_changed,
+        )
         self._auto_rebalance: asyncio.Task | None = None
         self._stopped = False
         index_on = config.policies.file_index.enabled
@@ -97,15 +96,15 @@ class Coordinator(PolicyCalls):
     async def start(self) -> None:
         if self.config.mount_table_file is not None:
             await self._install_static_mounts(self.config.mount_table_file)
-        await self._reload_membership()
-        self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+        await self.members.start()
         await self.enforcer.start()
         await self.jobs.start()
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._watch is not None:
-            self._watch.cancel()
+        self.members.stop()
+        if self._auto_rebalance is not None:
+            self._auto_rebalance.cancel()
         await self.jobs.stop_all()
         await self.enforcer.stop()
         self.file_index.close()
@@ -126,46 +125,21 @@ class Coordinator(PolicyCalls):
     async def stop_job(self, job_type: str, kind: str, value: str) -> dict[str, Any]:
         return await self.jobs.stop(job_type, kind, value)
 
-    async def _reload_membership(self) -> None:
-        # Read the revision first: events after it are replayed by the watch, and applying
-        # one twice is harmless, so nothing between the two reads is missed.
-        revision = await self.registry.call("revision")
-        entries = await self.registry.call("range", LIVE_PREFIX)
-        self._set_live({worker_id_of(kv.key) for kv in entries})
-        self._revision = revision + 1
+    @property
+    def live(self) -> set[str]:
+        return self.members.live
 
-    async def _watch_loop(self) -> None:
-        while not self._stopped:
-            try:
-                events, self._revision = await self.registry.call(
-                    "watch", LIVE_PREFIX, self._revision, WATCH_TIMEOUT
-                )
-                live = set(self.live)
-                for event in events:
-                    worker_id = worker_id_of(event.kv.key)
-                    if event.type == "PUT":
-                        live.add(worker_id)
-                    else:
-                        live.discard(worker_id)
-                        await self._record_offline(worker_id)
-                self._set_live(live)
-            except asyncio.CancelledError:
-                raise
-            except Compacted:
-                await self._reload_membership()
-            except Exception:  # a registry restart must not end the watch: retry shortly
-                log.exception("membership watch failed; retrying")
-                await self.clock.sleep(1.0)
+    @property
+    def ring(self) -> HashRing:
+        return self.members.ring
 
-    def _set_live(self, live: set[str]) -> None:
-        if live != self.live or not self.ring_version:
-            changed = bool(self.ring_version)
-            self.live = live
-            self.ring = HashRing(sorted(live), virtual_nodes=self.config.virtual_nodes)
-            self.ring_version += 1
-            log.info("ring now has %d workers", len(live))
-            if changed and self.config.auto_rebalance:
-                self._schedule_rebalance()
+    @property
+    def ring_version(self) -> int:
+        return self.members.version
+
+    def _membership_changed(self) -> None:
+        if self.config.auto_rebalance:
+            self._schedule_rebalance()
 
     def _schedule_rebalance(self) -> None:
         """Rebalance ALL once membership has been quiet for a while (debounced)."""
@@ -350,7 +324,7 @@ class Coordinator(PolicyCalls):
             live = await self.registry.call("get", live_key(worker_id))
             if live is not None and live.lease:
                 await self.registry.call("lease_revoke", live.lease)
-            self._set_live(self.live - {worker_id})
+            self.members.set_live(self.live - {worker_id})
         return await self._describe(record)
 
     async def _describe(self, record: NodeRecord) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ..errors import Conflict, Gone, InvalidArgument, NotFound
 from ..mounts import MountTable
 from ..refs import Peers
 from ..ring import HashRing
-from .model import JobRecord, JobState, describe, new_job_id
+from .model import JobIds, JobRecord, JobState, describe
 from .options import parse_options
 from .rebalance import RebalanceRun
 from .runner import JobRun
@@ -44,6 +44,7 @@ class JobManager:
         self.lost_files = lost_files
         self.on_results = on_results
         self.store = JobStore(registry)
+        self.ids = JobIds(env.random)
         self.peers = peers
         self.env = env
         self.ring = ring
@@ -81,7 +82,7 @@ class JobManager:
         if existing is not None:
             await self._resubmit(existing)
         record = JobRecord(
-            id=new_job_id(self.env.clock.now()),
+            id=self.ids.next(self.env.clock.now()),
             type=job_type,
             options=options,
             alias=alias,
@@ -106,7 +107,7 @@ class JobManager:
         if existing is not None:
             await self._resubmit(existing)
         record = JobRecord(
-            id=new_job_id(self.env.clock.now()), type="rebalance", options=options, target=target
+            id=self.ids.next(self.env.clock.now()), type="rebalance", options=options, target=target
         )
         await self.store.create(record)
         self._launch(record)

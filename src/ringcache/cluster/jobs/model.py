@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
-import time
+import random
 import uuid
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -187,18 +185,21 @@ def _quota_check(failures: list[dict]) -> dict[str, Any]:
     return {}
 
 
-_id_lock = threading.Lock()
-_last_id = 0
+class JobIds:
+    """UUIDv7 job ids: they sort in submission order (the millisecond clock, then a counter).
 
+    The random bits come from the runtime's generator, so a seeded simulation replays its
+    ids; one instance per coordinator keeps the counter.
+    """
 
-def new_job_id(now: float | None = None) -> str:
-    """A UUIDv7: ids sort in submission order (the millisecond clock, then a counter)."""
-    global _last_id
-    with _id_lock:
-        milliseconds = int((time.time() if now is None else now) * 1000)
-        _last_id = max(_last_id + 1, milliseconds << 12)
-        stamp, sequence = _last_id >> 12, _last_id & 0xFFF
-    value = (stamp & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76 | sequence << 64
-    value |= 0b10 << 62 | int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self._last = 0
+
+    def next(self, now: float) -> str:
+        self._last = max(self._last + 1, int(now * 1000) << 12)
+        stamp, sequence = self._last >> 12, self._last & 0xFFF
+        value = (stamp & ((1 << 48) - 1)) << 80
+        value |= 0x7 << 76 | sequence << 64
+        value |= 0b10 << 62 | self.rng.getrandbits(62)
+        return str(uuid.UUID(int=value))

@@ -56,18 +56,21 @@ def test_the_job_engine_run_in_the_simulator_puts_every_file_on_its_owner():
 
 
 def test_the_summary_reports_the_load():
-    summary = run_scenario("load", 5, 200, 11, spec=SMALL)
-    assert summary["scenario"] == "load" and summary["seed"] == 11
+    summary = run_scenario("load-direct", 5, 200, 11, spec=SMALL)
+    assert summary["scenario"] == "load-direct" and summary["seed"] == 11
     assert summary["filesLoaded"] == 200 and summary["failures"] == {}
     assert summary["bytesLoaded"] == summary["bytesFromUfs"] == summary["bytesInNamespace"]
     per_worker = summary["perWorkerBytes"]
     assert per_worker["max"] >= per_worker["mean"] >= per_worker["min"] > 0
     assert per_worker["mean"] * 5 == pytest.approx(summary["bytesLoaded"])
     assert summary["virtualSeconds"] > 0
-    assert summary["replay"] == "ringcache simulate load --workers 5 --files 200 --seed 11"
+    assert (
+        summary["replay"] == "ringcache simulate load-direct --workers 5 --files 200 --seed 11"
+        " (with the SimSpec given in code)"
+    )
 
 
-@pytest.mark.parametrize("name", ["load", "load-job"])
+@pytest.mark.parametrize("name", ["load-direct", "load"])
 def test_one_seed_gives_one_summary_and_another_seed_another(name):
     first = summary_json(run_scenario(name, 4, 150, 5, spec=SMALL))
     assert summary_json(run_scenario(name, 4, 150, 5, spec=SMALL)) == first
@@ -81,7 +84,7 @@ from ringcache.simulations.costs import NetworkModel
 from ringcache.simulations.scenarios import run_scenario, summary_json
 from ringcache.simulations.spec import SimSpec
 spec = SimSpec(network=NetworkModel(rpc_jitter=0.002, ufs_bandwidth=2e9))
-sys.stdout.write(summary_json(run_scenario("load", 8, 300, 5, spec=spec)))
+sys.stdout.write(summary_json(run_scenario("load-direct", 8, 300, 5, spec=spec)))
 """
 
 
@@ -103,15 +106,17 @@ def test_the_summary_does_not_depend_on_string_hashing():
 
 def test_injected_read_errors_are_counted_by_reason():
     spec = replace(SMALL, read_error_rate=0.2)
-    summary = run_scenario("load", 4, 200, 2, spec=spec)
+    summary = run_scenario("load-direct", 4, 200, 2, spec=spec)
     failed = summary["failures"].get("UFS_READ_FAILED", 0)
     assert 0 < failed < 200
     assert summary["filesLoaded"] + failed == 200
 
 
 def test_a_slow_worker_slows_the_load_down():
-    fast = run_scenario("load", 4, 200, 2, spec=SMALL)
-    slow = run_scenario("load", 4, 200, 2, spec=replace(SMALL, slow_workers=1, slowdown=10.0))
+    fast = run_scenario("load-direct", 4, 200, 2, spec=SMALL)
+    slow = run_scenario(
+        "load-direct", 4, 200, 2, spec=replace(SMALL, slow_workers=1, slowdown=10.0)
+    )
     assert slow["virtualSeconds"] > fast["virtualSeconds"]
     assert slow["filesLoaded"] == fast["filesLoaded"] == 200
 
@@ -120,4 +125,4 @@ def test_unknown_scenarios_and_sizes_are_refused():
     with pytest.raises(InvalidArgument, match="load"):
         run_scenario("teleport", 1, 1, 0)
     with pytest.raises(InvalidArgument):
-        run_scenario("load", 0, 1, 0)
+        run_scenario("load-direct", 0, 1, 0)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
+import tempfile
 import uuid
 from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
@@ -93,7 +95,10 @@ class SimCluster:
 
     def __init__(self, spec: SimSpec) -> None:
         self.spec = spec
-        self.config = spec.config
+        # The coordinator keeps its file index (SQLite) under state_dir: one fresh directory
+        # per cluster, so no run sees another's index; it outlives coordinator restarts.
+        self._state_dir = tempfile.mkdtemp(prefix="ringcache-sim-state-")
+        self.config = spec.config.model_copy(update={"state_dir": Path(self._state_dir)})
         self.loop = VirtualTimeLoop()
         self.clock = VirtualClock(self.loop)
         self.namespace = SimNamespace(
@@ -116,6 +121,7 @@ class SimCluster:
         self._ids = spec.rng("worker-ids")
         self._slow = set(spec.rng("slow").sample(range(spec.workers), spec.slow_workers))
         self._background: list[asyncio.Task[Any]] = []
+        self.coordinator_restarts = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -158,6 +164,7 @@ class SimCluster:
         finally:
             cancel_pending(self.loop)
             self.loop.close()
+            shutil.rmtree(self._state_dir, ignore_errors=True)
 
     async def _stop(self) -> None:
         if self.coordinator is not None:
@@ -169,8 +176,9 @@ class SimCluster:
 
     # -- references ------------------------------------------------------------------------
 
-    def registry_ref(self) -> SimRef:
-        return SimRef(self.registry_endpoint, self.network)
+    def registry_ref(self, caller: str | None = None) -> SimRef:
+        """A reference to the registry; `caller` names who uses it, so it can be cut off."""
+        return SimRef(self.registry_endpoint, self.network, caller)
 
     def coordinator_ref(self) -> SimRef:
         if self.coordinator_endpoint is None:
@@ -210,17 +218,46 @@ class SimCluster:
             raise InvalidArgument(f"{worker_id} is running")
         await self._start_worker(worker_id, node.model)
 
+    def partition_worker(self, worker_id: str) -> None:
+        """Cut the worker off from the registry: its keepalives fail, its lease lapses."""
+        if worker_id not in self.nodes:
+            raise InvalidArgument(f"{worker_id} is not a worker of this cluster")
+        self.network.partition(worker_id, self.registry_endpoint.name)
+
+    def heal_worker(self, worker_id: str) -> None:
+        """Reconnect the worker to the registry; its next heartbeat registers it again."""
+        self.network.heal(worker_id, self.registry_endpoint.name)
+
+    async def restart_coordinator(self) -> None:
+        """Kill the coordinator and start a new one over the same registry, on its node.
+
+        Calls it was serving fail with `Unavailable`; its job runs are cancelled without
+        touching their records, so the new coordinator's JobManager resumes every
+        unfinished job from its last checkpoint.
+        """
+        old, endpoint = self.coordinator, self.coordinator_endpoint
+        if old is None or endpoint is None:
+            raise RuntimeError("the cluster has not started")
+        endpoint.crash()
+        await old.stop()
+        node = self.coordinator_node
+        self.coordinator = Coordinator(self.config, self.registry_ref(), self.peers, node.env)
+        await self.coordinator.start()
+        endpoint.restart(self.coordinator)
+        self.coordinator_restarts += 1
+
     async def _start_worker(self, worker_id: str, model: NodeModel) -> None:
         node = self.nodes.get(worker_id) or SimNode(worker_id, model, self)
         self.nodes[worker_id] = node
         worker = Worker(
             worker_id,
             self.config.worker,
-            self.registry_ref(),
+            self.registry_ref(worker_id),
             node.env,
             cache_dir=Path("/nonexistent/ringcache-sim") / worker_id,
             lease_ttl=self.config.lease_ttl,
             host=f"sim-{len(self.nodes)}",
+            peers=self.peers,
         )
         node.worker = worker
         if node.endpoint is None:

@@ -1,7 +1,8 @@
 """Driving the coordinator's job engine as a REST client would: submit, then poll.
 
 The simulated counterpart of `POST /api/v1/load` and `GET /api/v1/load?id=...`: the calls
-go to the coordinator through a `SimRef`, so they cross the modelled network.
+go to the coordinator through a `SimRef`, so they cross the modelled network. A client
+outlives a coordinator restart: a call that finds the coordinator down is tried again.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ..cluster.errors import Unavailable
 from .cluster import SimCluster
 
 FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -25,14 +27,26 @@ async def run_job(
     """Submit a job and wait (virtual time) until it finishes; its last description.
 
     Raises TimeoutError if it is still running after `timeout` virtual seconds, so a job
-    that never ends fails the run rather than spinning forever.
+    that never ends fails the run rather than spinning forever. While the coordinator is
+    unavailable (restarting), polls are retried every `poll_interval`.
     """
-    coordinator = cluster.coordinator_ref()
-    job = await coordinator.call("submit_job", job_type, body)
     deadline = cluster.clock.elapsed() + timeout
+    job = await _call(cluster, deadline, poll_interval, "submit_job", job_type, body)
     while job["state"] not in FINISHED:
         if cluster.clock.elapsed() >= deadline:
             raise TimeoutError(f"{job_type} job {job['id']} still {job['state']} after {timeout} s")
         await asyncio.sleep(poll_interval)
-        job = await coordinator.call("get_job", job_type, "id", job["id"])
+        job = await _call(cluster, deadline, poll_interval, "get_job", job_type, "id", job["id"])
     return job
+
+
+async def _call(
+    cluster: SimCluster, deadline: float, retry_interval: float, method: str, *args: Any
+) -> Any:
+    while True:
+        try:
+            return await cluster.coordinator_ref().call(method, *args)
+        except Unavailable:
+            if cluster.clock.elapsed() >= deadline:
+                raise
+            await asyncio.sleep(retry_interval)

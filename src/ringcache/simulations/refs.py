@@ -18,12 +18,27 @@ from .costs import NetworkModel
 
 
 class SimNetwork:
-    """One-way message delays, drawn from the run's seeded generator."""
+    """One-way message delays, drawn from the run's seeded generator, and partitions.
+
+    A partition cuts the calls a named caller makes to a named endpoint: after
+    `partition(caller, endpoint)` and until `heal(caller, endpoint)`, such calls fail with
+    `Unavailable` after the request delay, as a call into a dropped connection does.
+    """
 
     def __init__(self, model: NetworkModel, rng: random.Random) -> None:
         self.model = model
         self.rng = rng
         self.messages = 0
+        self.cut: set[tuple[str, str]] = set()
+
+    def partition(self, caller: str, endpoint: str) -> None:
+        self.cut.add((caller, endpoint))
+
+    def heal(self, caller: str, endpoint: str) -> None:
+        self.cut.discard((caller, endpoint))
+
+    def is_cut(self, caller: str | None, endpoint: str) -> bool:
+        return bool(self.cut) and (caller, endpoint) in self.cut
 
     def delay(self) -> float:
         self.messages += 1
@@ -74,11 +89,12 @@ class SimRef:
     that.
     """
 
-    __slots__ = ("endpoint", "network")
+    __slots__ = ("endpoint", "network", "caller")
 
-    def __init__(self, endpoint: Endpoint, network: SimNetwork) -> None:
+    def __init__(self, endpoint: Endpoint, network: SimNetwork, caller: str | None = None) -> None:
         self.endpoint = endpoint
         self.network = network
+        self.caller = caller  # who calls through this ref: partitions are per caller
 
     def __repr__(self) -> str:
         return f"SimRef({self.endpoint.name!r})"
@@ -88,6 +104,8 @@ class SimRef:
         endpoint = self.endpoint
         if not endpoint.up:
             raise Unavailable(f"{endpoint.name} is not reachable (down)")
+        if self.network.cut and self.network.is_cut(self.caller, endpoint.name):
+            raise Unavailable(f"{endpoint.name} is not reachable from {self.caller} (partition)")
         error: Exception | None = None
         try:
             if endpoint.crashable:

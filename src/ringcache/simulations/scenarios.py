@@ -1,129 +1,112 @@
 """Named scenarios and their JSON summaries: what `ringcache simulate` runs.
 
-Each scenario builds a `SimCluster` from a `SimSpec`, drives it, and answers a summary
-that depends only on the spec, so the same seed gives the same summary byte for byte
-(`summary_json`). Wall-clock measurements belong to the caller (see bench/bench_sim.py).
+- `load`: load M files onto N workers through the coordinator's job engine.
+- `scale-out`: load, add k workers, rebalance ALL; bytes moved against the ideal.
+- `crash`: kill workers during a load; the job still finishes with every file placed.
+- `restart`: restart the coordinator during a load; the job resumes from its checkpoint.
+- `load-direct`: the load without the job engine (straight to the workers), for comparing.
+
+Each scenario answers a summary that depends only on the spec, the options and the seed,
+so the same seed gives the same summary byte for byte (`summary_json`). The engine
+scenarios run the safety and liveness checkers and raise `SimulationCheckFailed` (with
+the summary attached as `.summary`) naming the seed and the command that replays the run.
+Wall-clock measurements belong to the caller (see bench/bench_sim.py).
 """
 
 from __future__ import annotations
 
-import json
-import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from ..cluster.errors import InvalidArgument
 from .cluster import SimCluster
-from .jobs import run_job
+from .engine_scenarios import BODIES, run_engine_scenario
 from .load import LoadTally, load_namespace
 from .spec import SimSpec
+from .summary import spread, summary_json
 
-Scenario = Callable[[SimSpec, dict[str, Any]], dict[str, Any]]
+#: Options a scenario takes, with the CLI flag that sets each (for the replay command).
+OPTION_FLAGS = {
+    "add": "--add",
+    "crashes": "--crashes",
+    "restarts": "--restarts",
+    "batch_size": "--batch-size",
+}
+SPEC_FLAGS = {
+    "read_error_rate": "--ufs-error-rate",
+    "slow_workers": "--slow-workers",
+    "slowdown": "--slowdown",
+}
+
+SCENARIOS: tuple[str, ...] = (*BODIES, "load-direct")
 
 
 def run_scenario(name: str, workers: int, files: int, seed: int, **options: Any) -> dict[str, Any]:
     """Run scenario `name` on `workers` workers and `files` files; its summary as a dict.
 
-    `options` go to the scenario (for `load`: `spec`, a `SimSpec` to start from, and
-    `batch_size`, `per_worker_batches`). Raises InvalidArgument for an unknown name.
+    `options`: `spec`, a `SimSpec` to start from; `add` (scale-out), `crashes` (crash),
+    `restarts` (restart), `batch_size`, `liveness_bound`. Raises InvalidArgument for an
+    unknown name or sizes, and `SimulationCheckFailed` when a checker finds a problem.
     """
-    try:
-        scenario = SCENARIOS[name]
-    except KeyError:
+    if name not in SCENARIOS:
         known = ", ".join(sorted(SCENARIOS))
-        raise InvalidArgument(f"unknown scenario {name!r}; choose one of: {known}") from None
+        raise InvalidArgument(f"unknown scenario {name!r}; choose one of: {known}")
     if workers < 1 or files < 0:
         raise InvalidArgument("need at least one worker and no negative file count")
+    if name == "crash" and workers < 2:
+        raise InvalidArgument("the crash scenario needs at least two workers")
     base: SimSpec = options.pop("spec", None) or SimSpec()
     spec = replace(base, workers=workers, files=files, seed=seed)
-    summary = scenario(spec, options)
-    summary["replay"] = (
-        f"ringcache simulate {name} --workers {workers} --files {files} --seed {seed}"
-    )
-    return summary
+    flagless = replace(base, **{key: getattr(SimSpec(), key) for key in SPEC_FLAGS})
+    replay = replay_command(name, spec, options, custom=flagless != SimSpec())
+    if name == "load-direct":
+        summary = _direct_load(spec, options)
+        summary["replay"] = replay
+        return summary
+    return run_engine_scenario(name, spec, options, replay)
 
 
-def summary_json(summary: dict[str, Any]) -> str:
-    """The canonical text of a summary: sorted keys, so equal runs give equal bytes."""
-    return json.dumps(summary, sort_keys=True, indent=2)
+def replay_command(name: str, spec: SimSpec, options: dict[str, Any], *, custom: bool) -> str:
+    """The `ringcache simulate` command that replays a run (with a note if the spec was
+    built in code and has settings no flag sets)."""
+    parts = [f"ringcache simulate {name}", f"--workers {spec.workers}", f"--files {spec.files}"]
+    parts.append(f"--seed {spec.seed}")
+    for key, flag in SPEC_FLAGS.items():
+        if getattr(spec, key) != getattr(SimSpec(), key):
+            parts.append(f"{flag} {getattr(spec, key)}")
+    for key, flag in OPTION_FLAGS.items():
+        if key in options:
+            parts.append(f"{flag} {options[key]}")
+    command = " ".join(parts)
+    return command + " (with the SimSpec given in code)" if custom else command
 
 
-def load_scenario(spec: SimSpec, options: dict[str, Any]) -> dict[str, Any]:
+def _direct_load(spec: SimSpec, options: dict[str, Any]) -> dict[str, Any]:
     """Start the cluster, load every file onto its ring owner (no job engine), report."""
     with SimCluster(spec) as cluster:
         started = cluster.clock.elapsed()
-        tally = cluster.run(load_namespace(cluster, **options))
-        finished = cluster.clock.elapsed()
-        summary = _summary("load", spec, cluster, tally, finished - started)
-    return summary
+        tally: LoadTally = cluster.run(load_namespace(cluster, **options))
+        seconds = cluster.clock.elapsed() - started
+        workers = cluster.worker_ids
+        return {
+            "scenario": "load-direct",
+            "seed": spec.seed,
+            "workers": spec.workers,
+            "files": spec.files,
+            "virtualSeconds": round(seconds, 6),
+            "bytesInNamespace": cluster.namespace.total_bytes,
+            "bytesFromUfs": cluster.ufs_bytes_read(),
+            "filesLoaded": tally.files_loaded,
+            "bytesLoaded": tally.bytes_loaded,
+            "batches": tally.batches,
+            "perWorkerBytes": spread(cluster.store(w).stats().used_bytes for w in workers),
+            "failures": dict(sorted(tally.failures.items())),
+            "events": cluster.loop.events,
+            "messages": cluster.network.messages,
+        }
 
 
-def load_job_scenario(spec: SimSpec, options: dict[str, Any]) -> dict[str, Any]:
-    """The same load, submitted to the coordinator's job engine as `POST /load` would be."""
-    body = {
-        "paths": [spec.mount_path],
-        "alias": "simulated-load",
-        "options": {"batchSize": options.pop("batch_size", 200)},
-    }
-    with SimCluster(spec) as cluster:
-        started = cluster.clock.elapsed()
-        job = cluster.run(run_job(cluster, "load", body, **options))
-        finished = cluster.clock.elapsed()
-        tally = LoadTally(
-            files_loaded=job.get("loadedNonEmptyFiles", 0),
-            bytes_loaded=job.get("loadedBytes", 0),
-            files_skipped=job.get("skippedFiles", 0),
-        )
-        for failure in job.get("failures", []):
-            tally.failures[str(failure.get("reason", "UNKNOWN"))] += 1
-        summary = _summary("load-job", spec, cluster, tally, finished - started)
-        summary.update(
-            jobState=job["state"],
-            failedFiles=job.get("failedFiles", 0),
-            jobSeconds=job.get("timeElapsedMilliseconds", 0) / 1000,
-        )
-        del summary["batches"]  # the engine does not report its batches
-    return summary
+Scenario = Callable[..., dict[str, Any]]
 
-
-SCENARIOS: dict[str, Scenario] = {"load": load_scenario, "load-job": load_job_scenario}
-
-
-def _summary(
-    name: str, spec: SimSpec, cluster: SimCluster, tally: LoadTally, seconds: float
-) -> dict[str, Any]:
-    workers = cluster.worker_ids
-    cached = [cluster.store(w).stats().used_bytes for w in workers]
-    return {
-        "scenario": name,
-        "seed": spec.seed,
-        "workers": spec.workers,
-        "files": spec.files,
-        "virtualSeconds": round(seconds, 6),
-        "bytesInNamespace": cluster.namespace.total_bytes,
-        "bytesFromUfs": cluster.ufs_bytes_read(),
-        "filesLoaded": tally.files_loaded,
-        "bytesLoaded": tally.bytes_loaded,
-        "batches": tally.batches,
-        "perWorkerBytes": spread(cached),
-        "failures": dict(sorted(tally.failures.items())),
-        "events": cluster.loop.events,
-        "messages": cluster.network.messages,
-    }
-
-
-def spread(values: Iterable[int]) -> dict[str, float]:
-    """max, mean, min, max/mean and coefficient of variation (population) of `values`."""
-    values = list(values)
-    if not values:
-        return {"max": 0, "mean": 0.0, "min": 0, "maxOverMean": 0.0, "cv": 0.0}
-    mean = statistics.fmean(values)
-    cv = statistics.pstdev(values) / mean if mean else 0.0
-    return {
-        "max": max(values),
-        "mean": round(mean, 3),
-        "min": min(values),
-        "maxOverMean": round(max(values) / mean, 6) if mean else 0.0,
-        "cv": round(cv, 6),
-    }
+__all__ = ["SCENARIOS", "replay_command", "run_scenario", "spread", "summary_json"]

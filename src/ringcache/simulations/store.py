@@ -102,6 +102,15 @@ class SimPageStore:
         if priority != entry.priority:
             self._move_priority(entry, priority)
 
+    def holds_whole(self, path: str) -> bool:
+        """Whether every page of `path` is held (a checker's question; charges nothing)."""
+        entry = self._files.get(path)
+        return entry is not None and entry.mask.bit_count() == entry.page_count(self.page_size)
+
+    def paths(self) -> list[str]:
+        """Every recorded path, sorted (a checker's question; charges nothing)."""
+        return sorted(self._files)
+
     def file_info(self, path: str) -> CachedFile | None:
         entry = self._files.get(path)
         return None if entry is None else self._describe(entry)

@@ -1,0 +1,137 @@
+"""The job-engine scenarios at small scale: each passes its checkers, one seed gives one
+summary, and the safety checker catches a store that silently loses a file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+import ringcache.simulations.cluster as sim_cluster
+from ringcache.cluster.errors import InvalidArgument
+from ringcache.simulations.checks import SimulationCheckFailed, check_load_counters
+from ringcache.simulations.namespace import SizeDistribution
+from ringcache.simulations.scenarios import run_scenario, summary_json
+from ringcache.simulations.spec import SimSpec, sim_config
+from ringcache.simulations.store import SimPageStore
+
+SMALL = SimSpec(
+    files_per_dir=50,
+    sizes=SizeDistribution("lognormal", median=2 * 2**20, sigma=1.0, max=32 * 2**20),
+    config=sim_config(virtual_nodes=100),
+)
+
+
+def _load_job_counted_everything(summary: dict) -> None:
+    load = summary["jobs"]["load#1"]
+    assert load["state"] == "SUCCEEDED"
+    assert load["scannedFiles"] == summary["files"]
+    assert load["totalBytes"] == summary["bytesInNamespace"]
+
+
+def test_load_puts_every_file_on_its_owner_through_the_job_engine():
+    summary = run_scenario("load", 5, 300, 1, spec=SMALL)
+    _load_job_counted_everything(summary)
+    assert summary["bytesFromUfs"] == summary["bytesInNamespace"]
+    assert summary["perWorkerBytes"]["mean"] * 5 == pytest.approx(summary["bytesInNamespace"])
+    assert summary["failures"] == {} and summary["faults"] == []
+
+
+def test_scale_out_moves_exactly_the_bytes_whose_owner_changed():
+    summary = run_scenario("scale-out", 8, 400, 2, spec=SMALL, add=2)
+    _load_job_counted_everything(summary)
+    moved = summary["bytesMoved"]
+    assert summary["added"] == 2
+    assert summary["jobs"]["rebalance#1"]["state"] == "SUCCEEDED"
+    assert moved["moved"] == moved["ownerChanged"] == moved["pruned"] > 0
+    assert moved["fromPeers"] == moved["moved"]  # every moved copy came from a peer
+    assert 0.5 < moved["movedOverIdeal"] < 2.0
+    assert len(summary["details"]["bytesPerWorker"]) == 10
+
+
+def test_crash_kills_workers_and_the_load_still_places_every_file():
+    summary = run_scenario("crash", 6, 400, 3, spec=SMALL, crashes=2)
+    _load_job_counted_everything(summary)
+    crashes = [f for f in summary["faults"] if f["kind"] == "crash-worker"]
+    assert len(crashes) == 2 and not any(f.get("skipped") for f in crashes)
+    load = summary["jobs"]["load#1"]
+    assert all(f["at"] < 3.0 + load["virtualSeconds"] for f in crashes)  # during the load
+    assert len(summary["details"]["bytesPerWorker"]) == 6  # healed before the summary
+
+
+def test_restart_resumes_the_job_on_a_new_coordinator():
+    summary = run_scenario("restart", 4, 300, 4, spec=SMALL)
+    _load_job_counted_everything(summary)
+    assert summary["coordinatorRestarts"] == 1
+    assert [f["kind"] for f in summary["faults"]] == ["restart-coordinator"]
+
+
+@pytest.mark.parametrize("name", ["scale-out", "crash", "restart"])
+def test_one_seed_gives_one_summary_byte_for_byte(name):
+    first = run_scenario(name, 5, 250, 7, spec=SMALL)
+    second = run_scenario(name, 5, 250, 7, spec=SMALL)
+    assert summary_json(first, details=True) == summary_json(second, details=True)
+    other = run_scenario(name, 5, 250, 8, spec=SMALL)
+    assert summary_json(other) != summary_json(first)
+
+
+class LossyStore(SimPageStore):
+    """A page store with a bug: it silently drops the third file it is asked to record."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[str] = []
+        self.lost: str | None = None
+
+    def put_page(self, path, index, data, now, *, version=None):
+        if self.lost is None and path not in self.seen:
+            self.seen.append(path)
+            if len(self.seen) == 3:
+                self.lost = path
+        if path == self.lost:
+            return []  # claims success, keeps nothing
+        return super().put_page(path, index, data, now, version=version)
+
+
+def test_the_safety_checker_catches_a_store_that_loses_a_file(monkeypatch):
+    monkeypatch.setattr(sim_cluster, "SimPageStore", LossyStore)
+    with pytest.raises(SimulationCheckFailed) as failed:
+        run_scenario("load", 3, 200, 5, spec=SMALL)
+    error = failed.value
+    assert error.check == "safety" and error.seed == 5
+    assert any("is not cached whole on its owner" in p for p in error.problems)
+    assert "replay: ringcache simulate load --workers 3 --files 200 --seed 5" in str(error)
+    assert error.summary["jobs"]["load#1"]["state"] == "SUCCEEDED"  # the job did not notice
+
+
+def test_the_counter_check_catches_a_file_counted_twice():
+    from ringcache.simulations.cluster import SimCluster
+
+    with SimCluster(replace(SMALL, workers=1, files=10)) as cluster:
+        space = cluster.namespace
+        twice = int(space.sizes[0])
+        job = {
+            "state": "SUCCEEDED",
+            "scannedFiles": 11,
+            "totalBytes": space.total_bytes + twice,
+            "loadedNonEmptyFiles": 11,
+            "loadedBytes": space.total_bytes + twice,
+        }
+        problems = check_load_counters(cluster, job)
+        assert any("scannedFiles is 11" in p for p in problems)
+        assert any("totalBytes" in p for p in problems)
+        exact = {**job, "scannedFiles": 10, "totalBytes": space.total_bytes}
+        exact.update(loadedNonEmptyFiles=10, loadedBytes=space.total_bytes)
+        assert check_load_counters(cluster, exact) == []
+
+
+def test_the_crash_scenario_needs_a_survivor():
+    with pytest.raises(InvalidArgument):
+        run_scenario("crash", 1, 10, 0)
+
+
+def test_the_summary_json_leaves_details_out_unless_asked():
+    summary = run_scenario("load", 2, 50, 1, spec=SMALL)
+    assert "details" not in json.loads(summary_json(summary))
+    assert "progress" in json.loads(summary_json(summary, details=True))["details"]

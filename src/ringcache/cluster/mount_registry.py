@@ -15,8 +15,16 @@ def mount_key(path: str) -> str:
 
 
 async def read_mount_table(registry: ActorRef) -> MountTable:
-    entries = await registry.call("range", MOUNTS_PREFIX + "/")
-    return MountTable(MountPoint.from_dict(json.loads(kv.value)) for kv in entries)
+    return table_of(await read_mount_entries(registry))
+
+
+async def read_mount_entries(registry: ActorRef) -> tuple[str, ...]:
+    """The stored mount points as text: cheap to compare with the last ones seen."""
+    return tuple(kv.value for kv in await registry.call("range", MOUNTS_PREFIX + "/"))
+
+
+def table_of(entries: tuple[str, ...]) -> MountTable:
+    return MountTable(MountPoint.from_dict(json.loads(text)) for text in entries)
 
 
 async def write_mount_point(registry: ActorRef, mount: MountPoint) -> None:

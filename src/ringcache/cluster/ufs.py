@@ -53,18 +53,28 @@ class FileStatus:
         return FileVersion(self.size, self.mtime, self.etag)
 
 
+_classes: dict[tuple[str, int], type | str] = {}
+
+
 def filesystem_class(scheme: str) -> type:
-    """The fsspec class serving `scheme`; InvalidArgument if none is registered or installed."""
-    try:
-        return fsspec.get_filesystem_class(scheme)
-    except ValueError:
-        raise InvalidArgument(
-            f"unknown UFS scheme {scheme!r}: no fsspec filesystem is registered for it"
-        ) from None
-    except ImportError as exc:
-        raise InvalidArgument(
-            f"UFS scheme {scheme!r} needs a package that is not installed: {exc}"
-        ) from None
+    """The fsspec class serving `scheme`; InvalidArgument if none is registered or installed.
+
+    Answers (misses too) are remembered per scheme until fsspec's registry changes: this is
+    asked for every path a worker resolves.
+    """
+    key = (scheme, len(fsspec.registry) + len(fsspec.available_protocols()))
+    known = _classes.get(key)
+    if known is None:
+        try:
+            known = fsspec.get_filesystem_class(scheme)
+        except ValueError:
+            known = f"unknown UFS scheme {scheme!r}: no fsspec filesystem is registered for it"
+        except ImportError as exc:
+            known = f"UFS scheme {scheme!r} needs a package that is not installed: {exc}"
+        _classes[key] = known
+    if isinstance(known, str):
+        raise InvalidArgument(known)
+    return known
 
 
 def canonical_uri(uri: str) -> str:

@@ -13,7 +13,7 @@ from ..config import WorkerConfig
 from .environment import Environment
 from .errors import NotFound
 from .membership import NodeRecord, live_key, node_key
-from .mount_registry import read_mount_table
+from .mount_registry import read_mount_entries, table_of
 from .mounts import MountTable
 from .page_store import PageStore
 from .refs import ActorRef, LocalPeers, Peers
@@ -72,6 +72,9 @@ class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
         self.ray_node_id = ray_node_id
         self.store: PageStore | None = None
         self.mounts = MountTable([])
+        self.mounts_generation = 0
+        self._mount_entries: tuple[str, ...] = ()
+        self._mounts_lock = asyncio.Lock()
         self.lease = 0
         self.start_time = 0.0
         self.last_heartbeat: float | None = None
@@ -92,7 +95,7 @@ class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
             self.config.page_size,
         )
         self.start_time = self.clock.now()
-        self.mounts = await read_mount_table(self.registry)
+        await self.refresh_mounts()
         await self._start_policies()
         await self._register()
         self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
@@ -129,10 +132,23 @@ class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
                 log.warning("%s: lease lapsed, registering again", self.worker_id)
                 await self._register()
             self.last_heartbeat = self.clock.now()
-            self.mounts = await read_mount_table(self.registry)
+            await self.refresh_mounts()
             await self._refresh_policies()
         except Exception:  # the loop must outlive a registry restart; next beat retries
             log.exception("%s: heartbeat failed", self.worker_id)
+
+    async def refresh_mounts(self, seen: int | None = None) -> None:
+        """Re-read the mount table; rebuilt only when it changed. With `seen` (a generation
+        the caller found stale), skipped if another caller refreshed meanwhile, so a burst of
+        misses costs one registry read, not one per file."""
+        async with self._mounts_lock:
+            if seen is not None and seen != self.mounts_generation:
+                return
+            entries = await read_mount_entries(self.registry)
+            if entries != self._mount_entries:
+                self.mounts = table_of(entries)
+                self._mount_entries = entries
+            self.mounts_generation += 1
 
     async def stop(self) -> None:
         """Stop heartbeating; the lease lapses and the ring drops this worker."""

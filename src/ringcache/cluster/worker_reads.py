@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .errors import RingcacheError, Unavailable
-from .mount_registry import read_mount_table
 from .page_store import CapacityExceeded, PageStore
 from .policies import CacheRule
 from .ufs import FileVersion, UnderFileSystem
@@ -22,11 +21,12 @@ class ReadPath:
         mount, uri = self.mounts.resolve(path)
         return self.env.ufs_factory(mount.ufs, mount.options), uri
 
-    async def _resolve(self, path: str) -> tuple[UnderFileSystem, str]:
+    async def _resolve(self: Worker, path: str) -> tuple[UnderFileSystem, str]:
+        seen = self.mounts_generation
         try:
             return self._ufs(path)
         except RingcacheError:
-            self.mounts = await read_mount_table(self.registry)  # a mount may be newer than us
+            await self.refresh_mounts(seen)  # a mount may be newer than our table
             return self._ufs(path)
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ringcache.client import connect
+from ringcache.cluster.policies import PolicyConfig
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import wait_job
 from tests.api.policy_helpers import (
@@ -130,3 +131,20 @@ def test_a_smaller_default_quota_keeps_what_is_cached_and_refuses_more(
     assert job["state"] == "FAILED" and job["failedFiles"] == 10
     assert job["quota"] == {"path": "/data/train", "totalBytes": 5000, "remaining": 0}
     assert cached_bytes_under(cluster, train) == 10_000
+
+
+def test_a_worker_makes_room_under_an_evict_quota_on_a_read_miss(
+    cluster_factory: Callable[..., LocalCluster], tree: Path
+) -> None:
+    # No coordinator pass for an hour: what keeps the quota here is the worker alone.
+    alone = PolicyConfig(file_index={"sync_interval": "1h"})
+    cluster, api = mounted_cluster(cluster_factory, tree, workers=1, policies=alone)
+    train = f"file://{tree}/train/"
+    post(api, "/quota", {"path": "/data/train", "size": 5000, "action": "EVICT"})
+    wait_rules(cluster, lambda p: bool(p.quotas_for("/data/train/x")), "the quota")
+    client = connect(cluster=cluster)
+    for i in range(10):
+        client.read(f"/data/train/p{i:02d}.bin")
+        assert cached_bytes_under(cluster, train) <= 5000
+    kept = sorted(path for path in cached(cluster) if path.startswith(train))
+    assert kept == [f"{train}p{i:02d}.bin" for i in range(5, 10)]  # the most recent

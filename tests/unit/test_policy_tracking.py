@@ -63,9 +63,10 @@ def test_the_governed_store_notes_puts_evictions_and_removals(tmp_path: Path) ->
         journal,
         lambda path: levels.get(path, "MEDIUM"),
     )
+    store.set_file("file:///low", V, 1.0)
+    assert store.file_info("file:///low").priority == "LOW"  # set on the first record
     for index in range(3):
         store.put_page("file:///low", index, b"x" * 100, 1.0, version=V)
-    assert store.file_info("file:///low").priority == "LOW"  # set on the first record
     assert journal.take(None, 10).paths == ["file:///low"]
     store.set_file("file:///mid", V, 2.0)
     assert store.file_info("file:///mid").priority == "MEDIUM"

@@ -36,9 +36,10 @@ def test_poll_sees_rules_usage_config_and_mount_changes(tmp_path: Path) -> None:
             assert change.rules and not change.usage
             assert [q.path for q in watch.policies.quotas_for("file:///srv/data/a")] == ["/data"]
 
-            await store.publish_usage({"/data": 700})
+            await store.publish_usage({"/data": 700}, as_of=12.5)
             change = await watch.poll(MOUNTS)
             assert change.usage and not change.rules and watch.usage == {"/data": 700}
+            assert watch.usage_as_of == 12.5
 
             # A published configuration that turns TTL off takes its rules out of force.
             await store.publish_config(PolicyConfig(ttl={"enabled": False}))

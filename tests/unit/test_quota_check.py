@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ringcache.cluster.policies import QuotaAction, QuotaRule
-from ringcache.cluster.policies.quota_check import check_quotas, quota_failure
+from ringcache.cluster.policies.quota_check import QuotaGrowth, check_quotas, quota_failure
 
 INNER = QuotaRule("/data/a", "1000B", 1000)
 OUTER = QuotaRule("/data", "3000B", 3000)
@@ -50,3 +50,15 @@ def test_an_evict_quota_refuses_what_could_never_fit() -> None:
 
 def test_nothing_needed_is_always_allowed() -> None:
     assert check_quotas([INNER], by_path({"/data/a": 5000}), 0).allowed
+
+
+def test_growth_forgets_what_a_usage_published_later_already_counts() -> None:
+    growth = QuotaGrowth()
+    growth.add(10.0, "/data", 500)
+    growth.add(11.0, "/data", 300)
+    growth.add(11.5, "/data", -100)  # evicted here
+    assert growth.total("/data") == 700
+    growth.forget_before(11.0)  # a usage counted from 11.0 on has the first 500
+    assert growth.total("/data") == 200
+    growth.forget_before(None)
+    assert growth.total("/data") == 0

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import InvalidArgument, NotFound
 from .page_model import CachedFile
 from .policies import CacheRule, PolicySet
-from .policies.quota_check import QuotaVerdict, check_quotas
+from .policies.quota_check import QuotaGrowth, QuotaVerdict, check_quotas
 from .policies.tracking import GovernedStore, ReportJournal
 from .policies.watch import PolicyWatch
 from .ufs import FileStatus, UnderFileSystem
@@ -50,10 +49,9 @@ class PolicyPath:
     def _init_policies(self: Worker) -> None:
         self.policy_watch = PolicyWatch(self.registry)
         self.reports = ReportJournal()
-        self._quota_lock = threading.Lock()
-        # Bytes this worker cached (minus what it evicted) under each quota path since the
-        # usage it last saw published: the part of the usage the coordinator cannot know yet.
-        self._quota_growth: dict[str, int] = {}
+        # What this worker cached and evicted under each quota that the usage it last saw
+        # published does not count yet.
+        self._quota_growth = QuotaGrowth()
         self._validated_at: OrderedDict[str, float] = OrderedDict()
         self._policy_tasks: dict[str, asyncio.Task] = {}
         self._rerun: set[str] = set()
@@ -76,8 +74,7 @@ class PolicyPath:
             log.exception("%s: could not refresh the policies", self.worker_id)
             return
         if change.usage:
-            with self._quota_lock:
-                self._quota_growth = {}
+            self._quota_growth.forget_before(self.policy_watch.usage_as_of)
         if change.rules and _levels_moved(before, self.policy_watch.policies):
             self._spawn("relevel", self._relevel)
         now = self.clock.now()
@@ -168,28 +165,27 @@ class PolicyPath:
 
         Counted against each quota: the usage last published plus this worker's growth
         since. An admission adds `needed` to that growth; local evictions take it off.
+        Approximate across workers: what others cached since that publish is not seen.
         """
         rules = policies.quotas_for(uri)
         if not rules or needed <= 0:
             return QuotaVerdict(needed=needed)
-        with self._quota_lock:
-            usage, growth = self.policy_watch.usage, self._quota_growth
+        growth, now = self._quota_growth, self.clock.now()
+        with growth.lock:
+            usage = self.policy_watch.usage
             verdict = check_quotas(
-                rules, lambda rule: usage.get(rule.path, 0) + growth.get(rule.path, 0), needed
+                rules, lambda rule: usage.get(rule.path, 0) + growth.total(rule.path), needed
             )
             if not verdict.allowed:
                 return verdict
             for rule in rules:
-                growth[rule.path] = growth.get(rule.path, 0) + needed
+                growth.add(now, rule.path, needed)
         for quota_path, amount in verdict.evict.items():
             freed = self._evict_under(policies, quota_path, amount, keep={uri})
             # Room made under a quota is room under each quota that contains it.
-            with self._quota_lock:
-                for rule in rules:
-                    if quota_path == rule.path or quota_path.startswith(
-                        rule.path.rstrip("/") + "/"
-                    ):
-                        growth[rule.path] = growth.get(rule.path, 0) - freed
+            for rule in rules:
+                if quota_path == rule.path or quota_path.startswith(rule.path.rstrip("/") + "/"):
+                    growth.add(now, rule.path, -freed)
         return verdict
 
     def _evict_under(

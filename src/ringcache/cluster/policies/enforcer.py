@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 WORKER_CALL_TIMEOUT = 10.0
 SYNC_CONCURRENCY = 32  # workers drained at once
+REPUBLISH_AFTER = 30.0  # seconds: an unchanged usage is published again this often
 
 
 class PolicyEnforcer:
@@ -69,7 +70,9 @@ class PolicyEnforcer:
         self._acked: dict[str, int] = {}
         self._syncing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._published: dict[str, int] | None = None
+        self._published_at = 0.0
         self._task: asyncio.Task | None = None
+        self._stopped = False
 
     async def start(self) -> None:
         await self.watch.store.publish_config(self.config)
@@ -78,13 +81,18 @@ class PolicyEnforcer:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _loop(self) -> None:
-        while True:
+        # The flag, not only the cancellation, ends the loop: on Python 3.11, `wait_for`
+        # can swallow a cancellation that lands as its inner call completes.
+        while not self._stopped:
             await self.env.clock.sleep(self.interval)
+            if self._stopped:
+                return
             try:
                 await self.run_pass()
             except asyncio.CancelledError:
@@ -95,8 +103,9 @@ class PolicyEnforcer:
     async def run_pass(self) -> None:
         """Sync every live worker, publish the usage, evict over EVICT quotas."""
         await self.refresh()
+        started = self.env.clock.now()  # every change a worker made before is synced below
         await self.sync_all()
-        await self._publish_usage()
+        await self._publish_usage(started)
         await self._evict_over_quota()
 
     # -- rules -----------------------------------------------------------------------------
@@ -142,11 +151,13 @@ class PolicyEnforcer:
                 used[rule.path] = await self.env.run_io(self.file_index.cached_bytes, root)
         return used
 
-    async def _publish_usage(self) -> None:
+    async def _publish_usage(self, as_of: float) -> None:
+        """Publish when the usage changed, and now and then anyway: a newer `asOf` lets
+        workers drop growth that never landed (cached, then evicted at once)."""
         usage = await self.usage_by_quota()
-        if usage != self._published:
-            await self.watch.store.publish_usage(usage)
-            self._published = usage
+        if usage != self._published or as_of - self._published_at >= REPUBLISH_AFTER:
+            await self.watch.store.publish_usage(usage, as_of)
+            self._published, self._published_at = usage, as_of
 
     # -- the file index --------------------------------------------------------------------
 
@@ -192,10 +203,16 @@ class PolicyEnforcer:
     # -- EVICT quotas ----------------------------------------------------------------------
 
     async def _evict_over_quota(self) -> None:
+        """Evict down each EVICT quota over its size, except those with gated batches in
+        flight: their workers are making room as they load, and the usage counts bytes
+        those batches are still replacing; the first pass after them finishes the job."""
+        busy = self.gate.busy_quotas()
         usage = await self.usage_by_quota()
         for rule in self.watch.policies.quotas.rules:
             excess = usage.get(rule.path, 0) - rule.size_bytes
-            if rule.action is QuotaAction.EVICT and excess > 0 and rule.path in self._roots:
+            if rule.action is not QuotaAction.EVICT or excess <= 0 or rule.path in busy:
+                continue
+            if rule.path in self._roots:
                 await self._evict_oldest(self._roots[rule.path], excess)
 
     async def _evict_oldest(self, root: str, excess: int) -> None:

@@ -55,6 +55,11 @@ class QuotaGate:
     def worker(self, worker_id: str) -> ActorRef:
         return GatedRef(self, worker_id, self.peers.worker(worker_id))
 
+    def busy_quotas(self) -> set[str]:
+        """The quota paths that admitted batches in flight are counted under (and may be
+        making room under, for EVICT quotas)."""
+        return {path for flight in self._flights for *_, paths in flight.files for path in paths}
+
     async def load_batch(
         self, worker_id: str, ref: ActorRef, files: list[Any], options: dict[str, Any] | None
     ) -> list[dict[str, Any]]:

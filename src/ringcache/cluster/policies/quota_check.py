@@ -7,6 +7,8 @@ are decided here, once.
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,3 +82,38 @@ def quota_failure(path: str, verdict: QuotaVerdict) -> dict[str, Any]:
         "message": message,
         "quota": {"path": rule.path, "totalBytes": rule.size_bytes, "remaining": remaining},
     }
+
+
+class QuotaGrowth:
+    """What one worker cached (+) and evicted (-) under each quota path, by time.
+
+    A worker checks quotas against the usage the coordinator last published, which counts
+    what every worker had reported when that count began (`as of`). What this worker did
+    since is not in it: that is this growth. `forget_before(as_of)` drops what the
+    published usage already counts, so nothing is counted twice or missed (up to the
+    clocks' skew between the worker and the coordinator). Thread-safe; `lock` lets a
+    caller check and add as one step.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._entries: deque[tuple[float, str, int]] = deque()
+        self._totals: dict[str, int] = {}
+
+    def add(self, now: float, path: str, delta: int) -> None:
+        with self.lock:
+            self._entries.append((now, path, delta))
+            self._totals[path] = self._totals.get(path, 0) + delta
+
+    def total(self, path: str) -> int:
+        with self.lock:
+            return self._totals.get(path, 0)
+
+    def forget_before(self, as_of: float | None) -> None:
+        """Drop what happened before `as_of` (None: everything)."""
+        with self.lock:
+            while self._entries and (as_of is None or self._entries[0][0] < as_of):
+                _, path, delta = self._entries.popleft()
+                self._totals[path] -= delta
+                if not self._totals[path]:
+                    del self._totals[path]

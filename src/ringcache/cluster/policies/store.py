@@ -9,7 +9,8 @@ Keys (all under `/policies/`, so one watch sees every change):
 - `/policies/config`: the coordinator's `PolicyConfig`, so workers know which features
   are on (they are not given the cluster configuration);
 - `/policies/quota-usage`: the bytes cached under each quota path as the coordinator last
-  counted them, `{cluster path: bytes}`, for the workers' own quota checks.
+  counted them, `{"usage": {cluster path: bytes}, "asOf": time}`, for the workers' own
+  quota checks (`asOf`: every worker change before then is counted).
 Values are JSON.
 """
 
@@ -190,8 +191,8 @@ class PolicyStore:
     async def publish_config(self, config: PolicyConfig) -> None:
         await self.registry.call("put", CONFIG_KEY, config.model_dump_json())
 
-    async def publish_usage(self, usage: dict[str, int]) -> None:
-        await self.registry.call("put", USAGE_KEY, _encode(usage))
+    async def publish_usage(self, usage: dict[str, int], as_of: float) -> None:
+        await self.registry.call("put", USAGE_KEY, _encode({"usage": usage, "asOf": as_of}))
 
     # -- snapshot --------------------------------------------------------------------------
 
@@ -217,7 +218,7 @@ class PolicyStore:
         by_key = {kv.key: kv for kv in entries}
         if config is None:
             config = decode_config(by_key.get(CONFIG_KEY))
-        usage = decode_usage(by_key.get(USAGE_KEY))
+        usage, as_of = decode_usage(by_key.get(USAGE_KEY))
         rules: dict[str, list[Any]] = {kind.KIND: [] for kind in PATH_RULE_KINDS}
         filters: list[FilterRule] = []
         default = DEFAULT_FILTER
@@ -239,7 +240,7 @@ class PolicyStore:
             mounts=mounts,
             revision=revision,
         )
-        return Published(policies, config, usage)
+        return Published(policies, config, usage, as_of)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ class Published:
     policies: PolicySet
     config: PolicyConfig
     usage: dict[str, int]
+    usage_as_of: float | None = None
 
 
 def decode_config(kv: KeyValue | None) -> PolicyConfig:
@@ -262,12 +264,14 @@ def decode_config(kv: KeyValue | None) -> PolicyConfig:
         return PolicyConfig()
 
 
-def decode_usage(kv: KeyValue | None) -> dict[str, int]:
-    """The published quota usage by cluster path; empty if none or unreadable."""
+def decode_usage(kv: KeyValue | None) -> tuple[dict[str, int], float | None]:
+    """The published quota usage by cluster path and its time; empty if none or unreadable."""
     if kv is None or not kv.value:
-        return {}
+        return {}, None
     try:
-        return {str(path): int(used) for path, used in json.loads(kv.value).items()}
-    except (ValueError, AttributeError, TypeError) as exc:
+        record = json.loads(kv.value)
+        usage = {str(path): int(used) for path, used in record["usage"].items()}
+        return usage, float(record["asOf"])
+    except (ValueError, AttributeError, TypeError, KeyError) as exc:
         log.warning("ignoring unreadable quota usage: %s", exc)
-        return {}
+        return {}, None

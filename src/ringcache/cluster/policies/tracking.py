@@ -20,8 +20,9 @@ class GovernedStore:
 
     Guarantees: each call that can change what is cached of a path (`set_file`, `put_page`
     and the pages it evicts, `remove_file`) notes that path in the journal once the change
-    is made, also when the call raises; a file newly recorded (or recorded at another
-    version) gets the eviction level `priority_for` gives it, unless the caller names one.
+    is made, also when the call raises; a file newly recorded by `set_file` (or recorded at
+    another version) gets the eviction level `priority_for` gives it, unless the caller
+    names one.
     """
 
     def __init__(
@@ -58,15 +59,18 @@ class GovernedStore:
         *,
         version: FileVersion | None = None,
     ) -> list[tuple[str, int]]:
-        if version is not None:
-            self.set_file(path, version, now)  # a new record gets its priority here
+        # Not through our `set_file`: callers record a file (with its priority) before its
+        # pages, and a check per page would cost a lookup per page. Only a file whose pages
+        # were all evicted while it loaded is recorded again here, at the default level.
         evicted: list[tuple[str, int]] = []
         try:
             evicted = self.inner.put_page(path, index, data, now, version=version)
             return evicted
         finally:
-            self.journal.note(path)
-            self.journal.note_many(dict.fromkeys(p for p, _ in evicted))
+            if evicted:
+                self.journal.note_many([path, *(p for p, _ in evicted)])
+            else:
+                self.journal.note(path)
 
     def remove_file(self, path: str) -> int:
         try:

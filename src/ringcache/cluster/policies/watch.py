@@ -30,7 +30,8 @@ class PolicyChange:
 class PolicyWatch:
     """The rules in force, the policy configuration and the published quota usage.
 
-    Guarantees: `policies`, `config` and `usage` are replaced whole, never edited, so a
+    Guarantees: `policies`, `config` and `usage` (with `usage_as_of`, the time from which
+    the published usage may miss a worker's changes) are replaced whole, never edited, so a
     reader (also one on another thread) always sees one consistent snapshot of each;
     `poll` costs one registry call when nothing changed (a watch with no wait) and sees
     every change to `/policies/` after the snapshot, or reloads everything if the registry
@@ -48,6 +49,7 @@ class PolicyWatch:
         self.config = config or PolicyConfig()
         self.policies = PolicySet()
         self.usage: dict[str, int] = {}
+        self.usage_as_of: float | None = None
         self._next_revision = 0
         self._reading = asyncio.Lock()
 
@@ -64,6 +66,7 @@ class PolicyWatch:
         self.policies = published.policies
         self.config = published.config
         self.usage = published.usage
+        self.usage_as_of = published.usage_as_of
         self._next_revision = published.policies.revision + 1
 
     async def poll(self, mounts: MountTable | None = None) -> PolicyChange:
@@ -89,7 +92,7 @@ class PolicyWatch:
             # Rules are few and small: reading them all again is simpler than patching.
             await self._load(mounts or self.policies.mounts)
             return PolicyChange(rules=True, usage=bool(usage_events))
-        self.usage = decode_usage(usage_events[-1].kv)
+        self.usage, self.usage_as_of = decode_usage(usage_events[-1].kv)
         return PolicyChange(usage=True)
 
 

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from ringcache.cli import _api_flags
-from ringcache.cli_policies import add_policy_commands
 from ringcache.local import LocalCluster
-from tests.api.test_cli import api_url  # noqa: F401  (the fixture: a served cluster)
+from tests.api.test_cli import api_url, run  # noqa: F401  (a served cluster; `ringcache ...`)
 from tests.conftest import wait_for, write_tree
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """The policy commands as `ringcache` runs them (its parser, our subcommands)."""
-    parser = argparse.ArgumentParser(prog="ringcache")
-    add_policy_commands(parser.add_subparsers(dest="command", required=True), _api_flags)
-    try:
-        args = parser.parse_args(list(argv))
-        code = args.run(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err + str(exc.code)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_path_rules_add_list_and_remove(

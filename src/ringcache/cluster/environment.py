@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,3 +30,6 @@ class Environment:
     ufs_factory: UfsFactory = ufs_for
     store_factory: StoreFactory = PageStore
     random: random.Random = field(default_factory=random.Random)
+    # How blocking code (a bandwidth throttle in an I/O thread) waits: really, or, in the
+    # simulator, by charging virtual time to the call's cost.
+    blocking_sleep: Callable[[float], None] = time.sleep

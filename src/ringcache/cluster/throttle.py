@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 
 class Throttle:
-    """Lets `rate` bytes per second through on average, with bursts up to one second's worth."""
+    """Lets `rate` bytes per second through on average, with bursts up to one second's worth.
 
-    def __init__(self, rate: int) -> None:
+    Time comes from `now` and waiting is `sleep` (both blocking-side), so a simulator can
+    charge the wait to virtual time instead of sleeping for real.
+    """
+
+    def __init__(
+        self,
+        rate: int,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rate = rate
+        self.now = now
+        self.sleep = sleep
         self._tokens = float(rate)
-        self._last = time.monotonic()
+        self._last = now()
         self._lock = threading.Lock()
 
     def consume(self, amount: int) -> None:
         """Block (this thread) until `amount` bytes may pass."""
         with self._lock:
-            now = time.monotonic()
+            now = self.now()
             self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
             self._last = now
             self._tokens -= amount
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait > 0:
-            time.sleep(wait)
+            self.sleep(wait)

@@ -166,7 +166,9 @@ class BatchPath:
         key = job_id or ""
         throttle = self._throttles.get(key)
         if throttle is None or throttle.rate != bandwidth:
-            throttle = self._throttles[key] = Throttle(bandwidth)
+            throttle = self._throttles[key] = Throttle(
+                bandwidth, now=self.clock.now, sleep=self.env.blocking_sleep
+            )
         return throttle
 
     async def free_batch(self, paths: list[str]) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Benchmark the simulator: a scenario at scale, and the registry backends side by side.
 
-Runs a scenario (default: `load`, 1,000 workers x 1,000,000 files) and prints its summary
+Runs a scenario (default: `scale-out`, 1,000 workers x 1,000,000 files) and prints its summary
 with the wall time, CPU time, peak memory (max RSS) and simulated events per wall second.
 Then drives the same keepalive and mount-table reads through `Registry` over
 `SqliteBackend(":memory:")` and over `MemoryBackend`, and prints the ratio.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import resource
 import sys
 import time
@@ -23,7 +24,7 @@ from typing import Any
 from ringcache.cluster.clock import ManualClock
 from ringcache.cluster.registry import Registry, SqliteBackend
 from ringcache.cluster.registry.memory_backend import MemoryBackend
-from ringcache.simulations.scenarios import SCENARIOS, run_scenario
+from ringcache.simulations.scenarios import SCENARIOS, run_scenario, summary_json
 
 
 def bench_scenario(name: str, workers: int, files: int, seed: int, trace: bool) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def bench_registry(workers: int, rounds: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", nargs="?", default="load", choices=sorted(SCENARIOS))
+    parser.add_argument("scenario", nargs="?", default="scale-out", choices=sorted(SCENARIOS))
     parser.add_argument("--workers", type=int, default=1000)
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
@@ -86,17 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    logging.getLogger("ringcache").setLevel(logging.CRITICAL)  # faults ridden out are logged
 
     result = bench_scenario(args.scenario, args.workers, args.files, args.seed, args.tracemalloc)
     result["registry"] = bench_registry(args.registry_workers, rounds=3)
     if args.json:
+        result["summary"] = json.loads(summary_json(result["summary"]))
         print(json.dumps(result, sort_keys=True))
         return 0
     summary, measured, registry = result["summary"], result["measured"], result["registry"]
     print(
         f"scenario {args.scenario}: {args.workers} workers x {args.files} files, seed {args.seed}"
     )
-    print(json.dumps(summary, sort_keys=True, indent=2))
+    print(summary_json(summary))  # per-worker bytes and progress samples left out
     print(
         f"wall {measured['wallSeconds']} s (cpu {measured['cpuSeconds']} s), "
         f"peak RSS {measured['peakRssMiB']} MiB, "

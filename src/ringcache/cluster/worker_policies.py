@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,7 @@ class PolicyPath:
         # published does not count yet.
         self._quota_growth = QuotaGrowth()
         self._validated_at: OrderedDict[str, float] = OrderedDict()
+        self._validated_lock = threading.Lock()  # reads revalidate on several I/O threads
         self._policy_tasks: dict[str, asyncio.Task] = {}
         self._rerun: set[str] = set()
         self._next_ttl_scan = 0.0
@@ -63,7 +65,7 @@ class PolicyPath:
         await self.policy_watch.load(self.mounts)
         self.reports.note_all(await self.env.run_io(self._held_paths))
         self._next_ttl_scan = self.clock.now() + self.policy_watch.config.ttl.scan_interval
-        self._spawn("relevel", self._relevel)  # the rules may have changed while it was down
+        self._spawn("relevel", self._relevel, again=True)  # rules may have changed meanwhile
 
     async def _refresh_policies(self: Worker) -> None:
         """On each heartbeat: pick up rule and usage changes, start a TTL scan when due."""
@@ -76,7 +78,7 @@ class PolicyPath:
         if change.usage:
             self._quota_growth.forget_before(self.policy_watch.usage_as_of)
         if change.rules and _levels_moved(before, self.policy_watch.policies):
-            self._spawn("relevel", self._relevel)
+            self._spawn("relevel", self._relevel, again=True)
         now = self.clock.now()
         interval = self.policy_watch.config.ttl.scan_interval
         # A shorter interval (the coordinator's config arriving) counts from now.
@@ -89,11 +91,13 @@ class PolicyPath:
         for task in self._policy_tasks.values():
             task.cancel()
 
-    def _spawn(self: Worker, name: str, work: Callable[[], int]) -> None:
-        """Run blocking `work` on an I/O thread, one at a time per name; asked again while it
-        runs, it runs once more after (so the newest rules are the last applied)."""
+    def _spawn(self: Worker, name: str, work: Callable[[], int], again: bool = False) -> None:
+        """Run blocking `work` on an I/O thread, one at a time per name. Asked while it runs,
+        it runs once more after if `again` (so the newest rules are the last applied), else
+        the ask is dropped (a scan slower than its interval does not run back to back)."""
         if name in self._policy_tasks:
-            self._rerun.add(name)
+            if again:
+                self._rerun.add(name)
             return
 
         async def run() -> None:
@@ -146,18 +150,20 @@ class PolicyPath:
         rule, max_age = policies.cache_rule_for(uri)
         if rule is not CacheRule.MAX_AGE or max_age is None:
             return info, None
-        checked = max(info.cached_at, self._validated_at.get(uri, info.cached_at))
+        with self._validated_lock:
+            checked = max(info.cached_at, self._validated_at.get(uri, info.cached_at))
         if now - checked < max_age:
             return info, None
         status = ufs.stat(uri)
-        if status.version != info.version:
-            store.remove_file(uri)
-            self._validated_at.pop(uri, None)
-            return None, status
-        self._validated_at[uri] = now
-        self._validated_at.move_to_end(uri)
-        while len(self._validated_at) > VALIDATED_MEMORY:
-            self._validated_at.popitem(last=False)
+        with self._validated_lock:
+            if status.version != info.version:
+                store.remove_file(uri)
+                self._validated_at.pop(uri, None)
+                return None, status
+            self._validated_at[uri] = now
+            self._validated_at.move_to_end(uri)
+            while len(self._validated_at) > VALIDATED_MEMORY:
+                self._validated_at.popitem(last=False)
         return info, None
 
     def _admit(self: Worker, uri: str, needed: int, policies: PolicySet) -> QuotaVerdict:

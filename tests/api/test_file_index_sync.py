@@ -11,7 +11,7 @@ import pytest
 from ringcache.client import connect
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import wait_job
-from tests.api.policy_helpers import cached, load, mounted_cluster, wait_index_in_step
+from tests.api.policy_helpers import cached, load, mounted_cluster, post, wait_index_in_step
 from tests.conftest import write_tree
 
 PAGE = 4096
@@ -66,3 +66,19 @@ def test_a_new_coordinator_gets_everything_held_reported_again(
     # A coordinator that never heard from the workers asks them for everything they hold.
     held = wait_index_in_step(cluster, "a coordinator restart")
     assert len(held) == 12
+
+
+def test_the_index_agrees_after_a_load_that_evicts_as_it_goes(
+    cluster_factory: Callable[..., LocalCluster], tree: Path
+) -> None:
+    # Everything at once into room for a third of it: loads evict each other's pages, and
+    # the job's own record of a copy can land after the report of that copy's eviction.
+    cluster, api = mounted_cluster(cluster_factory, tree, page_size=PAGE, capacity=8 * PAGE)
+    # A quota that never binds still sends the job through the gate, which syncs the index
+    # with each worker as its batch returns, before the job records its results.
+    post(api, "/quota", {"path": "/data", "size": "1GB"})
+    job = load(api, "all", "/data", batchSize=50)  # batches bigger than a worker
+    assert job["scannedFiles"] == 24
+    held = wait_index_in_step(cluster, "a load under memory pressure")
+    total = sum(size for by in held.values() for size in by.values())
+    assert 0 < total <= 3 * 8 * PAGE

@@ -17,6 +17,7 @@ import httpx
 from .cli_format import human_bytes as _bytes
 from .cli_jobs import add_job_commands
 from .cli_policies import add_policy_commands
+from .cli_simulate import add_simulate_command
 from .cluster.errors import RingcacheError
 from .config import ClusterConfig, load_config
 
@@ -262,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_job_commands(commands, _api_flags)
     add_policy_commands(commands, _api_flags)
+    add_simulate_command(commands)
     return parser
 
 

@@ -29,10 +29,7 @@ class RebalanceRun(JobRun):
 
     async def run(self) -> None:
         record = self.record
-        record.state = JobState.RUNNING
-        record.start_time = record.start_time or self.run_started
-        record.end_time = None
-        await self.save()
+        await self._begin()
         try:
             if record.cursor.root == LOAD:
                 await self._phase(LOAD)

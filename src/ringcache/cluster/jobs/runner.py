@@ -113,10 +113,7 @@ class JobRun:
 
     async def run(self) -> None:
         record = self.record
-        record.state = JobState.RUNNING
-        record.start_time = record.start_time or self.run_started
-        record.end_time = None
-        await self.save()
+        await self._begin()
         try:
             await self._retry_failed()
             if not record.cursor.listed:
@@ -138,6 +135,13 @@ class JobRun:
             )
         else:
             await self._finish(JobState.SUCCEEDED)
+
+    async def _begin(self) -> None:
+        """RUNNING, written before any work, with the first start time kept across resumes."""
+        self.record.state = JobState.RUNNING
+        self.record.start_time = self.record.start_time or self.run_started
+        self.record.end_time = None
+        await self.save()
 
     async def _finish(self, state: JobState, error: dict[str, Any] | None = None) -> None:
         self.record.state = state

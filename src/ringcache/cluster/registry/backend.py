@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from ringcache.cluster.errors import Conflict
 from ringcache.cluster.registry.model import KeyValue, Lease, WatchEvent
 
 # (key, revision of its deletion) for each key a multi-key delete removed.
@@ -78,3 +79,15 @@ class RegistryBackend(Protocol):
         """Drop all but the newest `keep` revisions of history; returns compact_revision."""
 
     def close(self) -> None: ...
+
+
+def check_prev_revision(key: str, current: int | None, prev_revision: int | None) -> None:
+    """The compare of compare-and-swap, the same for every backend: `prev_revision` must
+    be the key's mod_revision (0: the key must not exist); Conflict otherwise."""
+    if prev_revision is not None and prev_revision != (current or 0):
+        raise Conflict(
+            "mod_revision does not match",
+            key=key,
+            mod_revision=current or 0,
+            prev_revision=prev_revision,
+        )

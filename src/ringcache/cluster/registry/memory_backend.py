@@ -13,7 +13,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 
 from ringcache.cluster.errors import Conflict, InvalidArgument, NotFound
-from ringcache.cluster.registry.backend import Deleted
+from ringcache.cluster.registry.backend import Deleted, check_prev_revision
 from ringcache.cluster.registry.model import KeyValue, Lease, WatchEvent
 
 
@@ -173,13 +173,7 @@ class MemoryBackend:
         """Check the CAS condition; returns the key's current mod_revision (None: absent)."""
         kv = self._kv.get(key)
         current = None if kv is None else kv.mod_revision
-        if prev_revision is not None and prev_revision != (current or 0):
-            raise Conflict(
-                "mod_revision does not match",
-                key=key,
-                mod_revision=current or 0,
-                prev_revision=prev_revision,
-            )
+        check_prev_revision(key, current, prev_revision)
         return current
 
     def _put_row(self, key: str, value: str, lease: int) -> int:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ringcache.cluster.errors import Conflict, InvalidArgument, NotFound
-from ringcache.cluster.registry.backend import Deleted
+from ringcache.cluster.registry.backend import Deleted, check_prev_revision
 from ringcache.cluster.registry.model import KeyValue, Lease, WatchEvent
 
 _SCHEMA = """
@@ -228,13 +228,7 @@ class SqliteBackend:
         """Check the CAS condition; returns the key's current mod_revision (None: absent)."""
         row = self._db.execute("SELECT mod_revision FROM kv WHERE key = ?", (key,)).fetchone()
         current = row[0] if row else None
-        if prev_revision is not None and prev_revision != (current or 0):
-            raise Conflict(
-                "mod_revision does not match",
-                key=key,
-                mod_revision=current or 0,
-                prev_revision=prev_revision,
-            )
+        check_prev_revision(key, current, prev_revision)
         return current
 
     def _put_row(self, key: str, value: str, lease: int) -> int:

@@ -15,7 +15,7 @@ from ..ring import HashRing
 from .model import JobIds, JobRecord, JobState, describe
 from .options import parse_options
 from .rebalance import RebalanceRun
-from .runner import JobRun
+from .runner import JobContext, JobRun
 from .store import JobStore
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,14 @@ class JobManager:
         lost_files: Any = None,
         on_results: Any = None,
     ) -> None:
-        self.lost_files = lost_files
-        self.on_results = on_results
         self.store = JobStore(registry)
+        self.context = JobContext(
+            self.store, env, peers, ring, mounts, lease_ttl, lost_files, on_results
+        )
         self.ids = JobIds(env.random)
-        self.peers = peers
         self.env = env
         self.ring = ring
         self.mounts = mounts
-        self.lease_ttl = lease_ttl
         self.runs: dict[str, JobRun] = {}
         self.tasks: dict[str, asyncio.Task] = {}
 
@@ -181,17 +180,7 @@ class JobManager:
 
     def _launch(self, record: JobRecord) -> None:
         run_class = RebalanceRun if record.type == "rebalance" else JobRun
-        run = run_class(
-            record,
-            self.store,
-            self.env,
-            self.peers,
-            self.ring,
-            self.mounts,
-            self.lease_ttl,
-            self.lost_files,
-            self.on_results,
-        )
+        run = run_class(record, self.context)
         self.runs[record.id] = run
         task = asyncio.get_running_loop().create_task(run.run())
         self.tasks[record.id] = task

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..environment import Environment
@@ -47,35 +48,41 @@ class PageWork:
         self.task: asyncio.Task | None = None
 
 
+@dataclass
+class JobContext:
+    """What every run of a coordinator's jobs works with: one object, built once."""
+
+    store: JobStore
+    env: Environment
+    peers: Peers
+    ring: Callable[[], tuple[HashRing, set[str]]]
+    mounts: Callable[[], Any]
+    lease_ttl: float
+    lost_files: Any = None  # files only departed workers held (from the file index)
+    # Records a batch's results in the file index at once, so quota checks and rebalance
+    # need not wait for the workers' next report (which corrects it if it raced).
+    on_results: Any = None
+
+
 class JobRun:
     """Runs one job to a terminal state (or until cancelled by a stop)."""
 
-    def __init__(
-        self,
-        record: JobRecord,
-        store: JobStore,
-        env: Environment,
-        peers: Peers,
-        ring: Callable[[], tuple[HashRing, set[str]]],
-        mounts: Callable[[], Any],
-        lease_ttl: float,
-        lost_files: Any = None,
-        on_results: Any = None,
-    ) -> None:
-        self.on_results = on_results  # keeps the global file index in step
+    def __init__(self, record: JobRecord, context: JobContext) -> None:
         self.record = record
-        self.lost_files = lost_files  # files only departed workers held (the file index)
-        self.store = store
-        self.env = env
-        self.peers = peers
-        self.ring = ring
-        self.mounts = mounts
+        self.store = context.store
+        self.env = context.env
+        self.peers = context.peers
+        self.ring = context.ring
+        self.mounts = context.mounts
+        self.lost_files = context.lost_files
+        self.on_results = context.on_results
         kind = KINDS.get(record.type)  # a rebalance run plans its own work
         self.kind = kind(record.options, record.id) if kind is not None else None
-        self.retry_window = 2 * lease_ttl + 5  # long enough for a dead worker to leave the ring
+        # Long enough for a dead worker to leave the ring.
+        self.retry_window = 2 * context.lease_ttl + 5
         self.in_flight: deque[PageWork] = deque()
         self.unsaved_failed: list[dict[str, Any]] = []
-        self.run_started = env.clock.now()
+        self.run_started = self.env.clock.now()
         self.rings_used: dict[frozenset[str], HashRing] = {}
         self._slots: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(BATCHES_PER_WORKER)

@@ -135,3 +135,22 @@ def test_the_summary_json_leaves_details_out_unless_asked():
     summary = run_scenario("load", 2, 50, 1, spec=SMALL)
     assert "details" not in json.loads(summary_json(summary))
     assert "progress" in json.loads(summary_json(summary, details=True))["details"]
+
+
+def test_a_listing_page_gives_every_worker_a_full_batch(monkeypatch):
+    # A page spread over many workers must not make every batch tiny: 2,000 files over 50
+    # workers are one page, a batch of about 40 files each (a page of 1,000 would be 20).
+    from ringcache.cluster.worker import Worker
+
+    sizes = []
+    load_batch = Worker.load_batch
+
+    async def counting(self, files, options=None):
+        sizes.append(len(files))
+        return await load_batch(self, files, options)
+
+    monkeypatch.setattr(Worker, "load_batch", counting)
+    summary = run_scenario("load", 50, 2000, 1, spec=SMALL)
+    _load_job_counted_everything(summary)
+    assert sum(sizes) == 2000
+    assert sum(sizes) / len(sizes) >= 30, sorted(sizes)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 PAGES_IN_FLIGHT = 4
 BATCHES_PER_WORKER = 2
 UFS_ATTEMPTS = 4
+MIN_PAGE_FILES = 1000
+MAX_PAGE_FILES = 50_000  # bounds a run's memory: PAGES_IN_FLIGHT pages of FileStatus
 
 
 class PageWork:
@@ -59,8 +61,9 @@ class JobContext:
     mounts: Callable[[], Any]
     lease_ttl: float
     lost_files: Any = None  # files only departed workers held (from the file index)
-    # Records a batch's results in the file index at once, so quota checks and rebalance
-    # need not wait for the workers' next report (which corrects it if it raced).
+    # Called with a worker's id once a batch has changed what it holds: brings the file
+    # index up to date with that worker at once, so quota checks and rebalance need not
+    # wait for the next periodic sync.
     on_results: Any = None
 
 
@@ -88,15 +91,12 @@ class JobRun:
             lambda: asyncio.Semaphore(BATCHES_PER_WORKER)
         )
 
-    async def note_results(
-        self, worker_id: str, versions: dict[str, tuple], answers: list[dict]
-    ) -> None:
-        """Tell the file index which copies a batch made or dropped (`versions`: path ->
-        (mtime, etag) as listed)."""
+    async def note_results(self, worker_id: str) -> None:
+        """A batch changed what `worker_id` holds: have the file index catch up with it."""
         if self.on_results is None:
             return
         try:
-            await self.on_results(worker_id, versions, answers)
+            await self.on_results(worker_id)
         except Exception:  # the index is derived state; a miss must not fail the job
             log.exception("file index update for %s failed", worker_id)
 
@@ -211,7 +211,7 @@ class JobRun:
             table,
             self.env.ufs_factory,
             self.record.cursor,
-            page_size=max(1000, self.record.options.get("batchSize", 200)),
+            page_size=self._page_size(),
             file_filter=self.record.options.get("fileFilterRegex"),
         )
         while True:
@@ -227,6 +227,20 @@ class JobRun:
         for work in list(self.in_flight):
             await asyncio.wait({work.task})
         await self._commit_ready()
+
+    def _page_size(self) -> int:
+        """Files per listing page: enough for a full batch on every worker, within bounds.
+
+        A page is planned as a whole, so a fixed page spread over many workers would make
+        every batch tiny (1,000 files over 1,000 workers: one file a batch).
+        """
+        batch_size = self.record.options.get("batchSize", 200)
+        replicas = self.kind.replicas
+        if not replicas:  # a free job sends the whole page to every live worker
+            return max(MIN_PAGE_FILES, batch_size)
+        workers = max(1, len(self.ring()[1]))
+        wanted = batch_size * workers // replicas
+        return max(MIN_PAGE_FILES, batch_size, min(MAX_PAGE_FILES, wanted))
 
     async def _note_ring_changes(self) -> None:
         """Remember (durably) the rings this run used that are no longer current."""
@@ -358,8 +372,7 @@ class JobRun:
             try:
                 ref = self.peers.worker(worker_id)
                 answers = await ref.call(self.kind.method, *self.kind.arguments(files))
-                versions = {f.path: (f.mtime, f.etag) for f in files}
-                await self.note_results(worker_id, versions, answers)
+                await self.note_results(worker_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the whole batch is retried on the then-current ring

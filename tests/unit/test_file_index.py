@@ -209,3 +209,26 @@ def test_an_index_from_the_older_schema_opens_and_drops_its_holders(tmp_path: Pa
     index.record_cached(A, 10, None, None, "worker-1")
     assert index.held_bytes("worker-1", [A]) == {A: 10}
     index.close()
+
+
+def test_holding_workers_and_the_files_some_workers_hold(index: FileIndex) -> None:
+    paths = [f"file:///srv/data/{i:03d}.bin" for i in range(30)]
+    for i, path in enumerate(paths):
+        index.record_cached(path, i, float(i), f"e{i}", f"worker-{i % 3}")
+    index.record_cached(paths[3], 3, 3.0, "e3", "worker-1")  # held by worker-0 and -1
+    index.add_stat_only([FileRecord("file:///srv/data/known.bin", 7)])  # held by nobody
+    assert index.holding_workers() == ["worker-0", "worker-1", "worker-2"]
+    held = index.held_by({"worker-0"}, count=4)
+    assert [e["path"] for e in held] == paths[0:12:3]
+    assert held[1] == {
+        "path": paths[3],
+        "length": 3,
+        "mtime": 3.0,
+        "etag": "e3",
+        "workers": ["worker-0", "worker-1"],
+    }
+    rest = index.held_by({"worker-0", "worker-2"}, last_key=paths[5])
+    assert [e["path"] for e in rest] == [p for i, p in enumerate(paths) if i > 5 and i % 3 != 1]
+    assert index.held_by(set()) == [] and index.held_by({"worker-9"}) == []
+    index.forget_worker("worker-1")
+    assert index.holding_workers() == ["worker-0", "worker-2"]

@@ -12,7 +12,7 @@ from ..config import ClusterConfig
 from .browse import list_directory, stat_path
 from .environment import Environment
 from .errors import Conflict, Gone, InvalidArgument, NotFound, NotSupported
-from .file_index import FileIndex, FileRecord
+from .file_index import FileIndex
 from .jobs.manager import JobManager
 from .membership import (
     NODES_PREFIX,
@@ -87,8 +87,8 @@ class Coordinator(PolicyCalls):
             ring=lambda: (self.ring, self.live),
             mounts=lambda: read_mount_table(self.registry),
             lease_ttl=config.lease_ttl,
-            lost_files=self._indexed_files,
-            on_results=self._index_results,
+            lost_files=self._lost_files,
+            on_results=self.enforcer.sync_worker,
         )
 
     # -- membership ------------------------------------------------------------------------
@@ -187,36 +187,13 @@ class Coordinator(PolicyCalls):
         table = await read_mount_table(self.registry)
         return await self.env.run_io(list_directory, table, path, self.env.ufs_factory)
 
-    async def _index_results(
-        self, worker_id: str, listed: dict[str, Any], results: list[dict[str, Any]]
-    ) -> None:
-        """Record in the file index the copies a job batch made (or found) and dropped."""
-        cached, dropped = [], []
-        for result in results:
-            path, status = result["path"], result["status"]
-            if status in ("LOADED", "SKIPPED") and result.get("bytes") is not None:
-                mtime, etag = listed.get(path, (None, None))
-                record = FileRecord(path, result["bytes"], mtime, etag)
-                cached.append((record, worker_id))
-            elif status == "FREED":
-                dropped.append((path, worker_id))
-        if cached or dropped:
-            await self.env.run_io(self.file_index.record_many, cached, dropped)
-
-    async def _indexed_files(self, after: str | None, count: int) -> list[dict[str, Any]]:
-        """A page of the global file index with versions, for restoring lost copies."""
+    async def _lost_files(self, after: str | None, count: int) -> list[dict[str, Any]]:
+        """A page, in path order, of the files the index says departed workers held, with
+        their versions and holders (the caller keeps those no live worker holds)."""
 
         def page() -> list[dict[str, Any]]:
-            entries = self.file_index.list(last_key=after, count=count)
-            for entry in entries:
-                record = self.file_index.get(entry["path"])
-                if (
-                    record is not None
-                    and entry["workers"]
-                    and not set(entry["workers"]) & self.live
-                ):
-                    entry.update(mtime=record.mtime, etag=record.etag)
-            return entries
+            departed = set(self.file_index.holding_workers()) - self.live
+            return self.file_index.held_by(departed, after, count)
 
         return await self.env.run_io(page)
 

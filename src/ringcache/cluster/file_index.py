@@ -297,6 +297,58 @@ class FileIndex:
             ).fetchone()
         return int(row[0])
 
+    def holding_workers(self) -> list[str]:
+        """Every worker that holds anything, sorted: one index seek per worker."""
+        workers: list[str] = []
+        with self._lock:
+            while True:
+                row = self._db.execute(
+                    "SELECT worker FROM holders WHERE worker > ? ORDER BY worker LIMIT 1",
+                    (workers[-1] if workers else "",),
+                ).fetchone()
+                if row is None:
+                    return workers
+                workers.append(row[0])
+
+    def held_by(
+        self, workers: Iterable[str], last_key: str | None = None, count: int = DEFAULT_PAGE
+    ) -> list[dict[str, Any]]:
+        """One page, sorted by path, of the files any of `workers` holds, after `last_key`:
+        `{"path", "length", "mtime", "etag", "workers"}` with every holder of each."""
+        wanted = sorted(set(workers))
+        paths: set[str] = set()
+        with self._lock:
+            for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                paths.update(
+                    path
+                    for (path,) in self._db.execute(
+                        f"SELECT DISTINCT path FROM holders WHERE worker IN ({marks}) "
+                        "AND path > ? ORDER BY path LIMIT ?",
+                        [*chunk, last_key or "", count],
+                    )
+                )
+            entries = []
+            for path in sorted(paths)[:count]:
+                row = self._db.execute(
+                    "SELECT length, mtime, etag FROM files WHERE path = ?", (path,)
+                ).fetchone()
+                holders = self._db.execute(
+                    "SELECT worker FROM holders WHERE path = ? ORDER BY worker", (path,)
+                ).fetchall()
+                length, mtime, etag = row
+                entries.append(
+                    {
+                        "path": path,
+                        "length": length,
+                        "mtime": mtime,
+                        "etag": etag,
+                        "workers": [worker for (worker,) in holders],
+                    }
+                )
+        return entries
+
     def held_bytes(self, worker_id: str, paths: Iterable[str]) -> dict[str, int]:
         """The bytes `worker_id` holds of each of `paths` (absent: none), by index lookups."""
         with self._lock:

@@ -137,8 +137,7 @@ class RebalanceRun(JobRun):
             async with self._slots[worker_id]:
                 try:
                     results = await self.peers.worker(worker_id).call(method, items, options)
-                    versions = {i[0]: (i[2], i[3]) for i in items if isinstance(i, tuple)}
-                    await self.note_results(worker_id, versions, results)
+                    await self.note_results(worker_id)
                     return results
                 except asyncio.CancelledError:
                     raise

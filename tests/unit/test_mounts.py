@@ -90,6 +90,28 @@ def test_longest_prefix_wins() -> None:
     assert nested.resolve("file:///srv/inx")[0].path == "/outer"
 
 
+def test_repeated_lookups_in_one_directory_give_the_same_answers() -> None:
+    # The second round is answered from the remembered parent directories.
+    table = MountTable(
+        [MountPoint("/a", "file:///srv", {}), MountPoint("/a/b", "file:///other/b", {})]
+    )
+    paths = ["/a/b", "/a/b/c", "/a/b/d/e", "/a/x", "/a/bc", "/a/b/c/", "file:///srv/b/1"]
+    first = [table.resolve(path) for path in paths]
+    assert [table.resolve(path) for path in paths] == first
+    assert [uri for _, uri in first] == [
+        "file:///other/b",
+        "file:///other/b/c",
+        "file:///other/b/d/e",
+        "file:///srv/x",
+        "file:///srv/bc",
+        "file:///other/b/c",
+        "file:///srv/b/1",
+    ]
+    for outside in ("/z/1", "/z/2", "file:///elsewhere/1"):
+        with pytest.raises(InvalidArgument):
+            table.resolve(outside)
+
+
 def test_a_root_mounted_ufs_resolves() -> None:
     table = MountTable([MountPoint("/all", "file:///", {})])
     assert table.resolve("/all/etc/hosts")[1] == "file:///etc/hosts"

@@ -44,6 +44,9 @@ class MountPoint:
         return cls(path, ufs, check_options(data.get("options") or {}))
 
 
+PARENT_MEMO = 10_000  # parent directories remembered per mount table
+
+
 class MountTable:
     """An immutable set of mount points that turns either path form into the other.
 
@@ -57,6 +60,9 @@ class MountTable:
     def __init__(self, mount_points: Iterable[MountPoint] = ()) -> None:
         self._by_path: dict[str, MountPoint] = {}
         self._by_ufs: dict[str, MountPoint] = {}
+        # The mount over each parent directory looked up so far (None: under none). Files
+        # of one directory share it, so a job's batch costs one walk up per directory.
+        self._under_parent: dict[str, MountPoint | None] = {}
         for given in mount_points:
             mount = MountPoint(
                 normalize_cluster_path(given.path), canonical_uri(given.ufs), given.options
@@ -104,15 +110,28 @@ class MountTable:
         mount, uri = self.resolve(ufs_uri)
         return join(mount.path, relative_to(uri, mount.ufs))
 
-    @staticmethod
-    def _longest(index: Mapping[str, MountPoint], key: str, original: str) -> MountPoint:
+    def _longest(self, index: Mapping[str, MountPoint], key: str, original: str) -> MountPoint:
         # Try the key, then each parent: the first hit is the longest prefix on a segment
         # boundary, and a lookup costs one dict probe per segment however many mounts exist.
-        for candidate in _self_and_parents(key):
-            mount = index.get(candidate)
-            if mount is not None:
-                return mount
-        raise InvalidArgument(f"{original} is not under any mount point")
+        # Keys are normalized (no empty segments), so keys with one parent text share the
+        # walk from that parent up, which is remembered. Cluster paths and URIs never share
+        # a parent text, so one memo serves both indexes.
+        mount = index.get(key)
+        if mount is not None:
+            return mount
+        parent = key.rpartition("/")[0]
+        if parent in self._under_parent:
+            mount = self._under_parent[parent]
+        else:
+            mount = next(
+                (index[c] for c in _self_and_parents(key) if c != key and c in index), None
+            )
+            if len(self._under_parent) >= PARENT_MEMO:
+                self._under_parent.clear()
+            self._under_parent[parent] = mount
+        if mount is None:
+            raise InvalidArgument(f"{original} is not under any mount point")
+        return mount
 
 
 def _self_and_parents(key: str) -> Iterable[str]:

@@ -62,6 +62,13 @@ def filesystem_class(scheme: str) -> type:
     Answers (misses too) are remembered per scheme until fsspec's registry changes: this is
     asked for every path a worker resolves.
     """
+    known = _class_or_reason(scheme)
+    if isinstance(known, str):
+        raise InvalidArgument(known)
+    return known
+
+
+def _class_or_reason(scheme: str) -> type | str:
     key = (scheme, len(fsspec.registry) + len(fsspec.available_protocols()))
     known = _classes.get(key)
     if known is None:
@@ -72,8 +79,6 @@ def filesystem_class(scheme: str) -> type:
         except ImportError as exc:
             known = f"UFS scheme {scheme!r} needs a package that is not installed: {exc}"
         _classes[key] = known
-    if isinstance(known, str):
-        raise InvalidArgument(known)
     return known
 
 
@@ -86,9 +91,8 @@ def canonical_uri(uri: str) -> str:
     """
     uri = normalize_uri(uri)
     scheme, _ = split_uri(uri)
-    try:
-        cls = filesystem_class(scheme)
-    except InvalidArgument:
+    cls = _class_or_reason(scheme)
+    if isinstance(cls, str):
         return uri
     stripped = cls._strip_protocol(uri)
     return f"{scheme}://{stripped}"

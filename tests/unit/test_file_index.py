@@ -192,6 +192,25 @@ def test_tracked_usage_moves_with_every_kind_of_write(index: FileIndex) -> None:
     assert index.usage()["file:///r"] == index.cached_bytes("file:///r")
 
 
+def test_usage_untracked_then_tracked_again_is_summed_afresh(tmp_path: Path) -> None:
+    index = FileIndex.open(tmp_path)
+    index.track_usage(["file:///r"])
+    index.record_cached("file:///r/x", 10, None, None, "worker-1")
+    index.track_usage([])  # nothing tracked: writes move no usage
+    index.record_cached("file:///r/y", 20, None, None, "worker-1")
+    index.record_dropped("file:///r/x", "worker-1")
+    assert index.usage() == {}
+    index.track_usage(["file:///r"])
+    index.record_cached("file:///r/z", 5, None, None, "worker-2")
+    assert index.usage() == {"file:///r": 25}
+    index.close()
+    reopened = FileIndex.open(tmp_path)  # the counting goes on in a reopened index
+    reopened.record_cached("file:///r/w", 1, None, None, "worker-2")
+    assert (
+        reopened.usage() == {"file:///r": 26} == {"file:///r": reopened.cached_bytes("file:///r")}
+    )
+
+
 def test_an_index_from_the_older_schema_opens_and_drops_its_holders(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)

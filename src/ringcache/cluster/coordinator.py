@@ -60,7 +60,7 @@ class Coordinator(PolicyCalls):
         self._auto_rebalance: asyncio.Task | None = None
         self._stopped = False
         index_on = config.policies.file_index.enabled
-        self.file_index = FileIndex.open(config.state_dir) if index_on else FileIndex()
+        self.file_index = env.index_factory(config.state_dir) if index_on else FileIndex()
         # Keeps the index in step with the workers, counts and enforces quotas; jobs reach
         # the workers through its quota gate.
         self.enforcer = PolicyEnforcer(

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from .clock import Clock, RealClock
+from .file_index import FileIndex
 from .page_store import PageStore
 from .ufs import UnderFileSystem, ufs_for
 
 RunIo = Callable[..., Awaitable[Any]]
 UfsFactory = Callable[[str, Mapping[str, str]], UnderFileSystem]
 StoreFactory = Callable[[Path, int, int], PageStore]
+IndexFactory = Callable[[Path], FileIndex]
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Environment:
     run_io: RunIo = asyncio.to_thread
     ufs_factory: UfsFactory = ufs_for
     store_factory: StoreFactory = PageStore
+    # Where a coordinator keeps its file index, given its state directory.
+    index_factory: IndexFactory = FileIndex.open
     random: random.Random = field(default_factory=random.Random)
     # How blocking code (a bandwidth throttle in an I/O thread) waits: really, or, in the
     # simulator, by charging virtual time to the call's cost.

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import shutil
-import tempfile
+import itertools
 import uuid
 from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 from ..cluster.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.errors import InvalidArgument
+from ..cluster.file_index import FileIndex
 from ..cluster.paths import split_uri
 from ..cluster.registry import Registry
 from ..cluster.registry.memory_backend import MemoryBackend
@@ -35,6 +35,7 @@ from .store import SimPageStore
 from .ufs import SimUfs
 
 T = TypeVar("T")
+_CLUSTERS = itertools.count(1)  # names each cluster's in-memory file index
 
 
 class SimNode:
@@ -60,6 +61,7 @@ class SimNode:
             run_io=SimRunIo(self.meter, cluster.loop),
             ufs_factory=self.open_ufs,
             store_factory=self.open_store,
+            index_factory=cluster.open_index,
             random=cluster.spec.rng(f"env:{name}"),
         )
         self.endpoint: Endpoint | None = None
@@ -95,10 +97,12 @@ class SimCluster:
 
     def __init__(self, spec: SimSpec) -> None:
         self.spec = spec
-        # The coordinator keeps its file index (SQLite) under state_dir: one fresh directory
-        # per cluster, so no run sees another's index; it outlives coordinator restarts.
-        self._state_dir = tempfile.mkdtemp(prefix="ringcache-sim-state-")
-        self.config = spec.config.model_copy(update={"state_dir": Path(self._state_dir)})
+        # The coordinator's file index is an in-memory SQLite database of this cluster's
+        # own, kept alive by one connection here: it outlives coordinator restarts, as
+        # the index file on the coordinator's disk would, and costs no disk writes.
+        self._index_uri = f"file:ringcache-sim-{next(_CLUSTERS)}?mode=memory&cache=shared"
+        self._index_keeper = FileIndex(self._index_uri)
+        self.config = spec.config
         self.loop = VirtualTimeLoop()
         self.clock = VirtualClock(self.loop)
         self.namespace = SimNamespace(
@@ -155,6 +159,10 @@ class SimCluster:
         # predate its jobs; otherwise each file of a first batch re-reads it on its own.
         await asyncio.sleep(self.config.worker.heartbeat_interval)
 
+    def open_index(self, state_dir: Path) -> FileIndex:
+        """The coordinator's file index: this cluster's in-memory one, wherever it asks."""
+        return FileIndex(self._index_uri)
+
     def close(self) -> None:
         """Stop every actor, cancel what is left on the loop, and close it."""
         if self.loop.is_closed():
@@ -164,7 +172,7 @@ class SimCluster:
         finally:
             cancel_pending(self.loop)
             self.loop.close()
-            shutil.rmtree(self._state_dir, ignore_errors=True)
+            self._index_keeper.close()
 
     async def _stop(self) -> None:
         if self.coordinator is not None:

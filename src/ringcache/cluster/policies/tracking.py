@@ -93,9 +93,9 @@ class ReportJournal:
     """Paths whose cached bytes changed, handed out in batches the receiver acknowledges.
 
     Guarantees:
-    - A noted path is in one of the next batches (the first, unless `limit` defers it)
-      and in the batch after that once more: a job's own record of a copy it made, landing
-      after the report of that copy's eviction, is undone by the second report.
+    - A noted path is in one of the next batches (the first, unless `limit` defers it),
+      once: each path is noted after its change, and a report reads the state when it is
+      made, so a change after a batch was taken is noted again and reported next time.
     - A batch is acknowledged by passing its token to the next `take`; one that was not
       (the receiver died, or the answer was lost) is handed out again, merged with newer
       notes. Reports carry the state at the time of the report, so repeats are harmless.
@@ -107,7 +107,6 @@ class ReportJournal:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._noted: dict[str, None] = {}  # an ordered set: reported in the order noted
-        self._again: set[str] = set()
         self._sent: list[str] = []
         self._sent_full = False
         self._full = False
@@ -115,7 +114,7 @@ class ReportJournal:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._noted) + len(self._again)
+            return len(self._noted)
 
     @property
     def full_pending(self) -> bool:
@@ -146,16 +145,8 @@ class ReportJournal:
             else:
                 carried = self._sent
             pending = list(dict.fromkeys([*carried, *self._noted]))
-            pending_set = set(pending)
-            repeats = [path for path in sorted(self._again) if path not in pending_set]
-            candidates = pending + repeats
-            paths, rest = candidates[:limit], candidates[limit:]
-            sent = set(paths)
-            # Those reported for the first time now are reported once more next time; a
-            # repeat deferred by `limit` waits its turn after the first reports.
-            self._again = {path for path in paths if path in pending_set}
-            self._again.update(path for path in repeats if path not in sent)
-            self._noted = {path: None for path in pending if path not in sent}
+            paths, rest = pending[:limit], pending[limit:]
+            self._noted = dict.fromkeys(rest)
             self._sent = paths
             self._sent_full = self._full
             self._token += 1

@@ -90,10 +90,12 @@ def test_longest_prefix_wins() -> None:
     assert nested.resolve("file:///srv/inx")[0].path == "/outer"
 
 
-def test_repeated_lookups_in_one_directory_give_the_same_answers() -> None:
-    # The second round is answered from the remembered parent directories.
+@pytest.mark.parametrize("extra_mounts", [0, 12])  # a few mounts, and enough for the memo
+def test_repeated_lookups_in_one_directory_give_the_same_answers(extra_mounts: int) -> None:
+    # With many mounts, the second round is answered from the remembered parents.
+    extra = [MountPoint(f"/m{i}", f"file:///m/{i}", {}) for i in range(extra_mounts)]
     table = MountTable(
-        [MountPoint("/a", "file:///srv", {}), MountPoint("/a/b", "file:///other/b", {})]
+        [MountPoint("/a", "file:///srv", {}), MountPoint("/a/b", "file:///other/b", {}), *extra]
     )
     paths = ["/a/b", "/a/b/c", "/a/b/d/e", "/a/x", "/a/bc", "/a/b/c/", "file:///srv/b/1"]
     first = [table.resolve(path) for path in paths]

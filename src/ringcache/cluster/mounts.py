@@ -45,6 +45,7 @@ class MountPoint:
 
 
 PARENT_MEMO = 10_000  # parent directories remembered per mount table
+FEW_MOUNTS = 8
 
 
 class MountTable:
@@ -119,6 +120,14 @@ class MountTable:
         mount = index.get(key)
         if mount is not None:
             return mount
+        if len(index) <= FEW_MOUNTS:  # a prefix test per mount beats a walk up the path
+            best = ""
+            for root in index:
+                if len(root) > len(best) and _contains(root, key):
+                    best = root
+            if not best:
+                raise InvalidArgument(f"{original} is not under any mount point")
+            return index[best]
         parent = key.rpartition("/")[0]
         if parent in self._under_parent:
             mount = self._under_parent[parent]
@@ -132,6 +141,11 @@ class MountTable:
         if mount is None:
             raise InvalidArgument(f"{original} is not under any mount point")
         return mount
+
+
+def _contains(root: str, key: str) -> bool:
+    """`key` is below `root` on a segment boundary (both normalized)."""
+    return key.startswith(root) and (root.endswith("/") or key[len(root) : len(root) + 1] == "/")
 
 
 def _self_and_parents(key: str) -> Iterable[str]:

@@ -20,7 +20,8 @@ from .runner import JobRun
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1000
+CHUNK = 1000  # files walked per committed chunk, at least
+MAX_CHUNK = 20_000
 LOAD, PRUNE, DONE = 0, 1, 2
 
 
@@ -60,11 +61,14 @@ class RebalanceRun(JobRun):
 
     async def _phase(self, phase: int) -> None:
         live = sorted(self.ring()[1])
+        # A chunk is sent as one batch per worker, so it grows with the cluster: a fixed
+        # 1,000 files over 1,000 workers would send a file or two per call.
+        size = max(CHUNK, min(MAX_CHUNK, 20 * len(live)))
         chunk: list[Holding] = []
         lost = self.lost_files if phase == LOAD else None
         async for holding in holdings(self.peers, live, self.record.cursor.after, lost):
             chunk.append(holding)
-            if len(chunk) >= CHUNK:
+            if len(chunk) >= size:
                 await self._chunk(phase, chunk)
                 chunk = []
         if chunk:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -105,14 +106,23 @@ class PageLayout:
 
 class Journal:
     """Append-only JSON lines: `{"path", ...fields}` records a file, `{"path", "removed":
-    true}` forgets it; the last line for a path wins. Each append is one `write` call on
-    an O_APPEND descriptor, so a process crash loses no acknowledged record, and a torn
-    last line (power loss) is skipped on replay. `rewrite` compacts it atomically.
+    true}` forgets it; the last line for a path wins. `rewrite` compacts it atomically.
+
+    Records are staged in memory (cheap, under the caller's own lock, in the order of the
+    changes they describe) and written by `write_staged`, in that order, as one `write`
+    call on an O_APPEND descriptor, under `write_lock`. A caller that writes its staged
+    records before answering loses no acknowledged record to a process crash; a torn last
+    line (power loss) is skipped on replay.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.lines = 0
+        self.write_lock = threading.Lock()  # held while staged records go to disk
+        self.staged = 0  # records staged so far; the number of the last one
+        self.written = 0  # every record numbered up to this one is on disk
+        self._buffer: list[bytes] = []
+        self._buffer_lock = threading.Lock()
         self._fd = -1
         self._closer: weakref.finalize | None = None
 
@@ -134,11 +144,32 @@ class Journal:
             pass
         return live
 
-    def append(self, record: dict) -> None:
-        if self._fd < 0:
-            self._open()
-        os.write(self._fd, _line(record))
-        self.lines += 1
+    def stage(self, record: dict) -> None:
+        """Queue `record` to be written after every record staged before it."""
+        line = _line(record)
+        with self._buffer_lock:
+            self._buffer.append(line)
+            self.staged += 1
+
+    def write_staged(self) -> None:
+        """Write every staged record, oldest first. The caller holds `write_lock`."""
+        lines, last = self._take_staged()
+        if lines:
+            try:
+                if self._fd < 0:
+                    self._open()
+                _write_all(self._fd, b"".join(lines))
+            except BaseException:
+                with self._buffer_lock:  # not written: the next caller tries again
+                    self._buffer[:0] = lines
+                raise
+            self.lines += len(lines)
+        self.written = last
+
+    def drop_staged(self) -> None:
+        """Forget the staged records: a `rewrite` about to run already holds what they say.
+        The caller holds `write_lock`."""
+        self.written = self._take_staged()[1]
 
     def rewrite(self, records: Iterable[dict]) -> None:
         """Replace the journal by exactly `records` (a temp file renamed over it)."""
@@ -151,6 +182,11 @@ class Journal:
         if self._closer is not None:
             self._closer()
             self._closer, self._fd = None, -1
+
+    def _take_staged(self) -> tuple[list[bytes], int]:
+        with self._buffer_lock:
+            lines, self._buffer = self._buffer, []
+            return lines, self.staged
 
     def _open(self) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -7,10 +7,12 @@ import logging
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import InvalidArgument, NotFound
-from .page_layout import LAYOUT_VERSION, Journal, PageLayout
+from .page_layout import LAYOUT_VERSION, FileRange, Journal, PageLayout
 from .page_model import (
     DEFAULT_PRIORITY,
     PRIORITIES,
@@ -37,8 +39,11 @@ class PageStore:
     room is needed, pages go LOW before MEDIUM before HIGH priority and least recently
     used first within a level, O(1) each; reopening a store over the same root recovers
     every whole page (recency then follows `cached_at`); a file whose last page is evicted
-    is forgotten. Calls are serialized by an internal lock. `now` always comes from the
-    caller, whose clock owns time. Page bytes are never kept in memory.
+    is forgotten. Calls are serialized by an internal lock, held for bookkeeping only:
+    page bytes and journal records are written outside it, and a call that changed what
+    is recorded returns once its records are on disk (inside `journal_batch`, once the
+    block exits). `now` always comes from the caller, whose clock owns time. Page bytes
+    are never kept in memory.
     """
 
     def __init__(self, root: Path, capacity_bytes: int, page_size: int = 1 << 20) -> None:
@@ -51,6 +56,7 @@ class PageStore:
         self._layout = PageLayout(Path(root))
         self._journal = Journal(str(Path(root) / "journal"))
         self._lock = threading.RLock()
+        self._batching = threading.local()  # inside `journal_batch` on this thread
         self._files: dict[str, FileEntry] = {}
         self._sorted = SortedPaths()
         # One recency order per priority level, oldest first; keys are (path, page index).
@@ -73,23 +79,13 @@ class PageStore:
         """
         if priority is not None:
             check_priority(priority)
-        with self._lock:
-            entry = self._files.get(path)
-            if entry is not None and entry.version == version:
-                if priority is not None and priority != entry.priority:
-                    self._move_priority(entry, priority)
-                return
-            if entry is not None:
-                self._forget(entry, journal=False)  # the new record below supersedes it
-            entry = FileEntry(path, version, now, priority or DEFAULT_PRIORITY)
-            self._files[path] = entry
-            self._sorted.add(path)
-            self._write_record(entry.record())
+        with self._changing():
+            self._record_file(path, version, now, priority)
 
     def set_priority(self, path: str, priority: str) -> None:
         """Move a cached file to another eviction level (its pages become most recent)."""
         check_priority(priority)
-        with self._lock:
+        with self._changing():
             entry = self._require(path)
             if priority != entry.priority:
                 self._move_priority(entry, priority)
@@ -101,7 +97,7 @@ class PageStore:
 
     def remove_file(self, path: str) -> int:
         """Drop a file and all its pages; returns the bytes freed (0 if it was not cached)."""
-        with self._lock:
+        with self._changing():
             entry = self._files.get(path)
             return 0 if entry is None else self._forget(entry)
 
@@ -124,9 +120,23 @@ class PageStore:
         with self._lock:
             return StoreStats(self.capacity_bytes, self._used, len(self._files), self._pages)
 
+    @contextmanager
+    def journal_batch(self) -> Iterator[None]:
+        """Changes this thread makes inside the block stage their journal records without
+        waiting for each to be written; all of them are on disk when the block exits."""
+        outer = getattr(self._batching, "active", False)
+        self._batching.active = True
+        try:
+            yield
+        finally:
+            self._batching.active = outer
+            if not outer:
+                self._write_journal(self._journal.staged)
+
     def close(self) -> None:
         """Release the journal's file descriptor (the store reopens it if used again)."""
-        with self._lock:
+        with self._journal.write_lock:
+            self._journal.write_staged()
             self._journal.close()
 
     # -- pages ---------------------------------------------------------------------------
@@ -135,7 +145,7 @@ class PageStore:
         self,
         path: str,
         index: int,
-        data: bytes,
+        data: bytes | memoryview | FileRange,
         now: float,
         *,
         version: FileVersion | None = None,
@@ -147,55 +157,31 @@ class PageStore:
         if the file is not recorded. InvalidArgument if `data` is not exactly the page's
         size; CapacityExceeded if the page is larger than the capacity or the disk is full.
         """
-        with self._lock:
-            if version is not None:
-                self.set_file(path, version, now)
-            entry = self._require(path)
-            size = entry.page_length(index, self.page_size)
-            if len(data) != size:
-                raise InvalidArgument(
-                    f"page {index} of {path} must be {size} bytes, not {len(data)}"
-                )
-            entry.last_access = now
-            if index in entry.pages:  # the pages of one version never change
-                self._lru[entry.priority].move_to_end((path, index))
-                return []
-            if index in entry.writing:
-                return []  # another thread is writing these very bytes
-            if size > self.capacity_bytes:
-                raise CapacityExceeded(
-                    f"page {index} of {path} ({size} bytes) does not fit in the page store "
-                    f"({self.capacity_bytes} bytes)",
-                    path=path,
-                )
-            evicted = self._make_room(size, keep=entry)
-            self._used += size  # reserved now, so concurrent writers cannot overfill
-            entry.writing.add(index)
-        # The disk write happens outside the lock, so threads write pages in parallel.
-        try:
-            self._layout.write_page(entry.key, index, data)
-        except OSError as exc:
-            with self._lock:
-                entry.writing.discard(index)
-                self._used -= size
-            if exc.errno == errno.ENOSPC:
-                raise CapacityExceeded(f"disk full writing {path}: {exc}", path=path) from None
-            raise
-        with self._lock:
-            entry.writing.discard(index)
-            if self._files.get(path) is not entry:
-                # Removed or superseded while we wrote: the page belongs to nobody now.
-                self._used -= size
-                self._layout.remove_page(entry.key, index)
-                return evicted
-            entry.pages.add(index)
-            self._lru[entry.priority][(path, index)] = None
-            self._pages += 1
-            return evicted
+        return self.put_pages(path, index, [data], now, version=version)
+
+    def put_pages(
+        self,
+        path: str,
+        first_index: int,
+        pages: Sequence[bytes | memoryview | FileRange],
+        now: float,
+        *,
+        version: FileVersion | None = None,
+    ) -> list[tuple[str, int]]:
+        """Store pages `first_index, first_index + 1, ...` of a file as `put_page` would,
+        one after another, but taking the lock twice per run of pages that fit together
+        rather than twice per page; returns the `(path, index)` pages evicted. A failure
+        leaves the pages before the failing one stored.
+        """
+        evicted: list[tuple[str, int]] = []
+        position = 0
+        while position < len(pages):
+            position = self._put_run(path, first_index, pages, position, now, version, evicted)
+        return evicted
 
     def get_page(self, path: str, index: int, now: float) -> bytes | None:
         """One whole page, or None if it is not cached; a hit makes it most recent."""
-        with self._lock:
+        with self._changing():  # a page found missing on disk forgets the file
             entry = self._files.get(path)
             if entry is None or index not in entry.pages:
                 return None
@@ -208,7 +194,7 @@ class PageStore:
         The range is clamped to the file size (`length=None` reads to the end), so a
         range past the end is `b""`. Every page read becomes most recent.
         """
-        with self._lock:
+        with self._changing():  # a page found missing on disk forgets the file
             entry = self._files.get(path)
             if entry is None:
                 return None
@@ -238,6 +224,139 @@ class PageStore:
             return [index for index in needed if index not in entry.pages]
 
     # -- internals -----------------------------------------------------------------------
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """The lock, for a call that may change records: they are on disk when it exits.
+
+        Records are staged under the lock and written after it is released, so no thread
+        waits for the lock while another writes the journal.
+        """
+        journal = self._journal
+        self._lock.acquire()
+        before = journal.staged
+        try:
+            yield
+        finally:
+            upto = journal.staged
+            self._lock.release()
+            if upto != before and not getattr(self._batching, "active", False):
+                self._write_journal(upto)
+
+    def _write_journal(self, upto: int) -> None:
+        """Return once record number `upto` and every one before it are on disk."""
+        journal = self._journal
+        if journal.written >= upto:
+            return
+        with journal.write_lock:
+            if journal.written < upto:  # else a thread that came first wrote ours too
+                journal.write_staged()
+            # Compact once dead records dominate: amortized O(1) per change.
+            if journal.lines > 2 * len(self._files) + 10_000:
+                with self._lock:
+                    records = [entry.record() for entry in self._files.values()]
+                    journal.drop_staged()  # the records above already say what they said
+                journal.rewrite(records)
+
+    def _record_file(
+        self, path: str, version: FileVersion, now: float, priority: str | None
+    ) -> None:
+        """`set_file` under the lock."""
+        entry = self._files.get(path)
+        if entry is not None and entry.version == version:
+            if priority is not None and priority != entry.priority:
+                self._move_priority(entry, priority)
+            return
+        if entry is not None:
+            self._forget(entry, journal=False)  # the new record below supersedes it
+        entry = FileEntry(path, version, now, priority or DEFAULT_PRIORITY)
+        self._files[path] = entry
+        self._sorted.add(path)
+        self._write_record(entry.record())
+
+    def _put_run(
+        self,
+        path: str,
+        first_index: int,
+        pages: Sequence[bytes | memoryview | FileRange],
+        position: int,
+        now: float,
+        version: FileVersion | None,
+        evicted: list[tuple[str, int]],
+    ) -> int:
+        """Store `pages[position:]`, or as many of them as fit in the store together;
+        returns the position of the first page not handled."""
+        reserved: list[tuple[int, int, bytes | memoryview | FileRange]] = []
+        with self._changing():
+            if version is not None:
+                self._record_file(path, version, now, None)
+            entry = self._require(path)
+            sizes = []
+            for offset, data in enumerate(pages[position:]):
+                index = first_index + position + offset
+                size = entry.page_length(index, self.page_size)
+                if len(data) != size:
+                    raise InvalidArgument(
+                        f"page {index} of {path} must be {size} bytes, not {len(data)}"
+                    )
+                sizes.append(size)
+            entry.last_access = now
+            lru = self._lru[entry.priority]
+            for size, data in zip(sizes, pages[position:], strict=True):
+                index = first_index + position
+                if index in entry.pages:  # the pages of one version never change
+                    lru.move_to_end((path, index))
+                elif index not in entry.writing:  # else another thread writes these bytes
+                    if not reserved and size > self.capacity_bytes:
+                        raise CapacityExceeded(
+                            f"page {index} of {path} ({size} bytes) does not fit in the page "
+                            f"store ({self.capacity_bytes} bytes)",
+                            path=path,
+                        )
+                    evicted += self._make_room(size, keep=entry)
+                    if reserved and self._used + size > self.capacity_bytes:
+                        break  # room for it may need the pages reserved above listed first
+                    self._used += size  # reserved now, so concurrent writers cannot overfill
+                    entry.writing.add(index)
+                    reserved.append((index, size, data))
+                position += 1
+        # The disk writes happen outside the lock, so threads write pages in parallel.
+        self._write_run(entry, reserved)
+        return position
+
+    def _write_run(
+        self, entry: FileEntry, reserved: list[tuple[int, int, bytes | memoryview | FileRange]]
+    ) -> None:
+        """Write reserved pages, then list them (or release those not written)."""
+        written = 0
+        failure: OSError | None = None
+        for index, _, data in reserved:
+            try:
+                self._layout.write_page(entry.key, index, data)
+            except OSError as exc:
+                failure = exc
+                break
+            written += 1
+        with self._lock:
+            current = self._files.get(entry.path) is entry
+            lru = self._lru[entry.priority]
+            for position, (index, size, _) in enumerate(reserved):
+                entry.writing.discard(index)
+                if position < written and current:
+                    entry.pages.add(index)
+                    lru[(entry.path, index)] = None
+                    self._pages += 1
+                    continue
+                self._used -= size
+                if position < written:
+                    # Removed or superseded while we wrote: the page belongs to nobody now.
+                    self._layout.remove_page(entry.key, index)
+        if failure is not None:
+            if failure.errno == errno.ENOSPC:
+                raise CapacityExceeded(
+                    f"disk full writing {entry.path}: {failure}", path=entry.path
+                ) from None
+            raise failure
 
     def _require(self, path: str) -> FileEntry:
         entry = self._files.get(path)
@@ -320,10 +439,8 @@ class PageStore:
         self._write_record(entry.record())
 
     def _write_record(self, record: dict) -> None:
-        self._journal.append(record)
-        # Compact once dead records dominate: amortized O(1) per change.
-        if self._journal.lines > 2 * len(self._files) + 10_000:
-            self._journal.rewrite(entry.record() for entry in self._files.values())
+        """Stage a record under the lock; `_changing` writes it once the lock is released."""
+        self._journal.stage(record)
 
     # -- recovery ------------------------------------------------------------------------
 
@@ -363,6 +480,7 @@ class PageStore:
         self._journal.rewrite(entry.record() for entry in kept)
         self._layout.write_format(self.page_size)
         evicted = self._make_room(0, keep=None)  # the capacity may have shrunk
+        self._journal.write_staged()  # the removals of those evictions
         if evicted:
             log.info("page store %s: evicted %d pages at startup", self._layout.root, len(evicted))
 

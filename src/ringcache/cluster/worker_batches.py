@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     pass
 
 LOADED_BY_MEMORY = 100_000  # files remembered per worker as loaded by which job
+LOCAL_RUN_PAGES = 16  # pages of a local file stored per page-store call
 
 
 class BatchPath:
@@ -68,15 +69,18 @@ class BatchPath:
         self, work: list[tuple], options: dict[str, Any], throttle: Throttle | None
     ) -> list[tuple[int, dict[str, Any]]]:
         done = []
-        for position, path, ufs, uri, version in work:
-            try:
-                result = self._load_file(ufs, uri, version, options, throttle)
-            except RingcacheError as exc:
-                reason = getattr(exc, "reason", None) or exc.details.get("reason")
-                result = _failure(path, reason or "UFS_READ_FAILED", exc.message)
-            except OSError as exc:
-                result = _failure(path, "UFS_READ_FAILED", str(exc))
-            done.append((position, result))
+        # The page store's journal records of the lane's files go to disk together at the
+        # end: one write rather than one per file, before the batch is answered.
+        with self._require_store().journal_batch():
+            for position, path, ufs, uri, version in work:
+                try:
+                    result = self._load_file(ufs, uri, version, options, throttle)
+                except RingcacheError as exc:
+                    reason = getattr(exc, "reason", None) or exc.details.get("reason")
+                    result = _failure(path, reason or "UFS_READ_FAILED", exc.message)
+                except OSError as exc:
+                    result = _failure(path, "UFS_READ_FAILED", str(exc))
+                done.append((position, result))
         return done
 
     def _load_file(
@@ -113,7 +117,10 @@ class BatchPath:
             if not verdict.allowed:
                 return quota_failure(uri, verdict)
         store.set_file(uri, version, self.clock.now())
-        missing = store.missing_pages(uri, 0, version.size)
+        if cached is not None and cached.version == version:
+            missing = store.missing_pages(uri, 0, version.size)
+        else:  # recorded just now: no page is cached yet (a racing loader's are skipped)
+            missing = list(range(-(-version.size // self.config.page_size)))
         local = ufs.local_path(uri)
         chunk = 8  # pages per ranged UFS read: fewer round trips, bounded memory
         try:
@@ -151,12 +158,18 @@ class BatchPath:
         page_size = self.config.page_size
         fd = os.open(local, os.O_RDONLY)
         try:
-            for index in pages:
-                length = min(page_size, version.size - index * page_size)
-                if throttle is not None:
-                    throttle.consume(length)
-                page = FileRange(fd, index * page_size, length)
-                store.put_page(uri, index, page, self.clock.now(), version=version)
+            for run_start, run_stop in _runs(pages):
+                for start in range(run_start, run_stop, LOCAL_RUN_PAGES):
+                    stop = min(run_stop, start + LOCAL_RUN_PAGES)
+                    ranges = [
+                        FileRange(
+                            fd, index * page_size, min(page_size, version.size - index * page_size)
+                        )
+                        for index in range(start, stop)
+                    ]
+                    if throttle is not None:
+                        throttle.consume(sum(page.length for page in ranges))
+                    store.put_pages(uri, start, ranges, self.clock.now(), version=version)
         finally:
             os.close(fd)
 

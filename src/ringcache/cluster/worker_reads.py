@@ -119,11 +119,10 @@ class ReadPath:
         }
         if not keep:  # a quota keeps it out of the cache: serve the bytes, store nothing
             return pages
-        for index, data in pages.items():
-            try:
-                store.put_page(uri, index, data, self.clock.now(), version=version)
-            except CapacityExceeded:
-                break  # serve the bytes anyway; the store is too small to keep them
+        try:
+            store.put_pages(uri, start, list(pages.values()), self.clock.now(), version=version)
+        except CapacityExceeded:
+            pass  # serve the bytes anyway; the store is too small to keep them all
         return pages
 
     def _require_store(self) -> PageStore:

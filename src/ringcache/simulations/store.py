@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from ..cluster.errors import InvalidArgument, NotFound
 from ..cluster.page_model import (
@@ -135,6 +137,10 @@ class SimPageStore:
     def stats(self) -> StoreStats:
         return StoreStats(self.capacity_bytes, self._used, len(self._files), self._pages)
 
+    @contextmanager
+    def journal_batch(self) -> Iterator[None]:
+        yield  # no journal here
+
     def close(self) -> None:
         pass  # nothing is open
 
@@ -176,6 +182,20 @@ class SimPageStore:
             lru[path] = entry
         self._used += size
         self._pages += 1
+        return evicted
+
+    def put_pages(
+        self,
+        path: str,
+        first_index: int,
+        pages: Sequence[bytes],
+        now: float,
+        *,
+        version: FileVersion | None = None,
+    ) -> list[tuple[str, int]]:
+        evicted: list[tuple[str, int]] = []
+        for offset, data in enumerate(pages):
+            evicted += self.put_page(path, first_index + offset, data, now, version=version)
         return evicted
 
     def get_page(self, path: str, index: int, now: float) -> memoryview | None:

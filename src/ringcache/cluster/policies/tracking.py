@@ -8,7 +8,7 @@ hands the noted paths to the coordinator in acknowledged batches.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +19,10 @@ class GovernedStore:
     """The worker's page store as its policies see it; every other attribute is the store's.
 
     Guarantees: each call that can change what is cached of a path (`set_file`, `put_page`
-    and the pages it evicts, `remove_file`) notes that path in the journal once the change
-    is made, also when the call raises; a file newly recorded by `set_file` (or recorded at
-    another version) gets the eviction level `priority_for` gives it, unless the caller
-    names one.
+    or `put_pages` and the pages they evict, `remove_file`) notes that path in the journal
+    once the change is made, also when the call raises; a file newly recorded by `set_file`
+    (or recorded at another version) gets the eviction level `priority_for` gives it,
+    unless the caller names one.
     """
 
     def __init__(
@@ -65,6 +65,26 @@ class GovernedStore:
         evicted: list[tuple[str, int]] = []
         try:
             evicted = self.inner.put_page(path, index, data, now, version=version)
+            return evicted
+        finally:
+            if evicted:
+                self.journal.note_many([path, *(p for p, _ in evicted)])
+            else:
+                self.journal.note(path)
+
+    def put_pages(
+        self,
+        path: str,
+        first_index: int,
+        pages: Sequence[Any],
+        now: float,
+        *,
+        version: FileVersion | None = None,
+    ) -> list[tuple[str, int]]:
+        # As `put_page`: one note for the whole run rather than one per page.
+        evicted: list[tuple[str, int]] = []
+        try:
+            evicted = self.inner.put_pages(path, first_index, pages, now, version=version)
             return evicted
         finally:
             if evicted:

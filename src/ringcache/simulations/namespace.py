@@ -76,6 +76,10 @@ class SimNamespace:
         self._dir_width = max(4, len(str(max(self.dirs - 1, 0))))
         self._file_width = max(8, len(str(max(files - 1, 0))))
         self._dir_prefix = self.root + "/"
+        # One format per name kind, built once: names are made for every file many times.
+        self._dir_format = f"dir-{{:0{self._dir_width}d}}"
+        self._file_format = f"part-{{:0{self._file_width}d}}.bin"
+        self._path_format = f"{self._dir_prefix}{self._dir_format}/{self._file_format}"
         # Every file URI has one length and its number at one place: a fast inverse of path().
         self._file_uri_length = len(self.path(0)) if files else -1
         self._digits_at = self._file_uri_length - len(".bin") - self._file_width
@@ -86,16 +90,16 @@ class SimNamespace:
     # -- names -----------------------------------------------------------------------------
 
     def dir_name(self, d: int) -> str:
-        return f"dir-{d:0{self._dir_width}d}"
+        return self._dir_format.format(d)
 
     def file_name(self, i: int) -> str:
-        return f"part-{i:0{self._file_width}d}.bin"
+        return self._file_format.format(i)
 
     def dir_uri(self, d: int) -> str:
         return self._dir_prefix + self.dir_name(d)
 
     def path(self, i: int) -> str:
-        return f"{self._dir_prefix}{self.dir_name(i // self.files_per_dir)}/{self.file_name(i)}"
+        return self._path_format.format(i // self.files_per_dir, i)
 
     def size(self, i: int) -> int:
         return int(self.sizes[i])

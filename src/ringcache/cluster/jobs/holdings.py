@@ -36,6 +36,8 @@ class Holding:
 
 
 class _Cursor:
+    """One worker's listing, a page at a time; `entry` is the current one (None: done)."""
+
     def __init__(self, worker_id: str, peers: Peers, start_after: str | None) -> None:
         self.worker_id = worker_id
         self.peers = peers
@@ -44,22 +46,35 @@ class _Cursor:
         self.position = 0
         self.exhausted = False
 
-    async def head(self) -> dict[str, Any] | None:
-        if self.position >= len(self.page) and not self.exhausted:
-            try:
-                ref = self.peers.worker(self.worker_id)
-                self.page = await ref.call("list_cached", self.after, PAGE)
-            except Exception as exc:  # an unreachable worker holds nothing we can use
-                log.warning("listing %s failed: %s", self.worker_id, exc)
-                self.page = []
-            self.position = 0
-            self.exhausted = len(self.page) < PAGE
-            if self.page:
-                self.after = self.page[-1]["path"]
+    @property
+    def entry(self) -> dict[str, Any] | None:
         return self.page[self.position] if self.position < len(self.page) else None
 
-    def advance(self) -> None:
+    async def advance(self) -> dict[str, Any] | None:
+        """Move to the next entry, listing the next page when this one is used up."""
         self.position += 1
+        if self.position < len(self.page):
+            return self.page[self.position]
+        return await self.fill()
+
+    async def fill(self) -> dict[str, Any] | None:
+        """The current entry, after listing the next page if this one is used up."""
+        while self.position >= len(self.page) and not self.exhausted:
+            self.page = await self._next_page()
+            self.position = 0
+        return self.entry
+
+    async def _next_page(self) -> list[dict[str, Any]]:
+        try:
+            ref = self.peers.worker(self.worker_id)
+            page = await ref.call("list_cached", self.after, PAGE)
+        except Exception as exc:  # an unreachable worker holds nothing we can use
+            log.warning("listing %s failed: %s", self.worker_id, exc)
+            page = []
+        self.exhausted = len(page) < PAGE
+        if page:
+            self.after = page[-1]["path"]
+        return page
 
 
 class _IndexCursor(_Cursor):
@@ -70,15 +85,12 @@ class _IndexCursor(_Cursor):
         self.lost = lost
         self.live = live
 
-    async def head(self) -> dict[str, Any] | None:
-        while self.position >= len(self.page) and not self.exhausted:
-            page = await self.lost(self.after, PAGE)
-            self.exhausted = len(page) < PAGE
-            if page:
-                self.after = page[-1]["path"]
-            self.page = [e for e in page if e["workers"] and not set(e["workers"]) & self.live]
-            self.position = 0
-        return self.page[self.position] if self.position < len(self.page) else None
+    async def _next_page(self) -> list[dict[str, Any]]:
+        page = await self.lost(self.after, PAGE)
+        self.exhausted = len(page) < PAGE
+        if page:
+            self.after = page[-1]["path"]
+        return [e for e in page if e["workers"] and not set(e["workers"]) & self.live]
 
 
 LostFiles = Callable[[str | None, int], Awaitable[list[dict[str, Any]]]]
@@ -89,29 +101,38 @@ async def holdings(
     workers: list[str],
     start_after: str | None = None,
     lost: LostFiles | None = None,
-) -> AsyncIterator[Holding]:
-    """Every file cached on `workers`, in path order, after `start_after`; with `lost`, also
-    the files only departed workers held, as holdings without holders."""
+    chunk: int = PAGE,
+) -> AsyncIterator[list[Holding]]:
+    """Every file cached on `workers`, in path order, after `start_after`, in lists of up to
+    `chunk`; with `lost`, also the files only departed workers held, as holdings without
+    holders."""
     cursors = [_Cursor(worker_id, peers, start_after) for worker_id in sorted(workers)]
     if lost is not None:
         cursors.append(_IndexCursor(lost, set(workers), start_after))
     heap: list[tuple[str, int]] = []
     for i, cursor in enumerate(cursors):
-        if (entry := await cursor.head()) is not None:
+        if (entry := await cursor.fill()) is not None:
             heap.append((entry["path"], i))
     heapq.heapify(heap)
+    found: list[Holding] = []
     while heap:
         path = heap[0][0]
         entries: list[tuple[str, dict[str, Any]]] = []
         while heap and heap[0][0] == path:
-            _, i = heapq.heappop(heap)
-            entry = await cursors[i].head()
-            assert entry is not None
-            entries.append((cursors[i].worker_id, entry))
-            cursors[i].advance()
-            if (following := await cursors[i].head()) is not None:
-                heapq.heappush(heap, (following["path"], i))
-        yield _holding(path, entries)
+            i = heap[0][1]
+            cursor = cursors[i]
+            entries.append((cursor.worker_id, cursor.page[cursor.position]))
+            following = await cursor.advance()
+            if following is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (following["path"], i))
+        found.append(_holding(path, entries))
+        if len(found) >= chunk:
+            yield found
+            found = []
+    if found:
+        yield found
 
 
 def _holding(path: str, entries: list[tuple[str, dict[str, Any]]]) -> Holding:

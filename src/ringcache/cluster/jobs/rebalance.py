@@ -64,14 +64,9 @@ class RebalanceRun(JobRun):
         # A chunk is sent as one batch per worker, so it grows with the cluster: a fixed
         # 1,000 files over 1,000 workers would send a file or two per call.
         size = max(CHUNK, min(MAX_CHUNK, 20 * len(live)))
-        chunk: list[Holding] = []
         lost = self.lost_files if phase == LOAD else None
-        async for holding in holdings(self.peers, live, self.record.cursor.after, lost):
-            chunk.append(holding)
-            if len(chunk) >= size:
-                await self._chunk(phase, chunk)
-                chunk = []
-        if chunk:
+        after = self.record.cursor.after
+        async for chunk in holdings(self.peers, live, after, lost, chunk=size):
             await self._chunk(phase, chunk)
 
     async def _chunk(self, phase: int, chunk: list[Holding]) -> None:

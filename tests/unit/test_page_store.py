@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ringcache.cluster.errors import InvalidArgument, NotFound
-from ringcache.cluster.page_layout import file_key
+from ringcache.cluster.page_layout import PageLayout, file_key
 from ringcache.cluster.page_store import CapacityExceeded, PageStore
 from ringcache.cluster.ufs import FileVersion
 
@@ -31,8 +31,28 @@ def cache_file(store: PageStore, path: str, data: bytes, now: float = 0.0) -> li
     return evicted
 
 
-def page_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and p.suffix[1:].isdigit()]
+def data_files(root: Path) -> list[Path]:
+    """The data files of cached files (one per file version, named by its key)."""
+    return [p for p in root.rglob("*") if p.is_file() and len(p.name) == 40 and not p.suffix]
+
+
+def held_bytes(root: Path) -> int:
+    """Bytes the data files hold on disk (their holes left out), up to each file's end."""
+    total = 0
+    for path in data_files(root):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size, offset = os.fstat(fd).st_size, 0
+            while offset < size:
+                try:
+                    start = os.lseek(fd, offset, os.SEEK_DATA)
+                except OSError:  # ENXIO: no data after offset
+                    break
+                offset = os.lseek(fd, start, os.SEEK_HOLE)
+                total += min(offset, size) - start
+        finally:
+            os.close(fd)
+    return total
 
 
 def test_put_and_read_a_whole_file(tmp_path: Path) -> None:
@@ -115,18 +135,19 @@ def test_lru_eviction_order_and_capacity(tmp_path: Path) -> None:
     assert cache_file(store, "e", content(2 * PAGE)) == [("a", 0), ("b", 0)]
     assert store.file_info("a") is None and store.file_info("b") is None
     assert store.stats().used_bytes == 4 * PAGE
-    assert len(page_files(tmp_path)) == 4
+    assert len(data_files(tmp_path)) == 3  # c, d and e
 
 
 def test_capacity_is_never_exceeded(tmp_path: Path) -> None:
-    capacity = 5 * PAGE + 7
-    store = PageStore(tmp_path, capacity, PAGE)
+    block = 4096  # pages of whole file-system blocks, so an evicted page frees its block
+    capacity = 5 * block + 7
+    store = PageStore(tmp_path, capacity, block)
     for number in range(60):
-        cache_file(store, f"f{number:02}", content(number % 40, number), now=number)
+        cache_file(store, f"f{number:02}", content((number % 40) * 307, number), now=number)
         stats = store.stats()
         assert stats.used_bytes <= capacity
         assert stats.used_bytes == sum(f.cached_bytes for f in store.list_files(limit=1000))
-        assert stats.used_bytes == sum(p.stat().st_size for p in page_files(tmp_path))
+        assert stats.used_bytes == held_bytes(tmp_path)
 
 
 def test_reading_touches_pages(tmp_path: Path) -> None:
@@ -166,7 +187,7 @@ def test_version_change_drops_old_pages(tmp_path: Path) -> None:
     info = store.file_info("f")
     assert (info.pages, info.cached_bytes, info.cached_at) == (0, 0, 10.0)
     assert store.read("f", 0, 1, 10.0) is None
-    assert store.stats().used_bytes == 0 and page_files(tmp_path) == []
+    assert store.stats().used_bytes == 0 and data_files(tmp_path) == []
 
 
 def test_remove_file(tmp_path: Path) -> None:
@@ -175,7 +196,7 @@ def test_remove_file(tmp_path: Path) -> None:
     assert store.remove_file("f") == 40
     assert store.remove_file("f") == 0
     assert store.file_info("f") is None and store.stats() == store.stats().__class__(1000, 0, 0, 0)
-    assert page_files(tmp_path) == []
+    assert data_files(tmp_path) == []
 
 
 def test_capacity_exceeded(tmp_path: Path) -> None:
@@ -210,27 +231,45 @@ def test_reopen_recovers_pages_and_versions(tmp_path: Path) -> None:
 
 
 def test_reopen_ignores_half_written_and_damaged_pages(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 1000, PAGE)
-    cache_file(store, "f", content(40))
-    key = file_key("f", 40, 1.0, None)
-    bucket = tmp_path / key[:2]
-    (bucket / f"{key}.1").unlink()
-    (bucket / f"{key}.1.tmp").write_bytes(content(16))  # crashed before the rename
-    with open(bucket / f"{key}.2", "r+b") as handle:
-        handle.truncate(3)  # a short page under its real name
+    block = 4096  # pages of whole file-system blocks, so a page can be a hole
+    store = PageStore(tmp_path, 100 * block, block)
+    cache_file(store, "f", content(3 * block + 8))
+    key = file_key("f", 3 * block + 8, 1.0, None)
+    data = tmp_path / key[:2] / key
+    # Page 1 evicted (a hole again) but the process died before recording that ...
+    PageLayout(tmp_path).punch(key, [(block, block)])
+    with open(data, "r+b") as handle:
+        handle.truncate(3 * block + 3)  # ... and page 3 cut short.
+    # Page 1 of g written, the process died before listing it.
+    store.set_file("g", version(2 * block), 0.0)
+    store.put_page("g", 0, content(block, seed=3), 0.0)
+    g_key = file_key("g", 2 * block, 1.0, None)
+    with open(tmp_path / g_key[:2] / g_key, "r+b") as handle:
+        handle.seek(block)
+        handle.write(content(block))
+    # h written whole, the process died before listing any of it.
+    store.set_file("h", version(3 * block), 0.0)
+    h_key = file_key("h", 3 * block, 1.0, None)
+    (tmp_path / h_key[:2] / h_key).write_bytes(content(3 * block))
+    (tmp_path / key[:2] / f"{key}.tmp").write_bytes(content(16))  # a rewrite in progress
+    (tmp_path / key[:2] / f"{key}.0").write_bytes(content(16))  # a page of layout 1
     orphan = file_key("orphan", 16, 1.0, None)
-    (tmp_path / orphan[:2] / f"{orphan}.0").write_bytes(content(16))  # no record of it
+    (tmp_path / orphan[:2] / orphan).write_bytes(content(16))  # no record of it
     (tmp_path / "00" / "unrelated-file").write_bytes(b"keep me")
 
-    again = PageStore(tmp_path, 1000, PAGE)
-    info = again.file_info("f")
-    assert (info.pages, info.cached_bytes) == (1, 16)
-    assert again.read("f", 0, 16, 0) == content(16)
+    again = PageStore(tmp_path, 100 * block, block)
+    assert again.missing_pages("f") == [1, 3]
+    assert again.read("f", 0, block, 0) == content(block)
+    assert again.read("f", 2 * block, block, 0) == content(3 * block)[2 * block :]
     assert again.read("f", 0, None, 0) is None
-    assert not (bucket / f"{key}.1.tmp").exists()
-    assert not (tmp_path / orphan[:2] / f"{orphan}.0").exists()
+    assert again.missing_pages("g") == [1]
+    assert again.read("g", 0, block, 0) == content(block, seed=3)
+    assert again.file_info("h") is None
+    for name in (f"{key}.tmp", f"{key}.0", orphan, h_key):
+        assert not (tmp_path / name[:2] / name).exists(), name
     assert (tmp_path / "00" / "unrelated-file").read_bytes() == b"keep me"
-    assert again.stats().used_bytes == 16
+    assert again.stats().used_bytes == 3 * block == held_bytes(tmp_path)
+    assert {p.name for p in data_files(tmp_path)} == {key, g_key}
 
 
 def test_reopen_with_a_smaller_capacity_evicts_the_oldest(tmp_path: Path) -> None:
@@ -244,17 +283,17 @@ def test_reopen_with_a_smaller_capacity_evicts_the_oldest(tmp_path: Path) -> Non
 def test_reopen_with_another_page_size_drops_everything(tmp_path: Path) -> None:
     cache_file(PageStore(tmp_path, 1000, PAGE), "f", content(40))
     again = PageStore(tmp_path, 1000, 2 * PAGE)
-    assert again.file_info("f") is None and page_files(tmp_path) == []
+    assert again.file_info("f") is None and data_files(tmp_path) == []
 
 
 def test_a_page_deleted_behind_the_stores_back_is_a_miss(tmp_path: Path) -> None:
     store = PageStore(tmp_path, 1000, PAGE)
     cache_file(store, "f", content(40))
     key = file_key("f", 40, 1.0, None)
-    os.unlink(tmp_path / key[:2] / f"{key}.0")
+    os.unlink(tmp_path / key[:2] / key)
     assert store.read("f", 0, None, 0) is None
-    assert store.missing_pages("f") == [0]
-    assert store.stats().used_bytes == 24
+    assert store.file_info("f") is None
+    assert store.stats().used_bytes == 0
 
 
 def test_list_files_pages_in_path_order(tmp_path: Path) -> None:
@@ -296,14 +335,14 @@ def test_reopen_never_serves_pages_of_an_older_version(tmp_path: Path) -> None:
     store = PageStore(tmp_path, 1000, PAGE)
     cache_file(store, "f", content(16, seed=1))
     old_key = file_key("f", 16, 1.0, None)
-    old_page = (tmp_path / old_key[:2] / f"{old_key}.0").read_bytes()
+    old_data = (tmp_path / old_key[:2] / old_key).read_bytes()
     store.set_file("f", version(16, mtime=2.0), 1.0)
-    # As if the process died before deleting the old page: it is still on disk.
-    (tmp_path / old_key[:2] / f"{old_key}.0").write_bytes(old_page)
+    # As if the process died before deleting the old data: it is still on disk.
+    (tmp_path / old_key[:2] / old_key).write_bytes(old_data)
     again = PageStore(tmp_path, 1000, PAGE)
     assert again.file_info("f") is None or again.file_info("f").pages == 0
     assert again.read("f", 0, None, 0) is None
-    assert page_files(tmp_path) == []
+    assert data_files(tmp_path) == []
 
 
 def test_reopen_skips_a_torn_journal_line(tmp_path: Path) -> None:

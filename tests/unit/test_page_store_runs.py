@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import errno
+import os
 import random
 import threading
 from pathlib import Path
 
 import pytest
 
+from ringcache.cluster import page_layout
 from ringcache.cluster.errors import InvalidArgument, NotFound
-from ringcache.cluster.page_layout import PageLayout
+from ringcache.cluster.page_layout import file_key
 from ringcache.cluster.page_store import CapacityExceeded, PageStore
 from ringcache.cluster.ufs import FileVersion
 
@@ -94,14 +96,15 @@ def test_a_failed_write_keeps_the_pages_before_it_and_releases_the_rest(
     tmp_path: Path, monkeypatch
 ) -> None:
     store = PageStore(tmp_path, 100 * PAGE, PAGE)
-    real_write = PageLayout.write_page
+    real_write = page_layout._write_at
 
-    def write_page(layout, key, index, data):
-        if index == 2:
+    def write_at(fd, offset, data):
+        if offset == 2 * PAGE:
+            real_write(fd, offset, data[:5])  # a part of it reached the disk
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(layout, key, index, data)
+        real_write(fd, offset, data)
 
-    monkeypatch.setattr(PageLayout, "write_page", write_page)
+    monkeypatch.setattr(page_layout, "_write_at", write_at)
     with pytest.raises(CapacityExceeded):
         store.put_pages("f", 0, pages_of(content(4 * PAGE)), 0.0, version=version(4 * PAGE))
     assert store.missing_pages("f") == [2, 3]
@@ -202,3 +205,50 @@ def test_records_written_together_keep_their_order(tmp_path: Path) -> None:
     cached = again.file_info("a")
     assert (cached.version.mtime, cached.priority, cached.pages) == (2.0, "HIGH", 1)
     assert again.read("a", 0, None, 0.0) == content(PAGE, seed=7)
+
+
+def test_an_evicted_page_is_punched_out_only_once_its_eviction_is_on_record(
+    tmp_path: Path,
+) -> None:
+    block = 4096
+    store = PageStore(tmp_path, 3 * block, block)
+    big = content(2 * block, seed=5)
+    store.put_pages("big", 0, [big[:block], big[block:]], 0.0, version=version(2 * block))
+    store.put_pages("x", 0, [content(block)], 1.0, version=version(block))
+    data = (
+        tmp_path / file_key("big", 2 * block, 1.0, None)[:2] / file_key("big", 2 * block, 1.0, None)
+    )
+
+    def page_0_is_a_hole() -> bool:
+        with open(data, "rb") as handle:
+            return os.lseek(handle.fileno(), 0, os.SEEK_HOLE) == 0
+
+    with store.journal_batch():
+        evicted = store.put_pages("y", 0, [content(block)], 2.0, version=version(block))
+        assert evicted == [("big", 0)]
+        assert store.missing_pages("big") == [0]
+        # A crash now: the journal still lists the page, so its bytes must still be there.
+        assert not page_0_is_a_hole()
+        crashed = PageStore(tmp_path, 3 * block, block)
+        assert crashed.read("big", 0, None, 3.0) == big
+    assert page_0_is_a_hole()
+
+
+def test_pages_written_for_a_file_removed_meanwhile_are_not_kept(
+    tmp_path: Path, monkeypatch
+) -> None:
+    store = PageStore(tmp_path, 100 * PAGE, PAGE)
+    real_write = page_layout._write_at
+
+    def write_at(fd, offset, data):
+        real_write(fd, offset, data)
+        if offset == PAGE:
+            store.remove_file("f")  # another thread frees the file mid-load
+
+    monkeypatch.setattr(page_layout, "_write_at", write_at)
+    store.put_pages("f", 0, pages_of(content(3 * PAGE)), 0.0, version=version(3 * PAGE))
+    assert store.file_info("f") is None
+    assert store.stats().used_bytes == 0
+    key = file_key("f", 3 * PAGE, 1.0, None)
+    assert not (tmp_path / key[:2] / key).exists()
+    assert PageStore(tmp_path, 100 * PAGE, PAGE).file_info("f") is None

@@ -1,36 +1,46 @@
 """Where a `PageStore` keeps its bytes on disk, and how it writes them.
 
-    root/FORMAT                   {"layout": 1, "page_size": N}
-    root/journal                  one JSON line per change to the set of cached files
-    root/<2 hex>/<key>.<index>    one page
+    root/FORMAT                   {"layout": 2, "page_size": N}
+    root/journal                  one JSON line per change to what is cached of a file
+    root/<2 hex>/<key>            the cached pages of one version of one file
     root/<2 hex>/<name>.tmp       a FORMAT or journal rewrite in progress (deleted at startup)
 
 `<key>` is the SHA-1 of the file's UFS path *and* version, so a page can only ever be
-read back for the version it was written for, whatever happened in between. Pages are
-written straight to their name (a rename per page halved write throughput on ext4): the
-store lists a page only once its write has returned, and a crash mid-write leaves a page
-shorter than its length, which the startup scan drops. File metadata goes to an append-only
-journal rather than a file per cached file: caching a small file then costs one file
-creation, like a plain copy, instead of two. There is no fsync: this is a cache, and
-the startup scan drops any page whose size or key does not match a journal record.
+read back for the version it was written for, whatever happened in between. A file's
+pages live in one sparse data file, page `i` at `i * page_size`: creating a file per page
+halved the throughput of loading large files (a file creation costs as much as copying
+a MiB). An evicted page becomes a hole again (`fallocate` punch), an evicted file is
+unlinked. The journal lists a file's pages, each only once its write has returned; at
+startup a listed page is kept only if the data file still holds data over all of it
+(`SEEK_HOLE`), so neither a crash mid-write nor one between an eviction and its record
+can make a page be served that is not whole; every other range is punched out. There is
+no fsync: this is a cache.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 _BUCKET = re.compile(r"^[0-9a-f]{2}$")
-_PAGE = re.compile(r"^([0-9a-f]{40})\.(\d+)$")
+_DATA = re.compile(r"^[0-9a-f]{40}$")
+_LAYOUT_1_PAGE = re.compile(r"^[0-9a-f]{40}\.\d+$")
+
+log = logging.getLogger(__name__)
+
+PageData = bytes | memoryview  # or a FileRange, below
 
 
 def file_key(path: str, size: int, mtime: float | None, etag: str | None) -> str:
@@ -39,16 +49,9 @@ def file_key(path: str, size: int, mtime: float | None, etag: str | None) -> str
     return hashlib.sha1(identity.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-@dataclass
-class ScannedPages:
-    """Pages the startup scan found for one key, as `(index, size in bytes)`."""
-
-    key: str
-    pages: list[tuple[int, int]]
-
-
 class PageLayout:
-    """Page files under one store root; knows nothing of capacity, LRU or versions."""
+    """Data files under one store root; knows nothing of capacity, LRU or versions.
+    Offsets and lengths are in bytes; the store maps pages to them."""
 
     def __init__(self, root: Path) -> None:
         self.root = str(root)
@@ -56,8 +59,8 @@ class PageLayout:
         for bucket in range(256):
             os.makedirs(os.path.join(self.root, f"{bucket:02x}"), exist_ok=True)
 
-    def page_path(self, key: str, index: int) -> str:
-        return f"{self.root}/{key[:2]}/{key}.{index}"
+    def data_path(self, key: str) -> str:
+        return f"{self.root}/{key[:2]}/{key}"
 
     def read_format(self) -> dict | None:
         return _read_json(os.path.join(self.root, "FORMAT"))
@@ -66,42 +69,96 @@ class PageLayout:
         record = {"layout": LAYOUT_VERSION, "page_size": page_size}
         write_atomic(os.path.join(self.root, "FORMAT"), json.dumps(record).encode())
 
-    def write_page(self, key: str, index: int, data: bytes | memoryview | FileRange) -> None:
-        _write_file(self.page_path(key, index), data)  # a failed write leaves no short page
-
-    def read_page(self, key: str, index: int, start: int = 0, end: int | None = None) -> bytes:
-        """Bytes `[start, end)` of a page; FileNotFoundError if it vanished from disk."""
-        fd = os.open(self.page_path(key, index), os.O_RDONLY)
+    def write_pages(
+        self, key: str, pages: Sequence[tuple[int, PageData | FileRange]]
+    ) -> tuple[int, OSError | None]:
+        """Write `(offset, data)` pieces in order into a key's data file (created if need
+        be); returns how many were written whole, and the error that stopped the rest. A
+        piece that failed leaves nothing of itself behind."""
+        path = self.data_path(key)
         try:
-            if end is None:
-                end = os.fstat(fd).st_size
-            return os.pread(fd, end - start, start)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # the bucket directory was removed under us
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        except OSError as exc:
+            return 0, exc
+        written = 0
+        try:
+            for offset, data in pages:
+                try:
+                    _write_at(fd, offset, data)
+                except OSError as exc:
+                    _punch_quietly(fd, offset, len(data))
+                    return written, exc
+                written += 1
+        finally:
+            os.close(fd)
+        return written, None
+
+    def read(self, key: str, offset: int, length: int) -> bytes:
+        """`length` bytes at `offset`; FileNotFoundError if the data file vanished or no
+        longer reaches that far."""
+        fd = os.open(self.data_path(key), os.O_RDONLY)
+        try:
+            data = os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+        if len(data) != length:
+            raise FileNotFoundError(errno.ENOENT, "a cached page is shorter than recorded")
+        return data
+
+    def punch(self, key: str, ranges: Iterable[tuple[int, int]]) -> None:
+        """Give back the disk space of `(offset, length)` ranges (they read as zeros)."""
+        try:
+            fd = os.open(self.data_path(key), os.O_WRONLY)
+        except FileNotFoundError:
+            return
+        try:
+            for offset, length in ranges:
+                _punch_quietly(fd, offset, length)
         finally:
             os.close(fd)
 
-    def remove_page(self, key: str, index: int) -> None:
-        _unlink(self.page_path(key, index))
+    def remove(self, key: str) -> None:
+        _unlink(self.data_path(key))
 
-    def scan(self) -> Iterator[ScannedPages]:
-        """Every key with pages on disk; deletes leftover `.tmp` files on the way.
+    def whole(self, key: str, ranges: dict[int, tuple[int, int]]) -> set[int]:
+        """The ids of `{id: (offset, length)}` ranges that hold data over all their bytes
+        (written and not punched since); none if the data file is missing."""
+        try:
+            fd = os.open(self.data_path(key), os.O_RDONLY)
+        except FileNotFoundError:
+            return set()
+        try:
+            size = os.fstat(fd).st_size
+            return {
+                id_
+                for id_, (offset, length) in ranges.items()
+                if _has_data(fd, size, offset, length)
+            }
+        finally:
+            os.close(fd)
 
-        Files whose names this layout does not produce are left alone, so a root pointed
-        at the wrong directory loses nothing.
+    def scan(self) -> Iterator[str]:
+        """The key of every data file; deletes leftover `.tmp` files and layout-1 pages.
+
+        Files whose names this software does not produce are left alone, so a root
+        pointed at the wrong directory loses nothing.
         """
         for bucket in sorted(os.listdir(self.root)):
             directory = os.path.join(self.root, bucket)
             if not _BUCKET.match(bucket) or not os.path.isdir(directory):
                 continue
-            found: dict[str, ScannedPages] = {}
+            keys = []
             with os.scandir(directory) as entries:
                 for entry in entries:
-                    if entry.name.endswith(".tmp"):
+                    if entry.name.endswith(".tmp") or _LAYOUT_1_PAGE.match(entry.name):
                         _unlink(entry.path)
-                    elif match := _PAGE.match(entry.name):
-                        key, index = match.group(1), int(match.group(2))
-                        scanned = found.setdefault(key, ScannedPages(key, []))
-                        scanned.pages.append((index, entry.stat().st_size))
-            yield from found.values()
+                    elif _DATA.match(entry.name):
+                        keys.append(entry.name)
+            yield from keys
 
 
 class Journal:
@@ -206,34 +263,90 @@ class FileRange:
         return self.length
 
 
-def _copy_range(source: FileRange, fd: int) -> None:
+def _copy_range(source: FileRange, fd: int, at: int | None = None) -> None:
+    """Copy `source` into `fd`, at its current position or at offset `at`."""
     remaining, offset = source.length, source.offset
     while remaining:
         try:
-            copied = os.copy_file_range(source.fd, fd, remaining, offset)
+            if at is None:
+                copied = os.copy_file_range(source.fd, fd, remaining, offset)
+            else:
+                copied = os.copy_file_range(source.fd, fd, remaining, offset, at)
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
                 raise
             data = os.pread(source.fd, remaining, offset)  # no kernel copy here: plain I/O
             if len(data) != remaining:
                 raise OSError(errno.EIO, "the source file ended before the page did") from None
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data, at)
             return
         if copied == 0:
             raise OSError(errno.EIO, "the source file ended before the page did")
         remaining -= copied
         offset += copied
+        if at is not None:
+            at += copied
 
 
-def _write_all(fd: int, data: bytes | memoryview | FileRange) -> None:
+def _write_all(fd: int, data: bytes | memoryview | FileRange, at: int | None = None) -> None:
+    """Write all of `data` to `fd`, at its current position or at offset `at`."""
     if isinstance(data, FileRange):
-        _copy_range(data, fd)
+        _copy_range(data, fd, at)
         return
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        if at is None:
+            view = view[os.write(fd, view) :]
+        else:
+            done = os.pwrite(fd, view, at)
+            view, at = view[done:], at + done
+
+
+def _write_at(fd: int, offset: int, data: bytes | memoryview | FileRange) -> None:
+    _write_all(fd, data, offset)
+
+
+def _has_data(fd: int, size: int, offset: int, length: int) -> bool:
+    """Whether `[offset, offset + length)` of the file is within it and holds no hole."""
+    if offset + length > size:
+        return False
+    if length == 0:
+        return True
+    try:
+        return os.lseek(fd, offset, os.SEEK_HOLE) >= offset + length
+    except OSError:
+        return False
+
+
+def _load_fallocate():  # type: ignore[no-untyped-def]
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        function = getattr(libc, "fallocate64", None) or libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return function
+
+
+_FALLOCATE = _load_fallocate()
+_PUNCH_HOLE = 0x01 | 0x02  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
+_punch_warned = False
+
+
+def _punch_quietly(fd: int, offset: int, length: int) -> None:
+    """Deallocate a range; where the file system cannot, its space stays used (logged)."""
+    global _punch_warned
+    if length <= 0:
+        return
+    if _FALLOCATE is not None and _FALLOCATE(fd, _PUNCH_HOLE, offset, length) == 0:
+        return
+    if not _punch_warned:
+        code = ctypes.get_errno() if _FALLOCATE is not None else errno.ENOSYS
+        log.warning(
+            "cannot punch holes here (%s): evicted pages keep their disk space", os.strerror(code)
+        )
+        _punch_warned = True
 
 
 def _write_file(path: str, data: bytes | memoryview | FileRange) -> None:

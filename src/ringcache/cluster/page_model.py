@@ -3,7 +3,7 @@ the small in-memory structures behind it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import InvalidArgument, RingcacheError
@@ -113,7 +113,7 @@ class FileEntry:
         )
 
     def record(self) -> dict:
-        """What the journal keeps of this file."""
+        """What the journal keeps of this file: its version, level and pages on disk."""
         return {
             "path": self.path,
             "size": self.version.size,
@@ -121,18 +121,33 @@ class FileEntry:
             "etag": self.version.etag,
             "cached_at": self.cached_at,
             "priority": self.priority,
+            "pages": page_runs(self.pages),
         }
 
     @classmethod
     def from_record(cls, record: dict) -> FileEntry | None:
-        """The entry a journal record describes, or None if the record is malformed."""
+        """The entry a journal record describes, its `pages` those the record lists (not
+        yet checked against the disk); None if the record is malformed."""
         try:
             version = FileVersion(int(record["size"]), record["mtime"], record["etag"])
             path, cached_at = str(record["path"]), float(record["cached_at"])
             entry = cls(path, version, cached_at, record["priority"])
+            for start, stop in record.get("pages", []):
+                entry.pages.update(range(int(start), int(stop)))
         except (TypeError, KeyError, ValueError):
             return None
         return entry if entry.priority in PRIORITIES and version.size >= 0 else None
+
+
+def page_runs(pages: Iterable[int]) -> list[list[int]]:
+    """Sorted page indexes as `[start, stop)` runs: `{0, 1, 2, 5}` -> `[[0, 3], [5, 6]]`."""
+    runs: list[list[int]] = []
+    for index in sorted(pages):
+        if runs and runs[-1][1] == index:
+            runs[-1][1] = index + 1
+        else:
+            runs.append([index, index + 1])
+    return runs
 
 
 class SortedPaths:

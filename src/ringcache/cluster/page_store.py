@@ -22,6 +22,7 @@ from .page_model import (
     SortedPaths,
     StoreStats,
     check_priority,
+    page_runs,
 )
 from .ufs import FileVersion
 
@@ -34,12 +35,12 @@ class PageStore:
     """Fixed-size pages of UFS files on local disk, under a byte capacity.
 
     Guarantees: the page bytes held never exceed `capacity_bytes`; a page is served only
-    if it was written whole (listed only once its write returned; a short page is dropped
-    at startup) for the version recorded now; when
-    room is needed, pages go LOW before MEDIUM before HIGH priority and least recently
-    used first within a level, O(1) each; reopening a store over the same root recovers
-    every whole page (recency then follows `cached_at`); a file whose last page is evicted
-    is forgotten. Calls are serialized by an internal lock, held for bookkeeping only:
+    if it was written whole (listed only once its write returned, and at startup only if
+    its data file still holds all of it) for the version recorded now; when room is
+    needed, pages go LOW before MEDIUM before HIGH priority and least recently used first
+    within a level, O(1) each; reopening a store over the same root recovers every whole
+    page whose record reached the journal (recency then follows `cached_at`), and frees
+    the space of every other; a file whose last page is evicted is forgotten. Calls are serialized by an internal lock, held for bookkeeping only:
     page bytes and journal records are written outside it, and a call that changed what
     is recorded returns once its records are on disk (inside `journal_batch`, once the
     block exits). `now` always comes from the caller, whose clock owns time. Page bytes
@@ -57,6 +58,9 @@ class PageStore:
         self._journal = Journal(str(Path(root) / "journal"))
         self._lock = threading.RLock()
         self._batching = threading.local()  # inside `journal_batch` on this thread
+        # Pages evicted from files that keep others, to punch out of their data files:
+        # (path, key, index, length, number of the journal record that drops them).
+        self._evicted: list[tuple[str, str, int, int, int]] = []
         self._files: dict[str, FileEntry] = {}
         self._sorted = SortedPaths()
         # One recency order per priority level, oldest first; keys are (path, page index).
@@ -132,12 +136,14 @@ class PageStore:
             self._batching.active = outer
             if not outer:
                 self._write_journal(self._journal.staged)
+                self._punch_evicted()
 
     def close(self) -> None:
         """Release the journal's file descriptor (the store reopens it if used again)."""
         with self._journal.write_lock:
             self._journal.write_staged()
             self._journal.close()
+        self._punch_evicted()
 
     # -- pages ---------------------------------------------------------------------------
 
@@ -240,8 +246,36 @@ class PageStore:
         finally:
             upto = journal.staged
             self._lock.release()
-            if upto != before and not getattr(self._batching, "active", False):
-                self._write_journal(upto)
+            if not getattr(self._batching, "active", False):
+                if upto != before:
+                    self._write_journal(upto)
+                if self._evicted:
+                    self._punch_evicted()
+
+    def _punch_evicted(self) -> None:
+        """Free the disk space of evicted pages whose eviction is on record.
+
+        Not before: a crash in between would leave a listed page reading as zeros where
+        a page is not a whole number of file-system blocks (no hole shows it is gone).
+        A page of the same file version listed or being written again is left alone.
+        """
+        with self._lock:
+            written, evicted = self._journal.written, self._evicted
+            count = 0  # in the order evicted, so in the order of their records
+            while count < len(evicted) and evicted[count][-1] <= written:
+                count += 1
+            if not count:
+                return
+            due, self._evicted = evicted[:count], evicted[count:]
+            by_key: dict[str, list[tuple[int, int]]] = {}
+            for path, key, index, length, _ in due:
+                current = self._files.get(path)
+                if current is not None and current.key == key:
+                    if index in current.pages or index in current.writing:
+                        continue
+                by_key.setdefault(key, []).append((index * self.page_size, length))
+            for key, ranges in by_key.items():
+                self._layout.punch(key, ranges)
 
     def _write_journal(self, upto: int) -> None:
         """Return once record number `upto` and every one before it are on disk."""
@@ -269,10 +303,13 @@ class PageStore:
             return
         if entry is not None:
             self._forget(entry, journal=False)  # the new record below supersedes it
+        superseded = entry is not None
         entry = FileEntry(path, version, now, priority or DEFAULT_PRIORITY)
         self._files[path] = entry
         self._sorted.add(path)
-        self._write_record(entry.record())
+        # A file is on record once it has pages (`_write_run`); an empty file has none.
+        if superseded or version.size == 0:
+            self._write_record(entry.record())
 
     def _put_run(
         self,
@@ -328,29 +365,35 @@ class PageStore:
         self, entry: FileEntry, reserved: list[tuple[int, int, bytes | memoryview | FileRange]]
     ) -> None:
         """Write reserved pages, then list them (or release those not written)."""
-        written = 0
-        failure: OSError | None = None
-        for index, _, data in reserved:
-            try:
-                self._layout.write_page(entry.key, index, data)
-            except OSError as exc:
-                failure = exc
-                break
-            written += 1
-        with self._lock:
-            current = self._files.get(entry.path) is entry
+        size = self.page_size
+        pieces = [(index * size, data) for index, _, data in reserved]
+        written, failure = self._layout.write_pages(entry.key, pieces) if pieces else (0, None)
+        with self._changing():
+            current = self._files.get(entry.path)
             lru = self._lru[entry.priority]
-            for position, (index, size, _) in enumerate(reserved):
+            stray: list[tuple[int, int]] = []
+            for position, (index, length, _) in enumerate(reserved):
                 entry.writing.discard(index)
-                if position < written and current:
+                if position < written and current is entry:
                     entry.pages.add(index)
                     lru[(entry.path, index)] = None
                     self._pages += 1
                     continue
-                self._used -= size
-                if position < written:
-                    # Removed or superseded while we wrote: the page belongs to nobody now.
-                    self._layout.remove_page(entry.key, index)
+                self._used -= length
+                if position < written and not (
+                    current is not None
+                    and current.key == entry.key
+                    and (index in current.pages or index in current.writing)
+                ):
+                    # Removed or superseded while we wrote: the page belongs to nobody now
+                    # (unless the file was recorded again at this version and has it).
+                    stray.append((index * size, length))
+            if stray and (current is None or current.key != entry.key):
+                self._layout.remove(entry.key)  # no recorded file uses this data file
+            elif stray:
+                self._layout.punch(entry.key, stray)
+            if written and current is entry:
+                self._write_record(entry.record())
         if failure is not None:
             if failure.errno == errno.ENOSPC:
                 raise CapacityExceeded(
@@ -381,14 +424,15 @@ class PageStore:
         lru = self._lru[entry.priority]
         parts = []
         for index, start, end in ranges:
+            if end is None:
+                end = entry.page_length(index, self.page_size)
             try:
-                parts.append(self._layout.read_page(entry.key, index, start, end))
+                parts.append(
+                    self._layout.read(entry.key, index * self.page_size + start, end - start)
+                )
             except FileNotFoundError:
-                # Deleted behind our back: forget the page rather than fail every read.
-                lru.pop((entry.path, index), None)
-                self._drop_page(entry, index)
-                if not entry.pages:
-                    self._forget(entry)
+                # Deleted behind our back: forget the file rather than fail every read.
+                self._forget(entry)
                 return None
             lru.move_to_end((entry.path, index))
         entry.last_access = now
@@ -396,24 +440,30 @@ class PageStore:
 
     def _make_room(self, needed: int, keep: FileEntry | None) -> list[tuple[str, int]]:
         evicted: list[tuple[str, int]] = []
+        changed: dict[str, FileEntry] = {}
+        dropped: list[tuple[str, str, int, int]] = []
         for level in PRIORITIES:
             lru = self._lru[level]
             while self._used + needed > self.capacity_bytes and lru:
                 (path, index), _ = lru.popitem(last=False)
                 entry = self._files[path]
-                self._drop_page(entry, index)
                 evicted.append((path, index))
                 # The file being written stays recorded even if it loses all its pages.
-                if not entry.pages and entry is not keep:
-                    self._forget(entry)
+                if len(entry.pages) == 1 and entry is not keep:
+                    self._forget(entry)  # its data file goes whole
+                    changed.pop(path, None)
+                else:
+                    entry.pages.discard(index)
+                    length = entry.page_length(index, self.page_size)
+                    self._used -= length
+                    self._pages -= 1
+                    dropped.append((path, entry.key, index, length))
+                    changed[path] = entry
+        for entry in changed.values():
+            self._write_record(entry.record())
+        # Their space is freed once these records are on disk (`_punch_evicted`).
+        self._evicted.extend((*page, self._journal.staged) for page in dropped)
         return evicted
-
-    def _drop_page(self, entry: FileEntry, index: int) -> None:
-        """Forget one page already taken out of the LRU order, and delete its file."""
-        entry.pages.discard(index)
-        self._used -= entry.page_length(index, self.page_size)
-        self._pages -= 1
-        self._layout.remove_page(entry.key, index)
 
     def _forget(self, entry: FileEntry, journal: bool = True) -> int:
         """Delete a file's pages and its record; returns the page bytes freed."""
@@ -421,7 +471,7 @@ class PageStore:
         lru = self._lru[entry.priority]
         for index in entry.pages:
             lru.pop((entry.path, index), None)
-            self._layout.remove_page(entry.key, index)
+        self._layout.remove(entry.key)
         self._used -= freed
         self._pages -= len(entry.pages)
         entry.pages.clear()
@@ -457,13 +507,17 @@ class PageStore:
             entry = FileEntry.from_record(record)
             if entry is not None:
                 by_key[entry.key] = entry
-        for scanned in self._layout.scan():
-            entry = by_key.get(scanned.key)
-            for index, size in scanned.pages:
-                if entry is not None and self._is_whole_page(entry, index, size):
-                    entry.pages.add(index)
-                else:  # another version's, a damaged one, or an orphan: never served
-                    self._layout.remove_page(scanned.key, index)
+        on_disk = set()
+        for key in self._layout.scan():
+            entry = by_key.get(key)
+            if entry is None:  # another version's, or an orphan: never served
+                self._layout.remove(key)
+                continue
+            on_disk.add(key)
+            self._keep_whole_pages(entry)
+        for entry in by_key.values():
+            if entry.key not in on_disk:
+                entry.pages.clear()
         # A non-empty file without pages was being loaded or evicted: drop its record.
         kept = [entry for entry in by_key.values() if entry.pages or entry.version.size == 0]
         # No access times are kept on disk: the oldest cached data counts as least recent.
@@ -481,11 +535,28 @@ class PageStore:
         self._layout.write_format(self.page_size)
         evicted = self._make_room(0, keep=None)  # the capacity may have shrunk
         self._journal.write_staged()  # the removals of those evictions
+        self._punch_evicted()
         if evicted:
             log.info("page store %s: evicted %d pages at startup", self._layout.root, len(evicted))
 
-    def _is_whole_page(self, entry: FileEntry, index: int, size: int) -> bool:
-        try:
-            return entry.page_length(index, self.page_size) == size
-        except InvalidArgument:
-            return False
+    def _keep_whole_pages(self, entry: FileEntry) -> None:
+        """Keep the listed pages the data file holds whole; punch out everything else
+        (pages written but not yet listed, or evicted but still listed, at a crash)."""
+        size, count = self.page_size, entry.page_count(self.page_size)
+        listed = {
+            index: (index * size, entry.page_length(index, size))
+            for index in entry.pages
+            if 0 <= index < count
+        }
+        entry.pages = self._layout.whole(entry.key, listed)
+        if not entry.pages:
+            self._layout.remove(entry.key)
+            return
+        unlisted = [index for index in range(count) if index not in entry.pages]
+        self._layout.punch(
+            entry.key,
+            [
+                (start * size, min(stop * size, entry.version.size) - start * size)
+                for start, stop in page_runs(unlisted)
+            ],
+        )

@@ -372,8 +372,11 @@ def write_atomic(path: str, data: bytes | memoryview | FileRange) -> None:
     os.replace(temporary, path)
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one a call
+
+
 def _line(record: dict) -> bytes:
-    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    return _COMPACT.encode(record).encode() + b"\n"
 
 
 def _read_json(path: str) -> dict | None:

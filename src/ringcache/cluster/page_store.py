@@ -40,11 +40,12 @@ class PageStore:
     needed, pages go LOW before MEDIUM before HIGH priority and least recently used first
     within a level, O(1) each; reopening a store over the same root recovers every whole
     page whose record reached the journal (recency then follows `cached_at`), and frees
-    the space of every other; a file whose last page is evicted is forgotten. Calls are serialized by an internal lock, held for bookkeeping only:
-    page bytes and journal records are written outside it, and a call that changed what
-    is recorded returns once its records are on disk (inside `journal_batch`, once the
-    block exits). `now` always comes from the caller, whose clock owns time. Page bytes
-    are never kept in memory.
+    the space of every other; a file whose last page is evicted is forgotten. Calls are
+    serialized by an internal lock, held for bookkeeping only: page bytes and journal
+    records are written outside it, and a call that changed what is recorded returns
+    once its records are on disk (inside `journal_batch`, once the block exits). `now`
+    always comes from the caller, whose clock owns time. Page bytes are never kept in
+    memory.
     """
 
     def __init__(self, root: Path, capacity_bytes: int, page_size: int = 1 << 20) -> None:
@@ -231,26 +232,21 @@ class PageStore:
 
     # -- internals -----------------------------------------------------------------------
 
-    @contextmanager
-    def _changing(self) -> Iterator[None]:
+    def _changing(self) -> _Change:
         """The lock, for a call that may change records: they are on disk when it exits.
 
         Records are staged under the lock and written after it is released, so no thread
         waits for the lock while another writes the journal.
         """
-        journal = self._journal
-        self._lock.acquire()
-        before = journal.staged
-        try:
-            yield
-        finally:
-            upto = journal.staged
-            self._lock.release()
-            if not getattr(self._batching, "active", False):
-                if upto != before:
-                    self._write_journal(upto)
-                if self._evicted:
-                    self._punch_evicted()
+        return _Change(self)
+
+    def _after_change(self, before: int, upto: int) -> None:
+        """Called by `_Change` once the lock is released."""
+        if not getattr(self._batching, "active", False):
+            if upto != before:
+                self._write_journal(upto)
+            if self._evicted:
+                self._punch_evicted()
 
     def _punch_evicted(self) -> None:
         """Free the disk space of evicted pages whose eviction is on record.
@@ -560,3 +556,24 @@ class PageStore:
                 for start, stop in page_runs(unlisted)
             ],
         )
+
+
+class _Change:
+    """`PageStore._changing`: a class rather than a generator, as it wraps every call."""
+
+    __slots__ = ("store", "before")
+
+    def __init__(self, store: PageStore) -> None:
+        self.store = store
+        self.before = 0
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._lock.acquire()
+        self.before = store._journal.staged
+
+    def __exit__(self, *exc_info: object) -> None:
+        store = self.store
+        upto = store._journal.staged
+        store._lock.release()
+        store._after_change(self.before, upto)

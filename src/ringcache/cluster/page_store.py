@@ -435,6 +435,8 @@ class PageStore:
         return parts
 
     def _make_room(self, needed: int, keep: FileEntry | None) -> list[tuple[str, int]]:
+        if self._used + needed <= self.capacity_bytes:
+            return []  # the common case, once per page stored
         evicted: list[tuple[str, int]] = []
         changed: dict[str, FileEntry] = {}
         dropped: list[tuple[str, str, int, int]] = []

@@ -107,21 +107,14 @@ class FileIndex:
     index range, not a scan, so a million entries stay cheap. Thread-safe (one lock).
     The index is derived state (workers report what they hold), so it favours speed over
     fsync: WAL with synchronous=NORMAL can lose the last commits in a power cut, never
-    corrupt the file. `FileIndex(":memory:")` is a throwaway index for tests; a SQLite URI
-    (`file:name?mode=memory&cache=shared`) names one that lives as long as a connection
-    to it is open (the simulator's: it outlives coordinator restarts, as a disk would).
+    corrupt the file. `FileIndex(":memory:")` is an index held in memory only.
     """
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
         self._lock = threading.Lock()
         # Autocommit; `_transaction` opens each transaction explicitly.
-        self._db = sqlite3.connect(
-            self.path,
-            isolation_level=None,
-            check_same_thread=False,
-            uri=self.path.startswith("file:"),
-        )
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:

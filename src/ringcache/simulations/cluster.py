@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import uuid
 from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,7 +34,16 @@ from .store import SimPageStore
 from .ufs import SimUfs
 
 T = TypeVar("T")
-_CLUSTERS = itertools.count(1)  # names each cluster's in-memory file index
+
+
+class KeptFileIndex(FileIndex):
+    """An in-memory index a stopping coordinator leaves open, as it would leave its file."""
+
+    def close(self) -> None:
+        pass  # the next coordinator opens it again
+
+    def discard(self) -> None:
+        super().close()
 
 
 class SimNode:
@@ -98,10 +106,9 @@ class SimCluster:
     def __init__(self, spec: SimSpec) -> None:
         self.spec = spec
         # The coordinator's file index is an in-memory SQLite database of this cluster's
-        # own, kept alive by one connection here: it outlives coordinator restarts, as
-        # the index file on the coordinator's disk would, and costs no disk writes.
-        self._index_uri = f"file:ringcache-sim-{next(_CLUSTERS)}?mode=memory&cache=shared"
-        self._index_keeper = FileIndex(self._index_uri)
+        # own: it outlives coordinator restarts, as the index file on the coordinator's
+        # disk would, and costs no disk writes.
+        self.file_index = KeptFileIndex()
         self.config = spec.config
         self.loop = VirtualTimeLoop()
         self.clock = VirtualClock(self.loop)
@@ -161,7 +168,7 @@ class SimCluster:
 
     def open_index(self, state_dir: Path) -> FileIndex:
         """The coordinator's file index: this cluster's in-memory one, wherever it asks."""
-        return FileIndex(self._index_uri)
+        return self.file_index
 
     def close(self) -> None:
         """Stop every actor, cancel what is left on the loop, and close it."""
@@ -172,7 +179,7 @@ class SimCluster:
         finally:
             cancel_pending(self.loop)
             self.loop.close()
-            self._index_keeper.close()
+            self.file_index.discard()
 
     async def _stop(self) -> None:
         if self.coordinator is not None:

@@ -154,3 +154,23 @@ def test_a_listing_page_gives_every_worker_a_full_batch(monkeypatch):
     _load_job_counted_everything(summary)
     assert sum(sizes) == 2000
     assert sum(sizes) / len(sizes) >= 30, sorted(sizes)
+
+
+def test_a_rebalance_chunk_grows_with_the_cluster(monkeypatch):
+    # Each chunk is sent as a batch per worker, so it holds about 20 files per live worker
+    # (here 1,200 over 60 workers), not the 100-file floor set for this test.
+    from ringcache.cluster.jobs import rebalance
+
+    chunks = []
+    chunk = rebalance.RebalanceRun._chunk
+
+    async def counting(self, phase, holdings):
+        chunks.append(len(holdings))
+        return await chunk(self, phase, holdings)
+
+    monkeypatch.setattr(rebalance, "CHUNK", 100)
+    monkeypatch.setattr(rebalance.RebalanceRun, "_chunk", counting)
+    summary = run_scenario("scale-out", 54, 3000, 2, spec=SMALL, add=6)
+    assert summary["jobs"]["rebalance#1"]["state"] == "SUCCEEDED"
+    assert sum(chunks) == 2 * 3000  # the load phase, then the prune phase
+    assert max(chunks) == 20 * 60, chunks

@@ -1,11 +1,17 @@
 """Load jobs through a real Ray cluster against plain copies of the same files, in one run.
 
     .venv/bin/python bench/bench_load.py [--large-files 64 --large-mib 16] [--small-files 20000]
+                                         [--rounds 3]
 
 Large files: bytes/s of a load job (UFS -> worker page store) against `shutil.copyfile`
 of the same files on the same disk (aim: ratio >= 0.7). Small files: files/s of a load job
 against a plain Python open/read/write loop (aim: ratio >= 0.5). Both sides read files the
 OS has just written, so both read from the page cache.
+
+The speed of creating files on a shared machine's disk swings from minute to minute, so each
+side runs `--rounds` times, alternating (copy, load, copy, load, ...), the cache freed and the
+copies deleted between rounds; the ratio compares the best round of each side, and every
+round's time is printed too.
 """
 
 from __future__ import annotations
@@ -45,14 +51,28 @@ def plain_copy(source: Path, target: Path, small: bool) -> float:
     return time.perf_counter() - start
 
 
-def load_job(cluster, alias: str, path: str) -> tuple[float, dict]:
+def run_job(cluster, job_type: str, alias: str, path: str) -> tuple[float, dict]:
     start = time.perf_counter()
-    cluster.coordinator.call_sync("submit_job", "load", {"paths": [path], "alias": alias})
+    cluster.coordinator.call_sync("submit_job", job_type, {"paths": [path], "alias": alias})
     while True:
-        job = cluster.coordinator.call_sync("get_job", "load", "alias", alias)
+        job = cluster.coordinator.call_sync("get_job", job_type, "alias", alias)
         if job["state"] in ("SUCCEEDED", "FAILED", "STOPPED"):
             return time.perf_counter() - start, job
         time.sleep(0.05)
+
+
+def rounds(cluster, root: Path, name: str, source: Path, count: int) -> dict:
+    """Copy and load `source` `count` times, alternating; the cache is emptied between."""
+    copies, loads, states = [], [], []
+    for round_ in range(count):
+        copies.append(plain_copy(source, root / "copy" / name, small=name == "small"))
+        shutil.rmtree(root / "copy")
+        seconds, job = run_job(cluster, "load", f"{name}-{round_}", f"/data/{name}")
+        loads.append(seconds)
+        states.append(job["state"])
+        _, freed = run_job(cluster, "free", f"free-{name}-{round_}", f"/data/{name}")
+        states.append(freed["state"])
+    return {"copy": copies, "load": loads, "states": sorted(set(states))}
 
 
 def main() -> None:
@@ -62,6 +82,7 @@ def main() -> None:
     parser.add_argument("--small-files", type=int, default=20_000)
     parser.add_argument("--small-kib", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -69,9 +90,6 @@ def main() -> None:
         root = Path(tmp)
         large = make_files(root / "ufs/large", args.large_files, args.large_mib * 1024**2)
         small = make_files(root / "ufs/small", args.small_files, args.small_kib * 1024)
-        large_copy = plain_copy(large, root / "copy/large", small=False)
-        small_copy = plain_copy(small, root / "copy/small", small=True)
-        shutil.rmtree(root / "copy")
         config = ClusterConfig(
             state_dir=root / "state",
             namespace=f"bench-{uuid.uuid4().hex[:8]}",
@@ -81,21 +99,26 @@ def main() -> None:
         cluster = start_cluster(config, workers=args.workers)
         try:
             cluster.coordinator.call_sync("add_mount", "/data", f"file://{root / 'ufs'}", {})
-            large_load, large_job = load_job(cluster, "large", "/data/large")
-            small_load, small_job = load_job(cluster, "small", "/data/small")
+            large_runs = rounds(cluster, root, "large", large, args.rounds)
+            small_runs = rounds(cluster, root, "small", small, args.rounds)
         finally:
             stop_cluster(config)
 
     large_bytes = args.large_files * args.large_mib * 1024**2
+    large_copy, large_load = min(large_runs["copy"]), min(large_runs["load"])
+    small_copy, small_load = min(small_runs["copy"]), min(small_runs["load"])
     results = {
         "workers": args.workers,
+        "rounds": args.rounds,
         "large": {
             "files": args.large_files,
             "MiB_each": args.large_mib,
             "plain_copy_MBps": round(large_bytes / large_copy / 1e6, 1),
             "load_MBps": round(large_bytes / large_load / 1e6, 1),
             "ratio": round(large_copy / large_load, 3),
-            "job_state": large_job["state"],
+            "copy_seconds": [round(t, 3) for t in large_runs["copy"]],
+            "load_seconds": [round(t, 3) for t in large_runs["load"]],
+            "job_states": large_runs["states"],
         },
         "small": {
             "files": args.small_files,
@@ -103,7 +126,9 @@ def main() -> None:
             "plain_copy_files_per_s": round(args.small_files / small_copy),
             "load_files_per_s": round(args.small_files / small_load),
             "ratio": round(small_copy / small_load, 3),
-            "job_state": small_job["state"],
+            "copy_seconds": [round(t, 3) for t in small_runs["copy"]],
+            "load_seconds": [round(t, 3) for t in small_runs["load"]],
+            "job_states": small_runs["states"],
         },
     }
     print(json.dumps(results, indent=2))

@@ -134,9 +134,8 @@ class RebalancePath:
             version = FileVersion(size, mtime, etag)
             store.set_file(path, version, self.clock.now())
             view = memoryview(data)
-            for index in range(-(-size // page_size)):
-                page = view[index * page_size : (index + 1) * page_size]
-                store.put_page(path, index, page, self.clock.now(), version=version)
+            pages = [view[i : i + page_size] for i in range(0, size, page_size)]
+            store.put_pages(path, 0, pages, self.clock.now(), version=version)
             stored.append(path)
         return stored
 
@@ -162,9 +161,8 @@ class RebalancePath:
                     if data is None or len(data) != length:
                         raise LookupError(f"{peer} no longer holds {path}")
                     view = memoryview(data)
-                    for index in range(start, stop):
-                        page = view[(index - start) * page_size : (index - start + 1) * page_size]
-                        store.put_page(path, index, page, self.clock.now(), version=version)
+                    pages = [view[i : i + page_size] for i in range(0, length, page_size)]
+                    store.put_pages(path, start, pages, self.clock.now(), version=version)
             return True
         except CapacityExceeded:
             raise

@@ -59,18 +59,7 @@ class GovernedStore:
         *,
         version: FileVersion | None = None,
     ) -> list[tuple[str, int]]:
-        # Not through our `set_file`: callers record a file (with its priority) before its
-        # pages, and a check per page would cost a lookup per page. Only a file whose pages
-        # were all evicted while it loaded is recorded again here, at the default level.
-        evicted: list[tuple[str, int]] = []
-        try:
-            evicted = self.inner.put_page(path, index, data, now, version=version)
-            return evicted
-        finally:
-            if evicted:
-                self.journal.note_many([path, *(p for p, _ in evicted)])
-            else:
-                self.journal.note(path)
+        return self.put_pages(path, index, [data], now, version=version)
 
     def put_pages(
         self,
@@ -81,7 +70,10 @@ class GovernedStore:
         *,
         version: FileVersion | None = None,
     ) -> list[tuple[str, int]]:
-        # As `put_page`: one note for the whole run rather than one per page.
+        # Not through our `set_file`: callers record a file (with its priority) before its
+        # pages, and a check per page would cost a lookup per page. Only a file whose pages
+        # were all evicted while it loaded is recorded again here, at the default level.
+        # One note for the whole run rather than one per page.
         evicted: list[tuple[str, int]] = []
         try:
             evicted = self.inner.put_pages(path, first_index, pages, now, version=version)

@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--small-kib", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--lanes", type=int, default=0, help="thread lanes per worker batch")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -94,7 +95,11 @@ def main() -> None:
             state_dir=root / "state",
             namespace=f"bench-{uuid.uuid4().hex[:8]}",
             allowed_local_roots=[str(root)],
-            worker=WorkerConfig(cache_dir=root / "cache", capacity=64 * 1024**3),
+            worker=WorkerConfig(
+                cache_dir=root / "cache",
+                capacity=64 * 1024**3,
+                **({"max_batch_concurrency": args.lanes} if args.lanes else {}),
+            ),
         )
         cluster = start_cluster(config, workers=args.workers)
         try:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import InvalidArgument, NotFound
-from .page_layout import LAYOUT_VERSION, FileRange, Journal, PageLayout
+from .page_layout import FileRange, Journal, PageLayout
 from .page_model import (
     DEFAULT_PRIORITY,
     PRIORITIES,
@@ -22,8 +22,8 @@ from .page_model import (
     SortedPaths,
     StoreStats,
     check_priority,
-    page_runs,
 )
+from .page_recovery import recover_entries
 from .ufs import FileVersion
 
 __all__ = ["PRIORITIES", "CachedFile", "CapacityExceeded", "PageStore", "StoreStats"]
@@ -493,33 +493,7 @@ class PageStore:
     # -- recovery ------------------------------------------------------------------------
 
     def _recover(self) -> None:
-        stored = self._layout.read_format()
-        expected = {"layout": LAYOUT_VERSION, "page_size": self.page_size}
-        if stored is not None and stored != expected:
-            log.warning("page store %s was %s; dropping its pages", self._layout.root, stored)
-            records: dict[str, dict] = {}
-        else:
-            records = self._journal.replay()
-        by_key: dict[str, FileEntry] = {}
-        for record in records.values():
-            entry = FileEntry.from_record(record)
-            if entry is not None:
-                by_key[entry.key] = entry
-        on_disk = set()
-        for key in self._layout.scan():
-            entry = by_key.get(key)
-            if entry is None:  # another version's, or an orphan: never served
-                self._layout.remove(key)
-                continue
-            on_disk.add(key)
-            self._keep_whole_pages(entry)
-        for entry in by_key.values():
-            if entry.key not in on_disk:
-                entry.pages.clear()
-        # A non-empty file without pages was being loaded or evicted: drop its record.
-        kept = [entry for entry in by_key.values() if entry.pages or entry.version.size == 0]
-        # No access times are kept on disk: the oldest cached data counts as least recent.
-        kept.sort(key=lambda entry: (entry.cached_at, entry.path))
+        kept = recover_entries(self._layout, self._journal, self.page_size)
         for entry in kept:
             self._files[entry.path] = entry
             self._sorted.add(entry.path)
@@ -536,28 +510,6 @@ class PageStore:
         self._punch_evicted()
         if evicted:
             log.info("page store %s: evicted %d pages at startup", self._layout.root, len(evicted))
-
-    def _keep_whole_pages(self, entry: FileEntry) -> None:
-        """Keep the listed pages the data file holds whole; punch out everything else
-        (pages written but not yet listed, or evicted but still listed, at a crash)."""
-        size, count = self.page_size, entry.page_count(self.page_size)
-        listed = {
-            index: (index * size, entry.page_length(index, size))
-            for index in entry.pages
-            if 0 <= index < count
-        }
-        entry.pages = self._layout.whole(entry.key, listed)
-        if not entry.pages:
-            self._layout.remove(entry.key)
-            return
-        unlisted = [index for index in range(count) if index not in entry.pages]
-        self._layout.punch(
-            entry.key,
-            [
-                (start * size, min(stop * size, entry.version.size) - start * size)
-                for start, stop in page_runs(unlisted)
-            ],
-        )
 
 
 class _Change:

@@ -59,9 +59,13 @@ def test_under_memory_pressure_low_goes_first_and_rule_changes_move_cached_files
     # Swap the levels: files already cached move, and now the old HIGH data goes first.
     post(api, "/priority", {"path": "/data/high", "priority": "LOW"})
     post(api, "/priority", {"path": "/data/low", "priority": "HIGH"})
-    wait_for(
-        lambda: {worker.store.file_info(uri).priority for uri in high} == {"LOW"},
-        what="cached HIGH files moved to LOW",
+
+    def levels(uris: list[str]) -> set[str]:
+        return {info.priority for uri in uris if (info := worker.store.file_info(uri))}
+
+    wait_for(  # both moves: a LOW file not yet moved up would be evicted first
+        lambda: levels(high) == {"LOW"} and levels(low) == {"HIGH"},
+        what="cached HIGH files moved to LOW and LOW files to HIGH",
     )
     low_pages = sum(pages_of(cluster, uri) for uri in low)
     assert client.read(f"file://{tree}/mid/m1.bin") == (tree / "mid/m1.bin").read_bytes()

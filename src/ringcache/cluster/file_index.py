@@ -7,8 +7,9 @@ file's holders in the same statement, by trigger: they held the old version, and
 must never be sent to a peer holding stale bytes.
 
 A third table, `usage(root, bytes)`, keeps the bytes held under each root the quotas ask
-about, moved by triggers on `holders`: whoever writes the index (job results, worker
-reports, removals) moves the usage with it, in the same transaction, at O(roots) per row.
+about, moved by triggers on `holders`: whoever writes the index (worker reports,
+removals) moves the usage with it, in the same transaction, at O(roots) per row. The schema
+and shared statements are in `file_index_schema.py`.
 """
 
 from __future__ import annotations
@@ -22,67 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidArgument
+from .file_index_schema import HOLD, SCHEMA, SCHEMA_VERSION, UPSERT_FILE, count_usage
 from .registry.sqlite_backend import prefix_end
 
 INDEX_FILE = "file_index.sqlite"
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
-
-SCHEMA_VERSION = 2  # 2: holders carry bytes, and the usage table exists
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, length INTEGER NOT NULL, mtime REAL, etag TEXT
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS holders (
-    path TEXT NOT NULL, worker TEXT NOT NULL, bytes INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (path, worker)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS holders_by_worker ON holders (worker, path);
-CREATE TABLE IF NOT EXISTS usage (
-    root TEXT PRIMARY KEY, below TEXT NOT NULL, bytes INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS new_version AFTER UPDATE OF length, mtime, etag ON files
-WHEN (old.length, old.mtime, old.etag) IS NOT (new.length, new.mtime, new.etag)
-BEGIN DELETE FROM holders WHERE path = old.path; END;
-CREATE TRIGGER IF NOT EXISTS forget_file AFTER DELETE ON files
-BEGIN DELETE FROM holders WHERE path = old.path; END;
-"""
-
-# Present only while some root is tracked: a trigger costs every holder write, even with
-# nothing to count (about 40% of an index write).
-_USAGE_TRIGGERS = (
-    """CREATE TRIGGER IF NOT EXISTS usage_held AFTER INSERT ON holders BEGIN
-    UPDATE usage SET bytes = bytes + new.bytes
-    WHERE new.path = root OR substr(new.path, 1, length(below)) = below;
-END""",
-    """CREATE TRIGGER IF NOT EXISTS usage_dropped AFTER DELETE ON holders BEGIN
-    UPDATE usage SET bytes = bytes - old.bytes
-    WHERE old.path = root OR substr(old.path, 1, length(below)) = below;
-END""",
-    """CREATE TRIGGER IF NOT EXISTS usage_changed AFTER UPDATE OF bytes ON holders BEGIN
-    UPDATE usage SET bytes = bytes + new.bytes - old.bytes
-    WHERE new.path = root OR substr(new.path, 1, length(below)) = below;
-END""",
-)
-_NO_USAGE_TRIGGERS = tuple(
-    f"DROP TRIGGER IF EXISTS {name}" for name in ("usage_held", "usage_dropped", "usage_changed")
-)
-
-_HOLD = """
-INSERT INTO holders (path, worker, bytes) VALUES (?, ?, ?)
-ON CONFLICT (path, worker) DO UPDATE SET bytes = excluded.bytes
-WHERE holders.bytes != excluded.bytes
-"""
-
-# Only a changed version rewrites the row (and so fires `new_version`).
-_UPSERT_FILE = """
-INSERT INTO files (path, length, mtime, etag) VALUES (?, ?, ?, ?)
-ON CONFLICT (path) DO UPDATE SET length = excluded.length, mtime = excluded.mtime,
-    etag = excluded.etag
-WHERE (files.length, files.mtime, files.etag) IS NOT (excluded.length, excluded.mtime,
-    excluded.etag)
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +67,10 @@ class FileIndex:
             # Holders are derived state (workers report them again), so an index from an
             # older schema drops them rather than guess the bytes each holder had.
             self._db.executescript("DROP TABLE IF EXISTS holders; DROP TABLE IF EXISTS usage;")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         with self._transaction() as db:
-            _count_usage(db)
+            count_usage(db)
 
     @classmethod
     def open(cls, state_dir: Path) -> FileIndex:
@@ -181,8 +127,8 @@ class FileIndex:
             reports.append((record, worker_id))
         held = [(r.path, w, r.length) for r, w in reports if latest[r.path] == r]
         with self._transaction() as db:
-            db.executemany(_UPSERT_FILE, [record.row() for record in latest.values()])
-            db.executemany(_HOLD, held)
+            db.executemany(UPSERT_FILE, [record.row() for record in latest.values()])
+            db.executemany(HOLD, held)
             db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", list(dropped))
 
     def apply_report(
@@ -207,8 +153,8 @@ class FileIndex:
         with self._transaction() as db:
             if replace:
                 db.execute("DELETE FROM holders WHERE worker = ?", (worker_id,))
-            db.executemany(_UPSERT_FILE, [record.row() for record, _ in latest.values()])
-            db.executemany(_HOLD, [(path, worker_id, size) for path, (_, size) in latest.items()])
+            db.executemany(UPSERT_FILE, [record.row() for record, _ in latest.values()])
+            db.executemany(HOLD, [(path, worker_id, size) for path, (_, size) in latest.items()])
             db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", gone)
 
     def add_stat_only(self, records: Iterable[FileRecord]) -> int:
@@ -218,7 +164,7 @@ class FileIndex:
             _check_record(record)
             latest[record.path] = record
         with self._transaction() as db:
-            db.executemany(_UPSERT_FILE, [record.row() for record in latest.values()])
+            db.executemany(UPSERT_FILE, [record.row() for record in latest.values()])
         return len(latest)
 
     def remove(self, paths: Iterable[str]) -> int:
@@ -398,7 +344,7 @@ class FileIndex:
                 db.execute(
                     "INSERT INTO usage (root, below, bytes) VALUES (?, ?, ?)", (root, below, total)
                 )
-            _count_usage(db)
+            count_usage(db)
 
     def usage_and_holdings(
         self, wanted: dict[str, list[str]]
@@ -414,13 +360,6 @@ class FileIndex:
         """Bytes held under each tracked root, every copy counted."""
         with self._lock:
             return dict(self._db.execute("SELECT root, bytes FROM usage").fetchall())
-
-
-def _count_usage(db: sqlite3.Connection) -> None:
-    """The usage triggers exist exactly while some root is tracked."""
-    tracked = db.execute("SELECT 1 FROM usage LIMIT 1").fetchone() is not None
-    for statement in _USAGE_TRIGGERS if tracked else _NO_USAGE_TRIGGERS:
-        db.execute(statement)
 
 
 def _check_record(record: FileRecord) -> None:

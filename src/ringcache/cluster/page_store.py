@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import InvalidArgument, NotFound
+from .page_eviction import PageEviction
 from .page_layout import FileRange, Journal, PageLayout
 from .page_model import (
     DEFAULT_PRIORITY,
@@ -23,6 +24,7 @@ from .page_model import (
     StoreStats,
     check_priority,
 )
+from .page_reads import PageReads
 from .page_recovery import recover_entries
 from .ufs import FileVersion
 
@@ -31,7 +33,7 @@ __all__ = ["PRIORITIES", "CachedFile", "CapacityExceeded", "PageStore", "StoreSt
 log = logging.getLogger(__name__)
 
 
-class PageStore:
+class PageStore(PageReads, PageEviction):
     """Fixed-size pages of UFS files on local disk, under a byte capacity.
 
     Guarantees: the page bytes held never exceed `capacity_bytes`; a page is served only
@@ -186,50 +188,6 @@ class PageStore:
             position = self._put_run(path, first_index, pages, position, now, version, evicted)
         return evicted
 
-    def get_page(self, path: str, index: int, now: float) -> bytes | None:
-        """One whole page, or None if it is not cached; a hit makes it most recent."""
-        with self._changing():  # a page found missing on disk forgets the file
-            entry = self._files.get(path)
-            if entry is None or index not in entry.pages:
-                return None
-            parts = self._read_pages(entry, [(index, 0, None)], now)
-            return None if parts is None else parts[0]
-
-    def read(self, path: str, offset: int, length: int | None, now: float) -> bytes | None:
-        """Bytes of a cached file, or None unless every page the range needs is cached.
-
-        The range is clamped to the file size (`length=None` reads to the end), so a
-        range past the end is `b""`. Every page read becomes most recent.
-        """
-        with self._changing():  # a page found missing on disk forgets the file
-            entry = self._files.get(path)
-            if entry is None:
-                return None
-            start, end = self._clamp(entry, offset, length)
-            if start == end:
-                entry.last_access = now
-                return b""
-            size = self.page_size
-            needed = range(start // size, (end - 1) // size + 1)
-            if any(index not in entry.pages for index in needed):
-                return None
-            ranges = [
-                (index, max(start - index * size, 0), min(end - index * size, size))
-                for index in needed
-            ]
-            parts = self._read_pages(entry, ranges, now)
-            return None if parts is None else b"".join(parts)
-
-    def missing_pages(self, path: str, offset: int = 0, length: int | None = None) -> list[int]:
-        """Pages the range needs that are not cached; NotFound if the file is not recorded."""
-        with self._lock:
-            entry = self._require(path)
-            start, end = self._clamp(entry, offset, length)
-            if start == end:
-                return []
-            needed = range(start // self.page_size, (end - 1) // self.page_size + 1)
-            return [index for index in needed if index not in entry.pages]
-
     # -- internals -----------------------------------------------------------------------
 
     def _changing(self) -> _Change:
@@ -247,31 +205,6 @@ class PageStore:
                 self._write_journal(upto)
             if self._evicted:
                 self._punch_evicted()
-
-    def _punch_evicted(self) -> None:
-        """Free the disk space of evicted pages whose eviction is on record.
-
-        Not before: a crash in between would leave a listed page reading as zeros where
-        a page is not a whole number of file-system blocks (no hole shows it is gone).
-        A page of the same file version listed or being written again is left alone.
-        """
-        with self._lock:
-            written, evicted = self._journal.written, self._evicted
-            count = 0  # in the order evicted, so in the order of their records
-            while count < len(evicted) and evicted[count][-1] <= written:
-                count += 1
-            if not count:
-                return
-            due, self._evicted = evicted[:count], evicted[count:]
-            by_key: dict[str, list[tuple[int, int]]] = {}
-            for path, key, index, length, _ in due:
-                current = self._files.get(path)
-                if current is not None and current.key == key:
-                    if index in current.pages or index in current.writing:
-                        continue
-                by_key.setdefault(key, []).append((index * self.page_size, length))
-            for key, ranges in by_key.items():
-                self._layout.punch(key, ranges)
 
     def _write_journal(self, upto: int) -> None:
         """Return once record number `upto` and every one before it are on disk."""
@@ -405,86 +338,6 @@ class PageStore:
                 "(its pages may have been evicted)"
             )
         return entry
-
-    @staticmethod
-    def _clamp(entry: FileEntry, offset: int, length: int | None) -> tuple[int, int]:
-        if offset < 0 or (length is not None and length < 0):
-            raise InvalidArgument(f"offset {offset} and length {length} must not be negative")
-        start = min(offset, entry.version.size)
-        end = entry.version.size if length is None else min(entry.version.size, start + length)
-        return start, end
-
-    def _read_pages(
-        self, entry: FileEntry, ranges: list[tuple[int, int, int | None]], now: float
-    ) -> list[bytes] | None:
-        lru = self._lru[entry.priority]
-        parts = []
-        for index, start, end in ranges:
-            if end is None:
-                end = entry.page_length(index, self.page_size)
-            try:
-                parts.append(
-                    self._layout.read(entry.key, index * self.page_size + start, end - start)
-                )
-            except FileNotFoundError:
-                # Deleted behind our back: forget the file rather than fail every read.
-                self._forget(entry)
-                return None
-            lru.move_to_end((entry.path, index))
-        entry.last_access = now
-        return parts
-
-    def _make_room(self, needed: int, keep: FileEntry | None) -> list[tuple[str, int]]:
-        if self._used + needed <= self.capacity_bytes:
-            return []  # the common case, once per page stored
-        evicted: list[tuple[str, int]] = []
-        changed: dict[str, FileEntry] = {}
-        dropped: list[tuple[str, str, int, int]] = []
-        for level in PRIORITIES:
-            lru = self._lru[level]
-            while self._used + needed > self.capacity_bytes and lru:
-                (path, index), _ = lru.popitem(last=False)
-                entry = self._files[path]
-                evicted.append((path, index))
-                # The file being written stays recorded even if it loses all its pages.
-                if len(entry.pages) == 1 and entry is not keep:
-                    self._forget(entry)  # its data file goes whole
-                    changed.pop(path, None)
-                else:
-                    entry.pages.discard(index)
-                    length = entry.page_length(index, self.page_size)
-                    self._used -= length
-                    self._pages -= 1
-                    dropped.append((path, entry.key, index, length))
-                    changed[path] = entry
-        for entry in changed.values():
-            self._write_record(entry.record())
-        # Their space is freed once these records are on disk (`_punch_evicted`).
-        self._evicted.extend((*page, self._journal.staged) for page in dropped)
-        return evicted
-
-    def _forget(self, entry: FileEntry, journal: bool = True) -> int:
-        """Delete a file's pages and its record; returns the page bytes freed."""
-        freed = entry.describe(self.page_size).cached_bytes
-        lru = self._lru[entry.priority]
-        for index in entry.pages:
-            lru.pop((entry.path, index), None)
-        self._layout.remove(entry.key)
-        self._used -= freed
-        self._pages -= len(entry.pages)
-        entry.pages.clear()
-        del self._files[entry.path]
-        if journal:
-            self._write_record({"path": entry.path, "removed": True})
-        return freed
-
-    def _move_priority(self, entry: FileEntry, priority: str) -> None:
-        old, new = self._lru[entry.priority], self._lru[priority]
-        for index in sorted(entry.pages):
-            old.pop((entry.path, index), None)
-            new[(entry.path, index)] = None
-        entry.priority = priority
-        self._write_record(entry.record())
 
     def _write_record(self, record: dict) -> None:
         """Stage a record under the lock; `_changing` writes it once the lock is released."""

@@ -1,0 +1,92 @@
+"""The page store's reads: whole pages, byte ranges, and what a range still lacks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import InvalidArgument
+from .page_model import FileEntry
+
+if TYPE_CHECKING:
+    from .page_store import PageStore
+
+
+class PageReads:
+    """Reads for `PageStore`: a hit makes the pages read most recent; a data file found
+    missing on disk forgets its file rather than fail every later read."""
+
+    def get_page(self: PageStore, path: str, index: int, now: float) -> bytes | None:
+        """One whole page, or None if it is not cached; a hit makes it most recent."""
+        with self._changing():  # a page found missing on disk forgets the file
+            entry = self._files.get(path)
+            if entry is None or index not in entry.pages:
+                return None
+            parts = self._read_pages(entry, [(index, 0, None)], now)
+            return None if parts is None else parts[0]
+
+    def read(
+        self: PageStore, path: str, offset: int, length: int | None, now: float
+    ) -> bytes | None:
+        """Bytes of a cached file, or None unless every page the range needs is cached.
+
+        The range is clamped to the file size (`length=None` reads to the end), so a
+        range past the end is `b""`. Every page read becomes most recent.
+        """
+        with self._changing():  # a page found missing on disk forgets the file
+            entry = self._files.get(path)
+            if entry is None:
+                return None
+            start, end = self._clamp(entry, offset, length)
+            if start == end:
+                entry.last_access = now
+                return b""
+            size = self.page_size
+            needed = range(start // size, (end - 1) // size + 1)
+            if any(index not in entry.pages for index in needed):
+                return None
+            ranges = [
+                (index, max(start - index * size, 0), min(end - index * size, size))
+                for index in needed
+            ]
+            parts = self._read_pages(entry, ranges, now)
+            return None if parts is None else b"".join(parts)
+
+    def missing_pages(
+        self: PageStore, path: str, offset: int = 0, length: int | None = None
+    ) -> list[int]:
+        """Pages the range needs that are not cached; NotFound if the file is not recorded."""
+        with self._lock:
+            entry = self._require(path)
+            start, end = self._clamp(entry, offset, length)
+            if start == end:
+                return []
+            needed = range(start // self.page_size, (end - 1) // self.page_size + 1)
+            return [index for index in needed if index not in entry.pages]
+
+    @staticmethod
+    def _clamp(entry: FileEntry, offset: int, length: int | None) -> tuple[int, int]:
+        if offset < 0 or (length is not None and length < 0):
+            raise InvalidArgument(f"offset {offset} and length {length} must not be negative")
+        start = min(offset, entry.version.size)
+        end = entry.version.size if length is None else min(entry.version.size, start + length)
+        return start, end
+
+    def _read_pages(
+        self: PageStore, entry: FileEntry, ranges: list[tuple[int, int, int | None]], now: float
+    ) -> list[bytes] | None:
+        lru = self._lru[entry.priority]
+        parts = []
+        for index, start, end in ranges:
+            if end is None:
+                end = entry.page_length(index, self.page_size)
+            try:
+                parts.append(
+                    self._layout.read(entry.key, index * self.page_size + start, end - start)
+                )
+            except FileNotFoundError:
+                # Deleted behind our back: forget the file rather than fail every read.
+                self._forget(entry)
+                return None
+            lru.move_to_end((entry.path, index))
+        entry.last_access = now
+        return parts

@@ -19,6 +19,7 @@ from ..environment import Environment
 from ..errors import InvalidArgument
 from ..file_index import FileIndex, FileRecord
 from ..mount_registry import read_mount_table
+from ..mounts import MountTable
 from ..refs import ActorRef, Peers
 from .config import PolicyConfig
 from .gate import QuotaGate
@@ -138,18 +139,7 @@ class PolicyEnforcer:
         just added (summed once) or one of a feature switched off."""
         mounts = await read_mount_table(self.registry)
         tracked = await self.env.run_io(self.file_index.usage)
-        used = {}
-        for rule in rules:
-            try:
-                root = mounts.to_ufs_uri(rule.path)
-            except InvalidArgument:  # its mount point is gone: nothing can be cached there
-                used[rule.path] = 0
-                continue
-            if root in tracked:
-                used[rule.path] = tracked[root]
-            else:
-                used[rule.path] = await self.env.run_io(self.file_index.cached_bytes, root)
-        return used
+        return await used_bytes(rules, mounts, self.file_index, self.env, tracked)
 
     async def _publish_usage(self, as_of: float) -> None:
         """Publish when the usage changed, and now and then anyway: a newer `asOf` lets
@@ -250,3 +240,26 @@ class PolicyEnforcer:
         except Exception as exc:
             log.warning("%s on %s failed: %s", method, worker_id, exc)
             return None
+
+
+async def used_bytes(
+    rules: Sequence[QuotaRule],
+    mounts: MountTable,
+    file_index: FileIndex,
+    env: Environment,
+    tracked: dict[str, int] | None = None,
+) -> dict[str, int]:
+    """Bytes cached under each rule's path: from `tracked` (the index's running counts by
+    UFS root) where it has the root, else summed over the index entries under it."""
+    used = {}
+    for rule in rules:
+        try:
+            root = mounts.to_ufs_uri(rule.path)
+        except InvalidArgument:  # its mount point is gone: nothing can be cached there
+            used[rule.path] = 0
+            continue
+        if tracked is not None and root in tracked:
+            used[rule.path] = tracked[root]
+        else:  # a sum over every entry under the root: ~1 s for a million, so off the loop
+            used[rule.path] = await env.run_io(file_index.cached_bytes, root)
+    return used

@@ -18,6 +18,7 @@ from ..paths import is_uri, normalize_cluster_path
 from ..refs import ActorRef
 from ..ufs import canonical_uri
 from .config import PolicyConfig
+from .enforcer import used_bytes
 from .policy_set import PolicySet
 from .rules import FilterRule, PriorityRule, QuotaRule, TtlRule
 from .store import PolicyStore
@@ -98,17 +99,7 @@ class PolicyService:
     async def _usage_from_file_index(self, rules: Sequence[QuotaRule]) -> dict[str, int]:
         if not self.config.file_index.enabled:
             return {}
-        mounts = await self._mounts()
-        used = {}
-        for rule in rules:
-            try:
-                root = mounts.to_ufs_uri(rule.path)
-            except InvalidArgument:  # its mount point is gone: nothing can be cached there
-                used[rule.path] = 0
-                continue
-            # A sum over every entry under the root: ~1 s for a million, so off the loop.
-            used[rule.path] = await self.env.run_io(self.file_index.cached_bytes, root)
-        return used
+        return await used_bytes(rules, await self._mounts(), self.file_index, self.env)
 
     # -- TTL and priority ------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from .holdings import Holding, holdings
-from .model import Cursor, FailureReason, JobState
+from .model import Cursor, FailureReason
 from .runner import JobRun
 
 log = logging.getLogger(__name__)
@@ -28,28 +28,16 @@ LOAD, PRUNE, DONE = 0, 1, 2
 class RebalanceRun(JobRun):
     """Runs one rebalance job; `record.cursor.root` is the phase, `.after` the last path."""
 
-    async def run(self) -> None:
+    failed_message = "{count} copy(ies) could not be moved; resubmit to run again"
+
+    async def _work(self) -> None:
         record = self.record
-        await self._begin()
-        try:
-            if record.cursor.root == LOAD:
-                await self._phase(LOAD)
-                await self._next_phase(DONE if record.options.get("skipPrune") else PRUNE)
-            if record.cursor.root == PRUNE:
-                await self._phase(PRUNE)
-                await self._next_phase(DONE)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a fault of the flow itself: recorded, never lost
-            log.exception("rebalance %s failed", record.id)
-            await self._finish(JobState.FAILED, {"message": f"{type(exc).__name__}: {exc}"})
-            return
-        failed = record.counters["failedFiles"]
-        if failed:
-            message = f"{failed} copy(ies) could not be moved; resubmit to run again"
-            await self._finish(JobState.FAILED, {"message": message})
-        else:
-            await self._finish(JobState.SUCCEEDED)
+        if record.cursor.root == LOAD:
+            await self._phase(LOAD)
+            await self._next_phase(DONE if record.options.get("skipPrune") else PRUNE)
+        if record.cursor.root == PRUNE:
+            await self._phase(PRUNE)
+            await self._next_phase(DONE)
 
     async def _next_phase(self, phase: int) -> None:
         self.record.cursor = Cursor(root=phase, listed=phase == DONE)

@@ -118,30 +118,37 @@ class JobRun:
 
     # -- the flow --------------------------------------------------------------------------
 
+    # What a run that counted failed files ends with; `{count}` is how many.
+    failed_message = "{count} file(s) failed; resubmit the job to retry them"
+
     async def run(self) -> None:
-        record = self.record
+        """RUNNING, the work, then the terminal state: FAILED if a file failed or the flow
+        itself broke (the fault recorded, never lost), else SUCCEEDED."""
         await self._begin()
         try:
-            await self._retry_failed()
-            if not record.cursor.listed:
-                await self._list_and_dispatch()
-                await self._note_ring_changes()
-            if record.repair_rings:
-                await repair(self)
+            await self._work()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a fault of the flow itself: recorded, never lost
-            log.exception("job %s failed", record.id)
+            log.exception("%s job %s failed", self.record.type, self.record.id)
             await self._finish(JobState.FAILED, {"message": f"{type(exc).__name__}: {exc}"})
             return
-        if record.counters["failedFiles"]:
-            count = record.counters["failedFiles"]
+        count = self.record.counters["failedFiles"]
+        if count:
             await self._finish(
-                JobState.FAILED,
-                {"message": f"{count} file(s) failed; resubmit the job to retry them"},
+                JobState.FAILED, {"message": self.failed_message.format(count=count)}
             )
         else:
             await self._finish(JobState.SUCCEEDED)
+
+    async def _work(self) -> None:
+        record = self.record
+        await self._retry_failed()
+        if not record.cursor.listed:
+            await self._list_and_dispatch()
+            await self._note_ring_changes()
+        if record.repair_rings:
+            await repair(self)
 
     async def _begin(self) -> None:
         """RUNNING, written before any work, with the first start time kept across resumes."""

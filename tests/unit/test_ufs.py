@@ -247,6 +247,22 @@ def test_canonical_uri_normalizes_text() -> None:
         canonical_uri("file:///..")
 
 
+def test_canonical_uri_answers_from_a_remembered_parent_as_the_full_rewrite_does() -> None:
+    from ringcache.cluster import ufs as ufs_module
+
+    uris = [
+        "memory://x/dir/a.bin", "memory://x/dir/b.bin", "memory://x/dir/..", "memory://x/dir/.",
+        "memory://x/dir/c d", "memory://x/dir/", "file:///srv/d/1", "file:///srv/d/2",
+        "file:///srv/d/../e", "FILE:///srv/d/3", "s3://bucket/k1", "s3://bucket/k2",
+        "nosuchfs://b/k1", "nosuchfs://b/k2", "file:///a", "file:///b",
+    ]  # fmt: skip
+    for uri in uris + uris:  # the second pass answers from the memo where it can
+        assert canonical_uri(uri) == ufs_module._canonical(uri), uri
+    assert ufs_module._parents["memory://x/dir"] == "memory:///x/dir"
+    with pytest.raises(InvalidArgument):
+        canonical_uri("file:///srv/d/x\x00y")
+
+
 class RecordingFileSystem(AbstractFileSystem):
     protocol = "ringcache-recording-test"
 

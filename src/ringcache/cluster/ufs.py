@@ -15,6 +15,7 @@ directory `a/` (S3 can), the file comes first.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -88,7 +89,44 @@ def canonical_uri(uri: str) -> str:
     `memory://x/a` and `memory:///x/a` are the same file to fsspec; both become
     `memory:///x/a`. A scheme without an fsspec implementation keeps its normalized text
     (a simulated UFS may use one); `UnderFileSystem` is where an unknown scheme fails.
+
+    Asked for every file a job names, so the answer for a parent directory is remembered:
+    a plain file name below it is appended to it, once one such name was seen to compose
+    the same way the full rewrite does.
     """
+    parent, _, name = uri.rpartition("/")
+    if _parents_key[0] != len(fsspec.registry):  # a new filesystem may rewrite differently
+        _parents.clear()
+        _parents_key[0] = len(fsspec.registry)
+    known = _parents.get(parent)
+    plain = _PLAIN_NAME.match(name) is not None
+    if known is not None and plain:
+        return _append(known, name)
+    canonical = _canonical(uri)
+    if plain and known is None:
+        try:
+            parent_canonical = _canonical(parent)
+        except InvalidArgument:
+            return canonical  # not a URI of its own (`file://` of `file:///a`)
+        if _append(parent_canonical, name) == canonical:
+            if len(_parents) >= _PARENT_MEMO:
+                _parents.clear()
+            _parents[parent] = parent_canonical
+    return canonical
+
+
+# A name that no normalization or filesystem rewrites: no dot segments, no separators.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*\Z")
+_PARENT_MEMO = 10_000
+_parents: dict[str, str] = {}  # parent text as given -> its canonical URI
+_parents_key = [-1]  # the fsspec registry size `_parents` was filled under
+
+
+def _append(parent: str, name: str) -> str:
+    return parent + name if parent.endswith("/") else f"{parent}/{name}"
+
+
+def _canonical(uri: str) -> str:
     uri = normalize_uri(uri)
     scheme, _ = split_uri(uri)
     cls = _class_or_reason(scheme)

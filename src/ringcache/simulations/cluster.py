@@ -79,7 +79,8 @@ class SimNode:
         return f"SimNode({self.name!r})"
 
     def open_ufs(self, uri: str, options: Mapping[str, str]) -> SimUfs:
-        if split_uri(uri)[0] != self.ufs.scheme:
+        # Mount roots are canonical (lower-case scheme): a prefix test before the parse.
+        if not uri.startswith(self.ufs.scheme + "://") and split_uri(uri)[0] != self.ufs.scheme:
             raise InvalidArgument(f"the simulated cluster serves only {self.ufs.scheme}://")
         return self.ufs
 

@@ -149,40 +149,7 @@ class SimPageStore:
     def put_page(
         self, path: str, index: int, data: bytes, now: float, *, version: FileVersion | None = None
     ) -> list[tuple[str, int]]:
-        entry = self._files.get(path)
-        # The worker passes the same version object for every page of a file: test identity
-        # first, as this is the simulator's hottest call.
-        if version is not None and (entry is None or entry.version is not version):
-            self.set_file(path, version, now)
-            entry = self._files[path]
-        elif entry is None:
-            raise NotFound(f"{path} is not recorded in the page store; call set_file first")
-        size = self._page_length(entry, index)
-        if len(data) != size:
-            raise InvalidArgument(f"page {index} of {path} must be {size} bytes, not {len(data)}")
-        entry.last_access = now
-        lru = self._lru[entry.priority]
-        if (entry.mask >> index) & 1:
-            lru.move_to_end(path)
-            return []
-        if size > self.capacity_bytes:
-            raise CapacityExceeded(
-                f"page {index} of {path} ({size} bytes) does not fit in the page store "
-                f"({self.capacity_bytes} bytes)",
-                path=path,
-            )
-        evicted = self._make_room(size, entry) if self._used + size > self.capacity_bytes else []
-        if self.meter is not None:
-            self.meter.disk_write(size)
-        entry.mask |= 1 << index
-        entry.bytes += size
-        if path in lru:
-            lru.move_to_end(path)
-        else:
-            lru[path] = entry
-        self._used += size
-        self._pages += 1
-        return evicted
+        return self.put_pages(path, index, (data,), now, version=version)
 
     def put_pages(
         self,
@@ -193,9 +160,52 @@ class SimPageStore:
         *,
         version: FileVersion | None = None,
     ) -> list[tuple[str, int]]:
+        """Pages `first_index, first_index + 1, ...` as `put_page` would store each: the
+        simulator's hottest call, so the run is checked and accounted in one pass."""
+        entry = self._files.get(path)
+        # The worker passes the same version object for every page of a file: test identity
+        # first.
+        if version is not None and (entry is None or entry.version is not version):
+            self.set_file(path, version, now)
+            entry = self._files[path]
+        elif entry is None:
+            raise NotFound(f"{path} is not recorded in the page store; call set_file first")
+        if type(first_index) is not int:  # bool is no page index either
+            raise InvalidArgument(f"page index must be an integer, not {first_index!r}")
+        size, page_size = entry.version.size, self.page_size
         evicted: list[tuple[str, int]] = []
-        for offset, data in enumerate(pages):
-            evicted += self.put_page(path, first_index + offset, data, now, version=version)
+        lru = self._lru[entry.priority]
+        for index, data in enumerate(pages, first_index):
+            start = index * page_size
+            if index < 0 or start >= size:
+                raise InvalidArgument(f"page {index} is out of range for {path}")
+            length = size - start if size - start < page_size else page_size
+            if len(data) != length:
+                raise InvalidArgument(
+                    f"page {index} of {path} must be {length} bytes, not {len(data)}"
+                )
+            entry.last_access = now
+            if (entry.mask >> index) & 1:
+                lru.move_to_end(path)
+                continue
+            if length > self.capacity_bytes:
+                raise CapacityExceeded(
+                    f"page {index} of {path} ({length} bytes) does not fit in the page store "
+                    f"({self.capacity_bytes} bytes)",
+                    path=path,
+                )
+            if self._used + length > self.capacity_bytes:
+                evicted += self._make_room(length, entry)
+            if self.meter is not None:
+                self.meter.disk_write(length)
+            entry.mask |= 1 << index
+            entry.bytes += length
+            if path in lru:
+                lru.move_to_end(path)
+            else:
+                lru[path] = entry
+            self._used += length
+            self._pages += 1
         return evicted
 
     def get_page(self, path: str, index: int, now: float) -> memoryview | None:

@@ -121,8 +121,14 @@ async def holdings(
         while heap and heap[0][0] == path:
             i = heap[0][1]
             cursor = cursors[i]
-            entries.append((cursor.worker_id, cursor.page[cursor.position]))
-            following = await cursor.advance()
+            page, position = cursor.page, cursor.position + 1
+            entries.append((cursor.worker_id, page[position - 1]))
+            # The next entry of the page without a coroutine; `advance` lists the next page.
+            if position < len(page):
+                cursor.position = position
+                following = page[position]
+            else:
+                following = await cursor.advance()
             if following is None:
                 heapq.heappop(heap)
             else:
@@ -137,6 +143,9 @@ async def holdings(
 
 def _holding(path: str, entries: list[tuple[str, dict[str, Any]]]) -> Holding:
     """The version of the first whole copy wins; copies of another version count as partial."""
+    if len(entries) == 1 and entries[0][0] and entries[0][1]["complete"]:
+        worker_id, entry = entries[0]  # the common case: one whole copy
+        return Holding(path, entry["length"], entry.get("mtime"), entry.get("etag"), {worker_id})
     held = [(worker_id, entry) for worker_id, entry in entries if worker_id]
     if not held:  # known only to the file index: nobody live holds it
         entry = entries[0][1]

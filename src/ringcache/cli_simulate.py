@@ -27,6 +27,9 @@ scenarios:
   crash        kill --crashes workers (default max(1, N//10)) during a load
   restart      restart the coordinator --restarts times during a load
   load-direct  the load straight to the workers, without the job engine
+
+Faults: --crashes, --restarts, --lease-lapses (workers cut off from the registry during
+the load), --slow-workers, --ufs-error-rate; all at seeded-random times or rates.
 """
 
 EPILOG = (
@@ -59,6 +62,11 @@ def add_simulate_command(commands: Any) -> None:
     parser.add_argument("--add", type=int, help="scale-out: workers to add")
     parser.add_argument("--crashes", type=int, help="crash: workers to kill")
     parser.add_argument("--restarts", type=int, help="restart: coordinator restarts")
+    parser.add_argument(
+        "--lease-lapses",
+        type=int,
+        help="workers cut off from the registry during the load (their leases lapse)",
+    )
     parser.add_argument("--batch-size", type=int, help="files per load batch (default 200)")
     parser.add_argument(
         "--ufs-error-rate", type=float, default=0.0, help="fraction of UFS reads that fail"
@@ -96,6 +104,7 @@ def simulate_command(args: argparse.Namespace) -> int:
             ("add", args.add),
             ("crashes", args.crashes),
             ("restarts", args.restarts),
+            ("lease_lapses", args.lease_lapses),
             ("batch_size", args.batch_size),
         )
         if value is not None

@@ -19,7 +19,7 @@ def test_the_hook_adds_a_simulate_subcommand_with_help(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["simulate", "--help"])
     text = capsys.readouterr().out
-    for word in ("scale-out", "crash", "restart", "--report", "--seed", "replay"):
+    for word in ("scale-out", "crash", "restart", "--report", "--seed", "replay", "--lease-lapses"):
         assert word in text
     args = parser.parse_args(["simulate", "load", "--workers", "3"])
     assert args.workers == 3 and callable(args.run)

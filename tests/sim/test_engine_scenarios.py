@@ -174,3 +174,18 @@ def test_a_rebalance_chunk_grows_with_the_cluster(monkeypatch):
     assert summary["jobs"]["rebalance#1"]["state"] == "SUCCEEDED"
     assert sum(chunks) == 2 * 3000  # the load phase, then the prune phase
     assert max(chunks) == 20 * 60, chunks
+
+
+def test_lease_lapses_drop_workers_from_the_ring_and_the_files_follow_their_owners():
+    summary = run_scenario("load", 6, 400, 5, spec=SMALL, lease_lapses=2)
+    _load_job_counted_everything(summary)
+    lapses = [f for f in summary["faults"] if f["kind"] == "lease-lapse"]
+    assert len(lapses) == 2 and not any(f.get("skipped") for f in lapses)
+    assert len({f["worker"] for f in lapses}) == 2
+    # The ring lost two workers after the load had placed files on them, so a rebalance
+    # moved their files to the new owners before the placement check passed.
+    moved = summary["jobs"]["rebalance#membership"]
+    assert moved["state"] == "SUCCEEDED" and moved["loadedFiles"] > 0
+    assert summary["replay"].endswith("--lease-lapses 2 (with the SimSpec given in code)")
+    again = run_scenario("load", 6, 400, 5, spec=SMALL, lease_lapses=2)
+    assert summary_json(again, details=True) == summary_json(summary, details=True)

@@ -103,10 +103,10 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
     if coordinator is None:
         return ["the cluster has no coordinator"]
     problems = []
-    live = cluster.live_worker_ids()
+    live = cluster.member_ids()
     ring_workers = sorted(coordinator.ring.worker_ids)
     if ring_workers != live:
-        problems.append(f"the ring has {len(ring_workers)} workers, {len(live)} are live")
+        problems.append(f"the ring has {len(ring_workers)} workers, {len(live)} are members")
     stores = {w: cluster.store(w) for w in live}
     for paths, owners in _owners_in_chunks(cluster):
         for path, file_owners in zip(paths, owners, strict=True):

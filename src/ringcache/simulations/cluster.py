@@ -213,6 +213,11 @@ class SimCluster:
     def live_worker_ids(self) -> list[str]:
         return [worker_id for worker_id, node in sorted(self.nodes.items()) if node.up]
 
+    def member_ids(self) -> list[str]:
+        """The live workers the registry can hear from: those the ring should hold."""
+        registry = self.registry_endpoint.name
+        return [w for w in self.live_worker_ids() if not self.network.is_cut(w, registry)]
+
     async def add_worker(self, model: NodeModel | None = None) -> str:
         """Start one more worker on a new node; the coordinator's watch adds it to the ring."""
         worker_id = self._new_worker_id()

@@ -21,7 +21,14 @@ from .checks import (
     require,
 )
 from .cluster import SimCluster
-from .faults import CRASH, RESTART_COORDINATOR, Fault, FaultInjector, random_faults
+from .faults import (
+    CRASH,
+    PARTITION,
+    RESTART_COORDINATOR,
+    Fault,
+    FaultInjector,
+    random_faults,
+)
 from .jobs import run_job
 from .progress import ProgressSampler
 from .spec import SimSpec
@@ -89,6 +96,7 @@ async def _drive(session: Session, body: Any) -> None:
 
 async def load_body(session: Session) -> None:
     """Load every file onto its owner through the job engine; check counters and placement."""
+    _start_faults(session, [])
     await _load(session)
 
 
@@ -100,9 +108,7 @@ async def crash_body(session: Session) -> None:
     crashes = min(options.get("crashes", max(1, spec.workers // 10)), spec.workers - 1)
     start = session.elapsed()
     window = _early_window(spec, start)
-    faults = random_faults(spec.rng("faults"), CRASH, crashes, spec.workers, window)
-    session.faults.faults = faults
-    session.faults.start()
+    _start_faults(session, random_faults(spec.rng("faults"), CRASH, crashes, spec.workers, window))
     await _load(session)
 
 
@@ -114,8 +120,7 @@ async def restart_body(session: Session) -> None:
     rng = spec.rng("faults")
     low, high = _early_window(spec, session.elapsed())
     times = sorted(round(rng.uniform(low, high), 6) for _ in range(restarts))
-    session.faults.faults = [Fault(at, RESTART_COORDINATOR) for at in times]
-    session.faults.start()
+    _start_faults(session, [Fault(at, RESTART_COORDINATOR) for at in times])
     await _load(session)
     session.extra["coordinatorRestarts"] = session.cluster.coordinator_restarts
 
@@ -125,6 +130,7 @@ async def scale_out_body(session: Session) -> None:
     file must then be on exactly its owners, and the bytes moved equal those whose owner
     changed (the ideal for consistent hashing is about add / (workers + add) of the data)."""
     cluster, spec = session.cluster, session.spec
+    _start_faults(session, [])
     await _load(session)
     add = session.options.get("add", max(1, spec.workers // 10))
     before = cluster.coordinator.ring  # type: ignore[union-attr]
@@ -177,9 +183,30 @@ async def _load(session: Session) -> None:
     session.jobs["load#1"] = job_view(job, started, session.elapsed())
     session.sampler.finish("load#1", job)
     session.require("safety", check_load_counters(cluster, job))
+    ended_with = sorted(cluster.coordinator.ring.worker_ids)  # type: ignore[union-attr]
     await _settle(session)
+    if sorted(cluster.coordinator.ring.worker_ids) != ended_with:  # type: ignore[union-attr]
+        # A lease lapsed after the job's last look at the ring: owners moved, as an operator
+        # would see them, and a rebalance is what puts files on their new owners.
+        started = session.elapsed()
+        moved = await run_job(cluster, "rebalance", {"target": "ALL"})
+        session.jobs["rebalance#membership"] = job_view(moved, started, session.elapsed())
     failed = {f["path"] for f in job.get("failures", []) if "path" in f}
     session.require("safety", check_placement(cluster, exact=False, failed=failed))
+
+
+def _start_faults(session: Session, faults: list[Fault]) -> None:
+    """Inject `faults`, and with the `lease_lapses` option that many workers cut off from
+    the registry at seeded-random times early in the load (their leases lapse; they keep
+    running and serving calls, and reconnect when the liveness check heals every fault)."""
+    spec = session.spec
+    lapses = min(session.options.get("lease_lapses", 0), spec.workers - 1)
+    if lapses > 0:
+        window = _early_window(spec, session.elapsed())
+        faults = faults + random_faults(spec.rng("lapses"), PARTITION, lapses, spec.workers, window)
+    if faults:
+        session.faults.faults = sorted(faults)
+        session.faults.start()
 
 
 async def _settle(session: Session) -> None:
@@ -188,7 +215,7 @@ async def _settle(session: Session) -> None:
     deadline = session.elapsed() + 3 * cluster.config.lease_ttl + 10
     while session.elapsed() < deadline:
         ring = sorted(cluster.coordinator.ring.worker_ids)  # type: ignore[union-attr]
-        if ring == cluster.live_worker_ids():
+        if ring == cluster.member_ids():
             return
         await cluster.clock.sleep(0.1)
 

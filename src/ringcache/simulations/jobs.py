@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..cluster.errors import Unavailable
+from ..cluster.errors import Conflict, Unavailable
 from .cluster import SimCluster
 
 FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -26,12 +26,17 @@ async def run_job(
 ) -> dict[str, Any]:
     """Submit a job and wait (virtual time) until it finishes; its last description.
 
+    A job that already exists with the same selector (a second rebalance of ALL) is
+    re-run or resumed by the coordinator, which answers 409 with its id: that id is awaited.
     Raises TimeoutError if it is still running after `timeout` virtual seconds, so a job
     that never ends fails the run rather than spinning forever. While the coordinator is
     unavailable (restarting), polls are retried every `poll_interval`.
     """
     deadline = cluster.clock.elapsed() + timeout
-    job = await _call(cluster, deadline, poll_interval, "submit_job", job_type, body)
+    try:
+        job = await _call(cluster, deadline, poll_interval, "submit_job", job_type, body)
+    except Conflict as conflict:  # the job exists (the same target again): it was resumed
+        job = {"id": conflict.details["id"], "state": "RUNNING"}
     while job["state"] not in FINISHED:
         if cluster.clock.elapsed() >= deadline:
             raise TimeoutError(f"{job_type} job {job['id']} still {job['state']} after {timeout} s")

@@ -4,6 +4,7 @@
 - `scale-out`: load, add k workers, rebalance ALL; bytes moved against the ideal.
 - `crash`: kill workers during a load; the job still finishes with every file placed.
 - `restart`: restart the coordinator during a load; the job resumes from its checkpoint.
+  Any of these four also takes `lease_lapses`: workers cut off from the registry mid-load.
 - `load-direct`: the load without the job engine (straight to the workers), for comparing.
 
 Each scenario answers a summary that depends only on the spec, the options and the seed,
@@ -31,6 +32,7 @@ OPTION_FLAGS = {
     "add": "--add",
     "crashes": "--crashes",
     "restarts": "--restarts",
+    "lease_lapses": "--lease-lapses",
     "batch_size": "--batch-size",
 }
 SPEC_FLAGS = {
@@ -46,7 +48,8 @@ def run_scenario(name: str, workers: int, files: int, seed: int, **options: Any)
     """Run scenario `name` on `workers` workers and `files` files; its summary as a dict.
 
     `options`: `spec`, a `SimSpec` to start from; `add` (scale-out), `crashes` (crash),
-    `restarts` (restart), `batch_size`, `liveness_bound`. Raises InvalidArgument for an
+    `restarts` (restart), `lease_lapses` (any but load-direct), `batch_size`,
+    `liveness_bound`. Raises InvalidArgument for an
     unknown name or sizes, and `SimulationCheckFailed` when a checker finds a problem.
     """
     if name not in SCENARIOS:

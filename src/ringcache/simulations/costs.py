@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .loop import virtual_sleep
+
 T = TypeVar("T")
 
 
@@ -161,7 +163,7 @@ class SimRunIo:
             meter.active = False
         delay = meter.settle(self.loop.time())
         if delay > 0:
-            await asyncio.sleep(delay)
+            await virtual_sleep(delay)
         if error is not None:
             raise error
         return result

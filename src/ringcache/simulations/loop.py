@@ -9,6 +9,7 @@ and the order in which callbacks run depends only on the program, never on the m
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import itertools
 from collections.abc import Callable, Coroutine
@@ -49,9 +50,22 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
     def time(self) -> float:
         return self._now
 
+    def call_soon(self, callback: Callable[..., object], *args: Any, context=None):
+        # Every task step and future callback comes through here: the stock path checks
+        # the thread and debug mode and builds the handle through three calls; this loop
+        # has one thread, and debug mode keeps the stock path.
+        if self._debug or self._closed:
+            return super().call_soon(callback, *args, context=context)
+        handle = _Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
+
     def call_at(self, when: float, callback: Callable[..., object], *args: Any, context=None):
         self._check_closed()
-        timer = asyncio.TimerHandle(when, callback, args, self, context)
+        if self._debug:
+            timer = asyncio.TimerHandle(when, callback, args, self, context)
+        else:
+            timer = _TimerHandle(when, callback, args, self, context)
         # Heap entries are (when, sequence, timer): ties go first-set first-fired, and the
         # heap compares floats and ints in C instead of calling TimerHandle.__lt__.
         heapq.heappush(self._scheduled, (when, next(self._sequence), timer))
@@ -106,11 +120,37 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         pass  # the loop never blocks, so there is nobody to wake
 
 
+class _Handle(asyncio.Handle):
+    """A `Handle` built without asking the loop whether it is in debug mode (it is not)."""
+
+    __slots__ = ()
+
+    def __init__(self, callback, args, loop, context=None) -> None:  # noqa: ANN001
+        self._context = contextvars.copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
+class _TimerHandle(asyncio.TimerHandle):
+    """A `TimerHandle` built as `_Handle` is."""
+
+    __slots__ = ()
+
+    def __init__(self, when, callback, args, loop, context=None) -> None:  # noqa: ANN001
+        _Handle.__init__(self, callback, args, loop, context)  # type: ignore[arg-type]
+        self._when = when
+        self._scheduled = False
+
+
 class VirtualClock:
     """The `Clock` of a simulation: epoch-like `now()` and sleeps on the virtual loop.
 
     `now()` is `epoch + loop.time()`, so it can be read outside the loop too (reports,
-    tests); `sleep()` is `asyncio.sleep` and must be awaited on that loop.
+    tests); `sleep()` is `virtual_sleep` and must be awaited on that loop.
     """
 
     def __init__(self, loop: VirtualTimeLoop, epoch: float = DEFAULT_EPOCH) -> None:
@@ -125,7 +165,28 @@ class VirtualClock:
         return self.loop.time()
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        await virtual_sleep(seconds)
+
+
+async def virtual_sleep(seconds: float) -> None:
+    """`asyncio.sleep` on the virtual loop, the same timer at the same instant, without
+    its helper calls: most events of a simulation are sleeps (network and I/O delays)."""
+    if seconds <= 0:
+        await asyncio.sleep(0)
+        return
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    timer = loop.call_at(loop.time() + seconds, _wake, future)
+    try:
+        await future
+    except BaseException:  # cancelled: the timer has nothing left to wake
+        timer.cancel()
+        raise
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def run_virtual(
@@ -161,4 +222,5 @@ __all__ = [
     "VirtualTimeLoop",
     "cancel_pending",
     "run_virtual",
+    "virtual_sleep",
 ]

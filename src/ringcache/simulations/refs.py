@@ -15,6 +15,7 @@ from typing import Any
 
 from ..cluster.errors import Unavailable
 from .costs import NetworkModel
+from .loop import virtual_sleep
 
 
 class SimNetwork:
@@ -165,4 +166,4 @@ class SimPeers:
 
 async def _sleep(seconds: float) -> None:
     if seconds > 0:
-        await asyncio.sleep(seconds)
+        await virtual_sleep(seconds)

@@ -189,3 +189,18 @@ def test_lease_lapses_drop_workers_from_the_ring_and_the_files_follow_their_owne
     assert summary["replay"].endswith("--lease-lapses 2 (with the SimSpec given in code)")
     again = run_scenario("load", 6, 400, 5, spec=SMALL, lease_lapses=2)
     assert summary_json(again, details=True) == summary_json(summary, details=True)
+
+
+def test_a_rebalance_charges_every_peer_copy_to_the_network_and_disks(monkeypatch):
+    seen = {}
+    close = sim_cluster.SimCluster.close
+
+    def closing(cluster):
+        seen["unmetered"] = cluster.unmetered_io()
+        seen["received"] = sum(node.meter.received_from_peers for node in cluster.nodes.values())
+        return close(cluster)
+
+    monkeypatch.setattr(sim_cluster.SimCluster, "close", closing)
+    summary = run_scenario("scale-out", 6, 300, 2, spec=SMALL, add=2)
+    assert seen["unmetered"] == 0  # no page read or write outside a timed I/O call
+    assert seen["received"] == summary["bytesMoved"]["fromPeers"] > 0

@@ -114,3 +114,34 @@ def test_peers_know_only_added_workers():
         peers.worker("worker-b")
     with pytest.raises(RuntimeError):
         Endpoint("registry", Echo(), crashable=False).crash()
+
+
+class Pages:
+    async def read(self, nbytes: int) -> bytes:
+        return bytes(nbytes)
+
+    async def read_many(self, sizes: list[int]) -> list[bytes | None]:
+        return [bytes(n) if n else None for n in sizes]
+
+
+def test_page_bytes_in_an_answer_queue_on_the_callers_nic():
+    from ringcache.simulations.costs import IoMeter, NodeModel
+
+    loop, network = VirtualTimeLoop(), _network(latency=0.0)
+    meter = IoMeter(NodeModel(nic_bandwidth=1e6), network.model, None)
+    network.meters["receiver"] = meter
+    peers = SimPeers(network)
+    peers.add(Endpoint("sender", Pages()))
+    ref = peers.seen_from("receiver").worker("sender")
+
+    async def main():
+        await ref.call("read", 500_000)  # half a second on a 1 MB/s NIC
+        first = loop.time()
+        await asyncio.gather(ref.call("read_many", [250_000, 0]), ref.call("read", 250_000))
+        return first, loop.time()
+
+    assert run_virtual(main(), loop) == (0.5, 1.0)  # the two answers queued on one NIC
+    assert meter.received_from_peers == 1_000_000
+    # Answers that carry no page bytes, and callers without a meter, cost only latency.
+    assert network.receive_time("receiver", [{"path": "x"}], 0.0) == 0.0
+    assert network.receive_time(None, b"x" * 10, 0.0) == 0.0

@@ -33,6 +33,15 @@ class RebalancePath:
         version: tuple[int, float | None, str | None] | None = None,
     ) -> bytes | None:
         """Bytes from this worker's pages only, of `version` if given; None if it can't."""
+        return await self.env.run_io(self._read_cached, path, offset, length, version)
+
+    def _read_cached(
+        self: Worker,
+        path: str,
+        offset: int,
+        length: int | None,
+        version: tuple[int, float | None, str | None] | None,
+    ) -> bytes | None:
         store = self._require_store()
         info = store.file_info(path)
         if info is None or (version is not None and info.version != FileVersion(*version)):
@@ -83,7 +92,11 @@ class RebalancePath:
     ) -> list[bytes | None]:
         """Whole small files from this worker's pages, of the versions asked, in one answer
         (None for each it cannot serve): one round trip instead of one per file."""
-        return [await self.read_cached(path, 0, None, version) for path, version in items]
+
+        def read_all() -> list[bytes | None]:
+            return [self._read_cached(path, 0, None, version) for path, version in items]
+
+        return await self.env.run_io(read_all)
 
     async def _fetch_bundles(self: Worker, entries: list[Any], throttle: Any) -> set[str]:
         """Small files fetched from peers in bundles of up to BUNDLE_BYTES per call."""
@@ -162,7 +175,9 @@ class RebalancePath:
                         raise LookupError(f"{peer} no longer holds {path}")
                     view = memoryview(data)
                     pages = [view[i : i + page_size] for i in range(0, length, page_size)]
-                    store.put_pages(path, start, pages, self.clock.now(), version=version)
+                    await self.env.run_io(
+                        store.put_pages, path, start, pages, self.clock.now(), version=version
+                    )
             return True
         except CapacityExceeded:
             raise

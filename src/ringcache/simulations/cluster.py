@@ -270,6 +270,7 @@ class SimCluster:
     async def _start_worker(self, worker_id: str, model: NodeModel) -> None:
         node = self.nodes.get(worker_id) or SimNode(worker_id, model, self)
         self.nodes[worker_id] = node
+        self.network.meters[worker_id] = node.meter
         worker = Worker(
             worker_id,
             self.config.worker,
@@ -278,7 +279,7 @@ class SimCluster:
             cache_dir=Path("/nonexistent/ringcache-sim") / worker_id,
             lease_ttl=self.config.lease_ttl,
             host=f"sim-{len(self.nodes)}",
-            peers=self.peers,
+            peers=self.peers.seen_from(worker_id),
         )
         node.worker = worker
         if node.endpoint is None:

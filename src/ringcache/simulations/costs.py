@@ -87,6 +87,7 @@ class IoMeter:
         self.ufs_link = ufs_link
         self.active = False
         self.unmetered = 0
+        self.received_from_peers = 0  # bytes of answers from peers (charged by the network)
         self._latency = 0.0
         self._nic_bytes = 0
         self._disk_bytes = 0

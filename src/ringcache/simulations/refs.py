@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from ..cluster.errors import Unavailable
-from .costs import NetworkModel
+from .costs import IoMeter, NetworkModel
 from .loop import virtual_sleep
 
 
@@ -31,6 +31,7 @@ class SimNetwork:
         self.rng = rng
         self.messages = 0
         self.cut: set[tuple[str, str]] = set()
+        self.meters: dict[str, IoMeter] = {}  # per node name: whose NIC an answer crosses
 
     def partition(self, caller: str, endpoint: str) -> None:
         self.cut.add((caller, endpoint))
@@ -40,6 +41,18 @@ class SimNetwork:
 
     def is_cut(self, caller: str | None, endpoint: str) -> bool:
         return bool(self.cut) and (caller, endpoint) in self.cut
+
+    def receive_time(self, caller: str | None, answer: Any, now: float) -> float:
+        """Seconds the bytes in `answer` (page data from a peer) take to arrive over the
+        caller's NIC, queued behind what that NIC already carries; 0 for other answers."""
+        meter = self.meters.get(caller) if caller is not None else None
+        if meter is None:
+            return 0.0
+        size = _payload_bytes(answer)
+        if not size:
+            return 0.0
+        meter.received_from_peers += size
+        return (meter.nic.reserve(now, size) - now) * meter.node.slowdown
 
     def delay(self) -> float:
         self.messages += 1
@@ -117,7 +130,10 @@ class SimRef:
             raise Unavailable(str(crashed)) from None
         except Exception as exc:  # an error answer travels back like a result
             error = exc
-        await _sleep(self.network.delay())
+            result = None
+        network = self.network
+        now = asyncio.get_running_loop().time()
+        await _sleep(network.delay() + network.receive_time(self.caller, result, now))
         if error is not None:
             raise error
         return result
@@ -162,6 +178,39 @@ class SimPeers:
             return self._refs[worker_id]
         except KeyError:
             raise Unavailable(f"worker {worker_id} is not reachable") from None
+
+    def seen_from(self, caller: str) -> CallerPeers:
+        """The same peers as `caller` calls them: answers cross `caller`'s NIC."""
+        return CallerPeers(self, caller)
+
+
+class CallerPeers:
+    """`Peers` of one node: its references name it as the caller (partitions, NIC)."""
+
+    def __init__(self, peers: SimPeers, caller: str) -> None:
+        self.peers = peers
+        self.caller = caller
+        self._refs: dict[str, SimRef] = {}
+
+    def worker(self, worker_id: str) -> SimRef:
+        ref = self._refs.get(worker_id)
+        if ref is None:
+            endpoint = self.peers.endpoints.get(worker_id)
+            if endpoint is None:
+                raise Unavailable(f"worker {worker_id} is not reachable")
+            ref = self._refs[worker_id] = SimRef(endpoint, self.peers.network, self.caller)
+        return ref
+
+
+def _payload_bytes(answer: Any) -> int:
+    """The page bytes in an answer: a bytes-like one, or a list of them (None allowed)."""
+    if isinstance(answer, bytes | bytearray | memoryview):
+        return len(answer)
+    if type(answer) is list and answer:
+        first = next((item for item in answer if item is not None), None)
+        if isinstance(first, bytes | bytearray | memoryview):
+            return sum(len(item) for item in answer if item is not None)
+    return 0
 
 
 async def _sleep(seconds: float) -> None:

@@ -28,8 +28,9 @@ scenarios:
   restart      restart the coordinator --restarts times during a load
   load-direct  the load straight to the workers, without the job engine
 
-Faults: --crashes, --restarts, --lease-lapses (workers cut off from the registry during
-the load), --slow-workers, --ufs-error-rate; all at seeded-random times or rates.
+Faults: --crashes (and --restart-after), --restarts, --lease-lapses (workers cut off from
+the registry during the load), --slow-workers, --ufs-error-rate; all at seeded-random times
+or rates.
 """
 
 EPILOG = (
@@ -61,6 +62,12 @@ def add_simulate_command(commands: Any) -> None:
     )
     parser.add_argument("--add", type=int, help="scale-out: workers to add")
     parser.add_argument("--crashes", type=int, help="crash: workers to kill")
+    parser.add_argument(
+        "--restart-after",
+        type=float,
+        metavar="SECONDS",
+        help="crash: start each killed worker again this many virtual seconds later",
+    )
     parser.add_argument("--restarts", type=int, help="restart: coordinator restarts")
     parser.add_argument(
         "--lease-lapses",
@@ -103,6 +110,7 @@ def simulate_command(args: argparse.Namespace) -> int:
         for key, value in (
             ("add", args.add),
             ("crashes", args.crashes),
+            ("restart_after", args.restart_after),
             ("restarts", args.restarts),
             ("lease_lapses", args.lease_lapses),
             ("batch_size", args.batch_size),

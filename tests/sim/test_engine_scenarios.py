@@ -204,3 +204,15 @@ def test_a_rebalance_charges_every_peer_copy_to_the_network_and_disks(monkeypatc
     summary = run_scenario("scale-out", 6, 300, 2, spec=SMALL, add=2)
     assert seen["unmetered"] == 0  # no page read or write outside a timed I/O call
     assert seen["received"] == summary["bytesMoved"]["fromPeers"] > 0
+
+
+def test_crashed_workers_restart_when_asked_and_the_load_still_places_every_file():
+    summary = run_scenario("crash", 6, 400, 3, spec=SMALL, crashes=2, restart_after=1.5)
+    _load_job_counted_everything(summary)
+    kinds = [(f["kind"], f["worker"]) for f in summary["faults"] if not f.get("skipped")]
+    crashed = sorted(w for k, w in kinds if k == "crash-worker")
+    assert len(crashed) == 2 and sorted(w for k, w in kinds if k == "restart-worker") == crashed
+    first_crash = min(f["at"] for f in summary["faults"] if f["kind"] == "crash-worker")
+    restarts = [f["at"] for f in summary["faults"] if f["kind"] == "restart-worker"]
+    assert min(restarts) == pytest.approx(first_crash + 1.5)
+    assert "--restart-after 1.5" in summary["replay"]

@@ -24,6 +24,7 @@ from .cluster import SimCluster
 from .faults import (
     CRASH,
     PARTITION,
+    RESTART,
     RESTART_COORDINATOR,
     Fault,
     FaultInjector,
@@ -102,13 +103,18 @@ async def load_body(session: Session) -> None:
 
 async def crash_body(session: Session) -> None:
     """Kill `crashes` workers at seeded-random times early in the load; they stay down
-    until the liveness check heals them. The job must count every file once and leave each
-    on its owners in the ring of the workers still alive."""
+    until the liveness check heals them, or with `restart_after` start again that many
+    virtual seconds after their crash. The job must count every file once and leave each
+    on its owners in the ring of the workers alive."""
     spec, options = session.spec, session.options
     crashes = min(options.get("crashes", max(1, spec.workers // 10)), spec.workers - 1)
     start = session.elapsed()
     window = _early_window(spec, start)
-    _start_faults(session, random_faults(spec.rng("faults"), CRASH, crashes, spec.workers, window))
+    faults = random_faults(spec.rng("faults"), CRASH, crashes, spec.workers, window)
+    after = options.get("restart_after")
+    if after is not None:  # each crashed worker comes back, same id and disk, this much later
+        faults += [Fault(round(f.at + after, 6), RESTART, f.target) for f in faults]
+    _start_faults(session, faults)
     await _load(session)
 
 

@@ -33,6 +33,7 @@ OPTION_FLAGS = {
     "crashes": "--crashes",
     "restarts": "--restarts",
     "lease_lapses": "--lease-lapses",
+    "restart_after": "--restart-after",
     "batch_size": "--batch-size",
 }
 SPEC_FLAGS = {
@@ -47,7 +48,8 @@ SCENARIOS: tuple[str, ...] = (*BODIES, "load-direct")
 def run_scenario(name: str, workers: int, files: int, seed: int, **options: Any) -> dict[str, Any]:
     """Run scenario `name` on `workers` workers and `files` files; its summary as a dict.
 
-    `options`: `spec`, a `SimSpec` to start from; `add` (scale-out), `crashes` (crash),
+    `options`: `spec`, a `SimSpec` to start from; `add` (scale-out), `crashes` and
+    `restart_after` (crash),
     `restarts` (restart), `lease_lapses` (any but load-direct), `batch_size`,
     `liveness_bound`. Raises InvalidArgument for an
     unknown name or sizes, and `SimulationCheckFailed` when a checker finds a problem.

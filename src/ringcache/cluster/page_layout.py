@@ -33,6 +33,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .page_json import compact_json, dumps_json
+
 LAYOUT_VERSION = 2
 _BUCKET = re.compile(r"^[0-9a-f]{2}$")
 _DATA = re.compile(r"^[0-9a-f]{40}$")
@@ -44,8 +46,9 @@ PageData = bytes | memoryview  # or a FileRange, below
 
 
 def file_key(path: str, size: int, mtime: float | None, etag: str | None) -> str:
-    """The on-disk name of one version of a cached file."""
-    identity = json.dumps([path, size, mtime, etag])
+    """The on-disk name of one version of a cached file: the SHA-1 of
+    `json.dumps([path, size, mtime, etag])`."""
+    identity = dumps_json([path, size, mtime, etag])
     return hashlib.sha1(identity.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -372,11 +375,8 @@ def write_atomic(path: str, data: bytes | memoryview | FileRange) -> None:
     os.replace(temporary, path)
 
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one a call
-
-
 def _line(record: dict) -> bytes:
-    return _COMPACT.encode(record).encode() + b"\n"
+    return compact_json(record).encode() + b"\n"
 
 
 def _read_json(path: str) -> dict | None:

@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .errors import RingcacheError
+from .mounts import MountPoint
 from .page_layout import FileRange
 from .policies import CacheRule
 from .policies.quota_check import quota_failure
@@ -43,13 +44,21 @@ class BatchPath:
         throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
         work: list[tuple[int, str, Any, str, FileVersion | None]] = []
         results: list[dict[str, Any] | None] = [None] * len(files)
+        # One UFS lookup per mount point per batch (the mount is kept, so its id stays its).
+        ufs_of: dict[int, tuple[MountPoint, UnderFileSystem]] = {}
         for position, entry in enumerate(files):
             path, version = _entry(entry)
             try:
-                ufs, uri = await self._resolve(path)
-            except RingcacheError as exc:
-                results[position] = _failure(path, "INVALID_PATH", exc.message)
-                continue
+                mount, uri = self.mounts.resolve(path)
+                if id(mount) not in ufs_of:
+                    ufs_of[id(mount)] = (mount, self.env.ufs_factory(mount.ufs, mount.options))
+                ufs = ufs_of[id(mount)][1]
+            except RingcacheError:
+                try:  # a mount may be newer than our table, or the path is not under one
+                    ufs, uri = await self._resolve(path)
+                except RingcacheError as exc:
+                    results[position] = _failure(path, "INVALID_PATH", exc.message)
+                    continue
             work.append((position, path, ufs, uri, version))
         # A few lanes, each a thread that loads its share one file after another: one
         # thread hop per lane rather than per file, which is most of a small file's cost.
@@ -116,10 +125,12 @@ class BatchPath:
             verdict = self._admit(uri, version.size - held, policies)
             if not verdict.allowed:
                 return quota_failure(uri, verdict)
-        store.set_file(uri, version, self.clock.now())
         if cached is not None and cached.version == version:
+            store.set_file(uri, version, self.clock.now())
             missing = store.missing_pages(uri, 0, version.size)
         else:  # recorded just now: no page is cached yet (a racing loader's are skipped)
+            # A new file (or version) gets its rule's level, named here as we know it is new.
+            store.set_file(uri, version, self.clock.now(), policies.priority_for(uri))
             missing = list(range(-(-version.size // self.config.page_size)))
         local = ufs.local_path(uri)
         chunk = 8  # pages per ranged UFS read: fewer round trips, bounded memory

@@ -32,6 +32,21 @@ def failed(
     return Outcome("FAILED", reason=str(reason), message=message, details=details or {})
 
 
+def all_failed(files: list[FileStatus], reason: FailureReason, message: str) -> list[dict]:
+    """The answers of a batch that failed as a whole, one per file."""
+    return [
+        {"path": f.path, "status": "FAILED", "bytes": 0, "reason": str(reason), "message": message}
+        for f in files
+    ]
+
+
+def failure_entry(status: FileStatus, outcome: Outcome) -> dict[str, Any]:
+    """What a job records of a file that failed: its path, why, its version and details."""
+    entry = {"path": status.path, "reason": outcome.reason, "message": outcome.message}
+    entry.update(size=status.size, mtime=status.mtime, etag=status.etag, **outcome.details)
+    return {k: v for k, v in entry.items() if v is not None}
+
+
 class LoadKind:
     """Load: each file goes to its first `replicas` ring owners, UFS -> worker."""
 
@@ -64,14 +79,16 @@ class LoadKind:
         """One outcome for a file from its owners' answers: any failure fails it (a quota's
         refusal keeps the `quota` it names); else loaded if any owner loaded it; else
         skipped, which includes FILTERED (a `skipCache` file, never cached)."""
-        for result in results:
-            if result["status"] == "FAILED":
+        loaded, size = False, 0
+        for result in results:  # one loop, no generators: this runs once per file
+            status = result["status"]
+            if status == "FAILED":
                 details = {"quota": result["quota"]} if "quota" in result else None
                 reason = result.get("reason") or "UFS_READ_FAILED"
                 return failed(reason, result.get("message", ""), details)
-        if any(result["status"] == "LOADED" for result in results):
-            return Outcome("LOADED", max(r["bytes"] for r in results))
-        return Outcome("SKIPPED", max(r["bytes"] for r in results))
+            loaded = loaded or status == "LOADED"
+            size = max(size, result["bytes"])
+        return Outcome("LOADED" if loaded else "SKIPPED", size)
 
     @staticmethod
     def count(counters: dict[str, int], status: FileStatus, outcome: Outcome) -> None:

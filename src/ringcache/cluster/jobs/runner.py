@@ -20,7 +20,7 @@ from ..mounts import MountTable
 from ..refs import Peers
 from ..ring import HashRing
 from ..ufs import FileStatus
-from .kinds import KINDS, Outcome, failed
+from .kinds import KINDS, Outcome, all_failed, failed, failure_entry
 from .model import RETRYABLE, Cursor, FailureReason, JobRecord, JobState
 from .repair import repair
 from .source import FileSource, Page, index_lines
@@ -61,9 +61,10 @@ class JobContext:
     mounts: Callable[[], Any]
     lease_ttl: float
     lost_files: Any = None  # files only departed workers held (from the file index)
-    # Called with a worker's id once a batch has changed what it holds: brings the file
-    # index up to date with that worker at once, so quota checks and rebalance need not
-    # wait for the next periodic sync.
+    # Called with a worker's id once the batches it was sent in one attempt (a page, or its
+    # retries) have changed what it holds: brings the file index up to date with that
+    # worker before the page commits, so quota checks and rebalance need not wait for the
+    # next periodic sync.
     on_results: Any = None
 
 
@@ -92,7 +93,7 @@ class JobRun:
         )
 
     async def note_results(self, worker_id: str) -> None:
-        """A batch changed what `worker_id` holds: have the file index catch up with it."""
+        """Batches changed what `worker_id` holds: have the file index catch up with it."""
         if self.on_results is None:
             return
         try:
@@ -300,15 +301,14 @@ class JobRun:
         while pending:
             retry = []
             async for status, outcome in self.attempt(pending):
-                retryable = outcome.failed and self._should_retry(
+                if outcome.failed and self._should_retry(
                     status.path, outcome.reason, attempts, first_failure, self.env.clock.now()
-                )
-                if retryable:
+                ):
                     retry.append(status)
                     continue
                 self.kind.count(work.counters, status, outcome)
                 if outcome.failed:
-                    work.failed.append(_failure_entry(status, outcome))
+                    work.failed.append(failure_entry(status, outcome))
             pending = retry
             if pending:
                 await self.env.clock.sleep(delay)
@@ -347,20 +347,27 @@ class JobRun:
                 yield status, self._unplanned()
         batch_size = self.record.options.get("batchSize", 200)
         sends = []
+        answered: set[str] = set()  # workers whose batches returned: their index is synced
         for worker_id in sorted(plan):
             assigned = [position[id(status)] for status in plan[worker_id]]
             for start in range(0, len(assigned), batch_size):
                 batch = assigned[start : start + batch_size]
-                send = self._send(worker_id, [files[i] for i in batch], live)
+                send = self._send(worker_id, [files[i] for i in batch], live, answered)
                 sends.append(asyncio.ensure_future(_tagged(batch, send)))
         answers: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        merge = self.kind.merge
         try:
             for next_batch in asyncio.as_completed(sends):
                 batch, results = await next_batch
                 for i, result in zip(batch, results, strict=True):
+                    if expected[i] == 1:  # the common case: one owner, one answer
+                        yield files[i], merge([result])
+                        continue
                     answers[i].append(result)
                     if len(answers[i]) == expected[i]:
-                        yield files[i], self.kind.merge(answers.pop(i))
+                        yield files[i], merge(answers.pop(i))
+            # Once per worker, not per batch: in the index before the page is committed.
+            await asyncio.gather(*(self.note_results(w) for w in sorted(answered)))
         finally:
             for send in sends:
                 send.cancel()
@@ -371,35 +378,22 @@ class JobRun:
         return self.kind.merge([])
 
     async def _send(
-        self, worker_id: str, files: list[FileStatus], live: set[str]
+        self, worker_id: str, files: list[FileStatus], live: set[str], answered: set[str]
     ) -> list[dict[str, Any]]:
         async with self._slots[worker_id]:
             if worker_id not in self.ring()[1]:
-                return _all_failed(files, FailureReason.MEMBERSHIP_CHANGED, f"{worker_id} left")
+                return all_failed(files, FailureReason.MEMBERSHIP_CHANGED, f"{worker_id} left")
             try:
                 ref = self.peers.worker(worker_id)
                 answers = await ref.call(self.kind.method, *self.kind.arguments(files))
-                await self.note_results(worker_id)
+                answered.add(worker_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the whole batch is retried on the then-current ring
                 message = f"{worker_id}: {type(exc).__name__}: {exc}"
-                return _all_failed(files, FailureReason.WORKER_FAILED, message)
+                return all_failed(files, FailureReason.WORKER_FAILED, message)
         return answers
 
 
 async def _tagged(batch: list[int], send: Awaitable[list[dict]]) -> tuple[list[int], list[dict]]:
     return batch, await send
-
-
-def _all_failed(files: list[FileStatus], reason: FailureReason, message: str) -> list[dict]:
-    return [
-        {"path": f.path, "status": "FAILED", "bytes": 0, "reason": str(reason), "message": message}
-        for f in files
-    ]
-
-
-def _failure_entry(status: FileStatus, outcome: Outcome) -> dict[str, Any]:
-    entry = {"path": status.path, "reason": outcome.reason, "message": outcome.message}
-    entry.update(size=status.size, mtime=status.mtime, etag=status.etag, **outcome.details)
-    return {k: v for k, v in entry.items() if v is not None}

@@ -231,3 +231,24 @@ def test_stop_codes(mounted) -> None:
     wait_job(api, "load", alias="done")
     finished = api.request("DELETE", "/load", json={"paths": ["/data/eval"], "alias": "done"})
     assert finished.status_code == 410 and "SUCCEEDED" in finished.json()["status"]
+
+
+def test_the_index_is_synced_once_per_worker_per_page_before_the_job_ends(mounted) -> None:
+    cluster, api = mounted
+    context = cluster.coordinator.jobs.context
+    synced: list[str] = []
+    sync = context.on_results
+
+    async def counting_sync(worker_id: str) -> None:
+        synced.append(worker_id)
+        await sync(worker_id)
+
+    context.on_results = counting_sync
+    body = {"paths": ["/data/train"], "alias": "one-a-batch", "options": {"batchSize": 1}}
+    assert api.post("/load", json=body).status_code == 200
+    job = wait_job(api, "load", alias="one-a-batch")
+    assert job["state"] == "SUCCEEDED" and job["scannedFiles"] == 21
+    # 21 batches of one file, one listing page: each worker that got some is synced once.
+    assert sorted(synced) == sorted(set(synced)) and 1 <= len(synced) <= len(cluster.workers)
+    listed = api.get("/file_index", params={"prefix": "/data/train/"}).json()["results"]
+    assert len(listed) == 21 and all(entry["workers"] for entry in listed)

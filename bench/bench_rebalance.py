@@ -81,6 +81,7 @@ def main() -> None:
             holders = {p: before.owners(p)[0] for p in mine}
             entries = [(p, size, os.stat(p[7:]).st_mtime, None, [holders[p]]) for p in mine]
             peer_seconds = ufs_seconds = 0.0
+
             def recache_on_old_owners() -> None:  # the rebalance pruned them there
                 for old_owner in set(holders.values()):
                     files = [p for p in mine if holders[p] == old_owner]

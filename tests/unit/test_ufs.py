@@ -9,13 +9,8 @@ import pytest
 from fsspec.spec import AbstractFileSystem
 
 from ringcache.cluster.errors import InvalidArgument, UfsError, UfsNotFound
-from ringcache.cluster.ufs import (
-    FileStatus,
-    FileVersion,
-    UnderFileSystem,
-    canonical_uri,
-    ufs_for,
-)
+from ringcache.cluster.ufs import FileStatus, FileVersion, UnderFileSystem, ufs_for
+from ringcache.cluster.ufs_names import canonical_uri
 
 # Listing order: by path segments, so "a/..." precedes "a.txt" although "a.txt" < "a/b".
 TREE = [
@@ -182,6 +177,21 @@ def test_symlinked_files_are_listed_and_symlinked_dirs_are_not_followed(tmp_path
     assert relative(paths, root) == ["d/f", "file-link"]
 
 
+def test_the_local_disk_lists_as_fsspec_would(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "t", [*TREE, "d/e f", "d/g.bin"])
+    (tmp_path / "t" / "d" / "g.bin").write_bytes(b"x" * 1234)
+    (tmp_path / "t" / "file-link").symlink_to(tmp_path / "t" / "d" / "g.bin")
+    (tmp_path / "t" / "dir-link").symlink_to(tmp_path / "t" / "a")
+    os.mkfifo(tmp_path / "t" / "pipe")  # neither a file nor a directory: not listed
+    scandir, generic = UnderFileSystem(root), UnderFileSystem(root)
+    generic._local = False  # through fsspec's `ls`, as any other filesystem
+    for after in (None, root + "/a/c/d", root + "/d/e f"):
+        pages = scandir.list_files(root, page_size=3, start_after=after)
+        assert list(pages) == list(generic.list_files(root, page_size=3, start_after=after))
+    assert scandir.list_dir(root + "/d") == generic.list_dir(root + "/d")
+    assert next(s for s in listed(scandir, root) if s.endswith("file-link"))
+
+
 def test_unknown_scheme_is_invalid_argument() -> None:
     with pytest.raises(InvalidArgument, match="unknown UFS scheme 'nosuchfs'"):
         UnderFileSystem("nosuchfs://bucket/key")
@@ -248,7 +258,7 @@ def test_canonical_uri_normalizes_text() -> None:
 
 
 def test_canonical_uri_answers_from_a_remembered_parent_as_the_full_rewrite_does() -> None:
-    from ringcache.cluster import ufs as ufs_module
+    from ringcache.cluster import ufs_names as ufs_module
 
     uris = [
         "memory://x/dir/a.bin", "memory://x/dir/b.bin", "memory://x/dir/..", "memory://x/dir/.",

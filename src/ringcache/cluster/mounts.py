@@ -19,7 +19,8 @@ from .paths import (
     relative_to,
     split_uri,
 )
-from .ufs import UnderFileSystem, canonical_uri, check_options, ufs_for
+from .ufs import UnderFileSystem, check_options, ufs_for
+from .ufs_names import canonical_uri
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,18 @@ directory `a/` (S3 can), the file comes first.
 
 from __future__ import annotations
 
-import re
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from .errors import InvalidArgument, RingcacheError, UfsError, UfsNotFound
 from .paths import normalize_uri, relative_to, split_uri
+from .ufs_names import filesystem_class
 
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
 _ETAG_KEYS = ("ETag", "etag")
@@ -54,88 +55,6 @@ class FileStatus:
         return FileVersion(self.size, self.mtime, self.etag)
 
 
-_classes: dict[tuple[str, int], type | str] = {}
-
-
-def filesystem_class(scheme: str) -> type:
-    """The fsspec class serving `scheme`; InvalidArgument if none is registered or installed.
-
-    Answers (misses too) are remembered per scheme until fsspec's registry changes: this is
-    asked for every path a worker resolves.
-    """
-    known = _class_or_reason(scheme)
-    if isinstance(known, str):
-        raise InvalidArgument(known)
-    return known
-
-
-def _class_or_reason(scheme: str) -> type | str:
-    key = (scheme, len(fsspec.registry) + len(fsspec.available_protocols()))
-    known = _classes.get(key)
-    if known is None:
-        try:
-            known = fsspec.get_filesystem_class(scheme)
-        except ValueError:
-            known = f"unknown UFS scheme {scheme!r}: no fsspec filesystem is registered for it"
-        except ImportError as exc:
-            known = f"UFS scheme {scheme!r} needs a package that is not installed: {exc}"
-        _classes[key] = known
-    return known
-
-
-def canonical_uri(uri: str) -> str:
-    """One spelling per location: the normalized URI, rewritten as fsspec names the path.
-
-    `memory://x/a` and `memory:///x/a` are the same file to fsspec; both become
-    `memory:///x/a`. A scheme without an fsspec implementation keeps its normalized text
-    (a simulated UFS may use one); `UnderFileSystem` is where an unknown scheme fails.
-
-    Asked for every file a job names, so the answer for a parent directory is remembered:
-    a plain file name below it is appended to it, once one such name was seen to compose
-    the same way the full rewrite does.
-    """
-    parent, _, name = uri.rpartition("/")
-    if _parents_key[0] != len(fsspec.registry):  # a new filesystem may rewrite differently
-        _parents.clear()
-        _parents_key[0] = len(fsspec.registry)
-    known = _parents.get(parent)
-    plain = _PLAIN_NAME.match(name) is not None
-    if known is not None and plain:
-        return _append(known, name)
-    canonical = _canonical(uri)
-    if plain and known is None:
-        try:
-            parent_canonical = _canonical(parent)
-        except InvalidArgument:
-            return canonical  # not a URI of its own (`file://` of `file:///a`)
-        if _append(parent_canonical, name) == canonical:
-            if len(_parents) >= _PARENT_MEMO:
-                _parents.clear()
-            _parents[parent] = parent_canonical
-    return canonical
-
-
-# A name that no normalization or filesystem rewrites: no dot segments, no separators.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*\Z")
-_PARENT_MEMO = 10_000
-_parents: dict[str, str] = {}  # parent text as given -> its canonical URI
-_parents_key = [-1]  # the fsspec registry size `_parents` was filled under
-
-
-def _append(parent: str, name: str) -> str:
-    return parent + name if parent.endswith("/") else f"{parent}/{name}"
-
-
-def _canonical(uri: str) -> str:
-    uri = normalize_uri(uri)
-    scheme, _ = split_uri(uri)
-    cls = _class_or_reason(scheme)
-    if isinstance(cls, str):
-        return uri
-    stripped = cls._strip_protocol(uri)
-    return f"{scheme}://{stripped}"
-
-
 class UnderFileSystem:
     """One fsspec filesystem (a scheme plus its options) behind the UFS calls a worker needs.
 
@@ -157,6 +76,9 @@ class UnderFileSystem:
                 f"cannot open a {self.scheme}:// filesystem with options "
                 f"{sorted(self.options)}: {exc}"
             ) from None
+        # The local disk is listed with os.scandir: fsspec's `ls` builds a dict of ten
+        # fields per file, which made listing most of a small-file load's coordinator time.
+        self._local = isinstance(self.fs, LocalFileSystem)
 
     def __repr__(self) -> str:
         return f"UnderFileSystem({self.scheme!r}, options={sorted(self.options)})"
@@ -264,18 +186,15 @@ class UnderFileSystem:
     ) -> Iterator[FileStatus | tuple[str, tuple[str, ...] | None]]:
         """Files (as FileStatus) and subdirectories (as `(path, cursor)`) in listing order."""
         try:
-            self.fs.invalidate_cache(directory)
-            listing = self.fs.ls(directory, detail=True)
+            if self._local:
+                entries = _local_entries(directory)
+            else:
+                self.fs.invalidate_cache(directory)
+                entries = self._entries(directory, self.fs.ls(directory, detail=True))
         except FileNotFoundError:
             return  # removed since its parent was listed: nothing left to yield
         except Exception as exc:
             raise UfsError(f"cannot list {self._uri(directory)}: {exc}") from None
-        entries = []
-        for info in listing:
-            kind = self._kind(info)
-            name = info["name"].rstrip("/").rsplit("/", 1)[-1]
-            if kind is not None and info["name"].rstrip("/") != directory.rstrip("/"):
-                entries.append((name, kind == "directory", info))
         entries.sort(key=lambda entry: (entry[0], entry[1]))
         for name, is_dir, info in entries:
             sub_cursor: tuple[str, ...] | None = None
@@ -293,6 +212,15 @@ class UnderFileSystem:
                 yield (info["name"].rstrip("/"), sub_cursor)
             else:
                 yield self._status(info)
+
+    def _entries(self, directory: str, listing: list[dict[str, Any]]) -> list[_Entry]:
+        entries = []
+        for info in listing:
+            kind = self._kind(info)
+            name = info["name"].rstrip("/").rsplit("/", 1)[-1]
+            if kind is not None and info["name"].rstrip("/") != directory.rstrip("/"):
+                entries.append((name, kind == "directory", info))
+        return entries
 
     def _kind(self, info: dict[str, Any]) -> str | None:
         kind = info.get("type")
@@ -363,6 +291,30 @@ def check_options(options: object) -> dict[str, str]:
     ):
         raise InvalidArgument(f"UFS options must map strings to strings, not {options!r}")
     return dict(options)
+
+
+_Entry = tuple[str, bool, dict[str, Any]]  # name, is a directory, fsspec-style info
+
+
+def _local_entries(directory: str) -> list[_Entry]:
+    """A local directory's files and subdirectories as fsspec's local `ls` and `_kind`
+    would give them: symlinks to files are files (with the target's size and mtime),
+    symlinks to directories, broken links and special files are left out."""
+    entries: list[_Entry] = []
+    with os.scandir(directory) as listing:
+        for entry in listing:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    entries.append((entry.name, True, {"name": entry.path}))
+                    continue
+                if not entry.is_file(follow_symlinks=True):
+                    continue
+                stat = entry.stat(follow_symlinks=True)
+            except OSError:  # removed, or a broken link, since the directory was read
+                continue
+            info = {"name": entry.path, "size": stat.st_size, "mtime": stat.st_mtime}
+            entries.append((entry.name, False, info))
+    return entries
 
 
 def _constructor_kwargs(options: Mapping[str, str]) -> dict[str, object]:

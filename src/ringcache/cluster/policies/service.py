@@ -16,7 +16,7 @@ from ..mount_registry import read_mount_table
 from ..mounts import MountTable
 from ..paths import is_uri, normalize_cluster_path
 from ..refs import ActorRef
-from ..ufs import canonical_uri
+from ..ufs_names import canonical_uri
 from .config import PolicyConfig
 from .enforcer import used_bytes
 from .policy_set import PolicySet

@@ -132,3 +132,50 @@ def test_switches_refuse_before_validating(tmp_path: Path) -> None:
         assert (await service.policies()).ttl_for("/data/x") is None
 
     run(tmp_path, scenario, config)
+
+
+def test_the_quota_gate_rereads_rules_after_a_write_or_a_second_not_per_batch(
+    tmp_path: Path,
+) -> None:
+    from ringcache.cluster.environment import Environment
+    from ringcache.cluster.policies.enforcer import RULES_REUSE, PolicyEnforcer
+    from ringcache.cluster.refs import WritesNoticed
+
+    async def main() -> None:
+        clock = ManualClock()
+        registry = open_registry(tmp_path, clock)
+        enforcer: PolicyEnforcer | None = None
+        ref = WritesNoticed(
+            LocalRef(registry, asyncio.get_running_loop()),
+            lambda: enforcer.rules_may_have_changed(),
+        )
+        env = Environment(clock=clock)
+        enforcer = PolicyEnforcer(
+            PolicyConfig(), ref, None, env, FileIndex(), live=set, interval=3.0
+        )  # type: ignore[arg-type]
+        service = PolicyService(ref, Mounts(DATA), enforcer.file_index, PolicyConfig())
+        reads = 0
+        refresh = enforcer.refresh
+
+        async def counted():
+            nonlocal reads
+            reads += 1
+            return await refresh()
+
+        enforcer.refresh = counted  # type: ignore[method-assign]
+        try:
+            for _ in range(5):  # five batches at one instant: one read
+                assert not (await enforcer.rules_for_batch()).quotas.rules
+            assert reads == 1
+            await service.set_quota("/data/train", "1GB")  # a write: the next batch reads
+            rules = (await enforcer.rules_for_batch()).quotas.rules
+            assert [rule.path for rule in rules] == ["/data/train"] and reads == 2
+            await enforcer.rules_for_batch()
+            assert reads == 2
+            clock.advance(RULES_REUSE)  # a change made elsewhere shows within RULES_REUSE
+            await enforcer.rules_for_batch()
+            assert reads == 3
+        finally:
+            registry.close()
+
+    asyncio.run(main())

@@ -20,6 +20,27 @@ class Peers(Protocol):
         """A reference to the worker with this id (it may be gone by the time it is called)."""
 
 
+class WritesNoticed:
+    """A registry reference that calls `on_write` after each call that may change a key
+    (put, put_many, delete, delete_prefix), once the call has returned or failed."""
+
+    WRITES = frozenset({"put", "put_many", "delete", "delete_prefix"})
+
+    def __init__(self, ref: ActorRef, on_write: Any) -> None:
+        self.ref = ref
+        self.on_write = on_write
+
+    def __repr__(self) -> str:
+        return f"WritesNoticed({self.ref!r})"
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self.ref.call(method, *args, **kwargs)
+        finally:
+            if method in self.WRITES:
+                self.on_write()
+
+
 class LocalRef:
     """An object served by one event loop, callable from any loop or thread, like an actor.
 

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 WORKER_CALL_TIMEOUT = 10.0
 SYNC_CONCURRENCY = 32  # workers drained at once
 REPUBLISH_AFTER = 30.0  # seconds: an unchanged usage is published again this often
+# Seconds the quota gate may reuse the rules it read: a write through this coordinator
+# (REST) makes it read them at once; a change made elsewhere shows within this.
+RULES_REUSE = 1.0
 
 
 class PolicyEnforcer:
@@ -72,6 +75,7 @@ class PolicyEnforcer:
         self._syncing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._published: dict[str, int] | None = None
         self._published_at = 0.0
+        self._rules_read_at: float | None = None  # None: read the rules before the next batch
         self._task: asyncio.Task | None = None
         self._stopped = False
 
@@ -110,6 +114,19 @@ class PolicyEnforcer:
         await self._evict_over_quota()
 
     # -- rules -----------------------------------------------------------------------------
+
+    def rules_may_have_changed(self) -> None:
+        """This coordinator wrote to the registry: the gate reads the rules again."""
+        self._rules_read_at = None
+
+    async def rules_for_batch(self) -> PolicySet:
+        """The rules for a load batch: read again after a write of this coordinator's, and
+        at least every RULES_REUSE seconds (a change made elsewhere), else the last read."""
+        now = self.env.clock.now()
+        if self._rules_read_at is not None and now - self._rules_read_at < RULES_REUSE:
+            return self.watch.policies
+        self._rules_read_at = now  # a write during the read below clears it again
+        return await self.refresh()
 
     async def refresh(self) -> PolicySet:
         """The rules in force now (one watch poll), with the index counting each quota."""

@@ -63,7 +63,7 @@ class QuotaGate:
     async def load_batch(
         self, worker_id: str, ref: ActorRef, files: list[Any], options: dict[str, Any] | None
     ) -> list[dict[str, Any]]:
-        policies = await self.enforcer.refresh()
+        policies = await self.enforcer.rules_for_batch()
         if not policies.quotas.rules or any(isinstance(entry, str) for entry in files):
             return await ref.call("load_batch", files, options)
         answers: dict[int, dict[str, Any]] = {}

@@ -158,7 +158,8 @@ class RebalancePath:
         """Copy a file page by page from a peer; False (nothing kept) if the peer can't."""
         store = self._require_store()
         page_size = self.config.page_size
-        store.set_file(path, version, self.clock.now())
+        # Recording a file writes the store's journal: disk I/O, off the event loop.
+        await self.env.run_io(store.set_file, path, version, self.clock.now())
         try:
             missing = store.missing_pages(path, 0, version.size)
             for run_start, run_stop in _runs(missing):

@@ -6,6 +6,8 @@ the virtual time the model gives for those charges. Bandwidth is a FIFO `Link` p
 resource (a worker's NIC, its disk, optionally the UFS's total egress): concurrent
 transfers queue behind each other, so eight parallel loads on one worker share its NIC
 instead of each getting a full one.
+Page bytes a worker receives from a peer are queued on its NIC by the network
+(`SimNetwork.receive_time`), not through the meter.
 """
 
 from __future__ import annotations
@@ -89,7 +91,6 @@ class IoMeter:
         self.unmetered = 0
         self.received_from_peers = 0  # bytes of answers from peers (charged by the network)
         self._latency = 0.0
-        self._nic_bytes = 0
         self._disk_bytes = 0
         self._ufs_bytes = 0
 
@@ -101,11 +102,6 @@ class IoMeter:
     def ufs_metadata(self) -> None:
         self._count()
         self._latency += self.network.ufs_metadata_latency
-
-    def network_transfer(self, nbytes: int) -> None:
-        """Bytes received from a peer over this node's NIC (no UFS involved)."""
-        self._count()
-        self._nic_bytes += nbytes
 
     def disk_write(self, nbytes: int) -> None:
         self._count()
@@ -126,15 +122,13 @@ class IoMeter:
             finish = max(finish, self.nic.reserve(now, self._ufs_bytes))
             if self.ufs_link is not None:
                 finish = max(finish, self.ufs_link.reserve(now, self._ufs_bytes))
-        if self._nic_bytes:
-            finish = max(finish, self.nic.reserve(now, self._nic_bytes))
         if self._disk_bytes:
             finish = max(finish, self.disk.reserve(now, self._disk_bytes))
         # Streaming: the NIC, the UFS and the disk work at once, so the slowest decides;
         # request latencies come on top, one after another as the calls were made.
         delay = (finish - now + self._latency) * self.node.slowdown
         self._latency = 0.0
-        self._nic_bytes = self._disk_bytes = self._ufs_bytes = 0
+        self._disk_bytes = self._ufs_bytes = 0
         return delay
 
 

@@ -49,9 +49,8 @@ def run_scenario(name: str, workers: int, files: int, seed: int, **options: Any)
     """Run scenario `name` on `workers` workers and `files` files; its summary as a dict.
 
     `options`: `spec`, a `SimSpec` to start from; `add` (scale-out), `crashes` and
-    `restart_after` (crash),
-    `restarts` (restart), `lease_lapses` (any but load-direct), `batch_size`,
-    `liveness_bound`. Raises InvalidArgument for an
+    `restart_after` (crash), `restarts` (restart), `lease_lapses` (any but load-direct),
+    `batch_size`, `liveness_bound`. Raises InvalidArgument for an
     unknown name or sizes, and `SimulationCheckFailed` when a checker finds a problem.
     """
     if name not in SCENARIOS:

@@ -170,16 +170,12 @@ class SimPageStore:
             entry = self._files[path]
         elif entry is None:
             raise NotFound(f"{path} is not recorded in the page store; call set_file first")
-        if type(first_index) is not int:  # bool is no page index either
+        if type(first_index) is not int:  # enumerate() would turn True into 1
             raise InvalidArgument(f"page index must be an integer, not {first_index!r}")
-        size, page_size = entry.version.size, self.page_size
         evicted: list[tuple[str, int]] = []
         lru = self._lru[entry.priority]
         for index, data in enumerate(pages, first_index):
-            start = index * page_size
-            if index < 0 or start >= size:
-                raise InvalidArgument(f"page {index} is out of range for {path}")
-            length = size - start if size - start < page_size else page_size
+            length = self._page_length(entry, index)
             if len(data) != length:
                 raise InvalidArgument(
                     f"page {index} of {path} must be {length} bytes, not {len(data)}"

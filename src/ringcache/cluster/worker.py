@@ -12,6 +12,7 @@ from typing import Any
 from ..config import WorkerConfig
 from .environment import Environment
 from .errors import NotFound
+from .load_lanes import LocalDisks
 from .membership import NodeRecord, live_key, node_key
 from .mount_registry import read_mount_entries, table_of
 from .mounts import MountTable
@@ -83,6 +84,7 @@ class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
         self._throttles: dict[str, Throttle] = {}
         self._heartbeat: asyncio.Task | None = None
         self._stopped = False
+        self._local_disks = LocalDisks()  # which mounts' files need no lanes to wait
         self._init_policies()
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .errors import RingcacheError
+from .load_lanes import lanes_for
 from .mounts import MountPoint
 from .page_layout import FileRange
 from .policies import CacheRule
@@ -44,25 +45,29 @@ class BatchPath:
         throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
         work: list[tuple[int, str, Any, str, FileVersion | None]] = []
         results: list[dict[str, Any] | None] = [None] * len(files)
-        # One UFS lookup per mount point per batch (the mount is kept, so its id stays its).
-        ufs_of: dict[int, tuple[MountPoint, UnderFileSystem]] = {}
+        # One UFS lookup per mount point per batch: the mount, its UFS, on a local disk?
+        ufs_of: dict[int, tuple[MountPoint, UnderFileSystem, bool]] = {}
+        local_bytes: int | None = 0  # of the batch's files, while all are on a local disk
         for position, entry in enumerate(files):
             path, version = _entry(entry)
             try:
-                mount, uri = self.mounts.resolve(path)
+                try:
+                    mount, uri = self.mounts.resolve(path)
+                except RingcacheError:  # a mount may be newer than our table
+                    await self._resolve(path)  # reads the table again, once per burst
+                    mount, uri = self.mounts.resolve(path)
                 if id(mount) not in ufs_of:
-                    ufs_of[id(mount)] = (mount, self.env.ufs_factory(mount.ufs, mount.options))
-                ufs = ufs_of[id(mount)][1]
-            except RingcacheError:
-                try:  # a mount may be newer than our table, or the path is not under one
-                    ufs, uri = await self._resolve(path)
-                except RingcacheError as exc:
-                    results[position] = _failure(path, "INVALID_PATH", exc.message)
-                    continue
+                    ufs_of[id(mount)] = self._open_mount(mount)
+                _, ufs, local = ufs_of[id(mount)]
+            except RingcacheError as exc:  # not under a mount, or its UFS cannot be had
+                results[position] = _failure(path, "INVALID_PATH", exc.message)
+                continue
+            if local_bytes is not None:
+                local_bytes = local_bytes + version.size if local and version is not None else None
             work.append((position, path, ufs, uri, version))
         # A few lanes, each a thread that loads its share one file after another: one
         # thread hop per lane rather than per file, which is most of a small file's cost.
-        lanes = max(1, min(self.config.max_batch_concurrency, len(work)))
+        lanes = lanes_for(len(work), local_bytes, self.config.max_batch_concurrency)
         answers = await asyncio.gather(
             *(
                 self.env.run_io(self._load_lane, work[lane::lanes], options, throttle)
@@ -73,6 +78,12 @@ class BatchPath:
             for position, result in lane_results:
                 results[position] = result
         return results  # type: ignore[return-value]
+
+    def _open_mount(self, mount: MountPoint) -> tuple[MountPoint, UnderFileSystem, bool]:
+        """The mount (kept, so its id stays its), its UFS, and whether it is on a local disk."""
+        ufs = self.env.ufs_factory(mount.ufs, mount.options)
+        root = ufs.local_path(mount.ufs)
+        return mount, ufs, root is not None and self._local_disks.holds(root)
 
     def _load_lane(
         self, work: list[tuple], options: dict[str, Any], throttle: Throttle | None

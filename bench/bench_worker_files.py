@@ -1,12 +1,16 @@
 """One worker's load path for small files, in this process, against a plain copy loop.
 
     .venv/bin/python bench/bench_worker_files.py [--files 10000] [--kib 4] [--lanes 8]
+                                                 [--every-lane]
 
 No Ray and no job engine: the worker's `load_batch` is called directly, in batches of 200,
 over files on the local disk, and its wall time and CPU time (every thread of the process)
 per file are printed next to those of a plain Python open/read/write copy loop over the
 same files, run just before. This isolates what the worker costs per small file, which
 bounds what a load job can reach (`bench/bench_load.py`).
+
+A batch of small files on a local disk runs in one thread lane (`cluster/load_lanes.py`);
+`--every-lane` treats the disk as a network file system, so each batch runs in `--lanes`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ringcache.cluster.load_lanes import LocalDisks
 from ringcache.config import ClusterConfig, WorkerConfig
 from ringcache.local import LocalCluster
 
@@ -46,7 +51,9 @@ def plain_copy(paths: list[Path], source: Path, target: Path) -> tuple[float, fl
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def worker_load(paths: list[Path], root: Path, source: Path, lanes: int) -> tuple[float, float]:
+def worker_load(
+    paths: list[Path], root: Path, source: Path, lanes: int, every_lane: bool
+) -> tuple[float, float]:
     config = ClusterConfig(
         state_dir=root / "state",
         allowed_local_roots=[str(root)],
@@ -59,6 +66,8 @@ def worker_load(paths: list[Path], root: Path, source: Path, lanes: int) -> tupl
     try:
         cluster.run(cluster.coordinator.add_mount("/data", f"file://{source}", {}))
         (worker,) = cluster.workers.values()
+        if every_lane:  # no mount table: no disk is known to be local
+            worker._local_disks = LocalDisks(str(root / "no-mount-table"))
         entries = [(f"file://{p}", p.stat().st_size, p.stat().st_mtime, None) for p in paths]
         wall, cpu = time.perf_counter(), time.process_time()
         for start in range(0, len(entries), BATCH):
@@ -75,7 +84,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--kib", type=int, default=4)
-    parser.add_argument("--lanes", type=int, default=8, help="thread lanes per batch")
+    parser.add_argument("--lanes", type=int, default=8, help="thread lanes per batch, at most")
+    parser.add_argument(
+        "--every-lane", action="store_true", help="use every lane, as on a network file system"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         root = Path(tmp)
@@ -83,7 +95,7 @@ def main() -> None:
         paths = make_files(source, args.files, args.kib * 1024)
         copy_wall, copy_cpu = plain_copy(paths, source, root / "copy")
         shutil.rmtree(root / "copy")
-        load_wall, load_cpu = worker_load(paths, root, source, args.lanes)
+        load_wall, load_cpu = worker_load(paths, root, source, args.lanes, args.every_lane)
     n = args.files
     print(
         json.dumps(
@@ -91,6 +103,7 @@ def main() -> None:
                 "files": n,
                 "KiB_each": args.kib,
                 "lanes": args.lanes,
+                "every_lane": args.every_lane,
                 "plain_copy_files_per_s": round(n / copy_wall),
                 "plain_copy_cpu_us_per_file": round(copy_cpu / n * 1e6, 1),
                 "worker_files_per_s": round(n / load_wall),

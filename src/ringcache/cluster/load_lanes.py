@@ -4,7 +4,7 @@ Lanes pay off while they wait: on a remote store, on a network file system. File
 disk, copied by the kernel from its page cache, do not wait, and small ones then lose by
 lanes: each Python thread mostly passes the GIL to the next. On a 2-core machine, 20,000 local
 files of 4 KiB loaded in 8 lanes took 2.2x the CPU of one lane and ran at half its speed
-(`bench/bench_worker_files.py --lanes 8` against `--lanes 1`). Large local files gain from
+(`bench/bench_worker_files.py --every-lane` against the default). Large local files gain from
 lanes again: the kernel copies them outside the GIL, on every core.
 
 So a batch whose files are all on a local disk gets one lane per `LANE_BYTES` of them, at

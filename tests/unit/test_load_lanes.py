@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -108,3 +109,57 @@ def test_a_batch_on_a_network_file_system_loads_in_every_lane(cluster, tmp_path:
     table.write_text(f"server:/x {data} nfs4 rw 0 0\n")
     lanes = cluster.config.worker.max_batch_concurrency
     assert _lanes_used(cluster, str(table), data, [4096] * 20) == lanes
+
+
+def _most_lanes_at_once(cluster: LocalCluster, table: str, data: Path) -> int:
+    """The most load lanes running at once while two batches of small files in `data`
+    load together, with `table` as the mount table."""
+    for i in range(40):
+        (data / f"f{i}.bin").write_bytes(os.urandom(4096))
+    worker = next(iter(cluster.workers.values()))
+    worker._local_disks = LocalDisks(table)
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{data}", {}))
+    running, most = 0, 0
+    run_io = worker.env.run_io
+
+    async def counting(function, *args):
+        nonlocal running, most
+        if getattr(function, "__name__", "") != "_load_lane":
+            return await run_io(function, *args)
+        running += 1
+        most = max(most, running)
+        try:
+            await asyncio.sleep(0.01)  # long enough for the other batch to start its lanes
+            return await run_io(function, *args)
+        finally:
+            running -= 1
+
+    worker.env.run_io = counting
+    entries = [(f"file://{data}/f{i}.bin", 4096, None, None) for i in range(40)]
+
+    async def two_batches():
+        return await asyncio.gather(
+            worker.load_batch(entries[:20], {}), worker.load_batch(entries[20:], {})
+        )
+
+    for answers in cluster.run(two_batches()):
+        assert [a["status"] for a in answers] == ["LOADED"] * 20
+    return most
+
+
+def test_batches_of_local_files_take_turns(cluster, tmp_path: Path):
+    data = tmp_path / "local"
+    data.mkdir()
+    table = tmp_path / "mounts"
+    table.write_text(f"tmpfs {data} tmpfs rw 0 0\n")
+    assert _most_lanes_at_once(cluster, str(table), data) == 1
+
+
+def test_batches_on_a_network_file_system_run_together(cluster, tmp_path: Path):
+    data = tmp_path / "nfs"
+    data.mkdir()
+    table = tmp_path / "mounts"
+    table.write_text(f"server:/x {data} nfs4 rw 0 0\n")
+    assert (
+        _most_lanes_at_once(cluster, str(table), data) > cluster.config.worker.max_batch_concurrency
+    )

@@ -8,8 +8,12 @@ files of 4 KiB loaded in 8 lanes took 2.2x the CPU of one lane and ran at half i
 lanes again: the kernel copies them outside the GIL, on every core.
 
 So a batch whose files are all on a local disk gets one lane per `LANE_BYTES` of them, at
-least one; any other batch gets every lane. Which file systems are local disks is read from
-the mount table (`/proc/mounts`); where it cannot be read, every batch gets every lane.
+least one, and such batches take turns on a worker (two at once are two threads again: one
+worker given two batches of 4 KiB files at a time loaded 5,600-5,700 files/s when they ran
+together, 8,100-9,700 when they took turns); any other batch gets every lane.
+
+Which file systems are local disks is read from the mount table (`/proc/mounts`); where it
+cannot be read, every batch gets every lane.
 """
 
 from __future__ import annotations

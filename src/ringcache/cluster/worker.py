@@ -85,6 +85,7 @@ class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
         self._heartbeat: asyncio.Task | None = None
         self._stopped = False
         self._local_disks = LocalDisks()  # which mounts' files need no lanes to wait
+        self._local_lanes = asyncio.Lock()  # held by a batch of local-disk files
         self._init_policies()
 
     # -- lifecycle -------------------------------------------------------------------------

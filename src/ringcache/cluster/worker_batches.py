@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -68,12 +69,14 @@ class BatchPath:
         # A few lanes, each a thread that loads its share one file after another: one
         # thread hop per lane rather than per file, which is most of a small file's cost.
         lanes = lanes_for(len(work), local_bytes, self.config.max_batch_concurrency)
-        answers = await asyncio.gather(
-            *(
-                self.env.run_io(self._load_lane, work[lane::lanes], options, throttle)
-                for lane in range(lanes)
+        # Local-disk batches take turns, as their lanes would only contend for the GIL.
+        async with self._local_lanes if local_bytes is not None else contextlib.nullcontext():
+            answers = await asyncio.gather(
+                *(
+                    self.env.run_io(self._load_lane, work[lane::lanes], options, throttle)
+                    for lane in range(lanes)
+                )
             )
-        )
         for lane_results in answers:
             for position, result in lane_results:
                 results[position] = result

@@ -239,9 +239,9 @@ def test_the_index_is_synced_once_per_worker_per_page_before_the_job_ends(mounte
     synced: list[str] = []
     sync = context.on_results
 
-    async def counting_sync(worker_id: str) -> None:
-        synced.append(worker_id)
-        await sync(worker_id)
+    async def counting_sync(worker_ids: list[str]) -> None:
+        synced.extend(worker_ids)
+        await sync(worker_ids)
 
     context.on_results = counting_sync
     body = {"paths": ["/data/train"], "alias": "one-a-batch", "options": {"batchSize": 1}}

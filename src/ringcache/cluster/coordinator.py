@@ -91,7 +91,7 @@ class Coordinator(PolicyCalls):
             mounts=lambda: read_mount_table(self.registry),
             lease_ttl=config.lease_ttl,
             lost_files=self._lost_files,
-            on_results=self.enforcer.sync_worker,
+            on_results=self.enforcer.sync_workers,
         )
 
     # -- membership ------------------------------------------------------------------------

@@ -145,17 +145,29 @@ class FileIndex:
         cached file counts what it has); `dropped` are paths it no longer holds. With
         `replace`, the worker's other holder rows go first: the report is all it holds.
         """
-        latest: dict[str, tuple[FileRecord, int]] = {}
-        for record, cached_bytes in held:
-            _check_record(record)
-            latest[record.path] = (record, max(0, int(cached_bytes)))
-        gone = [(path, worker_id) for path in dropped if path not in latest]
+        self.apply_reports([(worker_id, held, dropped, replace)])
+
+    def apply_reports(
+        self, reports: Iterable[tuple[str, Iterable[tuple[FileRecord, int]], Iterable[str], bool]]
+    ) -> None:
+        """`apply_report(worker_id, held, dropped, replace=replace)` for each report, in
+        order, all in one transaction: one commit for many workers' reports."""
+        checked = []
+        for worker_id, held, dropped, replace in reports:
+            latest: dict[str, tuple[FileRecord, int]] = {}
+            for record, cached_bytes in held:
+                _check_record(record)
+                latest[record.path] = (record, max(0, int(cached_bytes)))
+            gone = [(path, worker_id) for path in dropped if path not in latest]
+            checked.append((worker_id, latest, gone, replace))
         with self._transaction() as db:
-            if replace:
-                db.execute("DELETE FROM holders WHERE worker = ?", (worker_id,))
-            db.executemany(UPSERT_FILE, [record.row() for record, _ in latest.values()])
-            db.executemany(HOLD, [(path, worker_id, size) for path, (_, size) in latest.items()])
-            db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", gone)
+            for worker_id, latest, gone, replace in checked:
+                if replace:
+                    db.execute("DELETE FROM holders WHERE worker = ?", (worker_id,))
+                db.executemany(UPSERT_FILE, [record.row() for record, _ in latest.values()])
+                held_rows = [(path, worker_id, size) for path, (_, size) in latest.items()]
+                db.executemany(HOLD, held_rows)
+                db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", gone)
 
     def add_stat_only(self, records: Iterable[FileRecord]) -> int:
         """Know these files without caching them (POST /file_index); returns how many."""

@@ -124,7 +124,7 @@ class RebalanceRun(JobRun):
             async with self._slots[worker_id]:
                 try:
                     results = await self.peers.worker(worker_id).call(method, items, options)
-                    await self.note_results(worker_id)
+                    await self.note_results([worker_id])
                     return results
                 except asyncio.CancelledError:
                     raise

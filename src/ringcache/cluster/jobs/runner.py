@@ -61,10 +61,10 @@ class JobContext:
     mounts: Callable[[], Any]
     lease_ttl: float
     lost_files: Any = None  # files only departed workers held (from the file index)
-    # Called with a worker's id once the batches it was sent in one attempt (a page, or its
-    # retries) have changed what it holds: brings the file index up to date with that
-    # worker before the page commits, so quota checks and rebalance need not wait for the
-    # next periodic sync.
+    # Called with the ids of the workers whose batches of one attempt (a page, or its
+    # retries) have changed what they hold: brings the file index up to date with them
+    # before the page commits, so quota checks and rebalance need not wait for the next
+    # periodic sync.
     on_results: Any = None
 
 
@@ -92,14 +92,14 @@ class JobRun:
             lambda: asyncio.Semaphore(BATCHES_PER_WORKER)
         )
 
-    async def note_results(self, worker_id: str) -> None:
-        """Batches changed what `worker_id` holds: have the file index catch up with it."""
-        if self.on_results is None:
+    async def note_results(self, worker_ids: list[str]) -> None:
+        """Batches changed what these workers hold: have the file index catch up."""
+        if self.on_results is None or not worker_ids:
             return
         try:
-            await self.on_results(worker_id)
+            await self.on_results(worker_ids)
         except Exception:  # the index is derived state; a miss must not fail the job
-            log.exception("file index update for %s failed", worker_id)
+            log.exception("file index update for %s failed", ", ".join(worker_ids))
 
     # -- progress --------------------------------------------------------------------------
 
@@ -367,7 +367,7 @@ class JobRun:
                     if len(answers[i]) == expected[i]:
                         yield files[i], merge(answers.pop(i))
             # Once per worker, not per batch: in the index before the page is committed.
-            await asyncio.gather(*(self.note_results(w) for w in sorted(answered)))
+            await self.note_results(sorted(answered))
         finally:
             for send in sends:
                 send.cancel()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..environment import Environment
@@ -169,25 +169,62 @@ class PolicyEnforcer:
     # -- the file index --------------------------------------------------------------------
 
     async def sync_all(self) -> None:
-        limit = asyncio.Semaphore(SYNC_CONCURRENCY)
+        await self.sync_workers(self.live())
 
-        async def one(worker_id: str) -> None:
-            async with limit:
-                await self.sync_worker(worker_id)
+    async def sync_workers(self, worker_ids: Iterable[str]) -> None:
+        """`sync_worker` for each of `worker_ids`, SYNC_CONCURRENCY at a time, with the
+        reports of each group applied in one transaction: one commit of the file index for
+        many workers' changes, not one each. A worker that cannot be reached is logged and
+        synced next time; one with more to report than one report holds goes on alone."""
+        ids = sorted(set(worker_ids))
+        for start in range(0, len(ids), SYNC_CONCURRENCY):
+            await self._sync_group(ids[start : start + SYNC_CONCURRENCY])
 
-        await asyncio.gather(*(one(worker_id) for worker_id in sorted(self.live())))
+    async def _sync_group(self, ids: list[str]) -> None:
+        locks = [self._syncing[worker_id] for worker_id in ids]
+        for lock in locks:  # in sorted order, so two groups never wait on each other
+            await lock.acquire()
+        alone: list[str] = []  # workers left to `sync_worker`
+        try:
+            reports = await asyncio.gather(*(self._drain(worker_id) for worker_id in ids))
+            drained = [(w, report) for w, report in zip(ids, reports, strict=True) if report]
+            try:
+                await self.env.run_io(self._apply, drained)
+            except Exception as exc:  # a bad report must not keep the others out
+                log.warning("file index sync of %d workers failed: %s", len(drained), exc)
+                alone = [worker_id for worker_id, _ in drained]
+            else:
+                for worker_id, report in drained:
+                    self._acked[worker_id] = report["token"]
+                alone = [worker_id for worker_id, report in drained if report["more"]]
+        finally:
+            for lock in locks:
+                lock.release()
+        for worker_id in alone:
+            await self.sync_worker(worker_id)
+
+    async def _drain(self, worker_id: str) -> dict[str, Any] | None:
+        """The worker's next report, or None (logged) if it could not be had."""
+        try:
+            return await self._report_of(worker_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # it sends the unapplied report again next time
+            log.warning("file index sync with %s failed: %s", worker_id, exc)
+            return None
+
+    async def _report_of(self, worker_id: str) -> dict[str, Any]:
+        ref = self.peers.worker(worker_id)
+        call = ref.call("drain_index_reports", self._acked.get(worker_id))
+        return await asyncio.wait_for(call, WORKER_CALL_TIMEOUT)
 
     async def sync_worker(self, worker_id: str) -> bool:
         """Apply every report `worker_id` has; False (logged) if it could not be reached."""
         async with self._syncing[worker_id]:
             try:
-                ref = self.peers.worker(worker_id)
                 while True:
-                    report = await asyncio.wait_for(
-                        ref.call("drain_index_reports", self._acked.get(worker_id)),
-                        WORKER_CALL_TIMEOUT,
-                    )
-                    await self.env.run_io(self._apply, worker_id, report)
+                    report = await self._report_of(worker_id)
+                    await self.env.run_io(self._apply, [(worker_id, report)])
                     self._acked[worker_id] = report["token"]
                     if not report["more"]:
                         return True
@@ -197,15 +234,19 @@ class PolicyEnforcer:
                 log.warning("file index sync with %s failed: %s", worker_id, exc)
                 return False
 
-    def _apply(self, worker_id: str, report: dict[str, Any]) -> None:
-        held, dropped = [], []
-        for entry in report["files"]:
-            if len(entry) == 1:
-                dropped.append(entry[0])
-            else:
-                path, size, mtime, etag, cached_bytes = entry
-                held.append((FileRecord(path, size, mtime, etag), cached_bytes))
-        self.file_index.apply_report(worker_id, held, dropped, replace=report["full"])
+    def _apply(self, reports: list[tuple[str, dict[str, Any]]]) -> None:
+        """Workers' reports into the file index, in one transaction."""
+        batch = []
+        for worker_id, report in reports:
+            held, dropped = [], []
+            for entry in report["files"]:
+                if len(entry) == 1:
+                    dropped.append(entry[0])
+                else:
+                    path, size, mtime, etag, cached_bytes = entry
+                    held.append((FileRecord(path, size, mtime, etag), cached_bytes))
+            batch.append((worker_id, held, dropped, report["full"]))
+        self.file_index.apply_reports(batch)
 
     # -- EVICT quotas ----------------------------------------------------------------------
 

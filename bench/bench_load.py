@@ -1,16 +1,17 @@
 """Load jobs through a real Ray cluster against plain copies of the same files, in one run.
 
     .venv/bin/python bench/bench_load.py [--large-files 64 --large-mib 16] [--small-files 20000]
-                                         [--rounds 3]
+                                         [--rounds 4]
 
 Large files: bytes/s of a load job (UFS -> worker page store) against `shutil.copyfile`
 of the same files on the same disk (aim: ratio >= 0.7). Small files: files/s of a load job
 against a plain Python open/read/write loop (aim: ratio >= 0.5). Both sides read files the
 OS has just written, so both read from the page cache.
 
-The speed of creating files on a shared machine's disk swings from minute to minute, so each
-side runs `--rounds` times, alternating (copy, load, copy, load, ...), the cache freed and the
-copies deleted between rounds; the ratio compares the best round of each side, and every
+The speed of creating files on a shared machine's disk swings from minute to minute, and it
+slows down as files are written, so each side runs `--rounds` times (default 4), alternating
+which goes first in a round (copy, load, load, copy, copy, load, ...), the cache freed and
+the copies deleted after each run; the ratio compares the best round of each side, and every
 round's time is printed too.
 """
 
@@ -62,16 +63,29 @@ def run_job(cluster, job_type: str, alias: str, path: str) -> tuple[float, dict]
 
 
 def rounds(cluster, root: Path, name: str, source: Path, count: int) -> dict:
-    """Copy and load `source` `count` times, alternating; the cache is emptied between."""
+    """Copy and load `source` `count` times each, copy first in even rounds and load first
+    in odd ones (a disk that slows down as it is written favours whichever goes first);
+    the copies are deleted and the cache emptied after each run."""
     copies, loads, states = [], [], []
-    for round_ in range(count):
+
+    def copy() -> None:
         copies.append(plain_copy(source, root / "copy" / name, small=name == "small"))
         shutil.rmtree(root / "copy")
+
+    def load(round_: int) -> None:
         seconds, job = run_job(cluster, "load", f"{name}-{round_}", f"/data/{name}")
         loads.append(seconds)
         states.append(job["state"])
         _, freed = run_job(cluster, "free", f"free-{name}-{round_}", f"/data/{name}")
         states.append(freed["state"])
+
+    for round_ in range(count):
+        if round_ % 2 == 0:
+            copy()
+            load(round_)
+        else:
+            load(round_)
+            copy()
     return {"copy": copies, "load": loads, "states": sorted(set(states))}
 
 
@@ -82,7 +96,7 @@ def main() -> None:
     parser.add_argument("--small-files", type=int, default=20_000)
     parser.add_argument("--small-kib", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--lanes", type=int, default=0, help="thread lanes per worker batch")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

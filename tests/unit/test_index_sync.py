@@ -123,3 +123,28 @@ def test_a_worker_with_more_to_report_is_drained_to_the_end(tmp_path: Path) -> N
     index, _ = sync(tmp_path, workers)
     assert sorted(paths(index)) == ["file:///srv/a1", "file:///srv/a2", "file:///srv/b"]
     assert workers["a"].acked == [None, 1, 2] and workers["b"].acked == [None, 9]
+
+
+def test_a_cancelled_sync_lets_go_of_every_worker(tmp_path: Path) -> None:
+    workers = {name: ReportingWorker([report(1, held(name))]) for name in ("a", "b")}
+
+    async def main() -> None:
+        registry = open_registry(tmp_path, ManualClock())
+        try:
+            ref = LocalRef(registry, asyncio.get_running_loop())
+            enforcer = PolicyEnforcer(
+                PolicyConfig(), ref, Peers(workers), Environment(), FileIndex(), set, 60.0
+            )
+            await enforcer._syncing["b"].acquire()  # another sync of b is under way
+            task = asyncio.create_task(enforcer.sync_workers(["a", "b"]))
+            await asyncio.sleep(0.05)  # it holds a and waits for b
+            assert enforcer._syncing["a"].locked()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert not enforcer._syncing["a"].locked()
+            enforcer._syncing["b"].release()
+            assert await asyncio.wait_for(enforcer.sync_worker("a"), 1.0)
+        finally:
+            registry.close()
+
+    asyncio.run(main())

@@ -10,6 +10,7 @@ data under them, whichever workers hold it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -181,11 +182,10 @@ class PolicyEnforcer:
             await self._sync_group(ids[start : start + SYNC_CONCURRENCY])
 
     async def _sync_group(self, ids: list[str]) -> None:
-        locks = [self._syncing[worker_id] for worker_id in ids]
-        for lock in locks:  # in sorted order, so two groups never wait on each other
-            await lock.acquire()
         alone: list[str] = []  # workers left to `sync_worker`
-        try:
+        async with contextlib.AsyncExitStack() as held:  # released even if cancelled
+            for worker_id in ids:  # in sorted order, so two groups never wait on each other
+                await held.enter_async_context(self._syncing[worker_id])
             reports = await asyncio.gather(*(self._drain(worker_id) for worker_id in ids))
             drained = [(w, report) for w, report in zip(ids, reports, strict=True) if report]
             try:
@@ -197,9 +197,6 @@ class PolicyEnforcer:
                 for worker_id, report in drained:
                     self._acked[worker_id] = report["token"]
                 alone = [worker_id for worker_id, report in drained if report["more"]]
-        finally:
-            for lock in locks:
-                lock.release()
         for worker_id in alone:
             await self.sync_worker(worker_id)
 

@@ -189,7 +189,8 @@ class PolicyEnforcer:
             reports = await asyncio.gather(*(self._drain(worker_id) for worker_id in ids))
             drained = [(w, report) for w, report in zip(ids, reports, strict=True) if report]
             try:
-                await self.env.run_io(self._apply, drained)
+                if drained:
+                    await self.env.run_io(self._apply, drained)
             except Exception as exc:  # a bad report must not keep the others out
                 log.warning("file index sync of %d workers failed: %s", len(drained), exc)
                 alone = [worker_id for worker_id, _ in drained]

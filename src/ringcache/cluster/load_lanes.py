@@ -81,7 +81,12 @@ class LocalDisks:
         self.mount_table = mount_table
         self._known: dict[str, bool] = {}
 
+    def remembered(self, path: str) -> bool | None:
+        """`holds(path)` if it was asked before, else None (without any I/O)."""
+        return self._known.get(path)
+
     def holds(self, path: str) -> bool:
+        """Reads the mount table and resolves links the first time `path` is asked."""
         known = self._known.get(path)
         if known is None:
             try:

@@ -7,6 +7,7 @@ runtime wraps actor handles, the simulator adds modelled latency. The logic neve
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -26,7 +27,7 @@ class WritesNoticed:
 
     WRITES = frozenset({"put", "put_many", "delete", "delete_prefix"})
 
-    def __init__(self, ref: ActorRef, on_write: Any) -> None:
+    def __init__(self, ref: ActorRef, on_write: Callable[[], None]) -> None:
         self.ref = ref
         self.on_write = on_write
 

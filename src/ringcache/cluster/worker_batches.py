@@ -52,13 +52,9 @@ class BatchPath:
         for position, entry in enumerate(files):
             path, version = _entry(entry)
             try:
-                try:
-                    mount, uri = self.mounts.resolve(path)
-                except RingcacheError:  # a mount may be newer than our table
-                    await self._resolve(path)  # reads the table again, once per burst
-                    mount, uri = self.mounts.resolve(path)
+                mount, uri = await self._mount_of(path)
                 if id(mount) not in ufs_of:
-                    ufs_of[id(mount)] = self._open_mount(mount)
+                    ufs_of[id(mount)] = await self._open_mount(mount)
                 _, ufs, local = ufs_of[id(mount)]
             except RingcacheError as exc:  # not under a mount, or its UFS cannot be had
                 results[position] = _failure(path, "INVALID_PATH", exc.message)
@@ -82,11 +78,17 @@ class BatchPath:
                 results[position] = result
         return results  # type: ignore[return-value]
 
-    def _open_mount(self, mount: MountPoint) -> tuple[MountPoint, UnderFileSystem, bool]:
-        """The mount (kept, so its id stays its), its UFS, and whether it is on a local disk."""
+    async def _open_mount(self, mount: MountPoint) -> tuple[MountPoint, UnderFileSystem, bool]:
+        """The mount (kept, so its id stays its), its UFS, and whether it is on a local disk
+        (found out once per root, off the event loop: a network mount can block a stat)."""
         ufs = self.env.ufs_factory(mount.ufs, mount.options)
         root = ufs.local_path(mount.ufs)
-        return mount, ufs, root is not None and self._local_disks.holds(root)
+        if root is None:
+            return mount, ufs, False
+        local = self._local_disks.remembered(root)
+        if local is None:
+            local = await self.env.run_io(self._local_disks.holds, root)
+        return mount, ufs, local
 
     def _load_lane(
         self, work: list[tuple], options: dict[str, Any], throttle: Throttle | None

@@ -11,23 +11,26 @@ from .policies import CacheRule
 from .ufs import FileVersion, UnderFileSystem
 
 if TYPE_CHECKING:
+    from .mounts import MountPoint
     from .worker import Worker
 
 
 class ReadPath:
     """Reads for `Worker`: hits served from the page store, misses fetched and cached."""
 
-    def _ufs(self: Worker, path: str) -> tuple[UnderFileSystem, str]:
-        mount, uri = self.mounts.resolve(path)
-        return self.env.ufs_factory(mount.ufs, mount.options), uri
-
-    async def _resolve(self: Worker, path: str) -> tuple[UnderFileSystem, str]:
+    async def _mount_of(self: Worker, path: str) -> tuple[MountPoint, str]:
+        """The mount point holding `path`, and `path`'s UFS URI. A mount may be newer than
+        our table: on a miss the table is read again (once for a burst of misses)."""
         seen = self.mounts_generation
         try:
-            return self._ufs(path)
+            return self.mounts.resolve(path)
         except RingcacheError:
-            await self.refresh_mounts(seen)  # a mount may be newer than our table
-            return self._ufs(path)
+            await self.refresh_mounts(seen)
+            return self.mounts.resolve(path)
+
+    async def _resolve(self: Worker, path: str) -> tuple[UnderFileSystem, str]:
+        mount, uri = await self._mount_of(path)
+        return self.env.ufs_factory(mount.ufs, mount.options), uri
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset+length)` of a file, from the cache or, on a miss, the UFS."""

@@ -252,3 +252,29 @@ def test_the_index_is_synced_once_per_worker_per_page_before_the_job_ends(mounte
     assert sorted(synced) == sorted(set(synced)) and 1 <= len(synced) <= len(cluster.workers)
     listed = api.get("/file_index", params={"prefix": "/data/train/"}).json()["results"]
     assert len(listed) == 21 and all(entry["workers"] for entry in listed)
+
+
+def test_progress_of_a_running_job_is_answered_without_registry_reads(mounted) -> None:
+    cluster, api = mounted
+    store = cluster.coordinator.jobs.store
+    calls: list[str] = []
+
+    class Counted:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        async def call(self, method: str, *args, **kwargs):
+            calls.append(method)
+            return await self.inner.call(method, *args, **kwargs)
+
+    slow = {"paths": ["/data"], "alias": "slow", "options": {"batchSize": 1, "bandwidth": "40KB"}}
+    job_id = api.post("/load", json=slow).json()["id"]
+    wait_running(api, "load", alias="slow")
+    store.registry = Counted(store.registry)
+    for selector in ({"alias": "slow"}, {"id": job_id}) * 3:
+        job = api.get("/load", params=selector).json()
+        assert (job["id"], job["state"]) == (job_id, "RUNNING")
+    assert not [m for m in calls if m in ("get", "range")]
+    api.request("DELETE", "/load", json={"alias": "slow"})
+    assert api.get("/load", params={"alias": "slow"}).json()["state"] == "STOPPED"
+    assert "get" in calls  # a job no longer running is read from the registry

@@ -169,6 +169,9 @@ class JobManager:
 
     async def _find(self, job_type: str, kind: str, value: str) -> JobRecord:
         _check_type(job_type)
+        running = self._running(job_type, kind, value)
+        if running is not None:
+            return running
         if kind == "id":
             record = await self.store.get(job_type, value)
         else:
@@ -177,6 +180,17 @@ class JobManager:
             raise NotFound(f"no {job_type} job with {kind} {value!r}")
         run = self.runs.get(record.id)
         return run.record if run is not None else record
+
+    def _running(self, job_type: str, kind: str, value: str) -> JobRecord | None:
+        """The record of a job this coordinator runs, without a registry read: progress
+        is polled often, and a selector names one job for good (set when it is created)."""
+        for run in self.runs.values():
+            record = run.record
+            if record.type == job_type and (
+                record.id == value if kind == "id" else record.selector == (kind, value)
+            ):
+                return record
+        return None
 
     def _launch(self, record: JobRecord) -> None:
         run_class = RebalanceRun if record.type == "rebalance" else JobRun

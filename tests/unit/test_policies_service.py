@@ -138,7 +138,7 @@ def test_the_quota_gate_rereads_rules_after_a_write_or_a_second_not_per_batch(
     tmp_path: Path,
 ) -> None:
     from ringcache.cluster.environment import Environment
-    from ringcache.cluster.policies.enforcer import RULES_REUSE, PolicyEnforcer
+    from ringcache.cluster.policies.enforcer import RULE_PREFIXES, RULES_REUSE, PolicyEnforcer
     from ringcache.cluster.refs import WritesNoticed
 
     async def main() -> None:
@@ -148,6 +148,7 @@ def test_the_quota_gate_rereads_rules_after_a_write_or_a_second_not_per_batch(
         ref = WritesNoticed(
             LocalRef(registry, asyncio.get_running_loop()),
             lambda: enforcer.rules_may_have_changed(),
+            RULE_PREFIXES,
         )
         env = Environment(clock=clock)
         enforcer = PolicyEnforcer(
@@ -172,9 +173,19 @@ def test_the_quota_gate_rereads_rules_after_a_write_or_a_second_not_per_batch(
             assert [rule.path for rule in rules] == ["/data/train"] and reads == 2
             await enforcer.rules_for_batch()
             assert reads == 2
-            clock.advance(RULES_REUSE)  # a change made elsewhere shows within RULES_REUSE
+            await ref.call("put_many", [("/jobs/load/1", "{}")])  # not a rule: no read
+            await ref.call("delete_prefix", "/job-failed/")
+            await enforcer.rules_for_batch()
+            assert reads == 2
+            await ref.call("delete_prefix", "/")  # covers the rules
             await enforcer.rules_for_batch()
             assert reads == 3
+            await ref.call("delete", "/mounts/none")  # a mount: read again
+            await enforcer.rules_for_batch()
+            assert reads == 4
+            clock.advance(RULES_REUSE)  # a change made elsewhere shows within RULES_REUSE
+            await enforcer.rules_for_batch()
+            assert reads == 5
         finally:
             registry.close()
 

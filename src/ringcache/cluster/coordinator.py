@@ -25,7 +25,7 @@ from .membership_view import MembershipView
 from .mount_registry import delete_mount_point, read_mount_table, write_mount_point
 from .mounts import MountPoint, MountTable, check_mount, normalize_cluster_path
 from .policies import PolicyCalls, PolicyService
-from .policies.enforcer import PolicyEnforcer
+from .policies.enforcer import RULE_PREFIXES, PolicyEnforcer
 from .refs import ActorRef, Peers, WritesNoticed
 from .ring import HashRing
 from .units import format_time
@@ -46,9 +46,11 @@ class Coordinator(PolicyCalls):
         self, config: ClusterConfig, registry: ActorRef, peers: Peers, env: Environment
     ) -> None:
         self.config = config
-        # A write of this coordinator's (a rule, a mount) tells the quota gate to read the
-        # rules again before its next batch, rather than once a second.
-        registry = WritesNoticed(registry, lambda: self.enforcer.rules_may_have_changed())
+        # A write of this coordinator's to a rule or a mount tells the quota gate to read
+        # the rules again before its next batch, rather than once a second.
+        registry = WritesNoticed(
+            registry, lambda: self.enforcer.rules_may_have_changed(), RULE_PREFIXES
+        )
         self.registry = registry
         self.peers = peers
         self.env = env

@@ -23,13 +23,17 @@ class Peers(Protocol):
 
 class WritesNoticed:
     """A registry reference that calls `on_write` after each call that may change a key
-    (put, put_many, delete, delete_prefix), once the call has returned or failed."""
+    under one of `prefixes` (put, put_many, delete, delete_prefix), once the call has
+    returned or failed. Writes elsewhere (job checkpoints, say) go by unnoticed."""
 
     WRITES = frozenset({"put", "put_many", "delete", "delete_prefix"})
 
-    def __init__(self, ref: ActorRef, on_write: Callable[[], None]) -> None:
+    def __init__(
+        self, ref: ActorRef, on_write: Callable[[], None], prefixes: tuple[str, ...]
+    ) -> None:
         self.ref = ref
         self.on_write = on_write
+        self.prefixes = prefixes
 
     def __repr__(self) -> str:
         return f"WritesNoticed({self.ref!r})"
@@ -38,8 +42,27 @@ class WritesNoticed:
         try:
             return await self.ref.call(method, *args, **kwargs)
         finally:
-            if method in self.WRITES:
+            if method in self.WRITES and self._touches(method, args, kwargs):
                 self.on_write()
+
+    def _touches(self, method: str, args: tuple, kwargs: dict[str, Any]) -> bool:
+        """Whether the call may have written under our prefixes; yes when unsure (a
+        malformed call, which the registry refused anyway)."""
+        try:
+            if method == "put_many":
+                items = args[0] if args else kwargs["items"]
+                if not isinstance(items, list | tuple):  # an iterator the call used up
+                    return True
+                keys = [key for key, _ in items]
+            else:
+                keys = [args[0] if args else kwargs.get("key", kwargs.get("prefix"))]
+        except (KeyError, TypeError, ValueError):
+            return True
+        if not all(isinstance(key, str) for key in keys):
+            return True
+        if method == "delete_prefix":  # a wider prefix covers ours too
+            return any(p.startswith(keys[0]) or keys[0].startswith(p) for p in self.prefixes)
+        return any(key.startswith(self.prefixes) for key in keys)
 
 
 class LocalRef:

@@ -19,13 +19,14 @@ from typing import Any
 from ..environment import Environment
 from ..errors import InvalidArgument
 from ..file_index import FileIndex, FileRecord
-from ..mount_registry import read_mount_table
+from ..mount_registry import MOUNTS_PREFIX, read_mount_table
 from ..mounts import MountTable
 from ..refs import ActorRef, Peers
 from .config import PolicyConfig
 from .gate import QuotaGate
 from .policy_set import PolicySet
 from .rules import QuotaAction, QuotaRule
+from .store import POLICIES_PREFIX
 from .watch import PolicyWatch
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ REPUBLISH_AFTER = 30.0  # seconds: an unchanged usage is published again this of
 # Seconds the quota gate may reuse the rules it read: a write through this coordinator
 # (REST) makes it read them at once; a change made elsewhere shows within this.
 RULES_REUSE = 1.0
+RULE_PREFIXES = (MOUNTS_PREFIX, POLICIES_PREFIX)  # the registry keys `refresh` reads
 
 
 class PolicyEnforcer:

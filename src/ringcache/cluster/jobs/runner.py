@@ -32,6 +32,7 @@ PAGES_IN_FLIGHT = 4
 BATCHES_PER_WORKER = 2
 UFS_ATTEMPTS = 4
 MIN_PAGE_FILES = 1000
+PAGE_BATCHES = 10  # full batches per worker in a page: fewer syncs and checkpoints a file
 MAX_PAGE_FILES = 50_000  # bounds a run's memory: PAGES_IN_FLIGHT pages of FileStatus
 
 
@@ -237,7 +238,7 @@ class JobRun:
         await self._commit_ready()
 
     def _page_size(self) -> int:
-        """Files per listing page: enough for a full batch on every worker, within bounds.
+        """Files per listing page: PAGE_BATCHES full batches on every worker, within bounds.
 
         A page is planned as a whole, so a fixed page spread over many workers would make
         every batch tiny (1,000 files over 1,000 workers: one file a batch).
@@ -247,7 +248,7 @@ class JobRun:
         if not replicas:  # a free job sends the whole page to every live worker
             return max(MIN_PAGE_FILES, batch_size)
         workers = max(1, len(self.ring()[1]))
-        wanted = batch_size * workers // replicas
+        wanted = batch_size * PAGE_BATCHES * workers // replicas
         return max(MIN_PAGE_FILES, batch_size, min(MAX_PAGE_FILES, wanted))
 
     async def _note_ring_changes(self) -> None:

@@ -121,3 +121,19 @@ def test_priorities_move_files_between_levels():
     assert store.file_info("s://a").priority == "HIGH"
     with pytest.raises(InvalidArgument):
         store.set_priority("s://a", "URGENT")
+
+
+def test_held_gives_each_paths_version_and_bytes():
+    store = SimPageStore(capacity_bytes=10_000, page_size=PAGE)
+    _load(store, "s://whole", 250)
+    store.set_file("s://part", FileVersion(250, 1.0, "e"), 0.0)
+    store.put_page("s://part", 2, zero_bytes(50), 0.0)
+    store.set_file("s://empty", FileVersion(0, 1.0, None), 0.0)
+    store.set_file("s://recorded", FileVersion(20, 1.0, None), 0.0)
+    assert store.held(["s://whole", "s://part", "s://empty", "s://recorded", "s://none"]) == [
+        (FileVersion(250, 1.0, None), 250),
+        (FileVersion(250, 1.0, "e"), 50),
+        (FileVersion(0, 1.0, None), 0),
+        None,
+        None,
+    ]

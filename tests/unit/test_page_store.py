@@ -366,3 +366,24 @@ def test_removals_survive_a_reopen_and_the_journal_stays_small(tmp_path: Path) -
     again = PageStore(tmp_path, 4, PAGE)
     assert [f.path for f in again.list_files()] == [f"f{n}" for n in range(11_996, 12_000)]
     assert again.stats() == store.stats()
+
+
+def test_held_gives_each_paths_version_and_bytes_as_file_info_does(tmp_path: Path) -> None:
+    store = PageStore(tmp_path, capacity_bytes=1000, page_size=PAGE)
+    cache_file(store, "/whole", content(40))
+    store.set_file("/part", version(40, etag="e"), 0.0)
+    store.put_page("/part", 2, content(8), 0.0)  # the short last page only
+    store.set_file("/empty", version(0), 0.0)
+    store.set_file("/recorded", version(20), 0.0)  # no page yet
+    paths = ["/whole", "/part", "/empty", "/recorded", "/unknown"]
+    assert store.held(paths) == [
+        (version(40), 40),
+        (version(40, etag="e"), 8),
+        (version(0), 0),
+        None,
+        None,
+    ]
+    for path, held in zip(paths, store.held(iter(paths)), strict=True):
+        info = store.file_info(path)
+        if held is not None:
+            assert held == (info.version, info.cached_bytes)

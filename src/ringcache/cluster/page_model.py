@@ -96,19 +96,22 @@ class FileEntry:
             )
         return min(page_size, self.version.size - index * page_size)
 
-    def describe(self, page_size: int) -> CachedFile:
+    def cached_bytes(self, page_size: int) -> int:
         count = self.page_count(page_size)
         cached_bytes = len(self.pages) * page_size
         if count - 1 in self.pages:  # only the last page may be short
             cached_bytes -= count * page_size - self.version.size
+        return cached_bytes
+
+    def describe(self, page_size: int) -> CachedFile:
         return CachedFile(
             path=self.path,
             version=self.version,
-            cached_bytes=cached_bytes,
+            cached_bytes=self.cached_bytes(page_size),
             pages=len(self.pages),
             cached_at=self.cached_at,
             last_access=self.last_access,
-            complete=len(self.pages) == count,
+            complete=len(self.pages) == self.page_count(page_size),
             priority=self.priority,
         )
 

@@ -7,7 +7,7 @@ import logging
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,6 +101,18 @@ class PageStore(PageReads, PageEviction):
         with self._lock:
             entry = self._files.get(path)
             return None if entry is None else entry.describe(self.page_size)
+
+    def held(self, paths: Iterable[str]) -> list[tuple[FileVersion, int] | None]:
+        """For each path, the version held and the bytes of it held; None if no byte is
+        (an empty file is held once recorded). One lock for all: the index's reports."""
+        page_size, files = self.page_size, self._files
+        with self._lock:
+            return [
+                None
+                if entry is None or not (entry.pages or entry.version.size == 0)
+                else (entry.version, entry.cached_bytes(page_size))
+                for entry in map(files.get, paths)
+            ]
 
     def remove_file(self, path: str) -> int:
         """Drop a file and all its pages; returns the bytes freed (0 if it was not cached)."""

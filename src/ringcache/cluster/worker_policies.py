@@ -296,16 +296,10 @@ class PolicyPath:
         return {"token": batch.token, "full": batch.full, "more": batch.more, "files": files}
 
     def _report_states(self: Worker, paths: list[str]) -> list[list[Any]]:
-        store = self._require_store()
-        states: list[list[Any]] = []
-        for path in paths:
-            info = store.file_info(path)
-            if info is None or not (info.pages or info.complete):
-                states.append([path])
-            else:
-                version = info.version
-                states.append([path, version.size, version.mtime, version.etag, info.cached_bytes])
-        return states
+        return [
+            [path] if held is None else [path, held[0].size, held[0].mtime, held[0].etag, held[1]]
+            for path, held in zip(paths, self._require_store().held(paths), strict=True)
+        ]
 
     async def lru_under(self: Worker, ufs_root: str, wanted: int) -> list[list[Any]]:
         """The least recently used files under `ufs_root`, oldest first, just enough to

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from ..cluster.errors import InvalidArgument, NotFound
@@ -116,6 +116,14 @@ class SimPageStore:
     def file_info(self, path: str) -> CachedFile | None:
         entry = self._files.get(path)
         return None if entry is None else self._describe(entry)
+
+    def held(self, paths: Iterable[str]) -> list[tuple[FileVersion, int] | None]:
+        return [
+            None
+            if entry is None or not (entry.mask or entry.version.size == 0)
+            else (entry.version, entry.bytes)
+            for entry in map(self._files.get, paths)
+        ]
 
     def remove_file(self, path: str) -> int:
         entry = self._files.get(path)

@@ -84,14 +84,14 @@ class LossyStore(SimPageStore):
         self.seen: list[str] = []
         self.lost: str | None = None
 
-    def put_pages(self, path, first_index, pages, now, *, version=None):
+    def put_pages(self, path, first_index, pages, now, *, version=None, priority=None):
         if self.lost is None and path not in self.seen:
             self.seen.append(path)
             if len(self.seen) == 3:
                 self.lost = path
         if path == self.lost:
             return []  # claims success, keeps nothing
-        return super().put_pages(path, first_index, pages, now, version=version)
+        return super().put_pages(path, first_index, pages, now, version=version, priority=priority)
 
 
 def test_the_safety_checker_catches_a_store_that_loses_a_file(monkeypatch):

@@ -137,3 +137,17 @@ def test_held_gives_each_paths_version_and_bytes():
         None,
         None,
     ]
+
+
+def test_put_pages_with_a_version_records_the_file_at_the_priority_given():
+    store = SimPageStore(capacity_bytes=10_000, page_size=PAGE)
+    version = FileVersion(150, 1.0, None)
+    store.put_pages("s://new", 0, [zero_bytes(100)], 0.0, version=version, priority="HIGH")
+    assert store.file_info("s://new").priority == "HIGH"
+    store.put_pages("s://new", 1, [zero_bytes(50)], 1.0, version=version, priority="LOW")
+    info = store.file_info("s://new")
+    assert (info.priority, info.complete) == ("LOW", True)
+    store.put_pages("s://new", 1, [zero_bytes(50)], 2.0, version=version)
+    assert store.file_info("s://new").priority == "LOW"
+    with pytest.raises(InvalidArgument):
+        store.put_pages("s://bad", 0, [zero_bytes(50)], 0.0, version=version, priority="URGENT")

@@ -387,3 +387,21 @@ def test_held_gives_each_paths_version_and_bytes_as_file_info_does(tmp_path: Pat
         info = store.file_info(path)
         if held is not None:
             assert held == (info.version, info.cached_bytes)
+
+
+def test_put_pages_with_a_version_records_the_file_at_the_priority_given(tmp_path: Path) -> None:
+    store = PageStore(tmp_path, capacity_bytes=1000, page_size=PAGE)
+    store.put_pages(
+        "/new", 0, [content(PAGE), content(4)], 0.0, version=version(20), priority="HIGH"
+    )
+    info = store.file_info("/new")
+    assert (info.version, info.priority, info.complete) == (version(20), "HIGH", True)
+    store.put_pages("/new", 0, [content(PAGE)], 1.0, version=version(20), priority="LOW")
+    assert store.file_info("/new").priority == "LOW"  # as set_file moves a cached file
+    store.put_pages("/new", 1, [content(4)], 2.0, version=version(20))
+    assert store.file_info("/new").priority == "LOW"  # no priority: the level stays
+    store.put_pages("/plain", 0, [content(4)], 0.0, version=version(4))
+    assert store.file_info("/plain").priority == "MEDIUM"
+    with pytest.raises(InvalidArgument):
+        store.put_pages("/bad", 0, [content(4)], 0.0, version=version(4), priority="URGENT")
+    assert store.file_info("/bad") is None

@@ -1,11 +1,13 @@
-"""The page store's reads: whole pages, byte ranges, and what a range still lacks."""
+"""The page store's reads: whole pages, byte ranges, what a range still lacks, what is held."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .errors import InvalidArgument
 from .page_model import FileEntry
+from .ufs import FileVersion
 
 if TYPE_CHECKING:
     from .page_store import PageStore
@@ -62,6 +64,18 @@ class PageReads:
                 return []
             needed = range(start // self.page_size, (end - 1) // self.page_size + 1)
             return [index for index in needed if index not in entry.pages]
+
+    def held(self: PageStore, paths: Iterable[str]) -> list[tuple[FileVersion, int] | None]:
+        """For each path, the version held and the bytes of it held; None if no byte is
+        (an empty file is held once recorded). One lock for all: the index's reports."""
+        page_size, files = self.page_size, self._files
+        with self._lock:
+            return [
+                None
+                if entry is None or not (entry.pages or entry.version.size == 0)
+                else (entry.version, entry.cached_bytes(page_size))
+                for entry in map(files.get, paths)
+            ]
 
     @staticmethod
     def _clamp(entry: FileEntry, offset: int, length: int | None) -> tuple[int, int]:

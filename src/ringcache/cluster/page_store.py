@@ -7,7 +7,7 @@ import logging
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -102,18 +102,6 @@ class PageStore(PageReads, PageEviction):
             entry = self._files.get(path)
             return None if entry is None else entry.describe(self.page_size)
 
-    def held(self, paths: Iterable[str]) -> list[tuple[FileVersion, int] | None]:
-        """For each path, the version held and the bytes of it held; None if no byte is
-        (an empty file is held once recorded). One lock for all: the index's reports."""
-        page_size, files = self.page_size, self._files
-        with self._lock:
-            return [
-                None
-                if entry is None or not (entry.pages or entry.version.size == 0)
-                else (entry.version, entry.cached_bytes(page_size))
-                for entry in map(files.get, paths)
-            ]
-
     def remove_file(self, path: str) -> int:
         """Drop a file and all its pages; returns the bytes freed (0 if it was not cached)."""
         with self._changing():
@@ -188,16 +176,22 @@ class PageStore(PageReads, PageEviction):
         now: float,
         *,
         version: FileVersion | None = None,
+        priority: str | None = None,
     ) -> list[tuple[str, int]]:
         """Store pages `first_index, first_index + 1, ...` of a file as `put_page` would,
         one after another, but taking the lock twice per run of pages that fit together
         rather than twice per page; returns the `(path, index)` pages evicted. A failure
-        leaves the pages before the failing one stored.
+        leaves the pages before the failing one stored. With `version`, the file is first
+        recorded as `set_file(path, version, now, priority)` would (no separate call).
         """
+        if priority is not None:
+            check_priority(priority)
         evicted: list[tuple[str, int]] = []
         position = 0
         while position < len(pages):
-            position = self._put_run(path, first_index, pages, position, now, version, evicted)
+            position = self._put_run(
+                path, first_index, pages, position, now, version, priority, evicted
+            )
         return evicted
 
     # -- internals -----------------------------------------------------------------------
@@ -260,6 +254,7 @@ class PageStore(PageReads, PageEviction):
         position: int,
         now: float,
         version: FileVersion | None,
+        priority: str | None,
         evicted: list[tuple[str, int]],
     ) -> int:
         """Store `pages[position:]`, or as many of them as fit in the store together;
@@ -267,7 +262,7 @@ class PageStore(PageReads, PageEviction):
         reserved: list[tuple[int, int, bytes | memoryview | FileRange]] = []
         with self._changing():
             if version is not None:
-                self._record_file(path, version, now, None)
+                self._record_file(path, version, now, priority)
             entry = self._require(path)
             sizes = []
             for offset, data in enumerate(pages[position:]):

@@ -141,18 +141,21 @@ class BatchPath:
             verdict = self._admit(uri, version.size - held, policies)
             if not verdict.allowed:
                 return quota_failure(uri, verdict)
+        local = ufs.local_path(uri)
+        priority = None
         if cached is not None and cached.version == version:
             store.set_file(uri, version, self.clock.now())
             missing = store.missing_pages(uri, 0, version.size)
-        else:  # recorded just now: no page is cached yet (a racing loader's are skipped)
+        else:  # no page is cached yet (a racing loader's are skipped)
             # A new file (or version) gets its rule's level, named here as we know it is new.
-            store.set_file(uri, version, self.clock.now(), policies.priority_for(uri))
+            priority = policies.priority_for(uri)
             missing = list(range(-(-version.size // self.config.page_size)))
-        local = ufs.local_path(uri)
+            if local is None or not missing:  # else the first local pages record it
+                store.set_file(uri, version, self.clock.now(), priority)
         chunk = 8  # pages per ranged UFS read: fewer round trips, bounded memory
         try:
             if local is not None:
-                self._copy_local(local, uri, version, missing, throttle)
+                self._copy_local(local, uri, version, missing, throttle, priority)
                 missing = []
             for run_start, run_stop in _runs(missing):
                 for start in range(run_start, run_stop, chunk):
@@ -179,8 +182,10 @@ class BatchPath:
         version: FileVersion,
         pages: list[int],
         throttle: Throttle | None,
+        priority: str | None,
     ) -> None:
-        """Pages of a file on the local disk, copied by the kernel straight into the store."""
+        """Pages of a file on the local disk, copied by the kernel straight into the store
+        (recording the file at `version`, at `priority` if new)."""
         store = self._require_store()
         page_size = self.config.page_size
         fd = os.open(local, os.O_RDONLY)
@@ -196,7 +201,8 @@ class BatchPath:
                     ]
                     if throttle is not None:
                         throttle.consume(sum(page.length for page in ranges))
-                    store.put_pages(uri, start, ranges, self.clock.now(), version=version)
+                    now = self.clock.now()
+                    store.put_pages(uri, start, ranges, now, version=version, priority=priority)
         finally:
             os.close(fd)
 

@@ -167,14 +167,19 @@ class SimPageStore:
         now: float,
         *,
         version: FileVersion | None = None,
+        priority: str | None = None,
     ) -> list[tuple[str, int]]:
         """Pages `first_index, first_index + 1, ...` as `put_page` would store each: the
         simulator's hottest call, so the run is checked and accounted in one pass."""
         entry = self._files.get(path)
         # The worker passes the same version object for every page of a file: test identity
         # first.
-        if version is not None and (entry is None or entry.version is not version):
-            self.set_file(path, version, now)
+        if version is not None and (
+            entry is None
+            or entry.version is not version
+            or (priority is not None and priority != entry.priority)
+        ):
+            self.set_file(path, version, now, priority)
             entry = self._files[path]
         elif entry is None:
             raise NotFound(f"{path} is not recorded in the page store; call set_file first")

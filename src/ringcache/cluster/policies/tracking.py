@@ -69,14 +69,17 @@ class GovernedStore:
         now: float,
         *,
         version: FileVersion | None = None,
+        priority: str | None = None,
     ) -> list[tuple[str, int]]:
-        # Not through our `set_file`: callers record a file (with its priority) before its
-        # pages, and a check per page would cost a lookup per page. Only a file whose pages
-        # were all evicted while it loaded is recorded again here, at the default level.
-        # One note for the whole run rather than one per page.
+        # Not through our `set_file`: callers record a file with its priority (before its
+        # pages, or with them through `priority`), and a check per page would cost a lookup
+        # per page. A file whose pages were all evicted while it loaded, recorded again
+        # here without a priority, gets the default level. One note for the whole run.
         evicted: list[tuple[str, int]] = []
         try:
-            evicted = self.inner.put_pages(path, first_index, pages, now, version=version)
+            evicted = self.inner.put_pages(
+                path, first_index, pages, now, version=version, priority=priority
+            )
             return evicted
         finally:
             if evicted:

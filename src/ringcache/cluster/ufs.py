@@ -210,6 +210,8 @@ class UnderFileSystem:
                     cursor = None  # everything from here on comes after the cursor
             if is_dir:
                 yield (info["name"].rstrip("/"), sub_cursor)
+            elif self._local:  # `_local_entries` gives the size and mtime exactly: no guessing
+                yield FileStatus(self._uri(info["name"]), info["size"], info["mtime"], None)
             else:
                 yield self._status(info)
 

@@ -151,3 +151,19 @@ def test_put_pages_with_a_version_records_the_file_at_the_priority_given():
     assert store.file_info("s://new").priority == "LOW"
     with pytest.raises(InvalidArgument):
         store.put_pages("s://bad", 0, [zero_bytes(50)], 0.0, version=version, priority="URGENT")
+
+
+def test_list_held_is_list_files_in_brief():
+    store = SimPageStore(capacity_bytes=10_000, page_size=PAGE)
+    _load(store, "s://b", 250)
+    store.set_file("s://a", FileVersion(250, 1.0, "e"), 0.0)
+    store.put_page("s://a", 1, zero_bytes(PAGE), 0.0)
+    for after, limit in ((None, 10), ("s://a", 1), ("s://b", 5)):
+        brief = [
+            (f.path, f.version, f.cached_bytes, f.complete)
+            for f in store.list_files(start_after=after, limit=limit)
+        ]
+        assert store.list_held(start_after=after, limit=limit) == brief
+    assert store.list_held()[0] == ("s://a", FileVersion(250, 1.0, "e"), PAGE, False)
+    with pytest.raises(InvalidArgument):
+        store.list_held(limit=0)

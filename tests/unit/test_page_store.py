@@ -405,3 +405,21 @@ def test_put_pages_with_a_version_records_the_file_at_the_priority_given(tmp_pat
     with pytest.raises(InvalidArgument):
         store.put_pages("/bad", 0, [content(4)], 0.0, version=version(4), priority="URGENT")
     assert store.file_info("/bad") is None
+
+
+def test_list_held_is_list_files_in_brief(tmp_path: Path) -> None:
+    store = PageStore(tmp_path, capacity_bytes=1000, page_size=PAGE)
+    cache_file(store, "/b", content(40))
+    store.set_file("/a", version(40, etag="e"), 0.0)
+    store.put_page("/a", 1, content(PAGE), 0.0)
+    store.set_file("/c", version(0), 0.0)
+    for after, limit in ((None, 10), ("/a", 1), ("/b", 5), ("/c", 5)):
+        brief = [
+            (f.path, f.version, f.cached_bytes, f.complete)
+            for f in store.list_files(start_after=after, limit=limit)
+        ]
+        assert store.list_held(start_after=after, limit=limit) == brief
+    assert [path for path, *_ in store.list_held()] == ["/a", "/b", "/c"]
+    assert store.list_held(limit=2)[0] == ("/a", version(40, etag="e"), PAGE, False)
+    with pytest.raises(InvalidArgument):
+        store.list_held(limit=0)

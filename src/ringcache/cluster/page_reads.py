@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .errors import InvalidArgument
-from .page_model import FileEntry
+from .page_model import CachedFile, FileEntry
 from .ufs import FileVersion
 
 if TYPE_CHECKING:
@@ -76,6 +77,39 @@ class PageReads:
                 else (entry.version, entry.cached_bytes(page_size))
                 for entry in map(files.get, paths)
             ]
+
+    def list_files(
+        self: PageStore, start_after: str | None = None, limit: int = 1000
+    ) -> list[CachedFile]:
+        """Up to `limit` cached files with paths after `start_after`, sorted by path."""
+        with self._lock:
+            return [entry.describe(self.page_size) for entry in self._page(start_after, limit)]
+
+    def list_held(
+        self: PageStore, start_after: str | None = None, limit: int = 1000
+    ) -> list[tuple[str, FileVersion, int, bool]]:
+        """`list_files` as `(path, version, cached bytes, complete)`, without the rest:
+        listing a whole cache (a rebalance) builds no `CachedFile` per file."""
+        size = self.page_size
+        with self._lock:
+            return [
+                (e.path, e.version, e.cached_bytes(size), len(e.pages) == e.page_count(size))
+                for e in self._page(start_after, limit)
+            ]
+
+    def _page(self: PageStore, start_after: str | None, limit: int) -> list[FileEntry]:
+        """Up to `limit` entries with paths after `start_after`, by path (lock held)."""
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+        paths = self._sorted.snapshot(self._files)
+        position = 0 if start_after is None else bisect_right(paths, start_after)
+        entries: list[FileEntry] = []
+        while position < len(paths) and len(entries) < limit:
+            entry = self._files.get(paths[position])
+            if entry is not None:
+                entries.append(entry)
+            position += 1
+        return entries
 
     @staticmethod
     def _clamp(entry: FileEntry, offset: int, length: int | None) -> tuple[int, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import logging
 import threading
-from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -107,21 +106,6 @@ class PageStore(PageReads, PageEviction):
         with self._changing():
             entry = self._files.get(path)
             return 0 if entry is None else self._forget(entry)
-
-    def list_files(self, start_after: str | None = None, limit: int = 1000) -> list[CachedFile]:
-        """Up to `limit` cached files with paths after `start_after`, sorted by path."""
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, not {limit}")
-        with self._lock:
-            paths = self._sorted.snapshot(self._files)
-            position = 0 if start_after is None else bisect_right(paths, start_after)
-            result: list[CachedFile] = []
-            while position < len(paths) and len(result) < limit:
-                entry = self._files.get(paths[position])
-                if entry is not None:
-                    result.append(entry.describe(self.page_size))
-                position += 1
-            return result
 
     def stats(self) -> StoreStats:
         with self._lock:

@@ -243,17 +243,17 @@ class BatchPath:
 
     async def list_cached(self, start_after: str | None = None, limit: int = 1000) -> list[dict]:
         """One page of what this worker holds, sorted by UFS path."""
-        files = self._require_store().list_files(start_after=start_after, limit=limit)
+        files = self._require_store().list_held(start_after=start_after, limit=limit)
         return [
             {
-                "path": f.path,
-                "length": f.version.size,
-                "mtime": f.version.mtime,
-                "etag": f.version.etag,
-                "cachedBytes": f.cached_bytes,
-                "complete": f.complete,
+                "path": path,
+                "length": version.size,
+                "mtime": version.mtime,
+                "etag": version.etag,
+                "cachedBytes": cached_bytes,
+                "complete": complete,
             }
-            for f in files
+            for path, version, cached_bytes, complete in files
         ]
 
     async def list_all_cached(self) -> list[dict]:

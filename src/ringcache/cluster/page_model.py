@@ -3,12 +3,16 @@ the small in-memory structures behind it."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .errors import InvalidArgument, RingcacheError
 from .page_layout import file_key
 from .ufs import FileVersion
+
+Entry = TypeVar("Entry")
 
 #: Priority levels in eviction order: every LOW page goes before any MEDIUM page.
 PRIORITIES = ("LOW", "MEDIUM", "HIGH")
@@ -182,3 +186,17 @@ class SortedPaths:
             self._sorted.sort()
             self._pending = []
         return self._sorted
+
+    def page(self, live: Mapping[str, Entry], start_after: str | None, limit: int) -> list[Entry]:
+        """Up to `limit` of `live`'s entries with paths after `start_after`, in path order."""
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+        paths = self.snapshot(live)
+        position = 0 if start_after is None else bisect_right(paths, start_after)
+        entries: list[Entry] = []
+        while position < len(paths) and len(entries) < limit:
+            entry = live.get(paths[position])
+            if entry is not None:
+                entries.append(entry)
+            position += 1
+        return entries

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -83,7 +82,10 @@ class PageReads:
     ) -> list[CachedFile]:
         """Up to `limit` cached files with paths after `start_after`, sorted by path."""
         with self._lock:
-            return [entry.describe(self.page_size) for entry in self._page(start_after, limit)]
+            return [
+                entry.describe(self.page_size)
+                for entry in self._sorted.page(self._files, start_after, limit)
+            ]
 
     def list_held(
         self: PageStore, start_after: str | None = None, limit: int = 1000
@@ -94,22 +96,8 @@ class PageReads:
         with self._lock:
             return [
                 (e.path, e.version, e.cached_bytes(size), len(e.pages) == e.page_count(size))
-                for e in self._page(start_after, limit)
+                for e in self._sorted.page(self._files, start_after, limit)
             ]
-
-    def _page(self: PageStore, start_after: str | None, limit: int) -> list[FileEntry]:
-        """Up to `limit` entries with paths after `start_after`, by path (lock held)."""
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, not {limit}")
-        paths = self._sorted.snapshot(self._files)
-        position = 0 if start_after is None else bisect_right(paths, start_after)
-        entries: list[FileEntry] = []
-        while position < len(paths) and len(entries) < limit:
-            entry = self._files.get(paths[position])
-            if entry is not None:
-                entries.append(entry)
-            position += 1
-        return entries
 
     @staticmethod
     def _clamp(entry: FileEntry, offset: int, length: int | None) -> tuple[int, int]:

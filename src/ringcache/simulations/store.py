@@ -9,7 +9,6 @@ every page of a file is used together (loads, whole-file reads) the two orders a
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -130,7 +129,9 @@ class SimPageStore:
         return 0 if entry is None else self._forget(entry)
 
     def list_files(self, start_after: str | None = None, limit: int = 1000) -> list[CachedFile]:
-        return [self._describe(entry) for entry in self._page(start_after, limit)]
+        return [
+            self._describe(entry) for entry in self._sorted.page(self._files, start_after, limit)
+        ]
 
     def list_held(
         self, start_after: str | None = None, limit: int = 1000
@@ -138,21 +139,8 @@ class SimPageStore:
         size = self.page_size
         return [
             (e.path, e.version, e.bytes, e.mask.bit_count() == e.page_count(size))
-            for e in self._page(start_after, limit)
+            for e in self._sorted.page(self._files, start_after, limit)
         ]
-
-    def _page(self, start_after: str | None, limit: int) -> list[_Entry]:
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, not {limit}")
-        paths = self._sorted.snapshot(self._files)
-        position = 0 if start_after is None else bisect_right(paths, start_after)
-        entries: list[_Entry] = []
-        while position < len(paths) and len(entries) < limit:
-            entry = self._files.get(paths[position])
-            if entry is not None:
-                entries.append(entry)
-            position += 1
-        return entries
 
     def stats(self) -> StoreStats:
         return StoreStats(self.capacity_bytes, self._used, len(self._files), self._pages)

@@ -12,7 +12,7 @@ from .errors import InvalidArgument, RingcacheError
 from .page_layout import file_key
 from .ufs import FileVersion
 
-Entry = TypeVar("Entry")
+EntryT = TypeVar("EntryT")  # what a listing pages over: a store's own entry class
 
 #: Priority levels in eviction order: every LOW page goes before any MEDIUM page.
 PRIORITIES = ("LOW", "MEDIUM", "HIGH")
@@ -187,13 +187,13 @@ class SortedPaths:
             self._pending = []
         return self._sorted
 
-    def page(self, live: Mapping[str, Entry], start_after: str | None, limit: int) -> list[Entry]:
+    def page(self, live: Mapping[str, EntryT], start_after: str | None, limit: int) -> list[EntryT]:
         """Up to `limit` of `live`'s entries with paths after `start_after`, in path order."""
         if limit < 1:
             raise InvalidArgument(f"limit must be at least 1, not {limit}")
         paths = self.snapshot(live)
         position = 0 if start_after is None else bisect_right(paths, start_after)
-        entries: list[Entry] = []
+        entries: list[EntryT] = []
         while position < len(paths) and len(entries) < limit:
             entry = live.get(paths[position])
             if entry is not None:

@@ -94,3 +94,22 @@ def test_the_coordinator_browses_the_simulated_ufs():
         file = cluster.namespace.path(3).replace("sim://data", "/data")
         stat = cluster.run(ref.call("stat", file))
         assert (stat["type"], stat["size"]) == ("file", cluster.namespace.size(3))
+
+
+def test_the_placement_check_names_a_copy_on_a_worker_that_does_not_own_it():
+    from ringcache.simulations.checks import check_placement
+    from ringcache.simulations.jobs import run_job
+
+    with SimCluster(_spec(files=40)) as cluster:
+        job = cluster.run(run_job(cluster, "load", {"paths": ["/data"], "alias": "a"}))
+        assert job["state"] == "SUCCEEDED"
+        assert check_placement(cluster, exact=True, failed=set()) == []
+        path = cluster.namespace.path(7)
+        (owner,) = cluster.coordinator.ring.owners(path)
+        stranger = next(w for w in cluster.worker_ids if w != owner)
+        version = cluster.store(owner).file_info(path).version
+        cluster.store(stranger).set_file(path, version, 0.0)  # a stray record, no page yet
+        assert check_placement(cluster, exact=False, failed=set()) == []
+        assert check_placement(cluster, exact=True, failed=set()) == [
+            f"{path} is cached on {stranger}, which does not own it"
+        ]

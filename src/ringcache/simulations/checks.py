@@ -96,8 +96,9 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
     current ring owners; with `exact`, also on no other live worker.
 
     Owners come from the coordinator's ring; holders are read from the live workers' page
-    stores. Runs in O(files x replicas) dictionary lookups, plus one pass per store for
-    `exact`.
+    stores. Runs in O(files x replicas) dictionary lookups; `exact` then compares counts
+    (every file a store records is one of the owner copies found whole), and only when
+    they differ walks each store to name the copies no owner accounts for.
     """
     coordinator = cluster.coordinator
     if coordinator is None:
@@ -108,6 +109,7 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
     if ring_workers != live:
         problems.append(f"the ring has {len(ring_workers)} workers, {len(live)} are members")
     stores = {w: cluster.store(w) for w in live}
+    owner_copies = 0
     for paths, owners in _owners_in_chunks(cluster):
         for path, file_owners in zip(paths, owners, strict=True):
             if path in failed:
@@ -116,7 +118,11 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
                 store = stores.get(owner)
                 if store is None or not store.holds_whole(path):
                     problems.append(f"{path} is not cached whole on its owner {owner}")
-    if exact:
+                else:
+                    owner_copies += 1
+    if exact and (
+        problems or sum(store.stats().cached_files for store in stores.values()) != owner_copies
+    ):
         ring = coordinator.ring
         for worker_id, store in stores.items():
             paths = store.paths()

@@ -11,7 +11,6 @@ turns problems into a `SimulationCheckFailed` that names the seed and the replay
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 from .cluster import SimCluster
@@ -110,16 +109,15 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
         problems.append(f"the ring has {len(ring_workers)} workers, {len(live)} are members")
     stores = {w: cluster.store(w) for w in live}
     owner_copies = 0
-    for paths, owners in _owners_in_chunks(cluster):
-        for path, file_owners in zip(paths, owners, strict=True):
-            if path in failed:
-                continue
-            for owner in file_owners:
-                store = stores.get(owner)
-                if store is None or not store.holds_whole(path):
-                    problems.append(f"{path} is not cached whole on its owner {owner}")
-                else:
-                    owner_copies += 1
+    for path, file_owners in zip(*cluster.file_owners(coordinator.ring), strict=True):
+        if path in failed:
+            continue
+        for owner in file_owners:
+            store = stores.get(owner)
+            if store is None or not store.holds_whole(path):
+                problems.append(f"{path} is not cached whole on its owner {owner}")
+            else:
+                owner_copies += 1
     if exact and (
         problems or sum(store.stats().cached_files for store in stores.values()) != owner_copies
     ):
@@ -130,13 +128,6 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
                 if worker_id not in file_owners:
                     problems.append(f"{path} is cached on {worker_id}, which does not own it")
     return problems
-
-
-def _owners_in_chunks(cluster: SimCluster, chunk: int = 50_000) -> Iterator[tuple[list, list]]:
-    space, ring = cluster.namespace, cluster.coordinator.ring  # type: ignore[union-attr]
-    for start in range(0, space.files, chunk):
-        paths = [space.path(i) for i in range(start, min(space.files, start + chunk))]
-        yield paths, ring.owners_batch(paths)
 
 
 # -- liveness ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from ..cluster.file_index import FileIndex
 from ..cluster.paths import split_uri
 from ..cluster.registry import Registry
 from ..cluster.registry.memory_backend import MemoryBackend
+from ..cluster.ring import HashRing
 from ..cluster.worker import Worker
 from .costs import IoMeter, Link, NodeModel, SimRunIo
 from .loop import VirtualClock, VirtualTimeLoop, cancel_pending
@@ -134,6 +135,8 @@ class SimCluster:
         self._slow = set(spec.rng("slow").sample(range(spec.workers), spec.slow_workers))
         self._background: list[asyncio.Task[Any]] = []
         self.coordinator_restarts = 0
+        self._file_paths: list[str] | None = None
+        self._owners_kept: list[tuple[HashRing, list[list[str]]]] = []  # the last two rings
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -305,6 +308,19 @@ class SimCluster:
         if store is None:
             raise InvalidArgument(f"{worker_id} never started")
         return store
+
+    def file_owners(self, ring: HashRing) -> tuple[list[str], list[list[str]]]:
+        """Every namespace file's URI and its owners on `ring`, in file order (a checker's
+        question). The answers for the last two rings are kept: a scale-out asks of the
+        ring before and the ring after more than once, a million files each."""
+        if self._file_paths is None:
+            self._file_paths = [self.namespace.path(i) for i in range(self.namespace.files)]
+        for kept, owners in self._owners_kept:
+            if kept is ring:
+                return self._file_paths, owners
+        owners = ring.owners_batch(self._file_paths)
+        self._owners_kept = [*self._owners_kept[-1:], (ring, owners)]
+        return self._file_paths, owners
 
     def ufs_bytes_read(self) -> int:
         nodes = [self.coordinator_node, *(self.nodes[w] for w in sorted(self.nodes))]

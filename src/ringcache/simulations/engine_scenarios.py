@@ -235,16 +235,10 @@ def _early_window(spec: SimSpec, start: float) -> tuple[float, float]:
 
 
 def _bytes_whose_owner_changed(cluster: SimCluster, before: Any, after: Any) -> int:
-    space, chunk, changed = cluster.namespace, 50_000, 0
-    for first in range(0, space.files, chunk):
-        indexes = range(first, min(space.files, first + chunk))
-        paths = [space.path(i) for i in indexes]
-        for i, old, new in zip(
-            indexes, before.owners_batch(paths), after.owners_batch(paths), strict=True
-        ):
-            if old != new:
-                changed += int(space.sizes[i])
-    return changed
+    _, old = cluster.file_owners(before)
+    _, new = cluster.file_owners(after)
+    sizes = cluster.namespace.sizes
+    return sum(int(sizes[i]) for i, owners in enumerate(old) if owners != new[i])
 
 
 def _summary(session: Session) -> dict[str, Any]:

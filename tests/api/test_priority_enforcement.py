@@ -10,6 +10,7 @@ import pytest
 
 from ringcache.client import connect
 from ringcache.local import LocalCluster
+from tests.api.jobs_helpers import api_for
 from tests.api.policy_helpers import load, mounted_cluster, post, wait_rules
 from tests.conftest import wait_for, write_tree
 
@@ -91,3 +92,26 @@ def test_a_read_miss_caches_at_the_rules_level(
         lambda: worker.store.file_info(f"file://{tree}/low/l0.bin").priority == "MEDIUM",
         what="the file back at MEDIUM",
     )
+
+
+def test_a_load_from_a_remote_store_caches_at_the_rules_level(
+    cluster_factory: Callable[..., LocalCluster],
+) -> None:
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    root = f"/prio-{os.getpid()}"
+    memory.pipe({f"{root}/low/big.bin": os.urandom(10 * PAGE), f"{root}/mid/m.bin": b"x"})
+    memory.pipe(f"{root}/low/empty.bin", b"")
+    cluster = cluster_factory(workers=1, page_size=PAGE)
+    api = api_for(cluster)
+    assert api.post("/mount", json={"path": "/r", "ufs": f"memory://{root}"}).status_code == 200
+    post(api, "/priority", {"path": "/r/low", "priority": "LOW"})
+    wait_rules(cluster, lambda p: p.priority_for("/r/low/x") == "LOW", "the LOW rule")
+    assert load(api, "remote", "/r")["state"] == "SUCCEEDED"
+    (worker,) = cluster.workers.values()
+    big = worker.store.file_info(f"memory://{root}/low/big.bin")  # two ranged reads
+    assert (big.priority, big.complete, big.pages) == ("LOW", True, 10)
+    assert worker.store.file_info(f"memory://{root}/low/empty.bin").priority == "LOW"
+    assert worker.store.file_info(f"memory://{root}/mid/m.bin").priority == "MEDIUM"
+    memory.rm(root, recursive=True)

@@ -150,7 +150,7 @@ class BatchPath:
             # A new file (or version) gets its rule's level, named here as we know it is new.
             priority = policies.priority_for(uri)
             missing = list(range(-(-version.size // self.config.page_size)))
-            if local is None or not missing:  # else the first local pages record it
+            if not missing:  # else its first pages record it, with them
                 store.set_file(uri, version, self.clock.now(), priority)
         chunk = 8  # pages per ranged UFS read: fewer round trips, bounded memory
         try:
@@ -165,7 +165,8 @@ class BatchPath:
                             min(version.size, stop * self.config.page_size)
                             - start * self.config.page_size
                         )
-                    self._fetch_pages(ufs, uri, version, start, stop)
+                    self._fetch_pages(ufs, uri, version, start, stop, priority=priority)
+                    priority = None  # recorded: a rule changed since is the enforcer's to apply
         except BaseException:
             store.remove_file(uri)  # no half-loaded file left behind to look cached
             raise
@@ -203,6 +204,7 @@ class BatchPath:
                         throttle.consume(sum(page.length for page in ranges))
                     now = self.clock.now()
                     store.put_pages(uri, start, ranges, now, version=version, priority=priority)
+                    priority = None  # recorded: a rule changed since is the enforcer's to apply
         finally:
             os.close(fd)
 

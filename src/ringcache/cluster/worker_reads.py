@@ -109,8 +109,10 @@ class ReadPath:
         start: int,
         stop: int,
         keep: bool = True,
+        priority: str | None = None,
     ) -> dict[int, bytes]:
-        """Read pages `[start, stop)` from the UFS in one ranged read; cache them if `keep`."""
+        """Read pages `[start, stop)` from the UFS in one ranged read; cache them if `keep`
+        (recording the file at `version`, at `priority` if new)."""
         store = self._require_store()
         page_size = self.config.page_size
         offset = start * page_size
@@ -123,7 +125,10 @@ class ReadPath:
         if not keep:  # a quota keeps it out of the cache: serve the bytes, store nothing
             return pages
         try:
-            store.put_pages(uri, start, list(pages.values()), self.clock.now(), version=version)
+            now = self.clock.now()
+            store.put_pages(
+                uri, start, list(pages.values()), now, version=version, priority=priority
+            )
         except CapacityExceeded:
             pass  # serve the bytes anyway; the store is too small to keep them all
         return pages

@@ -8,7 +8,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from .cluster.errors import RingcacheError
 from .config import ClusterConfig, load_config
 
 PID_FILE = "ringcache.pid"
+STOP_SECONDS = 60.0  # for stopping the actors on exit, before giving up on Ray
 
 
 def _config_from(args: argparse.Namespace) -> ClusterConfig:
@@ -70,9 +73,33 @@ def cmd_start(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
-        stop_cluster(config)
+        problem = stop_within(lambda: stop_cluster(config), STOP_SECONDS)
         pid_file.unlink(missing_ok=True)
+    if problem is not None:
+        print(f"ringcache: the actors may be left running: {problem}", file=sys.stderr)
+        return 1
     return 0
+
+
+def stop_within(stop: Callable[[], object], seconds: float) -> str | None:
+    """Run `stop` in a daemon thread for at most `seconds`; None if it returned, else what
+    went wrong. A Ray whose raylet was killed along with this process's group leaves Ray
+    calls waiting forever, and the process must still exit (a local Ray goes with it)."""
+    outcome: list[str | None] = [f"no answer from Ray within {seconds:g} s"]
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            stop()
+            outcome[0] = None
+        except Exception as exc:  # handed back as the outcome, printed by the caller
+            outcome[0] = f"{type(exc).__name__}: {exc}"
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="ringcache-stop", daemon=True).start()
+    done.wait(seconds)
+    return outcome[0]
 
 
 def _running_pid(pid_file: Path) -> int | None:

@@ -120,11 +120,13 @@ class RebalanceRun(JobRun):
     async def _dispatch(
         self, method: str, work: dict[str, list], batch_size: int, options: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        answered: set[str] = set()  # workers whose batches returned: their index is synced
+
         async def send(worker_id: str, items: list) -> list[dict[str, Any]]:
             async with self._slots[worker_id]:
                 try:
                     results = await self.peers.worker(worker_id).call(method, items, options)
-                    await self.note_results([worker_id])
+                    answered.add(worker_id)
                     return results
                 except asyncio.CancelledError:
                     raise
@@ -145,7 +147,10 @@ class RebalanceRun(JobRun):
             for worker_id, items in sorted(work.items())
             for start in range(0, len(items), batch_size)
         ]
-        return [result for results in await asyncio.gather(*sends) for result in results]
+        answers = await asyncio.gather(*sends)
+        # Once per chunk, not per batch: the index applies many workers' reports per commit.
+        await self.note_results(sorted(answered))
+        return [result for results in answers for result in results]
 
 
 def _failure(result: dict[str, Any]) -> dict[str, Any]:

@@ -22,18 +22,15 @@ from ..ring import HashRing
 from ..ufs import FileStatus
 from .kinds import KINDS, Outcome, all_failed, failed, failure_entry
 from .model import RETRYABLE, Cursor, FailureReason, JobRecord, JobState
+from .paging import page_shape
 from .repair import repair
 from .source import FileSource, Page, index_lines
 from .store import JobStore
 
 log = logging.getLogger(__name__)
 
-PAGES_IN_FLIGHT = 4
 BATCHES_PER_WORKER = 2
 UFS_ATTEMPTS = 4
-MIN_PAGE_FILES = 1000
-PAGE_BATCHES = 10  # full batches per worker in a page: fewer syncs and checkpoints a file
-MAX_PAGE_FILES = 50_000  # bounds a run's memory: PAGES_IN_FLIGHT pages of FileStatus
 
 
 class PageWork:
@@ -215,12 +212,15 @@ class JobRun:
 
     async def _list_and_dispatch(self) -> None:
         table = await self.mounts()
+        batch_size = self.record.options.get("batchSize", 200)
+        workers = len(self.ring()[1])
+        page_size, pages_in_flight = page_shape(batch_size, workers, self.kind.replicas)
         source = FileSource(
             self.roots(table),
             table,
             self.env.ufs_factory,
             self.record.cursor,
-            page_size=self._page_size(),
+            page_size=page_size,
             file_filter=self.record.options.get("fileFilterRegex"),
         )
         while True:
@@ -230,26 +230,12 @@ class JobRun:
             work = PageWork(page, {name: 0 for name in self.record.counters})
             self.in_flight.append(work)
             work.task = asyncio.get_running_loop().create_task(self._process(work))
-            while len(self.in_flight) >= PAGES_IN_FLIGHT:
+            while len(self.in_flight) >= pages_in_flight:
                 await asyncio.wait({self.in_flight[0].task})
                 await self._commit_ready()
         for work in list(self.in_flight):
             await asyncio.wait({work.task})
         await self._commit_ready()
-
-    def _page_size(self) -> int:
-        """Files per listing page: PAGE_BATCHES full batches on every worker, within bounds.
-
-        A page is planned as a whole, so a fixed page spread over many workers would make
-        every batch tiny (1,000 files over 1,000 workers: one file a batch).
-        """
-        batch_size = self.record.options.get("batchSize", 200)
-        replicas = self.kind.replicas
-        if not replicas:  # a free job sends the whole page to every live worker
-            return max(MIN_PAGE_FILES, batch_size)
-        workers = max(1, len(self.ring()[1]))
-        wanted = batch_size * PAGE_BATCHES * workers // replicas
-        return max(MIN_PAGE_FILES, batch_size, min(MAX_PAGE_FILES, wanted))
 
     async def _note_ring_changes(self) -> None:
         """Remember (durably) the rings this run used that are no longer current."""

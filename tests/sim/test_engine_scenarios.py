@@ -157,8 +157,8 @@ def test_a_listing_page_gives_every_worker_a_full_batch(monkeypatch):
 
 
 def test_a_rebalance_chunk_grows_with_the_cluster(monkeypatch):
-    # Each chunk is sent as a batch per worker, so it holds about 20 files per live worker
-    # (here 1,200 over 60 workers), not the 100-file floor set for this test.
+    # Each chunk is sent as a batch per worker, so it holds CHUNK_PER_WORKER files per live
+    # worker (here 10 over 60 workers: 600), not the 100-file floor set for this test.
     from ringcache.cluster.jobs import rebalance
 
     chunks = []
@@ -169,11 +169,12 @@ def test_a_rebalance_chunk_grows_with_the_cluster(monkeypatch):
         return await chunk(self, phase, holdings)
 
     monkeypatch.setattr(rebalance, "CHUNK", 100)
+    monkeypatch.setattr(rebalance, "CHUNK_PER_WORKER", 10)
     monkeypatch.setattr(rebalance.RebalanceRun, "_chunk", counting)
     summary = run_scenario("scale-out", 54, 3000, 2, spec=SMALL, add=6)
     assert summary["jobs"]["rebalance#1"]["state"] == "SUCCEEDED"
     assert sum(chunks) == 2 * 3000  # the load phase, then the prune phase
-    assert max(chunks) == 20 * 60, chunks
+    assert max(chunks) == 10 * 60, chunks
 
 
 def test_lease_lapses_drop_workers_from_the_ring_and_the_files_follow_their_owners():

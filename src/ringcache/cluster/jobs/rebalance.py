@@ -21,7 +21,8 @@ from .runner import JobRun
 log = logging.getLogger(__name__)
 
 CHUNK = 1000  # files walked per committed chunk, at least
-MAX_CHUNK = 20_000
+MAX_CHUNK = 100_000  # bounds the holdings in memory (a few hundred bytes each)
+CHUNK_PER_WORKER = 100  # per live worker: the share of a chunk that moves still fills batches
 LOAD, PRUNE, DONE = 0, 1, 2
 
 
@@ -51,7 +52,7 @@ class RebalanceRun(JobRun):
         live = sorted(self.ring()[1])
         # A chunk is sent as one batch per worker, so it grows with the cluster: a fixed
         # 1,000 files over 1,000 workers would send a file or two per call.
-        size = max(CHUNK, min(MAX_CHUNK, 20 * len(live)))
+        size = max(CHUNK, min(MAX_CHUNK, CHUNK_PER_WORKER * len(live)))
         lost = self.lost_files if phase == LOAD else None
         after = self.record.cursor.after
         async for chunk in holdings(self.peers, live, after, lost, chunk=size):

@@ -64,8 +64,6 @@ class RebalancePath:
         async def fetch_one(entry: Any) -> dict[str, Any]:
             path, size, mtime, etag, holders = entry
             version = FileVersion(size, mtime, etag)
-            if path in from_peers:
-                return _loaded(path, size, "peer")
             async with limit:
                 cached = self._require_store().file_info(path)
                 if cached is not None and cached.complete and cached.version == version:
@@ -85,7 +83,13 @@ class RebalancePath:
                     return _failed(path, "UFS_READ_FAILED", str(exc))
                 return _loaded(path, size, "ufs")
 
-        return list(await asyncio.gather(*(fetch_one(entry) for entry in entries)))
+        # Files that came in bundles are answered here, without a task each.
+        results = [_loaded(e[0], e[1], "peer") if e[0] in from_peers else None for e in entries]
+        rest = [i for i, result in enumerate(results) if result is None]
+        fetched = await asyncio.gather(*(fetch_one(entries[i]) for i in rest))
+        for i, result in zip(rest, fetched, strict=True):
+            results[i] = result
+        return results  # type: ignore[return-value]
 
     async def read_cached_many(
         self: Worker, items: list[tuple[str, tuple[int, float | None, str | None]]]

@@ -129,9 +129,11 @@ class SimUfs:
             return
         files, depth = (range(space.files), 0) if kind == "root" else (space.dir_range(number), 1)
         start = files.start if not cursor else space.first_after(cursor, files, depth)
+        mtime = space.mtime
         for first in range(start, files.stop, page_size):
             self.meter.ufs_metadata()
-            yield [self._status(i) for i in range(first, min(files.stop, first + page_size))]
+            page = space.paths_and_sizes(first, min(files.stop, first + page_size))
+            yield [FileStatus(path, size, mtime, None) for path, size in page]
 
     # -- internals -------------------------------------------------------------------------
 

@@ -26,8 +26,6 @@ from .worker_rebalance import RebalancePath
 
 log = logging.getLogger(__name__)
 
-LOADED_BY_MEMORY = 100_000  # files remembered per worker as loaded by which job
-
 
 def load_or_create_worker_id(cache_dir: Path) -> str:
     """The id kept in the cache directory, so a restarted worker keeps its identity and data."""

@@ -171,3 +171,12 @@ def test_sizes_follow_the_distribution_and_the_seed():
     assert a.max() <= 50_000 and a.min() >= 0
     with pytest.raises(InvalidArgument):
         SizeDistribution("pareto").draw(1, 0)
+
+
+def test_paths_made_at_once_are_the_paths_made_one_by_one():
+    space = SimNamespace(ROOT, 2500, files_per_dir=1000, seed=3)
+    assert space.paths(0, 2500) == [space.path(i) for i in range(2500)]
+    assert list(space.paths_and_sizes(998, 1003)) == [
+        (space.path(i), space.size(i)) for i in range(998, 1003)
+    ]
+    assert space.paths(7, 7) == []

@@ -314,7 +314,7 @@ class SimCluster:
         question). The answers for the last two rings are kept: a scale-out asks of the
         ring before and the ring after more than once, a million files each."""
         if self._file_paths is None:
-            self._file_paths = [self.namespace.path(i) for i in range(self.namespace.files)]
+            self._file_paths = self.namespace.paths(0, self.namespace.files)
         for kept, owners in self._owners_kept:
             if kept is ring:
                 return self._file_paths, owners

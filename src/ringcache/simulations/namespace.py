@@ -104,11 +104,14 @@ class SimNamespace:
     def size(self, i: int) -> int:
         return int(self.sizes[i])
 
+    def paths(self, first: int, stop: int) -> list[str]:
+        """`path(i)` for files `first <= i < stop`, made at once."""
+        per_dir, path = self.files_per_dir, self._path_format.format
+        return [path(i // per_dir, i) for i in range(first, stop)]
+
     def paths_and_sizes(self, first: int, stop: int) -> zip[tuple[str, int]]:
         """`(path(i), size(i))` for files `first <= i < stop`: a listing page at once."""
-        per_dir, path = self.files_per_dir, self._path_format.format
-        paths = [path(i // per_dir, i) for i in range(first, stop)]
-        return zip(paths, self.sizes[first:stop].tolist(), strict=True)
+        return zip(self.paths(first, stop), self.sizes[first:stop].tolist(), strict=True)
 
     def segments(self, i: int) -> tuple[str, str]:
         """File `i`'s path below the root, as segments: its key in listing order."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
 from ringcache.cluster.coordinator import Coordinator
 from ringcache.cluster.errors import InvalidArgument
 from ringcache.cluster.registry import Registry
+from ringcache.cluster.ufs import FileVersion
 from ringcache.cluster.worker import Worker
 from ringcache.simulations.cluster import SimCluster
 from ringcache.simulations.spec import SimSpec, sim_config
@@ -28,6 +30,18 @@ def test_it_runs_the_production_classes_with_one_ring_build_at_start():
         assert cluster.coordinator.ring_version == 1  # the workers were all seen at once
         mounts = cluster.run(cluster.coordinator_ref().call("list_mounts"))
         assert [(m["path"], m["ufs"]) for m in mounts] == [("/data", "sim://data")]
+
+
+def test_the_cyclic_collector_is_paused_for_the_cluster_life_and_its_disks_dropped_after():
+    assert gc.isenabled()
+    with SimCluster(_spec()) as cluster:
+        assert not gc.isenabled()  # also between two runs
+        cluster.run(asyncio.sleep(1))
+        assert not gc.isenabled()
+        store = cluster.store(cluster.worker_ids[0])
+        store.set_file("sim://data/x", FileVersion(1, 0.0, None), 0.0)
+    assert gc.isenabled()
+    assert store.paths() == []  # freed with the cluster, not left to the collector
 
 
 def test_leases_stay_alive_for_a_virtual_hour_and_all_io_is_metered():

@@ -111,6 +111,18 @@ def test_listing_pages_through_the_files_in_path_order():
         store.list_files(limit=0)
 
 
+def test_discard_forgets_every_file_and_frees_all_room():
+    store = SimPageStore(capacity_bytes=10_000, page_size=PAGE)
+    for name in ["a", "b"]:
+        _load(store, f"s://{name}", 250)
+    store.discard()
+    assert store.paths() == [] and store.list_files() == []
+    assert store.file_info("s://a") is None
+    assert store.stats().used_bytes == 0
+    _load(store, "s://c", 10_000)  # the whole capacity is free again, nothing to evict
+    assert store.paths() == ["s://c"]
+
+
 def test_priorities_move_files_between_levels():
     store = SimPageStore(capacity_bytes=400, page_size=PAGE)
     _load(store, "s://a", 200)

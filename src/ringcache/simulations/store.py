@@ -97,6 +97,13 @@ class SimPageStore:
         self._files[path] = _Entry(path, version, now, priority or DEFAULT_PRIORITY)
         self._sorted.add(path)
 
+    def discard(self) -> None:
+        """Forget every record at once (the simulated disk is gone; nothing is charged)."""
+        self._files = {}
+        self._sorted = SortedPaths()
+        self._lru = {p: OrderedDict() for p in PRIORITIES}
+        self._used = self._pages = 0
+
     def set_priority(self, path: str, priority: str) -> None:
         check_priority(priority)
         entry = self._require(path)

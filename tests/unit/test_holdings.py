@@ -1,4 +1,5 @@
-"""The cluster's holdings: every live worker's sorted cache listing, merged file by file."""
+"""The cluster's holdings: every live worker's sorted cache listing, merged file by file;
+with a ring, what a worker owns alone and holds whole is skipped but still counted."""
 
 from __future__ import annotations
 
@@ -20,12 +21,32 @@ class ListingRef:
         self.broken = broken
         self.calls = 0
 
-    async def call(self, method: str, start_after: str | None, limit: int) -> list[dict]:
+    async def call(self, method: str, start_after: str | None, limit: int, *ring) -> list[dict]:
         assert method == "list_cached"
         self.calls += 1
         if self.broken:
             raise Unavailable("down")
         return [e for e in self.entries if start_after is None or e["path"] > start_after][:limit]
+
+
+class SplittingRef(ListingRef):
+    """A worker answering `list_unsettled` as `Worker` does, with `alone` the paths it owns
+    alone (a stand-in for the ring)."""
+
+    def __init__(self, worker_id: str, entries: list[dict], alone: set[str]) -> None:
+        super().__init__(entries)
+        self.worker_id = worker_id
+        self.alone = alone
+
+    async def call(self, method: str, start_after: str | None, limit: int, *ring) -> dict:
+        assert method == "list_unsettled" and ring == ({"workers": "spec"},)
+        self.calls += 1
+        files = [e for e in self.entries if start_after is None or e["path"] > start_after]
+        files = files[:limit]
+        skipped = [e["path"] for e in files if e["path"] in self.alone and e["complete"]]
+        entries = [e for e in files if e["path"] not in skipped]
+        last = files[-1]["path"] if files else None
+        return {"entries": entries, "skipped": skipped, "last": last, "done": len(files) < limit}
 
 
 class Listings:
@@ -40,15 +61,23 @@ def entry(path: str, length: int = 10, complete: bool = True, etag: str | None =
     return {"path": path, "length": length, "mtime": 1.0, "etag": etag, "complete": complete}
 
 
-def collect(peers, workers, start_after=None, lost=None, chunk=1000):
+def chunks(peers, workers, start_after=None, lost=None, chunk=1000, ring=None):
     async def walk():
-        found = []
-        async for part in holdings(peers, workers, start_after, lost, chunk=chunk):
-            assert 0 < len(part) <= chunk
-            found.extend(part)
-        return found
+        return [
+            part
+            async for part in holdings(peers, workers, start_after, lost, chunk=chunk, ring=ring)
+        ]
 
     return asyncio.run(walk())
+
+
+def collect(peers, workers, start_after=None, lost=None, chunk=1000):
+    found = []
+    for part in chunks(peers, workers, start_after, lost, chunk):
+        assert 0 < len(part.holdings) <= chunk and part.scanned == len(part.holdings)
+        assert part.last == part.holdings[-1].path
+        found.extend(part.holdings)
+    return found
 
 
 @pytest.fixture(autouse=True)
@@ -118,3 +147,76 @@ def test_files_only_departed_workers_held_come_without_holders():
 
 def test_nothing_cached_yields_nothing():
     assert collect(Listings({"w1": ListingRef([])}), ["w1"]) == []
+
+
+def spread(files: int = 40, seed: int = 3):
+    """Workers w1..w4 over `files` files: each file's sole owner holds it whole, and some
+    files also have a partial or misplaced copy elsewhere."""
+    rng = random.Random(seed)
+    workers = ["w1", "w2", "w3", "w4"]
+    held: dict[str, list[dict]] = {w: [] for w in workers}
+    alone: dict[str, set[str]] = {w: set() for w in workers}
+    copies: dict[str, set[str]] = {}
+    for i in range(files):
+        path = f"f{i:03d}"
+        owner = rng.choice(workers)
+        alone[owner].add(path)
+        copies[path] = set()
+        if rng.random() < 0.8:
+            held[owner].append(entry(path))
+            copies[path].add(owner)
+        if rng.random() < 0.3:
+            other = rng.choice([w for w in workers if w != owner])
+            held[other].append(entry(path, complete=rng.random() < 0.5))
+            copies[path].add(other)
+    refs = {w: SplittingRef(w, held[w], alone[w]) for w in workers}
+    return Listings(refs), workers, copies, alone
+
+
+def test_with_a_ring_only_files_held_elsewhere_than_alone_by_their_owner_make_holdings():
+    peers, workers, copies, alone = spread()
+    parts = chunks(peers, workers, chunk=5, ring=lambda: {"workers": "spec"})
+    found = {h.path: h for part in parts for h in part.holdings}
+    owner_of = {p: w for w, paths in alone.items() for p in paths}
+    unsettled = {p for p, who in copies.items() if who and who != {owner_of[p]}}
+    assert set(found) == unsettled and unsettled
+    for path, holding in found.items():
+        assert holding.holders == copies[path]
+        # the owner's skipped whole copy is back among the whole holders
+        assert (owner_of[path] in holding.complete) == (owner_of[path] in copies[path])
+    assert sum(part.scanned for part in parts) == sum(1 for who in copies.values() if who)
+    lasts = [part.last for part in parts]
+    assert lasts == sorted(lasts) and len(set(lasts)) == len(lasts)
+
+
+def test_with_a_ring_the_counts_add_up_when_the_walk_resumes_after_any_chunk():
+    peers, workers, copies, _ = spread(files=60, seed=11)
+    ring = lambda: {"workers": "spec"}  # noqa: E731
+    parts = chunks(peers, workers, chunk=4, ring=ring)
+    total = sum(1 for who in copies.values() if who)
+    assert sum(part.scanned for part in parts) == total and len(parts) > 3
+    done = 0
+    for part in parts[:-1]:
+        done += part.scanned
+        rest = chunks(peers, workers, start_after=part.last, chunk=4, ring=ring)
+        assert sum(p.scanned for p in rest) == total - done, part.last
+
+
+def test_with_a_ring_a_worker_lists_no_further_than_the_merge_needs():
+    # w1 owns alone and holds whole 300 files; w2 holds one misplaced file, first in order.
+    settled = [entry(f"f{i:03d}") for i in range(1, 301)]
+    refs = {
+        "w1": SplittingRef("w1", settled, {e["path"] for e in settled}),
+        "w2": SplittingRef("w2", [entry("f000")], set()),
+    }
+
+    async def first_chunk():
+        walk = holdings(Listings(refs), ["w1", "w2"], chunk=1, ring=lambda: {"workers": "spec"})
+        part = await anext(walk)
+        calls = refs["w1"].calls
+        await walk.aclose()
+        return part, calls
+
+    part, calls = asyncio.run(first_chunk())
+    assert [h.path for h in part.holdings] == ["f000"] and part.scanned == 1
+    assert calls == 1  # one page of w1's listing, not all of it

@@ -214,3 +214,30 @@ def test_bad_arguments_are_rejected():
         ring.owners(b"/a")
     with pytest.raises(InvalidArgument):
         ring.owners("/bad\udc80surrogate")
+
+
+def test_owned_alone_says_whether_a_worker_is_a_paths_only_owner():
+    ids = worker_ids(12)
+    ring = HashRing(ids, virtual_nodes=40)
+    paths = [f"s3://b/owned/{i}" for i in range(400)] + ["s3://b/ünï"]
+    for worker in ids[:3]:
+        expected = [ring.owners(p) == [worker] for p in paths]
+        assert ring.owned_alone(paths, worker) == expected and any(expected)
+    assert ring.owned_alone(paths, ids[0], 2) == [False] * len(paths)  # two owners each
+    assert ring.owned_alone(paths, worker_ids(1, seed=99)[0]) == [False] * len(paths)
+    lone = HashRing(ids[:1], virtual_nodes=5)
+    assert lone.owned_alone(paths[:5], ids[0], 3) == [True] * 5  # one worker: it alone
+    assert HashRing([]).owned_alone(paths[:2], ids[0]) == [False, False]
+    with pytest.raises(InvalidArgument):
+        ring.owned_alone([b"bytes"], ids[0])  # type: ignore[list-item]
+
+
+def test_shared_rings_are_built_once_per_membership_in_any_order():
+    ids = worker_ids(5, seed=31)
+    ring = HashRing.shared(ids, 20)
+    assert HashRing.shared(list(reversed(ids)), 20) is ring
+    assert ring.entries() == HashRing(ids, virtual_nodes=20).entries()
+    assert HashRing.shared(ids, 21) is not ring  # another shape, another ring
+    for n in range(1, 6):  # more memberships than are kept push the oldest out
+        HashRing.shared(ids[:n], 7)
+    assert HashRing.shared(ids, 20) is not ring

@@ -32,6 +32,10 @@ IDENTITY_VERSION = 1
 MAX_ATTEMPTS = 100  # Alluxio's cap on rehash attempts per lookup
 _ATTEMPT_SUFFIX = tuple(a.to_bytes(4, "little") for a in range(MAX_ATTEMPTS + 1))
 _BUCKET_SHIFT = 16  # scalar lookups bisect only within the ring points sharing the top 16 bits
+SHARED_RINGS = 4  # memberships whose rings `HashRing.shared` keeps
+
+
+_SHARED: dict[tuple[tuple[str, ...], int], HashRing] = {}
 
 
 def identifier_bytes(worker_id: str) -> bytes:
@@ -148,6 +152,18 @@ class HashRing:
     def virtual_nodes(self) -> int:
         return self._virtual_nodes
 
+    @classmethod
+    def shared(cls, worker_ids: Iterable[str], virtual_nodes: int = 2000) -> HashRing:
+        """The ring of these workers, built once per process for the last few memberships
+        asked for: every rebalance listing call names the same ring, and a build hashes
+        workers x virtual nodes points (about 0.2 s for 1,000 workers)."""
+        key = (tuple(sorted(worker_ids)), virtual_nodes)
+        ring = _SHARED.pop(key, None) or cls(key[0], virtual_nodes)
+        _SHARED[key] = ring  # most recent last
+        while len(_SHARED) > SHARED_RINGS:
+            del _SHARED[next(iter(_SHARED))]
+        return ring
+
     def __len__(self) -> int:
         return len(self._worker_ids)
 
@@ -216,6 +232,19 @@ class HashRing:
         pos[order] = np.searchsorted(self._np_hashes, key_hashes[order], side="left")
         pos[pos == len(self._np_hashes)] = 0
         return pos
+
+    def owned_alone(self, paths: Sequence[str], worker_id: str, count: int = 1) -> list[bool]:
+        """For each path, whether ``owners(path, count) == [worker_id]``, vectorised."""
+        if self._want(count) != 1 or worker_id not in self._worker_ids:
+            return [False] * len(paths)  # several owners, or none of them is this worker
+        mine = self._worker_ids.index(worker_id)
+        suffix = _ATTEMPT_SUFFIX[1]
+        try:
+            keys = [mmh3.hash(p.encode("utf-8") + suffix, 0, True) for p in paths]
+        except (AttributeError, UnicodeEncodeError):
+            keys = [mmh3.hash(_encode(p) + suffix, 0, True) for p in paths]
+        first = self._np_owners[self._positions(np.array(keys, dtype=np.int32))]
+        return (first == mine).tolist()
 
     def owners_batch(self, paths: Sequence[str], count: int = 1) -> list[list[str]]:
         """``[self.owners(p, count) for p in paths]``, with the ring search vectorised."""

@@ -246,17 +246,7 @@ class BatchPath:
     async def list_cached(self, start_after: str | None = None, limit: int = 1000) -> list[dict]:
         """One page of what this worker holds, sorted by UFS path."""
         files = self._require_store().list_held(start_after=start_after, limit=limit)
-        return [
-            {
-                "path": path,
-                "length": version.size,
-                "mtime": version.mtime,
-                "etag": version.etag,
-                "cachedBytes": cached_bytes,
-                "complete": complete,
-            }
-            for path, version, cached_bytes, complete in files
-        ]
+        return [cached_entry(*held) for held in files]
 
     async def list_all_cached(self) -> list[dict]:
         found, cursor = [], None
@@ -264,6 +254,18 @@ class BatchPath:
             found.extend(page)
             cursor = page[-1]["path"]
         return found
+
+
+def cached_entry(path: str, version: FileVersion, cached_bytes: int, complete: bool) -> dict:
+    """One file of a cache listing, as `list_cached` answers it."""
+    return {
+        "path": path,
+        "length": version.size,
+        "mtime": version.mtime,
+        "etag": version.etag,
+        "cachedBytes": cached_bytes,
+        "complete": complete,
+    }
 
 
 def _entry(entry: Any) -> tuple[str, FileVersion | None]:

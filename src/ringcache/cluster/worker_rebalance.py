@@ -7,10 +7,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .errors import RingcacheError
+from .errors import InvalidArgument, RingcacheError
 from .page_store import CapacityExceeded
 from .ring import HashRing
 from .ufs import FileVersion
+from .worker_batches import cached_entry
 from .worker_reads import _runs
 
 if TYPE_CHECKING:
@@ -47,6 +48,29 @@ class RebalancePath:
         if info is None or (version is not None and info.version != FileVersion(*version)):
             return None
         return store.read(path, offset, length, self.clock.now())
+
+    async def list_unsettled(
+        self: Worker, start_after: str | None, limit: int, ring: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The next `limit` files held after `start_after`, sorted by path, split by `ring`
+        (`workers`, `virtualNodes`, `replicas`): `skipped`, the paths this worker owns alone
+        and holds whole, which a rebalance leaves as they are; `entries`, the others, as
+        `list_cached` gives them. `last` is the last path looked at; `done`, no more files.
+        """
+        if type(limit) is not int or limit < 1:
+            raise InvalidArgument(f"limit must be an integer >= 1, not {limit!r}")
+        shape = HashRing.shared(ring["workers"], ring["virtualNodes"])
+        files = self._require_store().list_held(start_after=start_after, limit=limit)
+        paths = [path for path, *_ in files]
+        alone = shape.owned_alone(paths, self.worker_id, ring.get("replicas", 1))
+        entries, skipped = [], []
+        for held, mine in zip(files, alone, strict=True):
+            if mine and held[3]:  # owned alone and held whole
+                skipped.append(held[0])
+            else:
+                entries.append(cached_entry(*held))
+        last = paths[-1] if paths else None
+        return {"entries": entries, "skipped": skipped, "last": last, "done": len(files) < limit}
 
     async def fetch_batch(
         self: Worker, entries: list[Any], options: dict[str, Any] | None = None

@@ -1,8 +1,9 @@
 """A rebalance run: make each target worker hold what the current ring gives it.
 
-Load phase: walk everything the cluster caches (every live worker's listing, merged) and
-have each target owner fetch the files it owns but lacks, from a peer holding them, else
-from the UFS. Prune phase: walk again and drop copies on targets that are not owners, but
+Load phase: walk everything the cluster caches (every live worker's listing, merged; a
+worker leaves out what it owns alone and holds whole, see `holdings`) and have each
+target owner fetch the files it owns but lacks, from a peer holding them, else from the
+UFS. Prune phase: walk again and drop copies on targets that are not owners, but
 only for files every owner now holds whole, so no cached file is lost while data moves.
 Both phases commit counters and a cursor (the last path done) chunk by chunk.
 """
@@ -14,7 +15,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from .holdings import Holding, holdings
+from .holdings import HoldingsChunk, holdings
 from .model import Cursor, FailureReason
 from .runner import JobRun
 
@@ -55,24 +56,36 @@ class RebalanceRun(JobRun):
         size = max(CHUNK, min(MAX_CHUNK, CHUNK_PER_WORKER * len(live)))
         lost = self.lost_files if phase == LOAD else None
         after = self.record.cursor.after
-        async for chunk in holdings(self.peers, live, after, lost, chunk=size):
+        walk = holdings(self.peers, live, after, lost, chunk=size, ring=self._ring_spec)
+        async for chunk in walk:
             await self._chunk(phase, chunk)
 
-    async def _chunk(self, phase: int, chunk: list[Holding]) -> None:
+    def _ring_spec(self) -> dict[str, Any]:
+        """The current ring, for workers to leave what it settles out of their listings."""
+        ring = self.ring()[0]
+        replicas = self.record.options.get("replicas", 1)
+        return {
+            "workers": list(ring.worker_ids),
+            "virtualNodes": ring.virtual_nodes,
+            "replicas": replicas,
+        }
+
+    async def _chunk(self, phase: int, chunk: HoldingsChunk) -> None:
         ring, live = self.ring()
         targets = self._targets(live)
-        owners = ring.owners_batch([h.path for h in chunk], self.record.options.get("replicas", 1))
+        found = chunk.holdings
+        owners = ring.owners_batch([h.path for h in found], self.record.options.get("replicas", 1))
         counters = {name: 0 for name in self.record.counters}
         failures: list[dict[str, Any]] = []
         if phase == LOAD:
-            counters["scannedFiles"] = len(chunk)
-            await self._load(chunk, owners, targets, counters, failures)
+            counters["scannedFiles"] = chunk.scanned
+            await self._load(found, owners, targets, counters, failures)
         else:
-            await self._prune(chunk, owners, targets, counters, failures)
+            await self._prune(found, owners, targets, counters, failures)
         for name, value in counters.items():
             self.record.counters[name] += value
         self.record.add_failures(failures)
-        self.record.cursor = Cursor(root=phase, after=chunk[-1].path)
+        self.record.cursor = Cursor(root=phase, after=chunk.last)
         self.record.elapsed = self.elapsed()
         self.run_started = self.env.clock.now()
         await self.save()

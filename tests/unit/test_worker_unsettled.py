@@ -1,0 +1,61 @@
+"""A worker's rebalance listing leaves out what the ring settles: files it owns alone and
+holds whole."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ringcache.cluster.errors import InvalidArgument
+from ringcache.cluster.ring import HashRing
+from ringcache.cluster.ufs import FileVersion
+
+
+def test_owned_alone_and_whole_is_skipped_everything_else_is_listed(cluster, tmp_path: Path):
+    data = tmp_path / "files"
+    data.mkdir()
+    for i in range(40):
+        (data / f"f{i:02d}.bin").write_bytes(os.urandom(1000 + i))
+    worker = next(iter(cluster.workers.values()))
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{data}", {}))
+    uris = [f"file://{data}/f{i:02d}.bin" for i in range(40)]
+    answers = cluster.run(worker.load_batch(uris, {}))
+    assert {a["status"] for a in answers} == {"LOADED"}
+    # One more file, held in part (its first page only): never settled.
+    page_size = worker.config.page_size
+    (data / "part.bin").write_bytes(os.urandom(2 * page_size + 1))
+    partial = f"file://{data}/part.bin"
+    version = FileVersion(2 * page_size + 1, (data / "part.bin").stat().st_mtime, None)
+    worker.store.put_page(partial, 0, b"x" * page_size, 0.0, version=version)
+    other = f"worker-{uuid.UUID(int=5)}"
+    ring = {"workers": [worker.worker_id, other], "virtualNodes": 50, "replicas": 1}
+    shape = HashRing([worker.worker_id, other], virtual_nodes=50)
+    mine = {u for u in uris if shape.owners(u) == [worker.worker_id]}
+    assert 0 < len(mine) < 40
+    uris.append(partial)
+
+    listed, skipped, after, pages = [], [], None, 0
+    while True:
+        page = cluster.run(worker.list_unsettled(after, 7, ring))
+        pages += 1
+        listed += [e["path"] for e in page["entries"]]
+        skipped += page["skipped"]
+        assert page["last"] == max([after or "", *listed, *skipped])
+        after = page["last"]
+        if page["done"]:
+            break
+    assert skipped == sorted(mine)
+    assert listed == sorted(set(uris) - mine)
+    assert pages == 41 // 7 + 1  # the last page is short: done
+    entries = cluster.run(worker.list_unsettled(None, 100, ring))["entries"]
+    assert entries == [e for e in cluster.run(worker.list_cached(None, 100)) if e in entries]
+    assert [e["complete"] for e in entries if e["path"] == partial] == [False]
+
+    both = {**ring, "replicas": 2}  # two owners each: nothing is settled by one worker
+    answer = cluster.run(worker.list_unsettled(None, 100, both))
+    assert answer["skipped"] == [] and len(answer["entries"]) == 41
+    with pytest.raises(InvalidArgument):
+        cluster.run(worker.list_unsettled(None, 0, ring))

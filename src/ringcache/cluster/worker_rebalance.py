@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PEER_CHUNK_PAGES = 8  # pages per peer read: bounded messages, few round trips
-BUNDLE_BYTES = 8 << 20  # small files travel together, up to this much per call
+BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
 
 
 class RebalancePath:
@@ -127,12 +127,13 @@ class RebalancePath:
         return await self.env.run_io(read_all)
 
     async def _fetch_bundles(self: Worker, entries: list[Any], throttle: Any) -> set[str]:
-        """Small files fetched from peers in bundles of up to BUNDLE_BYTES per call."""
+        """Files of up to BUNDLE_BYTES fetched from peers in bundles of up to that much per
+        call (a file that big alone): one round trip and one store write per bundle."""
         bundles: dict[str, list[list[Any]]] = {}
         for entry in entries:
             path, size, _, _, holders = entry
             peer = next((h for h in holders if h != self.worker_id), None)
-            if peer is None or size > BUNDLE_BYTES // 4:
+            if peer is None or size > BUNDLE_BYTES:
                 continue
             cached = self._require_store().file_info(path)
             if (

@@ -6,8 +6,9 @@ every worker that holds it, a page per worker in memory at a time, and resumes a
 Given the ring, a worker leaves out of its pages the files it owns alone and holds whole
 (`list_unsettled`): a rebalance has nothing to do for those unless another worker holds
 them too, and then that worker lists them and the owner's skip puts it back among the
-whole holders (the owner's copy counts as whole whatever its version). After a scale-out most of the cache is settled, so most of it is never
-sent; the skipped paths still count, so `scanned` is every distinct file walked.
+whole holders (the owner's copy counts as whole whatever its version). After a scale-out
+most of the cache is settled, so most of it is never sent; the skipped paths still count,
+so `scanned` is every distinct file walked.
 """
 
 from __future__ import annotations

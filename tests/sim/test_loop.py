@@ -13,6 +13,7 @@ from ringcache.simulations.loop import (
     VirtualClock,
     VirtualTimeLoop,
     run_virtual,
+    virtual_sleep,
 )
 
 
@@ -104,6 +105,26 @@ def test_events_count_scheduled_callbacks():
 
     run_virtual(main(), loop, close=False)
     assert loop.events >= 20  # a timer and a task wake-up per sleep
+    loop.close()
+
+
+def test_a_virtual_sleep_costs_one_event_and_sleepers_wake_in_the_order_they_slept():
+    loop = VirtualTimeLoop()
+    woke: list[tuple[float, int]] = []
+
+    async def sleeper(n: int) -> None:
+        await virtual_sleep(2.0)
+        woke.append((loop.time(), n))
+
+    async def main() -> None:
+        await asyncio.gather(*(sleeper(n) for n in range(5)))
+
+    run_virtual(main(), loop, close=False)
+    assert woke == [(2.0, n) for n in range(5)]
+    # main's first step, each sleeper's first step and its wakeup (the timer is no event
+    # of its own), each sleeper's done callback into gather, main's last step, and the
+    # callback that stops the loop once main is done
+    assert loop.events == 1 + 5 + 5 + 5 + 1 + 1
     loop.close()
 
 

@@ -37,8 +37,9 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
     the order they were set, so the same program gives the same run. Threads are refused
     (`run_in_executor` raises): work a real runtime would hand to a thread must run inline
     and charge its time with `asyncio.sleep`. `events` counts the callbacks run (task
-    steps, future callbacks, timers). Debug-mode timing of slow callbacks is not kept: in
-    virtual time a callback takes no time.
+    steps, future callbacks, timers); the timer of a `virtual_sleep` wakes its task when it
+    falls due, in the timer's turn, without a callback of its own. Debug-mode timing of
+    slow callbacks is not kept: in virtual time a callback takes no time.
     """
 
     def __init__(self) -> None:
@@ -91,7 +92,10 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         while scheduled and scheduled[0][0] <= now:
             timer = heapq.heappop(scheduled)[2]
             timer._scheduled = False
-            ready.append(timer)
+            if timer._callback is _wake:  # a sleep: its task's wakeup takes the timer's turn
+                _wake(*timer._args)
+            else:
+                ready.append(timer)
         # Only what is ready now runs in this pass; what it schedules runs in the next.
         for _ in range(len(ready)):
             handle = ready.popleft()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import random
 
 import pytest
 
@@ -179,3 +180,41 @@ def test_list_held_is_list_files_in_brief():
     assert store.list_held()[0] == ("s://a", FileVersion(250, 1.0, "e"), PAGE, False)
     with pytest.raises(InvalidArgument):
         store.list_held(limit=0)
+
+
+def test_a_run_of_pages_stored_at_once_ends_as_page_by_page_would():
+    def drive(store: SimPageStore) -> list:
+        rng = random.Random(5)
+        sizes = {f"s://f{i}": rng.randrange(0, 9 * PAGE) for i in range(30)}
+        log = []
+        for step in range(400):
+            path = rng.choice(sorted(sizes))
+            size = sizes[path]
+            version = FileVersion(size, 1.0, None)
+            pages = -(-size // PAGE)
+            if not pages:
+                continue
+            first = rng.randrange(pages)
+            count = rng.randrange(1, pages - first + 1)
+            data = [zero_bytes(min(PAGE, size - i * PAGE)) for i in range(first, first + count)]
+            if rng.random() < 0.1:  # now and then a page of the wrong length
+                data[-1] = zero_bytes(len(data[-1]) + 1)
+            try:
+                evicted = store.put_pages(path, first, data, float(step), version=version)
+            except InvalidArgument as exc:
+                log.append(("refused", str(exc)))
+            else:
+                log.append(("stored", sorted(evicted), store.file_info(path)))
+            if rng.random() < 0.05:
+                store.remove_file(path)
+        files = [store.file_info(path) for path in sorted(sizes)]
+        return [log, files, store.stats(), [list(lru) for lru in store._lru.values()]]
+
+    def one_page_at_a_time(*args) -> bool:
+        return False
+
+    at_once = drive(SimPageStore(capacity_bytes=40 * PAGE, page_size=PAGE))
+    slow = SimPageStore(capacity_bytes=40 * PAGE, page_size=PAGE)
+    slow._put_run = one_page_at_a_time  # type: ignore[method-assign]
+    assert drive(slow) == at_once
+    assert any(entry[0] == "stored" and entry[1] for entry in at_once[0])  # some evicted

@@ -145,11 +145,12 @@ class BatchPath:
         priority = None
         if cached is not None and cached.version == version:
             store.set_file(uri, version, self.clock.now())
-            missing = store.missing_pages(uri, 0, version.size)
+            missing = _runs(store.missing_pages(uri, 0, version.size))  # runs of pages
         else:  # no page is cached yet (a racing loader's are skipped)
             # A new file (or version) gets its rule's level, named here as we know it is new.
             priority = policies.priority_for(uri)
-            missing = list(range(-(-version.size // self.config.page_size)))
+            pages = -(-version.size // self.config.page_size)
+            missing = [(0, pages)] if pages else []
             if not missing:  # else its first pages record it, with them
                 store.set_file(uri, version, self.clock.now(), priority)
         chunk = 8  # pages per ranged UFS read: fewer round trips, bounded memory
@@ -157,7 +158,7 @@ class BatchPath:
             if local is not None:
                 self._copy_local(local, uri, version, missing, throttle, priority)
                 missing = []
-            for run_start, run_stop in _runs(missing):
+            for run_start, run_stop in missing:
                 for start in range(run_start, run_stop, chunk):
                     stop = min(run_stop, start + chunk)
                     if throttle is not None:
@@ -181,17 +182,17 @@ class BatchPath:
         local: str,
         uri: str,
         version: FileVersion,
-        pages: list[int],
+        runs: list[tuple[int, int]],
         throttle: Throttle | None,
         priority: str | None,
     ) -> None:
-        """Pages of a file on the local disk, copied by the kernel straight into the store
-        (recording the file at `version`, at `priority` if new)."""
+        """Runs `[start, stop)` of pages of a file on the local disk, copied by the kernel
+        straight into the store (recording the file at `version`, at `priority` if new)."""
         store = self._require_store()
         page_size = self.config.page_size
         fd = os.open(local, os.O_RDONLY)
         try:
-            for run_start, run_stop in _runs(pages):
+            for run_start, run_stop in runs:
                 for start in range(run_start, run_stop, LOCAL_RUN_PAGES):
                     stop = min(run_stop, start + LOCAL_RUN_PAGES)
                     ranges = [

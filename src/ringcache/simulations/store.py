@@ -192,8 +192,10 @@ class SimPageStore:
             raise NotFound(f"{path} is not recorded in the page store; call set_file first")
         if type(first_index) is not int:  # enumerate() would turn True into 1
             raise InvalidArgument(f"page index must be an integer, not {first_index!r}")
-        evicted: list[tuple[str, int]] = []
         lru = self._lru[entry.priority]
+        if self._put_run(entry, first_index, pages, now, lru):
+            return []
+        evicted: list[tuple[str, int]] = []
         for index, data in enumerate(pages, first_index):
             length = self._page_length(entry, index)
             if len(data) != length:
@@ -223,6 +225,41 @@ class SimPageStore:
             self._used += length
             self._pages += 1
         return evicted
+
+    def _put_run(
+        self, entry: _Entry, first: int, pages: Sequence[bytes], now: float, lru: OrderedDict
+    ) -> bool:
+        """The common case of `put_pages` at once: new pages, all of the right length, room
+        for all of them. False (nothing done) otherwise, for the page-by-page path."""
+        count, size, page_size = len(pages), entry.version.size, self.page_size
+        last = first + count - 1
+        if not count or first < 0 or last * page_size >= size:
+            return False
+        run = ((1 << count) - 1) << first
+        lengths = [len(page) for page in pages]
+        last_length = min(page_size, size - last * page_size)
+        total = sum(lengths)
+        # Every page but the last is whole, the last is what is left of the file.
+        if (
+            entry.mask & run
+            or lengths[-1] != last_length
+            or max(lengths) > page_size
+            or total != (count - 1) * page_size + last_length
+            or self._used + total > self.capacity_bytes
+        ):
+            return False
+        entry.last_access = now
+        if self.meter is not None:
+            self.meter.disk_write(total)
+        entry.mask |= run
+        entry.bytes += total
+        if entry.path in lru:
+            lru.move_to_end(entry.path)
+        else:
+            lru[entry.path] = entry
+        self._used += total
+        self._pages += count
+        return True
 
     def get_page(self, path: str, index: int, now: float) -> memoryview | None:
         entry = self._files.get(path)

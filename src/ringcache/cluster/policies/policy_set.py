@@ -76,6 +76,8 @@ class PolicySet:
 
     def filter_for(self, ufs_uri: str) -> FilterRule:
         """The cache-filter rule for a UFS URI (a cluster path is translated first)."""
+        if not self.filters:
+            return self.default_filter
         if not is_uri(ufs_uri):
             try:
                 ufs_uri = self.mounts.to_ufs_uri(ufs_uri)

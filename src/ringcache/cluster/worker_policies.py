@@ -41,6 +41,8 @@ REPORT_LIMIT = 5000  # files per report: bounded messages; the coordinator asks 
 VALIDATED_MEMORY = 100_000  # maxAge files remembered as revalidated (forgetting costs a stat)
 LIST_PAGE = 1000
 
+ADMITTED = QuotaVerdict()  # no quota counts the file, or nothing more is needed
+
 
 class PolicyPath:
     """Policy enforcement for `Worker`; the lifecycle hooks are called from `worker.py`."""
@@ -175,7 +177,7 @@ class PolicyPath:
         """
         rules = policies.quotas_for(uri)
         if not rules or needed <= 0:
-            return QuotaVerdict(needed=needed)
+            return ADMITTED
         growth, now = self._quota_growth, self.clock.now()
         with growth.lock:
             usage = self.policy_watch.usage

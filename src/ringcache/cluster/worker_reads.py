@@ -82,7 +82,8 @@ class ReadPath:
             return b""
         hits = len(pages)
         for start, stop in _runs(missing):
-            pages.update(self._fetch_pages(ufs, uri, version, start, stop, keep=keep))
+            fetched = self._fetch_pages(ufs, uri, version, start, stop, keep=keep)
+            pages.update(zip(range(start, stop), fetched, strict=True))
         self.counters["hits"] += hits
         self.counters["misses"] += len(missing)
         self.counters["bytesFromCache"] += sum(len(pages[i]) for i in pages if i not in missing)
@@ -110,25 +111,21 @@ class ReadPath:
         stop: int,
         keep: bool = True,
         priority: str | None = None,
-    ) -> dict[int, bytes]:
-        """Read pages `[start, stop)` from the UFS in one ranged read; cache them if `keep`
-        (recording the file at `version`, at `priority` if new)."""
+    ) -> list[memoryview]:
+        """Read pages `[start, stop)` from the UFS in one ranged read, in order; cache them
+        if `keep` (recording the file at `version`, at `priority` if new)."""
         store = self._require_store()
         page_size = self.config.page_size
         offset = start * page_size
         # Pages are zero-copy views of one ranged read.
         blob = memoryview(ufs.read(uri, offset, min(version.size, stop * page_size) - offset))
-        pages = {
-            index: blob[(index - start) * page_size : (index - start + 1) * page_size]
-            for index in range(start, stop)
-        }
+        ends = range(page_size, (stop - start + 1) * page_size, page_size)
+        pages = [blob[end - page_size : end] for end in ends]  # a short read: short pages
         if not keep:  # a quota keeps it out of the cache: serve the bytes, store nothing
             return pages
         try:
             now = self.clock.now()
-            store.put_pages(
-                uri, start, list(pages.values()), now, version=version, priority=priority
-            )
+            store.put_pages(uri, start, pages, now, version=version, priority=priority)
         except CapacityExceeded:
             pass  # serve the bytes anyway; the store is too small to keep them all
         return pages

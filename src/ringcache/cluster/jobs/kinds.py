@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..ring import HashRing
@@ -11,7 +11,7 @@ from ..ufs import FileStatus
 from .model import FailureReason
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """One file's result in one attempt, merged over every worker that was asked."""
 
@@ -19,7 +19,7 @@ class Outcome:
     bytes: int = 0
     reason: str = ""
     message: str = ""
-    details: dict[str, Any] = field(default_factory=dict)  # kept with a failure, e.g. `quota`
+    details: dict[str, Any] | None = None  # kept with a failure, e.g. `quota`
 
     @property
     def failed(self) -> bool:
@@ -29,7 +29,7 @@ class Outcome:
 def failed(
     reason: FailureReason | str, message: str, details: dict[str, Any] | None = None
 ) -> Outcome:
-    return Outcome("FAILED", reason=str(reason), message=message, details=details or {})
+    return Outcome("FAILED", reason=str(reason), message=message, details=details)
 
 
 def all_failed(files: list[FileStatus], reason: FailureReason, message: str) -> list[dict]:
@@ -43,7 +43,7 @@ def all_failed(files: list[FileStatus], reason: FailureReason, message: str) -> 
 def failure_entry(status: FileStatus, outcome: Outcome) -> dict[str, Any]:
     """What a job records of a file that failed: its path, why, its version and details."""
     entry = {"path": status.path, "reason": outcome.reason, "message": outcome.message}
-    entry.update(size=status.size, mtime=status.mtime, etag=status.etag, **outcome.details)
+    entry.update(size=status.size, mtime=status.mtime, etag=status.etag, **(outcome.details or {}))
     return {k: v for k, v in entry.items() if v is not None}
 
 

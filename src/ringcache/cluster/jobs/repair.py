@@ -73,10 +73,11 @@ async def _repair_round(run: JobRun, stale: list[HashRing], replicas: int) -> li
         ]
         if not moved:
             continue
-        async for status, outcome in run.attempt(moved):
-            if outcome.failed:
-                message = f"repair after a ring change failed: {outcome.message}"
-                entry = {"path": status.path, "reason": outcome.reason, "message": message}
-                failures.append(entry)
+        async for answered in run.attempt(moved):
+            for status, outcome in answered:
+                if outcome.failed:
+                    message = f"repair after a ring change failed: {outcome.message}"
+                    entry = {"path": status.path, "reason": outcome.reason, "message": message}
+                    failures.append(entry)
     log.info("job %s: repair round done, %d failures", run.record.id, len(failures))
     return failures

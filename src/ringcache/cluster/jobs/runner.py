@@ -287,15 +287,16 @@ class JobRun:
         delay = 0.5
         while pending:
             retry = []
-            async for status, outcome in self.attempt(pending):
-                if outcome.failed and self._should_retry(
-                    status.path, outcome.reason, attempts, first_failure, self.env.clock.now()
-                ):
-                    retry.append(status)
-                    continue
-                self.kind.count(work.counters, status, outcome)
-                if outcome.failed:
-                    work.failed.append(failure_entry(status, outcome))
+            async for answered in self.attempt(pending):
+                for status, outcome in answered:
+                    if outcome.failed and self._should_retry(
+                        status.path, outcome.reason, attempts, first_failure, self.env.clock.now()
+                    ):
+                        retry.append(status)
+                        continue
+                    self.kind.count(work.counters, status, outcome)
+                    if outcome.failed:
+                        work.failed.append(failure_entry(status, outcome))
             pending = retry
             if pending:
                 await self.env.clock.sleep(delay)
@@ -318,9 +319,11 @@ class JobRun:
             return attempts[path] < UFS_ATTEMPTS
         return now - first_failure[path] < self.retry_window
 
-    async def attempt(self, files: list[FileStatus]) -> AsyncIterator[tuple[FileStatus, Outcome]]:
-        """Plan the files on the current ring and send the batches; yield each file's merged
-        outcome as soon as every worker asked about it has answered."""
+    async def attempt(
+        self, files: list[FileStatus]
+    ) -> AsyncIterator[list[tuple[FileStatus, Outcome]]]:
+        """Plan the files on the current ring and send the batches; yield the files whose
+        every asked worker has answered, with their merged outcomes, a batch at a time."""
         ring, live = self.ring()
         self.rings_used.setdefault(frozenset(ring.worker_ids), ring)
         position = {id(status): i for i, status in enumerate(files)}
@@ -329,9 +332,11 @@ class JobRun:
         for assigned in plan.values():
             for status in assigned:
                 expected[position[id(status)]] += 1
-        for i, status in enumerate(files):
-            if not expected[i]:
-                yield status, self._unplanned()
+        unplanned = [
+            (status, self._unplanned()) for i, status in enumerate(files) if not expected[i]
+        ]
+        if unplanned:
+            yield unplanned
         batch_size = self.record.options.get("batchSize", 200)
         sends = []
         answered: set[str] = set()  # workers whose batches returned: their index is synced
@@ -346,13 +351,16 @@ class JobRun:
         try:
             for next_batch in asyncio.as_completed(sends):
                 batch, results = await next_batch
+                done = []
                 for i, result in zip(batch, results, strict=True):
                     if expected[i] == 1:  # the common case: one owner, one answer
-                        yield files[i], merge([result])
+                        done.append((files[i], merge([result])))
                         continue
                     answers[i].append(result)
                     if len(answers[i]) == expected[i]:
-                        yield files[i], merge(answers.pop(i))
+                        done.append((files[i], merge(answers.pop(i))))
+                if done:
+                    yield done
             # Once per worker, not per batch: in the index before the page is committed.
             await self.note_results(sorted(answered))
         finally:

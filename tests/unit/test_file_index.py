@@ -173,6 +173,47 @@ def test_a_worker_report_holds_partial_bytes_and_drops_paths(index: FileIndex) -
     assert index.holders(B) == [] and index.holders(A) == ["worker-1", "worker-2"]
 
 
+def test_many_reports_in_one_call_end_as_the_reports_say_in_order(index: FileIndex) -> None:
+    index.record_cached(B, 5, None, None, "worker-9")
+    v1, v2 = FileRecord(A, 100, 1.0, "v1"), FileRecord(A, 100, 1.0, "v2")
+    index.apply_reports(
+        [
+            ("worker-3", [(v1, 100)], [], False),
+            ("worker-2", [(v2, 100)], [], False),
+            ("worker-1", [(v1, 100)], [], False),  # the last version reported is A's
+            ("worker-4", [(FileRecord(B, 5), 5)], [], False),
+            ("worker-4", [], [B], False),  # a later report of the same worker wins
+            ("worker-5", [], [B], False),
+            ("worker-5", [(FileRecord(B, 5), 2)], [], False),
+            ("worker-9", [(FileRecord(A, 100, 1.0, "v1"), 7)], [], True),  # replaces its B
+        ]
+    )
+    assert index.get(A) == v1
+    assert index.holders(A) == ["worker-1", "worker-3", "worker-9"]
+    assert index.holders(B) == ["worker-5"]
+    assert index.held_bytes("worker-5", [B]) == {B: 2}
+    index.apply_reports(
+        [
+            ("worker-6", [(FileRecord(B, 5), 5)], [], False),
+            ("worker-6", [(FileRecord(A, 100, 1.0, "v1"), 100)], [], True),  # B goes again
+        ]
+    )
+    assert index.holders(B) == ["worker-5"] and "worker-6" in index.holders(A)
+
+
+def test_report_rows_are_written_in_path_order() -> None:
+    from ringcache.cluster.file_index_reports import report_rows
+
+    paths = [f"file:///d/{name}" for name in ("q", "b", "x", "a", "m")]
+    reports = [
+        (f"worker-{i}", [(FileRecord(p, 1), 1) for p in paths[i:] + paths[:i]], [], False)
+        for i in range(3)
+    ]
+    rows = report_rows(reports)
+    assert [row[0] for row in rows.files] == sorted(paths)
+    assert rows.holders == sorted((p, f"worker-{i}", 1) for p in paths for i in range(3))
+
+
 def test_tracked_usage_moves_with_every_kind_of_write(index: FileIndex) -> None:
     index.record_cached("file:///r/a/x", 100, None, None, "worker-1")
     index.track_usage(["file:///r/a", "file:///r", "file:///"])

@@ -91,6 +91,26 @@ def test_the_reports_of_many_workers_go_in_together(tmp_path: Path) -> None:
     assert all(worker.acked == [None, 7] for worker in workers.values())
 
 
+def test_groups_drained_one_after_another_share_a_transaction_up_to_a_bound(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from ringcache.cluster.policies import enforcer
+
+    def workers() -> dict[str, ReportingWorker]:
+        return {
+            f"w{i:02d}": ReportingWorker([report(7, held(f"f{i}"), held(f"g{i}")), report(8)])
+            for i in range(40)  # more than one group of SYNC_CONCURRENCY
+        }
+
+    assert enforcer.SYNC_CONCURRENCY < 40
+    index, batches = sync(tmp_path, workers())
+    assert batches == [40, 40] and len(paths(index)) == 80
+    monkeypatch.setattr(enforcer, "APPLY_FILES", 64)  # two groups' files pass it
+    monkeypatch.setattr(enforcer, "SYNC_CONCURRENCY", 16)
+    index, batches = sync(tmp_path / "bounded", workers())
+    assert batches == [32, 8, 40] and len(paths(index)) == 80
+
+
 def test_an_unreachable_worker_keeps_no_one_else_out(tmp_path: Path) -> None:
     workers = {
         "a": ReportingWorker([report(1, held("a")), report(2)]),

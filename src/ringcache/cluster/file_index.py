@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidArgument
+from .file_index_reports import Report, check_record, report_rows
 from .file_index_schema import HOLD, SCHEMA, SCHEMA_VERSION, UPSERT_FILE, count_usage
 from .registry.sqlite_backend import prefix_end
 
@@ -122,7 +123,7 @@ class FileIndex:
         latest: dict[str, FileRecord] = {}
         reports: list[tuple[FileRecord, str]] = []
         for record, worker_id in cached:
-            _check_record(record)
+            check_record(record)
             latest[record.path] = record
             reports.append((record, worker_id))
         held = [(r.path, w, r.length) for r, w in reports if latest[r.path] == r]
@@ -147,33 +148,24 @@ class FileIndex:
         """
         self.apply_reports([(worker_id, held, dropped, replace)])
 
-    def apply_reports(
-        self, reports: Iterable[tuple[str, Iterable[tuple[FileRecord, int]], Iterable[str], bool]]
-    ) -> None:
+    def apply_reports(self, reports: Iterable[Report]) -> None:
         """`apply_report(worker_id, held, dropped, replace=replace)` for each report, in
-        order, all in one transaction: one commit for many workers' reports."""
-        checked = []
-        for worker_id, held, dropped, replace in reports:
-            latest: dict[str, tuple[FileRecord, int]] = {}
-            for record, cached_bytes in held:
-                _check_record(record)
-                latest[record.path] = (record, max(0, int(cached_bytes)))
-            gone = [(path, worker_id) for path in dropped if path not in latest]
-            checked.append((worker_id, latest, gone, replace))
+        order, all in one transaction: one commit for many workers' reports, its rows
+        written in path order (see `file_index_reports`). When the reports name a path at
+        several versions, the last one is the file's version and only the workers that
+        reported it hold it."""
+        rows = report_rows(reports)
         with self._transaction() as db:
-            for worker_id, latest, gone, replace in checked:
-                if replace:
-                    db.execute("DELETE FROM holders WHERE worker = ?", (worker_id,))
-                db.executemany(UPSERT_FILE, [record.row() for record, _ in latest.values()])
-                held_rows = [(path, worker_id, size) for path, (_, size) in latest.items()]
-                db.executemany(HOLD, held_rows)
-                db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", gone)
+            db.executemany("DELETE FROM holders WHERE worker = ?", rows.replaced)
+            db.executemany(UPSERT_FILE, rows.files)
+            db.executemany(HOLD, rows.holders)
+            db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", rows.gone)
 
     def add_stat_only(self, records: Iterable[FileRecord]) -> int:
         """Know these files without caching them (POST /file_index); returns how many."""
         latest = {}
         for record in records:
-            _check_record(record)
+            check_record(record)
             latest[record.path] = record
         with self._transaction() as db:
             db.executemany(UPSERT_FILE, [record.row() for record in latest.values()])
@@ -372,13 +364,6 @@ class FileIndex:
         """Bytes held under each tracked root, every copy counted."""
         with self._lock:
             return dict(self._db.execute("SELECT root, bytes FROM usage").fetchall())
-
-
-def _check_record(record: FileRecord) -> None:
-    if not isinstance(record.path, str) or not record.path:
-        raise InvalidArgument(f"a file index entry needs a path, not {record.path!r}")
-    if isinstance(record.length, bool) or not isinstance(record.length, int) or record.length < 0:
-        raise InvalidArgument(f"length of {record.path} must be a non-negative integer")
 
 
 def _under(root: str, column: str = "path") -> tuple[str, list[str]]:

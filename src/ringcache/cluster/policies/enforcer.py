@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 WORKER_CALL_TIMEOUT = 10.0
 SYNC_CONCURRENCY = 32  # workers drained at once
+APPLY_FILES = 200_000  # files of drained reports applied per index transaction, at most
 REPUBLISH_AFTER = 30.0  # seconds: an unchanged usage is published again this often
 # Seconds the quota gate may reuse the rules it read: a write through this coordinator
 # (REST) makes it read them at once; a change made elsewhere shows within this.
@@ -175,33 +176,45 @@ class PolicyEnforcer:
         await self.sync_workers(self.live())
 
     async def sync_workers(self, worker_ids: Iterable[str]) -> None:
-        """`sync_worker` for each of `worker_ids`, SYNC_CONCURRENCY at a time, with the
-        reports of each group applied in one transaction: one commit of the file index for
-        many workers' changes, not one each. A worker that cannot be reached is logged and
-        synced next time; one with more to report than one report holds goes on alone."""
+        """`sync_worker` for each of `worker_ids`, drained SYNC_CONCURRENCY at a time, with
+        their reports applied together: one transaction of the file index for up to
+        APPLY_FILES files of many workers (written in path order), not one per worker. A
+        worker that cannot be reached is logged and synced next time; one with more to
+        report than one report holds goes on alone."""
         ids = sorted(set(worker_ids))
-        for start in range(0, len(ids), SYNC_CONCURRENCY):
-            await self._sync_group(ids[start : start + SYNC_CONCURRENCY])
-
-    async def _sync_group(self, ids: list[str]) -> None:
         alone: list[str] = []  # workers left to `sync_worker`
         async with contextlib.AsyncExitStack() as held:  # released even if cancelled
-            for worker_id in ids:  # in sorted order, so two groups never wait on each other
-                await held.enter_async_context(self._syncing[worker_id])
-            reports = await asyncio.gather(*(self._drain(worker_id) for worker_id in ids))
-            drained = [(w, report) for w, report in zip(ids, reports, strict=True) if report]
-            try:
-                if drained:
-                    await self.env.run_io(self._apply, drained)
-            except Exception as exc:  # a bad report must not keep the others out
-                log.warning("file index sync of %d workers failed: %s", len(drained), exc)
-                alone = [worker_id for worker_id, _ in drained]
-            else:
-                for worker_id, report in drained:
-                    self._acked[worker_id] = report["token"]
-                alone = [worker_id for worker_id, report in drained if report["more"]]
+            drained: list[tuple[str, dict[str, Any]]] = []
+            files = 0
+            for start in range(0, len(ids), SYNC_CONCURRENCY):
+                group = ids[start : start + SYNC_CONCURRENCY]
+                for worker_id in group:  # in sorted order, so two calls never wait on each other
+                    await held.enter_async_context(self._syncing[worker_id])
+                reports = await asyncio.gather(*(self._drain(worker_id) for worker_id in group))
+                for worker_id, report in zip(group, reports, strict=True):
+                    if report:
+                        drained.append((worker_id, report))
+                        files += len(report["files"])
+                if files >= APPLY_FILES:
+                    alone += await self._apply_drained(drained)
+                    drained, files = [], 0
+            alone += await self._apply_drained(drained)
         for worker_id in alone:
             await self.sync_worker(worker_id)
+
+    async def _apply_drained(self, drained: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Apply drained reports in one transaction and acknowledge them; the workers that
+        must be synced alone after (more to report, or the transaction failed)."""
+        if not drained:
+            return []
+        try:
+            await self.env.run_io(self._apply, drained)
+        except Exception as exc:  # a bad report must not keep the others out
+            log.warning("file index sync of %d workers failed: %s", len(drained), exc)
+            return [worker_id for worker_id, _ in drained]
+        for worker_id, report in drained:
+            self._acked[worker_id] = report["token"]
+        return [worker_id for worker_id, report in drained if report["more"]]
 
     async def _drain(self, worker_id: str) -> dict[str, Any] | None:
         """The worker's next report, or None (logged) if it could not be had."""

@@ -124,6 +124,18 @@ def test_discard_forgets_every_file_and_frees_all_room():
     assert store.paths() == ["s://c"]
 
 
+def test_lacking_whole_names_the_paths_not_held_whole_in_order():
+    store = SimPageStore(capacity_bytes=10_000, page_size=PAGE)
+    _load(store, "s://whole", 250)
+    _load(store, "s://empty", 0)
+    store.set_file("s://part", FileVersion(250, 1.0, None), 0.0)
+    store.put_page("s://part", 0, zero_bytes(PAGE), 0.0)
+    asked = ["s://part", "s://whole", "s://none", "s://empty"]
+    assert store.lacking_whole(asked) == ["s://part", "s://none"]
+    held = [p for p in asked if (info := store.file_info(p)) is not None and info.complete]
+    assert store.lacking_whole(asked) == [p for p in asked if p not in held]
+
+
 def test_priorities_move_files_between_levels():
     store = SimPageStore(capacity_bytes=400, page_size=PAGE)
     _load(store, "s://a", 200)

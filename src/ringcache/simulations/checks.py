@@ -11,6 +11,7 @@ turns problems into a `SimulationCheckFailed` that names the seed and the replay
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from typing import Any
 
 from .cluster import SimCluster
@@ -108,16 +109,24 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
     if ring_workers != live:
         problems.append(f"the ring has {len(ring_workers)} workers, {len(live)} are members")
     stores = {w: cluster.store(w) for w in live}
-    owner_copies = 0
-    for path, file_owners in zip(*cluster.file_owners(coordinator.ring), strict=True):
-        if path in failed:
+    paths, owners = cluster.file_owners(coordinator.ring)
+    owned: dict[str, list[str]] = defaultdict(list)  # each owner's files: a store call each
+    for path, file_owners in zip(paths, owners, strict=True):
+        if failed and path in failed:
             continue
         for owner in file_owners:
-            store = stores.get(owner)
-            if store is None or not store.holds_whole(path):
-                problems.append(f"{path} is not cached whole on its owner {owner}")
-            else:
-                owner_copies += 1
+            owned[owner].append(path)
+    owner_copies, lacking = 0, set()
+    for owner, its_paths in owned.items():
+        store = stores.get(owner)
+        missing = its_paths if store is None else store.lacking_whole(its_paths)
+        owner_copies += len(its_paths) - len(missing)
+        lacking.update((path, owner) for path in missing)
+    if lacking:  # named in file order, as the owners list them
+        for path, file_owners in zip(paths, owners, strict=True):
+            for owner in file_owners:
+                if (path, owner) in lacking:
+                    problems.append(f"{path} is not cached whole on its owner {owner}")
     if exact and (
         problems or sum(store.stats().cached_files for store in stores.values()) != owner_copies
     ):

@@ -110,10 +110,15 @@ class SimPageStore:
         if priority != entry.priority:
             self._move_priority(entry, priority)
 
-    def holds_whole(self, path: str) -> bool:
-        """Whether every page of `path` is held (a checker's question; charges nothing)."""
-        entry = self._files.get(path)
-        return entry is not None and entry.mask.bit_count() == entry.page_count(self.page_size)
+    def lacking_whole(self, paths: Iterable[str]) -> list[str]:
+        """The `paths` not held whole, in order (a checker's question; charges nothing)."""
+        files, size = self._files, self.page_size
+        return [
+            path
+            for path in paths
+            if (entry := files.get(path)) is None
+            or entry.mask.bit_count() != -(-entry.version.size // size)
+        ]
 
     def paths(self) -> list[str]:
         """Every recorded path, sorted (a checker's question; charges nothing)."""

@@ -41,11 +41,14 @@ def report_rows(reports: Iterable[Report]) -> ReportRows:
     held: dict[tuple[str, str], tuple[FileRecord, int]] = {}
     gone: dict[tuple[str, str], None] = {}
     replaced: list[tuple[str]] = []
+    seen: set[str] = set()  # workers with a report earlier in the batch
     for worker_id, files, dropped, replace in reports:
-        if replace:  # everything it held before this report goes, even earlier in the batch
+        if replace:
             replaced.append((worker_id,))
-            held = {key: value for key, value in held.items() if key[1] != worker_id}
-            gone = {key: None for key in gone if key[1] != worker_id}
+            if worker_id in seen:  # what its earlier reports in this batch said goes too
+                held = {key: value for key, value in held.items() if key[1] != worker_id}
+                gone = {key: None for key in gone if key[1] != worker_id}
+        seen.add(worker_id)
         mine: set[str] = set()
         for record, cached_bytes in files:
             check_record(record)
@@ -64,7 +67,7 @@ def report_rows(reports: Iterable[Report]) -> ReportRows:
         for (path, worker_id), (record, size) in held.items()
         if latest[path] is record or latest[path] == record
     ]
-    holders.sort(key=itemgetter(0, 1))
+    holders.sort(key=itemgetter(0))  # by path: the order the B-trees like; ties keep theirs
     rows = sorted((record.row() for record in latest.values()), key=itemgetter(0))
     return ReportRows(replaced, rows, holders, sorted(gone))
 

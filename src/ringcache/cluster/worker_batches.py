@@ -52,7 +52,10 @@ class BatchPath:
         for position, entry in enumerate(files):
             path, version = _entry(entry)
             try:
-                mount, uri = await self._mount_of(path)
+                try:  # the mount table we have, without a coroutine per file
+                    mount, uri = self.mounts.resolve(path)
+                except RingcacheError:  # perhaps a newer mount: read the table again
+                    mount, uri = await self._mount_of(path)
                 if id(mount) not in ufs_of:
                     ufs_of[id(mount)] = await self._open_mount(mount)
                 _, ufs, local = ufs_of[id(mount)]

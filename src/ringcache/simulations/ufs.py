@@ -61,9 +61,11 @@ class SimUfs:
     def read(self, uri: str, offset: int = 0, length: int | None = None) -> memoryview:
         if offset < 0 or (length is not None and length < 0):
             raise InvalidArgument(f"offset {offset} and length {length} must not be negative")
-        kind, i = self._require(uri)
-        if kind != "file":
-            raise UfsError(f"UFS call on {uri} failed: it is a directory", path=uri)
+        i = self.namespace.index(uri)  # a file's URI as the namespace spells it: at once
+        if i is None:
+            kind, i = self._require(uri)
+            if kind != "file":
+                raise UfsError(f"UFS call on {uri} failed: it is a directory", path=uri)
         size = self.namespace.size(i)
         start = min(offset, size)
         end = size if length is None else min(size, offset + length)

@@ -37,10 +37,14 @@ class SplittingRef(ListingRef):
         super().__init__(entries)
         self.worker_id = worker_id
         self.alone = alone
+        self.knows_ring = False  # asks for the ring's workers once
 
     async def call(self, method: str, start_after: str | None, limit: int, *ring) -> dict:
-        assert method == "list_unsettled" and ring == ({"workers": "spec"},)
+        assert method == "list_unsettled" and ring[0]["ring"] == "r1"
         self.calls += 1
+        if "workers" not in ring[0] and not self.knows_ring:
+            return {"unknownRing": True}
+        self.knows_ring = True
         files = [e for e in self.entries if start_after is None or e["path"] > start_after]
         files = files[:limit]
         skipped = [e["path"] for e in files if e["path"] in self.alone and e["complete"]]
@@ -149,6 +153,10 @@ def test_nothing_cached_yields_nothing():
     assert collect(Listings({"w1": ListingRef([])}), ["w1"]) == []
 
 
+def ring_spec() -> dict:
+    return {"ring": "r1", "virtualNodes": 1, "replicas": 1, "workers": ["w1", "w2"]}
+
+
 def spread(files: int = 40, seed: int = 3):
     """Workers w1..w4 over `files` files: each file's sole owner holds it whole, and some
     files also have a partial or misplaced copy elsewhere."""
@@ -175,7 +183,7 @@ def spread(files: int = 40, seed: int = 3):
 
 def test_with_a_ring_only_files_held_elsewhere_than_alone_by_their_owner_make_holdings():
     peers, workers, copies, alone = spread()
-    parts = chunks(peers, workers, chunk=5, ring=lambda: {"workers": "spec"})
+    parts = chunks(peers, workers, chunk=5, ring=ring_spec)
     found = {h.path: h for part in parts for h in part.holdings}
     owner_of = {p: w for w, paths in alone.items() for p in paths}
     unsettled = {p for p, who in copies.items() if who and who != {owner_of[p]}}
@@ -191,7 +199,7 @@ def test_with_a_ring_only_files_held_elsewhere_than_alone_by_their_owner_make_ho
 
 def test_with_a_ring_the_counts_add_up_when_the_walk_resumes_after_any_chunk():
     peers, workers, copies, _ = spread(files=60, seed=11)
-    ring = lambda: {"workers": "spec"}  # noqa: E731
+    ring = ring_spec
     parts = chunks(peers, workers, chunk=4, ring=ring)
     total = sum(1 for who in copies.values() if who)
     assert sum(part.scanned for part in parts) == total and len(parts) > 3
@@ -211,7 +219,7 @@ def test_with_a_ring_a_worker_lists_no_further_than_the_merge_needs():
     }
 
     async def first_chunk():
-        walk = holdings(Listings(refs), ["w1", "w2"], chunk=1, ring=lambda: {"workers": "spec"})
+        walk = holdings(Listings(refs), ["w1", "w2"], chunk=1, ring=ring_spec)
         part = await anext(walk)
         calls = refs["w1"].calls
         await walk.aclose()
@@ -219,4 +227,4 @@ def test_with_a_ring_a_worker_lists_no_further_than_the_merge_needs():
 
     part, calls = asyncio.run(first_chunk())
     assert [h.path for h in part.holdings] == ["f000"] and part.scanned == 1
-    assert calls == 1  # one page of w1's listing, not all of it
+    assert calls == 2  # one page of w1's listing (asked again with the ring's workers)

@@ -12,7 +12,7 @@ import pytest
 
 from ringcache import HashRing
 from ringcache.cluster.errors import InvalidArgument
-from ringcache.cluster.ring import MAX_ATTEMPTS, _virtual_node_hashes
+from ringcache.cluster.ring import KEPT_RINGS, MAX_ATTEMPTS, RingCache, _virtual_node_hashes
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "alluxio-hash-ring"
 
@@ -223,6 +223,8 @@ def test_owned_alone_says_whether_a_worker_is_a_paths_only_owner():
     for worker in ids[:3]:
         expected = [ring.owners(p) == [worker] for p in paths]
         assert ring.owned_alone(paths, worker) == expected and any(expected)
+        assert ring.owned_alone(paths[:20], worker) == expected[:20]  # looked up one by one
+    assert ids[5] in ring and "worker-x" not in ring and 5 not in ring
     assert ring.owned_alone(paths, ids[0], 2) == [False] * len(paths)  # two owners each
     assert ring.owned_alone(paths, worker_ids(1, seed=99)[0]) == [False] * len(paths)
     lone = HashRing(ids[:1], virtual_nodes=5)
@@ -232,12 +234,21 @@ def test_owned_alone_says_whether_a_worker_is_a_paths_only_owner():
         ring.owned_alone([b"bytes"], ids[0])  # type: ignore[list-item]
 
 
-def test_shared_rings_are_built_once_per_membership_in_any_order():
+def test_a_ring_cache_keeps_rings_by_fingerprint_and_builds_them_from_workers():
     ids = worker_ids(5, seed=31)
-    ring = HashRing.shared(ids, 20)
-    assert HashRing.shared(list(reversed(ids)), 20) is ring
-    assert ring.entries() == HashRing(ids, virtual_nodes=20).entries()
-    assert HashRing.shared(ids, 21) is not ring  # another shape, another ring
-    for n in range(1, 6):  # more memberships than are kept push the oldest out
-        HashRing.shared(ids[:n], 7)
-    assert HashRing.shared(ids, 20) is not ring
+    ring = HashRing(ids, virtual_nodes=20)
+    key = ring.fingerprint()
+    assert key == HashRing(list(reversed(ids)), virtual_nodes=20).fingerprint()
+    assert key != HashRing(ids, virtual_nodes=21).fingerprint()
+    assert key != HashRing(ids[:4], virtual_nodes=20).fingerprint()
+    cache = RingCache()
+    assert cache.get(key, None, 20) is None  # unknown, and no workers to build it
+    built = cache.get(key, ids, 20)
+    assert built is not None and built.entries() == ring.entries()
+    assert cache.get(key, None, 20) is built  # known now: no workers needed
+    assert RingCache().get(key) is None  # another cache knows nothing of it
+    other = RingCache()
+    assert other.keep(ring) == key and other.get(key) is ring  # kept as it was built
+    for n in range(1, KEPT_RINGS + 1):  # more rings than are kept push the oldest out
+        cache.get(f"other-{n}", ids[:n], 7)
+    assert cache.get(key, None, 20) is None

@@ -31,15 +31,18 @@ def test_owned_alone_and_whole_is_skipped_everything_else_is_listed(cluster, tmp
     version = FileVersion(2 * page_size + 1, (data / "part.bin").stat().st_mtime, None)
     worker.store.put_page(partial, 0, b"x" * page_size, 0.0, version=version)
     other = f"worker-{uuid.UUID(int=5)}"
-    ring = {"workers": [worker.worker_id, other], "virtualNodes": 50, "replicas": 1}
     shape = HashRing([worker.worker_id, other], virtual_nodes=50)
+    named = {"ring": shape.fingerprint(), "virtualNodes": 50, "replicas": 1}
+    # A ring the worker does not know is asked for by name first: it wants the workers.
+    assert cluster.run(worker.list_unsettled(None, 7, named)) == {"unknownRing": True}
+    ring = {**named, "workers": [worker.worker_id, other]}
     mine = {u for u in uris if shape.owners(u) == [worker.worker_id]}
     assert 0 < len(mine) < 40
     uris.append(partial)
 
     listed, skipped, after, pages = [], [], None, 0
-    while True:
-        page = cluster.run(worker.list_unsettled(after, 7, ring))
+    while True:  # after the first page, the name is enough
+        page = cluster.run(worker.list_unsettled(after, 7, ring if after is None else named))
         pages += 1
         listed += [e["path"] for e in page["entries"]]
         skipped += page["skipped"]
@@ -54,7 +57,7 @@ def test_owned_alone_and_whole_is_skipped_everything_else_is_listed(cluster, tmp
     assert entries == [e for e in cluster.run(worker.list_cached(None, 100)) if e in entries]
     assert [e["complete"] for e in entries if e["path"] == partial] == [False]
 
-    both = {**ring, "replicas": 2}  # two owners each: nothing is settled by one worker
+    both = {**named, "replicas": 2}  # two owners each: nothing is settled by one worker
     answer = cluster.run(worker.list_unsettled(None, 100, both))
     assert answer["skipped"] == [] and len(answer["entries"]) == 41
     with pytest.raises(InvalidArgument):

@@ -17,6 +17,7 @@ from typing import Any
 from .clock import Clock, RealClock
 from .file_index import FileIndex
 from .page_store import PageStore
+from .ring import RingCache
 from .ufs import UnderFileSystem, ufs_for
 
 RunIo = Callable[..., Awaitable[Any]]
@@ -37,3 +38,5 @@ class Environment:
     # How blocking code (a bandwidth throttle in an I/O thread) waits: really, or, in the
     # simulator, by charging virtual time to the call's cost.
     blocking_sleep: Callable[[float], None] = time.sleep
+    # Rings built from the members a coordinator sent, kept by fingerprint.
+    rings: RingCache = field(default_factory=RingCache)

@@ -17,6 +17,7 @@ clockwise from the last attempt's point, so ``owners(path, n)`` always ends with
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from array import array
 from bisect import bisect_left
@@ -32,10 +33,8 @@ IDENTITY_VERSION = 1
 MAX_ATTEMPTS = 100  # Alluxio's cap on rehash attempts per lookup
 _ATTEMPT_SUFFIX = tuple(a.to_bytes(4, "little") for a in range(MAX_ATTEMPTS + 1))
 _BUCKET_SHIFT = 16  # scalar lookups bisect only within the ring points sharing the top 16 bits
-SHARED_RINGS = 4  # memberships whose rings `HashRing.shared` keeps
-
-
-_SHARED: dict[tuple[tuple[str, ...], int], HashRing] = {}
+KEPT_RINGS = 4  # rings a `RingCache` keeps
+SCALAR_LOOKUPS = 64  # fewer paths than this are looked up one by one, not with numpy
 
 
 def identifier_bytes(worker_id: str) -> bytes:
@@ -109,6 +108,7 @@ class HashRing:
         "_buckets",
         "_np_hashes",
         "_np_owners",
+        "_fingerprint",
     )
 
     def __init__(self, worker_ids: Iterable[str], virtual_nodes: int = 2000) -> None:
@@ -123,6 +123,7 @@ class HashRing:
         identifiers = [identities[w] for w in ids]
         self._worker_ids = ids
         self._virtual_nodes = virtual_nodes
+        self._fingerprint: str | None = None
         if ids:
             flat = _virtual_node_hashes(identifiers, virtual_nodes).ravel()
             # One int64 sort by (hash, flat index); the index is worker-major, so ties
@@ -152,23 +153,26 @@ class HashRing:
     def virtual_nodes(self) -> int:
         return self._virtual_nodes
 
-    @classmethod
-    def shared(cls, worker_ids: Iterable[str], virtual_nodes: int = 2000) -> HashRing:
-        """The ring of these workers, built once per process for the last few memberships
-        asked for: every rebalance listing call names the same ring, and a build hashes
-        workers x virtual nodes points (about 0.2 s for 1,000 workers)."""
-        key = (tuple(sorted(worker_ids)), virtual_nodes)
-        ring = _SHARED.pop(key, None) or cls(key[0], virtual_nodes)
-        _SHARED[key] = ring  # most recent last
-        while len(_SHARED) > SHARED_RINGS:
-            del _SHARED[next(iter(_SHARED))]
-        return ring
+    def fingerprint(self) -> str:
+        """A short name for this ring: equal for rings of the same workers and virtual nodes."""
+        if self._fingerprint is None:
+            text = "\n".join((str(self._virtual_nodes), *self._worker_ids)).encode()
+            self._fingerprint = hashlib.blake2b(text, digest_size=16).hexdigest()
+        return self._fingerprint
 
     def __len__(self) -> int:
         return len(self._worker_ids)
 
     def __contains__(self, worker_id: object) -> bool:
-        return worker_id in self._worker_ids
+        return self._index_of(worker_id) is not None
+
+    def _index_of(self, worker_id: object) -> int | None:
+        """`worker_id`'s place among the sorted ids: a bisection, not a scan of them all."""
+        ids = self._worker_ids
+        if not isinstance(worker_id, str):
+            return None
+        at = bisect_left(ids, worker_id)
+        return at if at < len(ids) and ids[at] == worker_id else None
 
     def __repr__(self) -> str:
         return (
@@ -235,14 +239,17 @@ class HashRing:
 
     def owned_alone(self, paths: Sequence[str], worker_id: str, count: int = 1) -> list[bool]:
         """For each path, whether ``owners(path, count) == [worker_id]``, vectorised."""
-        if self._want(count) != 1 or worker_id not in self._worker_ids:
+        mine = self._index_of(worker_id)
+        if self._want(count) != 1 or mine is None:
             return [False] * len(paths)  # several owners, or none of them is this worker
-        mine = self._worker_ids.index(worker_id)
         suffix = _ATTEMPT_SUFFIX[1]
         try:
             keys = [mmh3.hash(p.encode("utf-8") + suffix, 0, True) for p in paths]
         except (AttributeError, UnicodeEncodeError):
             keys = [mmh3.hash(_encode(p) + suffix, 0, True) for p in paths]
+        if len(keys) < SCALAR_LOOKUPS:  # numpy's fixed cost is more than a few bisections
+            owners, position = self._owners, self._position
+            return [owners[position(key)] == mine for key in keys]
         first = self._np_owners[self._positions(np.array(keys, dtype=np.int32))]
         return (first == mine).tolist()
 
@@ -285,3 +292,39 @@ class HashRing:
             self._walk(partial, int(last_pos[row]), want)
             chosen[row] = partial
         return np.array(names, dtype=object)[chosen].tolist()
+
+
+class RingCache:
+    """Rings kept by `fingerprint`, the last KEPT_RINGS used: every rebalance listing call
+    names the same ring, and a build hashes workers x virtual nodes points (about 0.2 s
+    for 1,000 workers). One per process (the default in `Environment`); a simulated
+    cluster shares one among its workers, so one run never sees another's rings."""
+
+    def __init__(self) -> None:
+        self._rings: dict[str, HashRing] = {}
+
+    def get(
+        self, key: str, worker_ids: Iterable[str] | None = None, virtual_nodes: int = 2000
+    ) -> HashRing | None:
+        """The ring kept under `key`; if there is none, the ring of `worker_ids`, built now
+        and kept under `key` (None when they are not given)."""
+        ring = self._rings.pop(key, None)
+        if ring is None:
+            if worker_ids is None:
+                return None
+            ring = HashRing(worker_ids, virtual_nodes)
+        self._keep(key, ring)
+        return ring
+
+    def keep(self, ring: HashRing) -> str:
+        """Keep a ring built elsewhere in this process; its fingerprint, its key here."""
+        key = ring.fingerprint()
+        self._rings.pop(key, None)
+        self._keep(key, ring)
+        return key
+
+    def _keep(self, key: str, ring: HashRing) -> None:
+        rings = self._rings
+        rings[key] = ring  # most recent last
+        while len(rings) > KEPT_RINGS:
+            del rings[next(iter(rings))]

@@ -53,13 +53,17 @@ class RebalancePath:
         self: Worker, start_after: str | None, limit: int, ring: dict[str, Any]
     ) -> dict[str, Any]:
         """The next `limit` files held after `start_after`, sorted by path, split by `ring`
-        (`workers`, `virtualNodes`, `replicas`): `skipped`, the paths this worker owns alone
-        and holds whole, which a rebalance leaves as they are; `entries`, the others, as
+        (its `ring` fingerprint, `virtualNodes`, `replicas`, and its `workers` unless this
+        worker already knows that ring): `skipped`, the paths this worker owns alone and
+        holds whole, which a rebalance leaves as they are; `entries`, the others, as
         `list_cached` gives them. `last` is the last path looked at; `done`, no more files.
+        `{"unknownRing": true}` asks for the call again with the ring's `workers`.
         """
         if type(limit) is not int or limit < 1:
             raise InvalidArgument(f"limit must be an integer >= 1, not {limit!r}")
-        shape = HashRing.shared(ring["workers"], ring["virtualNodes"])
+        shape = self.env.rings.get(ring["ring"], ring.get("workers"), ring["virtualNodes"])
+        if shape is None:
+            return {"unknownRing": True}
         files = self._require_store().list_held(start_after=start_after, limit=limit)
         paths = [path for path, *_ in files]
         alone = shape.owned_alone(paths, self.worker_id, ring.get("replicas", 1))

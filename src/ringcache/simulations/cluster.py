@@ -24,7 +24,7 @@ from ..cluster.file_index import FileIndex
 from ..cluster.paths import split_uri
 from ..cluster.registry import Registry
 from ..cluster.registry.memory_backend import MemoryBackend
-from ..cluster.ring import HashRing
+from ..cluster.ring import HashRing, RingCache
 from ..cluster.worker import Worker
 from .costs import IoMeter, Link, NodeModel, SimRunIo
 from .loop import VirtualClock, VirtualTimeLoop, cancel_pending
@@ -72,6 +72,7 @@ class SimNode:
             store_factory=self.open_store,
             index_factory=cluster.open_index,
             random=cluster.spec.rng(f"env:{name}"),
+            rings=cluster.rings,
         )
         self.endpoint: Endpoint | None = None
         self.worker: Worker | None = None
@@ -128,6 +129,7 @@ class SimCluster:
         self.registry_endpoint = Endpoint("registry", self.registry, crashable=False)
         self.peers = SimPeers(self.network)
         self.nodes: dict[str, SimNode] = {}
+        self.rings = RingCache()  # one process's: the workers share the rings they build
         self.coordinator_node = SimNode("coordinator", spec.node, self)
         self.coordinator: Coordinator | None = None
         self.coordinator_endpoint: Endpoint | None = None

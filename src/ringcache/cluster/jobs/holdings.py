@@ -107,7 +107,11 @@ class _Cursor:
             if self.ring is None:
                 answer = await ref.call("list_cached", self.after, PAGE)
             else:
-                answer = await ref.call("list_unsettled", self.after, PAGE, self.ring())
+                ring = self.ring()
+                known = {k: v for k, v in ring.items() if k != "workers"}  # the ring's name
+                answer = await ref.call("list_unsettled", self.after, PAGE, known)
+                if answer.get("unknownRing"):  # its first page of this ring: send the workers
+                    answer = await ref.call("list_unsettled", self.after, PAGE, ring)
         except Exception as exc:  # an unreachable worker holds nothing we can use
             log.warning("listing %s failed: %s", self.worker_id, exc)
             self.exhausted = True

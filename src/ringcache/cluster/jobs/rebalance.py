@@ -31,6 +31,7 @@ class RebalanceRun(JobRun):
     """Runs one rebalance job; `record.cursor.root` is the phase, `.after` the last path."""
 
     failed_message = "{count} copy(ies) could not be moved; resubmit to run again"
+    _spec: tuple[Any, dict[str, Any]] | None = None  # the last ring and its listing spec
 
     async def _work(self) -> None:
         record = self.record
@@ -61,14 +62,20 @@ class RebalanceRun(JobRun):
             await self._chunk(phase, chunk)
 
     def _ring_spec(self) -> dict[str, Any]:
-        """The current ring, for workers to leave what it settles out of their listings."""
+        """The current ring, for workers to leave what it settles out of their listings:
+        named by its fingerprint, its workers sent only to a worker that does not know it."""
         ring = self.ring()[0]
-        replicas = self.record.options.get("replicas", 1)
-        return {
-            "workers": list(ring.worker_ids),
-            "virtualNodes": ring.virtual_nodes,
-            "replicas": replicas,
-        }
+        if self._spec is None or self._spec[0] is not ring:
+            spec = {
+                # Kept in this process's cache too: a worker sharing the process (the
+                # simulator, a local cluster) then finds it instead of building it again.
+                "ring": self.env.rings.keep(ring),
+                "virtualNodes": ring.virtual_nodes,
+                "replicas": self.record.options.get("replicas", 1),
+                "workers": list(ring.worker_ids),
+            }
+            self._spec = (ring, spec)
+        return self._spec[1]
 
     async def _chunk(self, phase: int, chunk: HoldingsChunk) -> None:
         ring, live = self.ring()

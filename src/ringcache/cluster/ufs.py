@@ -32,7 +32,7 @@ _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", 
 _ETAG_KEYS = ("ETag", "etag")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per cached file: slots keep it small
 class FileVersion:
     """What identifies one version of a UFS file: a change to any field is a new version."""
 
@@ -41,7 +41,7 @@ class FileVersion:
     etag: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileStatus:
     """A file on a UFS; `path` is its full URI, e.g. `file:///srv/data/a.bin`."""
 

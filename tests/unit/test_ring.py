@@ -249,6 +249,9 @@ def test_a_ring_cache_keeps_rings_by_fingerprint_and_builds_them_from_workers():
     assert RingCache().get(key) is None  # another cache knows nothing of it
     other = RingCache()
     assert other.keep(ring) == key and other.get(key) is ring  # kept as it was built
+    wrong = RingCache()
+    assert wrong.get("not-its-name", ids, 20).entries() == ring.entries()  # used, and
+    assert wrong.get("not-its-name") is None and wrong.get(key) is not None  # kept by its own
     for n in range(1, KEPT_RINGS + 1):  # more rings than are kept push the oldest out
         cache.get(f"other-{n}", ids[:n], 7)
     assert cache.get(key, None, 20) is None

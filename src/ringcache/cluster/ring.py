@@ -307,12 +307,13 @@ class RingCache:
         self, key: str, worker_ids: Iterable[str] | None = None, virtual_nodes: int = 2000
     ) -> HashRing | None:
         """The ring kept under `key`; if there is none, the ring of `worker_ids`, built now
-        and kept under `key` (None when they are not given)."""
+        and kept under its own fingerprint (None when they are not given)."""
         ring = self._rings.pop(key, None)
         if ring is None:
             if worker_ids is None:
                 return None
             ring = HashRing(worker_ids, virtual_nodes)
+            key = ring.fingerprint()  # a key that does not name these workers keeps nothing
         self._keep(key, ring)
         return ring
 

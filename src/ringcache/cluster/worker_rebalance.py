@@ -61,9 +61,13 @@ class RebalancePath:
         """
         if type(limit) is not int or limit < 1:
             raise InvalidArgument(f"limit must be an integer >= 1, not {limit!r}")
-        shape = self.env.rings.get(ring["ring"], ring.get("workers"), ring["virtualNodes"])
+        shape = self.env.rings.get(ring["ring"])
         if shape is None:
-            return {"unknownRing": True}
+            if "workers" not in ring:
+                return {"unknownRing": True}
+            # A build hashes workers x virtual nodes points: off the event loop.
+            rings, workers, nodes = self.env.rings, ring["workers"], ring["virtualNodes"]
+            shape = await self.env.run_io(rings.get, ring["ring"], workers, nodes)
         files = self._require_store().list_held(start_after=start_after, limit=limit)
         paths = [path for path, *_ in files]
         alone = shape.owned_alone(paths, self.worker_id, ring.get("replicas", 1))

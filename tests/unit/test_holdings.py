@@ -14,35 +14,22 @@ from ringcache.cluster.jobs.holdings import holdings
 
 
 class ListingRef:
-    """A worker answering `list_cached` from a fixed listing (or failing, if `broken`)."""
+    """A worker answering `list_unsettled` as `Worker` does from a fixed listing, with
+    `alone` the paths it owns alone (a stand-in for the ring); failing, if `broken`."""
 
-    def __init__(self, entries: list[dict], broken: bool = False) -> None:
+    def __init__(self, entries: list[dict], alone: set[str] = frozenset(), broken=False) -> None:
         self.entries = sorted(entries, key=lambda e: e["path"])
+        self.alone = alone
         self.broken = broken
         self.calls = 0
+        self.knows_ring = False  # asks for the ring's workers once
 
-    async def call(self, method: str, start_after: str | None, limit: int, *ring) -> list[dict]:
-        assert method == "list_cached"
+    async def call(self, method: str, start_after: str | None, limit: int, ring: dict) -> dict:
+        assert method == "list_unsettled" and ring["ring"] == "r1"
         self.calls += 1
         if self.broken:
             raise Unavailable("down")
-        return [e for e in self.entries if start_after is None or e["path"] > start_after][:limit]
-
-
-class SplittingRef(ListingRef):
-    """A worker answering `list_unsettled` as `Worker` does, with `alone` the paths it owns
-    alone (a stand-in for the ring)."""
-
-    def __init__(self, worker_id: str, entries: list[dict], alone: set[str]) -> None:
-        super().__init__(entries)
-        self.worker_id = worker_id
-        self.alone = alone
-        self.knows_ring = False  # asks for the ring's workers once
-
-    async def call(self, method: str, start_after: str | None, limit: int, *ring) -> dict:
-        assert method == "list_unsettled" and ring[0]["ring"] == "r1"
-        self.calls += 1
-        if "workers" not in ring[0] and not self.knows_ring:
+        if "workers" not in ring and not self.knows_ring:
             return {"unknownRing": True}
         self.knows_ring = True
         files = [e for e in self.entries if start_after is None or e["path"] > start_after]
@@ -65,11 +52,14 @@ def entry(path: str, length: int = 10, complete: bool = True, etag: str | None =
     return {"path": path, "length": length, "mtime": 1.0, "etag": etag, "complete": complete}
 
 
-def chunks(peers, workers, start_after=None, lost=None, chunk=1000, ring=None):
+def ring_spec() -> dict:
+    return {"ring": "r1", "virtualNodes": 1, "replicas": 1, "workers": ["w1", "w2"]}
+
+
+def chunks(peers, workers, start_after=None, lost=None, chunk=1000):
     async def walk():
         return [
-            part
-            async for part in holdings(peers, workers, start_after, lost, chunk=chunk, ring=ring)
+            part async for part in holdings(peers, workers, ring_spec, start_after, lost, chunk)
         ]
 
     return asyncio.run(walk())
@@ -153,10 +143,6 @@ def test_nothing_cached_yields_nothing():
     assert collect(Listings({"w1": ListingRef([])}), ["w1"]) == []
 
 
-def ring_spec() -> dict:
-    return {"ring": "r1", "virtualNodes": 1, "replicas": 1, "workers": ["w1", "w2"]}
-
-
 def spread(files: int = 40, seed: int = 3):
     """Workers w1..w4 over `files` files: each file's sole owner holds it whole, and some
     files also have a partial or misplaced copy elsewhere."""
@@ -177,13 +163,13 @@ def spread(files: int = 40, seed: int = 3):
             other = rng.choice([w for w in workers if w != owner])
             held[other].append(entry(path, complete=rng.random() < 0.5))
             copies[path].add(other)
-    refs = {w: SplittingRef(w, held[w], alone[w]) for w in workers}
+    refs = {w: ListingRef(held[w], alone[w]) for w in workers}
     return Listings(refs), workers, copies, alone
 
 
 def test_with_a_ring_only_files_held_elsewhere_than_alone_by_their_owner_make_holdings():
     peers, workers, copies, alone = spread()
-    parts = chunks(peers, workers, chunk=5, ring=ring_spec)
+    parts = chunks(peers, workers, chunk=5)
     found = {h.path: h for part in parts for h in part.holdings}
     owner_of = {p: w for w, paths in alone.items() for p in paths}
     unsettled = {p for p, who in copies.items() if who and who != {owner_of[p]}}
@@ -199,14 +185,13 @@ def test_with_a_ring_only_files_held_elsewhere_than_alone_by_their_owner_make_ho
 
 def test_with_a_ring_the_counts_add_up_when_the_walk_resumes_after_any_chunk():
     peers, workers, copies, _ = spread(files=60, seed=11)
-    ring = ring_spec
-    parts = chunks(peers, workers, chunk=4, ring=ring)
+    parts = chunks(peers, workers, chunk=4)
     total = sum(1 for who in copies.values() if who)
     assert sum(part.scanned for part in parts) == total and len(parts) > 3
     done = 0
     for part in parts[:-1]:
         done += part.scanned
-        rest = chunks(peers, workers, start_after=part.last, chunk=4, ring=ring)
+        rest = chunks(peers, workers, start_after=part.last, chunk=4)
         assert sum(p.scanned for p in rest) == total - done, part.last
 
 
@@ -214,12 +199,12 @@ def test_with_a_ring_a_worker_lists_no_further_than_the_merge_needs():
     # w1 owns alone and holds whole 300 files; w2 holds one misplaced file, first in order.
     settled = [entry(f"f{i:03d}") for i in range(1, 301)]
     refs = {
-        "w1": SplittingRef("w1", settled, {e["path"] for e in settled}),
-        "w2": SplittingRef("w2", [entry("f000")], set()),
+        "w1": ListingRef(settled, {e["path"] for e in settled}),
+        "w2": ListingRef([entry("f000")]),
     }
 
     async def first_chunk():
-        walk = holdings(Listings(refs), ["w1", "w2"], chunk=1, ring=ring_spec)
+        walk = holdings(Listings(refs), ["w1", "w2"], ring_spec, chunk=1)
         part = await anext(walk)
         calls = refs["w1"].calls
         await walk.aclose()

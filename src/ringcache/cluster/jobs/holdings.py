@@ -60,19 +60,14 @@ RingSpec = Callable[[], dict[str, Any]]  # the ring to split listings by, as `li
 
 
 class _Cursor:
-    """One worker's listing, a page at a time; `entry` is the current one (None: done).
-
-    With a ring, pages come from `list_unsettled`: `skipped` keeps the settled paths until
-    a chunk counts them, and a page whose last files were settled ends in a marker entry at
-    the last path looked at, so the cursor lists no further before the merge gets there.
+    """One worker's listing (`list_unsettled`), a page at a time; `entry` is the current
+    one (None: done). `skipped` keeps the settled paths until a chunk counts them, and a
+    page whose last files were settled ends in a marker entry at the last path looked at,
+    so the cursor lists no further before the merge gets there.
     """
 
     def __init__(
-        self,
-        worker_id: str,
-        peers: Peers,
-        start_after: str | None,
-        ring: RingSpec | None = None,
+        self, worker_id: str, peers: Peers, start_after: str | None, ring: RingSpec
     ) -> None:
         self.worker_id = worker_id
         self.peers = peers
@@ -104,23 +99,15 @@ class _Cursor:
     async def _next_page(self) -> list[dict[str, Any]]:
         try:
             ref = self.peers.worker(self.worker_id)
-            if self.ring is None:
-                answer = await ref.call("list_cached", self.after, PAGE)
-            else:
-                ring = self.ring()
-                known = {k: v for k, v in ring.items() if k != "workers"}  # the ring's name
-                answer = await ref.call("list_unsettled", self.after, PAGE, known)
-                if answer.get("unknownRing"):  # its first page of this ring: send the workers
-                    answer = await ref.call("list_unsettled", self.after, PAGE, ring)
+            ring = self.ring()
+            known = {k: v for k, v in ring.items() if k != "workers"}  # the ring's name
+            answer = await ref.call("list_unsettled", self.after, PAGE, known)
+            if answer.get("unknownRing"):  # its first page of this ring: send the workers
+                answer = await ref.call("list_unsettled", self.after, PAGE, ring)
         except Exception as exc:  # an unreachable worker holds nothing we can use
             log.warning("listing %s failed: %s", self.worker_id, exc)
             self.exhausted = True
             return []
-        if self.ring is None:
-            self.exhausted = len(answer) < PAGE
-            if answer:
-                self.after = answer[-1]["path"]
-            return answer
         page, skipped, last = answer["entries"], answer["skipped"], answer["last"]
         self.exhausted = answer["done"]
         self.skipped.extend(skipped)
@@ -141,7 +128,7 @@ class _IndexCursor(_Cursor):
     """Files the global file index says only departed workers held: lost copies to restore."""
 
     def __init__(self, lost: LostFiles, live: set[str], start_after: str | None) -> None:
-        super().__init__("", None, start_after)  # type: ignore[arg-type]
+        super().__init__("", None, start_after, None)  # type: ignore[arg-type]  # its own pages
         self.lost = lost
         self.live = live
 
@@ -159,14 +146,14 @@ LostFiles = Callable[[str | None, int], Awaitable[list[dict[str, Any]]]]
 async def holdings(
     peers: Peers,
     workers: list[str],
+    ring: RingSpec,
     start_after: str | None = None,
     lost: LostFiles | None = None,
     chunk: int = PAGE,
-    ring: RingSpec | None = None,
 ) -> AsyncIterator[HoldingsChunk]:
     """Every file cached on `workers`, in path order, after `start_after`, in chunks that
     cover about `chunk` files; with `lost`, also the files only departed workers held, as
-    holdings without holders. With `ring`, a file a worker owns alone and holds whole
+    holdings without holders. A file a worker owns alone on `ring` and holds whole
     (settled) is counted in `scanned`; it makes a holding only if another worker holds it
     too, and then with that owner among the whole holders."""
     cursors = [_Cursor(w, peers, start_after, ring) for w in sorted(workers)]
@@ -204,9 +191,7 @@ async def holdings(
             found.append(_holding(path, entries))
         steps += 1
         if len(found) >= chunk or (
-            ring is not None
-            and steps % count_every == 0
-            and len(found) + _settled_before(cursors, path) >= chunk
+            steps % count_every == 0 and len(found) + _settled_before(cursors, path) >= chunk
         ):
             yield _chunk_at(found, cursors, path)
             found = []

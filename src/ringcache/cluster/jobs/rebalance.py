@@ -57,7 +57,7 @@ class RebalanceRun(JobRun):
         size = max(CHUNK, min(MAX_CHUNK, CHUNK_PER_WORKER * len(live)))
         lost = self.lost_files if phase == LOAD else None
         after = self.record.cursor.after
-        walk = holdings(self.peers, live, after, lost, chunk=size, ring=self._ring_spec)
+        walk = holdings(self.peers, live, self._ring_spec, after, lost, chunk=size)
         async for chunk in walk:
             await self._chunk(phase, chunk)
 

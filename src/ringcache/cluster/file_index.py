@@ -120,17 +120,9 @@ class FileIndex:
         path at several versions, the last one is the file's version and only the workers
         that reported that version hold it.
         """
-        latest: dict[str, FileRecord] = {}
-        reports: list[tuple[FileRecord, str]] = []
-        for record, worker_id in cached:
-            check_record(record)
-            latest[record.path] = record
-            reports.append((record, worker_id))
-        held = [(r.path, w, r.length) for r, w in reports if latest[r.path] == r]
-        with self._transaction() as db:
-            db.executemany(UPSERT_FILE, [record.row() for record in latest.values()])
-            db.executemany(HOLD, held)
-            db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", list(dropped))
+        holds = [(worker_id, [(record, record.length)], (), False) for record, worker_id in cached]
+        drops = [(worker_id, (), [path], False) for path, worker_id in dropped]
+        self.apply_reports([*holds, *drops])
 
     def apply_report(
         self,

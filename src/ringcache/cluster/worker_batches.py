@@ -11,11 +11,11 @@ from .errors import RingcacheError
 from .load_lanes import lanes_for
 from .mounts import MountPoint
 from .page_layout import FileRange
+from .page_model import page_runs
 from .policies import CacheRule
 from .policies.quota_check import quota_failure
 from .throttle import Throttle
 from .ufs import FileVersion, UnderFileSystem
-from .worker_reads import _runs
 
 if TYPE_CHECKING:
     pass
@@ -148,7 +148,7 @@ class BatchPath:
         priority = None
         if cached is not None and cached.version == version:
             store.set_file(uri, version, self.clock.now())
-            missing = _runs(store.missing_pages(uri, 0, version.size))  # runs of pages
+            missing = page_runs(store.missing_pages(uri, 0, version.size))  # runs of pages
         else:  # no page is cached yet (a racing loader's are skipped)
             # A new file (or version) gets its rule's level, named here as we know it is new.
             priority = policies.priority_for(uri)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .errors import RingcacheError, Unavailable
+from .page_model import page_runs
 from .page_store import CapacityExceeded, PageStore
 from .policies import CacheRule
 from .ufs import FileVersion, UnderFileSystem
@@ -81,7 +81,7 @@ class ReadPath:
         if end <= offset:
             return b""
         hits = len(pages)
-        for start, stop in _runs(missing):
+        for start, stop in page_runs(missing):
             fetched = self._fetch_pages(ufs, uri, version, start, stop, keep=keep)
             pages.update(zip(range(start, stop), fetched, strict=True))
         self.counters["hits"] += hits
@@ -134,14 +134,3 @@ class ReadPath:
         if self.store is None:
             raise Unavailable(f"{self.worker_id} has not started")
         return self.store
-
-
-def _runs(indexes: Iterable[int]) -> list[tuple[int, int]]:
-    """Contiguous runs `[start, stop)` of sorted page indexes."""
-    runs: list[tuple[int, int]] = []
-    for index in indexes:
-        if runs and runs[-1][1] == index:
-            runs[-1] = (runs[-1][0], index + 1)
-        else:
-            runs.append((index, index + 1))
-    return runs

@@ -8,11 +8,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgument, RingcacheError
+from .page_model import page_runs
 from .page_store import CapacityExceeded
 from .ring import HashRing
 from .ufs import FileVersion
 from .worker_batches import cached_entry
-from .worker_reads import _runs
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -199,7 +199,7 @@ class RebalancePath:
         await self.env.run_io(store.set_file, path, version, self.clock.now())
         try:
             missing = store.missing_pages(path, 0, version.size)
-            for run_start, run_stop in _runs(missing):
+            for run_start, run_stop in page_runs(missing):
                 for start in range(run_start, run_stop, PEER_CHUNK_PAGES):
                     stop = min(run_stop, start + PEER_CHUNK_PAGES)
                     offset = start * page_size

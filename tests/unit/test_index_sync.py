@@ -168,3 +168,38 @@ def test_a_cancelled_sync_lets_go_of_every_worker(tmp_path: Path) -> None:
             registry.close()
 
     asyncio.run(main())
+
+
+def test_a_pass_without_quotas_reads_no_usage_from_the_index(tmp_path: Path) -> None:
+    index = FileIndex()
+    reads: list[str] = []
+    usage = index.usage
+
+    def counted() -> dict[str, int]:
+        reads.append("usage")
+        return usage()
+
+    index.usage = counted  # type: ignore[method-assign]
+
+    async def main() -> dict[str, int]:
+        registry = open_registry(tmp_path, ManualClock())
+        try:
+            ref = LocalRef(registry, asyncio.get_running_loop())
+            worker = ReportingWorker([report(1, held("a"))])
+            enforcer = PolicyEnforcer(
+                PolicyConfig(),
+                ref,
+                Peers({"w1": worker}),
+                Environment(),
+                index,
+                lambda: {"w1"},
+                60.0,
+            )
+            await enforcer.run_pass()
+            return await enforcer.usage_by_quota()
+        finally:
+            registry.close()
+
+    assert asyncio.run(main()) == {}
+    assert reads == []  # nothing to count: the index is not asked
+    assert index.holders("file:///srv/a") == ["w1"]  # the pass did sync the worker

@@ -152,6 +152,8 @@ class PolicyEnforcer:
 
     async def usage_by_quota(self) -> dict[str, int]:
         """Bytes cached under each quota in force, by its cluster path (the index's count)."""
+        if not self._roots:
+            return {}  # no quota: nothing to read
         usage = await self.env.run_io(self.file_index.usage)
         return {path: usage.get(root, 0) for path, root in self._roots.items()}
 

@@ -87,3 +87,20 @@ def test_charges_outside_run_io_are_counted_not_lost():
     meter = IoMeter(NodeModel(), NO_LATENCY, None)
     meter.disk_write(10)
     assert meter.unmetered == 1
+
+
+def test_index_writes_queue_on_the_coordinator_s_index_writer():
+    loop = VirtualTimeLoop()
+    meter = IoMeter(NodeModel(index_rows_per_second=100.0), NO_LATENCY, None)
+    run_io = SimRunIo(meter, loop)
+
+    async def main() -> list[float]:
+        async def write(rows: int) -> float:
+            await run_io(meter.index_write, rows)
+            return loop.time()
+
+        return list(await asyncio.gather(write(300), write(100)))
+
+    assert run_virtual(main(), loop) == [3.0, 4.0]  # one writer: the second waits
+    meter.index_write(1)
+    assert meter.unmetered == 1  # nobody sleeps for a write outside run_io

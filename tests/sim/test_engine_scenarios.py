@@ -76,6 +76,14 @@ def test_one_seed_gives_one_summary_byte_for_byte(name):
     assert summary_json(other) != summary_json(first)
 
 
+def test_a_slower_file_index_makes_a_longer_load():
+    slow_node = replace(SMALL.node, index_rows_per_second=100.0)
+    fast = run_scenario("load", 4, 400, 3, spec=SMALL)
+    slow = run_scenario("load", 4, 400, 3, spec=replace(SMALL, node=slow_node))
+    # The coordinator writes at least one row per file: 400 rows at 100 a second.
+    assert slow["virtualSeconds"] > fast["virtualSeconds"] + 3.5
+
+
 class LossyStore(SimPageStore):
     """A page store with a bug: it silently drops the third file it is asked to record."""
 

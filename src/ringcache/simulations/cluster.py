@@ -20,13 +20,13 @@ from typing import Any, TypeVar
 from ..cluster.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.errors import InvalidArgument
-from ..cluster.file_index import FileIndex
 from ..cluster.paths import split_uri
 from ..cluster.registry import Registry
 from ..cluster.registry.memory_backend import MemoryBackend
 from ..cluster.ring import HashRing, RingCache
 from ..cluster.worker import Worker
 from .costs import IoMeter, Link, NodeModel, SimRunIo
+from .index import KeptFileIndex
 from .loop import VirtualClock, VirtualTimeLoop, cancel_pending
 from .namespace import SimNamespace
 from .refs import Endpoint, SimNetwork, SimPeers, SimRef
@@ -35,16 +35,6 @@ from .store import SimPageStore
 from .ufs import SimUfs
 
 T = TypeVar("T")
-
-
-class KeptFileIndex(FileIndex):
-    """An in-memory index a stopping coordinator leaves open, as it would leave its file."""
-
-    def close(self) -> None:
-        pass  # the next coordinator opens it again
-
-    def discard(self) -> None:
-        super().close()
 
 
 class SimNode:
@@ -131,6 +121,7 @@ class SimCluster:
         self.nodes: dict[str, SimNode] = {}
         self.rings = RingCache()  # one process's: the workers share the rings they build
         self.coordinator_node = SimNode("coordinator", spec.node, self)
+        self.file_index.meter = self.coordinator_node.meter  # it charges the index's writes
         self.coordinator: Coordinator | None = None
         self.coordinator_endpoint: Endpoint | None = None
         self._ids = spec.rng("worker-ids")
@@ -183,7 +174,7 @@ class SimCluster:
         # predate its jobs; otherwise each file of a first batch re-reads it on its own.
         await asyncio.sleep(self.config.worker.heartbeat_interval)
 
-    def open_index(self, state_dir: Path) -> FileIndex:
+    def open_index(self, state_dir: Path) -> KeptFileIndex:
         """The coordinator's file index: this cluster's in-memory one, wherever it asks."""
         return self.file_index
 

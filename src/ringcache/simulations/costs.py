@@ -27,11 +27,15 @@ class NodeModel:
     """One machine: NIC and disk bandwidth in bytes/s, and how much slower than that it is.
 
     `slowdown` > 1 stretches every I/O delay on the node (a slow or overloaded worker).
+    `index_rows_per_second` is how fast a coordinator on it writes its file index, one
+    row per file a worker reports (SQLite on the 2-core VM this was built on writes
+    65,000-85,000 a second, report parsing included; a server core is about twice that).
     """
 
     nic_bandwidth: float = 1.25e9  # 10 Gbit/s
     disk_bandwidth: float = 2.0e9  # one NVMe drive, sequential
     slowdown: float = 1.0
+    index_rows_per_second: float = 150_000.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class IoMeter:
         self.network = network
         self.nic = Link(node.nic_bandwidth)
         self.disk = Link(node.disk_bandwidth)
+        self.index = Link(node.index_rows_per_second)  # the file index's writer, in rows
         self.ufs_link = ufs_link
         self.active = False
         self.unmetered = 0
@@ -93,6 +98,7 @@ class IoMeter:
         self._latency = 0.0
         self._disk_bytes = 0
         self._ufs_bytes = 0
+        self._index_rows = 0
 
     def ufs_read(self, nbytes: int) -> None:
         self._count()
@@ -111,6 +117,10 @@ class IoMeter:
         self._count()
         self._disk_bytes += nbytes
 
+    def index_write(self, rows: int) -> None:
+        self._count()
+        self._index_rows += rows
+
     def _count(self) -> None:
         if not self.active:
             self.unmetered += 1
@@ -124,11 +134,13 @@ class IoMeter:
                 finish = max(finish, self.ufs_link.reserve(now, self._ufs_bytes))
         if self._disk_bytes:
             finish = max(finish, self.disk.reserve(now, self._disk_bytes))
+        if self._index_rows:
+            finish = max(finish, self.index.reserve(now, self._index_rows))
         # Streaming: the NIC, the UFS and the disk work at once, so the slowest decides;
         # request latencies come on top, one after another as the calls were made.
         delay = (finish - now + self._latency) * self.node.slowdown
         self._latency = 0.0
-        self._disk_bytes = self._ufs_bytes = 0
+        self._disk_bytes = self._ufs_bytes = self._index_rows = 0
         return delay
 
 

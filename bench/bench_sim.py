@@ -1,7 +1,8 @@
 """Benchmark the simulator: a scenario at scale, and the registry backends side by side.
 
 Runs a scenario (default: `scale-out`, 1,000 workers x 1,000,000 files) and prints its summary
-with the wall time, CPU time, peak memory (max RSS) and simulated events per wall second.
+with the wall time, CPU time, peak memory (max RSS, of this process and of the file
+index's helper process) and simulated events per wall second.
 Then drives the same keepalive and mount-table reads through `Registry` over
 `SqliteBackend(":memory:")` and over `MemoryBackend`, and prints the ratio.
 
@@ -38,6 +39,8 @@ def bench_scenario(name: str, workers: int, files: int, seed: int, trace: bool) 
         "cpuSeconds": round(cpu, 2),
         # Linux reports ru_maxrss in KiB: the peak of the whole process, imports included.
         "peakRssMiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # The file index's helper process, on its own (0 when the index stayed in process).
+        "helperPeakRssMiB": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "eventsPerWallSecond": round(summary["events"] / wall),
         "virtualOverWall": round(summary["virtualSeconds"] / wall, 4),
         "wallMicrosecondsPerFile": round(wall / max(files, 1) * 1e6, 1),

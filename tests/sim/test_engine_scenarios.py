@@ -76,6 +76,13 @@ def test_one_seed_gives_one_summary_byte_for_byte(name):
     assert summary_json(other) != summary_json(first)
 
 
+@pytest.mark.parametrize("name", ["scale-out", "restart"])
+def test_where_the_file_index_lives_changes_nothing_in_a_run(name):
+    here = run_scenario(name, 5, 250, 7, spec=replace(SMALL, index_process=False))
+    helper = run_scenario(name, 5, 250, 7, spec=replace(SMALL, index_process=True))
+    assert summary_json(helper, details=True) == summary_json(here, details=True)
+
+
 def test_a_slower_file_index_makes_a_longer_load():
     slow_node = replace(SMALL.node, index_rows_per_second=100.0)
     fast = run_scenario("load", 4, 400, 3, spec=SMALL)

@@ -5,10 +5,12 @@
 - `namespace`, `ufs`: a generated namespace (names from indexes, seeded sizes) and `SimUfs`.
 - `store`: `SimPageStore`, the page store that keeps sizes and recency only.
 - `refs`: `SimRef`/`SimPeers` over `Endpoint`s that can crash.
+- `index`: the coordinator's file index, charged in virtual time, in a helper process for
+  large runs.
 - `spec`, `cluster`: `SimSpec` (everything a run is made of) and `SimCluster`.
 - `load`, `scenarios`: drivers, `run_scenario(name, workers, files, seed)` and summaries.
 
-Nothing here imports Ray or Starlette, and nothing runs a thread.
+Nothing here imports Ray or Starlette, and nothing in the simulating process runs a thread.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from ..cluster.registry.memory_backend import MemoryBackend
 from ..cluster.ring import HashRing, RingCache
 from ..cluster.worker import Worker
 from .costs import IoMeter, Link, NodeModel, SimRunIo
-from .index import KeptFileIndex
+from .index import PROCESS_FROM_FILES, IndexProcess, KeptFileIndex
 from .loop import VirtualClock, VirtualTimeLoop, cancel_pending
 from .namespace import SimNamespace
 from .refs import Endpoint, SimNetwork, SimPeers, SimRef
@@ -99,9 +99,14 @@ class SimCluster:
     def __init__(self, spec: SimSpec) -> None:
         self.spec = spec
         # The coordinator's file index is an in-memory SQLite database of this cluster's
-        # own: it outlives coordinator restarts, as the index file on the coordinator's
-        # disk would, and costs no disk writes.
-        self.file_index = KeptFileIndex()
+        # own, in this process or a helper: it outlives coordinator restarts, as the index
+        # file on the coordinator's disk would, and costs no disk writes.
+        in_helper = spec.index_process
+        if in_helper is None:
+            in_helper = spec.files >= PROCESS_FROM_FILES
+        self.file_index: KeptFileIndex | IndexProcess = (
+            IndexProcess() if in_helper else KeptFileIndex()
+        )
         self.config = spec.config
         self.loop = VirtualTimeLoop()
         self.clock = VirtualClock(self.loop)
@@ -174,8 +179,9 @@ class SimCluster:
         # predate its jobs; otherwise each file of a first batch re-reads it on its own.
         await asyncio.sleep(self.config.worker.heartbeat_interval)
 
-    def open_index(self, state_dir: Path) -> KeptFileIndex:
-        """The coordinator's file index: this cluster's in-memory one, wherever it asks."""
+    def open_index(self, state_dir: Path) -> KeptFileIndex | IndexProcess:
+        """The coordinator's file index: this cluster's in-memory one, wherever it asks
+        (an `IndexProcess` answers as a `FileIndex` does)."""
         return self.file_index
 
     def close(self) -> None:

@@ -1,18 +1,63 @@
-"""The simulated coordinator's file index: the production `FileIndex`, and what its writes
-cost in virtual time.
+"""The simulated coordinator's file index: the production `FileIndex`, what its writes cost
+in virtual time, and, for large runs, a helper process that does them.
 
 Every report a coordinator writes to its index (`apply_reports`, which `record_many` and
 `apply_report` go through) is charged to the coordinator's meter, one row per file, at
 `NodeModel.index_rows_per_second`: `SimRunIo` then sleeps what the write would take.
+
+`IndexProcess` keeps the index in a helper process, so its SQLite work runs on another
+core while the simulation goes on. A report write is checked here as `FileIndex` checks it
+(a bad one raises here, with nothing written), then sent without waiting; every other call
+is a round trip, answered after all the writes sent before it. Calls reach the index in
+the simulation's order and are answered at the same virtual instants either way, so a
+run's summary does not depend on where its index lives. A checked write the helper still
+fails (out of memory, say) makes every later call raise: the run can no longer be trusted.
+(A thread would not do: SQLite gives up the GIL for each row it steps, and getting it back
+from a busy simulation costs more than the row.)
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import queue
+import subprocess
+import sys
+import threading
 from collections.abc import Iterable
+from multiprocessing.connection import Connection
+from typing import Any
 
-from ..cluster.file_index import FileIndex
-from ..cluster.file_index_reports import Report
+from ..cluster.file_index import FileIndex, FileRecord
+from ..cluster.file_index_reports import Report, check_record
 from .costs import IoMeter
+
+# Runs from this many files up keep their index in a helper process; below, starting one
+# (about 0.6 s) costs more than it saves.
+PROCESS_FROM_FILES = 100_000
+
+PlainReport = tuple[str, list[tuple[str, int, float | None, str | None, int]], list[str], bool]
+
+# The `FileIndex` calls `IndexProcess` sends as round trips.
+FORWARDED = frozenset(
+    {
+        "add_stat_only",
+        "cached_bytes",
+        "count",
+        "forget_worker",
+        "get",
+        "held_by",
+        "held_bytes",
+        "holders",
+        "holding_workers",
+        "list",
+        "remove",
+        "remove_under",
+        "track_usage",
+        "usage",
+        "usage_and_holdings",
+    }
+)
 
 
 def _listed(reports: Iterable[Report]) -> list[Report]:
@@ -40,3 +85,153 @@ class KeptFileIndex(FileIndex):
         reports = _listed(reports)
         _charge(self.meter, reports)
         super().apply_reports(reports)
+
+
+class IndexProcess:
+    """`KeptFileIndex`, kept in a helper process (see the module's docstring).
+
+    Guarantees: calls take effect in the order they are made; a report write returns once
+    checked and sent; every other call answers (or raises) as `FileIndex` would, after
+    every earlier write. `discard()` stops the helper, which also stops when this process
+    goes away (its stdin closes).
+    """
+
+    meter: IoMeter | None = None
+    # The report writes that are not `apply_reports` itself all go through it.
+    record_cached = FileIndex.record_cached
+    record_dropped = FileIndex.record_dropped
+    record_many = FileIndex.record_many
+    apply_report = FileIndex.apply_report
+
+    def __init__(self) -> None:
+        # A fresh interpreter (no inherited threads, no re-run of the caller's main module)
+        # that speaks `multiprocessing` messages over its stdin and stdout.
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", f"from {__name__} import serve_stdio; serve_stdio()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None
+        self._requests = Connection(os.dup(stdin.fileno()), readable=False)
+        self._replies = Connection(os.dup(stdout.fileno()), writable=False)
+        stdin.close()
+        stdout.close()
+        self._sent = 0
+        self._failed: BaseException | None = None  # a sent write the helper failed
+
+    def __repr__(self) -> str:
+        return f"IndexProcess(pid={self._process.pid})"
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in FORWARDED:
+            raise AttributeError(name)
+        return functools.partial(self._call, name)
+
+    def apply_reports(self, reports: Iterable[Report]) -> None:
+        reports = _listed(reports)
+        plain: list[PlainReport] = []
+        for worker, held, dropped, replace in reports:
+            rows = []
+            for record, cached_bytes in held:
+                check_record(record)  # as `apply_reports` would, before writing anything
+                rows.append((record.path, record.length, record.mtime, record.etag, cached_bytes))
+            plain.append((worker, rows, dropped, replace))
+        _charge(self.meter, reports)
+        self._send("apply_plain", plain)  # answered only if it fails
+
+    def close(self) -> None:
+        pass  # the next coordinator opens it again
+
+    def discard(self) -> None:
+        """Stop the helper (its index goes with it)."""
+        try:
+            if self._process.poll() is None:
+                self._requests.send((0, "stop", (), {}))
+                self._process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self._process.kill()
+            self._process.wait()
+        finally:
+            self._requests.close()
+            self._replies.close()
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        ticket = self._send(name, *args, **kwargs)
+        while True:  # answers to failed writes sent earlier come first
+            try:
+                answered, ok, value = self._replies.recv()
+            except (EOFError, OSError):
+                raise RuntimeError(self._died()) from None
+            if answered != ticket:
+                self._failed = self._failed or value
+                raise RuntimeError(f"the file index failed a report write: {value!r}")
+            if not ok:
+                raise value
+            return value
+
+    def _send(self, name: str, *args: Any, **kwargs: Any) -> int:
+        if self._failed is not None:
+            raise RuntimeError(f"the file index failed a report write: {self._failed!r}")
+        self._sent += 1
+        try:
+            self._requests.send((self._sent, name, args, kwargs))
+        except OSError:
+            raise RuntimeError(self._died()) from None
+        return self._sent
+
+    def _died(self) -> str:
+        return f"the simulated file index's helper process exited ({self._process.poll()})"
+
+
+def serve_stdio() -> None:
+    """The helper process's main: `serve_index` over stdin and stdout (anything printed
+    goes to stderr instead, so it cannot garble a message)."""
+    requests = Connection(os.dup(0), writable=False)
+    replies = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)
+    serve_index(requests, replies)
+
+
+def serve_index(incoming: Connection, outgoing: Connection) -> None:
+    """A `FileIndex` in memory, serving requests in order until "stop" or until the other
+    end goes away. A thread reads requests as they come, so a sender never waits for the
+    index to finish its earlier work. Writes are answered only when they fail."""
+    requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def read() -> None:
+        try:
+            while True:
+                requests.put(incoming.recv())
+        except (EOFError, OSError):
+            requests.put(None)
+
+    threading.Thread(target=read, name="requests", daemon=True).start()
+    index = FileIndex()
+    while (request := requests.get()) is not None:
+        ticket, name, args, kwargs = request
+        if name == "stop":
+            break
+        try:
+            if name == "apply_plain":
+                index.apply_reports(_records(args[0]))
+                continue
+            if name not in FORWARDED:
+                raise AttributeError(f"FileIndex has no forwarded call {name!r}")
+            answer: tuple[int, bool, Any] = (ticket, True, getattr(index, name)(*args, **kwargs))
+        except Exception as exc:  # the caller raises it
+            answer = (ticket, False, exc)
+        try:
+            outgoing.send(answer)
+        except OSError:
+            break  # nobody is listening any more
+        except Exception as exc:  # an answer that does not pickle: say so instead
+            outgoing.send((ticket, False, RuntimeError(f"unpicklable answer to {name}: {exc!r}")))
+    index.close()
+
+
+def _records(plain: list[PlainReport]) -> list[Report]:
+    return [
+        (worker, [(FileRecord(*row[:4]), row[4]) for row in held], dropped, replace)
+        for worker, held, dropped, replace in plain
+    ]

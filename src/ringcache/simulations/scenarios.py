@@ -62,7 +62,9 @@ def run_scenario(name: str, workers: int, files: int, seed: int, **options: Any)
         raise InvalidArgument("the crash scenario needs at least two workers")
     base: SimSpec = options.pop("spec", None) or SimSpec()
     spec = replace(base, workers=workers, files=files, seed=seed)
-    flagless = replace(base, **{key: getattr(SimSpec(), key) for key in SPEC_FLAGS})
+    # Where the index lives changes no result, so it needs no flag to replay.
+    unflagged = (*SPEC_FLAGS, "index_process")
+    flagless = replace(base, **{key: getattr(SimSpec(), key) for key in unflagged})
     replay = replay_command(name, spec, options, custom=flagless != SimSpec())
     if name == "load-direct":
         summary = _direct_load(spec, options)

@@ -1,0 +1,110 @@
+"""The simulator's file index in a helper process answers as the one in this process does."""
+
+from __future__ import annotations
+
+import inspect
+import random
+
+import pytest
+
+from ringcache.cluster.errors import InvalidArgument
+from ringcache.cluster.file_index import FileIndex, FileRecord
+from ringcache.simulations.index import FORWARDED, IndexProcess, KeptFileIndex
+
+ROOT = "sim://data"
+WORKERS = [f"worker-{n}" for n in range(4)]
+
+
+@pytest.fixture(scope="module")
+def helper():
+    index = IndexProcess()
+    yield index
+    index.discard()
+
+
+def _random_reports(rng: random.Random, paths: list[str]) -> list:
+    reports = []
+    for _ in range(rng.randrange(1, 4)):
+        held = [
+            (FileRecord(path, rng.randrange(1, 4) * 100, 1.0, rng.choice([None, "e1", "e2"])), 50)
+            for path in rng.sample(paths, rng.randrange(0, 6))
+        ]
+        dropped = rng.sample(paths, rng.randrange(0, 3))
+        reports.append((rng.choice(WORKERS), held, dropped, rng.random() < 0.1))
+    return reports
+
+
+def test_the_helper_answers_every_call_as_the_index_here_does(helper) -> None:
+    here = KeptFileIndex()
+    rng = random.Random(5)
+    paths = [f"{ROOT}/d{n % 3}/f{n:03d}" for n in range(40)]
+
+    def both(name: str, *args):
+        expected, got = getattr(here, name)(*args), getattr(helper, name)(*args)
+        assert got == expected, name
+        return got
+
+    both("track_usage", [f"{ROOT}/d1"])
+    for step in range(60):
+        reports = _random_reports(rng, paths)
+        here.apply_reports(reports)
+        helper.apply_reports(reports)
+        if step % 5 == 0:
+            worker, path = rng.choice(WORKERS), rng.choice(paths)
+            both("record_cached", path, 300, 1.0, "e1", worker)
+            both("record_dropped", rng.choice(paths), worker)
+            both("apply_report", worker, [(FileRecord(path, 300, 1.0, "e1"), 7)], [])
+            both("add_stat_only", [FileRecord(rng.choice(paths), 200, 2.0, None)])
+        if step % 7 == 0:
+            both("remove", rng.sample(paths, 2))
+        if step == 30:
+            both("forget_worker", WORKERS[0])
+            both("remove_under", f"{ROOT}/d2")
+        both("list", None, None, 100)
+        both("list", f"{ROOT}/d1/", rng.choice(paths), 5)
+        both("get", rng.choice(paths))
+        both("holders", rng.choice(paths))
+        both("count")
+        both("cached_bytes", f"{ROOT}/d0")
+        both("holding_workers")
+        both("held_by", set(WORKERS[1:3]), None, 50)
+        both("held_bytes", rng.choice(WORKERS), paths[:10])
+        both("usage_and_holdings", {f"{ROOT}/d1": paths[:5]})
+        both("usage")
+    assert both("count") > 0
+
+
+def test_a_bad_report_raises_here_and_writes_nothing(helper) -> None:
+    before = helper.count()
+    good = (FileRecord(f"{ROOT}/good", 1, None, None), 1)
+    bad = (FileRecord(f"{ROOT}/bad", -1, None, None), 1)
+    with pytest.raises(InvalidArgument):
+        helper.apply_reports([("worker-0", [good, bad], [], False)])
+    with pytest.raises(InvalidArgument):  # a bad call is the index's answer too
+        helper.list(None, None, 0)
+    assert helper.count() == before
+
+
+def test_a_write_the_helper_fails_fails_every_later_call() -> None:
+    index = IndexProcess()
+    try:
+        unbindable = FileRecord(f"{ROOT}/x", 1, [1.0], None)  # type: ignore[arg-type]
+        index.apply_reports([("worker-0", [(unbindable, 1)], [], False)])  # sent unchecked
+        with pytest.raises(RuntimeError, match="failed a report write"):
+            index.count()
+        with pytest.raises(RuntimeError, match="failed a report write"):
+            index.apply_reports([])
+    finally:
+        index.discard()
+    assert index._process.returncode == 0  # stopped when asked
+
+
+def test_every_public_call_of_the_index_reaches_the_helper() -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(FileIndex, inspect.isfunction)
+        if not name.startswith("_")
+    }
+    handled = FORWARDED | {name for name in vars(IndexProcess) if not name.startswith("_")}
+    assert public - {"open"} <= handled
+    assert FORWARDED <= public

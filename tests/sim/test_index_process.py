@@ -9,6 +9,7 @@ import pytest
 
 from ringcache.cluster.errors import InvalidArgument
 from ringcache.cluster.file_index import FileIndex, FileRecord
+from ringcache.simulations.costs import IoMeter, NetworkModel, NodeModel
 from ringcache.simulations.index import FORWARDED, IndexProcess, KeptFileIndex
 
 ROOT = "sim://data"
@@ -74,12 +75,19 @@ def test_the_helper_answers_every_call_as_the_index_here_does(helper) -> None:
     assert both("count") > 0
 
 
-def test_a_bad_report_raises_here_and_writes_nothing(helper) -> None:
+def test_a_bad_report_raises_here_writes_nothing_and_costs_what_it_would_here(helper) -> None:
     before = helper.count()
     good = (FileRecord(f"{ROOT}/good", 1, None, None), 1)
     bad = (FileRecord(f"{ROOT}/bad", -1, None, None), 1)
-    with pytest.raises(InvalidArgument):
-        helper.apply_reports([("worker-0", [good, bad], [], False)])
+    here = KeptFileIndex()
+    delays = []
+    for index in (here, helper):
+        index.meter = IoMeter(NodeModel(index_rows_per_second=1.0), NetworkModel(), None)
+        with pytest.raises(InvalidArgument):
+            index.apply_reports([("worker-0", [good, bad], [f"{ROOT}/gone"], False)])
+        delays.append(index.meter.settle(0.0))
+        index.meter = None
+    assert delays == [3.0, 3.0]  # three rows, charged in both places
     with pytest.raises(InvalidArgument):  # a bad call is the index's answer too
         helper.list(None, None, 0)
     assert helper.count() == before

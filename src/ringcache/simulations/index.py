@@ -130,6 +130,7 @@ class IndexProcess:
 
     def apply_reports(self, reports: Iterable[Report]) -> None:
         reports = _listed(reports)
+        _charge(self.meter, reports)  # before the checks, as `KeptFileIndex` charges
         plain: list[PlainReport] = []
         for worker, held, dropped, replace in reports:
             rows = []
@@ -137,7 +138,6 @@ class IndexProcess:
                 check_record(record)  # as `apply_reports` would, before writing anything
                 rows.append((record.path, record.length, record.mtime, record.etag, cached_bytes))
             plain.append((worker, rows, dropped, replace))
-        _charge(self.meter, reports)
         self._send("apply_plain", plain)  # answered only if it fails
 
     def close(self) -> None:

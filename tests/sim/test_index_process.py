@@ -104,7 +104,15 @@ def test_a_write_the_helper_fails_fails_every_later_call() -> None:
             index.apply_reports([])
     finally:
         index.discard()
-    assert index._process.returncode == 0  # stopped when asked
+    assert index._process.poll() is not None  # stopped
+
+
+def test_the_helper_stops_when_its_caller_goes_away() -> None:
+    index = IndexProcess()
+    index.apply_reports([("worker-0", [(FileRecord(f"{ROOT}/a", 1, None, None), 1)], [], False)])
+    index._requests.close()  # as when this process dies: the helper reads an end of file
+    assert index._process.wait(timeout=30) == 0
+    index._replies.close()
 
 
 def test_every_public_call_of_the_index_reaches_the_helper() -> None:

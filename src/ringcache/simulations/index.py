@@ -144,12 +144,11 @@ class IndexProcess:
         pass  # the next coordinator opens it again
 
     def discard(self) -> None:
-        """Stop the helper (its index goes with it)."""
+        """Stop the helper at once, writes still queued and all: its index goes with it."""
         try:
-            if self._process.poll() is None:
-                self._requests.send((0, "stop", (), {}))
-                self._process.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
+            self._process.terminate()
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
         finally:
@@ -194,9 +193,9 @@ def serve_stdio() -> None:
 
 
 def serve_index(incoming: Connection, outgoing: Connection) -> None:
-    """A `FileIndex` in memory, serving requests in order until "stop" or until the other
-    end goes away. A thread reads requests as they come, so a sender never waits for the
-    index to finish its earlier work. Writes are answered only when they fail."""
+    """A `FileIndex` in memory, serving requests in order until the other end goes away.
+    A thread reads requests as they come, so a sender never waits for the index to finish
+    its earlier work. Writes are answered only when they fail."""
     requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def read() -> None:
@@ -210,8 +209,6 @@ def serve_index(incoming: Connection, outgoing: Connection) -> None:
     index = FileIndex()
     while (request := requests.get()) is not None:
         ticket, name, args, kwargs = request
-        if name == "stop":
-            break
         try:
             if name == "apply_plain":
                 index.apply_reports(_records(args[0]))

@@ -157,17 +157,16 @@ class IndexProcess:
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         ticket = self._send(name, *args, **kwargs)
-        while True:  # answers to failed writes sent earlier come first
-            try:
-                answered, ok, value = self._replies.recv()
-            except (EOFError, OSError):
-                raise RuntimeError(self._died()) from None
-            if answered != ticket:
-                self._failed = self._failed or value
-                raise RuntimeError(f"the file index failed a report write: {value!r}")
-            if not ok:
-                raise value
-            return value
+        try:
+            answered, ok, value = self._replies.recv()
+        except (EOFError, OSError):
+            raise RuntimeError(self._died()) from None
+        if answered != ticket:  # the answer to a write sent earlier: it failed
+            self._failed = value
+            raise RuntimeError(f"the file index failed a report write: {value!r}")
+        if not ok:
+            raise value
+        return value
 
     def _send(self, name: str, *args: Any, **kwargs: Any) -> int:
         if self._failed is not None:

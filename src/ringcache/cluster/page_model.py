@@ -195,8 +195,8 @@ class SortedPaths:
         position = 0 if start_after is None else bisect_right(paths, start_after)
         entries: list[EntryT] = []
         while position < len(paths) and len(entries) < limit:
-            entry = live.get(paths[position])
-            if entry is not None:
-                entries.append(entry)
-            position += 1
+            # A slice at a time: as many paths as entries are still wanted (gone ones skipped).
+            stretch = paths[position : position + limit - len(entries)]
+            position += len(stretch)
+            entries += [entry for path in stretch if (entry := live.get(path)) is not None]
         return entries

@@ -180,3 +180,20 @@ def test_paths_made_at_once_are_the_paths_made_one_by_one():
         (space.path(i), space.size(i)) for i in range(998, 1003)
     ]
     assert space.paths(7, 7) == []
+
+
+def test_index_is_the_inverse_of_path_and_refuses_every_other_spelling():
+    space = SimNamespace(ROOT, 2500, files_per_dir=1000, seed=3)
+    assert [space.index(space.path(i)) for i in range(2500)] == list(range(2500))
+    good = space.path(1500)  # .../dir-0001/part-00001500.bin
+    near_misses = [
+        good.replace("dir-0001", "dir-0002"),  # the file number in another directory
+        good.replace("dir-0001", "dir-0000"),
+        good.replace(".bin", ".bim"),
+        good.replace("part-", "pert-"),
+        good.replace(ROOT, ROOT[:-1] + "X"),
+        good.replace("00001500", "00002500"),  # past the last file
+        good[:-1],
+        good + "/",
+    ]
+    assert [space.index(uri) for uri in near_misses] == [None] * len(near_misses)

@@ -83,6 +83,7 @@ class SimNamespace:
         # Every file URI has one length and its number at one place: a fast inverse of path().
         self._file_uri_length = len(self.path(0)) if files else -1
         self._digits_at = self._file_uri_length - len(".bin") - self._file_width
+        self._heads: dict[int, str] = {}  # a directory's URI + "/part-", by its number
 
     def __repr__(self) -> str:
         return f"SimNamespace({self.root!r}, files={self.files}, dirs={self.dirs})"
@@ -129,9 +130,18 @@ class SimNamespace:
             digits = uri[self._digits_at : self._digits_at + self._file_width]
             if digits.isascii() and digits.isdigit():
                 i = int(digits)
-                if i < self.files and self.path(i) == uri:
+                # The number is in place, so the rest must be the text around it: what
+                # `path(i)` would make, compared without making it.
+                if i < self.files and uri.endswith(".bin") and uri.startswith(self._head(i)):
                     return i
         return None
+
+    def _head(self, i: int) -> str:
+        d = i // self.files_per_dir
+        head = self._heads.get(d)
+        if head is None:
+            head = self._heads[d] = f"{self.dir_uri(d)}/part-"
+        return head
 
     def locate(self, uri: str) -> tuple[str, int] | None:
         """`("root", 0)`, `("dir", d)` or `("file", i)` for a URI of the namespace, else None."""

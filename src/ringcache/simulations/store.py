@@ -150,7 +150,7 @@ class SimPageStore:
     ) -> list[tuple[str, FileVersion, int, bool]]:
         size = self.page_size
         return [
-            (e.path, e.version, e.bytes, e.mask.bit_count() == e.page_count(size))
+            (e.path, e.version, e.bytes, e.mask.bit_count() == -(-e.version.size // size))
             for e in self._sorted.page(self._files, start_after, limit)
         ]
 

@@ -179,6 +179,7 @@ def test_paths_made_at_once_are_the_paths_made_one_by_one():
     assert list(space.paths_and_sizes(998, 1003)) == [
         (space.path(i), space.size(i)) for i in range(998, 1003)
     ]
+    assert space.paths(999, 2001) == [space.path(i) for i in range(999, 2001)]
     assert space.paths(7, 7) == []
 
 

@@ -106,9 +106,17 @@ class SimNamespace:
         return int(self.sizes[i])
 
     def paths(self, first: int, stop: int) -> list[str]:
-        """`path(i)` for files `first <= i < stop`, made at once."""
-        per_dir, path = self.files_per_dir, self._path_format.format
-        return [path(i // per_dir, i) for i in range(first, stop)]
+        """`path(i)` for files `first <= i < stop`, made at once (a directory at a time: its
+        head once, then a number per file)."""
+        per_dir, number = self.files_per_dir, f"%0{self._file_width}d.bin"
+        paths: list[str] = []
+        while first < stop:
+            d = first // per_dir
+            end = min(stop, (d + 1) * per_dir)
+            head = self._head(d)
+            paths += [head + number % i for i in range(first, end)]
+            first = end
+        return paths
 
     def paths_and_sizes(self, first: int, stop: int) -> zip[tuple[str, int]]:
         """`(path(i), size(i))` for files `first <= i < stop`: a listing page at once."""
@@ -132,12 +140,13 @@ class SimNamespace:
                 i = int(digits)
                 # The number is in place, so the rest must be the text around it: what
                 # `path(i)` would make, compared without making it.
-                if i < self.files and uri.endswith(".bin") and uri.startswith(self._head(i)):
+                head = self._head(i // self.files_per_dir)
+                if i < self.files and uri.endswith(".bin") and uri.startswith(head):
                     return i
         return None
 
-    def _head(self, i: int) -> str:
-        d = i // self.files_per_dir
+    def _head(self, d: int) -> str:
+        """Directory `d`'s URI and "/part-": every file URI in it but the number."""
         head = self._heads.get(d)
         if head is None:
             head = self._heads[d] = f"{self.dir_uri(d)}/part-"

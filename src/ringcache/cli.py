@@ -311,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     except RingcacheError as exc:
         print(f"ringcache: {exc.message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a stop asked for, not a fault to trace
+        print("ringcache: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ import json
 import pytest
 
 import ringcache.simulations.cluster as sim_cluster
+from ringcache import cli
 from ringcache.cli_simulate import add_simulate_command, main
+from ringcache.simulations import scenarios
 
 from .test_engine_scenarios import LossyStore
 
@@ -49,3 +51,16 @@ def test_a_failing_check_exits_1_with_the_seed_and_replay(monkeypatch, capsys):
 def test_bad_sizes_exit_2(capsys):
     assert main(["simulate", "load", "--workers", "0"]) == 2
     assert "worker" in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_the_command_with_130_and_one_line(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scenarios, "run_scenario", interrupted)
+    try:
+        code = cli.main(["simulate", "load", "--workers", "2", "--files", "10"])
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C escaped the command")
+    assert code == 130
+    assert capsys.readouterr().err == "ringcache: interrupted\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import random
+import signal
 
 import pytest
 
@@ -113,6 +114,16 @@ def test_the_helper_stops_when_its_caller_goes_away() -> None:
     index._requests.close()  # as when this process dies: the helper reads an end of file
     assert index._process.wait(timeout=30) == 0
     index._replies.close()
+
+
+def test_the_helper_leaves_a_ctrl_c_to_the_simulation() -> None:
+    index = IndexProcess()
+    try:
+        assert index.count() == 0  # serving, so past setting what a SIGINT does to it
+        index._process.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C reaches it too
+        assert index.count() == 0  # still answering
+    finally:
+        index.discard()
 
 
 def test_every_public_call_of_the_index_reaches_the_helper() -> None:

@@ -22,6 +22,7 @@ import functools
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -187,7 +188,9 @@ class IndexProcess:
 
 def serve_stdio() -> None:
     """The helper process's main: `serve_index` over stdin and stdout (anything printed
-    goes to stderr instead, so it cannot garble a message)."""
+    goes to stderr instead, so it cannot garble a message). A Ctrl-C meant for the
+    simulation is left to it: the helper ends when the simulation lets go of it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests = Connection(os.dup(0), writable=False)
     replies = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)

@@ -29,21 +29,31 @@ from .namespace import zero_bytes
 
 
 class _Entry:
-    """One recorded file: its version, priority and which pages it holds (a bitmask)."""
+    """One recorded file: its version, priority and which pages it holds (a bitmask);
+    `pages` is how many pages the version has, so it is whole when `mask` has that many."""
 
-    __slots__ = ("path", "version", "cached_at", "last_access", "priority", "mask", "bytes")
+    __slots__ = (
+        "path",
+        "version",
+        "pages",
+        "cached_at",
+        "last_access",
+        "priority",
+        "mask",
+        "bytes",
+    )
 
-    def __init__(self, path: str, version: FileVersion, now: float, priority: str) -> None:
+    def __init__(
+        self, path: str, version: FileVersion, page_size: int, now: float, priority: str
+    ) -> None:
         self.path = path
         self.version = version
+        self.pages = -(-version.size // page_size)
         self.cached_at = now
         self.last_access = now
         self.priority = priority
         self.mask = 0
         self.bytes = 0
-
-    def page_count(self, page_size: int) -> int:
-        return -(-self.version.size // page_size)
 
     def has(self, index: int) -> bool:
         return (self.mask >> index) & 1 == 1
@@ -94,7 +104,7 @@ class SimPageStore:
             return
         if entry is not None:
             self._forget(entry)
-        self._files[path] = _Entry(path, version, now, priority or DEFAULT_PRIORITY)
+        self._files[path] = _Entry(path, version, self.page_size, now, priority or DEFAULT_PRIORITY)
         self._sorted.add(path)
 
     def discard(self) -> None:
@@ -112,12 +122,11 @@ class SimPageStore:
 
     def lacking_whole(self, paths: Iterable[str]) -> list[str]:
         """The `paths` not held whole, in order (a checker's question; charges nothing)."""
-        files, size = self._files, self.page_size
+        files = self._files
         return [
             path
             for path in paths
-            if (entry := files.get(path)) is None
-            or entry.mask.bit_count() != -(-entry.version.size // size)
+            if (entry := files.get(path)) is None or entry.mask.bit_count() != entry.pages
         ]
 
     def paths(self) -> list[str]:
@@ -148,9 +157,8 @@ class SimPageStore:
     def list_held(
         self, start_after: str | None = None, limit: int = 1000
     ) -> list[tuple[str, FileVersion, int, bool]]:
-        size = self.page_size
         return [
-            (e.path, e.version, e.bytes, e.mask.bit_count() == -(-e.version.size // size))
+            (e.path, e.version, e.bytes, e.mask.bit_count() == e.pages)
             for e in self._sorted.page(self._files, start_after, limit)
         ]
 
@@ -334,7 +342,7 @@ class SimPageStore:
             pages=pages,
             cached_at=entry.cached_at,
             last_access=entry.last_access,
-            complete=pages == entry.page_count(self.page_size),
+            complete=pages == entry.pages,
             priority=entry.priority,
         )
 

@@ -77,13 +77,13 @@ class SimNamespace:
         self._file_width = max(8, len(str(max(files - 1, 0))))
         self._dir_prefix = self.root + "/"
         # One format per name kind, built once: names are made for every file many times.
+        # A file's URI is its directory's head (kept per directory) and its number.
         self._dir_format = f"dir-{{:0{self._dir_width}d}}"
-        self._file_format = f"part-{{:0{self._file_width}d}}.bin"
-        self._path_format = f"{self._dir_prefix}{self._dir_format}/{self._file_format}"
+        self._number = f"%0{self._file_width}d.bin"
+        self._heads: dict[int, str] = {}  # a directory's URI + "/part-", by its number
         # Every file URI has one length and its number at one place: a fast inverse of path().
         self._file_uri_length = len(self.path(0)) if files else -1
         self._digits_at = self._file_uri_length - len(".bin") - self._file_width
-        self._heads: dict[int, str] = {}  # a directory's URI + "/part-", by its number
 
     def __repr__(self) -> str:
         return f"SimNamespace({self.root!r}, files={self.files}, dirs={self.dirs})"
@@ -94,13 +94,13 @@ class SimNamespace:
         return self._dir_format.format(d)
 
     def file_name(self, i: int) -> str:
-        return self._file_format.format(i)
+        return "part-" + self._number % i
 
     def dir_uri(self, d: int) -> str:
         return self._dir_prefix + self.dir_name(d)
 
     def path(self, i: int) -> str:
-        return self._path_format.format(i // self.files_per_dir, i)
+        return self._head(i // self.files_per_dir) + self._number % i
 
     def size(self, i: int) -> int:
         return int(self.sizes[i])
@@ -108,7 +108,7 @@ class SimNamespace:
     def paths(self, first: int, stop: int) -> list[str]:
         """`path(i)` for files `first <= i < stop`, made at once (a directory at a time: its
         head once, then a number per file)."""
-        per_dir, number = self.files_per_dir, f"%0{self._file_width}d.bin"
+        per_dir, number = self.files_per_dir, self._number
         paths: list[str] = []
         while first < stop:
             d = first // per_dir

@@ -157,3 +157,25 @@ def test_cancelled_timers_never_fire_and_are_swept_from_the_heap():
     loop.run_until_complete(asyncio.sleep(2))
     assert fired == list(range(900, 1000))
     loop.close()
+
+
+def test_a_cancelled_virtual_sleep_never_wakes_and_never_moves_the_clock():
+    loop = VirtualTimeLoop()
+    woke: list[float] = []
+
+    async def sleeper() -> None:
+        await virtual_sleep(100)
+        woke.append(loop.time())
+
+    async def main() -> None:
+        task = asyncio.ensure_future(sleeper())
+        await virtual_sleep(1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await loop.create_future()  # nothing left to wake us
+
+    # The deadlock is found at 1 s: the clock did not jump to the cancelled sleep's 101 s.
+    with pytest.raises(SimulationDeadlock, match="at virtual time 1.000000 s"):
+        run_virtual(main(), loop)
+    assert woke == []

@@ -37,8 +37,9 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
     the order they were set, so the same program gives the same run. Threads are refused
     (`run_in_executor` raises): work a real runtime would hand to a thread must run inline
     and charge its time with `asyncio.sleep`. `events` counts the callbacks run (task
-    steps, future callbacks, timers); the timer of a `virtual_sleep` wakes its task when it
-    falls due, in the timer's turn, without a callback of its own. Debug-mode timing of
+    steps, future callbacks, timers); a `virtual_sleep` is its bare future in the timer heap,
+    which wakes its task when it falls due, in a timer's turn, without a callback of its own
+    (and is skipped if the task was cancelled meanwhile). Debug-mode timing of
     slow callbacks is not kept: in virtual time a callback takes no time.
     """
 
@@ -79,9 +80,17 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         if len(scheduled) > _SWEEP_AT and 2 * self._timer_cancelled_count > len(scheduled):
             self._sweep_cancelled()
             scheduled = self._scheduled
-        while scheduled and scheduled[0][2]._cancelled:
-            self._timer_cancelled_count -= 1
-            heapq.heappop(scheduled)[2]._scheduled = False
+        while scheduled:  # drop what will never fire, so the clock never moves for it
+            head = scheduled[0][2]
+            if type(head) is _Future:  # a sleep, done only if its task was cancelled
+                if not head.done():
+                    break
+            elif head._cancelled:
+                self._timer_cancelled_count -= 1
+                head._scheduled = False
+            else:
+                break
+            heapq.heappop(scheduled)
         if not ready and not self._stopping:
             if not scheduled:
                 raise SimulationDeadlock(
@@ -91,10 +100,11 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         now = self._now
         while scheduled and scheduled[0][0] <= now:
             timer = heapq.heappop(scheduled)[2]
-            timer._scheduled = False
-            if timer._callback is _wake:  # a sleep: its task's wakeup takes the timer's turn
-                _wake(*timer._args)
+            if type(timer) is _Future:  # a sleep: its task's wakeup takes the timer's turn
+                if not timer.done():  # else its task was cancelled
+                    timer.set_result(None)
             else:
+                timer._scheduled = False
                 ready.append(timer)
         # Only what is ready now runs in this pass; what it schedules runs in the next.
         for _ in range(len(ready)):
@@ -103,10 +113,18 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                 self.events += 1
                 handle._run()
 
+    def sleep_until(self, when: float, future: asyncio.Future[None]) -> None:
+        """Resolve `future` at virtual time `when` (a sleep): no timer handle, and a future
+        cancelled meanwhile is skipped when it falls due."""
+        heapq.heappush(self._scheduled, (when, next(self._sequence), future))
+
     def _sweep_cancelled(self) -> None:
         kept = []
         for entry in self._scheduled:
-            if entry[2]._cancelled:
+            if type(entry[2]) is _Future:
+                if not entry[2].done():
+                    kept.append(entry)
+            elif entry[2]._cancelled:
                 entry[2]._scheduled = False
             else:
                 kept.append(entry)
@@ -180,17 +198,19 @@ async def virtual_sleep(seconds: float) -> None:
         return
     loop = asyncio.get_running_loop()
     future = loop.create_future()
-    timer = loop.call_at(loop.time() + seconds, _wake, future)
-    try:
-        await future
-    except BaseException:  # cancelled: the timer has nothing left to wake
-        timer.cancel()
-        raise
+    if isinstance(loop, VirtualTimeLoop):
+        loop.sleep_until(loop._now + seconds, future)
+    else:  # a loop of another kind (a test's): its own timer
+        loop.call_at(loop.time() + seconds, _wake, future)
+    await future  # a cancelled task cancels its future, and the loop then skips it
 
 
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+_Future = asyncio.Future  # what `create_future` makes: the C class, exactly
 
 
 def run_virtual(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 import uuid
 from pathlib import Path
 
@@ -112,6 +113,39 @@ def test_repeated_lookups_in_one_directory_give_the_same_answers(extra_mounts: i
     for outside in ("/z/1", "/z/2", "file:///elsewhere/1"):
         with pytest.raises(InvalidArgument):
             table.resolve(outside)
+
+
+def test_resolve_many_answers_as_resolve_does_path_by_path() -> None:
+    # Siblings share their directory's answer; a mount root among them, a name to
+    # normalize, an unmounted path and cluster paths must still get their own.
+    table = MountTable(
+        [
+            MountPoint("/outer", "memory:///srv", {}),
+            MountPoint("/inner", "memory:///srv/in", {}),
+            MountPoint("/leaf", "memory:///srv/d/f1", {}),
+            MountPoint("/outer/nest", "memory:///nest", {}),
+        ]
+    )
+    rng = random.Random(7)
+    names = ["f0", "f1", "f2", "in", "nest", "..", ".", "a.b", "x y"]
+    dirs = ["memory:///srv", "memory:///srv/d", "memory:///srv/in", "memory:///srv/d/", "/outer/d"]
+    dirs += ["memory:///elsewhere", "/outer", "/nowhere"]
+    paths = [f"{rng.choice(dirs)}/{rng.choice(names)}" for _ in range(400)]
+    expected: list[object] = []
+    for path in paths:
+        try:
+            expected.append(table.resolve(path))
+        except InvalidArgument as exc:
+            expected.append(exc.message)
+    answers = [
+        answer.message if isinstance(answer, InvalidArgument) else answer
+        for answer in table.resolve_many(paths)
+    ]
+    assert answers == expected
+    assert table.resolve_many(["memory:///srv/d/f0", "memory:///srv/d/f1"]) == [
+        (table.get("/outer"), "memory:///srv/d/f0"),
+        (table.get("/leaf"), "memory:///srv/d/f1"),
+    ]
 
 
 def test_a_root_mounted_ufs_resolves() -> None:

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .errors import Conflict, InvalidArgument, NotFound, UfsError
+from .errors import Conflict, InvalidArgument, NotFound, RingcacheError, UfsError
 from .paths import (
     is_uri,
     is_within,
@@ -20,7 +20,7 @@ from .paths import (
     split_uri,
 )
 from .ufs import UnderFileSystem, check_options, ufs_for
-from .ufs_names import canonical_uri
+from .ufs_names import PLAIN_NAME, canonical_uri
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,35 @@ class MountTable:
         cluster_path = normalize_cluster_path(path)
         mount = self._longest(self._by_path, cluster_path, path)
         return mount, join(mount.ufs, relative_to(cluster_path, mount.path))
+
+    def resolve_many(self, paths: Sequence[str]) -> list[tuple[MountPoint, str] | RingcacheError]:
+        """`resolve` of each path, or the error it raises, in order: a job's batch at once.
+
+        Files of one directory, named by UFS URI, share its answer: once a file with a
+        plain name (nothing to normalize) resolved under a mount root to its directory's
+        URI plus that name, a sibling with a plain name resolves to that URI plus its own,
+        under the same mount, unless a mount root is that file itself.
+        """
+        answers: list[tuple[MountPoint, str] | RingcacheError] = []
+        directories: dict[str, tuple[MountPoint, str]] = {}  # parent text -> (mount, URI/)
+        for path in paths:
+            parent, _, name = path.rpartition("/") if isinstance(path, str) else ("", "", "")
+            plain = PLAIN_NAME.match(name) is not None
+            known = directories.get(parent) if plain else None
+            if known is not None:
+                uri = known[1] + name
+                if uri not in self._by_ufs:
+                    answers.append((known[0], uri))
+                    continue
+            try:
+                mount, uri = self.resolve(path)
+            except RingcacheError as exc:
+                answers.append(exc)
+                continue
+            answers.append((mount, uri))
+            if plain and uri != mount.ufs and uri.endswith("/" + name) and is_uri(path):
+                directories[parent] = (mount, uri[: len(uri) - len(name)])
+        return answers
 
     def to_ufs_uri(self, cluster_path: str) -> str:
         return self.resolve(cluster_path)[1]

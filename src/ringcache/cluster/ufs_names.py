@@ -55,7 +55,7 @@ def canonical_uri(uri: str) -> str:
         _parents.clear()
         _parents_key[0] = len(fsspec.registry)
     known = _parents.get(parent)
-    plain = _PLAIN_NAME.match(name) is not None
+    plain = PLAIN_NAME.match(name) is not None
     if known is not None and plain:
         return _append(known, name)
     canonical = _canonical(uri)
@@ -72,7 +72,7 @@ def canonical_uri(uri: str) -> str:
 
 
 # A name that no normalization or filesystem rewrites: no dot segments, no separators.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*\Z")
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*\Z")
 _PARENT_MEMO = 10_000
 _parents: dict[str, str] = {}  # parent text as given -> its canonical URI
 _parents_key = [-1]  # the fsspec registry size `_parents` was filled under

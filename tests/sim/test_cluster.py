@@ -127,3 +127,39 @@ def test_the_placement_check_names_a_copy_on_a_worker_that_does_not_own_it():
         assert check_placement(cluster, exact=True, failed=set()) == [
             f"{path} is cached on {stranger}, which does not own it"
         ]
+
+
+def test_a_fetch_batch_takes_bundles_from_peers_a_few_at_a_time_and_falls_back_to_the_ufs():
+    from ringcache.cluster.worker_rebalance import BUNDLE_LANES
+
+    with SimCluster(_spec(files=40)) as cluster:
+        source, target, gone = (cluster.nodes[w].worker for w in cluster.worker_ids[:3])
+        uris = cluster.namespace.paths(0, 40)
+        loaded = cluster.run(source.load_batch(uris, {}))
+        assert {answer["status"] for answer in loaded} == {"LOADED"}
+        serving, most = 0, 0
+        read_many = source.read_cached_many
+
+        async def counted(items):
+            nonlocal serving, most
+            serving += 1
+            most = max(most, serving)
+            try:
+                return await read_many(items)
+            finally:
+                serving -= 1
+
+        source.read_cached_many = counted
+        cluster.run(cluster.crash_worker(gone.worker_id))
+        versions = [cluster.store(source.worker_id).file_info(uri).version for uri in uris]
+        # The first half is asked of the worker that holds it, the rest of a dead one.
+        entries = [
+            (uri, v.size, v.mtime, v.etag, [source.worker_id if i < 20 else gone.worker_id])
+            for i, (uri, v) in enumerate(zip(uris, versions, strict=True))
+        ]
+        answers = cluster.run(target.fetch_batch(entries, {}))
+        assert [(a["status"], a["source"]) for a in answers] == [("LOADED", "peer")] * 20 + [
+            ("LOADED", "ufs")
+        ] * 20
+        assert most == BUNDLE_LANES  # bundles overlap, but no more than that many
+        assert cluster.store(target.worker_id).lacking_whole(uris) == []

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 PEER_CHUNK_PAGES = 8  # pages per peer read: bounded messages, few round trips
 BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
+BUNDLE_LANES = 4  # bundle calls in flight per fetch batch
 
 
 class RebalancePath:
@@ -155,24 +156,25 @@ class RebalancePath:
                 groups.append([])
             groups[-1].append(entry)
         done: set[str] = set()
-        limit = asyncio.Semaphore(4)
+        # BUNDLE_LANES lanes take the bundles in order, one after another each: that many
+        # calls in flight, without a task per bundle.
+        ordered = [(peer, bundle) for peer, groups in sorted(bundles.items()) for bundle in groups]
+        queue = iter(ordered)
 
-        async def fetch(peer: str, bundle: list[Any]) -> None:
-            async with limit:
+        async def lane() -> None:
+            for peer, bundle in queue:
                 items = [(e[0], (e[1], e[2], e[3])) for e in bundle]
                 try:
                     answers = await self.peers.worker(peer).call("read_cached_many", items)
                 except Exception as exc:  # the files fall back to one by one, then the UFS
                     log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc)
-                    return
+                    continue
                 if throttle is not None:
                     await self.env.run_io(throttle.consume, sum(len(a or b"") for a in answers))
                 stored = await self.env.run_io(self._store_whole, bundle, answers)
                 done.update(stored)
 
-        await asyncio.gather(
-            *(fetch(peer, bundle) for peer, groups in sorted(bundles.items()) for bundle in groups)
-        )
+        await asyncio.gather(*(lane() for _ in range(min(BUNDLE_LANES, len(ordered)))))
         return done
 
     def _store_whole(self: Worker, bundle: list[Any], answers: list[bytes | None]) -> list[str]:

@@ -36,6 +36,12 @@ def _random_reports(rng: random.Random, paths: list[str]) -> list:
     return reports
 
 
+def _as_sent(held: list, dropped: list) -> list[list]:
+    """A report's files as a worker's `drain_index_reports` sends them."""
+    files = [[r.path, r.length, r.mtime, r.etag, cached] for r, cached in held]
+    return files + [[path] for path in dropped]
+
+
 def test_the_helper_answers_every_call_as_the_index_here_does(helper) -> None:
     here = KeptFileIndex()
     rng = random.Random(5)
@@ -49,8 +55,13 @@ def test_the_helper_answers_every_call_as_the_index_here_does(helper) -> None:
     both("track_usage", [f"{ROOT}/d1"])
     for step in range(60):
         reports = _random_reports(rng, paths)
-        here.apply_reports(reports)
-        helper.apply_reports(reports)
+        if step % 2:
+            here.apply_reports(reports)
+            helper.apply_reports(reports)
+        else:  # as workers send them
+            drained = [(w, _as_sent(held, dropped), full) for w, held, dropped, full in reports]
+            here.apply_worker_reports(drained)
+            helper.apply_worker_reports(drained)
         if step % 5 == 0:
             worker, path = rng.choice(WORKERS), rng.choice(paths)
             both("record_cached", path, 300, 1.0, "e1", worker)
@@ -92,6 +103,31 @@ def test_a_bad_report_raises_here_writes_nothing_and_costs_what_it_would_here(he
     with pytest.raises(InvalidArgument):  # a bad call is the index's answer too
         helper.list(None, None, 0)
     assert helper.count() == before
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [f"{ROOT}/bad", -1, None, None, 1],
+        [f"{ROOT}/bad", True, None, None, 1],
+        ["", 1, None, None, 1],
+        [f"{ROOT}/bad", 1, "yesterday", None, 1],
+        [f"{ROOT}/bad", 1, None, 7, 1],
+        [f"{ROOT}/bad", 1, None, None, None],
+        [f"{ROOT}/bad", 1, None],
+    ],
+)
+def test_a_bad_worker_report_raises_here_and_writes_and_costs_nothing(helper, bad) -> None:
+    before = helper.count()
+    here = KeptFileIndex()
+    for index in (here, helper):
+        index.meter = IoMeter(NodeModel(index_rows_per_second=1.0), NetworkModel(), None)
+        report = ("worker-0", [[f"{ROOT}/good", 1, 2.0, "e", 1], bad, [f"{ROOT}/gone"]], False)
+        with pytest.raises(InvalidArgument):
+            index.apply_worker_reports([report])
+        assert index.meter.settle(0.0) == 0.0
+        index.meter = None
+    assert helper.count() == before and here.count() == 0
 
 
 def test_a_write_the_helper_fails_fails_every_later_call() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidArgument
-from .file_index_reports import Report, check_record, report_rows
+from .file_index_reports import Report, WorkerReport, check_record, check_reported, report_rows
 from .file_index_schema import HOLD, SCHEMA, SCHEMA_VERSION, UPSERT_FILE, count_usage
 from .registry.sqlite_backend import prefix_end
 
@@ -152,6 +152,22 @@ class FileIndex:
             db.executemany(UPSERT_FILE, rows.files)
             db.executemany(HOLD, rows.holders)
             db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", rows.gone)
+
+    def apply_worker_reports(self, reports: Iterable[WorkerReport]) -> None:
+        """Reports as workers send them (see `WorkerReport`), applied as `apply_reports`
+        applies theirs: `full` replaces what the index knew the worker to hold."""
+        converted: list[Report] = []
+        for worker_id, files, full in reports:
+            check_reported(files)
+            held, dropped = [], []
+            for entry in files:
+                if len(entry) == 1:
+                    dropped.append(entry[0])
+                else:
+                    path, size, mtime, etag, cached_bytes = entry
+                    held.append((FileRecord(path, size, mtime, etag), cached_bytes))
+            converted.append((worker_id, held, dropped, full))
+        self.apply_reports(converted)
 
     def add_stat_only(self, records: Iterable[FileRecord]) -> int:
         """Know these files without caching them (POST /file_index); returns how many."""

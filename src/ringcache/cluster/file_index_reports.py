@@ -9,10 +9,10 @@ us per file in path order, 19.5 us in report order 32 workers at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgument
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from .file_index import FileRecord
 
 Report = tuple[str, Iterable[tuple["FileRecord", int]], Iterable[str], bool]
+# A report as a worker's `drain_index_reports` sends it: worker id, files, `full`. Each
+# file is `[path, size, mtime, etag, cachedBytes]` while held, `[path]` once dropped.
+WorkerReport = tuple[str, Sequence[Sequence[Any]], bool]
 
 
 @dataclass
@@ -77,3 +80,31 @@ def check_record(record: FileRecord) -> None:
         raise InvalidArgument(f"a file index entry needs a path, not {record.path!r}")
     if isinstance(record.length, bool) or not isinstance(record.length, int) or record.length < 0:
         raise InvalidArgument(f"length of {record.path} must be a non-negative integer")
+
+
+def check_reported(files: Iterable[Sequence[Any]]) -> int:
+    """How many file entries a worker's report has; InvalidArgument for one that is
+    neither `[path]` nor `[path, size, mtime, etag, cachedBytes]` with a path and size
+    `check_record` accepts, a number or None for mtime, a string or None for etag and an
+    integer for cachedBytes: what the index can store."""
+    count = 0
+    for entry in files:
+        count += 1
+        if len(entry) == 1:
+            continue
+        if len(entry) != 5:
+            raise InvalidArgument(f"a reported file is [path] or 5 fields, not {entry!r}")
+        path, length, mtime, etag, cached_bytes = entry
+        if type(path) is not str or not path:
+            raise InvalidArgument(f"a file index entry needs a path, not {path!r}")
+        if not (_is_int(length) and length >= 0 and _is_int(cached_bytes)):
+            raise InvalidArgument(f"length and cached bytes of {path} must be integers")
+        if not (mtime is None or type(mtime) is float or _is_int(mtime)):
+            raise InvalidArgument(f"mtime of {path} must be a number, not {mtime!r}")
+        if not (etag is None or type(etag) is str):
+            raise InvalidArgument(f"etag of {path} must be a string, not {etag!r}")
+    return count
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))

@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ..cluster.file_index import FileIndex, FileRecord
-from ..cluster.file_index_reports import Report, check_record
+from ..cluster.file_index_reports import Report, WorkerReport, check_record, check_reported
 from .costs import IoMeter
 
 # Runs from this many files up keep their index in a helper process; below, starting one
@@ -142,6 +142,14 @@ class IndexProcess:
             plain.append((worker, rows, dropped, replace))
         self._send("apply_plain", plain)  # answered only if it fails
 
+    def apply_worker_reports(self, reports: Iterable[WorkerReport]) -> None:
+        reports = list(reports)
+        # Checked as `FileIndex` checks them, then charged as `apply_reports` would be.
+        rows = sum(check_reported(files) for _, files, _ in reports)
+        if self.meter is not None:
+            self.meter.index_write(rows)
+        self._send("apply_worker_reports", reports)  # answered only if it fails
+
     def close(self) -> None:
         pass  # the next coordinator opens it again
 
@@ -217,6 +225,9 @@ def serve_index(incoming: Connection, outgoing: Connection) -> None:
         try:
             if name == "apply_plain":
                 index.apply_reports(_records(args[0]))
+                continue
+            if name == "apply_worker_reports":
+                index.apply_worker_reports(args[0])
                 continue
             if name not in FORWARDED:
                 raise AttributeError(f"FileIndex has no forwarded call {name!r}")

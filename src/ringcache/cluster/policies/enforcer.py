@@ -18,7 +18,7 @@ from typing import Any
 
 from ..environment import Environment
 from ..errors import InvalidArgument
-from ..file_index import FileIndex, FileRecord
+from ..file_index import FileIndex
 from ..mount_registry import MOUNTS_PREFIX, read_mount_table
 from ..mounts import MountTable
 from ..refs import ActorRef, Peers
@@ -251,17 +251,8 @@ class PolicyEnforcer:
 
     def _apply(self, reports: list[tuple[str, dict[str, Any]]]) -> None:
         """Workers' reports into the file index, in one transaction."""
-        batch = []
-        for worker_id, report in reports:
-            held, dropped = [], []
-            for entry in report["files"]:
-                if len(entry) == 1:
-                    dropped.append(entry[0])
-                else:
-                    path, size, mtime, etag, cached_bytes = entry
-                    held.append((FileRecord(path, size, mtime, etag), cached_bytes))
-            batch.append((worker_id, held, dropped, report["full"]))
-        self.file_index.apply_reports(batch)
+        batch = [(worker_id, report["files"], report["full"]) for worker_id, report in reports]
+        self.file_index.apply_worker_reports(batch)
 
     # -- EVICT quotas ----------------------------------------------------------------------
 

@@ -171,9 +171,11 @@ def test_a_listing_page_gives_every_worker_a_full_batch(monkeypatch):
     assert sum(sizes) / len(sizes) >= 30, sorted(sizes)
 
 
-def test_a_rebalance_chunk_grows_with_the_cluster(monkeypatch):
+@pytest.mark.parametrize("walk_again", [False, True])
+def test_a_rebalance_chunk_grows_with_the_cluster(monkeypatch, walk_again):
     # Each chunk is sent as a batch per worker, so it covers CHUNK_PER_WORKER files per live
-    # worker (here 10 over 60 workers: 600), not the 100-file floor set for this test.
+    # worker (here 10 over 60 workers: 600), not the 100-file floor set for this test. The
+    # prune phase walks again only when the load phase's leftovers were too many to keep.
     from ringcache.cluster.jobs import rebalance
 
     chunks: dict[int, list[int]] = {rebalance.LOAD: [], rebalance.PRUNE: []}
@@ -185,15 +187,50 @@ def test_a_rebalance_chunk_grows_with_the_cluster(monkeypatch):
 
     monkeypatch.setattr(rebalance, "CHUNK", 100)
     monkeypatch.setattr(rebalance, "CHUNK_PER_WORKER", 10)
+    monkeypatch.setattr(rebalance, "MAX_LEFTOVERS", 0 if walk_again else 10**6)
     monkeypatch.setattr(rebalance.RebalanceRun, "_chunk", counting)
     summary = run_scenario("scale-out", 54, 3000, 2, spec=SMALL, add=6)
-    assert summary["jobs"]["rebalance#1"]["state"] == "SUCCEEDED"
-    assert summary["jobs"]["rebalance#1"]["scannedFiles"] == 3000
-    for sizes in chunks.values():  # each phase walks every file, in chunks of 600 or so
+    job = summary["jobs"]["rebalance#1"]
+    assert job["state"] == "SUCCEEDED" and job["scannedFiles"] == 3000
+    assert job["prunedFiles"] == job["loadedFiles"] > 0  # checked in place by the scenario
+    walks = [chunks[rebalance.LOAD], *([chunks[rebalance.PRUNE]] if walk_again else [])]
+    assert chunks[rebalance.PRUNE] == [] or walk_again
+    for sizes in walks:  # a walk covers every file, in chunks of 600 or so
         assert sum(sizes) == 3000, chunks
         # Settled files are counted now and then, and a file one worker skipped and
         # another listed is counted once in the chunk but twice when deciding to end it.
         assert all(480 <= size <= 900 for size in sizes[:-1]) and sizes[-1] <= 900, chunks
+
+
+def test_the_prune_phase_keeps_the_copies_of_a_file_its_owner_lost_after_the_load_phase(
+    monkeypatch,
+):
+    from ringcache.cluster.jobs import rebalance
+
+    clusters: list[sim_cluster.SimCluster] = []
+    enter = sim_cluster.SimCluster.__enter__
+    monkeypatch.setattr(
+        sim_cluster.SimCluster, "__enter__", lambda c: clusters.append(c) or enter(c)
+    )
+    kept: dict[str, bool] = {}  # a file its new owner lost: still on its old holder?
+    prune = rebalance.RebalanceRun._prune_leftovers
+
+    async def losing_some(self, leftovers):
+        stores = clusters[-1].store
+        ring = clusters[-1].coordinator.ring
+        lost = []
+        for path, _, holders in leftovers[::3]:
+            owner = ring.owners(path)[0]
+            lost.append((path, owner, next(h for h in holders if h != owner)))
+        for path, owner, _ in lost:
+            stores(owner).remove_file(path)  # evicted, say, since the load phase
+        await prune(self, leftovers)
+        kept.update((path, stores(holder).file_info(path) is not None) for path, _, holder in lost)
+
+    monkeypatch.setattr(rebalance.RebalanceRun, "_prune_leftovers", losing_some)
+    with pytest.raises(SimulationCheckFailed, match="not cached whole on its owner"):
+        run_scenario("scale-out", 8, 600, 4, spec=SMALL, add=2)
+    assert kept and all(kept.values())  # not one lost file lost its last copy
 
 
 def test_lease_lapses_drop_workers_from_the_ring_and_the_files_follow_their_owners():

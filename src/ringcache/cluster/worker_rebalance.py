@@ -232,6 +232,16 @@ class RebalancePath:
             store.remove_file(path)
             return False
 
+    async def held_whole(self: Worker, items: list[Any]) -> list[bool]:
+        """For each `(path, size, mtime, etag)`, whether this worker holds that version of
+        the file whole: a rebalance asks an owner before it drops the other copies."""
+        store = self._require_store()
+        answers = []
+        for path, size, mtime, etag in items:
+            info, version = store.file_info(path), FileVersion(size, mtime, etag)
+            answers.append(info is not None and info.complete and info.version == version)
+        return answers
+
     async def prune_batch(
         self: Worker, paths: list[str], options: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:

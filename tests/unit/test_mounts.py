@@ -7,6 +7,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
+from ringcache.cluster import mounts
 from ringcache.cluster.errors import Conflict, InvalidArgument, NotFound
 from ringcache.cluster.mounts import MountPoint, MountTable, check_mount
 from ringcache.cluster.paths import normalize_cluster_path, normalize_uri
@@ -115,36 +116,44 @@ def test_repeated_lookups_in_one_directory_give_the_same_answers(extra_mounts: i
             table.resolve(outside)
 
 
-def test_resolve_many_answers_as_resolve_does_path_by_path() -> None:
-    # Siblings share their directory's answer; a mount root among them, a name to
-    # normalize, an unmounted path and cluster paths must still get their own.
-    table = MountTable(
-        [
-            MountPoint("/outer", "memory:///srv", {}),
-            MountPoint("/inner", "memory:///srv/in", {}),
-            MountPoint("/leaf", "memory:///srv/d/f1", {}),
-            MountPoint("/outer/nest", "memory:///nest", {}),
-        ]
-    )
+def test_resolving_from_remembered_directories_answers_as_resolving_afresh() -> None:
+    # Siblings share their directory's answer, across tables of the same mount points; a
+    # mount root among them, a name to normalize, an unmounted path, cluster paths and a
+    # table of other mount points must still get their own answers.
+    mounts.directories_forget()
+    points = [
+        MountPoint("/outer", "memory:///srv", {}),
+        MountPoint("/inner", "memory:///srv/in", {}),
+        MountPoint("/leaf", "memory:///srv/d/f1", {}),
+        MountPoint("/outer/nest", "memory:///nest", {}),
+    ]
+    tables = [MountTable(points), MountTable(points[::-1]), MountTable(points[1:])]
     rng = random.Random(7)
     names = ["f0", "f1", "f2", "in", "nest", "..", ".", "a.b", "x y"]
     dirs = ["memory:///srv", "memory:///srv/d", "memory:///srv/in", "memory:///srv/d/", "/outer/d"]
     dirs += ["memory:///elsewhere", "/outer", "/nowhere"]
-    paths = [f"{rng.choice(dirs)}/{rng.choice(names)}" for _ in range(400)]
-    expected: list[object] = []
-    for path in paths:
+
+    def answer(resolve, path: str) -> object:
         try:
-            expected.append(table.resolve(path))
+            mount, uri = resolve(path)
         except InvalidArgument as exc:
-            expected.append(exc.message)
-    answers = [
-        answer.message if isinstance(answer, InvalidArgument) else answer
-        for answer in table.resolve_many(paths)
+            return exc.message
+        return mount.path, uri
+
+    for _ in range(600):
+        table, path = rng.choice(tables), f"{rng.choice(dirs)}/{rng.choice(names)}"
+        assert answer(table.resolve, path) == answer(table._resolve, path), path
+    twins = [
+        tables[0].resolve("memory:///srv/d/f0"),
+        tables[1].resolve("memory:///srv/d/f1"),  # a sibling that is a mount root
+        tables[0].resolve("/outer/f0"),
+        tables[1].resolve("/outer/nest"),  # a sibling that is a mount point
     ]
-    assert answers == expected
-    assert table.resolve_many(["memory:///srv/d/f0", "memory:///srv/d/f1"]) == [
-        (table.get("/outer"), "memory:///srv/d/f0"),
-        (table.get("/leaf"), "memory:///srv/d/f1"),
+    assert [(m.path, uri) for m, uri in twins] == [
+        ("/outer", "memory:///srv/d/f0"),
+        ("/leaf", "memory:///srv/d/f1"),
+        ("/outer", "memory:///srv/f0"),
+        ("/outer/nest", "memory:///nest"),
     ]
 
 

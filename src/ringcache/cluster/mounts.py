@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .errors import Conflict, InvalidArgument, NotFound, RingcacheError, UfsError
+from .errors import Conflict, InvalidArgument, NotFound, UfsError
 from .paths import (
     is_uri,
     is_within,
@@ -20,7 +20,7 @@ from .paths import (
     split_uri,
 )
 from .ufs import UnderFileSystem, check_options, ufs_for
-from .ufs_names import PLAIN_NAME, canonical_uri
+from .ufs_names import PLAIN_NAME, canonical_uri, names_generation
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,13 @@ class MountPoint:
 
 
 PARENT_MEMO = 10_000  # parent directories remembered per mount table
+DIRECTORY_MEMO = 10_000  # UFS directories remembered, for all tables
 FEW_MOUNTS = 8
+
+# (mount set, directory text) -> (mount path, the directory's URI and a slash); valid while
+# fsspec's registry stays the same (`names_generation`).
+_directories: dict[tuple[str, str], tuple[str, str]] = {}
+_directories_generation = [-1]
 
 
 class MountTable:
@@ -73,6 +79,8 @@ class MountTable:
                 if key in index:
                     raise Conflict(f"{key} appears in two mount points")
                 index[key] = mount
+        # The mount set, as text: tables of the same mount points share what they resolved.
+        self._key = "\n".join(f"{m.path} {m.ufs}" for m in self.list())
 
     def __repr__(self) -> str:
         return f"MountTable({self.list()!r})"
@@ -91,7 +99,33 @@ class MountTable:
         return mount
 
     def resolve(self, path: str) -> tuple[MountPoint, str]:
-        """`(mount point, full UFS URI)` for a cluster path or a UFS URI."""
+        """`(mount point, full UFS URI)` for a cluster path or a UFS URI.
+
+        Asked for every file a job names, so what a UFS URI's directory resolves to is
+        remembered (per set of mount points, for every table of that set: each worker has
+        its own): a sibling with a plain name (nothing to normalize) is that directory's
+        URI plus its name, under the same mount, unless a mount root is that file itself.
+        """
+        if type(path) is str:
+            parent, _, name = path.rpartition("/")
+            if _directories_generation[0] != names_generation():
+                _directories.clear()
+                _directories_generation[0] = names_generation()
+            known = _directories.get((self._key, parent))
+            if known is not None and PLAIN_NAME.match(name) is not None:
+                uri = known[1] + name
+                if uri not in self._by_ufs:
+                    return self._by_path[known[0]], uri
+            mount, uri = self._resolve(path)
+            if uri != mount.ufs and uri.endswith("/" + name) and is_uri(path):
+                if PLAIN_NAME.match(name) is not None:
+                    if len(_directories) >= DIRECTORY_MEMO:
+                        _directories.clear()
+                    _directories[(self._key, parent)] = (mount.path, uri[: len(uri) - len(name)])
+            return mount, uri
+        return self._resolve(path)
+
+    def _resolve(self, path: str) -> tuple[MountPoint, str]:
         if is_uri(path):
             uri = canonical_uri(path)
             return self._longest(self._by_ufs, uri, path), uri
@@ -102,35 +136,6 @@ class MountTable:
         cluster_path = normalize_cluster_path(path)
         mount = self._longest(self._by_path, cluster_path, path)
         return mount, join(mount.ufs, relative_to(cluster_path, mount.path))
-
-    def resolve_many(self, paths: Sequence[str]) -> list[tuple[MountPoint, str] | RingcacheError]:
-        """`resolve` of each path, or the error it raises, in order: a job's batch at once.
-
-        Files of one directory, named by UFS URI, share its answer: once a file with a
-        plain name (nothing to normalize) resolved under a mount root to its directory's
-        URI plus that name, a sibling with a plain name resolves to that URI plus its own,
-        under the same mount, unless a mount root is that file itself.
-        """
-        answers: list[tuple[MountPoint, str] | RingcacheError] = []
-        directories: dict[str, tuple[MountPoint, str]] = {}  # parent text -> (mount, URI/)
-        for path in paths:
-            parent, _, name = path.rpartition("/") if isinstance(path, str) else ("", "", "")
-            plain = PLAIN_NAME.match(name) is not None
-            known = directories.get(parent) if plain else None
-            if known is not None:
-                uri = known[1] + name
-                if uri not in self._by_ufs:
-                    answers.append((known[0], uri))
-                    continue
-            try:
-                mount, uri = self.resolve(path)
-            except RingcacheError as exc:
-                answers.append(exc)
-                continue
-            answers.append((mount, uri))
-            if plain and uri != mount.ufs and uri.endswith("/" + name) and is_uri(path):
-                directories[parent] = (mount, uri[: len(uri) - len(name)])
-        return answers
 
     def to_ufs_uri(self, cluster_path: str) -> str:
         return self.resolve(cluster_path)[1]
@@ -171,6 +176,11 @@ class MountTable:
         if mount is None:
             raise InvalidArgument(f"{original} is not under any mount point")
         return mount
+
+
+def directories_forget() -> None:
+    """Forget every remembered directory (for tests that must start afresh)."""
+    _directories.clear()
 
 
 def _contains(root: str, key: str) -> bool:

@@ -39,6 +39,12 @@ def _class_or_reason(scheme: str) -> type | str:
     return known
 
 
+def names_generation() -> int:
+    """Changes when fsspec's registry does: a new filesystem may spell its URIs otherwise,
+    so what was derived from `canonical_uri` holds only while this stays the same."""
+    return len(fsspec.registry)
+
+
 def canonical_uri(uri: str) -> str:
     """One spelling per location: the normalized URI, rewritten as fsspec names the path.
 
@@ -51,9 +57,9 @@ def canonical_uri(uri: str) -> str:
     the same way the full rewrite does.
     """
     parent, _, name = uri.rpartition("/")
-    if _parents_key[0] != len(fsspec.registry):  # a new filesystem may rewrite differently
+    if _parents_key[0] != names_generation():  # a new filesystem may rewrite differently
         _parents.clear()
-        _parents_key[0] = len(fsspec.registry)
+        _parents_key[0] = names_generation()
     known = _parents.get(parent)
     plain = PLAIN_NAME.match(name) is not None
     if known is not None and plain:

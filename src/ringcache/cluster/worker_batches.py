@@ -49,16 +49,13 @@ class BatchPath:
         # One UFS lookup per mount point per batch: the mount, its UFS, on a local disk?
         ufs_of: dict[int, tuple[MountPoint, UnderFileSystem, bool]] = {}
         local_bytes: int | None = 0  # of the batch's files, while all are on a local disk
-        entries = [_entry(entry) for entry in files]
-        # The mount table we have, without a coroutine per file.
-        resolved = self.mounts.resolve_many([path for path, _ in entries])
-        for position, (path, version) in enumerate(entries):
+        for position, entry in enumerate(files):
+            path, version = _entry(entry)
             try:
-                found = resolved[position]
-                if isinstance(found, RingcacheError):  # perhaps a newer mount: read again
+                try:  # the mount table we have, without a coroutine per file
+                    mount, uri = self.mounts.resolve(path)
+                except RingcacheError:  # perhaps a newer mount: read the table again
                     mount, uri = await self._mount_of(path)
-                else:
-                    mount, uri = found
                 if id(mount) not in ufs_of:
                     ufs_of[id(mount)] = await self._open_mount(mount)
                 _, ufs, local = ufs_of[id(mount)]

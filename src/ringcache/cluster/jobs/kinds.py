@@ -62,12 +62,13 @@ class LoadKind:
             "bandwidth": options.get("bandwidth"),
         }
 
-    def plan(self, files: list[FileStatus], ring: HashRing, live: set[str]):
+    def plan(self, files: list[FileStatus], ring: HashRing, live: set[str]) -> dict[str, list[int]]:
+        """Which worker gets which of `files` (positions in it, in order): their owners."""
         owners = ring.owners_batch([f.path for f in files], self.replicas)
-        plan: dict[str, list[FileStatus]] = defaultdict(list)
-        for status, workers in zip(files, owners, strict=True):
+        plan: dict[str, list[int]] = defaultdict(list)
+        for position, workers in enumerate(owners):
             for worker_id in workers:
-                plan[worker_id].append(status)
+                plan[worker_id].append(position)
         return plan
 
     def arguments(self, files: list[FileStatus]) -> tuple:
@@ -117,8 +118,9 @@ class FreeKind:
     def __init__(self, options: dict[str, Any], job_id: str) -> None:
         self.job_id = job_id
 
-    def plan(self, files: list[FileStatus], ring: HashRing, live: set[str]):
-        return {worker_id: list(files) for worker_id in sorted(live)}
+    def plan(self, files: list[FileStatus], ring: HashRing, live: set[str]) -> dict[str, list[int]]:
+        """Every live worker gets every file (positions in `files`)."""
+        return {worker_id: list(range(len(files))) for worker_id in sorted(live)}
 
     def arguments(self, files: list[FileStatus]) -> tuple:
         return ([f.path for f in files],)

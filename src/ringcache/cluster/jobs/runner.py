@@ -326,12 +326,11 @@ class JobRun:
         every asked worker has answered, with their merged outcomes, a batch at a time."""
         ring, live = self.ring()
         self.rings_used.setdefault(frozenset(ring.worker_ids), ring)
-        position = {id(status): i for i, status in enumerate(files)}
         plan = self.kind.plan(files, ring, live)
         expected = [0] * len(files)
         for assigned in plan.values():
-            for status in assigned:
-                expected[position[id(status)]] += 1
+            for i in assigned:
+                expected[i] += 1
         unplanned = [
             (status, self._unplanned()) for i, status in enumerate(files) if not expected[i]
         ]
@@ -341,7 +340,7 @@ class JobRun:
         sends = []
         answered: set[str] = set()  # workers whose batches returned: their index is synced
         for worker_id in sorted(plan):
-            assigned = [position[id(status)] for status in plan[worker_id]]
+            assigned = plan[worker_id]
             for start in range(0, len(assigned), batch_size):
                 batch = assigned[start : start + batch_size]
                 send = self._send(worker_id, [files[i] for i in batch], live, answered)

@@ -31,6 +31,11 @@ class GovernedStore:
         self.inner = store
         self.journal = journal
         self.priority_for = priority_for
+        # The reads asked once or more per file, bound here rather than found each time
+        # through `__getattr__`.
+        self.file_info = store.file_info
+        self.held = store.held
+        self.read = store.read
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

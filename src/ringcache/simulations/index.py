@@ -19,6 +19,7 @@ from a busy simulation costs more than the row.)
 from __future__ import annotations
 
 import functools
+import marshal
 import os
 import pickle
 import queue
@@ -183,9 +184,7 @@ class IndexProcess:
             raise RuntimeError(f"the file index failed a report write: {self._failed!r}")
         self._sent += 1
         try:
-            # Plain pickle: a third faster than `send`'s, which reduces sockets and the like.
-            message = pickle.dumps((self._sent, name, args, kwargs), pickle.HIGHEST_PROTOCOL)
-            self._requests.send_bytes(message)
+            self._requests.send_bytes(_encoded((self._sent, name, args, kwargs)))
         except OSError:
             raise RuntimeError(self._died()) from None
         return self._sent
@@ -214,7 +213,7 @@ def serve_index(incoming: Connection, outgoing: Connection) -> None:
     def read() -> None:
         try:
             while True:
-                requests.put(incoming.recv())
+                requests.put(_decoded(incoming.recv_bytes()))
         except (EOFError, OSError):
             requests.put(None)
 
@@ -241,6 +240,21 @@ def serve_index(incoming: Connection, outgoing: Connection) -> None:
         except Exception as exc:  # an answer that does not pickle: say so instead
             outgoing.send((ticket, False, RuntimeError(f"unpicklable answer to {name}: {exc!r}")))
     index.close()
+
+
+def _encoded(request: tuple) -> bytes:
+    """A request as bytes: by `marshal` when it holds only plain values (reports do: it
+    takes a third of pickle's time for them), else by plain pickle (a third faster than
+    `Connection.send`'s, which reduces sockets and the like). A byte says which."""
+    try:
+        return b"M" + marshal.dumps(request)
+    except ValueError:  # an object marshal does not take (a FileRecord, say)
+        return b"P" + pickle.dumps(request, pickle.HIGHEST_PROTOCOL)
+
+
+def _decoded(message: bytes) -> tuple:
+    body = memoryview(message)[1:]
+    return marshal.loads(body) if message[:1] == b"M" else pickle.loads(body)
 
 
 def _records(plain: list[PlainReport]) -> list[Report]:

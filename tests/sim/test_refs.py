@@ -84,6 +84,78 @@ def test_a_crash_fails_calls_in_flight_and_new_calls_until_restart():
     assert endpoint.calls == {}
 
 
+class Relay:
+    """Serves a call by calling another endpoint; or swallows the cancellation it gets."""
+
+    def __init__(self, onward: SimRef) -> None:
+        self.onward = onward
+
+    async def relay(self, seconds: float) -> str:
+        return await self.onward.call("slow", seconds)
+
+    async def stubborn(self) -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return "kept going"
+        return "done"
+
+
+def test_a_crash_mid_call_fails_the_caller_and_leaves_its_task_uncancelled():
+    # A call is served in its caller's task: the crash's cancellation must not outlive it,
+    # whether it came through a call onward to a healthy endpoint or was swallowed.
+    network = _network()
+    inner = Endpoint("inner", Echo())
+    outer = Endpoint("outer", Relay(SimRef(inner, network, "outer")))
+    ref = SimRef(outer, network, "caller")
+
+    async def attempt(method: str, *args: object) -> tuple[object, int]:
+        try:
+            answer: object = await ref.call(method, *args)
+        except Unavailable as exc:
+            answer = exc.message
+        task = asyncio.current_task()
+        assert task is not None
+        return answer, task.cancelling()
+
+    async def main() -> list[object]:
+        running = asyncio.get_running_loop()
+        calls = [
+            running.create_task(attempt("relay", 10)),
+            running.create_task(attempt("stubborn")),
+        ]
+        await asyncio.sleep(1)
+        outer.crash()
+        answers: list[object] = [await call for call in calls]
+        outer.restart(Relay(SimRef(inner, network, "outer")))
+        answers.append(await attempt("relay", 1))
+        return answers
+
+    assert run_virtual(main()) == [
+        ("outer crashed during relay", 0),
+        ("outer crashed during stubborn", 0),
+        ("done", 0),
+    ]
+    assert outer.calls == inner.calls == {} and not outer.cancelled
+
+
+def test_a_caller_cancelled_as_its_endpoint_crashes_is_cancelled():
+    endpoint = Endpoint("w1", Echo())
+    ref = SimRef(endpoint, _network())
+
+    async def main() -> bool:
+        call = asyncio.get_running_loop().create_task(ref.call("slow", 10))
+        await asyncio.sleep(1)
+        call.cancel()
+        endpoint.crash()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        return call.cancelled()
+
+    assert run_virtual(main()) is True
+    assert endpoint.calls == {}
+
+
 def test_a_caller_timeout_is_not_mistaken_for_a_crash():
     endpoint = Endpoint("w1", Echo())
     ref = SimRef(endpoint, _network())

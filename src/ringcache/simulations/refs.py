@@ -65,9 +65,10 @@ class Endpoint:
 
     Guarantees: while `up` is False every new call fails with `Unavailable`; `crash()`
     cancels the calls being served, in the order they arrived, and their callers get
-    `Unavailable`; `restart()` serves a new object under the same name. Only a
-    `crashable` endpoint tracks its calls (one task each); the others are awaited
-    directly, which is cheaper.
+    `Unavailable`; `restart()` serves a new object under the same name. A call is served
+    in its caller's task, which a crash cancels (and the call takes the cancellation
+    back before it answers `Unavailable`); only a `crashable` endpoint keeps track of
+    the tasks in its calls.
     """
 
     def __init__(self, name: str, target: object, *, crashable: bool = True) -> None:
@@ -76,8 +77,10 @@ class Endpoint:
         self.crashable = crashable
         self.up = True
         self.crashes = 0
-        # A dict, not a set: crash() must cancel in a reproducible order.
-        self.calls: dict[asyncio.Task[Any], None] = {}
+        # The tasks in calls here, and how many calls each is in (a call may lead back
+        # here): a dict, not a set, as crash() must cancel in a reproducible order.
+        self.calls: dict[asyncio.Task[Any], int] = {}
+        self.cancelled: set[asyncio.Task[Any]] = set()  # by a crash, not yet taken back
 
     def __repr__(self) -> str:
         return f"Endpoint({self.name!r}, up={self.up})"
@@ -88,7 +91,8 @@ class Endpoint:
         self.up = False
         self.crashes += 1
         for task in list(self.calls):
-            task.cancel()
+            if task.cancel():
+                self.cancelled.add(task)
 
     def restart(self, target: object) -> None:
         self.target = target
@@ -140,21 +144,37 @@ class SimRef:
 
     @staticmethod
     async def _serve(endpoint: Endpoint, method: str, args: tuple, kwargs: dict) -> Any:
-        generation = endpoint.crashes
-        coroutine = getattr(endpoint.target, method)(*args, **kwargs)
-        task = asyncio.get_running_loop().create_task(coroutine)
-        endpoint.calls[task] = None
+        """The call, run in the caller's task (no task of its own: two events less), which
+        `endpoint.crash()` cancels; a cancellation by the crash is taken back here, and
+        the caller gets `_Crashed` instead, even if the call swallowed it."""
+        task = asyncio.current_task()
+        assert task is not None
+        calls = endpoint.calls
+        calls[task] = calls.get(task, 0) + 1
         try:
-            return await task
+            result = await getattr(endpoint.target, method)(*args, **kwargs)
         except asyncio.CancelledError:
-            caller = asyncio.current_task()
-            if caller is not None and caller.cancelling():
-                raise  # our caller was cancelled (a timeout, a shutdown): not a crash
-            if endpoint.crashes != generation:
-                raise _Crashed(f"{endpoint.name} crashed during {method}") from None
-            raise
-        finally:  # here rather than in a done callback: one event less per call
-            endpoint.calls.pop(task, None)
+            if not _crash_cancelled(endpoint, task) or task.cancelling():
+                raise  # cancelled by its caller (a timeout, a shutdown), maybe too
+            raise _Crashed(f"{endpoint.name} crashed during {method}") from None
+        finally:
+            if calls.get(task, 1) > 1:
+                calls[task] -= 1
+            else:
+                calls.pop(task, None)
+        if _crash_cancelled(endpoint, task):  # the call swallowed the cancellation
+            raise _Crashed(f"{endpoint.name} crashed during {method}")
+        return result
+
+
+def _crash_cancelled(endpoint: Endpoint, task: asyncio.Task[Any]) -> bool:
+    """Whether a crash of `endpoint` cancelled `task`; if so, that cancellation is taken
+    back (it is the crash's, not the caller's)."""
+    if task not in endpoint.cancelled:
+        return False
+    endpoint.cancelled.discard(task)
+    task.uncancel()
+    return True
 
 
 class _Crashed(Exception):

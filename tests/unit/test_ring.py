@@ -103,6 +103,14 @@ def test_owners_batch_equals_owners():
     assert ring.owners_batch([], 2) == []
 
 
+def test_first_owners_are_the_owners_places_among_the_worker_ids():
+    ring = HashRing(worker_ids(40), virtual_nodes=50)
+    paths = [f"s3://bucket/part-{i}.parquet" for i in range(3000)] + ["", "/ü/ñ/文件"]
+    places = ring.first_owners(paths).tolist()
+    assert [ring.worker_ids[i] for i in places] == [ring.owners(p)[0] for p in paths]
+    assert HashRing([], virtual_nodes=50).first_owners(paths[:3]).tolist() == [-1, -1, -1]
+
+
 def test_balance_at_100_workers():
     ring = HashRing(worker_ids(100), virtual_nodes=2000)
     keys = Counter(o[0] for o in ring.owners_batch([f"/data/f{i}" for i in range(100_000)]))

@@ -253,6 +253,18 @@ class HashRing:
         first = self._np_owners[self._positions(np.array(keys, dtype=np.int32))]
         return (first == mine).tolist()
 
+    def first_owners(self, paths: Sequence[str]) -> np.ndarray:
+        """Each path's owner (`owners(p)[0]`) as its place in `worker_ids`, -1 for none: a
+        million paths' owners in 4 MB rather than a list of lists."""
+        if not self._worker_ids:
+            return np.full(len(paths), -1, dtype=np.int32)
+        suffix = _ATTEMPT_SUFFIX[1]
+        try:
+            keys = [mmh3.hash(p.encode("utf-8") + suffix, 0, True) for p in paths]
+        except (AttributeError, UnicodeEncodeError):
+            keys = [mmh3.hash(_encode(p) + suffix, 0, True) for p in paths]
+        return self._np_owners[self._positions(np.array(keys, dtype=np.int32))]
+
     def owners_batch(self, paths: Sequence[str], count: int = 1) -> list[list[str]]:
         """``[self.owners(p, count) for p in paths]``, with the ring search vectorised."""
         want = self._want(count)

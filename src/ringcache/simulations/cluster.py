@@ -17,6 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from ..cluster.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.errors import InvalidArgument
@@ -134,7 +136,7 @@ class SimCluster:
         self._background: list[asyncio.Task[Any]] = []
         self.coordinator_restarts = 0
         self._file_paths: list[str] | None = None
-        self._owners_kept: list[tuple[HashRing, list[list[str]]]] = []  # the last two rings
+        self._owners_kept: list[tuple[HashRing, np.ndarray]] = []  # the last two rings
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -326,16 +328,17 @@ class SimCluster:
             raise InvalidArgument(f"{worker_id} never started")
         return store
 
-    def file_owners(self, ring: HashRing) -> tuple[list[str], list[list[str]]]:
-        """Every namespace file's URI and its owners on `ring`, in file order (a checker's
-        question). The answers for the last two rings are kept: a scale-out asks of the
-        ring before and the ring after more than once, a million files each."""
+    def file_owners(self, ring: HashRing) -> tuple[list[str], np.ndarray]:
+        """Every namespace file's URI and its owner on `ring` (its place in
+        `ring.worker_ids`, -1 for none), in file order: a checker's question. The answers
+        for the last two rings are kept: a scale-out asks of the ring before and the ring
+        after more than once, a million files each."""
         if self._file_paths is None:
             self._file_paths = self.namespace.paths(0, self.namespace.files)
         for kept, owners in self._owners_kept:
             if kept is ring:
                 return self._file_paths, owners
-        owners = ring.owners_batch(self._file_paths)
+        owners = ring.first_owners(self._file_paths)
         self._owners_kept = [*self._owners_kept[-1:], (ring, owners)]
         return self._file_paths, owners
 

@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .checks import (
     SimulationCheckFailed,
     check_liveness,
@@ -237,8 +239,11 @@ def _early_window(spec: SimSpec, start: float) -> tuple[float, float]:
 def _bytes_whose_owner_changed(cluster: SimCluster, before: Any, after: Any) -> int:
     _, old = cluster.file_owners(before)
     _, new = cluster.file_owners(after)
-    sizes = cluster.namespace.sizes
-    return sum(int(sizes[i]) for i, owners in enumerate(old) if owners != new[i])
+    # Owners are places in each ring's worker ids: put the old ones in the new ring's terms
+    # (-2: a worker the new ring lacks; the extra last entry keeps -1, no owner, as it is).
+    place = {worker_id: i for i, worker_id in enumerate(after.worker_ids)}
+    renamed = np.array([place.get(w, -2) for w in before.worker_ids] + [-1], dtype=np.int64)
+    return int(cluster.namespace.sizes[renamed[old] != new].sum())
 
 
 def _summary(session: Session) -> dict[str, Any]:

@@ -80,6 +80,7 @@ def test_the_helper_answers_every_call_as_the_index_here_does(helper) -> None:
         both("count")
         both("cached_bytes", f"{ROOT}/d0")
         both("holding_workers")
+        assert set(both("holding_workers")) <= both("reported_workers")
         both("held_by", set(WORKERS[1:3]), None, 50)
         both("held_bytes", rng.choice(WORKERS), paths[:10])
         both("usage_and_holdings", {f"{ROOT}/d1": paths[:5]})

@@ -292,3 +292,22 @@ def test_holding_workers_and_the_files_some_workers_hold(index: FileIndex) -> No
     assert index.held_by(set()) == [] and index.held_by({"worker-9"}) == []
     index.forget_worker("worker-1")
     assert index.holding_workers() == ["worker-0", "worker-2"]
+
+
+def test_reported_workers_is_a_superset_of_the_holders_kept_without_reading(tmp_path: Path):
+    index = FileIndex.open(tmp_path / "state")
+    assert index.reported_workers() == set()
+    index.apply_worker_reports(
+        [("worker-1", [[A, 10, None, None, 10]], False), ("worker-2", [[B]], False)]
+    )
+    index.record_cached(B, 5, None, None, "worker-3")
+    assert index.reported_workers() == {"worker-1", "worker-3"}  # worker-2 only dropped
+    index.record_dropped(A, "worker-1")  # it may still be named: a superset
+    assert set(index.holding_workers()) == {"worker-3"} <= index.reported_workers()
+    index.forget_worker("worker-3")
+    assert index.reported_workers() == {"worker-1"}
+    index.record_cached(A, 10, None, None, "worker-4")
+    index.close()
+    reopened = FileIndex.open(tmp_path / "state")  # the holders it finds, no more
+    assert reopened.reported_workers() == {"worker-4"}
+    reopened.close()

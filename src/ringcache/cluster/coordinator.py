@@ -197,8 +197,9 @@ class Coordinator(PolicyCalls):
         their versions and holders (the caller keeps those no live worker holds)."""
 
         def page() -> list[dict[str, Any]]:
-            departed = set(self.file_index.holding_workers()) - self.live
-            return self.file_index.held_by(departed, after, count)
+            # No read of the index when no worker that ever reported a file is gone.
+            departed = self.file_index.reported_workers() - self.live
+            return self.file_index.held_by(departed, after, count) if departed else []
 
         return await self.env.run_io(page)
 

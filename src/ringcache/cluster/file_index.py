@@ -72,6 +72,7 @@ class FileIndex:
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         with self._transaction() as db:
             count_usage(db)
+        self._reported = set(self.holding_workers())  # see `reported_workers`
 
     @classmethod
     def open(cls, state_dir: Path) -> FileIndex:
@@ -146,12 +147,14 @@ class FileIndex:
         written in path order (see `file_index_reports`). When the reports name a path at
         several versions, the last one is the file's version and only the workers that
         reported it hold it."""
+        reports = [(w, list(held), list(dropped), replace) for w, held, dropped, replace in reports]
         rows = report_rows(reports)
         with self._transaction() as db:
             db.executemany("DELETE FROM holders WHERE worker = ?", rows.replaced)
             db.executemany(UPSERT_FILE, rows.files)
             db.executemany(HOLD, rows.holders)
             db.executemany("DELETE FROM holders WHERE path = ? AND worker = ?", rows.gone)
+            self._reported.update(worker_id for worker_id, held, _, _ in reports if held)
 
     def apply_worker_reports(self, reports: Iterable[WorkerReport]) -> None:
         """Reports as workers send them (see `WorkerReport`), applied as `apply_reports`
@@ -194,6 +197,7 @@ class FileIndex:
     def forget_worker(self, worker_id: str) -> int:
         """`worker_id` holds nothing any more (decommissioned, cache wiped)."""
         with self._transaction() as db:
+            self._reported.discard(worker_id)
             return db.execute("DELETE FROM holders WHERE worker = ?", (worker_id,)).rowcount
 
     # -- reads -----------------------------------------------------------------------------
@@ -264,6 +268,12 @@ class FileIndex:
                 f"SELECT coalesce(sum(bytes), 0) FROM holders WHERE {clause}", params
             ).fetchone()
         return int(row[0])
+
+    def reported_workers(self) -> set[str]:
+        """Every worker that may hold a file here, without reading the index: those that
+        held one when it was opened and each a report has said holds something since,
+        but for those forgotten (a superset of `holding_workers`)."""
+        return set(self._reported)
 
     def holding_workers(self) -> list[str]:
         """Every worker that holds anything, sorted: one index seek per worker."""

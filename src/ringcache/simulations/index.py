@@ -122,6 +122,7 @@ class IndexProcess:
         stdout.close()
         self._sent = 0
         self._failed: BaseException | None = None  # a sent write the helper failed
+        self._reported: set[str] = set()  # `reported_workers`: the helper's index is new
 
     def __repr__(self) -> str:
         return f"IndexProcess(pid={self._process.pid})"
@@ -130,6 +131,13 @@ class IndexProcess:
         if name not in FORWARDED:
             raise AttributeError(name)
         return functools.partial(self._call, name)
+
+    def reported_workers(self) -> set[str]:
+        return set(self._reported)  # kept here, as `FileIndex` keeps it: no round trip
+
+    def forget_worker(self, worker_id: str) -> int:
+        self._reported.discard(worker_id)
+        return self._call("forget_worker", worker_id)
 
     def apply_reports(self, reports: Iterable[Report]) -> None:
         reports = _listed(reports)
@@ -142,6 +150,7 @@ class IndexProcess:
                 rows.append((record.path, record.length, record.mtime, record.etag, cached_bytes))
             plain.append((worker, rows, dropped, replace))
         self._send("apply_plain", plain)  # answered only if it fails
+        self._reported.update(worker for worker, held, _, _ in reports if held)
 
     def apply_worker_reports(self, reports: Iterable[WorkerReport]) -> None:
         reports = list(reports)
@@ -150,6 +159,7 @@ class IndexProcess:
         if self.meter is not None:
             self.meter.index_write(rows)
         self._send("apply_worker_reports", reports)  # answered only if it fails
+        self._reported.update(w for w, files, _ in reports if any(len(e) == 5 for e in files))
 
     def close(self) -> None:
         pass  # the next coordinator opens it again

@@ -238,17 +238,16 @@ class RebalanceRun(JobRun):
                     ]
 
         batches = [
-            items[start : start + batch_size]
-            for _, items in sorted(work.items())
+            (worker_id, items[start : start + batch_size])
+            for worker_id, items in sorted(work.items())
             for start in range(0, len(items), batch_size)
         ]
-        workers = [w for w, items in sorted(work.items()) for _ in range(0, len(items), batch_size)]
-        answers = await asyncio.gather(*map(send, workers, batches))
+        answers = await asyncio.gather(*(send(worker_id, items) for worker_id, items in batches))
         if note:  # once per chunk, not per batch: many workers' reports per index commit
             await self.note_results(sorted(answered))
         return [
             pair
-            for items, results in zip(batches, answers, strict=True)
+            for (_, items), results in zip(batches, answers, strict=True)
             for pair in zip(items, results, strict=True)
         ]
 

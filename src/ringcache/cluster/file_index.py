@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidArgument
-from .file_index_reports import Report, WorkerReport, check_record, check_reported, report_rows
+from .file_index_reports import (
+    Report,
+    WorkerReport,
+    check_record,
+    check_reported,
+    listed,
+    report_rows,
+)
 from .file_index_schema import HOLD, SCHEMA, SCHEMA_VERSION, UPSERT_FILE, count_usage
 from .registry.sqlite_backend import prefix_end
 
@@ -147,7 +154,7 @@ class FileIndex:
         written in path order (see `file_index_reports`). When the reports name a path at
         several versions, the last one is the file's version and only the workers that
         reported it hold it."""
-        reports = [(w, list(held), list(dropped), replace) for w, held, dropped, replace in reports]
+        reports = listed(reports)
         rows = report_rows(reports)
         with self._transaction() as db:
             db.executemany("DELETE FROM holders WHERE worker = ?", rows.replaced)

@@ -75,6 +75,11 @@ def report_rows(reports: Iterable[Report]) -> ReportRows:
     return ReportRows(replaced, rows, holders, sorted(gone))
 
 
+def listed(reports: Iterable[Report]) -> list[Report]:
+    """The reports with their held and dropped files in lists: they can be read twice."""
+    return [(w, list(held), list(dropped), replace) for w, held, dropped, replace in reports]
+
+
 def check_record(record: FileRecord) -> None:
     if not isinstance(record.path, str) or not record.path:
         raise InvalidArgument(f"a file index entry needs a path, not {record.path!r}")

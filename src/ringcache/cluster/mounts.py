@@ -111,17 +111,17 @@ class MountTable:
             if _directories_generation[0] != names_generation():
                 _directories.clear()
                 _directories_generation[0] = names_generation()
-            known = _directories.get((self._key, parent))
-            if known is not None and PLAIN_NAME.match(name) is not None:
+            plain = PLAIN_NAME.match(name) is not None
+            known = _directories.get((self._key, parent)) if plain else None
+            if known is not None:
                 uri = known[1] + name
                 if uri not in self._by_ufs:
                     return self._by_path[known[0]], uri
             mount, uri = self._resolve(path)
-            if uri != mount.ufs and uri.endswith("/" + name) and is_uri(path):
-                if PLAIN_NAME.match(name) is not None:
-                    if len(_directories) >= DIRECTORY_MEMO:
-                        _directories.clear()
-                    _directories[(self._key, parent)] = (mount.path, uri[: len(uri) - len(name)])
+            if plain and uri != mount.ufs and uri.endswith("/" + name) and is_uri(path):
+                if len(_directories) >= DIRECTORY_MEMO:
+                    _directories.clear()
+                _directories[(self._key, parent)] = (mount.path, uri[: len(uri) - len(name)])
             return mount, uri
         return self._resolve(path)
 

@@ -32,7 +32,13 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ..cluster.file_index import FileIndex, FileRecord
-from ..cluster.file_index_reports import Report, WorkerReport, check_record, check_reported
+from ..cluster.file_index_reports import (
+    Report,
+    WorkerReport,
+    check_record,
+    check_reported,
+    listed,
+)
 from .costs import IoMeter
 
 # Runs from this many files up keep their index in a helper process; below, starting one
@@ -63,10 +69,6 @@ FORWARDED = frozenset(
 )
 
 
-def _listed(reports: Iterable[Report]) -> list[Report]:
-    return [(w, list(held), list(dropped), replace) for w, held, dropped, replace in reports]
-
-
 def _charge(meter: IoMeter | None, reports: list[Report]) -> None:
     if meter is not None:
         meter.index_write(sum(len(held) + len(dropped) for _, held, dropped, _ in reports))
@@ -85,7 +87,7 @@ class KeptFileIndex(FileIndex):
         super().close()
 
     def apply_reports(self, reports: Iterable[Report]) -> None:
-        reports = _listed(reports)
+        reports = listed(reports)
         _charge(self.meter, reports)
         super().apply_reports(reports)
 
@@ -140,7 +142,7 @@ class IndexProcess:
         return self._call("forget_worker", worker_id)
 
     def apply_reports(self, reports: Iterable[Report]) -> None:
-        reports = _listed(reports)
+        reports = listed(reports)
         _charge(self.meter, reports)  # before the checks, as `KeptFileIndex` charges
         plain: list[PlainReport] = []
         for worker, held, dropped, replace in reports:

@@ -18,9 +18,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from fsspec.implementations.local import LocalFileSystem
 
@@ -32,17 +31,19 @@ _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", 
 _ETAG_KEYS = ("ETag", "etag")
 
 
-@dataclass(frozen=True, slots=True)  # one per cached file: slots keep it small
-class FileVersion:
-    """What identifies one version of a UFS file: a change to any field is a new version."""
+class FileVersion(NamedTuple):
+    """What identifies one version of a UFS file: a change to any field is a new version.
+
+    A named tuple rather than a frozen dataclass: one is made per file listed, loaded or
+    moved, and a tuple is made in half the time. Compare versions with versions only.
+    """
 
     size: int
     mtime: float | None
     etag: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class FileStatus:
+class FileStatus(NamedTuple):
     """A file on a UFS; `path` is its full URI, e.g. `file:///srv/data/a.bin`."""
 
     path: str

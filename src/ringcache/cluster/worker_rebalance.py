@@ -45,8 +45,7 @@ class RebalancePath:
         version: tuple[int, float | None, str | None] | None,
     ) -> bytes | None:
         store = self._require_store()
-        info = store.file_info(path)
-        if info is None or (version is not None and info.version != FileVersion(*version)):
+        if not _of_version(store.held([path])[0], version):
             return None
         return store.read(path, offset, length, self.clock.now())
 
@@ -131,7 +130,12 @@ class RebalancePath:
         (None for each it cannot serve): one round trip instead of one per file."""
 
         def read_all() -> list[bytes | None]:
-            return [self._read_cached(path, 0, None, version) for path, version in items]
+            store, now = self._require_store(), self.clock.now()
+            held = store.held([path for path, _ in items])
+            return [
+                store.read(path, 0, None, now) if _of_version(had, version) else None
+                for (path, version), had in zip(items, held, strict=True)
+            ]
 
         return await self.env.run_io(read_all)
 
@@ -139,17 +143,13 @@ class RebalancePath:
         """Files of up to BUNDLE_BYTES fetched from peers in bundles of up to that much per
         call (a file that big alone): one round trip and one store write per bundle."""
         bundles: dict[str, list[list[Any]]] = {}
-        for entry in entries:
+        held = self._require_store().held([entry[0] for entry in entries])
+        for entry, had in zip(entries, held, strict=True):
             path, size, _, _, holders = entry
             peer = next((h for h in holders if h != self.worker_id), None)
             if peer is None or size > BUNDLE_BYTES:
                 continue
-            cached = self._require_store().file_info(path)
-            if (
-                cached is not None
-                and cached.complete
-                and cached.version == FileVersion(*entry[1:4])
-            ):
+            if _whole(had, FileVersion(*entry[1:4])):
                 continue  # already here: reported SKIPPED below
             groups = bundles.setdefault(peer, [[]])
             if sum(e[1] for e in groups[-1]) + size > BUNDLE_BYTES:
@@ -235,12 +235,11 @@ class RebalancePath:
     async def held_whole(self: Worker, items: list[Any]) -> list[bool]:
         """For each `(path, size, mtime, etag)`, whether this worker holds that version of
         the file whole: a rebalance asks an owner before it drops the other copies."""
-        store = self._require_store()
-        answers = []
-        for path, size, mtime, etag in items:
-            info, version = store.file_info(path), FileVersion(size, mtime, etag)
-            answers.append(info is not None and info.complete and info.version == version)
-        return answers
+        held = self._require_store().held([item[0] for item in items])
+        return [
+            _whole(had, FileVersion(size, mtime, etag))
+            for (_, size, mtime, etag), had in zip(items, held, strict=True)
+        ]
 
     async def prune_batch(
         self: Worker, paths: list[str], options: dict[str, Any] | None = None
@@ -296,3 +295,15 @@ def _loaded(path: str, size: int, source: str) -> dict[str, Any]:
 
 def _failed(path: str, reason: str, message: str) -> dict[str, Any]:
     return {"path": path, "status": "FAILED", "bytes": 0, "reason": reason, "message": message}
+
+
+def _of_version(held: tuple[FileVersion, int] | None, version: tuple | None) -> bool:
+    """Whether a store's `held` answer is of `version` (`(size, mtime, etag)`, or None
+    for any), with a byte or more held (an empty file: recorded)."""
+    return held is not None and (version is None or held[0] == FileVersion(*version))
+
+
+def _whole(held: tuple[FileVersion, int] | None, version: FileVersion) -> bool:
+    """Whether a store's `held` answer is all of `version`: a file's pages hold exactly
+    its size in bytes when every one is there."""
+    return held is not None and held[0] == version and held[1] == version.size

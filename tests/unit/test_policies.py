@@ -241,6 +241,24 @@ def test_empty_set_answers_defaults() -> None:
     assert PolicyConfig().quota.enabled and PolicyConfig().ttl.scan_interval > 0
 
 
+def test_any_flags_say_whether_a_rule_of_each_kind_can_apply() -> None:
+    """The load path skips a question when its flag says no rule can answer it."""
+    empty = PolicySet(mounts=MOUNTS)
+    assert (empty.any_quota, empty.any_priority, empty.any_skip) == (False, False, False)
+    ruled = PolicySet(
+        quotas=[QuotaRule.parse("/data", "1GB", "DEFAULT", MOUNTS)],
+        priorities=[PriorityRule.parse("/data", "HIGH", MOUNTS)],
+        filters=[FilterRule.parse(".*/tmp/.*", "skipCache")],
+        mounts=MOUNTS,
+    )
+    assert (ruled.any_quota, ruled.any_priority, ruled.any_skip) == (True, True, True)
+    # Only rules that cache: nothing is skipped, unless the default rule skips.
+    caching = [FilterRule.parse(".*\\.csv", "maxAge", "1m")]
+    assert not PolicySet(filters=caching, mounts=MOUNTS).any_skip
+    skipping = FilterRule.parse_default("skipCache", None)
+    assert PolicySet(filters=caching, default_filter=skipping, mounts=MOUNTS).any_skip
+
+
 @pytest.mark.parametrize(
     ("key", "chain"),
     [

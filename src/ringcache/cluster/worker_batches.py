@@ -11,7 +11,7 @@ from .errors import RingcacheError
 from .load_lanes import lanes_for
 from .mounts import MountPoint
 from .page_layout import FileRange
-from .page_model import page_runs
+from .page_model import DEFAULT_PRIORITY, page_runs
 from .policies import CacheRule
 from .policies.quota_check import quota_failure
 from .throttle import Throttle
@@ -121,7 +121,7 @@ class BatchPath:
     ) -> dict[str, Any]:
         store = self._require_store()
         policies = self._policies()
-        if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
+        if policies.any_skip and policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             if store.file_info(uri) is not None:
                 store.remove_file(uri)  # cached before the rule came: never cached again
             return {"path": uri, "status": "FILTERED", "bytes": version.size if version else 0}
@@ -139,7 +139,8 @@ class BatchPath:
                 options.get("skipIfExists") or (options.get("ifChanged") and unchanged)
             ):
                 return {"path": uri, "status": "SKIPPED", "bytes": cached.version.size}
-        if not options.get("quotaChecked"):  # the coordinator's gate checked it otherwise
+        # The coordinator's gate checked quotas if `quotaChecked`.
+        if policies.any_quota and not options.get("quotaChecked"):
             held = cached.cached_bytes if cached is not None and cached.version == version else 0
             verdict = self._admit(uri, version.size - held, policies)
             if not verdict.allowed:
@@ -151,7 +152,7 @@ class BatchPath:
             missing = page_runs(store.missing_pages(uri, 0, version.size))  # runs of pages
         else:  # no page is cached yet (a racing loader's are skipped)
             # A new file (or version) gets its rule's level, named here as we know it is new.
-            priority = policies.priority_for(uri)
+            priority = policies.priority_for(uri) if policies.any_priority else DEFAULT_PRIORITY
             pages = -(-version.size // self.config.page_size)
             missing = [(0, pages)] if pages else []
             if not missing:  # else its first pages record it, with them

@@ -52,6 +52,13 @@ class PolicySet:
         self.priorities = _Index(priorities, self.mounts)
         self.filters: tuple[FilterRule, ...] = tuple(filters)
         self.default_filter = default_filter
+        # Whether a rule of each kind can apply at all: the load path asks per file, and
+        # skips the question when none can (most clusters have few rules, many files).
+        self.any_quota = bool(self.quotas.rules)
+        self.any_priority = bool(self.priorities.rules)
+        self.any_skip = default_filter.rule is CacheRule.SKIP_CACHE or any(
+            rule.rule is CacheRule.SKIP_CACHE for rule in self.filters
+        )
 
     def __repr__(self) -> str:
         return (

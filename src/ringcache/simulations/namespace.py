@@ -84,6 +84,7 @@ class SimNamespace:
         # Every file URI has one length and its number at one place: a fast inverse of path().
         self._file_uri_length = len(self.path(0)) if files else -1
         self._digits_at = self._file_uri_length - len(".bin") - self._file_width
+        self._digits_end = self._digits_at + self._file_width
 
     def __repr__(self) -> str:
         return f"SimNamespace({self.root!r}, files={self.files}, dirs={self.dirs})"
@@ -103,7 +104,7 @@ class SimNamespace:
         return self._head(i // self.files_per_dir) + self._number % i
 
     def size(self, i: int) -> int:
-        return int(self.sizes[i])
+        return self.sizes.item(i)  # a Python int, without a numpy scalar on the way
 
     def paths(self, first: int, stop: int) -> list[str]:
         """`path(i)` for files `first <= i < stop`, made at once (a directory at a time: its
@@ -135,12 +136,13 @@ class SimNamespace:
     def index(self, uri: str) -> int | None:
         """The index of the file at `uri` (exactly as `path` spells it), else None."""
         if len(uri) == self._file_uri_length:
-            digits = uri[self._digits_at : self._digits_at + self._file_width]
+            digits = uri[self._digits_at : self._digits_end]
             if digits.isascii() and digits.isdigit():
                 i = int(digits)
                 # The number is in place, so the rest must be the text around it: what
                 # `path(i)` would make, compared without making it.
-                head = self._head(i // self.files_per_dir)
+                d = i // self.files_per_dir
+                head = self._heads.get(d) or self._head(d)
                 if i < self.files and uri.endswith(".bin") and uri.startswith(head):
                     return i
         return None

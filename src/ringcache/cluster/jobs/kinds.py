@@ -72,8 +72,8 @@ class LoadKind:
         return plan
 
     def arguments(self, files: list[FileStatus]) -> tuple:
-        entries = [(f.path, f.size, f.mtime, f.etag) for f in files]
-        return (entries, self.worker_options)
+        # A FileStatus is the `(path, size, mtime, etag)` tuple `load_batch` takes.
+        return (files, self.worker_options)
 
     @staticmethod
     def merge(results: list[dict[str, Any]]) -> Outcome:

@@ -299,7 +299,7 @@ class PolicyPath:
 
     def _report_states(self: Worker, paths: list[str]) -> list[list[Any]]:
         return [
-            [path] if held is None else [path, held[0].size, held[0].mtime, held[0].etag, held[1]]
+            [path] if held is None else [path, *held[0], held[1]]  # size, mtime, etag
             for path, held in zip(paths, self._require_store().held(paths), strict=True)
         ]
 

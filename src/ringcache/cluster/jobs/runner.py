@@ -289,14 +289,15 @@ class JobRun:
             retry = []
             async for answered in self.attempt(pending):
                 for status, outcome in answered:
-                    if outcome.failed and self._should_retry(
-                        status.path, outcome.reason, attempts, first_failure, self.env.clock.now()
-                    ):
-                        retry.append(status)
-                        continue
-                    self.kind.count(work.counters, status, outcome)
                     if outcome.failed:
+                        now = self.env.clock.now()
+                        if self._should_retry(
+                            status.path, outcome.reason, attempts, first_failure, now
+                        ):
+                            retry.append(status)
+                            continue
                         work.failed.append(failure_entry(status, outcome))
+                    self.kind.count(work.counters, status, outcome)
             pending = retry
             if pending:
                 await self.env.clock.sleep(delay)

@@ -62,3 +62,36 @@ def test_owned_alone_and_whole_is_skipped_everything_else_is_listed(cluster, tmp
     assert answer["skipped"] == [] and len(answer["entries"]) == 41
     with pytest.raises(InvalidArgument):
         cluster.run(worker.list_unsettled(None, 0, ring))
+
+
+def test_owners_and_peers_answer_for_whole_files_of_the_version_asked(cluster, tmp_path: Path):
+    """`held_whole` (asked before a rebalance drops other copies) is True only for a file
+    held whole at the version named; `read_cached_many` serves only that version."""
+    data = tmp_path / "files"
+    data.mkdir()
+    (data / "whole.bin").write_bytes(os.urandom(3000))
+    worker = next(iter(cluster.workers.values()))
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{data}", {}))
+    whole = f"file://{data}/whole.bin"
+    assert cluster.run(worker.load_batch([whole], {}))[0]["status"] == "LOADED"
+    version = worker.store.file_info(whole).version
+    page_size = worker.config.page_size
+    partial = f"file://{data}/part.bin"  # its first page of three only
+    part_version = FileVersion(2 * page_size + 1, 1.0, None)
+    worker.store.put_page(partial, 0, b"x" * page_size, 0.0, version=part_version)
+    other = FileVersion(version.size, version.mtime + 1, None)  # a newer version
+
+    asked = [
+        (whole, *version),
+        (partial, *part_version),
+        (whole, *other),
+        ("file:///nope", 1, None, None),
+    ]
+    assert cluster.run(worker.held_whole(asked)) == [True, False, False, False]
+    answers = cluster.run(
+        worker.read_cached_many(
+            [(whole, tuple(version)), (whole, tuple(other)), (partial, tuple(part_version))]
+        )
+    )
+    assert bytes(answers[0]) == (data / "whole.bin").read_bytes()
+    assert answers[1:] == [None, None]  # another version; a file not held whole

@@ -97,8 +97,7 @@ class RebalancePath:
             path, size, mtime, etag, holders = entry
             version = FileVersion(size, mtime, etag)
             async with limit:
-                cached = self._require_store().file_info(path)
-                if cached is not None and cached.complete and cached.version == version:
+                if _whole(self._require_store().held([path])[0], version):
                     return {"path": path, "status": "SKIPPED", "bytes": size}
                 try:
                     for peer in holders:

@@ -25,11 +25,11 @@ from typing import Any
 from ringcache.cluster.clock import RealClock
 from ringcache.cluster.environment import Environment
 from ringcache.cluster.jobs.manager import JobManager
-from ringcache.cluster.mount_registry import read_mount_table, write_mount_point
-from ringcache.cluster.mounts import MountPoint
 from ringcache.cluster.refs import LocalRef
 from ringcache.cluster.registry import open_registry
-from ringcache.cluster.ring import HashRing
+from ringcache.cluster.ring.hash_ring import HashRing
+from ringcache.cluster.ufs.mount_store import read_mount_table, write_mount_point
+from ringcache.cluster.ufs.mounts import MountPoint
 from ringcache.simulations.costs import IoMeter, NetworkModel, NodeModel
 from ringcache.simulations.namespace import SimNamespace
 from ringcache.simulations.ufs import SimUfs

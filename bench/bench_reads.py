@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 from ringcache.actors.bootstrap import start_cluster, stop_cluster
-from ringcache.client import connect
+from ringcache.client.client import connect
 from ringcache.config import ClusterConfig, WorkerConfig
 
 

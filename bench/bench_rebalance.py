@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from ringcache.actors.bootstrap import add_worker, start_cluster, stop_cluster
-from ringcache.cluster.ring import HashRing
+from ringcache.cluster.ring.hash_ring import HashRing
 from ringcache.config import ClusterConfig, WorkerConfig
 
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ringcache.cluster.load_lanes import LocalDisks
+from ringcache.cluster.worker.lanes import LocalDisks
 from ringcache.config import ClusterConfig, WorkerConfig
 from ringcache.local import LocalCluster
 

@@ -12,11 +12,11 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from .cluster.clock import Clock, RealClock
-from .cluster.coordinator import Coordinator
+from .cluster.coordinator.coordinator import Coordinator
 from .cluster.environment import Environment
 from .cluster.refs import LocalPeers, LocalRef
 from .cluster.registry import Registry, open_registry
-from .cluster.worker import Worker, load_or_create_worker_id
+from .cluster.worker.worker import Worker, load_or_create_worker_id
 from .config import ClusterConfig
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from ringcache.cli import main
+from ringcache.cli.main import main
 from ringcache.http.app import create_app
 from ringcache.local import LocalCluster
 from tests.conftest import write_tree

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.client import connect
+from ringcache.client.client import connect
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import wait_job
 from tests.api.policy_helpers import cached, load, mounted_cluster, post, wait_index_in_step

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.client import connect
+from ringcache.client.client import connect
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import api_for, files_on_disk, holders, wait_job
 from tests.conftest import write_tree

@@ -90,7 +90,7 @@ def test_unmount_not_mounted_is_410_and_bad_body_400(api: TestClient) -> None:
 
 
 def test_unmount_drops_cached_data(cluster: LocalCluster, api: TestClient, data_dir: Path) -> None:
-    from ringcache.client import connect
+    from ringcache.client.client import connect
 
     assert mount(api, "/data", f"file://{data_dir}").status_code == 200
     client = connect(cluster=cluster)

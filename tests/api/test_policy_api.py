@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from ringcache.cluster.file_index import FileIndex
+from ringcache.cluster.index.file_index import FileIndex
 from ringcache.cluster.policies import PolicyCalls, PolicyConfig, PolicyService
 from ringcache.cluster.refs import LocalRef
 from ringcache.http import cache_filter, file_index, priority, quota, ttl

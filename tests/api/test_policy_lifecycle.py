@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.client import connect
+from ringcache.client.client import connect
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import api_for
 from tests.api.policy_helpers import FAST_SCAN, cached, load, mounted_cluster, post, wait_rules

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.client import connect
+from ringcache.client.client import connect
 from ringcache.cluster.policies import PolicyConfig
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import wait_job

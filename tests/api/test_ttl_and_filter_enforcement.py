@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.client import connect
+from ringcache.client.client import connect
 from ringcache.cluster.policies import PolicyConfig
 from ringcache.local import LocalCluster
 from tests.api.policy_helpers import cached, indexed, load, mounted_cluster, post, wait_rules

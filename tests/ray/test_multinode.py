@@ -9,7 +9,7 @@ import pytest
 import ray
 
 from ringcache.actors.bootstrap import add_worker, start_cluster
-from ringcache.cluster.ring import HashRing
+from ringcache.cluster.ring.hash_ring import HashRing
 from tests.conftest import wait_for, write_tree
 
 pytestmark = pytest.mark.ray

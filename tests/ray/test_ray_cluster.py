@@ -11,7 +11,7 @@ import ray
 from starlette.testclient import TestClient
 
 from ringcache.actors.bootstrap import RayCluster, add_worker
-from ringcache.client import connect
+from ringcache.client.client import connect
 from ringcache.http.app import create_app
 from tests.conftest import wait_for
 

@@ -11,7 +11,7 @@ import ray
 
 from ringcache.actors.bootstrap import RayCluster
 from ringcache.cluster.errors import Unavailable
-from ringcache.cluster.ring import HashRing
+from ringcache.cluster.ring.hash_ring import HashRing
 from tests.conftest import wait_for, write_tree
 
 pytestmark = pytest.mark.ray

@@ -29,7 +29,7 @@ def start(root: Path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
     command = [
         # `--address local`: a Ray instance of its own, even beside the tests' shared one
-        sys.executable, "-m", "ringcache.cli", "start", "--workers", "2", "--address", "local",
+        sys.executable, "-m", "ringcache.cli.main", "start", "--workers", "2", "--address", "local",
         "--port", str(port), "--state-dir", str(root / "state"),
         "--cache-dir", str(root / "cache"), "--lease-ttl", "3s", "--capacity", "1GiB",
     ]  # fmt: skip

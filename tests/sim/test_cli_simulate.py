@@ -9,7 +9,7 @@ import pytest
 
 import ringcache.simulations.cluster as sim_cluster
 from ringcache import cli
-from ringcache.cli_simulate import add_simulate_command, main
+from ringcache.cli.simulate import add_simulate_command, main
 from ringcache.simulations import scenarios
 
 from .test_engine_scenarios import LossyStore

@@ -155,7 +155,7 @@ def test_the_summary_json_leaves_details_out_unless_asked():
 def test_a_listing_page_gives_every_worker_a_full_batch(monkeypatch):
     # A page spread over many workers must not make every batch tiny: 2,000 files over 50
     # workers are one page, a batch of about 40 files each (a page of 1,000 would be 20).
-    from ringcache.cluster.worker import Worker
+    from ringcache.cluster.worker.worker import Worker
 
     sizes = []
     load_batch = Worker.load_batch

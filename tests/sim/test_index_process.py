@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from ringcache.cluster.errors import InvalidArgument
-from ringcache.cluster.file_index import FileIndex, FileRecord
+from ringcache.cluster.index.file_index import FileIndex, FileRecord
 from ringcache.simulations.costs import IoMeter, NetworkModel, NodeModel
 from ringcache.simulations.index import FORWARDED, IndexProcess, KeptFileIndex
 

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
+from ringcache.cluster.cache.store import CapacityExceeded, PageStore
 from ringcache.cluster.errors import InvalidArgument, NotFound
-from ringcache.cluster.page_store import CapacityExceeded, PageStore
-from ringcache.cluster.ufs import FileVersion
+from ringcache.cluster.ufs.filesystem import FileVersion
 from ringcache.simulations.namespace import zero_bytes
 from ringcache.simulations.store import SimPageStore
 

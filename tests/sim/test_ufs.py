@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ringcache.cluster.errors import InvalidArgument, UfsError, UfsNotFound
-from ringcache.cluster.ufs import UnderFileSystem
+from ringcache.cluster.ufs.filesystem import UnderFileSystem
 from ringcache.simulations.costs import IoMeter, NetworkModel, NodeModel
 from ringcache.simulations.namespace import SimNamespace, SizeDistribution
 from ringcache.simulations.ufs import SimUfs

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ringcache.cluster.errors import InvalidArgument
-from ringcache.cluster.file_index import FileIndex, FileRecord
+from ringcache.cluster.index.file_index import FileIndex, FileRecord
 
 A = "file:///srv/data/a.bin"
 B = "file:///srv/data/b.bin"
@@ -202,7 +202,7 @@ def test_many_reports_in_one_call_end_as_the_reports_say_in_order(index: FileInd
 
 
 def test_report_rows_are_written_in_path_order() -> None:
-    from ringcache.cluster.file_index_reports import report_rows
+    from ringcache.cluster.index.reports import report_rows
 
     paths = [f"file:///d/{name}" for name in ("q", "b", "x", "a", "m")]
     reports = [

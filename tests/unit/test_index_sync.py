@@ -9,7 +9,7 @@ from typing import Any
 
 from ringcache.cluster.clock import ManualClock
 from ringcache.cluster.environment import Environment
-from ringcache.cluster.file_index import FileIndex
+from ringcache.cluster.index.file_index import FileIndex
 from ringcache.cluster.policies import PolicyConfig
 from ringcache.cluster.policies.enforcer import PolicyEnforcer
 from ringcache.cluster.refs import LocalRef

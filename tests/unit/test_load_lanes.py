@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.cluster.load_lanes import LANE_BYTES, LocalDisks, file_system_type, lanes_for
+from ringcache.cluster.worker.lanes import LANE_BYTES, LocalDisks, file_system_type, lanes_for
 from ringcache.local import LocalCluster
 
 MOUNTS = """\

@@ -7,10 +7,10 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from ringcache.cluster import mounts
 from ringcache.cluster.errors import Conflict, InvalidArgument, NotFound
-from ringcache.cluster.mounts import MountPoint, MountTable, check_mount
 from ringcache.cluster.paths import normalize_cluster_path, normalize_uri
+from ringcache.cluster.ufs import mounts
+from ringcache.cluster.ufs.mounts import MountPoint, MountTable, check_mount
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.cluster import page_layout
-from ringcache.cluster.page_layout import FileRange
-from ringcache.cluster.page_store import PageStore
-from ringcache.cluster.ufs import FileVersion
+from ringcache.cluster.cache import layout as page_layout
+from ringcache.cluster.cache.layout import FileRange
+from ringcache.cluster.cache.store import PageStore
+from ringcache.cluster.ufs.filesystem import FileVersion
 
 
 def test_file_range_pages_hold_the_source_bytes(tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def test_falls_back_to_plain_io_without_copy_file_range(tmp_path: Path, monkeypa
 
 
 def test_local_path_of_file_uris_only(tmp_path: Path) -> None:
-    from ringcache.cluster.ufs import ufs_for
+    from ringcache.cluster.ufs.filesystem import ufs_for
 
     local = ufs_for("file:///")
     assert local.local_path(f"file://{tmp_path}/a.bin") == f"{tmp_path}/a.bin"

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from ringcache.cluster.page_json import compact_json, dumps_json
-from ringcache.cluster.page_layout import _line, file_key
+from ringcache.cluster.cache.json_text import compact_json, dumps_json
+from ringcache.cluster.cache.layout import _line, file_key
 
 VALUES = [
     ["file:///srv/data/a.bin", 4096, 1764265163.123456, None],

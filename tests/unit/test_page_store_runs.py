@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.cluster import page_layout
+from ringcache.cluster.cache import layout as page_layout
+from ringcache.cluster.cache.layout import file_key
+from ringcache.cluster.cache.store import CapacityExceeded, PageStore
 from ringcache.cluster.errors import InvalidArgument, NotFound
-from ringcache.cluster.page_layout import file_key
-from ringcache.cluster.page_store import CapacityExceeded, PageStore
-from ringcache.cluster.ufs import FileVersion
+from ringcache.cluster.ufs.filesystem import FileVersion
 
 PAGE = 16
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from ringcache.cluster.errors import InvalidArgument
-from ringcache.cluster.mounts import MountPoint, MountTable
 from ringcache.cluster.policies import (
     DEFAULT_FILTER,
     CacheRule,
@@ -18,6 +17,7 @@ from ringcache.cluster.policies import (
     TtlRule,
 )
 from ringcache.cluster.policies.policy_set import lineage
+from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 
 MOUNTS = MountTable(
     [MountPoint("/data", "file:///srv/data"), MountPoint("/lake", "s3://bucket/lake")]

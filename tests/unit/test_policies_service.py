@@ -10,11 +10,11 @@ import pytest
 
 from ringcache.cluster.clock import ManualClock
 from ringcache.cluster.errors import InvalidArgument, NotFound, NotSupported
-from ringcache.cluster.file_index import FileIndex
-from ringcache.cluster.mounts import MountPoint, MountTable
+from ringcache.cluster.index.file_index import FileIndex
 from ringcache.cluster.policies import CacheRule, PolicyConfig, PolicyService
 from ringcache.cluster.refs import LocalRef
 from ringcache.cluster.registry import open_registry
+from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 
 DATA = MountPoint("/data", "file:///srv/data")
 

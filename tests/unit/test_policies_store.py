@@ -10,8 +10,6 @@ import pytest
 
 from ringcache.cluster.clock import ManualClock
 from ringcache.cluster.errors import Conflict, InvalidArgument, NotFound
-from ringcache.cluster.mount_registry import write_mount_point
-from ringcache.cluster.mounts import MountPoint, MountTable
 from ringcache.cluster.policies import (
     FILTER_PREFIX,
     POLICIES_PREFIX,
@@ -25,6 +23,8 @@ from ringcache.cluster.policies import (
 )
 from ringcache.cluster.refs import LocalRef
 from ringcache.cluster.registry import Registry, open_registry
+from ringcache.cluster.ufs.mount_store import write_mount_point
+from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 
 MOUNTS = MountTable([MountPoint("/data", "file:///srv/data")])
 Scenario = Callable[[PolicyStore, Registry], Awaitable[None]]

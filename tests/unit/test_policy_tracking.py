@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ringcache.cluster.page_store import PageStore
+from ringcache.cluster.cache.store import PageStore
 from ringcache.cluster.policies.tracking import GovernedStore, ReportJournal
-from ringcache.cluster.ufs import FileVersion
+from ringcache.cluster.ufs.filesystem import FileVersion
 
 V = FileVersion(300, 1.0, None)
 

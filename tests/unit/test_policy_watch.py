@@ -6,12 +6,12 @@ import asyncio
 from pathlib import Path
 
 from ringcache.cluster.clock import ManualClock
-from ringcache.cluster.mount_registry import write_mount_point
-from ringcache.cluster.mounts import MountPoint, MountTable
 from ringcache.cluster.policies import PolicyConfig, PolicyStore, QuotaRule, TtlRule
 from ringcache.cluster.policies.watch import PolicyWatch
 from ringcache.cluster.refs import LocalRef
 from ringcache.cluster.registry import open_registry
+from ringcache.cluster.ufs.mount_store import write_mount_point
+from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 
 DATA = MountPoint("/data", "file:///srv/data")
 MOUNTS = MountTable([DATA])

@@ -8,7 +8,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from ringcache.client import CacheClient, connect
+from ringcache.client.client import CacheClient, connect
 from ringcache.cluster.errors import InvalidArgument, UfsNotFound
 from ringcache.local import LocalCluster
 

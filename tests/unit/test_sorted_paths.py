@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from ringcache.cluster.cache.model import SortedPaths
 from ringcache.cluster.errors import InvalidArgument
-from ringcache.cluster.page_model import SortedPaths
 
 
 def _pages(index: SortedPaths, live: dict[str, str], limit: int) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ringcache.cluster.throttle import Throttle
+from ringcache.cluster.worker.throttle import Throttle
 
 
 def test_waits_in_proportion_to_the_bytes_beyond_the_burst() -> None:

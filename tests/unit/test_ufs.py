@@ -9,8 +9,8 @@ import pytest
 from fsspec.spec import AbstractFileSystem
 
 from ringcache.cluster.errors import InvalidArgument, UfsError, UfsNotFound
-from ringcache.cluster.ufs import FileStatus, FileVersion, UnderFileSystem, ufs_for
-from ringcache.cluster.ufs_names import canonical_uri
+from ringcache.cluster.ufs.filesystem import FileStatus, FileVersion, UnderFileSystem, ufs_for
+from ringcache.cluster.ufs.names import canonical_uri
 
 # Listing order: by path segments, so "a/..." precedes "a.txt" although "a.txt" < "a/b".
 TREE = [
@@ -258,7 +258,7 @@ def test_canonical_uri_normalizes_text() -> None:
 
 
 def test_canonical_uri_answers_from_a_remembered_parent_as_the_full_rewrite_does() -> None:
-    from ringcache.cluster import ufs_names as ufs_module
+    from ringcache.cluster.ufs import names as ufs_module
 
     uris = [
         "memory://x/dir/a.bin", "memory://x/dir/b.bin", "memory://x/dir/..", "memory://x/dir/.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ringcache.cluster import worker as worker_module
+from ringcache.cluster.worker import worker as worker_module
 from ringcache.local import LocalCluster
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ringcache.cluster.errors import InvalidArgument
-from ringcache.cluster.ring import HashRing
-from ringcache.cluster.ufs import FileVersion
+from ringcache.cluster.ring.hash_ring import HashRing
+from ringcache.cluster.ufs.filesystem import FileVersion
 
 
 def test_owned_alone_and_whole_is_skipped_everything_else_is_listed(cluster, tmp_path: Path):

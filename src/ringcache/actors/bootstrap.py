@@ -10,7 +10,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..cluster.errors import Unavailable
-from ..cluster.worker import load_or_create_worker_id
+from ..cluster.worker.worker import load_or_create_worker_id
 from ..config import ClusterConfig
 from .refs import RayRef
 from .shells import COORDINATOR_NAME, REGISTRY_NAME, CoordinatorActor, RegistryActor, WorkerActor

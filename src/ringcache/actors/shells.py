@@ -19,10 +19,10 @@ from typing import Any
 import ray
 
 from ..cluster.clock import RealClock
-from ..cluster.coordinator import Coordinator
+from ..cluster.coordinator.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.registry import open_registry
-from ..cluster.worker import Worker, load_or_create_worker_id
+from ..cluster.worker.worker import Worker, load_or_create_worker_id
 from ..config import ClusterConfig
 from .refs import RayPeers, RayRef
 

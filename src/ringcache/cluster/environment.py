@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cache.store import PageStore
 from .clock import Clock, RealClock
-from .file_index import FileIndex
-from .page_store import PageStore
-from .ring import RingCache
-from .ufs import UnderFileSystem, ufs_for
+from .index.file_index import FileIndex
+from .ring.hash_ring import RingCache
+from .ufs.filesystem import UnderFileSystem, ufs_for
 
 RunIo = Callable[..., Awaitable[Any]]
 UfsFactory = Callable[[str, Mapping[str, str]], UnderFileSystem]

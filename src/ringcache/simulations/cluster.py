@@ -19,14 +19,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..cluster.coordinator import Coordinator
+from ..cluster.coordinator.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.errors import InvalidArgument
 from ..cluster.paths import split_uri
 from ..cluster.registry import Registry
 from ..cluster.registry.memory_backend import MemoryBackend
-from ..cluster.ring import HashRing, RingCache
-from ..cluster.worker import Worker
+from ..cluster.ring.hash_ring import HashRing, RingCache
+from ..cluster.worker.worker import Worker
 from .costs import IoMeter, Link, NodeModel, SimRunIo
 from .index import PROCESS_FROM_FILES, IndexProcess, KeptFileIndex
 from .loop import VirtualClock, VirtualTimeLoop, cancel_pending

@@ -31,8 +31,8 @@ from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..cluster.file_index import FileIndex, FileRecord
-from ..cluster.file_index_reports import (
+from ..cluster.index.file_index import FileIndex, FileRecord
+from ..cluster.index.reports import (
     Report,
     WorkerReport,
     check_record,

@@ -13,8 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from ..cluster.errors import InvalidArgument, NotFound
-from ..cluster.page_model import (
+from ..cluster.cache.model import (
     DEFAULT_PRIORITY,
     PRIORITIES,
     CachedFile,
@@ -23,7 +22,8 @@ from ..cluster.page_model import (
     StoreStats,
     check_priority,
 )
-from ..cluster.ufs import FileVersion
+from ..cluster.errors import InvalidArgument, NotFound
+from ..cluster.ufs.filesystem import FileVersion
 from .costs import IoMeter
 from .namespace import zero_bytes
 

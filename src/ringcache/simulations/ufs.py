@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from ..cluster.errors import InvalidArgument, UfsError, UfsNotFound
 from ..cluster.paths import normalize_uri, relative_to, split_uri
-from ..cluster.ufs import FileStatus
+from ..cluster.ufs.filesystem import FileStatus
 from .costs import IoMeter
 from .namespace import SimNamespace, zero_bytes
 

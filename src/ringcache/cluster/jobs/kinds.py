@@ -6,8 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from ..ring import HashRing
-from ..ufs import FileStatus
+from ..ring.hash_ring import HashRing
+from ..ufs.filesystem import FileStatus
 from .model import FailureReason
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from ..environment import Environment
 from ..errors import Conflict, Gone, InvalidArgument, NotFound
-from ..mounts import MountTable
 from ..refs import Peers
-from ..ring import HashRing
+from ..ring.hash_ring import HashRing
+from ..ufs.mounts import MountTable
 from .model import JobIds, JobRecord, JobState, describe
 from .options import parse_options
 from .rebalance import RebalanceRun

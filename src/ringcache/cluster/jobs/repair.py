@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..ring import HashRing
+from ..ring.hash_ring import HashRing
 from .kinds import LoadKind
 from .model import Cursor
 from .source import FileSource

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..environment import Environment
-from ..mounts import MountTable
 from ..refs import Peers
-from ..ring import HashRing
-from ..ufs import FileStatus
+from ..ring.hash_ring import HashRing
+from ..ufs.filesystem import FileStatus
+from ..ufs.mounts import MountTable
 from .kinds import KINDS, Outcome, all_failed, failed, failure_entry
 from .model import RETRYABLE, Cursor, FailureReason, JobRecord, JobState
 from .paging import page_shape

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..errors import RingcacheError
-from ..mounts import MountTable
-from ..ufs import FileStatus, UnderFileSystem
+from ..ufs.filesystem import FileStatus, UnderFileSystem
+from ..ufs.mounts import MountTable
 from .model import Cursor, FailureReason
 
 INDEX_CHUNK = 1 << 20

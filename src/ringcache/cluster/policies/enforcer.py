@@ -18,10 +18,10 @@ from typing import Any
 
 from ..environment import Environment
 from ..errors import InvalidArgument
-from ..file_index import FileIndex
-from ..mount_registry import MOUNTS_PREFIX, read_mount_table
-from ..mounts import MountTable
+from ..index.file_index import FileIndex
 from ..refs import ActorRef, Peers
+from ..ufs.mount_store import MOUNTS_PREFIX, read_mount_table
+from ..ufs.mounts import MountTable
 from .config import PolicyConfig
 from .gate import QuotaGate
 from .policy_set import PolicySet

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
+from ..cache.model import DEFAULT_PRIORITY
 from ..errors import InvalidArgument
-from ..mounts import MountTable
-from ..page_model import DEFAULT_PRIORITY
 from ..paths import is_uri, normalize_cluster_path
+from ..ufs.mounts import MountTable
 from .rules import DEFAULT_FILTER, CacheRule, FilterRule, PriorityRule, QuotaRule, TtlRule
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from ..cache.model import PRIORITIES, check_priority
 from ..errors import InvalidArgument
-from ..mounts import MountTable
-from ..page_model import PRIORITIES, check_priority
 from ..paths import is_uri, normalize_cluster_path
+from ..ufs.mounts import MountTable
 from ..units import parse_duration, parse_size
 
 

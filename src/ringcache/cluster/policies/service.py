@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 
 from ..environment import Environment
 from ..errors import InvalidArgument, NotFound, NotSupported, UfsError
-from ..file_index import FileIndex, FileRecord
-from ..mount_registry import read_mount_table
-from ..mounts import MountTable
+from ..index.file_index import FileIndex, FileRecord
 from ..paths import is_uri, normalize_cluster_path
 from ..refs import ActorRef
-from ..ufs_names import canonical_uri
+from ..ufs.mount_store import read_mount_table
+from ..ufs.mounts import MountTable
+from ..ufs.names import canonical_uri
 from .config import PolicyConfig
 from .enforcer import used_bytes
 from .policy_set import PolicySet

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import Conflict, InvalidArgument, NotFound
-from ..mount_registry import read_mount_table
-from ..mounts import MountTable
 from ..refs import ActorRef
 from ..registry import KeyValue
+from ..ufs.mount_store import read_mount_table
+from ..ufs.mounts import MountTable
 from .config import PolicyConfig
 from .policy_set import PolicySet
 from .rules import (

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..ufs import FileVersion
+from ..ufs.filesystem import FileVersion
 
 
 class GovernedStore:

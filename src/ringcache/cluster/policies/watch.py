@@ -6,9 +6,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from ..mounts import MountTable
 from ..refs import ActorRef
 from ..registry import Compacted
+from ..ufs.mounts import MountTable
 from .config import PolicyConfig
 from .policy_set import PolicySet
 from .store import POLICIES_PREFIX, USAGE_KEY, PolicyStore, decode_usage

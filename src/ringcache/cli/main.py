@@ -1,0 +1,320 @@
+"""The `ringcache` command: start and stop a cluster, add workers, look at it, mount."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..cluster.errors import RingcacheError
+from ..config import ClusterConfig, load_config
+from .format import human_bytes as _bytes
+from .jobs import add_job_commands
+from .policies import add_policy_commands
+from .simulate import add_simulate_command
+
+PID_FILE = "ringcache.pid"
+STOP_SECONDS = 60.0  # for stopping the actors on exit, before giving up on Ray
+
+
+def _config_from(args: argparse.Namespace) -> ClusterConfig:
+    return load_config(
+        args.config,
+        state_dir=getattr(args, "state_dir", None),
+        ray_address=getattr(args, "address", None),
+        namespace=getattr(args, "namespace", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        workers=getattr(args, "workers", None),
+        lease_ttl=getattr(args, "lease_ttl", None),
+        **{
+            "worker.cache_dir": getattr(args, "cache_dir", None),
+            "worker.capacity": getattr(args, "capacity", None),
+        },
+    )
+
+
+# -- start / stop -------------------------------------------------------------------------
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..actors.bootstrap import start_cluster, stop_cluster
+    from ..http.app import create_app
+
+    config = _config_from(args).resolved()
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = config.state_dir / PID_FILE
+    if _running_pid(pid_file):
+        print(f"ringcache is already running (pid {pid_file.read_text().strip()})", file=sys.stderr)
+        return 1
+    per_node = args.workers is None and config.ray_address not in (None, "local")
+    cluster = start_cluster(config, workers=None if per_node else config.workers)
+    pid_file.write_text(str(os.getpid()))
+    print(
+        f"ringcache: {len(cluster.workers)} worker(s) started, state in {config.state_dir}, "
+        f"REST API at http://{config.host}:{config.port}/api/v1",
+        flush=True,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(cluster.coordinator), host=config.host, port=config.port)
+    )
+    try:
+        server.run()
+    finally:
+        problem = stop_within(lambda: stop_cluster(config), STOP_SECONDS)
+        pid_file.unlink(missing_ok=True)
+    if problem is not None:
+        print(f"ringcache: the actors may be left running: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def stop_within(stop: Callable[[], object], seconds: float) -> str | None:
+    """Run `stop` in a daemon thread for at most `seconds`; None if it returned, else what
+    went wrong. A Ray whose raylet was killed along with this process's group leaves Ray
+    calls waiting forever, and the process must still exit (a local Ray goes with it)."""
+    outcome: list[str | None] = [f"no answer from Ray within {seconds:g} s"]
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            stop()
+            outcome[0] = None
+        except Exception as exc:  # handed back as the outcome, printed by the caller
+            outcome[0] = f"{type(exc).__name__}: {exc}"
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="ringcache-stop", daemon=True).start()
+    done.wait(seconds)
+    return outcome[0]
+
+
+def _running_pid(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    config = _config_from(args).resolved()
+    pid = _running_pid(config.state_dir / PID_FILE)
+    if pid is None:
+        from ..actors.bootstrap import stop_cluster
+
+        stopped = stop_cluster(config)
+        print(f"stopped {len(stopped)} actor(s)" if stopped else "no ringcache cluster is running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline and _running_pid(config.state_dir / PID_FILE):
+        time.sleep(0.2)
+    if _running_pid(config.state_dir / PID_FILE):
+        print(f"ringcache (pid {pid}) did not stop within {args.timeout} s", file=sys.stderr)
+        return 1
+    print(f"ringcache (pid {pid}) stopped")
+    return 0
+
+
+def cmd_worker_add(args: argparse.Namespace) -> int:
+    from ..actors.bootstrap import add_worker, find_cluster
+
+    config = _config_from(args).resolved()
+    find_cluster(config)  # fail clearly when there is no cluster to join
+    taken = (
+        {p.name for p in config.worker.cache_dir.glob("w*")}
+        if config.worker.cache_dir.exists()
+        else set()
+    )
+    slot = args.slot or next(f"w{i}" for i in range(len(taken) + 1) if f"w{i}" not in taken)
+    ref = add_worker(config, node_id=args.node, slot=slot)
+    print(ref.name)
+    return 0
+
+
+# -- REST-backed commands -----------------------------------------------------------------
+
+
+def _api(args: argparse.Namespace) -> str:
+    return args.api or f"http://{args.host or '127.0.0.1'}:{args.port or 19999}/api/v1"
+
+
+def _request(
+    args: argparse.Namespace, method: str, path: str, accept: tuple[int, ...] = (), **kwargs: Any
+) -> Any:
+    """One REST call; exits with the server's status sentence on an error not in `accept`."""
+    try:
+        response = httpx.request(method, _api(args) + path, timeout=30, **kwargs)
+    except httpx.HTTPError as exc:
+        raise SystemExit(f"cannot reach ringcache at {_api(args)}: {exc}") from exc
+    body = response.json()
+    if response.status_code >= 400 and response.status_code not in accept:
+        raise SystemExit(f"{response.status_code}: {body.get('status', body)}")
+    return body
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    nodes = _request(args, "GET", "/nodes")["results"]
+    mounts = _request(args, "GET", "/mount")["results"]
+    if args.json:
+        print(json.dumps({"nodes": nodes, "mounts": mounts}, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="workers")
+    for column in ("id", "state", "host", "used", "capacity", "files"):
+        table.add_column(column)
+    for node in nodes:
+        table.add_row(
+            node["id"],
+            node["state"],
+            node["host"],
+            _bytes(node.get("usedBytes")),
+            _bytes(node["capacityBytes"]),
+            str(node.get("cachedFiles", "")),
+        )
+    console = Console()
+    console.print(table)
+    mount_table = Table(title="mounts")
+    mount_table.add_column("path")
+    mount_table.add_column("ufs")
+    for mount in mounts:
+        mount_table.add_row(mount["path"], mount["ufs"])
+    console.print(mount_table)
+    return 0
+
+
+def cmd_mount(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        print(json.dumps(_request(args, "GET", "/mount")["results"], indent=2))
+    elif args.action == "add":
+        options = dict(option.split("=", 1) for option in args.option)
+        body = {"path": args.path, "ufs": args.ufs, "options": options}
+        print(json.dumps(_request(args, "POST", "/mount", json=body), indent=2))
+    else:
+        print(json.dumps(_request(args, "DELETE", "/mount", json={"path": args.path}), indent=2))
+    return 0
+
+
+# -- the parser ---------------------------------------------------------------------------
+
+
+def _cluster_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="a TOML config file (flags override it)")
+    parser.add_argument(
+        "--address",
+        help="the Ray cluster to join; 'local' always starts a new one (default: a running "
+        "local Ray if there is one, else a new one)",
+    )
+    parser.add_argument("--namespace", help="the Ray namespace of the cluster (ringcache)")
+    parser.add_argument("--state-dir", type=Path, help="registry and pid file (.ringcache/state)")
+    parser.add_argument("--cache-dir", type=Path, help="worker cache root (.ringcache/cache)")
+
+
+def _api_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", help="REST base URL (default http://HOST:PORT/api/v1)")
+    parser.add_argument("--host", help="REST host (127.0.0.1)")
+    parser.add_argument("--port", type=int, help="REST port (19999)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ringcache",
+        description="A distributed read cache on Ray with an Alluxio-compatible hash ring.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    start = commands.add_parser("start", help="start a cluster and serve its REST API")
+    _cluster_flags(start)
+    start.add_argument("--host", help="address the REST API binds (127.0.0.1)")
+    start.add_argument("--port", type=int, help="port of the REST API (19999)")
+    start.add_argument(
+        "--workers",
+        type=int,
+        help="start this many workers on this node (default: 1 locally, one per Ray node with "
+        "--address)",
+    )
+    start.add_argument("--capacity", help="cache capacity per worker, e.g. 10GiB")
+    start.add_argument("--lease-ttl", help="failure-detection timeout, e.g. 15s")
+    start.set_defaults(run=cmd_start)
+
+    stop = commands.add_parser("stop", help="stop the cluster started from this state directory")
+    _cluster_flags(stop)
+    stop.add_argument("--timeout", type=float, default=60, help="seconds to wait (60)")
+    stop.set_defaults(run=cmd_stop)
+
+    worker = commands.add_parser("worker", help="manage workers")
+    worker_commands = worker.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = worker_commands.add_parser("add", help="start one more worker in the running cluster")
+    _cluster_flags(add)
+    add.add_argument("--node", help="Ray node id to place it on (default: this node)")
+    add.add_argument("--slot", help="cache subdirectory name (default: the next free wN)")
+    add.set_defaults(run=cmd_worker_add)
+
+    status = commands.add_parser("status", help="print the workers and the mount table")
+    _api_flags(status)
+    status.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    status.set_defaults(run=cmd_status, config=None)
+
+    mount = commands.add_parser("mount", help="list, add or remove mount points")
+    _api_flags(mount)
+    mount.add_argument("action", choices=("list", "add", "remove"))
+    mount.add_argument("path", nargs="?", help="cluster path, a direct child of /, e.g. /data")
+    mount.add_argument("ufs", nargs="?", help="UFS root URI, e.g. file:///srv/data")
+    mount.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the UFS filesystem (repeatable)",
+    )
+    mount.set_defaults(run=cmd_mount, config=None)
+
+    add_job_commands(commands, _api_flags)
+    add_policy_commands(commands, _api_flags)
+    add_simulate_command(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "mount" and args.action != "list" and not args.path:
+        parser.error("mount add/remove need a PATH")
+    if args.command == "mount" and args.action == "add" and not args.ufs:
+        parser.error("mount add needs a UFS URI")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
+    try:
+        return args.run(args)
+    except RingcacheError as exc:
+        print(f"ringcache: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C: a stop asked for, not a fault to trace
+        print("ringcache: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""`ringcache simulate`: run a scenario on the simulated cluster and print its summary.
+
+Hook into the main CLI with `add_simulate_command(commands)`, where `commands` is the
+`add_subparsers()` object; the subcommand sets `run` to `simulate_command`, as the other
+commands do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from typing import Any
+
+DESCRIPTION = """\
+Run the real coordinator, workers, registry and job engine in one process on virtual time,
+with a simulated UFS (sizes only), page stores, network and disks, and print a JSON summary:
+virtual time to finish, bytes read from the UFS, bytes moved against the ideal, per-worker
+bytes (max/mean, coefficient of variation), failures by reason, faults applied, the seed
+and the command that replays the run. Safety and liveness checkers run after the jobs; a
+failing check prints its seed and replay command and exits with status 1.
+
+scenarios:
+  load         load M files onto N workers through the job engine
+  scale-out    load, add --add workers (default max(1, N//10)), rebalance ALL
+  crash        kill --crashes workers (default max(1, N//10)) during a load
+  restart      restart the coordinator --restarts times during a load
+  load-direct  the load straight to the workers, without the job engine
+
+Faults: --crashes (and --restart-after), --restarts, --lease-lapses (workers cut off from
+the registry during the load), --slow-workers, --ufs-error-rate; all at seeded-random times
+or rates.
+"""
+
+EPILOG = (
+    "example: ringcache simulate scale-out --workers 1000 --files 1000000 --seed 1 --report out/"
+)
+
+
+def add_simulate_command(commands: Any) -> None:
+    """Add the `simulate` subcommand to an argparse subparsers object."""
+    from ..simulations.scenarios import SCENARIOS
+
+    parser = commands.add_parser(
+        "simulate",
+        help="run a scenario on a simulated cluster (virtual time) and print its summary",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("scenario", choices=SCENARIOS, help="what to run (see above)")
+    parser.add_argument("--workers", type=int, default=10, help="workers at start (default 10)")
+    parser.add_argument(
+        "--files", type=int, default=10_000, help="files in the UFS (default 10000)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="decides every random choice (default 1)"
+    )
+    parser.add_argument(
+        "--report", metavar="DIR", help="also write summary.json and PNG charts here"
+    )
+    parser.add_argument("--add", type=int, help="scale-out: workers to add")
+    parser.add_argument("--crashes", type=int, help="crash: workers to kill")
+    parser.add_argument(
+        "--restart-after",
+        type=float,
+        metavar="SECONDS",
+        help="crash: start each killed worker again this many virtual seconds later",
+    )
+    parser.add_argument("--restarts", type=int, help="restart: coordinator restarts")
+    parser.add_argument(
+        "--lease-lapses",
+        type=int,
+        help="workers cut off from the registry during the load (their leases lapse)",
+    )
+    parser.add_argument("--batch-size", type=int, help="files per load batch (default 200)")
+    parser.add_argument(
+        "--ufs-error-rate", type=float, default=0.0, help="fraction of UFS reads that fail"
+    )
+    parser.add_argument("--slow-workers", type=int, default=0, help="workers made slower")
+    parser.add_argument("--slowdown", type=float, default=4.0, help="how much slower (default 4)")
+    parser.add_argument(
+        "--details", action="store_true", help="print per-worker bytes and progress samples too"
+    )
+    parser.add_argument(
+        "--log", action="store_true", help="show the simulated cluster's log (warnings and up)"
+    )
+    parser.set_defaults(run=simulate_command)
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    """Run the scenario; print the summary (and write the report); 0, or 1 if a check failed."""
+    from ..cluster.errors import InvalidArgument
+    from ..simulations.checks import SimulationCheckFailed
+    from ..simulations.scenarios import run_scenario
+    from ..simulations.spec import SimSpec
+    from ..simulations.summary import summary_json
+
+    # The cluster logs every fault it rides out; keep the summary readable unless asked.
+    logging.getLogger("ringcache").setLevel(logging.WARNING if args.log else logging.CRITICAL)
+    spec = replace(
+        SimSpec(),
+        read_error_rate=args.ufs_error_rate,
+        slow_workers=args.slow_workers,
+        slowdown=args.slowdown,
+    )
+    options = {
+        key: value
+        for key, value in (
+            ("add", args.add),
+            ("crashes", args.crashes),
+            ("restart_after", args.restart_after),
+            ("restarts", args.restarts),
+            ("lease_lapses", args.lease_lapses),
+            ("batch_size", args.batch_size),
+        )
+        if value is not None
+    }
+    failure: SimulationCheckFailed | None = None
+    try:
+        summary = run_scenario(
+            args.scenario, args.workers, args.files, args.seed, spec=spec, **options
+        )
+    except InvalidArgument as exc:
+        print(f"ringcache simulate: {exc.message}", file=sys.stderr)
+        return 2
+    except SimulationCheckFailed as exc:
+        failure = exc
+        summary = getattr(exc, "summary", None) or {}
+    if summary:
+        print(summary_json(summary, details=args.details))
+        if args.report:
+            from ..simulations.report import write_report
+
+            for path in write_report(summary, args.report):
+                print(f"wrote {path}", file=sys.stderr)
+    if failure is not None:
+        print(f"FAILED: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `simulate` as its own program (for testing without the main CLI)."""
+    parser = argparse.ArgumentParser(prog="ringcache")
+    add_simulate_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.run(args)

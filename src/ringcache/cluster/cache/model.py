@@ -1,0 +1,202 @@
+"""The page store's vocabulary: priorities, the records it answers with, its error, and
+the small in-memory structures behind it."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..errors import InvalidArgument, RingcacheError
+from ..ufs.filesystem import FileVersion
+from .layout import file_key
+
+EntryT = TypeVar("EntryT")  # what a listing pages over: a store's own entry class
+
+#: Priority levels in eviction order: every LOW page goes before any MEDIUM page.
+PRIORITIES = ("LOW", "MEDIUM", "HIGH")
+DEFAULT_PRIORITY = "MEDIUM"
+
+
+class CapacityExceeded(RingcacheError):
+    """A page cannot be stored even after evicting everything else (507)."""
+
+    status_code = 507
+
+    def __init__(self, message: str, **details: object) -> None:
+        details.pop("reason", None)
+        super().__init__(message, reason="CAPACITY_EXCEEDED", **details)
+        self.reason = "CAPACITY_EXCEEDED"
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    """What the store holds of one UFS file, at the version it was read at.
+
+    `complete` is True when every page of `version.size` is cached (an empty file is
+    complete as soon as it is recorded).
+    """
+
+    path: str
+    version: FileVersion
+    cached_bytes: int
+    pages: int
+    cached_at: float
+    last_access: float
+    complete: bool
+    priority: str = DEFAULT_PRIORITY
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    capacity_bytes: int
+    used_bytes: int
+    cached_files: int
+    pages: int
+
+
+def check_priority(priority: str) -> None:
+    if priority not in PRIORITIES:
+        raise InvalidArgument(f"priority must be one of {', '.join(PRIORITIES)}, not {priority!r}")
+
+
+class FileEntry:
+    """In-memory record of one cached file: its version and which pages are on disk."""
+
+    __slots__ = (
+        "path",
+        "key",
+        "version",
+        "cached_at",
+        "last_access",
+        "priority",
+        "pages",
+        "writing",
+    )
+
+    def __init__(self, path: str, version: FileVersion, cached_at: float, priority: str) -> None:
+        self.path = path
+        self.key = file_key(path, version.size, version.mtime, version.etag)
+        self.version = version
+        self.cached_at = cached_at
+        self.last_access = cached_at
+        self.priority = priority
+        self.pages: set[int] = set()
+        self.writing: set[int] = set()  # pages whose bytes are being written, space reserved
+
+    def page_count(self, page_size: int) -> int:
+        return -(-self.version.size // page_size)
+
+    def page_length(self, index: int, page_size: int) -> int:
+        """Size of page `index`; InvalidArgument if the file has no such page."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise InvalidArgument(f"page index must be an integer, not {index!r}")
+        count = self.page_count(page_size)
+        if not 0 <= index < count:
+            raise InvalidArgument(
+                f"page {index} is out of range for {self.path} "
+                f"({self.version.size} bytes, {count} pages)"
+            )
+        return min(page_size, self.version.size - index * page_size)
+
+    def cached_bytes(self, page_size: int) -> int:
+        count = self.page_count(page_size)
+        cached_bytes = len(self.pages) * page_size
+        if count - 1 in self.pages:  # only the last page may be short
+            cached_bytes -= count * page_size - self.version.size
+        return cached_bytes
+
+    def describe(self, page_size: int) -> CachedFile:
+        return CachedFile(
+            path=self.path,
+            version=self.version,
+            cached_bytes=self.cached_bytes(page_size),
+            pages=len(self.pages),
+            cached_at=self.cached_at,
+            last_access=self.last_access,
+            complete=len(self.pages) == self.page_count(page_size),
+            priority=self.priority,
+        )
+
+    def record(self) -> dict:
+        """What the journal keeps of this file: its version, level and pages on disk."""
+        return {
+            "path": self.path,
+            "size": self.version.size,
+            "mtime": self.version.mtime,
+            "etag": self.version.etag,
+            "cached_at": self.cached_at,
+            "priority": self.priority,
+            "pages": page_runs(self.pages),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> FileEntry | None:
+        """The entry a journal record describes, its `pages` those the record lists (not
+        yet checked against the disk); None if the record is malformed."""
+        try:
+            version = FileVersion(int(record["size"]), record["mtime"], record["etag"])
+            path, cached_at = str(record["path"]), float(record["cached_at"])
+            entry = cls(path, version, cached_at, record["priority"])
+            for start, stop in record.get("pages", []):
+                entry.pages.update(range(int(start), int(stop)))
+        except (TypeError, KeyError, ValueError):
+            return None
+        return entry if entry.priority in PRIORITIES and version.size >= 0 else None
+
+
+def page_runs(pages: Iterable[int]) -> list[list[int]]:
+    """Sorted page indexes as `[start, stop)` runs: `{0, 1, 2, 5}` -> `[[0, 3], [5, 6]]`."""
+    runs: list[list[int]] = []
+    for index in sorted(pages):
+        if runs and runs[-1][1] == index:
+            runs[-1][1] = index + 1
+        else:
+            runs.append([index, index + 1])
+    return runs
+
+
+class SortedPaths:
+    """Paths in sorted order for paging, kept cheaply while paths come and go.
+
+    New paths wait in a list and are merged on the next read (timsort merges a sorted run
+    with a sorted tail in linear time); removed paths stay until they outnumber the live
+    ones, and readers skip them by checking the live set they pass in.
+    """
+
+    def __init__(self) -> None:
+        self._sorted: list[str] = []
+        self._pending: list[str] = []
+        self._indexed: set[str] = set()
+
+    def add(self, path: str) -> None:
+        if path not in self._indexed:
+            self._indexed.add(path)
+            self._pending.append(path)
+
+    def snapshot(self, live: Mapping[str, object]) -> list[str]:
+        """Sorted paths, possibly including some not in `live` (callers skip those)."""
+        if len(self._sorted) + len(self._pending) > 2 * len(live) + 1000:
+            self._sorted = sorted(live)
+            self._indexed = set(self._sorted)
+            self._pending = []
+        elif self._pending:
+            self._sorted.extend(sorted(self._pending))
+            self._sorted.sort()
+            self._pending = []
+        return self._sorted
+
+    def page(self, live: Mapping[str, EntryT], start_after: str | None, limit: int) -> list[EntryT]:
+        """Up to `limit` of `live`'s entries with paths after `start_after`, in path order."""
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+        paths = self.snapshot(live)
+        position = 0 if start_after is None else bisect_right(paths, start_after)
+        entries: list[EntryT] = []
+        while position < len(paths) and len(entries) < limit:
+            # A slice at a time: as many paths as entries are still wanted (gone ones skipped).
+            stretch = paths[position : position + limit - len(entries)]
+            position += len(stretch)
+            entries += [entry for path in stretch if (entry := live.get(path)) is not None]
+        return entries

@@ -19,7 +19,7 @@ from ringcache.cluster.ring.hash_ring import (
     _virtual_node_hashes,
 )
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "alluxio-hash-ring"
+VECTORS = Path(__file__).resolve().parents[4] / "shared" / "conformance" / "alluxio-hash-ring"
 
 
 def worker_ids(n: int, seed: int = 7) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ringcache.cluster.clock import RealClock
 from ringcache.cluster.registry import open_registry
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 # Writes keys forever and prints "<index> <revision>" once each put has returned.
 WRITER = """

@@ -43,6 +43,8 @@ class ClusterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state_dir: Path = DEFAULT_HOME / "state"
+    # None: the embedded SQLite registry in state_dir; else etcd://host:port[,host:port...]
+    registry: str | None = None
     namespace: str = "ringcache"
     host: str = "127.0.0.1"
     port: int = Field(19999, ge=0, le=65535)
@@ -61,6 +63,15 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        if value in (None, "", "sqlite"):
+            return None
+        if not value.startswith("etcd://") or not value.removeprefix("etcd://").strip(","):
+            raise ValueError("registry is 'sqlite' or etcd://host:port[,host:port...]")
+        return value
 
     def resolved(self) -> ClusterConfig:
         """The same configuration with absolute directories, safe to ship to other processes."""

@@ -23,7 +23,8 @@ T = TypeVar("T")
 
 
 class LocalCluster:
-    """A whole cluster in this process, on real disks and a real SQLite registry."""
+    """A whole cluster in this process, on real disks and a real registry (SQLite, or
+    etcd when the config names one)."""
 
     def __init__(self, config: ClusterConfig, clock: Clock | None = None) -> None:
         self.config = config
@@ -46,7 +47,7 @@ class LocalCluster:
         return self
 
     async def _start(self) -> None:
-        self.registry = open_registry(self.config.state_dir, self.clock)
+        self.registry = open_registry(self.config.state_dir, self.clock, url=self.config.registry)
         self._registry_task = self.loop.create_task(self.registry.run())
         for _ in range(self.config.workers):
             await self._add_worker()

@@ -75,7 +75,7 @@ def start_cluster(config: ClusterConfig, workers: int | None = None) -> RayClust
         scheduling_strategy=_pin(here),
         get_if_exists=True,
         **_RESTARTING,
-    ).remote(str(config.state_dir.resolve()))
+    ).remote(str(config.state_dir.resolve()), config.registry)
     ray.get(registry.ping.remote())
     if workers is None:
         started = [add_worker(config, node_id=node["NodeID"]) for node in alive_nodes()]

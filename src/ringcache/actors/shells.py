@@ -51,8 +51,8 @@ class ActorShell:
 
 
 class RegistryActor(ActorShell):
-    def __init__(self, state_dir: str) -> None:
-        self.logic = open_registry(Path(state_dir), RealClock())
+    def __init__(self, state_dir: str, url: str | None = None) -> None:
+        self.logic = open_registry(Path(state_dir), RealClock(), url=url)
         self._begin(asyncio.sleep(0))
         self._expiry = asyncio.get_running_loop().create_task(self.logic.run())
 

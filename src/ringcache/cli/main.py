@@ -31,6 +31,7 @@ def _config_from(args: argparse.Namespace) -> ClusterConfig:
     return load_config(
         args.config,
         state_dir=getattr(args, "state_dir", None),
+        registry=getattr(args, "registry", None),
         ray_address=getattr(args, "address", None),
         namespace=getattr(args, "namespace", None),
         host=getattr(args, "host", None),
@@ -245,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     _cluster_flags(start)
     start.add_argument("--host", help="address the REST API binds (127.0.0.1)")
     start.add_argument("--port", type=int, help="port of the REST API (19999)")
+    start.add_argument(
+        "--registry",
+        help="etcd://host:port[,host:port...] to keep the registry in etcd "
+        "(default: SQLite in the state directory)",
+    )
     start.add_argument(
         "--workers",
         type=int,

@@ -2,14 +2,20 @@
 
 The `Registry` service owns time, lease expiry policy and watch wake-ups; a backend only
 stores. Each method maps onto one etcd call (Put with a Txn compare for `prev_revision`,
-Range, DeleteRange, LeaseGrant/KeepAlive/Revoke/TimeToLive, Watch history, Compact), so
-a real etcd backend can be added one to one. A backend never reads a clock: the
-registry passes `now` in. An etcd backend would ignore `now` (etcd keeps its own lease
-time) and return no expired leases, because etcd expires them itself.
+Range, DeleteRange, LeaseGrant/KeepAlive/Revoke/TimeToLive, Watch history, Compact), and
+`EtcdBackend` is that mapping. A backend never reads a clock for lease expiry: the
+registry passes `now` in. etcd keeps its own lease time (whole seconds) and expires
+leases itself, so `EtcdBackend` ignores `now` and returns no expired leases.
 
-Revisions: every changed key gets its own revision, one global counter that only
-increases. A multi-key write (put_many, delete_prefix, revoke) is one atomic
-transaction whose keys take consecutive revisions.
+Revisions: one global counter that only increases. Every write takes revisions greater
+than all before it and returns the revision of its last change. A multi-key write
+(put_many, delete_prefix, revoke) is one atomic transaction: on etcd its keys share one
+revision (etcd's rule, the one a real deployment sees); SQLite and memory give each key
+the next revision. So callers may rely on order and atomicity, never on a multi-key
+write taking exactly one revision per key. `events_since` never splits a revision.
+
+Backends that other processes write to (etcd) also offer a `ChangeFeed`, so a watch
+parked in this process wakes on their writes too.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ class RegistryBackend(Protocol):
         mod_revision (0: the key must not exist). A put with lease=0 detaches the key."""
 
     def put_many(self, items: Sequence[tuple[str, str]]) -> int:
-        """Write all items in one transaction; returns the last revision."""
+        """Write all items in one transaction; returns its last revision."""
 
     def delete(self, key: str, prev_revision: int | None = None) -> int | None:
         """Delete one key; returns the revision of the deletion, None if it was absent."""
@@ -73,10 +79,20 @@ class RegistryBackend(Protocol):
         """Ids of leases whose expiry is at or before `now`, oldest first."""
 
     def events_since(self, prefix: str, revision: int, limit: int) -> list[WatchEvent]:
-        """Kept events on keys under `prefix` with revision >= `revision`, in order."""
+        """Kept events on keys under `prefix` with revision >= `revision`, in order, at
+        most `limit` unless the last revision has more events (revisions are whole)."""
 
     def compact(self, keep: int) -> int:
         """Drop all but the newest `keep` revisions of history; returns compact_revision."""
+
+    def close(self) -> None: ...
+
+
+class ChangeFeed(Protocol):
+    """Tells a parked watch that a backend shared with other processes changed."""
+
+    async def wait(self, prefix: str, revision: int) -> None:
+        """Return once an event under `prefix` at `revision` or later exists."""
 
     def close(self) -> None: ...
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ringcache.cluster.clock import Clock
 from ringcache.cluster.errors import InvalidArgument, NotFound
-from ringcache.cluster.registry.backend import RegistryBackend
+from ringcache.cluster.registry.backend import ChangeFeed, RegistryBackend
 from ringcache.cluster.registry.model import Compacted, KeyValue, WatchEvent
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,10 @@ class Registry:
     Guarantees:
     - Durability: a write returns only after the backend made it durable (with
       `SqliteBackend`, on disk: a crash loses nothing acknowledged).
-    - Revisions: one global revision that only increases, also across restarts; every
-      changed key takes its own revision; `mod_revision`, `create_revision` and `version`
-      follow etcd. `put_many`, `delete_prefix` and lease expiry are atomic.
+    - Revisions: one global revision that only increases, also across restarts;
+      `mod_revision`, `create_revision` and `version` follow etcd. `put_many`,
+      `delete_prefix` and lease expiry are atomic (one revision per key, or one shared
+      revision on etcd: see `backend`).
     - Compare-and-swap: `prev_revision` makes a write conditional on the key's current
       mod_revision (0: the key must be absent); a mismatch raises `Conflict` with the
       current `mod_revision` in `details`.
@@ -44,7 +45,8 @@ class Registry:
       and those that lapsed while the registry was down expire on the first call.
     - Watches: `watch` returns every event under a prefix from a revision on, in
       revision order, with no gaps (unless `Compacted` is raised), and parks without
-      polling until a matching write or the timeout.
+      polling until a matching write or the timeout. With a `changes` feed (etcd), a
+      write by any other client of the backend wakes it too.
     Time is read only from the injected clock, so the same code runs under a virtual
     clock. Backend calls are synchronous and short; the registry is meant for one
     asyncio loop (one actor).
@@ -57,8 +59,10 @@ class Registry:
         *,
         sweep_interval: float = 0.5,
         watch_batch: int = 1000,
+        changes: ChangeFeed | None = None,
     ) -> None:
         self._backend = backend
+        self._changes = changes
         self._clock = clock
         self._sweep_interval = sweep_interval
         self._watch_batch = watch_batch
@@ -187,9 +191,12 @@ class Registry:
             remaining = deadline - self._clock.now()
             if events or remaining <= 0:
                 return events, next_revision
-            await self._wait_for_write(prefix, remaining)
+            await self._wait_for_write(prefix, next_revision, remaining)
 
     def _read_events(self, prefix: str, start_revision: int) -> tuple[list[WatchEvent], int]:
+        # The head is read first: with other writers (etcd), a head read after the events
+        # could skip a write made in between.
+        head = self._backend.revision()
         compact_revision = self._backend.compact_revision()
         if start_revision <= compact_revision:
             raise Compacted(
@@ -200,20 +207,30 @@ class Registry:
         events = self._backend.events_since(prefix, start_revision, self._watch_batch)
         if len(events) == self._watch_batch:
             return events, events[-1].kv.mod_revision + 1
-        # A short batch covers everything up to now, so the watcher may skip ahead.
-        return events, max(start_revision, self._backend.revision() + 1)
+        # A short batch covers everything up to the head, so the watcher may skip ahead.
+        last = events[-1].kv.mod_revision if events else 0
+        return events, max(start_revision, head + 1, last + 1)
 
-    async def _wait_for_write(self, prefix: str, seconds: float) -> None:
+    async def _wait_for_write(self, prefix: str, revision: int, seconds: float) -> None:
         waiter = _Waiter(prefix, asyncio.get_running_loop().create_future())
         waiter_id = next(self._waiter_ids)
         self._waiters[waiter_id] = waiter
         timer = asyncio.ensure_future(self._clock.sleep(seconds))
+        wakers: set[asyncio.Future[None]] = {waiter.woken, timer}
+        remote = None
+        if self._changes is not None:
+            remote = asyncio.ensure_future(self._changes.wait(prefix, revision))
+            wakers.add(remote)
         try:
-            await asyncio.wait({waiter.woken, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(wakers, return_when=asyncio.FIRST_COMPLETED)
         finally:
             del self._waiters[waiter_id]
             timer.cancel()
             waiter.woken.cancel()
+            if remote is not None:
+                remote.cancel()
+                if remote.done() and not remote.cancelled() and remote.exception():
+                    log.warning("registry change feed failed: %r", remote.exception())
 
     def _notify(self, keys: Iterable[str]) -> None:
         if not self._waiters:
@@ -251,8 +268,10 @@ class Registry:
             self._stop_event.set()
 
     def close(self) -> None:
-        """Stop the sweep and close the backend."""
+        """Stop the sweep and close the backend (and its change feed)."""
         self.stop()
+        if self._changes is not None:
+            self._changes.close()
         self._backend.close()
 
     def _expire_lapsed(self) -> None:

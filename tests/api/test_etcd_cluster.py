@@ -1,0 +1,72 @@
+"""A whole in-process cluster with etcd as its registry: membership and jobs recover."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ringcache.local import LocalCluster
+from tests.api.jobs_helpers import api_for, files_on_disk, holders, wait_job, wait_running
+from tests.conftest import make_config, wait_for, write_tree
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    files = {f"train/part{i:02d}.bin": os.urandom(2000 * i) for i in range(1, 16)}
+    return write_tree(tmp_path / "ufs", files)
+
+
+@pytest.fixture
+def etcd_cluster(tmp_path: Path, etcd_url: str):
+    started: list[LocalCluster] = []
+
+    def start(state: str = "state") -> LocalCluster:
+        config = make_config(tmp_path, registry=etcd_url, state_dir=tmp_path / state)
+        cluster = LocalCluster(config).start()
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
+def ring_workers(cluster: LocalCluster) -> list[str]:
+    return cluster.run(cluster.coordinator_ref.call("ring_snapshot"))["workers"]
+
+
+def test_workers_join_and_a_lapsed_lease_leaves_the_ring(etcd_cluster) -> None:
+    cluster = etcd_cluster()
+    assert not (cluster.config.state_dir / "registry.sqlite").exists()  # all in etcd
+    assert sorted(ring_workers(cluster)) == sorted(cluster.workers)
+    victim = sorted(cluster.workers)[0]
+    cluster.kill_worker(victim)  # no goodbye: etcd lapses its lease
+    wait_for(lambda: victim not in ring_workers(cluster), timeout=15, what="lease lapse")
+    node = api_for(cluster).get("/nodes", params={"id": victim}).json()
+    assert node["state"] == "OFFLINE"
+    added = cluster.add_worker()
+    wait_for(lambda: added in ring_workers(cluster), timeout=10, what="join")
+
+
+def test_a_load_survives_a_coordinator_restart_and_a_new_cluster_finds_it(
+    etcd_cluster, tree: Path
+) -> None:
+    cluster = etcd_cluster()
+    api = api_for(cluster)
+    assert api.post("/mount", json={"path": "/data", "ufs": f"file://{tree}"}).status_code == 200
+    slow = {"paths": ["/data"], "alias": "slow", "options": {"batchSize": 1, "bandwidth": "40KB"}}
+    assert api.post("/load", json=slow).status_code == 200
+    wait_running(api, "load", alias="slow")
+    cluster.restart_coordinator()  # the new coordinator reads the job back from etcd
+    api = api_for(cluster)
+    job = wait_job(api, "load", timeout=60, alias="slow")
+    expected = files_on_disk(tree)
+    counted = (job["state"], job["scannedFiles"], job["loadedBytes"], set(holders(cluster)))
+    assert counted == ("SUCCEEDED", len(expected), sum(expected.values()), set(expected))
+    cluster.stop()
+    # Another cluster with an empty state directory: the mount and the job come from etcd.
+    again = api_for(etcd_cluster(state="elsewhere"))
+    assert [m["path"] for m in again.get("/mount").json()["results"]] == ["/data"]
+    assert again.get("/load", params={"alias": "slow"}).json()["state"] == "SUCCEEDED"

@@ -9,12 +9,8 @@ import pytest
 from ringcache.cluster.clock import RealClock
 from ringcache.cluster.errors import Conflict, InvalidArgument
 from ringcache.cluster.registry import open_registry
-from ringcache.cluster.registry.etcd_backend import (
-    EtcdBackend,
-    grpc_target,
-    parse_endpoints,
-    prefix_range,
-)
+from ringcache.cluster.registry.etcd_backend import EtcdBackend, grpc_target, parse_endpoints
+from ringcache.cluster.registry.etcd_history import prefix_range
 from ringcache.config import ClusterConfig
 from tests.unit.registry.test_registry import ParkedClock
 

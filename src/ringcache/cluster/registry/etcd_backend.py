@@ -163,7 +163,8 @@ class EtcdBackend:
         if prev_revision is None:
             revision = self._call(self._kv.Put, request).header.revision
         else:
-            revision = self._compare_and(key, prev_revision, rpc.RequestOp(request_put=request))
+            op = rpc.RequestOp(request_put=request)
+            revision = self._compare_and(key, prev_revision, op).header.revision
         self._maybe_compact(revision)
         return revision
 
@@ -185,8 +186,11 @@ class EtcdBackend:
             deleted, revision = answer.deleted, answer.header.revision
         else:
             op = rpc.RequestOp(request_delete_range=request)
-            revision, answers = self._compare_and(key, prev_revision, op, answers=True)
-            deleted = answers[0].response_delete_range.deleted
+            answer = self._compare_and(key, prev_revision, op)
+            deleted, revision = (
+                answer.responses[0].response_delete_range.deleted,
+                answer.header.revision,
+            )
         if not deleted:
             return None
         self._maybe_compact(revision)
@@ -252,9 +256,7 @@ class EtcdBackend:
         except grpc.RpcError as exc:
             raise _translate(exc) from None
 
-    def _compare_and(
-        self, key: str, prev_revision: int, op: rpc.RequestOp, *, answers: bool = False
-    ):  # noqa: ANN202 (a revision, or (revision, responses))
+    def _compare_and(self, key: str, prev_revision: int, op: rpc.RequestOp) -> rpc.TxnResponse:
         """Run `op` if `key`'s mod_revision is `prev_revision` (0: absent); Conflict if not."""
         compare = rpc.Compare(
             key=key.encode(),
@@ -274,9 +276,7 @@ class EtcdBackend:
                 mod_revision=current,
                 prev_revision=prev_revision,
             )
-        if answers:
-            return answer.header.revision, answer.responses
-        return answer.header.revision
+        return answer
 
     def _replay(self, start: int, head: int) -> Iterator[rpc.Event]:
         """Every event from `start` through at least `head`, from a watch on all keys

@@ -88,3 +88,22 @@ def test_lease_ids_and_transactions_follow_etcd(etcd_url):
     ]
     assert backend.delete_prefix("k/") == [("k/a", revision + 1), ("k/b", revision + 1)]
     backend.close()
+
+
+def test_history_older_than_a_backend_is_replayed_whole_revisions_at_a_time(etcd_url):
+    writer = EtcdBackend(etcd_url, RealClock())
+    first = writer.put("k/a", "1")
+    writer.put_many([("k/b", "2"), ("k/c", "3")])  # one revision, two events
+    writer.delete("k/a")
+    late = EtcdBackend(etcd_url, RealClock())  # its kept history starts after these writes
+    events = late.events_since("k/", first, 100)
+    assert [(e.type, e.kv.key, e.kv.mod_revision) for e in events] == [
+        ("PUT", "k/a", first),
+        ("PUT", "k/b", first + 1),
+        ("PUT", "k/c", first + 1),
+        ("DELETE", "k/a", first + 2),
+    ]
+    assert [e.kv.key for e in late.events_since("k/", first + 1, 1)] == ["k/b", "k/c"]
+    assert late.events_since("k/", first + 3, 100) == []
+    writer.close()
+    late.close()

@@ -11,23 +11,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from ringcache.cluster.cache.store import PageStore
+from ringcache.cluster.environment import Environment
 from ringcache.cluster.policies import PolicySet
-from ringcache.cluster.policies.tracking import GovernedStore, ReportJournal
-from ringcache.cluster.ring.hash_ring import RingCache
 from ringcache.cluster.ufs.filesystem import ufs_for
 from ringcache.cluster.ufs.mounts import MountPoint, MountTable
-from ringcache.cluster.worker.file_loader import FileLoader
-from ringcache.cluster.worker.freshness import Freshness
-from ringcache.cluster.worker.holdings import Holdings
-from ringcache.cluster.worker.index_reports import IndexReports
 from ringcache.cluster.worker.lanes import LocalDisks
-from ringcache.cluster.worker.loads import BatchLoads
 from ringcache.cluster.worker.mount_view import MountView
-from ringcache.cluster.worker.page_fetch import PageFetcher
-from ringcache.cluster.worker.quota import QuotaAdmission
-from ringcache.cluster.worker.reads import Reads
-from ringcache.cluster.worker.throttle import Throttles
-from ringcache.cluster.worker.transfers import Transfers
+from ringcache.cluster.worker.services import WorkerServices
+from ringcache.config import WorkerConfig
 
 PAGE = 1024
 WORKER_A = f"worker-{uuid.UUID(int=1)}"
@@ -97,8 +88,8 @@ class PeerRefs:
 
 
 class Parts:
-    """The worker's services over a real page store in `root`, files under `root/ufs`
-    mounted at `/data`, inline I/O and a manual clock."""
+    """The worker's services as `WorkerServices.compose` wires them, over a real page store
+    in `root`, files under `root/ufs` mounted at `/data`, a manual clock and inline I/O."""
 
     def __init__(
         self,
@@ -115,31 +106,30 @@ class Parts:
         self.clock = ManualClock()
         self.rules = Rules(PolicySet(mounts=self.table()))
         self.registry = MountRegistry(MountPoint("/data", self.uri("")))
-        self.journal = ReportJournal()
-        self.raw = PageStore(root / f"pages-{worker_id}", capacity, PAGE)
-        self.store = GovernedStore(
-            self.raw, self.journal, lambda path: self.rules.policies.priority_for(path)
-        )
         self.mounts = MountView(self.registry, ufs_for)
         self.counters = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0}
-        self.quota = QuotaAdmission(self.store, self.clock, run_io, self.rules)
-        self.fetcher = PageFetcher(self.store, self.clock, PAGE)
-        self.loader = FileLoader(self.store, self.rules, self.quota, self.fetcher, self.clock, PAGE)
-        self.throttles = Throttles(self.clock.now, lambda seconds: None)
-        self.holdings = Holdings(self.store, self.mounts)
-        self.reads = Reads(
-            self.store, self.mounts, self.rules, Freshness(self.store), self.quota,
-            self.fetcher, self.counters, self.clock, run_io, PAGE,
-        )  # fmt: skip
-        self.loads = BatchLoads(
-            self.store, self.mounts, self.loader, self.quota, self.throttles,
-            local_disks or LocalDisks(), ufs_for, run_io, 4,
-        )  # fmt: skip
-        self.transfers = Transfers(
-            worker_id, self.store, self.mounts, self.loader, peers or PeerRefs(), RingCache(),
-            self.throttles, self.clock, run_io, PAGE, 4,
-        )  # fmt: skip
-        self.index_reports = IndexReports(self.store, self.journal, run_io)
+        config = WorkerConfig(
+            cache_dir=root / "cache", capacity=capacity, page_size=PAGE, max_batch_concurrency=4
+        )
+        env = Environment(clock=self.clock, run_io=run_io, blocking_sleep=lambda seconds: None)
+        services = WorkerServices.compose(
+            worker_id,
+            PageStore(root / f"pages-{worker_id}", capacity, PAGE),
+            config,
+            env,
+            self.mounts,
+            self.rules,  # type: ignore[arg-type]  # the part of a PolicyWatch they read
+            peers or PeerRefs(),
+            self.counters,
+            local_disks or LocalDisks(),
+        )
+        self.store = services.store
+        self.reads = services.reads
+        self.loads = services.loads
+        self.holdings = services.holdings
+        self.transfers = services.transfers
+        self.quota = services.quota
+        self.index_reports = services.index_reports
 
     def uri(self, name: str) -> str:
         return f"file://{self.ufs_root}/{name}".rstrip("/")

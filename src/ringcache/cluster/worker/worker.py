@@ -74,13 +74,17 @@ class Worker:
         self.policy_watch = PolicyWatch(registry)
         self.counters = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0}
         self.local_disks = LocalDisks()  # which mounts' files need no lanes to wait
-        self.store: GovernedStore | None = None  # the page store, once `start` opened it
-        self.services: WorkerServices | None = None  # likewise
+        self.services: WorkerServices | None = None  # once `start` opened the page store
         self.lease = 0
         self.start_time = 0.0
         self.last_heartbeat: float | None = None
         self._heartbeat: asyncio.Task | None = None
         self._stopped = False
+
+    @property
+    def store(self) -> GovernedStore | None:
+        """The page store every service changes the cache through; None until started."""
+        return None if self.services is None else self.services.store
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -102,7 +106,6 @@ class Worker:
             self.counters,
             self.local_disks,
         )
-        self.store = services.store
         self.start_time = self.clock.now()
         await self.refresh_mounts()
         await services.upkeep.load()

@@ -23,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from ringcache.cluster.worker.lanes import LocalDisks
 from ringcache.config import ClusterConfig, WorkerConfig
 from ringcache.local import LocalCluster
 
@@ -67,7 +66,7 @@ def worker_load(
         cluster.run(cluster.coordinator.add_mount("/data", f"file://{source}", {}))
         (worker,) = cluster.workers.values()
         if every_lane:  # no mount table: no disk is known to be local
-            worker._local_disks = LocalDisks(str(root / "no-mount-table"))
+            worker.local_disks.mount_table = str(root / "no-mount-table")
         entries = [(f"file://{p}", p.stat().st_size, p.stat().st_mtime, None) for p in paths]
         wall, cpu = time.perf_counter(), time.process_time()
         for start in range(0, len(entries), BATCH):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ringcache.cluster.worker.lanes import LANE_BYTES, LocalDisks, file_system_type, lanes_for
-from ringcache.local import LocalCluster
+
+from .fakes import Parts, inline_io
 
 MOUNTS = """\
 /dev/vda / ext4 rw,relatime 0 0
@@ -70,96 +72,81 @@ def test_without_a_mount_table_no_disk_is_known_local(tmp_path: Path):
     assert not LocalDisks(str(tmp_path / "absent")).holds("/")
 
 
-def _lanes_used(cluster: LocalCluster, table: str, data: Path, sizes: list[int]) -> int:
-    """How many lanes the worker's load batch over files of `sizes` in `data` ran in, with
-    `table` as the mount table."""
-    for i, size in enumerate(sizes):
-        (data / f"f{i}.bin").write_bytes(os.urandom(size))
-    worker = next(iter(cluster.workers.values()))
-    worker._local_disks = LocalDisks(table)
-    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{data}", {}))
-    lanes = []
-    run_io = worker.env.run_io
+class LaneCount:
+    """A `run_io` that counts the load lanes a batch runs in, and the most at once."""
 
-    async def counting(function, *args):
-        if getattr(function, "__name__", "") == "_load_lane":
-            lanes.append(len(args[0]))
-        return await run_io(function, *args)
+    def __init__(self, pause: float = 0.0) -> None:
+        self.pause = pause
+        self.sizes: list[int] = []
+        self.running = 0
+        self.most = 0
 
-    worker.env.run_io = counting
-    entries = [(f"file://{data}/f{i}.bin", size, None, None) for i, size in enumerate(sizes)]
-    answers = cluster.run(worker.load_batch(entries, {}))
-    assert [a["status"] for a in answers] == ["LOADED"] * len(sizes)
-    assert sum(lanes) == len(sizes)
-    return len(lanes)
-
-
-def test_a_batch_of_small_files_on_a_local_disk_loads_in_one_lane(cluster, tmp_path: Path):
-    data = tmp_path / "local"
-    data.mkdir()
-    table = tmp_path / "mounts"
-    table.write_text(f"tmpfs {data} tmpfs rw 0 0\n")
-    assert _lanes_used(cluster, str(table), data, [4096] * 20) == 1
-
-
-def test_a_batch_on_a_network_file_system_loads_in_every_lane(cluster, tmp_path: Path):
-    data = tmp_path / "nfs"
-    data.mkdir()
-    table = tmp_path / "mounts"
-    table.write_text(f"server:/x {data} nfs4 rw 0 0\n")
-    lanes = cluster.config.worker.max_batch_concurrency
-    assert _lanes_used(cluster, str(table), data, [4096] * 20) == lanes
-
-
-def _most_lanes_at_once(cluster: LocalCluster, table: str, data: Path) -> int:
-    """The most load lanes running at once while two batches of small files in `data`
-    load together, with `table` as the mount table."""
-    for i in range(40):
-        (data / f"f{i}.bin").write_bytes(os.urandom(4096))
-    worker = next(iter(cluster.workers.values()))
-    worker._local_disks = LocalDisks(table)
-    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{data}", {}))
-    running, most = 0, 0
-    run_io = worker.env.run_io
-
-    async def counting(function, *args):
-        nonlocal running, most
-        if getattr(function, "__name__", "") != "_load_lane":
-            return await run_io(function, *args)
-        running += 1
-        most = max(most, running)
+    async def __call__(self, function: Any, *args: Any) -> Any:
+        if getattr(function, "__name__", "") != "load_lane":
+            return await inline_io(function, *args)
+        self.sizes.append(len(args[0]))
+        self.running += 1
+        self.most = max(self.most, self.running)
         try:
-            await asyncio.sleep(0.01)  # long enough for the other batch to start its lanes
-            return await run_io(function, *args)
+            await asyncio.sleep(self.pause)  # long enough for another batch to start its lanes
+            return await inline_io(function, *args)
         finally:
-            running -= 1
+            self.running -= 1
 
-    worker.env.run_io = counting
-    entries = [(f"file://{data}/f{i}.bin", 4096, None, None) for i in range(40)]
+
+def _parts(tmp_path: Path, fs_line: str, lanes: LaneCount) -> Parts:
+    """Services whose UFS directory is, by the mount table, on a file system of `fs_line`."""
+    parts_root = tmp_path / "worker"
+    table = tmp_path / "mounts"
+    table.write_text(fs_line.format(ufs=parts_root / "ufs") + "\n")
+    return Parts(parts_root, local_disks=LocalDisks(str(table)), run_io=lanes)
+
+
+def _entries(parts: Parts, sizes: list[int]) -> list[tuple]:
+    return [
+        (parts.write(f"f{i}.bin", os.urandom(size)), size, None, None)
+        for i, size in enumerate(sizes)
+    ]
+
+
+def _lanes_used(tmp_path: Path, fs_line: str, sizes: list[int]) -> int:
+    lanes = LaneCount()
+    parts = _parts(tmp_path, fs_line, lanes)
+    asyncio.run(parts.mounts.refresh())
+    answers = asyncio.run(parts.loads.load_batch(_entries(parts, sizes), {}))
+    assert [a["status"] for a in answers] == ["LOADED"] * len(sizes)
+    assert sum(lanes.sizes) == len(sizes)
+    return len(lanes.sizes)
+
+
+def test_a_batch_of_small_files_on_a_local_disk_loads_in_one_lane(tmp_path: Path):
+    assert _lanes_used(tmp_path, "tmpfs {ufs} tmpfs rw 0 0", [4096] * 20) == 1
+
+
+def test_a_batch_on_a_network_file_system_loads_in_every_lane(tmp_path: Path):
+    assert _lanes_used(tmp_path, "server:/x {ufs} nfs4 rw 0 0", [4096] * 20) == 4
+
+
+def _most_lanes_at_once(tmp_path: Path, fs_line: str) -> int:
+    """The most load lanes running at once while two batches of small files load."""
+    lanes = LaneCount(pause=0.01)
+    parts = _parts(tmp_path, fs_line, lanes)
+    entries = _entries(parts, [4096] * 40)
 
     async def two_batches():
+        await parts.mounts.refresh()
         return await asyncio.gather(
-            worker.load_batch(entries[:20], {}), worker.load_batch(entries[20:], {})
+            parts.loads.load_batch(entries[:20], {}), parts.loads.load_batch(entries[20:], {})
         )
 
-    for answers in cluster.run(two_batches()):
+    for answers in asyncio.run(two_batches()):
         assert [a["status"] for a in answers] == ["LOADED"] * 20
-    return most
+    return lanes.most
 
 
-def test_batches_of_local_files_take_turns(cluster, tmp_path: Path):
-    data = tmp_path / "local"
-    data.mkdir()
-    table = tmp_path / "mounts"
-    table.write_text(f"tmpfs {data} tmpfs rw 0 0\n")
-    assert _most_lanes_at_once(cluster, str(table), data) == 1
+def test_batches_of_local_files_take_turns(tmp_path: Path):
+    assert _most_lanes_at_once(tmp_path, "tmpfs {ufs} tmpfs rw 0 0") == 1
 
 
-def test_batches_on_a_network_file_system_run_together(cluster, tmp_path: Path):
-    data = tmp_path / "nfs"
-    data.mkdir()
-    table = tmp_path / "mounts"
-    table.write_text(f"server:/x {data} nfs4 rw 0 0\n")
-    assert (
-        _most_lanes_at_once(cluster, str(table), data) > cluster.config.worker.max_batch_concurrency
-    )
+def test_batches_on_a_network_file_system_run_together(tmp_path: Path):
+    assert _most_lanes_at_once(tmp_path, "server:/x {ufs} nfs4 rw 0 0") > 4

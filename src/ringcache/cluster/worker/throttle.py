@@ -37,3 +37,26 @@ class Throttle:
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait > 0:
             self.sleep(wait)
+
+
+class Throttles:
+    """One `Throttle` per job on this worker, replaced when the job's rate changes.
+
+    Guarantees: the calls of one job (loads, fetches, prunes; on any thread) share one
+    bucket, so the job's rate holds across all of them.
+    """
+
+    def __init__(self, now: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self.now = now
+        self.sleep = sleep
+        self._by_job: dict[str, Throttle] = {}
+
+    def for_job(self, job_id: str | None, bandwidth: int | None) -> Throttle | None:
+        """The job's throttle at `bandwidth` bytes/s; None without a limit."""
+        if not bandwidth:
+            return None
+        key = job_id or ""
+        throttle = self._by_job.get(key)
+        if throttle is None or throttle.rate != bandwidth:
+            throttle = self._by_job[key] = Throttle(bandwidth, now=self.now, sleep=self.sleep)
+        return throttle

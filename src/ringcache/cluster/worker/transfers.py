@@ -1,21 +1,23 @@
-"""The worker's part in moving data: serving peers, fetching from them, pruning, and the
-stale-cache scan."""
+"""The worker's part in moving data: serving peers, fetching from them, pruning."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..cache.model import page_runs
-from ..cache.store import CapacityExceeded
+from ..cache.store import CapacityExceeded, PageStore
+from ..clock import Clock
+from ..environment import RunIo
 from ..errors import InvalidArgument, RingcacheError
-from ..ring.hash_ring import HashRing
+from ..refs import Peers
+from ..ring.hash_ring import RingCache
 from ..ufs.filesystem import FileVersion
-from .loads import cached_entry
-
-if TYPE_CHECKING:
-    from .worker import Worker
+from .file_loader import FileLoader
+from .holdings import cached_entry
+from .mount_view import MountView
+from .throttle import Throttles
 
 log = logging.getLogger(__name__)
 
@@ -23,34 +25,67 @@ PEER_CHUNK_PAGES = 8  # pages per peer read: bounded messages, few round trips
 BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
 BUNDLE_LANES = 4  # bundle calls in flight per fetch batch
 
+Wanted = tuple[int, float | None, str | None]  # the version a peer is asked for
 
-class RebalancePath:
-    """Rebalance calls for `Worker`; one result per file, never an exception for one file."""
+
+class Transfers:
+    """Serves a rebalance: files fetched from peers (else the UFS), served to peers, pruned.
+
+    Guarantees: one result per file, never an exception for one file; a peer's bytes are
+    kept only when they are the whole version asked (else nothing of the file is kept, and
+    the UFS is asked); this worker serves peers only pages of the version they name.
+    """
+
+    def __init__(
+        self,
+        worker_id: str,
+        store: PageStore,
+        mounts: MountView,
+        loader: FileLoader,
+        peers: Peers,
+        rings: RingCache,
+        throttles: Throttles,
+        clock: Clock,
+        run_io: RunIo,
+        page_size: int,
+        max_concurrency: int,
+    ) -> None:
+        self.worker_id = worker_id
+        self.store = store
+        self.mounts = mounts
+        self.loader = loader
+        self.peers = peers  # other workers, for moving data between them
+        self.rings = rings
+        self.throttles = throttles
+        self.clock = clock
+        self.run_io = run_io
+        self.page_size = page_size
+        self.max_concurrency = max_concurrency
 
     async def read_cached(
-        self: Worker,
+        self,
         path: str,
         offset: int = 0,
         length: int | None = None,
-        version: tuple[int, float | None, str | None] | None = None,
+        version: Wanted | None = None,
     ) -> bytes | None:
         """Bytes from this worker's pages only, of `version` if given; None if it can't."""
-        return await self.env.run_io(self._read_cached, path, offset, length, version)
+        return await self.run_io(self._read_cached, path, offset, length, version)
 
     def _read_cached(
-        self: Worker,
+        self,
         path: str,
         offset: int,
         length: int | None,
-        version: tuple[int, float | None, str | None] | None,
+        version: Wanted | None,
     ) -> bytes | None:
-        store = self._require_store()
+        store = self.store
         if not _of_version(store.held([path])[0], version):
             return None
         return store.read(path, offset, length, self.clock.now())
 
     async def list_unsettled(
-        self: Worker, start_after: str | None, limit: int, ring: dict[str, Any]
+        self, start_after: str | None, limit: int, ring: dict[str, Any]
     ) -> dict[str, Any]:
         """The next `limit` files held after `start_after`, sorted by path, split by `ring`
         (its `ring` fingerprint, `virtualNodes`, `replicas`, and its `workers` unless this
@@ -61,14 +96,14 @@ class RebalancePath:
         """
         if type(limit) is not int or limit < 1:
             raise InvalidArgument(f"limit must be an integer >= 1, not {limit!r}")
-        shape = self.env.rings.get(ring["ring"])
+        shape = self.rings.get(ring["ring"])
         if shape is None:
             if "workers" not in ring:
                 return {"unknownRing": True}
             # A build hashes workers x virtual nodes points: off the event loop.
-            rings, workers, nodes = self.env.rings, ring["workers"], ring["virtualNodes"]
-            shape = await self.env.run_io(rings.get, ring["ring"], workers, nodes)
-        files = self._require_store().list_held(start_after=start_after, limit=limit)
+            rings, workers, nodes = self.rings, ring["workers"], ring["virtualNodes"]
+            shape = await self.run_io(rings.get, ring["ring"], workers, nodes)
+        files = self.store.list_held(start_after=start_after, limit=limit)
         paths = [path for path, *_ in files]
         alone = shape.owned_alone(paths, self.worker_id, ring.get("replicas", 1))
         entries, skipped = [], []
@@ -81,7 +116,7 @@ class RebalancePath:
         return {"entries": entries, "skipped": skipped, "last": last, "done": len(files) < limit}
 
     async def fetch_batch(
-        self: Worker, entries: list[Any], options: dict[str, Any] | None = None
+        self, entries: list[Any], options: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Cache each file, from a peer that holds it when one can, else from the UFS.
 
@@ -89,15 +124,15 @@ class RebalancePath:
         `source` "peer" or "ufs", SKIPPED when already cached whole, or FAILED.
         """
         options = options or {}
-        throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
-        limit = asyncio.Semaphore(self.config.max_batch_concurrency)
+        throttle = self.throttles.for_job(options.get("jobId"), options.get("bandwidth"))
+        limit = asyncio.Semaphore(self.max_concurrency)
         from_peers = await self._fetch_bundles(entries, throttle)
 
         async def fetch_one(entry: Any) -> dict[str, Any]:
             path, size, mtime, etag, holders = entry
             version = FileVersion(size, mtime, etag)
             async with limit:
-                if _whole(self._require_store().held([path])[0], version):
+                if _whole(self.store.held([path])[0], version):
                     return {"path": path, "status": "SKIPPED", "bytes": size}
                 try:
                     for peer in holders:
@@ -105,8 +140,8 @@ class RebalancePath:
                             peer, path, version, throttle
                         ):
                             return _loaded(path, size, "peer")
-                    ufs, uri = await self._resolve(path)
-                    await self.env.run_io(self._load_file, ufs, uri, version, {}, throttle)
+                    ufs, uri = await self.mounts.open(path)
+                    await self.run_io(self.loader.load, ufs, uri, version, {}, throttle)
                 except RingcacheError as exc:
                     reason = getattr(exc, "reason", None) or exc.details.get("reason")
                     return _failed(path, reason or "UFS_READ_FAILED", exc.message)
@@ -122,27 +157,25 @@ class RebalancePath:
             results[i] = result
         return results  # type: ignore[return-value]
 
-    async def read_cached_many(
-        self: Worker, items: list[tuple[str, tuple[int, float | None, str | None]]]
-    ) -> list[bytes | None]:
+    async def read_cached_many(self, items: list[tuple[str, Wanted]]) -> list[bytes | None]:
         """Whole small files from this worker's pages, of the versions asked, in one answer
         (None for each it cannot serve): one round trip instead of one per file."""
 
         def read_all() -> list[bytes | None]:
-            store, now = self._require_store(), self.clock.now()
+            store, now = self.store, self.clock.now()
             held = store.held([path for path, _ in items])
             return [
                 store.read(path, 0, None, now) if _of_version(had, version) else None
                 for (path, version), had in zip(items, held, strict=True)
             ]
 
-        return await self.env.run_io(read_all)
+        return await self.run_io(read_all)
 
-    async def _fetch_bundles(self: Worker, entries: list[Any], throttle: Any) -> set[str]:
+    async def _fetch_bundles(self, entries: list[Any], throttle: Any) -> set[str]:
         """Files of up to BUNDLE_BYTES fetched from peers in bundles of up to that much per
         call (a file that big alone): one round trip and one store write per bundle."""
         bundles: dict[str, list[list[Any]]] = {}
-        held = self._require_store().held([entry[0] for entry in entries])
+        held = self.store.held([entry[0] for entry in entries])
         for entry, had in zip(entries, held, strict=True):
             path, size, _, _, holders = entry
             peer = next((h for h in holders if h != self.worker_id), None)
@@ -169,16 +202,16 @@ class RebalancePath:
                     log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc)
                     continue
                 if throttle is not None:
-                    await self.env.run_io(throttle.consume, sum(len(a or b"") for a in answers))
-                stored = await self.env.run_io(self._store_whole, bundle, answers)
+                    await self.run_io(throttle.consume, sum(len(a or b"") for a in answers))
+                stored = await self.run_io(self._store_whole, bundle, answers)
                 done.update(stored)
 
         await asyncio.gather(*(lane() for _ in range(min(BUNDLE_LANES, len(ordered)))))
         return done
 
-    def _store_whole(self: Worker, bundle: list[Any], answers: list[bytes | None]) -> list[str]:
+    def _store_whole(self, bundle: list[Any], answers: list[bytes | None]) -> list[str]:
         """Write whole files fetched from a peer into pages; the paths stored."""
-        store, page_size, stored = self._require_store(), self.config.page_size, []
+        store, page_size, stored = self.store, self.page_size, []
         for (path, size, mtime, etag, _), data in zip(bundle, answers, strict=True):
             if data is None or len(data) != size:
                 continue
@@ -191,13 +224,13 @@ class RebalancePath:
         return stored
 
     async def _fetch_from_peer(
-        self: Worker, peer: str, path: str, version: FileVersion, throttle: Any
+        self, peer: str, path: str, version: FileVersion, throttle: Any
     ) -> bool:
         """Copy a file page by page from a peer; False (nothing kept) if the peer can't."""
-        store = self._require_store()
-        page_size = self.config.page_size
+        store = self.store
+        page_size = self.page_size
         # Recording a file writes the store's journal: disk I/O, off the event loop.
-        await self.env.run_io(store.set_file, path, version, self.clock.now())
+        await self.run_io(store.set_file, path, version, self.clock.now())
         try:
             missing = store.missing_pages(path, 0, version.size)
             for run_start, run_stop in page_runs(missing):
@@ -206,7 +239,7 @@ class RebalancePath:
                     offset = start * page_size
                     length = min(version.size, stop * page_size) - offset
                     if throttle is not None:
-                        await self.env.run_io(throttle.consume, length)
+                        await self.run_io(throttle.consume, length)
                     wanted = (version.size, version.mtime, version.etag)
                     peer_ref = self.peers.worker(peer)
                     data = await peer_ref.call("read_cached", path, offset, length, wanted)
@@ -214,7 +247,7 @@ class RebalancePath:
                         raise LookupError(f"{peer} no longer holds {path}")
                     view = memoryview(data)
                     pages = [view[i : i + page_size] for i in range(0, length, page_size)]
-                    await self.env.run_io(
+                    await self.run_io(
                         store.put_pages, path, start, pages, self.clock.now(), version=version
                     )
             return True
@@ -231,22 +264,22 @@ class RebalancePath:
             store.remove_file(path)
             return False
 
-    async def held_whole(self: Worker, items: list[Any]) -> list[bool]:
+    async def held_whole(self, items: list[Any]) -> list[bool]:
         """For each `(path, size, mtime, etag)`, whether this worker holds that version of
         the file whole: a rebalance asks an owner before it drops the other copies."""
-        held = self._require_store().held([item[0] for item in items])
+        held = self.store.held([item[0] for item in items])
         return [
             _whole(had, FileVersion(size, mtime, etag))
             for (_, size, mtime, etag), had in zip(items, held, strict=True)
         ]
 
     async def prune_batch(
-        self: Worker, paths: list[str], options: dict[str, Any] | None = None
+        self, paths: list[str], options: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Drop files this worker no longer owns; `bandwidth` limits bytes dropped per second."""
         options = options or {}
-        throttle = self._throttle(options.get("jobId"), options.get("bandwidth"))
-        store = self._require_store()
+        throttle = self.throttles.for_job(options.get("jobId"), options.get("bandwidth"))
+        store = self.store
         results = []
         for path in paths:
             info = store.file_info(path)
@@ -254,38 +287,10 @@ class RebalancePath:
                 results.append({"path": path, "status": "NOT_CACHED", "bytes": 0})
                 continue
             if throttle is not None:
-                await self.env.run_io(throttle.consume, info.cached_bytes)
+                await self.run_io(throttle.consume, info.cached_bytes)
             freed = store.remove_file(path)
             results.append({"path": path, "status": "FREED", "bytes": freed})
         return results
-
-    # -- stale cache -----------------------------------------------------------------------
-
-    async def clear_stale(
-        self: Worker, workers: list[str], virtual_nodes: int, replicas: int = 1
-    ) -> None:
-        """Start dropping, in the background, every file this worker is not an owner of."""
-        await self.stop_clear_stale()
-        ring = HashRing(workers, virtual_nodes=virtual_nodes)
-        self._stale_scan = asyncio.get_running_loop().create_task(self._clear_stale(ring, replicas))
-
-    async def stop_clear_stale(self: Worker) -> None:
-        task = getattr(self, "_stale_scan", None)
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    async def _clear_stale(self: Worker, ring: HashRing, replicas: int) -> int:
-        dropped, cursor = 0, None
-        while page := await self.list_cached(cursor, 1000):
-            cursor = page[-1]["path"]
-            paths = [entry["path"] for entry in page]
-            for path, owners in zip(paths, ring.owners_batch(paths, replicas), strict=True):
-                if self.worker_id not in owners:
-                    dropped += self._require_store().remove_file(path)
-            await asyncio.sleep(0)  # let reads and heartbeats through between pages
-        self.counters["staleBytesDropped"] = self.counters.get("staleBytesDropped", 0) + dropped
-        return dropped
 
 
 def _loaded(path: str, size: int, source: str) -> dict[str, Any]:

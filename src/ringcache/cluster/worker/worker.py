@@ -5,24 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from ...config import WorkerConfig
-from ..cache.store import PageStore
 from ..environment import Environment
-from ..errors import NotFound
+from ..errors import NotFound, Unavailable
+from ..policies.tracking import GovernedStore
+from ..policies.watch import PolicyWatch
 from ..refs import ActorRef, LocalPeers, Peers
 from ..ring.membership import NodeRecord, live_key, node_key
-from ..ufs.mount_store import read_mount_entries, table_of
-from ..ufs.mounts import MountTable
+from .index_reports import REPORT_LIMIT
 from .lanes import LocalDisks
-from .loads import BatchPath
-from .policies import PolicyPath
-from .reads import ReadPath
-from .throttle import Throttle
-from .transfers import RebalancePath
+from .mount_view import MountView
+from .services import WorkerServices
+from .transfers import Wanted
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +35,16 @@ def load_or_create_worker_id(cache_dir: Path) -> str:
     return worker_id
 
 
-class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
+class Worker:
     """Caches UFS files as pages on local disk and serves reads of them.
 
     Guarantees: a read answers the UFS bytes of the version recorded when the file was first
     cached (Alluxio's `immutable` default); a page is served only once it is whole on disk;
     the worker holds a live key in the registry exactly while its lease is kept alive.
+
+    The worker itself is the shell: identity, lease and heartbeat, lifecycle, and the calls
+    other actors make by name, each handed to one of its services (`WorkerServices`), which
+    exist once `start` has opened the page store. Before that, a call is Unavailable.
     """
 
     def __init__(
@@ -69,35 +70,47 @@ class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
         self.lease_ttl = lease_ttl
         self.host = host
         self.ray_node_id = ray_node_id
-        self.store: PageStore | None = None
-        self.mounts = MountTable([])
-        self.mounts_generation = 0
-        self._mount_entries: tuple[str, ...] = ()
-        self._mounts_lock = asyncio.Lock()
+        self.mount_view = MountView(registry, env.ufs_factory)
+        self.policy_watch = PolicyWatch(registry)
+        self.counters = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0}
+        self.local_disks = LocalDisks()  # which mounts' files need no lanes to wait
+        self.services: WorkerServices | None = None  # once `start` opened the page store
         self.lease = 0
         self.start_time = 0.0
         self.last_heartbeat: float | None = None
-        self.counters = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0}
-        self._loaded_by: OrderedDict[str, str] = OrderedDict()
-        self._throttles: dict[str, Throttle] = {}
         self._heartbeat: asyncio.Task | None = None
         self._stopped = False
-        self._local_disks = LocalDisks()  # which mounts' files need no lanes to wait
-        self._local_lanes = asyncio.Lock()  # held by a batch of local-disk files
-        self._init_policies()
+
+    @property
+    def store(self) -> GovernedStore | None:
+        """The page store every service changes the cache through; None until started."""
+        return None if self.services is None else self.services.store
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> str:
-        self.store = await self.env.run_io(
+        opened = await self.env.run_io(
             self.env.store_factory,
             self.cache_dir / "pages",
             self.config.capacity,
             self.config.page_size,
         )
+        services = self.services = WorkerServices.compose(
+            self.worker_id,
+            opened,
+            self.config,
+            self.env,
+            self.mount_view,
+            self.policy_watch,
+            self.peers,
+            self.counters,
+            self.local_disks,
+        )
         self.start_time = self.clock.now()
         await self.refresh_mounts()
-        await self._start_policies()
+        await services.upkeep.load()
+        await services.index_reports.report_everything()
+        services.upkeep.begin()
         await self._register()
         self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
         return self.worker_id
@@ -134,29 +147,21 @@ class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
                 await self._register()
             self.last_heartbeat = self.clock.now()
             await self.refresh_mounts()
-            await self._refresh_policies()
+            await self._running().upkeep.refresh()
         except Exception:  # the loop must outlive a registry restart; next beat retries
             log.exception("%s: heartbeat failed", self.worker_id)
 
     async def refresh_mounts(self, seen: int | None = None) -> None:
-        """Re-read the mount table; rebuilt only when it changed. With `seen` (a generation
-        the caller found stale), skipped if another caller refreshed meanwhile, so a burst of
-        misses costs one registry read, not one per file."""
-        async with self._mounts_lock:
-            if seen is not None and seen != self.mounts_generation:
-                return
-            entries = await read_mount_entries(self.registry)
-            if entries != self._mount_entries:
-                self.mounts = table_of(entries)
-                self._mount_entries = entries
-            self.mounts_generation += 1
+        """Re-read the mount table (see `MountView.refresh`)."""
+        await self.mount_view.refresh(seen)
 
     async def stop(self) -> None:
         """Stop heartbeating; the lease lapses and the ring drops this worker."""
         self._stopped = True
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        self._stop_policies()
+        if self.services is not None:
+            self.services.upkeep.stop()
 
     async def decommission(self) -> None:
         """Leave the cluster now: revoke the lease so the ring changes at once."""
@@ -167,7 +172,7 @@ class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
             pass  # already lapsed: the goal, leaving the ring, is reached either way
 
     async def stats(self) -> dict[str, Any]:
-        store = self._require_store().stats()
+        store = self._running().store.stats()
         return {
             "id": self.worker_id,
             "capacityBytes": store.capacity_bytes,
@@ -178,3 +183,77 @@ class Worker(ReadPath, BatchPath, RebalancePath, PolicyPath):
             "lastHeartbeat": self.last_heartbeat,
             **self.counters,
         }
+
+    def _running(self) -> WorkerServices:
+        if self.services is None:
+            raise Unavailable(f"{self.worker_id} has not started")
+        return self.services
+
+    # -- the calls of clients, jobs and peers (documented on the services) -----------------
+
+    async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
+        return await self._running().reads.read(path, offset, length)
+
+    async def load_batch(
+        self, files: list[Any], options: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._running().loads.load_batch(files, options)
+
+    async def free_batch(self, paths: list[str]) -> list[dict[str, Any]]:
+        return await self._running().holdings.free_batch(paths)
+
+    async def free_prefix(self, ufs_prefix: str) -> int:
+        return await self._running().holdings.free_prefix(ufs_prefix)
+
+    async def list_cached(self, start_after: str | None = None, limit: int = 1000) -> list[dict]:
+        return await self._running().holdings.list_cached(start_after, limit)
+
+    async def list_all_cached(self) -> list[dict]:
+        return await self._running().holdings.list_all_cached()
+
+    async def read_cached(
+        self,
+        path: str,
+        offset: int = 0,
+        length: int | None = None,
+        version: Wanted | None = None,
+    ) -> bytes | None:
+        return await self._running().transfers.read_cached(path, offset, length, version)
+
+    async def read_cached_many(self, items: list[tuple[str, Wanted]]) -> list[bytes | None]:
+        return await self._running().transfers.read_cached_many(items)
+
+    async def list_unsettled(
+        self, start_after: str | None, limit: int, ring: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._running().transfers.list_unsettled(start_after, limit, ring)
+
+    async def fetch_batch(
+        self, entries: list[Any], options: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._running().transfers.fetch_batch(entries, options)
+
+    async def held_whole(self, items: list[Any]) -> list[bool]:
+        return await self._running().transfers.held_whole(items)
+
+    async def prune_batch(
+        self, paths: list[str], options: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._running().transfers.prune_batch(paths, options)
+
+    async def clear_stale(self, workers: list[str], virtual_nodes: int, replicas: int = 1) -> None:
+        await self._running().stale.clear_stale(workers, virtual_nodes, replicas)
+
+    async def stop_clear_stale(self) -> None:
+        await self._running().stale.stop_clear_stale()
+
+    async def drain_index_reports(
+        self, acked: int | None = None, limit: int = REPORT_LIMIT
+    ) -> dict[str, Any]:
+        return await self._running().index_reports.drain(acked, limit)
+
+    async def lru_under(self, ufs_root: str, wanted: int) -> list[list[Any]]:
+        return await self._running().quota.lru_under(ufs_root, wanted)
+
+    async def evict_files(self, paths: list[str]) -> int:
+        return await self._running().quota.evict_files(paths)

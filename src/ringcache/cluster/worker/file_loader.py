@@ -1,0 +1,154 @@
+"""One file cached whole, from the UFS or a local disk: the unit of a load batch."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Any
+
+from ..cache.layout import FileRange
+from ..cache.model import DEFAULT_PRIORITY, page_runs
+from ..cache.store import PageStore
+from ..clock import Clock
+from ..policies import CacheRule
+from ..policies.quota_check import quota_failure
+from ..ufs.filesystem import FileVersion, UnderFileSystem
+from .freshness import expired
+from .page_fetch import PageFetcher
+from .quota import QuotaAdmission
+from .seams import PolicySource
+from .throttle import Throttle
+
+LOADED_BY_MEMORY = 100_000  # files remembered per worker as loaded by which job
+LOCAL_RUN_PAGES = 16  # pages of a local file stored per page-store call
+UFS_RUN_PAGES = 8  # pages per ranged UFS read: fewer round trips, bounded memory
+
+
+class FileLoader:
+    """Caches one file whole, under the rules; blocking (it runs on an I/O thread).
+
+    Guarantees: a file is either cached whole at the version asked or, on any error,
+    not cached at all; a `skipCache` file is never stored; a new file gets its priority
+    rule's level; quotas are checked unless the coordinator's gate already did. Remembers
+    which job loaded each file (the last LOADED_BY_MEMORY), so a job resumed after a
+    coordinator restart counts its own earlier loads as loaded, not skipped.
+    """
+
+    def __init__(
+        self,
+        store: PageStore,
+        rules: PolicySource,
+        quota: QuotaAdmission,
+        fetcher: PageFetcher,
+        clock: Clock,
+        page_size: int,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.quota = quota
+        self.fetcher = fetcher
+        self.clock = clock
+        self.page_size = page_size
+        self._loaded_by: OrderedDict[str, str] = OrderedDict()
+
+    def load(
+        self,
+        ufs: UnderFileSystem,
+        uri: str,
+        version: FileVersion | None,
+        options: dict[str, Any],
+        throttle: Throttle | None,
+    ) -> dict[str, Any]:
+        """Cache `uri` whole (`version` as a listing saw it, else looked up); its result."""
+        store = self.store
+        policies = self.rules.policies
+        if policies.any_skip and policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
+            if store.file_info(uri) is not None:
+                store.remove_file(uri)  # cached before the rule came: never cached again
+            return {"path": uri, "status": "FILTERED", "bytes": version.size if version else 0}
+        version = version or ufs.stat(uri).version
+        job_id = options.get("jobId")
+        cached = store.file_info(uri)
+        if cached is not None and expired(cached, policies, self.clock.now()):
+            store.remove_file(uri)  # past its TTL: loading caches it afresh
+            cached = None
+        if cached is not None and cached.complete:
+            # A file this same job loaded before a coordinator restart counts as loaded.
+            ours = job_id is not None and self._loaded_by.get(uri) == job_id
+            unchanged = cached.version == version
+            if not ours and (
+                options.get("skipIfExists") or (options.get("ifChanged") and unchanged)
+            ):
+                return {"path": uri, "status": "SKIPPED", "bytes": cached.version.size}
+        # The coordinator's gate checked quotas if `quotaChecked`.
+        if policies.any_quota and not options.get("quotaChecked"):
+            held = cached.cached_bytes if cached is not None and cached.version == version else 0
+            verdict = self.quota.admit(uri, version.size - held, policies)
+            if not verdict.allowed:
+                return quota_failure(uri, verdict)
+        local = ufs.local_path(uri)
+        priority = None
+        if cached is not None and cached.version == version:
+            store.set_file(uri, version, self.clock.now())
+            missing = page_runs(store.missing_pages(uri, 0, version.size))  # runs of pages
+        else:  # no page is cached yet (a racing loader's are skipped)
+            # A new file (or version) gets its rule's level, named here as we know it is new.
+            priority = policies.priority_for(uri) if policies.any_priority else DEFAULT_PRIORITY
+            pages = -(-version.size // self.page_size)
+            missing = [(0, pages)] if pages else []
+            if not missing:  # else its first pages record it, with them
+                store.set_file(uri, version, self.clock.now(), priority)
+        chunk = UFS_RUN_PAGES
+        try:
+            if local is not None:
+                self._copy_local(local, uri, version, missing, throttle, priority)
+                missing = []
+            for run_start, run_stop in missing:
+                for start in range(run_start, run_stop, chunk):
+                    stop = min(run_stop, start + chunk)
+                    if throttle is not None:
+                        throttle.consume(
+                            min(version.size, stop * self.page_size) - start * self.page_size
+                        )
+                    self.fetcher.fetch(ufs, uri, version, start, stop, priority=priority)
+                    priority = None  # recorded: a rule changed since is the enforcer's to apply
+        except BaseException:
+            store.remove_file(uri)  # no half-loaded file left behind to look cached
+            raise
+        if job_id is not None:
+            self._loaded_by[uri] = job_id
+            while len(self._loaded_by) > LOADED_BY_MEMORY:
+                self._loaded_by.popitem(last=False)
+        return {"path": uri, "status": "LOADED", "bytes": version.size}
+
+    def _copy_local(
+        self,
+        local: str,
+        uri: str,
+        version: FileVersion,
+        runs: list[tuple[int, int]],
+        throttle: Throttle | None,
+        priority: str | None,
+    ) -> None:
+        """Runs `[start, stop)` of pages of a file on the local disk, copied by the kernel
+        straight into the store (recording the file at `version`, at `priority` if new)."""
+        store = self.store
+        page_size = self.page_size
+        fd = os.open(local, os.O_RDONLY)
+        try:
+            for run_start, run_stop in runs:
+                for start in range(run_start, run_stop, LOCAL_RUN_PAGES):
+                    stop = min(run_stop, start + LOCAL_RUN_PAGES)
+                    ranges = [
+                        FileRange(
+                            fd, index * page_size, min(page_size, version.size - index * page_size)
+                        )
+                        for index in range(start, stop)
+                    ]
+                    if throttle is not None:
+                        throttle.consume(sum(page.length for page in ranges))
+                    now = self.clock.now()
+                    store.put_pages(uri, start, ranges, now, version=version, priority=priority)
+                    priority = None  # recorded: a rule changed since is the enforcer's to apply
+        finally:
+            os.close(fd)

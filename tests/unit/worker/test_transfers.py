@@ -1,0 +1,150 @@
+"""`Transfers`: the rebalance listing leaves out what the ring settles; files come from a
+peer when one holds them whole, else from the UFS; owners answer only for whole files."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ringcache.cluster.errors import InvalidArgument
+from ringcache.cluster.ring.hash_ring import HashRing
+from ringcache.cluster.ufs.filesystem import FileVersion
+
+from .fakes import PAGE, WORKER_A, WORKER_B, Parts, PeerRefs
+
+
+def test_owned_alone_and_whole_is_skipped_everything_else_is_listed(tmp_path: Path, run):
+    parts = Parts(tmp_path)
+    data = parts.ufs_root
+    for i in range(40):
+        (data / f"f{i:02d}.bin").write_bytes(os.urandom(1000 + i))
+    run(parts.mounts.refresh())
+    uris = [f"file://{data}/f{i:02d}.bin" for i in range(40)]
+    answers = run(parts.loads.load_batch(uris, {}))
+    assert {a["status"] for a in answers} == {"LOADED"}
+    # One more file, held in part (its first page only): never settled.
+    page_size = PAGE
+    (data / "part.bin").write_bytes(os.urandom(2 * page_size + 1))
+    partial = f"file://{data}/part.bin"
+    version = FileVersion(2 * page_size + 1, (data / "part.bin").stat().st_mtime, None)
+    parts.store.put_page(partial, 0, b"x" * page_size, 0.0, version=version)
+    other = f"worker-{uuid.UUID(int=5)}"
+    shape = HashRing([parts.worker_id, other], virtual_nodes=50)
+    named = {"ring": shape.fingerprint(), "virtualNodes": 50, "replicas": 1}
+    # A ring the worker does not know is asked for by name first: it wants the workers.
+    assert run(parts.transfers.list_unsettled(None, 7, named)) == {"unknownRing": True}
+    ring = {**named, "workers": [parts.worker_id, other]}
+    mine = {u for u in uris if shape.owners(u) == [parts.worker_id]}
+    assert 0 < len(mine) < 40
+    uris.append(partial)
+
+    listed, skipped, after, pages = [], [], None, 0
+    while True:  # after the first page, the name is enough
+        page = run(parts.transfers.list_unsettled(after, 7, ring if after is None else named))
+        pages += 1
+        listed += [e["path"] for e in page["entries"]]
+        skipped += page["skipped"]
+        assert page["last"] == max([after or "", *listed, *skipped])
+        after = page["last"]
+        if page["done"]:
+            break
+    assert skipped == sorted(mine)
+    assert listed == sorted(set(uris) - mine)
+    assert pages == 41 // 7 + 1  # the last page is short: done
+    entries = run(parts.transfers.list_unsettled(None, 100, ring))["entries"]
+    assert entries == [e for e in run(parts.holdings.list_cached(None, 100)) if e in entries]
+    assert [e["complete"] for e in entries if e["path"] == partial] == [False]
+
+    both = {**named, "replicas": 2}  # two owners each: nothing is settled by one worker
+    answer = run(parts.transfers.list_unsettled(None, 100, both))
+    assert answer["skipped"] == [] and len(answer["entries"]) == 41
+    with pytest.raises(InvalidArgument):
+        run(parts.transfers.list_unsettled(None, 0, ring))
+
+
+def test_owners_and_peers_answer_for_whole_files_of_the_version_asked(tmp_path: Path, run):
+    """`held_whole` (asked before a rebalance drops other copies) is True only for a file
+    held whole at the version named; `read_cached_many` serves only that version."""
+    parts = Parts(tmp_path)
+    data = parts.ufs_root
+    (data / "whole.bin").write_bytes(os.urandom(3000))
+    run(parts.mounts.refresh())
+    whole = f"file://{data}/whole.bin"
+    assert run(parts.loads.load_batch([whole], {}))[0]["status"] == "LOADED"
+    version = parts.store.file_info(whole).version
+    page_size = PAGE
+    partial = f"file://{data}/part.bin"  # its first page of three only
+    part_version = FileVersion(2 * page_size + 1, 1.0, None)
+    parts.store.put_page(partial, 0, b"x" * page_size, 0.0, version=part_version)
+    other = FileVersion(version.size, version.mtime + 1, None)  # a newer version
+
+    asked = [
+        (whole, *version),
+        (partial, *part_version),
+        (whole, *other),
+        ("file:///nope", 1, None, None),
+    ]
+    assert run(parts.transfers.held_whole(asked)) == [True, False, False, False]
+    answers = run(
+        parts.transfers.read_cached_many(
+            [(whole, tuple(version)), (whole, tuple(other)), (partial, tuple(part_version))]
+        )
+    )
+    assert bytes(answers[0]) == (data / "whole.bin").read_bytes()
+    assert answers[1:] == [None, None]  # another version; a file not held whole
+
+
+def _version(parts: Parts, uri: str) -> tuple:
+    info = parts.store.file_info(uri)
+    return (uri, *info.version)
+
+
+def test_files_come_from_a_peer_that_holds_them_whole(tmp_path: Path, run) -> None:
+    holder = Parts(tmp_path, WORKER_A)
+    peers = PeerRefs(**{WORKER_A: holder.transfers})
+    fetcher = Parts(tmp_path, WORKER_B, peers=peers)
+    datas = [os.urandom(PAGE * i + 7) for i in range(3)]
+    uris = [holder.write(f"f{i}.bin", data) for i, data in enumerate(datas)]
+    run(holder.mounts.refresh())
+    run(fetcher.mounts.refresh())
+    assert {a["status"] for a in run(holder.loads.load_batch(uris))} == {"LOADED"}
+    entries = [(*_version(holder, uri), [WORKER_A]) for uri in uris]
+    for i in range(3):
+        (holder.ufs_root / f"f{i}.bin").unlink()  # from now on, only the peer has them
+    answers = run(fetcher.transfers.fetch_batch(entries))
+    assert [(a["status"], a["source"]) for a in answers] == [("LOADED", "peer")] * 3
+    assert peers.calls == ["read_cached_many"]  # small files: one bundle, one call
+    for uri, data in zip(uris, datas, strict=True):
+        assert bytes(run(fetcher.transfers.read_cached(uri))) == data
+    again = run(fetcher.transfers.fetch_batch(entries))
+    assert [a["status"] for a in again] == ["SKIPPED"] * 3
+
+
+def test_a_file_no_peer_can_give_comes_from_the_ufs(tmp_path: Path, run) -> None:
+    gone = f"worker-{uuid.UUID(int=9)}"
+    fetcher = Parts(tmp_path, WORKER_B, peers=PeerRefs())
+    data = os.urandom(2 * PAGE)
+    uri = fetcher.write("a.bin", data)
+    run(fetcher.mounts.refresh())
+    stat = (fetcher.ufs_root / "a.bin").stat()
+    (answer,) = run(fetcher.transfers.fetch_batch([(uri, len(data), stat.st_mtime, None, [gone])]))
+    assert (answer["status"], answer["source"]) == ("LOADED", "ufs")
+    assert fetcher.store.file_info(uri).complete
+    (missing,) = run(fetcher.transfers.fetch_batch([(fetcher.uri("nope"), 5, 1.0, None, [])]))
+    assert missing["status"] == "FAILED"
+
+
+def test_prune_drops_what_is_held_and_answers_for_what_is_not(tmp_path: Path, run) -> None:
+    parts = Parts(tmp_path)
+    uri = parts.write("a.bin", os.urandom(PAGE + 1))
+    run(parts.mounts.refresh())
+    run(parts.loads.load_batch([uri]))
+    answers = run(parts.transfers.prune_batch([uri, parts.uri("b.bin")], {"bandwidth": 10**9}))
+    assert answers == [
+        {"path": uri, "status": "FREED", "bytes": PAGE + 1},
+        {"path": parts.uri("b.bin"), "status": "NOT_CACHED", "bytes": 0},
+    ]
+    assert parts.store.file_info(uri) is None

@@ -20,15 +20,16 @@ PAGE = 4096
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     files = {f"a/f{i:02d}.bin": os.urandom(2 * PAGE) for i in range(12)}
-    files.update({f"b/g{i:02d}.bin": os.urandom(2 * PAGE + 100) for i in range(12)})
+    files.update({f"b/g{i:02d}.bin": os.urandom(4 * PAGE + 100) for i in range(12)})
     return write_tree(tmp_path / "ufs", files)
 
 
 def test_the_index_agrees_with_the_workers_after_load_reads_eviction_and_free(
     cluster_factory: Callable[..., LocalCluster], tree: Path
 ) -> None:
-    # Three workers with room for 16 pages each: 48 pages of data cannot all stay.
-    cluster, api = mounted_cluster(cluster_factory, tree, page_size=PAGE, capacity=16 * PAGE)
+    # Three workers with room for 24 pages each: a (24 pages) fits on any one of them,
+    # whichever owns what, but a and b (84 pages) cannot all stay.
+    cluster, api = mounted_cluster(cluster_factory, tree, page_size=PAGE, capacity=24 * PAGE)
     assert load(api, "a", "/data/a")["state"] == "SUCCEEDED"
     held = wait_index_in_step(cluster, "a load")
     assert len(held) == 12 and all(sum(by.values()) == 2 * PAGE for by in held.values())
@@ -38,8 +39,8 @@ def test_the_index_agrees_with_the_workers_after_load_reads_eviction_and_free(
         client.read(f"/data/b/g{i:02d}.bin")  # read misses cache b, evicting parts of a
     held = wait_index_in_step(cluster, "reads that evicted")
     total = sum(size for by in held.values() for size in by.values())
-    assert total < 12 * 2 * PAGE + 12 * (2 * PAGE + 100)  # something was evicted...
-    assert total <= 3 * 16 * PAGE  # ...and the index never counts more than fits
+    assert total < 12 * 2 * PAGE + 12 * (4 * PAGE + 100)  # something was evicted...
+    assert total <= 3 * 24 * PAGE  # ...and the index never counts more than fits
     partly = [path for path, by in held.items() for size in by.values() if 0 < size < 2 * PAGE]
     assert partly or len(held) < 24  # files lost pages or went whole
 
@@ -71,7 +72,7 @@ def test_a_new_coordinator_gets_everything_held_reported_again(
 def test_the_index_agrees_after_a_load_that_evicts_as_it_goes(
     cluster_factory: Callable[..., LocalCluster], tree: Path
 ) -> None:
-    # Everything at once into room for a third of it: loads evict each other's pages, and
+    # Everything at once into room for a fraction of it: loads evict each other's pages, and
     # the job's own record of a copy can land after the report of that copy's eviction.
     cluster, api = mounted_cluster(cluster_factory, tree, page_size=PAGE, capacity=8 * PAGE)
     # A quota that never binds still sends the job through the gate, which syncs the index

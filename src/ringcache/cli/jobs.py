@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from . import rest
 from .format import human_bytes as _bytes
 
 FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -76,9 +77,7 @@ def _options(args: argparse.Namespace, job_type: str) -> dict[str, Any]:
 
 
 def cmd_job(args: argparse.Namespace, job_type: str) -> int:
-    from .main import _request
-
-    request: Request = lambda *a, **k: _request(args, *a, **k)  # noqa: E731
+    request: Request = lambda *a, **k: rest.request(args, *a, **k)  # noqa: E731
     selector = _selector(args)
     query = {k: v for k, v in selector.items() if k != "paths"}
     if args.stop:
@@ -135,10 +134,8 @@ def watch(request: Request, job_type: str, job_id: str, interval: float = 0.5) -
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from .main import _request
-
     types = [args.type] if args.type else ["load", "free"]
-    jobs = [job for t in types for job in _request(args, "GET", f"/{t}")["results"]]
+    jobs = [job for t in types for job in rest.request(args, "GET", f"/{t}")["results"]]
     if args.json:
         print(json.dumps(jobs, indent=2))
         return 0

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ...config import ClusterConfig
+from ..config import ClusterConfig
 from ..environment import Environment
 from ..errors import Conflict, Gone, InvalidArgument, NotFound, NotSupported
 from ..index.file_index import FileIndex

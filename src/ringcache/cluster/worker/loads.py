@@ -12,6 +12,7 @@ from ..cache.model import DEFAULT_PRIORITY, page_runs
 from ..errors import RingcacheError
 from ..policies import CacheRule
 from ..policies.quota_check import quota_failure
+from ..results import FailureReason, failure, filtered, freed, loaded, not_cached, skipped
 from ..ufs.filesystem import FileVersion, UnderFileSystem
 from ..ufs.mounts import MountPoint
 from .lanes import lanes_for
@@ -60,7 +61,7 @@ class BatchPath:
                     ufs_of[id(mount)] = await self._open_mount(mount)
                 _, ufs, local = ufs_of[id(mount)]
             except RingcacheError as exc:  # not under a mount, or its UFS cannot be had
-                results[position] = _failure(path, "INVALID_PATH", exc.message)
+                results[position] = failure(path, FailureReason.INVALID_PATH, exc.message)
                 continue
             if local_bytes is not None:
                 local_bytes = local_bytes + version.size if local and version is not None else None
@@ -105,9 +106,9 @@ class BatchPath:
                     result = self._load_file(ufs, uri, version, options, throttle)
                 except RingcacheError as exc:
                     reason = getattr(exc, "reason", None) or exc.details.get("reason")
-                    result = _failure(path, reason or "UFS_READ_FAILED", exc.message)
+                    result = failure(path, reason or FailureReason.UFS_READ_FAILED, exc.message)
                 except OSError as exc:
-                    result = _failure(path, "UFS_READ_FAILED", str(exc))
+                    result = failure(path, FailureReason.UFS_READ_FAILED, str(exc))
                 done.append((position, result))
         return done
 
@@ -124,7 +125,7 @@ class BatchPath:
         if policies.any_skip and policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             if store.file_info(uri) is not None:
                 store.remove_file(uri)  # cached before the rule came: never cached again
-            return {"path": uri, "status": "FILTERED", "bytes": version.size if version else 0}
+            return filtered(uri, version.size if version else 0)
         version = version or ufs.stat(uri).version
         job_id = options.get("jobId")
         cached = store.file_info(uri)
@@ -138,7 +139,7 @@ class BatchPath:
             if not ours and (
                 options.get("skipIfExists") or (options.get("ifChanged") and unchanged)
             ):
-                return {"path": uri, "status": "SKIPPED", "bytes": cached.version.size}
+                return skipped(uri, cached.version.size)
         # The coordinator's gate checked quotas if `quotaChecked`.
         if policies.any_quota and not options.get("quotaChecked"):
             held = cached.cached_bytes if cached is not None and cached.version == version else 0
@@ -179,7 +180,7 @@ class BatchPath:
             self._loaded_by[uri] = job_id
             while len(self._loaded_by) > LOADED_BY_MEMORY:
                 self._loaded_by.popitem(last=False)
-        return {"path": uri, "status": "LOADED", "bytes": version.size}
+        return loaded(uri, version.size)
 
     def _copy_local(
         self,
@@ -233,9 +234,8 @@ class BatchPath:
                 _, uri = await self._resolve(path)
             except RingcacheError:
                 uri = path  # unmounted since: still drop what we hold under that name
-            freed = store.remove_file(uri) if store.file_info(uri) else None
-            status = "NOT_CACHED" if freed is None else "FREED"
-            results.append({"path": uri, "status": status, "bytes": freed or 0})
+            dropped = store.remove_file(uri) if store.file_info(uri) else None
+            results.append(not_cached(uri) if dropped is None else freed(uri, dropped))
         return results
 
     async def free_prefix(self, ufs_prefix: str) -> int:
@@ -278,7 +278,3 @@ def _entry(entry: Any) -> tuple[str, FileVersion | None]:
         return entry, None
     path, size, mtime, etag = entry
     return path, FileVersion(size, mtime, etag)
-
-
-def _failure(path: str, reason: str, message: str) -> dict[str, Any]:
-    return {"path": path, "status": "FAILED", "bytes": 0, "reason": reason, "message": message}

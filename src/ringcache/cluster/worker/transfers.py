@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..cache.model import page_runs
 from ..cache.store import CapacityExceeded
 from ..errors import InvalidArgument, RingcacheError
+from ..results import FailureReason, failure, freed, loaded, not_cached, skipped
 from ..ring.hash_ring import HashRing
 from ..ufs.filesystem import FileVersion
 from .loads import cached_entry
@@ -98,24 +99,24 @@ class RebalancePath:
             version = FileVersion(size, mtime, etag)
             async with limit:
                 if _whole(self._require_store().held([path])[0], version):
-                    return {"path": path, "status": "SKIPPED", "bytes": size}
+                    return skipped(path, size)
                 try:
                     for peer in holders:
                         if peer != self.worker_id and await self._fetch_from_peer(
                             peer, path, version, throttle
                         ):
-                            return _loaded(path, size, "peer")
+                            return loaded(path, size, "peer")
                     ufs, uri = await self._resolve(path)
                     await self.env.run_io(self._load_file, ufs, uri, version, {}, throttle)
                 except RingcacheError as exc:
                     reason = getattr(exc, "reason", None) or exc.details.get("reason")
-                    return _failed(path, reason or "UFS_READ_FAILED", exc.message)
+                    return failure(path, reason or FailureReason.UFS_READ_FAILED, exc.message)
                 except OSError as exc:
-                    return _failed(path, "UFS_READ_FAILED", str(exc))
-                return _loaded(path, size, "ufs")
+                    return failure(path, FailureReason.UFS_READ_FAILED, str(exc))
+                return loaded(path, size, "ufs")
 
         # Files that came in bundles are answered here, without a task each.
-        results = [_loaded(e[0], e[1], "peer") if e[0] in from_peers else None for e in entries]
+        results = [loaded(e[0], e[1], "peer") if e[0] in from_peers else None for e in entries]
         rest = [i for i, result in enumerate(results) if result is None]
         fetched = await asyncio.gather(*(fetch_one(entries[i]) for i in rest))
         for i, result in zip(rest, fetched, strict=True):
@@ -251,12 +252,12 @@ class RebalancePath:
         for path in paths:
             info = store.file_info(path)
             if info is None:
-                results.append({"path": path, "status": "NOT_CACHED", "bytes": 0})
+                results.append(not_cached(path))
                 continue
             if throttle is not None:
                 await self.env.run_io(throttle.consume, info.cached_bytes)
-            freed = store.remove_file(path)
-            results.append({"path": path, "status": "FREED", "bytes": freed})
+            dropped = store.remove_file(path)
+            results.append(freed(path, dropped))
         return results
 
     # -- stale cache -----------------------------------------------------------------------
@@ -286,14 +287,6 @@ class RebalancePath:
             await asyncio.sleep(0)  # let reads and heartbeats through between pages
         self.counters["staleBytesDropped"] = self.counters.get("staleBytesDropped", 0) + dropped
         return dropped
-
-
-def _loaded(path: str, size: int, source: str) -> dict[str, Any]:
-    return {"path": path, "status": "LOADED", "bytes": size, "source": source}
-
-
-def _failed(path: str, reason: str, message: str) -> dict[str, Any]:
-    return {"path": path, "status": "FAILED", "bytes": 0, "reason": reason, "message": message}
 
 
 def _of_version(held: tuple[FileVersion, int] | None, version: tuple | None) -> bool:

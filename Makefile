@@ -16,9 +16,11 @@ run: $(STAMP)
 	$(BIN)/ringcache start $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not ray and not slow"
 
 lint: $(STAMP)

@@ -27,6 +27,7 @@ from ringcache.cluster.environment import Environment
 from ringcache.cluster.jobs.manager import JobManager
 from ringcache.cluster.refs import LocalRef
 from ringcache.cluster.registry import open_registry
+from ringcache.cluster.results import FileResult, loaded
 from ringcache.cluster.ring.hash_ring import HashRing
 from ringcache.cluster.ufs.mount_store import read_mount_table, write_mount_point
 from ringcache.cluster.ufs.mounts import MountPoint
@@ -38,9 +39,11 @@ from ringcache.simulations.ufs import SimUfs
 class InstantWorker:
     """Answers a load batch at once: every file LOADED."""
 
-    async def call(self, method: str, entries: list[Any], options: dict[str, Any]) -> list[dict]:
+    async def call(
+        self, method: str, entries: list[Any], options: dict[str, Any]
+    ) -> list[FileResult]:
         await asyncio.sleep(0)
-        return [{"path": e[0], "status": "LOADED", "bytes": e[1]} for e in entries]
+        return [loaded(e[0], e[1]) for e in entries]
 
 
 class InstantPeers:

@@ -71,7 +71,7 @@ def worker_load(
         wall, cpu = time.perf_counter(), time.process_time()
         for start in range(0, len(entries), BATCH):
             answers = cluster.run(worker.load_batch(entries[start : start + BATCH], {}))
-            failed = [a for a in answers if a["status"] != "LOADED"]
+            failed = [a for a in answers if a.status != "LOADED"]
             if failed:
                 raise SystemExit(f"the worker did not load {failed[0]}")
         return time.perf_counter() - wall, time.process_time() - cpu

@@ -136,7 +136,7 @@ def test_a_fetch_batch_takes_bundles_from_peers_a_few_at_a_time_and_falls_back_t
         source, target, gone = (cluster.nodes[w].worker for w in cluster.worker_ids[:3])
         uris = cluster.namespace.paths(0, 40)
         loaded = cluster.run(source.load_batch(uris, {}))
-        assert {answer["status"] for answer in loaded} == {"LOADED"}
+        assert {answer.status for answer in loaded} == {"LOADED"}
         serving, most = 0, 0
         read_many = source.read_cached_many
 
@@ -158,7 +158,7 @@ def test_a_fetch_batch_takes_bundles_from_peers_a_few_at_a_time_and_falls_back_t
             for i, (uri, v) in enumerate(zip(uris, versions, strict=True))
         ]
         answers = cluster.run(target.fetch_batch(entries, {}))
-        assert [(a["status"], a["source"]) for a in answers] == [("LOADED", "peer")] * 20 + [
+        assert [(a.status, a.source) for a in answers] == [("LOADED", "peer")] * 20 + [
             ("LOADED", "ufs")
         ] * 20
         assert most == BUNDLE_LANES  # bundles overlap, but no more than that many

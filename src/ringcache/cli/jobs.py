@@ -12,29 +12,34 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..cluster.jobs.catalog import JOB_KINDS, JobKind
+from ..cluster.jobs.model import JobState
+from . import rest
 from .format import human_bytes as _bytes
 
-FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
+FINISHED = tuple(state.value for state in JobState if state.finished)
 
 Request = Callable[..., Any]
 
 
+def _cli_kinds() -> dict[str, JobKind]:
+    """The job kinds the CLI offers, by name: each a subcommand of its own."""
+    return {name: kind for name, kind in JOB_KINDS.items() if kind.cli is not None}
+
+
 def add_job_commands(commands: Any, api_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    for job_type, verb in (("load", "load files into the cache"), ("free", "drop cached files")):
-        parser = commands.add_parser(job_type, help=f"{verb} (a {job_type} job)")
+    for job_type, kind in _cli_kinds().items():
+        verb = kind.cli
+        parser = commands.add_parser(job_type, help=verb.help)
         api_flags(parser)
         parser.add_argument("paths", nargs="*", help="cluster paths or UFS URIs")
         parser.add_argument("--alias", help="the job's name (required with paths)")
         parser.add_argument("--index", help="an index file listing the paths, one per line")
-        parser.add_argument("--batch-size", type=int, help="files per worker request (200)")
-        if job_type == "load":
-            parser.add_argument("--replicas", type=int, help="copies per file (1)")
-            parser.add_argument("--filter", help="load only files whose UFS path matches")
-            parser.add_argument("--skip-if-exists", action="store_true", help="skip cached files")
-            parser.add_argument(
-                "--if-changed", action="store_true", help="reload only files changed on the UFS"
-            )
-            parser.add_argument("--bandwidth", help="per-worker UFS read limit, e.g. 100MB")
+        for flag in verb.flags:
+            if flag.type is None:
+                parser.add_argument(flag.flag, action="store_true", help=flag.help)
+            else:
+                parser.add_argument(flag.flag, type=flag.type, help=flag.help)
         parser.add_argument("--watch", action="store_true", help="show progress until it ends")
         parser.add_argument("--stop", action="store_true", help="stop the job instead")
         parser.add_argument("--status", action="store_true", help="print the job and exit")
@@ -42,7 +47,7 @@ def add_job_commands(commands: Any, api_flags: Callable[[argparse.ArgumentParser
 
     jobs = commands.add_parser("jobs", help="list jobs")
     api_flags(jobs)
-    jobs.add_argument("type", nargs="?", choices=("load", "free"), help="only this type")
+    jobs.add_argument("type", nargs="?", choices=tuple(_cli_kinds()), help="only this type")
     jobs.add_argument("--json", action="store_true", help="print JSON instead of a table")
     jobs.set_defaults(run=cmd_jobs, config=None)
 
@@ -58,27 +63,19 @@ def _selector(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _options(args: argparse.Namespace, job_type: str) -> dict[str, Any]:
+    """The options the flags of `job_type` set; a flag not given sets none."""
     options: dict[str, Any] = {}
-    if args.batch_size is not None:
-        options["batchSize"] = args.batch_size
-    if job_type == "load":
-        if args.replicas is not None:
-            options["replicas"] = args.replicas
-        if args.filter:
-            options["fileFilterRegex"] = args.filter
-        if args.skip_if_exists:
-            options["skipIfExists"] = True
-        if args.if_changed:
-            options["loadPolicy"] = "IF_CHANGED"
-        if args.bandwidth:
-            options["bandwidth"] = args.bandwidth
+    for flag in _cli_kinds()[job_type].cli.flags:
+        given = getattr(args, flag.flag.removeprefix("--").replace("-", "_"))
+        if flag.type is None and given:
+            options[flag.option] = flag.value
+        elif flag.type is not None and given not in (None, ""):
+            options[flag.option] = given
     return options
 
 
 def cmd_job(args: argparse.Namespace, job_type: str) -> int:
-    from .main import _request
-
-    request: Request = lambda *a, **k: _request(args, *a, **k)  # noqa: E731
+    request: Request = lambda *a, **k: rest.request(args, *a, **k)  # noqa: E731
     selector = _selector(args)
     query = {k: v for k, v in selector.items() if k != "paths"}
     if args.stop:
@@ -94,16 +91,13 @@ def cmd_job(args: argparse.Namespace, job_type: str) -> int:
     if args.watch and job["state"] not in FINISHED:
         job = watch(request, job_type, job["id"])
     print(json.dumps(job, indent=2))
-    return 0 if job["state"] != "FAILED" else 1
+    return 0 if job["state"] != JobState.FAILED else 1
 
 
 def watch(request: Request, job_type: str, job_id: str, interval: float = 0.5) -> dict:
     """A live bar (files done of files listed, bytes, rate, failures) until the job ends."""
-    done_of = {
-        "load": ("loadedNonEmptyFiles", "skippedFiles", "failedFiles"),
-        "free": ("freedFiles", "failedFiles"),
-    }[job_type]
-    bytes_key = "loadedBytes" if job_type == "load" else "freedBytes"
+    kind = _cli_kinds()[job_type]
+    done_of, bytes_key = kind.cli.done, kind.moved
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -135,10 +129,8 @@ def watch(request: Request, job_type: str, job_id: str, interval: float = 0.5) -
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from .main import _request
-
-    types = [args.type] if args.type else ["load", "free"]
-    jobs = [job for t in types for job in _request(args, "GET", f"/{t}")["results"]]
+    types = [args.type] if args.type else list(_cli_kinds())
+    jobs = [job for t in types for job in rest.request(args, "GET", f"/{t}")["results"]]
     if args.json:
         print(json.dumps(jobs, indent=2))
         return 0
@@ -146,7 +138,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for column in ("id", "type", "name", "state", "files", "bytes", "failed"):
         table.add_column(column)
     for job in jobs:
-        moved = job.get("loadedBytes", job.get("freedBytes", 0))
+        moved = job.get(JOB_KINDS[job["type"]].moved, 0)
         table.add_row(
             job["id"],
             job["type"],

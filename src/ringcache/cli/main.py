@@ -12,15 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from ..cluster.errors import RingcacheError
 from ..config import ClusterConfig, load_config
 from .format import human_bytes as _bytes
 from .jobs import add_job_commands
 from .policies import add_policy_commands
+from .rest import api_flags, request
 from .simulate import add_simulate_command
 
 PID_FILE = "ringcache.pid"
@@ -151,27 +149,9 @@ def cmd_worker_add(args: argparse.Namespace) -> int:
 # -- REST-backed commands -----------------------------------------------------------------
 
 
-def _api(args: argparse.Namespace) -> str:
-    return args.api or f"http://{args.host or '127.0.0.1'}:{args.port or 19999}/api/v1"
-
-
-def _request(
-    args: argparse.Namespace, method: str, path: str, accept: tuple[int, ...] = (), **kwargs: Any
-) -> Any:
-    """One REST call; exits with the server's status sentence on an error not in `accept`."""
-    try:
-        response = httpx.request(method, _api(args) + path, timeout=30, **kwargs)
-    except httpx.HTTPError as exc:
-        raise SystemExit(f"cannot reach ringcache at {_api(args)}: {exc}") from exc
-    body = response.json()
-    if response.status_code >= 400 and response.status_code not in accept:
-        raise SystemExit(f"{response.status_code}: {body.get('status', body)}")
-    return body
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    nodes = _request(args, "GET", "/nodes")["results"]
-    mounts = _request(args, "GET", "/mount")["results"]
+    nodes = request(args, "GET", "/nodes")["results"]
+    mounts = request(args, "GET", "/mount")["results"]
     if args.json:
         print(json.dumps({"nodes": nodes, "mounts": mounts}, indent=2))
         return 0
@@ -203,13 +183,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_mount(args: argparse.Namespace) -> int:
     if args.action == "list":
-        print(json.dumps(_request(args, "GET", "/mount")["results"], indent=2))
+        print(json.dumps(request(args, "GET", "/mount")["results"], indent=2))
     elif args.action == "add":
         options = dict(option.split("=", 1) for option in args.option)
         body = {"path": args.path, "ufs": args.ufs, "options": options}
-        print(json.dumps(_request(args, "POST", "/mount", json=body), indent=2))
+        print(json.dumps(request(args, "POST", "/mount", json=body), indent=2))
     else:
-        print(json.dumps(_request(args, "DELETE", "/mount", json={"path": args.path}), indent=2))
+        print(json.dumps(request(args, "DELETE", "/mount", json={"path": args.path}), indent=2))
     return 0
 
 
@@ -226,12 +206,6 @@ def _cluster_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", help="the Ray namespace of the cluster (ringcache)")
     parser.add_argument("--state-dir", type=Path, help="registry and pid file (.ringcache/state)")
     parser.add_argument("--cache-dir", type=Path, help="worker cache root (.ringcache/cache)")
-
-
-def _api_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", help="REST base URL (default http://HOST:PORT/api/v1)")
-    parser.add_argument("--host", help="REST host (127.0.0.1)")
-    parser.add_argument("--port", type=int, help="REST port (19999)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,12 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(run=cmd_worker_add)
 
     status = commands.add_parser("status", help="print the workers and the mount table")
-    _api_flags(status)
+    api_flags(status)
     status.add_argument("--json", action="store_true", help="print JSON instead of tables")
     status.set_defaults(run=cmd_status, config=None)
 
     mount = commands.add_parser("mount", help="list, add or remove mount points")
-    _api_flags(mount)
+    api_flags(mount)
     mount.add_argument("action", choices=("list", "add", "remove"))
     mount.add_argument("path", nargs="?", help="cluster path, a direct child of /, e.g. /data")
     mount.add_argument("ufs", nargs="?", help="UFS root URI, e.g. file:///srv/data")
@@ -294,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mount.set_defaults(run=cmd_mount, config=None)
 
-    add_job_commands(commands, _api_flags)
-    add_policy_commands(commands, _api_flags)
+    add_job_commands(commands, api_flags)
+    add_policy_commands(commands, api_flags)
     add_simulate_command(commands)
     return parser
 

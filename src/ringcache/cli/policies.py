@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .format import human_bytes
+from .rest import request
 
 ApiFlags = Callable[[argparse.ArgumentParser], None]
 
@@ -120,12 +121,6 @@ def _leaf(actions: Any, name: str, help: str, api_flags: ApiFlags) -> argparse.A
     return parser
 
 
-def _request(args: argparse.Namespace, method: str, endpoint: str, **kwargs: Any) -> Any:
-    from .main import _request as request  # the one REST helper, errors said as sentences
-
-    return request(args, method, endpoint, **kwargs)
-
-
 def _print(value: Any) -> int:
     print(json.dumps(value, indent=2))
     return 0
@@ -138,18 +133,18 @@ def _add_path_rule(args: argparse.Namespace, policy: PathPolicy) -> int:
     body = {"path": args.path, policy.value: _number_or_text(getattr(args, policy.value))}
     if getattr(args, "quota_action", None):
         body["action"] = args.quota_action
-    return _print(_request(args, "POST", policy.endpoint, json=body))
+    return _print(request(args, "POST", policy.endpoint, json=body))
 
 
 def _remove_path_rule(args: argparse.Namespace, policy: PathPolicy) -> int:
-    return _print(_request(args, "DELETE", policy.endpoint, json={"path": args.path}))
+    return _print(request(args, "DELETE", policy.endpoint, json={"path": args.path}))
 
 
 def _list_path_rules(args: argparse.Namespace, policy: PathPolicy) -> int:
     if args.path:
-        rules = [_request(args, "GET", policy.endpoint, params={"path": args.path})]
+        rules = [request(args, "GET", policy.endpoint, params={"path": args.path})]
     else:
-        rules = _request(args, "GET", policy.endpoint)["results"]
+        rules = request(args, "GET", policy.endpoint)["results"]
     if args.json:
         return _print(rules)
     rows = [[_cell(policy, column, rule) for column in policy.columns] for rule in rules]
@@ -175,23 +170,23 @@ def _add_filter(args: argparse.Namespace) -> int:
     body = {"pattern": args.pattern, "rule": args.rule}
     if args.time is not None:
         body["time"] = _number_or_text(args.time)
-    return _print(_request(args, "POST", "/cache-filter", json=body))
+    return _print(request(args, "POST", "/cache-filter", json=body))
 
 
 def _set_default_filter(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"updateDefault": True, "rule": args.rule}
     if args.time is not None:
         body["time"] = _number_or_text(args.time)
-    return _print(_request(args, "POST", "/cache-filter", json=body))
+    return _print(request(args, "POST", "/cache-filter", json=body))
 
 
 def _remove_filter(args: argparse.Namespace) -> int:
     body = {"pattern": args.pattern, "rule": args.rule}
-    return _print(_request(args, "DELETE", "/cache-filter", json=body))
+    return _print(request(args, "DELETE", "/cache-filter", json=body))
 
 
 def _list_filters(args: argparse.Namespace) -> int:
-    answer = _request(args, "GET", "/cache-filter")
+    answer = request(args, "GET", "/cache-filter")
     if args.json:
         return _print(answer)
     rows = [[r["pattern"], r["rule"], r.get("time", "")] for r in answer["results"]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,9 @@ from .cache.store import PageStore
 from .clock import Clock, RealClock
 from .index.file_index import FileIndex
 from .ring.hash_ring import RingCache
-from .ufs.filesystem import UnderFileSystem, ufs_for
+from .ufs.filesystem import UfsFactory, ufs_for
 
 RunIo = Callable[..., Awaitable[Any]]
-UfsFactory = Callable[[str, Mapping[str, str]], UnderFileSystem]
 StoreFactory = Callable[[Path, int, int], PageStore]
 IndexFactory = Callable[[Path], FileIndex]
 

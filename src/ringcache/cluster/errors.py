@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class FailureReason(StrEnum):
+    """Why a file failed, as a job's `failures` and the simulator summaries name it."""
+
+    UFS_NOT_FOUND = "UFS_NOT_FOUND"
+    UFS_READ_FAILED = "UFS_READ_FAILED"
+    WORKER_FAILED = "WORKER_FAILED"
+    MEMBERSHIP_CHANGED = "MEMBERSHIP_CHANGED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    CAPACITY_EXCEEDED = "CAPACITY_EXCEEDED"
+    FILTERED = "FILTERED"
+    INVALID_PATH = "INVALID_PATH"
+    NO_WORKERS = "NO_WORKERS"
+
 
 class RingcacheError(Exception):
     """Base class: a fault the caller can act on. `status_code` is its REST answer."""
@@ -60,7 +76,9 @@ class Unavailable(RingcacheError):
 class UfsError(RingcacheError):
     """The under file system failed; `reason` is one of the job failure reasons."""
 
-    def __init__(self, message: str, reason: str = "UFS_READ_FAILED", **details: object) -> None:
+    def __init__(
+        self, message: str, reason: str = FailureReason.UFS_READ_FAILED, **details: object
+    ) -> None:
         super().__init__(message, reason=reason, **details)
         self.reason = reason
 
@@ -70,4 +88,4 @@ class UfsNotFound(UfsError):
 
     def __init__(self, message: str, **details: object) -> None:
         details.pop("reason", None)
-        super().__init__(message, reason="UFS_NOT_FOUND", **details)
+        super().__init__(message, reason=FailureReason.UFS_NOT_FOUND, **details)

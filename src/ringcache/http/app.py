@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from ..cluster.jobs.catalog import JOB_KINDS
 from ..cluster.refs import ActorRef
 from . import cache, cache_filter, file_index, mount, nodes, priority, quota, ttl
 from .errors import EXCEPTION_HANDLERS
@@ -17,7 +18,7 @@ def create_app(coordinator: ActorRef) -> Starlette:
     """The management API over a coordinator reference (local, Ray or simulated)."""
     modules = (mount, nodes, cache, quota, ttl, priority, cache_filter, file_index)
     resources = [module.route(coordinator) for module in modules]
-    resources += [job_route(job_type, coordinator) for job_type in ("load", "free", "rebalance")]
+    resources += [job_route(kind, coordinator) for kind in JOB_KINDS.values()]
     return Starlette(
         routes=[Mount(API_PREFIX, routes=resources)],
         exception_handlers=EXCEPTION_HANDLERS,

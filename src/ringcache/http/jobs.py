@@ -1,4 +1,4 @@
-"""`/api/v1/load` and `/api/v1/free`: submit, list, follow and stop jobs."""
+"""`/api/v1/load`, `/free`, `/rebalance`: submit, list, follow and stop jobs of each kind."""
 
 from __future__ import annotations
 
@@ -7,17 +7,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..cluster.errors import InvalidArgument
+from ..cluster.jobs.catalog import JobKind
 from ..cluster.refs import ActorRef
 from .resource import resource
 from .schemas import one_query_param, read_json
 
-SELECTORS = {"load": ("index", "alias", "id"), "free": ("index", "alias", "id")}
-SELECTORS["rebalance"] = ("target", "id")
 
-
-def job_route(job_type: str, coordinator: ActorRef) -> Route:
-    """`/load`, `/free` or `/rebalance`: the same calls over each job type's selectors."""
-    selectors = SELECTORS[job_type]
+def job_route(kind: JobKind, coordinator: ActorRef) -> Route:
+    """`/<kind>`: the same calls for every kind of job, over the kind's selectors."""
+    job_type, selectors = kind.name, kind.selectors
 
     async def get(request: Request) -> JSONResponse:
         selector = one_query_param(request, selectors)

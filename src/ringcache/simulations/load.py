@@ -97,4 +97,4 @@ def _count(tally: LoadTally, owner: str, results: list[dict]) -> None:
         elif status == "SKIPPED":
             tally.files_skipped += 1
         else:
-            tally.failures[str(result.get("reason") or status)] += 1
+            tally.failures[str(result["reason"] or status)] += 1

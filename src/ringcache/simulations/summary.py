@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from ..cluster.jobs.model import COUNTERS
+from ..cluster.jobs.catalog import JOB_KINDS
 
 
 def summary_json(summary: dict[str, Any], *, details: bool = False) -> str:
@@ -31,7 +31,8 @@ def job_view(job: dict[str, Any], started: float, finished: float) -> dict[str, 
         "virtualSeconds": round(finished - started, 6),
         "_reasons": dict(sorted(reasons.items())),
     }
-    for name in COUNTERS.get(job.get("type", ""), ()):
+    kind = JOB_KINDS.get(job.get("type", ""))
+    for name in kind.counters if kind is not None else ():
         view[name] = job.get(name, 0)
     if job.get("errorMessage"):
         view["error"] = job["errorMessage"].get("message", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ringcache.cluster.policies import QuotaAction, QuotaRule
 from ringcache.cluster.policies.quota_check import QuotaGrowth, check_quotas, quota_failure
+from ringcache.cluster.results import FailureReason, FileOutcome
 
 INNER = QuotaRule("/data/a", "1000B", 1000)
 OUTER = QuotaRule("/data", "3000B", 3000)
@@ -26,9 +27,9 @@ def test_a_default_quota_refuses_and_says_how_much_is_left() -> None:
     verdict = check_quotas([INNER, OUTER], by_path({"/data/a": 400, "/data": 400}), 601)
     assert verdict.refused == INNER and (verdict.used, verdict.needed) == (400, 601)
     failure = quota_failure("file:///srv/data/a/x", verdict)
-    assert failure["reason"] == "QUOTA_EXCEEDED" and failure["status"] == "FAILED"
-    assert failure["quota"] == {"path": "/data/a", "totalBytes": 1000, "remaining": 600}
-    assert "/data/a" in failure["message"] and "601" in failure["message"]
+    assert failure.reason == FailureReason.QUOTA_EXCEEDED and failure.status is FileOutcome.FAILED
+    assert failure.quota == {"path": "/data/a", "totalBytes": 1000, "remaining": 600}
+    assert "/data/a" in failure.message and "601" in failure.message
 
 
 def test_an_outer_default_quota_refuses_even_if_the_inner_one_has_room() -> None:

@@ -15,7 +15,7 @@ from .fakes import PAGE, WORKER_A, WORKER_B, Parts
 def _loaded(parts: Parts, run, count: int) -> list[str]:
     uris = [parts.write(f"d{i % 2}/f{i:02d}.bin", os.urandom(PAGE + i)) for i in range(count)]
     run(parts.mounts.refresh())
-    assert {a["status"] for a in run(parts.loads.load_batch(uris))} == {"LOADED"}
+    assert {a.status for a in run(parts.loads.load_batch(uris))} == {"LOADED"}
     return sorted(uris)
 
 
@@ -33,9 +33,9 @@ def test_free_batch_and_free_prefix(tmp_path: Path, run) -> None:
     parts = Parts(tmp_path)
     uris = _loaded(parts, run, 6)
     answers = run(parts.holdings.free_batch(["/data/d0/f00.bin", "/data/d0/none.bin"]))
-    assert answers == [
-        {"path": parts.uri("d0/f00.bin"), "status": "FREED", "bytes": PAGE},
-        {"path": parts.uri("d0/none.bin"), "status": "NOT_CACHED", "bytes": 0},
+    assert [(r.path, r.status, r.bytes) for r in answers] == [
+        (parts.uri("d0/f00.bin"), "FREED", PAGE),
+        (parts.uri("d0/none.bin"), "NOT_CACHED", 0),
     ]
     below = [uri for uri in uris if "/d1/" in uri]
     freed = run(parts.holdings.free_prefix(parts.uri("d1")))

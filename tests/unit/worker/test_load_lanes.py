@@ -114,7 +114,7 @@ def _lanes_used(tmp_path: Path, fs_line: str, sizes: list[int]) -> int:
     parts = _parts(tmp_path, fs_line, lanes)
     asyncio.run(parts.mounts.refresh())
     answers = asyncio.run(parts.loads.load_batch(_entries(parts, sizes), {}))
-    assert [a["status"] for a in answers] == ["LOADED"] * len(sizes)
+    assert [a.status for a in answers] == ["LOADED"] * len(sizes)
     assert sum(lanes.sizes) == len(sizes)
     return len(lanes.sizes)
 
@@ -140,7 +140,7 @@ def _most_lanes_at_once(tmp_path: Path, fs_line: str) -> int:
         )
 
     for answers in asyncio.run(two_batches()):
-        assert [a["status"] for a in answers] == ["LOADED"] * 20
+        assert [a.status for a in answers] == ["LOADED"] * 20
     return lanes.most
 
 

@@ -20,12 +20,12 @@ def test_a_batch_loads_each_file_whole_and_answers_for_each(tmp_path: Path, run)
             ["/data/a.bin", (empty, 0, None, None), "/elsewhere/x", "/data/missing.bin"]
         )
     )
-    assert answers[:2] == [
-        {"path": a, "status": "LOADED", "bytes": 3 * PAGE + 1},
-        {"path": empty, "status": "LOADED", "bytes": 0},
+    assert [(r.path, r.status, r.bytes) for r in answers[:2]] == [
+        (a, "LOADED", 3 * PAGE + 1),
+        (empty, "LOADED", 0),
     ]
-    assert answers[2]["status"] == "FAILED" and answers[2]["reason"] == "INVALID_PATH"
-    assert answers[3]["status"] == "FAILED" and answers[3]["path"] == "/data/missing.bin"
+    assert answers[2].status == "FAILED" and answers[2].reason == "INVALID_PATH"
+    assert answers[3].status == "FAILED" and answers[3].path == "/data/missing.bin"
     assert parts.store.file_info(a).complete
     assert parts.store.file_info(empty) is not None
     assert run(parts.reads.read("/data/a.bin")) == (parts.ufs_root / "a.bin").read_bytes()
@@ -36,15 +36,15 @@ def test_skip_if_exists_and_if_changed_skip_what_is_cached_whole(tmp_path: Path,
     parts = Parts(tmp_path)
     parts.write("a.bin", os.urandom(PAGE))
     run(parts.mounts.refresh())
-    assert run(parts.loads.load_batch(["/data/a.bin"]))[0]["status"] == "LOADED"
+    assert run(parts.loads.load_batch(["/data/a.bin"]))[0].status == "LOADED"
     for options in ({"skipIfExists": True}, {"ifChanged": True}):
-        assert run(parts.loads.load_batch(["/data/a.bin"], options))[0]["status"] == "SKIPPED"
-    assert run(parts.loads.load_batch(["/data/a.bin"], {}))[0]["status"] == "LOADED"
+        assert run(parts.loads.load_batch(["/data/a.bin"], options))[0].status == "SKIPPED"
+    assert run(parts.loads.load_batch(["/data/a.bin"], {}))[0].status == "LOADED"
     # A job that loaded a file before its coordinator restarted counts it loaded, not skipped.
     job = {"skipIfExists": True, "jobId": "load-1"}
     parts.write("b.bin", os.urandom(PAGE))
-    assert run(parts.loads.load_batch(["/data/b.bin"], job))[0]["status"] == "LOADED"
-    assert run(parts.loads.load_batch(["/data/b.bin"], job))[0]["status"] == "LOADED"
+    assert run(parts.loads.load_batch(["/data/b.bin"], job))[0].status == "LOADED"
+    assert run(parts.loads.load_batch(["/data/b.bin"], job))[0].status == "LOADED"
 
 
 def test_filtered_files_are_not_cached_and_new_files_get_their_level(tmp_path: Path, run) -> None:
@@ -57,7 +57,7 @@ def test_filtered_files_are_not_cached_and_new_files_get_their_level(tmp_path: P
     )
     run(parts.mounts.refresh())
     answers = run(parts.loads.load_batch(["/data/scratch/t.bin", "/data/low/l.bin"]))
-    assert [a["status"] for a in answers] == ["FILTERED", "LOADED"]
+    assert [a.status for a in answers] == ["FILTERED", "LOADED"]
     assert parts.store.file_info(tmp) is None
     assert parts.store.file_info(low).priority == "LOW"
 
@@ -68,11 +68,11 @@ def test_a_quota_refuses_a_file_unless_the_coordinator_checked(tmp_path: Path, r
     parts.set_policies(quotas=[QuotaRule.parse("/data/q", "2KB", None, parts.table())])
     run(parts.mounts.refresh())
     (refused,) = run(parts.loads.load_batch(["/data/q/big.bin"]))
-    assert refused["status"] == "FAILED" and refused["reason"] == "QUOTA_EXCEEDED"
-    assert refused["quota"]["path"] == "/data/q"
+    assert refused.status == "FAILED" and refused.reason == "QUOTA_EXCEEDED"
+    assert refused.quota["path"] == "/data/q"
     assert parts.store.file_info(big) is None
     (checked,) = run(parts.loads.load_batch(["/data/q/big.bin"], {"quotaChecked": True}))
-    assert checked["status"] == "LOADED"
+    assert checked.status == "LOADED"
 
 
 def test_evict_makes_room_under_a_quota_before_the_batch_loads(tmp_path: Path, run) -> None:
@@ -81,9 +81,9 @@ def test_evict_makes_room_under_a_quota_before_the_batch_loads(tmp_path: Path, r
     new = parts.write("q/new.bin", os.urandom(PAGE))
     parts.set_policies(quotas=[QuotaRule.parse("/data/q", "1KiB", "EVICT", parts.table())])
     run(parts.mounts.refresh())
-    assert run(parts.loads.load_batch(["/data/q/old.bin"]))[0]["status"] == "LOADED"
+    assert run(parts.loads.load_batch(["/data/q/old.bin"]))[0].status == "LOADED"
     options = {"quotaChecked": True, "evict": {"/data/q": PAGE}}
-    assert run(parts.loads.load_batch(["/data/q/new.bin"], options))[0]["status"] == "LOADED"
+    assert run(parts.loads.load_batch(["/data/q/new.bin"], options))[0].status == "LOADED"
     assert parts.store.file_info(old) is None
     assert parts.store.file_info(new).complete
 
@@ -93,5 +93,5 @@ def test_a_file_the_ufs_cannot_read_fails_and_leaves_nothing_behind(tmp_path: Pa
     uri = parts.uri("gone.bin")  # listed, then deleted before the load
     run(parts.mounts.refresh())
     (answer,) = run(parts.loads.load_batch([(uri, 2 * PAGE, 1.0, None)]))
-    assert (answer["status"], answer["reason"]) == ("FAILED", "UFS_READ_FAILED")
+    assert (answer.status, answer.reason) == ("FAILED", "UFS_READ_FAILED")
     assert parts.store.file_info(uri) is None

@@ -24,7 +24,7 @@ def test_owned_alone_and_whole_is_skipped_everything_else_is_listed(tmp_path: Pa
     run(parts.mounts.refresh())
     uris = [f"file://{data}/f{i:02d}.bin" for i in range(40)]
     answers = run(parts.loads.load_batch(uris, {}))
-    assert {a["status"] for a in answers} == {"LOADED"}
+    assert {a.status for a in answers} == {"LOADED"}
     # One more file, held in part (its first page only): never settled.
     page_size = PAGE
     (data / "part.bin").write_bytes(os.urandom(2 * page_size + 1))
@@ -73,7 +73,7 @@ def test_owners_and_peers_answer_for_whole_files_of_the_version_asked(tmp_path: 
     (data / "whole.bin").write_bytes(os.urandom(3000))
     run(parts.mounts.refresh())
     whole = f"file://{data}/whole.bin"
-    assert run(parts.loads.load_batch([whole], {}))[0]["status"] == "LOADED"
+    assert run(parts.loads.load_batch([whole], {}))[0].status == "LOADED"
     version = parts.store.file_info(whole).version
     page_size = PAGE
     partial = f"file://{data}/part.bin"  # its first page of three only
@@ -110,17 +110,17 @@ def test_files_come_from_a_peer_that_holds_them_whole(tmp_path: Path, run) -> No
     uris = [holder.write(f"f{i}.bin", data) for i, data in enumerate(datas)]
     run(holder.mounts.refresh())
     run(fetcher.mounts.refresh())
-    assert {a["status"] for a in run(holder.loads.load_batch(uris))} == {"LOADED"}
+    assert {a.status for a in run(holder.loads.load_batch(uris))} == {"LOADED"}
     entries = [(*_version(holder, uri), [WORKER_A]) for uri in uris]
     for i in range(3):
         (holder.ufs_root / f"f{i}.bin").unlink()  # from now on, only the peer has them
     answers = run(fetcher.transfers.fetch_batch(entries))
-    assert [(a["status"], a["source"]) for a in answers] == [("LOADED", "peer")] * 3
+    assert [(a.status, a.source) for a in answers] == [("LOADED", "peer")] * 3
     assert peers.calls == ["read_cached_many"]  # small files: one bundle, one call
     for uri, data in zip(uris, datas, strict=True):
         assert bytes(run(fetcher.transfers.read_cached(uri))) == data
     again = run(fetcher.transfers.fetch_batch(entries))
-    assert [a["status"] for a in again] == ["SKIPPED"] * 3
+    assert [a.status for a in again] == ["SKIPPED"] * 3
 
 
 def test_a_file_no_peer_can_give_comes_from_the_ufs(tmp_path: Path, run) -> None:
@@ -131,10 +131,10 @@ def test_a_file_no_peer_can_give_comes_from_the_ufs(tmp_path: Path, run) -> None
     run(fetcher.mounts.refresh())
     stat = (fetcher.ufs_root / "a.bin").stat()
     (answer,) = run(fetcher.transfers.fetch_batch([(uri, len(data), stat.st_mtime, None, [gone])]))
-    assert (answer["status"], answer["source"]) == ("LOADED", "ufs")
+    assert (answer.status, answer.source) == ("LOADED", "ufs")
     assert fetcher.store.file_info(uri).complete
     (missing,) = run(fetcher.transfers.fetch_batch([(fetcher.uri("nope"), 5, 1.0, None, [])]))
-    assert missing["status"] == "FAILED"
+    assert missing.status == "FAILED"
 
 
 def test_prune_drops_what_is_held_and_answers_for_what_is_not(tmp_path: Path, run) -> None:
@@ -143,8 +143,8 @@ def test_prune_drops_what_is_held_and_answers_for_what_is_not(tmp_path: Path, ru
     run(parts.mounts.refresh())
     run(parts.loads.load_batch([uri]))
     answers = run(parts.transfers.prune_batch([uri, parts.uri("b.bin")], {"bandwidth": 10**9}))
-    assert answers == [
-        {"path": uri, "status": "FREED", "bytes": PAGE + 1},
-        {"path": parts.uri("b.bin"), "status": "NOT_CACHED", "bytes": 0},
+    assert [(r.path, r.status, r.bytes) for r in answers] == [
+        (uri, "FREED", PAGE + 1),
+        (parts.uri("b.bin"), "NOT_CACHED", 0),
     ]
     assert parts.store.file_info(uri) is None

@@ -67,7 +67,7 @@ def test_a_started_worker_is_registered_serves_and_leaves_on_decommission(
         assert (record.id, record.capacity_bytes) == (WORKER_A, 64 * PAGE)
         assert (await registry.call("get", live_key(WORKER_A))).lease == worker.lease
         answers = await worker.load_batch(["/data/a.bin"])
-        assert answers[0]["status"] == "LOADED"
+        assert answers[0].status == "LOADED"
         assert await worker.read("/data/a.bin", PAGE, 10) == data[PAGE : PAGE + 10]
         stats = await worker.stats()
         assert (stats["cachedFiles"], stats["usedBytes"], stats["hits"]) == (1, 3 * PAGE, 1)

@@ -8,10 +8,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ...config import ClusterConfig
+from ..config import ClusterConfig
 from ..environment import Environment
 from ..errors import Conflict, Gone, InvalidArgument, NotFound, NotSupported
 from ..index.file_index import FileIndex
+from ..jobs.catalog import REBALANCE
 from ..jobs.manager import JobManager
 from ..policies import PolicyCalls, PolicyService
 from ..policies.enforcer import RULE_PREFIXES, PolicyEnforcer
@@ -155,7 +156,7 @@ class Coordinator(PolicyCalls):
     async def _rebalance_later(self) -> None:
         await self.clock.sleep(self.config.auto_rebalance_delay)
         try:
-            await self.jobs.submit("rebalance", {"target": "ALL"})
+            await self.jobs.submit(REBALANCE.name, {"target": "ALL"})
         except Conflict as exc:  # one exists: it was resumed, re-run or is running already
             log.info("automatic rebalance: %s", exc.message)
 

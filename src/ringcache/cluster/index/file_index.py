@@ -18,12 +18,12 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument
 from ..registry.sqlite_backend import prefix_end
+from .record import FileRecord
 from .reports import (
     Report,
     WorkerReport,
@@ -37,19 +37,6 @@ from .schema import HOLD, SCHEMA, SCHEMA_VERSION, UPSERT_FILE, count_usage
 INDEX_FILE = "file_index.sqlite"
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    """One version of a UFS file: its canonical URI, length and version tags."""
-
-    path: str
-    length: int
-    mtime: float | None = None
-    etag: str | None = None
-
-    def row(self) -> tuple[str, int, float | None, str | None]:
-        return (self.path, self.length, self.mtime, self.etag)
 
 
 class FileIndex:

@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidArgument
+from .record import FileRecord
 
-if TYPE_CHECKING:
-    from .file_index import FileRecord
-
-Report = tuple[str, Iterable[tuple["FileRecord", int]], Iterable[str], bool]
+Report = tuple[str, Iterable[tuple[FileRecord, int]], Iterable[str], bool]
 # A report as a worker's `drain_index_reports` sends it: worker id, files, `full`. Each
 # file is `[path, size, mtime, etag, cachedBytes]` while held, `[path]` once dropped.
 WorkerReport = tuple[str, Sequence[Sequence[Any]], bool]

@@ -1,4 +1,4 @@
-"""The coordinator's job desk: submit, find, list and stop load and free jobs."""
+"""The coordinator's job desk: submit, find, list and stop jobs of every kind in `catalog`."""
 
 from __future__ import annotations
 
@@ -11,16 +11,12 @@ from ..environment import Environment
 from ..errors import Conflict, Gone, InvalidArgument, NotFound
 from ..refs import Peers
 from ..ring.hash_ring import HashRing
-from ..ufs.mounts import MountTable
+from .catalog import job_kind
 from .model import JobIds, JobRecord, JobState, describe
-from .options import parse_options
-from .rebalance import RebalanceRun
 from .runner import JobContext, JobRun
 from .store import JobStore
 
 log = logging.getLogger(__name__)
-
-JOB_TYPES = ("load", "free", "rebalance")
 
 
 class JobManager:
@@ -68,45 +64,19 @@ class JobManager:
     # -- calls -----------------------------------------------------------------------------
 
     async def submit(self, job_type: str, body: dict[str, Any]) -> dict[str, Any]:
-        _check_type(job_type)
-        if job_type == "rebalance":
-            return await self._submit_rebalance(body)
-        index, paths, alias = _selector(body)
-        options = parse_options(job_type, body.get("options"))
-        table: MountTable = await self.mounts()
-        for path in [index] if index is not None else paths:
-            table.resolve(path)  # 400 naming the path when it is under no mount point
-        kind, value = ("index", index) if index is not None else ("alias", alias)
-        existing = await self.store.find(job_type, kind, value)
+        kind = job_kind(job_type)
+        fields = kind.selection.parse(body, self.ring()[1])
+        options = kind.parse_options(body.get("options"))
+        await kind.selection.check(fields, self.mounts)
+        existing = await self.store.find(job_type, *kind.selection.key(fields))
         if existing is not None:
             await self._resubmit(existing)
         record = JobRecord(
             id=self.ids.next(self.env.clock.now()),
             type=job_type,
             options=options,
-            alias=alias,
-            index=index,
-            paths=paths,
-        )
-        await self.store.create(record)
-        self._launch(record)
-        return self._describe(record)
-
-    async def _submit_rebalance(self, body: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(body, dict) or set(body) - {"target", "options"}:
-            raise InvalidArgument("a rebalance body has `target` and optional `options`")
-        target = body.get("target")
-        if not isinstance(target, str) or not target:
-            raise InvalidArgument('give the target: a worker id, or "ALL"')
-        live = self.ring()[1]
-        if target != "ALL" and target not in live:
-            raise InvalidArgument(f"{target!r} is not a live worker; use a worker id or ALL")
-        options = parse_options("rebalance", body.get("options"))
-        existing = await self.store.find("rebalance", "target", target)
-        if existing is not None:
-            await self._resubmit(existing)
-        record = JobRecord(
-            id=self.ids.next(self.env.clock.now()), type="rebalance", options=options, target=target
+            counters=dict.fromkeys(kind.counters, 0),
+            **fields,
         )
         await self.store.create(record)
         self._launch(record)
@@ -117,9 +87,9 @@ class JobManager:
         state = record.state
         if state.finished:
             if state is JobState.SUCCEEDED or (
-                state is JobState.FAILED and record.type == "rebalance"
+                state is JobState.FAILED and job_kind(record.type).rerun_failed
             ):
-                record.reset()  # a rebalance is idempotent: running it again is the retry
+                record.reset()
                 note = f"it had {state.value.lower()} and runs again"
             else:
                 note = f"it was {state.value} and resumes, retrying its failed files"
@@ -140,7 +110,7 @@ class JobManager:
     async def list(
         self, job_type: str, last_key: str | None = None, count: int | None = None
     ) -> list[dict[str, Any]]:
-        _check_type(job_type)
+        job_kind(job_type)
         if count is not None and count < 0:
             raise InvalidArgument(f"count must not be negative, not {count}")
         records = await self.store.list(job_type, last_key, count)
@@ -168,7 +138,7 @@ class JobManager:
     # -- internals -------------------------------------------------------------------------
 
     async def _find(self, job_type: str, kind: str, value: str) -> JobRecord:
-        _check_type(job_type)
+        job_kind(job_type)
         running = self._running(job_type, kind, value)
         if running is not None:
             return running
@@ -193,8 +163,7 @@ class JobManager:
         return None
 
     def _launch(self, record: JobRecord) -> None:
-        run_class = RebalanceRun if record.type == "rebalance" else JobRun
-        run = run_class(record, self.context)
+        run = job_kind(record.type).run(record, self.context)
         self.runs[record.id] = run
         task = asyncio.get_running_loop().create_task(run.run())
         self.tasks[record.id] = task
@@ -206,37 +175,11 @@ class JobManager:
             del self.runs[job_id]
 
     def _describe(self, record: JobRecord) -> dict[str, Any]:
+        kind = job_kind(record.type)
         run = self.runs.get(record.id)
         if run is not None and run.record is record and record.state is JobState.RUNNING:
-            return describe(record, run.live_counters(), run.live_failures(), run.elapsed())
-        return describe(record, record.counters, record.failures, record.elapsed)
-
-
-def _check_type(job_type: str) -> None:
-    if job_type not in JOB_TYPES:
-        raise InvalidArgument(f"unknown job type {job_type!r}; use one of {JOB_TYPES}")
-
-
-def _selector(body: dict[str, Any]) -> tuple[str | None, list[str] | None, str | None]:
-    """Exactly one of `index` or `paths` + `alias`; InvalidArgument saying what is wrong."""
-    if not isinstance(body, dict):
-        raise InvalidArgument("the body must be a JSON object")
-    unknown = set(body) - {"index", "paths", "alias", "options"}
-    if unknown:
-        raise InvalidArgument(f"unknown field(s): {', '.join(sorted(unknown))}")
-    index, paths, alias = body.get("index"), body.get("paths"), body.get("alias")
-    if index is not None and (paths is not None or alias is not None):
-        raise InvalidArgument("give either index or paths with alias, not both")
-    if index is not None:
-        if not isinstance(index, str) or not index:
-            raise InvalidArgument("index must be the path of an index file")
-        return index, None, None
-    if paths is None and alias is None:
-        raise InvalidArgument("give index, or paths with alias")
-    if paths is None or alias is None:
-        raise InvalidArgument("paths and alias go together")
-    if not isinstance(alias, str) or not alias:
-        raise InvalidArgument("alias must be a non-empty string")
-    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
-        raise InvalidArgument("paths must be a non-empty list of paths")
-    return None, list(paths), alias
+            counters, failures, elapsed = run.live_counters(), run.live_failures(), run.elapsed()
+        else:
+            counters, failures, elapsed = record.counters, record.failures, record.elapsed
+        extras = kind.extras(record, failures)
+        return describe(record, counters, failures, elapsed, kind.counters, kind.moved, extras)

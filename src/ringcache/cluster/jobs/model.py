@@ -9,7 +9,10 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..results import FailureReason
 from ..units import format_time
+
+__all__ = ["RETRYABLE", "Cursor", "FailureReason", "JobIds", "JobRecord", "JobState", "describe"]
 
 MAX_FAILURES_SHOWN = 1000
 
@@ -26,18 +29,6 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.STOPPED)
 
 
-class FailureReason(StrEnum):
-    UFS_NOT_FOUND = "UFS_NOT_FOUND"
-    UFS_READ_FAILED = "UFS_READ_FAILED"
-    WORKER_FAILED = "WORKER_FAILED"
-    MEMBERSHIP_CHANGED = "MEMBERSHIP_CHANGED"
-    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
-    CAPACITY_EXCEEDED = "CAPACITY_EXCEEDED"
-    FILTERED = "FILTERED"
-    INVALID_PATH = "INVALID_PATH"
-    NO_WORKERS = "NO_WORKERS"
-
-
 #: Reasons worth another attempt: the cause may pass (a flaky UFS, a worker leaving the ring).
 RETRYABLE = frozenset(
     {
@@ -47,29 +38,6 @@ RETRYABLE = frozenset(
         FailureReason.NO_WORKERS,
     }
 )
-
-COUNTERS = {
-    "load": (
-        "scannedFiles",
-        "totalBytes",
-        "loadedNonEmptyFiles",
-        "loadedBytes",
-        "skippedFiles",
-        "skippedBytes",
-        "failedFiles",
-    ),
-    "free": ("scannedFiles", "freedFiles", "freedBytes", "failedFiles"),
-    "rebalance": (
-        "scannedFiles",
-        "loadedFiles",
-        "loadedBytes",
-        "loadedFromPeerBytes",
-        "loadedFromUfsBytes",
-        "prunedFiles",
-        "prunedBytes",
-        "failedFiles",
-    ),
-}
 
 
 @dataclass
@@ -105,8 +73,6 @@ class JobRecord:
 
     def __post_init__(self) -> None:
         self.state = JobState(self.state)
-        for name in COUNTERS[self.type]:
-            self.counters.setdefault(name, 0)
 
     @property
     def selector(self) -> tuple[str, str]:
@@ -128,7 +94,7 @@ class JobRecord:
 
     def reset(self) -> None:
         """Back to the start, for running a succeeded job again."""
-        self.counters = {name: 0 for name in COUNTERS[self.type]}
+        self.counters = dict.fromkeys(self.counters, 0)
         self.failures = []
         self.error_message = None
         self.cursor = Cursor()
@@ -138,10 +104,17 @@ class JobRecord:
 
 
 def describe(
-    record: JobRecord, counters: dict[str, int], failures: list[dict], elapsed: float
+    record: JobRecord,
+    counters: dict[str, int],
+    failures: list[dict],
+    elapsed: float,
+    names: tuple[str, ...],
+    moved: str,
+    extras: dict[str, Any],
 ) -> dict[str, Any]:
-    """The job as API.md shows it (`elapsed` in seconds of running); empty values left out."""
-    moved = counters.get("loadedBytes", counters.get("freedBytes", 0))
+    """The job as API.md shows it (`elapsed` in seconds of running): its kind's counters
+    `names` in that order, its throughput in the counter `moved`, then its kind's
+    `extras`; empty values left out."""
     view: dict[str, Any] = {
         "id": record.id,
         "type": record.type,
@@ -154,21 +127,16 @@ def describe(
         "startTime": format_time(record.start_time) if record.start_time else None,
         "endTime": format_time(record.end_time) if record.end_time else None,
         "timeElapsedMilliseconds": int(elapsed * 1000),
-        **{name: counters[name] for name in COUNTERS[record.type]},
-        "throughputBytesPerSecond": int(moved / elapsed) if elapsed > 0 else 0,
+        **{name: counters[name] for name in names},
+        "throughputBytesPerSecond": int(counters[moved] / elapsed) if elapsed > 0 else 0,
         "failures": failures,
         "errorMessage": record.error_message,
+        **extras,
     }
-    if record.type == "load" and record.state is JobState.RUNNING:
-        view["runningState"] = "LOADING"
-    if record.type == "load":
-        view.update(_quota_check(failures))
-    if record.type == "rebalance" and record.state is JobState.RUNNING:
-        view["phase"] = "PRUNING" if record.cursor.root else "LOADING"
     return {key: value for key, value in view.items() if value not in (None, "", [], {})}
 
 
-def _quota_check(failures: list[dict]) -> dict[str, Any]:
+def quota_check(failures: list[dict]) -> dict[str, Any]:
     """`quotaCheckError` and `quota` from the latest failure a quota caused, if any: why
     caching stopped, and the governing quota (`totalBytes`, `remaining` when it refused)."""
     for failure in reversed(failures):

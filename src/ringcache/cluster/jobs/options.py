@@ -77,25 +77,18 @@ class RebalanceOptions(BaseModel):
         return _bandwidth(value)
 
 
-OPTION_MODELS: dict[str, type[BaseModel]] = {
-    "load": LoadOptions,
-    "free": FreeOptions,
-    "rebalance": RebalanceOptions,
-}
-
-
-def parse_options(job_type: str, options: Any) -> dict[str, Any]:
+def parse_options(model: type[BaseModel], options: Any) -> dict[str, Any]:
     """The options with defaults filled in; InvalidArgument naming what is wrong."""
     if options is None:
         options = {}
     if not isinstance(options, dict):
         raise InvalidArgument("options must be a JSON object")
     try:
-        model = OPTION_MODELS[job_type].model_validate(options)
+        validated = model.model_validate(options)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc']) or 'options'}: {error['msg']}"
             for error in exc.errors()
         )
         raise InvalidArgument(f"invalid options: {problems}") from None
-    return model.model_dump(exclude_none=True)
+    return validated.model_dump(exclude_none=True)

@@ -22,8 +22,9 @@ import logging
 from collections import defaultdict
 from typing import Any
 
+from ..results import FailureReason, FileOutcome, FileResult, failure
 from .holdings import HoldingsChunk, holdings
-from .model import Cursor, FailureReason
+from .model import Cursor
 from .runner import JobRun
 
 log = logging.getLogger(__name__)
@@ -180,26 +181,22 @@ class RebalanceRun(JobRun):
         options = {"jobId": self.record.id, "bandwidth": self.record.options.get("loadBandwidth")}
         batch = self.record.options.get("loadBatchSize", 200)
         for _, result in await self._dispatch("fetch_batch", work, batch, options):
-            if result["status"] == "LOADED":
+            if result.status is FileOutcome.LOADED:
                 counters["loadedFiles"] += 1
-                counters["loadedBytes"] += result["bytes"]
-                source = (
-                    "loadedFromPeerBytes"
-                    if result.get("source") == "peer"
-                    else "loadedFromUfsBytes"
-                )
-                counters[source] += result["bytes"]
-            elif result["status"] == "FAILED":
+                counters["loadedBytes"] += result.bytes
+                source = "loadedFromPeerBytes" if result.source == "peer" else "loadedFromUfsBytes"
+                counters[source] += result.bytes
+            elif result.status is FileOutcome.FAILED:
                 counters["failedFiles"] += 1
                 failures.append(_failure(result))
 
     async def _prune(self, work: dict[str, list[str]], counters, failures) -> None:
         options = {"jobId": self.record.id, "bandwidth": self.record.options.get("pruneBandwidth")}
         for _, result in await self._dispatch("prune_batch", work, CHUNK, options):
-            if result["status"] == "FREED":
+            if result.status is FileOutcome.FREED:
                 counters["prunedFiles"] += 1
-                counters["prunedBytes"] += result["bytes"]
-            elif result["status"] == "FAILED":
+                counters["prunedBytes"] += result.bytes
+            elif result.status is FileOutcome.FAILED:
                 counters["failedFiles"] += 1
                 failures.append(_failure(result))
 
@@ -217,7 +214,7 @@ class RebalanceRun(JobRun):
         answered: set[str] = set()  # workers whose batches returned: their index is synced
 
         async def send(worker_id: str, items: list) -> list[Any]:
-            async with self._slots[worker_id]:
+            async with self.dispatcher.slots[worker_id]:
                 try:
                     args = (items,) if options is None else (items, options)
                     results = await self.peers.worker(worker_id).call(method, *args)
@@ -228,12 +225,11 @@ class RebalanceRun(JobRun):
                 except Exception as exc:  # counted as failed copies, reported with the reason
                     message = f"{worker_id}: {type(exc).__name__}: {exc}"
                     return [
-                        {
-                            "path": item[0] if isinstance(item, tuple) else item,
-                            "status": "FAILED",
-                            "reason": str(FailureReason.WORKER_FAILED),
-                            "message": message,
-                        }
+                        failure(
+                            item[0] if isinstance(item, tuple) else item,
+                            FailureReason.WORKER_FAILED,
+                            message,
+                        )
                         for item in items
                     ]
 
@@ -244,7 +240,7 @@ class RebalanceRun(JobRun):
         ]
         answers = await asyncio.gather(*(send(worker_id, items) for worker_id, items in batches))
         if note:  # once per chunk, not per batch: many workers' reports per index commit
-            await self.note_results(sorted(answered))
+            await self.dispatcher.note_results(sorted(answered))
         return [
             pair
             for (_, items), results in zip(batches, answers, strict=True)
@@ -252,5 +248,6 @@ class RebalanceRun(JobRun):
         ]
 
 
-def _failure(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: result[k] for k in ("path", "reason", "message") if result.get(k)}
+def _failure(result: FileResult) -> dict[str, Any]:
+    entry = {"path": result.path, "reason": result.reason, "message": result.message}
+    return {k: v for k, v in entry.items() if v}

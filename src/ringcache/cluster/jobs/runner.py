@@ -11,25 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..environment import Environment
 from ..refs import Peers
 from ..ring.hash_ring import HashRing
-from ..ufs.filesystem import FileStatus
 from ..ufs.mounts import MountTable
-from .kinds import KINDS, Outcome, all_failed, failed, failure_entry
+from .dispatch import Dispatcher
 from .model import RETRYABLE, Cursor, FailureReason, JobRecord, JobState
 from .paging import page_shape
-from .repair import repair
+from .repair import Repair
 from .source import FileSource, Page, index_lines
 from .store import JobStore
+from .work import FileWork, RepairWork, failure_entry
 
 log = logging.getLogger(__name__)
 
-BATCHES_PER_WORKER = 2
 UFS_ATTEMPTS = 4
 
 
@@ -69,35 +68,30 @@ class JobContext:
 class JobRun:
     """Runs one job to a terminal state (or until cancelled by a stop)."""
 
-    def __init__(self, record: JobRecord, context: JobContext) -> None:
+    def __init__(
+        self, record: JobRecord, context: JobContext, work: FileWork | None = None
+    ) -> None:
+        """`work` says how the job's files are planned, sent and counted (a rebalance
+        run plans its own work and has none)."""
         self.record = record
+        self.context = context
         self.store = context.store
         self.env = context.env
         self.peers = context.peers
         self.ring = context.ring
         self.mounts = context.mounts
         self.lost_files = context.lost_files
-        self.on_results = context.on_results
-        kind = KINDS.get(record.type)  # a rebalance run plans its own work
-        self.kind = kind(record.options, record.id) if kind is not None else None
+        self.work = work
         # Long enough for a dead worker to leave the ring.
         self.retry_window = 2 * context.lease_ttl + 5
         self.in_flight: deque[PageWork] = deque()
         self.unsaved_failed: list[dict[str, Any]] = []
         self.run_started = self.env.clock.now()
-        self.rings_used: dict[frozenset[str], HashRing] = {}
-        self._slots: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(BATCHES_PER_WORKER)
-        )
+        self.dispatcher = self._dispatcher()
 
-    async def note_results(self, worker_ids: list[str]) -> None:
-        """Batches changed what these workers hold: have the file index catch up."""
-        if self.on_results is None or not worker_ids:
-            return
-        try:
-            await self.on_results(worker_ids)
-        except Exception:  # the index is derived state; a miss must not fail the job
-            log.exception("file index update for %s failed", ", ".join(worker_ids))
+    def _dispatcher(self) -> Dispatcher:
+        batch_size = self.record.options.get("batchSize", 200)
+        return Dispatcher(self.peers, self.ring, batch_size, self.context.on_results)
 
     # -- progress --------------------------------------------------------------------------
 
@@ -147,7 +141,16 @@ class JobRun:
             await self._list_and_dispatch()
             await self._note_ring_changes()
         if record.repair_rings:
-            await repair(self)
+            repair = Repair(
+                record,
+                RepairWork(record.options),
+                self.ring,
+                self._dispatcher,
+                self._relist,
+                self.env.run_io,
+                self.save,
+            )
+            await repair.run()
 
     async def _begin(self) -> None:
         """RUNNING, written before any work, with the first start time kept across resumes."""
@@ -214,7 +217,7 @@ class JobRun:
         table = await self.mounts()
         batch_size = self.record.options.get("batchSize", 200)
         workers = len(self.ring()[1])
-        page_size, pages_in_flight = page_shape(batch_size, workers, self.kind.replicas)
+        page_size, pages_in_flight = page_shape(batch_size, workers, self.work.replicas)
         source = FileSource(
             self.roots(table),
             table,
@@ -239,13 +242,21 @@ class JobRun:
 
     async def _note_ring_changes(self) -> None:
         """Remember (durably) the rings this run used that are no longer current."""
-        if not self.kind.replicas:
+        if not self.work.replicas:
             return  # a free job asks every live worker; the ring does not place its work
         current = frozenset(self.ring()[0].worker_ids)
-        stale = [sorted(workers) for workers in self.rings_used if workers != current]
+        stale = [sorted(workers) for workers in self.dispatcher.rings_used if workers != current]
         if stale:
             self.record.repair_rings = sorted(stale)
             await self.save()
+
+    async def _relist(self) -> FileSource:
+        """The job's files from the start (for a repair pass), filtered as the job is."""
+        table = await self.mounts()
+        file_filter = self.record.options.get("fileFilterRegex")
+        return FileSource(
+            self.roots(table), table, self.env.ufs_factory, Cursor(), file_filter=file_filter
+        )
 
     def roots(self, table: MountTable) -> Iterator[str]:
         if self.record.index is None:
@@ -280,14 +291,14 @@ class JobRun:
             work.counters["scannedFiles"] += 1
             work.counters["failedFiles"] += 1
         for status in work.page.files:
-            self.kind.scanned(work.counters, status)
+            self.work.scanned(work.counters, status)
         pending = list(work.page.files)
         first_failure: dict[str, float] = {}
         attempts: dict[str, int] = defaultdict(int)
         delay = 0.5
         while pending:
             retry = []
-            async for answered in self.attempt(pending):
+            async for answered in self.dispatcher.attempt(self.work, pending):
                 for status, outcome in answered:
                     if outcome.failed:
                         now = self.env.clock.now()
@@ -297,7 +308,7 @@ class JobRun:
                             retry.append(status)
                             continue
                         work.failed.append(failure_entry(status, outcome))
-                    self.kind.count(work.counters, status, outcome)
+                    self.work.count(work.counters, status, outcome)
             pending = retry
             if pending:
                 await self.env.clock.sleep(delay)
@@ -319,76 +330,3 @@ class JobRun:
         if reason == FailureReason.UFS_READ_FAILED:
             return attempts[path] < UFS_ATTEMPTS
         return now - first_failure[path] < self.retry_window
-
-    async def attempt(
-        self, files: list[FileStatus]
-    ) -> AsyncIterator[list[tuple[FileStatus, Outcome]]]:
-        """Plan the files on the current ring and send the batches; yield the files whose
-        every asked worker has answered, with their merged outcomes, a batch at a time."""
-        ring, live = self.ring()
-        self.rings_used.setdefault(frozenset(ring.worker_ids), ring)
-        plan = self.kind.plan(files, ring, live)
-        expected = [0] * len(files)
-        for assigned in plan.values():
-            for i in assigned:
-                expected[i] += 1
-        unplanned = [
-            (status, self._unplanned()) for i, status in enumerate(files) if not expected[i]
-        ]
-        if unplanned:
-            yield unplanned
-        batch_size = self.record.options.get("batchSize", 200)
-        sends = []
-        answered: set[str] = set()  # workers whose batches returned: their index is synced
-        for worker_id in sorted(plan):
-            assigned = plan[worker_id]
-            for start in range(0, len(assigned), batch_size):
-                batch = assigned[start : start + batch_size]
-                send = self._send(worker_id, [files[i] for i in batch], live, answered)
-                sends.append(asyncio.ensure_future(_tagged(batch, send)))
-        answers: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        merge = self.kind.merge
-        try:
-            for next_batch in asyncio.as_completed(sends):
-                batch, results = await next_batch
-                done = []
-                for i, result in zip(batch, results, strict=True):
-                    if expected[i] == 1:  # the common case: one owner, one answer
-                        done.append((files[i], merge([result])))
-                        continue
-                    answers[i].append(result)
-                    if len(answers[i]) == expected[i]:
-                        done.append((files[i], merge(answers.pop(i))))
-                if done:
-                    yield done
-            # Once per worker, not per batch: in the index before the page is committed.
-            await self.note_results(sorted(answered))
-        finally:
-            for send in sends:
-                send.cancel()
-
-    def _unplanned(self) -> Outcome:
-        if self.kind.replicas:
-            return failed(FailureReason.NO_WORKERS, "no live worker owns it")
-        return self.kind.merge([])
-
-    async def _send(
-        self, worker_id: str, files: list[FileStatus], live: set[str], answered: set[str]
-    ) -> list[dict[str, Any]]:
-        async with self._slots[worker_id]:
-            if worker_id not in self.ring()[1]:
-                return all_failed(files, FailureReason.MEMBERSHIP_CHANGED, f"{worker_id} left")
-            try:
-                ref = self.peers.worker(worker_id)
-                answers = await ref.call(self.kind.method, *self.kind.arguments(files))
-                answered.add(worker_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the whole batch is retried on the then-current ring
-                message = f"{worker_id}: {type(exc).__name__}: {exc}"
-                return all_failed(files, FailureReason.WORKER_FAILED, message)
-        return answers
-
-
-async def _tagged(batch: list[int], send: Awaitable[list[dict]]) -> tuple[list[int], list[dict]]:
-    return batch, await send

@@ -73,7 +73,14 @@ class PolicyEnforcer:
         self.live = live
         self.interval = interval
         self.watch = PolicyWatch(registry, config)
-        self.gate = QuotaGate(peers, self)
+        self.gate = QuotaGate(
+            peers,
+            file_index,
+            env.run_io,
+            rules=self.rules_for_batch,
+            quota_roots=lambda: self.quota_roots,
+            on_admitted=self.sync_worker,
+        )
         self._roots: dict[str, str] = {}  # quota path -> the UFS root the index counts
         self._acked: dict[str, int] = {}
         self._syncing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

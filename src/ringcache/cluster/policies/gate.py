@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..environment import RunIo
+from ..index.file_index import FileIndex
 from ..refs import ActorRef, Peers
+from .policy_set import PolicySet
 from .quota_check import check_quotas, quota_failure
 from .rules import CacheRule, QuotaRule
-
-if TYPE_CHECKING:
-    from .enforcer import PolicyEnforcer
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,24 @@ class QuotaGate:
     refused. Not gated: reads (workers check those) and files given without a size.
     """
 
-    def __init__(self, peers: Peers, enforcer: PolicyEnforcer) -> None:
+    def __init__(
+        self,
+        peers: Peers,
+        file_index: FileIndex,
+        run_io: RunIo,
+        rules: Callable[[], Awaitable[PolicySet]],
+        quota_roots: Callable[[], dict[str, str]],
+        on_admitted: Callable[[str], Awaitable[Any]],
+    ) -> None:
+        """`rules` gives the rules in force for a batch; `quota_roots` the UFS root the
+        index counts for each quota path; `on_admitted(worker_id)` brings the index up to
+        date with what a worker's admitted batch cached."""
         self.peers = peers
-        self.enforcer = enforcer
+        self.file_index = file_index
+        self.run_io = run_io
+        self.rules = rules
+        self.quota_roots = quota_roots
+        self.on_admitted = on_admitted
         self._flights: list[_Flight] = []
         self._admitting = asyncio.Lock()
 
@@ -63,7 +79,7 @@ class QuotaGate:
     async def load_batch(
         self, worker_id: str, ref: ActorRef, files: list[Any], options: dict[str, Any] | None
     ) -> list[dict[str, Any]]:
-        policies = await self.enforcer.rules_for_batch()
+        policies = await self.rules()
         if not policies.quotas.rules or any(isinstance(entry, str) for entry in files):
             return await ref.call("load_batch", files, options)
         answers: dict[int, dict[str, Any]] = {}
@@ -103,7 +119,7 @@ class QuotaGate:
                 gated = {**(options or {}), "quotaChecked": True, "evict": dict(evict)}
                 results = await ref.call("load_batch", sent, gated)
                 answers.update(zip(admitted, results, strict=True))
-                await self.enforcer.sync_worker(worker_id)  # the batch's bytes into the index
+                await self.on_admitted(worker_id)  # the batch's bytes into the index
         finally:
             self._flights.remove(flight)
         return [answers[position] for position in range(len(files))]
@@ -119,10 +135,9 @@ class QuotaGate:
         for other in flights:
             wanted[other.worker_id].extend(path for path, *_ in other.files)
         wanted[worker_id].extend(paths)
-        index = self.enforcer.file_index
-        by_root, held = await self.enforcer.env.run_io(index.usage_and_holdings, dict(wanted))
+        by_root, held = await self.run_io(self.file_index.usage_and_holdings, dict(wanted))
         usage: dict[str, int] = defaultdict(int)
-        for quota_path, root in self.enforcer.quota_roots.items():
+        for quota_path, root in self.quota_roots().items():
             usage[quota_path] = by_root.get(root, 0)
         in_flight: dict[str, int] = defaultdict(int)
         for other in flights:

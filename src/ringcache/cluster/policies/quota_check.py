@@ -11,11 +11,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..results import FailureReason, FileResult, failure
 from .rules import QuotaAction, QuotaRule
-
-QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ def check_quotas(
     return QuotaVerdict(needed=needed, evict=evict)
 
 
-def quota_failure(path: str, verdict: QuotaVerdict) -> dict[str, Any]:
+def quota_failure(path: str, verdict: QuotaVerdict) -> FileResult:
     """A worker's FAILED result for a file a quota keeps out of the cache.
 
     `quota` is the governing quota as a load job shows it (`totalBytes`, `remaining`).
@@ -74,14 +72,8 @@ def quota_failure(path: str, verdict: QuotaVerdict) -> dict[str, Any]:
         f"not cached: {verdict.needed} more bytes would pass the quota on {rule.path} "
         f"({rule.size}, {verdict.used} bytes cached, {remaining} remaining)"
     )
-    return {
-        "path": path,
-        "status": "FAILED",
-        "bytes": 0,
-        "reason": QUOTA_EXCEEDED,
-        "message": message,
-        "quota": {"path": rule.path, "totalBytes": rule.size_bytes, "remaining": remaining},
-    }
+    quota = {"path": rule.path, "totalBytes": rule.size_bytes, "remaining": remaining}
+    return failure(path, FailureReason.QUOTA_EXCEEDED, message, quota)
 
 
 class QuotaGrowth:

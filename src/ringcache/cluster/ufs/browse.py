@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import NotFound
 from ..paths import is_uri, normalize_cluster_path
-from .filesystem import ufs_for
+from .filesystem import UfsFactory, ufs_for
 from .mounts import MountTable
-
-if TYPE_CHECKING:
-    from ..environment import UfsFactory
 
 
 def stat_path(table: MountTable, path: str, ufs_factory: UfsFactory = ufs_for) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -273,6 +273,10 @@ class UnderFileSystem:
 
 _cache: dict[tuple[str, tuple[tuple[str, str], ...]], UnderFileSystem] = {}
 _cache_lock = threading.Lock()
+
+
+#: What builds a UFS for a URI and its mount options (`ufs_for`, or a runtime's own).
+UfsFactory = Callable[[str, Mapping[str, str]], "UnderFileSystem"]
 
 
 def ufs_for(uri: str, options: Mapping[str, str] | None = None) -> UnderFileSystem:

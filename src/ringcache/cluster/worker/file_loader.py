@@ -12,6 +12,7 @@ from ..cache.store import PageStore
 from ..clock import Clock
 from ..policies import CacheRule
 from ..policies.quota_check import quota_failure
+from ..results import FileResult, filtered, loaded, skipped
 from ..ufs.filesystem import FileVersion, UnderFileSystem
 from .freshness import expired
 from .page_fetch import PageFetcher
@@ -58,14 +59,14 @@ class FileLoader:
         version: FileVersion | None,
         options: dict[str, Any],
         throttle: Throttle | None,
-    ) -> dict[str, Any]:
+    ) -> FileResult:
         """Cache `uri` whole (`version` as a listing saw it, else looked up); its result."""
         store = self.store
         policies = self.rules.policies
         if policies.any_skip and policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             if store.file_info(uri) is not None:
                 store.remove_file(uri)  # cached before the rule came: never cached again
-            return {"path": uri, "status": "FILTERED", "bytes": version.size if version else 0}
+            return filtered(uri, version.size if version else 0)
         version = version or ufs.stat(uri).version
         job_id = options.get("jobId")
         cached = store.file_info(uri)
@@ -79,7 +80,7 @@ class FileLoader:
             if not ours and (
                 options.get("skipIfExists") or (options.get("ifChanged") and unchanged)
             ):
-                return {"path": uri, "status": "SKIPPED", "bytes": cached.version.size}
+                return skipped(uri, cached.version.size)
         # The coordinator's gate checked quotas if `quotaChecked`.
         if policies.any_quota and not options.get("quotaChecked"):
             held = cached.cached_bytes if cached is not None and cached.version == version else 0
@@ -119,7 +120,7 @@ class FileLoader:
             self._loaded_by[uri] = job_id
             while len(self._loaded_by) > LOADED_BY_MEMORY:
                 self._loaded_by.popitem(last=False)
-        return {"path": uri, "status": "LOADED", "bytes": version.size}
+        return loaded(uri, version.size)
 
     def _copy_local(
         self,

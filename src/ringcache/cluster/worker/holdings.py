@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..cache.store import PageStore
 from ..errors import RingcacheError
+from ..results import FileResult, freed, not_cached
 from ..ufs.filesystem import FileVersion
 from .mount_view import MountView
 
@@ -21,7 +20,7 @@ class Holdings:
         self.store = store
         self.mounts = mounts
 
-    async def free_batch(self, paths: list[str]) -> list[dict[str, Any]]:
+    async def free_batch(self, paths: list[str]) -> list[FileResult]:
         """Drop each file's cached pages; FREED with the bytes dropped, or NOT_CACHED."""
         store = self.store
         results = []
@@ -30,9 +29,8 @@ class Holdings:
                 _, uri = await self.mounts.open(path)
             except RingcacheError:
                 uri = path  # unmounted since: still drop what we hold under that name
-            freed = store.remove_file(uri) if store.file_info(uri) else None
-            status = "NOT_CACHED" if freed is None else "FREED"
-            results.append({"path": uri, "status": status, "bytes": freed or 0})
+            dropped = store.remove_file(uri) if store.file_info(uri) else None
+            results.append(not_cached(uri) if dropped is None else freed(uri, dropped))
         return results
 
     async def free_prefix(self, ufs_prefix: str) -> int:

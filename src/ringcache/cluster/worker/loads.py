@@ -9,6 +9,7 @@ from typing import Any
 from ..cache.store import PageStore
 from ..environment import RunIo, UfsFactory
 from ..errors import RingcacheError
+from ..results import FailureReason, FileResult, failure
 from ..ufs.filesystem import FileVersion, UnderFileSystem
 from ..ufs.mounts import MountPoint
 from .file_loader import FileLoader
@@ -51,7 +52,7 @@ class BatchLoads:
 
     async def load_batch(
         self, files: list[Any], options: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[FileResult]:
         """Cache each file whole; one result each: LOADED, SKIPPED or FAILED with a reason.
 
         A file is a path, or `(path, size, mtime, etag)` as a listing saw it (saves a stat).
@@ -82,7 +83,7 @@ class BatchLoads:
                     ufs_of[id(mount)] = await self._open_mount(mount)
                 _, ufs, local = ufs_of[id(mount)]
             except RingcacheError as exc:  # not under a mount, or its UFS cannot be had
-                results[position] = _failure(path, "INVALID_PATH", exc.message)
+                results[position] = failure(path, FailureReason.INVALID_PATH, exc.message)
                 continue
             if local_bytes is not None:
                 local_bytes = local_bytes + version.size if local and version is not None else None
@@ -128,9 +129,9 @@ class BatchLoads:
                     result = self.loader.load(ufs, uri, version, options, throttle)
                 except RingcacheError as exc:
                     reason = getattr(exc, "reason", None) or exc.details.get("reason")
-                    result = _failure(path, reason or "UFS_READ_FAILED", exc.message)
+                    result = failure(path, reason or FailureReason.UFS_READ_FAILED, exc.message)
                 except OSError as exc:
-                    result = _failure(path, "UFS_READ_FAILED", str(exc))
+                    result = failure(path, FailureReason.UFS_READ_FAILED, str(exc))
                 done.append((position, result))
         return done
 
@@ -140,7 +141,3 @@ def _entry(entry: Any) -> tuple[str, FileVersion | None]:
         return entry, None
     path, size, mtime, etag = entry
     return path, FileVersion(size, mtime, etag)
-
-
-def _failure(path: str, reason: str, message: str) -> dict[str, Any]:
-    return {"path": path, "status": "FAILED", "bytes": 0, "reason": reason, "message": message}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import WorkerConfig
 from ..cache.store import PageStore
+from ..config import WorkerConfig
 from ..environment import Environment
 from ..policies.tracking import GovernedStore, ReportJournal
 from ..policies.watch import PolicyWatch

@@ -12,6 +12,7 @@ from ..clock import Clock
 from ..environment import RunIo
 from ..errors import InvalidArgument, RingcacheError
 from ..refs import Peers
+from ..results import FailureReason, FileResult, failure, freed, loaded, not_cached, skipped
 from ..ring.hash_ring import RingCache
 from ..ufs.filesystem import FileVersion
 from .file_loader import FileLoader
@@ -117,7 +118,7 @@ class Transfers:
 
     async def fetch_batch(
         self, entries: list[Any], options: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[FileResult]:
         """Cache each file, from a peer that holds it when one can, else from the UFS.
 
         An entry is `(path, size, mtime, etag, [peer ids])`. Results say LOADED with
@@ -128,29 +129,29 @@ class Transfers:
         limit = asyncio.Semaphore(self.max_concurrency)
         from_peers = await self._fetch_bundles(entries, throttle)
 
-        async def fetch_one(entry: Any) -> dict[str, Any]:
+        async def fetch_one(entry: Any) -> FileResult:
             path, size, mtime, etag, holders = entry
             version = FileVersion(size, mtime, etag)
             async with limit:
                 if _whole(self.store.held([path])[0], version):
-                    return {"path": path, "status": "SKIPPED", "bytes": size}
+                    return skipped(path, size)
                 try:
                     for peer in holders:
                         if peer != self.worker_id and await self._fetch_from_peer(
                             peer, path, version, throttle
                         ):
-                            return _loaded(path, size, "peer")
+                            return loaded(path, size, "peer")
                     ufs, uri = await self.mounts.open(path)
                     await self.run_io(self.loader.load, ufs, uri, version, {}, throttle)
                 except RingcacheError as exc:
                     reason = getattr(exc, "reason", None) or exc.details.get("reason")
-                    return _failed(path, reason or "UFS_READ_FAILED", exc.message)
+                    return failure(path, reason or FailureReason.UFS_READ_FAILED, exc.message)
                 except OSError as exc:
-                    return _failed(path, "UFS_READ_FAILED", str(exc))
-                return _loaded(path, size, "ufs")
+                    return failure(path, FailureReason.UFS_READ_FAILED, str(exc))
+                return loaded(path, size, "ufs")
 
         # Files that came in bundles are answered here, without a task each.
-        results = [_loaded(e[0], e[1], "peer") if e[0] in from_peers else None for e in entries]
+        results = [loaded(e[0], e[1], "peer") if e[0] in from_peers else None for e in entries]
         rest = [i for i, result in enumerate(results) if result is None]
         fetched = await asyncio.gather(*(fetch_one(entries[i]) for i in rest))
         for i, result in zip(rest, fetched, strict=True):
@@ -275,7 +276,7 @@ class Transfers:
 
     async def prune_batch(
         self, paths: list[str], options: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[FileResult]:
         """Drop files this worker no longer owns; `bandwidth` limits bytes dropped per second."""
         options = options or {}
         throttle = self.throttles.for_job(options.get("jobId"), options.get("bandwidth"))
@@ -284,21 +285,13 @@ class Transfers:
         for path in paths:
             info = store.file_info(path)
             if info is None:
-                results.append({"path": path, "status": "NOT_CACHED", "bytes": 0})
+                results.append(not_cached(path))
                 continue
             if throttle is not None:
                 await self.run_io(throttle.consume, info.cached_bytes)
-            freed = store.remove_file(path)
-            results.append({"path": path, "status": "FREED", "bytes": freed})
+            dropped = store.remove_file(path)
+            results.append(freed(path, dropped))
         return results
-
-
-def _loaded(path: str, size: int, source: str) -> dict[str, Any]:
-    return {"path": path, "status": "LOADED", "bytes": size, "source": source}
-
-
-def _failed(path: str, reason: str, message: str) -> dict[str, Any]:
-    return {"path": path, "status": "FAILED", "bytes": 0, "reason": reason, "message": message}
 
 
 def _of_version(held: tuple[FileVersion, int] | None, version: tuple | None) -> bool:

@@ -8,12 +8,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ...config import WorkerConfig
+from ..config import WorkerConfig
 from ..environment import Environment
 from ..errors import NotFound, Unavailable
 from ..policies.tracking import GovernedStore
 from ..policies.watch import PolicyWatch
 from ..refs import ActorRef, LocalPeers, Peers
+from ..results import FileResult
 from ..ring.membership import NodeRecord, live_key, node_key
 from .index_reports import REPORT_LIMIT
 from .lanes import LocalDisks
@@ -196,10 +197,10 @@ class Worker:
 
     async def load_batch(
         self, files: list[Any], options: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[FileResult]:
         return await self._running().loads.load_batch(files, options)
 
-    async def free_batch(self, paths: list[str]) -> list[dict[str, Any]]:
+    async def free_batch(self, paths: list[str]) -> list[FileResult]:
         return await self._running().holdings.free_batch(paths)
 
     async def free_prefix(self, ufs_prefix: str) -> int:
@@ -230,7 +231,7 @@ class Worker:
 
     async def fetch_batch(
         self, entries: list[Any], options: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[FileResult]:
         return await self._running().transfers.fetch_batch(entries, options)
 
     async def held_whole(self, items: list[Any]) -> list[bool]:
@@ -238,7 +239,7 @@ class Worker:
 
     async def prune_batch(
         self, paths: list[str], options: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[FileResult]:
         return await self._running().transfers.prune_batch(paths, options)
 
     async def clear_stale(self, workers: list[str], virtual_nodes: int, replicas: int = 1) -> None:

@@ -1,0 +1,32 @@
+"""The CLI's one way to the REST API: its flags, and calls whose errors are said as sentences."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import httpx
+
+
+def api_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", help="REST base URL (default http://HOST:PORT/api/v1)")
+    parser.add_argument("--host", help="REST host (127.0.0.1)")
+    parser.add_argument("--port", type=int, help="REST port (19999)")
+
+
+def api_url(args: argparse.Namespace) -> str:
+    return args.api or f"http://{args.host or '127.0.0.1'}:{args.port or 19999}/api/v1"
+
+
+def request(
+    args: argparse.Namespace, method: str, path: str, accept: tuple[int, ...] = (), **kwargs: Any
+) -> Any:
+    """One REST call; exits with the server's status sentence on an error not in `accept`."""
+    try:
+        response = httpx.request(method, api_url(args) + path, timeout=30, **kwargs)
+    except httpx.HTTPError as exc:
+        raise SystemExit(f"cannot reach ringcache at {api_url(args)}: {exc}") from exc
+    body = response.json()
+    if response.status_code >= 400 and response.status_code not in accept:
+        raise SystemExit(f"{response.status_code}: {body.get('status', body)}")
+    return body

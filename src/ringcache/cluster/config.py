@@ -1,0 +1,77 @@
+"""The typed configuration of a cluster and its workers: what each component is given whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .policies.config import PolicyConfig
+from .units import parse_duration, parse_size
+
+DEFAULT_HOME = Path(".ringcache")
+
+
+class WorkerConfig(BaseModel):
+    """How each worker caches: where, how much, in what page size, how often it heartbeats."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cache_dir: Path = DEFAULT_HOME / "cache"
+    capacity: int = 10 * 1024**3
+    page_size: int = 1024**2
+    heartbeat_interval: float = 3.0
+    max_batch_concurrency: int = 8
+
+    @field_validator("capacity", "page_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        return parse_size(value)
+
+    @field_validator("heartbeat_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class ClusterConfig(BaseModel):
+    """Everything a cluster needs; passed whole to each component, never read from the env."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state_dir: Path = DEFAULT_HOME / "state"
+    # None: the embedded SQLite registry in state_dir; else etcd://host:port[,host:port...]
+    registry: str | None = None
+    namespace: str = "ringcache"
+    host: str = "127.0.0.1"
+    port: int = Field(19999, ge=0, le=65535)
+    ray_address: str | None = None
+    workers: int = Field(1, ge=0)
+    virtual_nodes: int = Field(2000, ge=1)
+    lease_ttl: float = 15.0
+    auto_rebalance: bool = False  # rebalance ALL on its own after membership changes
+    auto_rebalance_delay: float = 10.0  # seconds of quiet membership before it starts
+    allowed_local_roots: list[str] = Field(default_factory=lambda: ["/"])
+    mount_table_file: Path | None = None
+    policies: PolicyConfig = Field(default_factory=PolicyConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+
+    @field_validator("lease_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        if value in (None, "", "sqlite"):
+            return None
+        if not value.startswith("etcd://") or not value.removeprefix("etcd://").strip(","):
+            raise ValueError("registry is 'sqlite' or etcd://host:port[,host:port...]")
+        return value
+
+    def resolved(self) -> ClusterConfig:
+        """The same configuration with absolute directories, safe to ship to other processes."""
+        worker = self.worker.model_copy(update={"cache_dir": self.worker.cache_dir.resolve()})
+        return self.model_copy(update={"state_dir": self.state_dir.resolve(), "worker": worker})

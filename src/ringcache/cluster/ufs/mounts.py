@@ -19,19 +19,34 @@ from ..paths import (
     relative_to,
     split_uri,
 )
-from .filesystem import UnderFileSystem, check_options, ufs_for
+from .filesystem import UnderFileSystem, ufs_for
 from .names import PLAIN_NAME, canonical_uri, names_generation
+from .options import check_options
+from .secrets import redact_options
 
 
 @dataclass(frozen=True)
 class MountPoint:
-    """A cluster path (`/data`) bound to a UFS root (`file:///srv/data`) and its options."""
+    """A cluster path (`/data`) bound to a UFS root (`file:///srv/data`) and its options.
+
+    Its options may hold credentials: `to_record` (what the registry stores) keeps them,
+    while `to_dict` (what the API, the CLI and the client see) and `repr` (what logs see)
+    show them as `"***"`.
+    """
 
     path: str
     ufs: str
     options: dict[str, str] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return f"MountPoint({self.path!r}, {self.ufs!r}, {redact_options(self.options)!r})"
+
     def to_dict(self) -> dict[str, object]:
+        """The API.md shape, credentials redacted."""
+        return {"path": self.path, "ufs": self.ufs, "options": redact_options(self.options)}
+
+    def to_record(self) -> dict[str, object]:
+        """The API.md shape with every option as given: for the registry only."""
         return {"path": self.path, "ufs": self.ufs, "options": dict(self.options)}
 
     @classmethod

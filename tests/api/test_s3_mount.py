@@ -79,7 +79,7 @@ def test_if_changed_reloads_an_object_whose_etag_changed(mounted, s3_server, buc
     assert load_if_changed("first")["loadedBytes"] == 8
     unchanged = load_if_changed("same")
     assert (unchanged["skippedFiles"], unchanged["loadedBytes"]) == (1, 0)  # same ETag
-    # Same size, other bytes: only the ETag tells the versions apart.
+    # Same size, other bytes: a new ETag (LastModified may fall in the same second).
     s3_server.client().put_object(Bucket=bucket, Key="prefix/eval/e.csv", Body=b"a,b\n3,4\n")
     changed = load_if_changed("changed")
     assert (changed["loadedBytes"], changed["skippedFiles"]) == (8, 0)
@@ -170,7 +170,11 @@ def test_bad_credentials_and_a_missing_bucket_are_400_at_mount(
     missing = {"path": "/s3", "ufs": "s3://rc-no-such-bucket/x", "options": s3_server.options()}
     answer = api.post("/mount", json=missing)
     assert answer.status_code == 400, answer.text
-    assert "does not exist" in answer.json()["status"]
+    assert "does not exist (no bucket 'rc-no-such-bucket')" in answer.json()["status"]
+    # A bucket that is there, a prefix that is not: no word about buckets.
+    absent = {**missing, "ufs": f"s3://{bucket}/no/such/prefix"}
+    answer = api.post("/mount", json=absent)
+    assert answer.status_code == 400 and answer.json()["status"].endswith("does not exist")
     assert api.get("/mount").json()["results"] == []
 
 

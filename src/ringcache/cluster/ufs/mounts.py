@@ -263,9 +263,27 @@ def check_mount(
     except UfsError as exc:
         raise InvalidArgument(f"UFS root {ufs_root} is not reachable: {exc.message}") from None
     if not reachable:
-        problem = "is not a directory" if exists else "does not exist"
+        if exists:
+            problem = "is not a directory"
+        else:
+            problem = "does not exist" + _missing_bucket(ufs, ufs_root)
         raise InvalidArgument(f"UFS root {ufs_root} {problem}")
     return MountPoint(path, ufs_root, options)
+
+
+_BUCKET_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs"})
+
+
+def _missing_bucket(ufs: UnderFileSystem, ufs_root: str) -> str:
+    """` (no bucket 'b')` when an object store's root is missing because its bucket is."""
+    scheme, location = split_uri(ufs_root)
+    bucket = location.strip("/").split("/")[0]
+    if scheme not in _BUCKET_SCHEMES or not bucket:
+        return ""
+    try:
+        return "" if ufs.exists(f"{scheme}://{bucket}") else f" (no bucket {bucket!r})"
+    except UfsError:
+        return ""
 
 
 def _check_local_root(location: str, allowed_roots: Sequence[str], original: str) -> None:

@@ -28,7 +28,7 @@ from ..paths import normalize_uri, relative_to, split_uri
 from .failures import explain
 from .names import filesystem_class
 from .options import check_options, constructor_kwargs
-from .secrets import redact_options
+from .redaction import redact_options
 
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
 _ETAG_KEYS = ("ETag", "etag")

@@ -22,7 +22,7 @@ from ..paths import (
 from .filesystem import UnderFileSystem, ufs_for
 from .names import PLAIN_NAME, canonical_uri, names_generation
 from .options import check_options
-from .secrets import redact_options
+from .redaction import redact_options
 
 
 @dataclass(frozen=True)

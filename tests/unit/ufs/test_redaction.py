@@ -5,18 +5,29 @@ import json
 import pytest
 
 from ringcache.cluster.ufs.mounts import MountPoint
-from ringcache.cluster.ufs.secrets import REDACTED, is_secret_name, redact_options
+from ringcache.cluster.ufs.redaction import REDACTED, is_secret_name, redact_options
 
 
 @pytest.mark.parametrize(
     "name",
-    ["key", "secret", "token", "password", "aws_secret_access_key", "sessionToken", "sas_token"],
+    [
+        "key",
+        "secret",
+        "token",
+        "password",
+        "aws_secret_access_key",
+        "sessionToken",
+        "sas_token",
+        "connection_string",
+    ],
 )
 def test_credential_names_are_secret(name: str) -> None:
     assert is_secret_name(name)
 
 
-@pytest.mark.parametrize("name", ["endpoint_url", "region", "anon", "client_kwargs", "use_ssl"])
+@pytest.mark.parametrize(
+    "name", ["endpoint_url", "region", "anon", "client_kwargs", "use_ssl", "connect_timeout"]
+)
 def test_other_names_are_not(name: str) -> None:
     assert not is_secret_name(name)
 

@@ -40,8 +40,15 @@ _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]*):([^/@\s]+)@")
 
 
+# Names whose words say nothing of a secret, yet whose values hold one (Azure's
+# `connection_string` carries the account key).
+_SECRET_NAMES = frozenset({"connection_string", "conn_str", "connectionstring"})
+
+
 def is_secret_name(name: str) -> bool:
     """True if an option called `name` holds a credential."""
+    if name.lower() in _SECRET_NAMES:
+        return True
     return any(word.lower() in _SECRET_WORDS for word in _WORD.findall(name))
 
 

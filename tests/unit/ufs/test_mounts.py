@@ -201,10 +201,10 @@ def test_duplicate_mount_points_are_a_conflict() -> None:
         MountTable([MountPoint("/a", "file:///x", {}), MountPoint("/a", "file:///y", {})])
 
 
-def test_mount_point_dict_round_trip() -> None:
+def test_mount_point_record_round_trip() -> None:
     mount = MountPoint("/s3", "s3://b/p", {"key": "v"})
-    assert mount.to_dict() == {"path": "/s3", "ufs": "s3://b/p", "options": {"key": "v"}}
-    assert MountPoint.from_dict(mount.to_dict()) == mount
+    assert mount.to_record() == {"path": "/s3", "ufs": "s3://b/p", "options": {"key": "v"}}
+    assert MountPoint.from_dict(mount.to_record()) == mount
     assert MountPoint.from_dict({"path": "/a", "ufs": "file:///a"}).options == {}
     with pytest.raises(InvalidArgument):
         MountPoint.from_dict({"path": "/a"})

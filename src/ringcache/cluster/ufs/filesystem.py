@@ -25,7 +25,10 @@ from fsspec.implementations.local import LocalFileSystem
 
 from ..errors import InvalidArgument, RingcacheError, UfsError, UfsNotFound
 from ..paths import normalize_uri, relative_to, split_uri
+from .failures import explain
 from .names import filesystem_class
+from .options import check_options, constructor_kwargs
+from .redaction import redact_options
 
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
 _ETAG_KEYS = ("ETag", "etag")
@@ -71,11 +74,11 @@ class UnderFileSystem:
         cls = filesystem_class(self.scheme)
         self.options = check_options(options or {})
         try:
-            self.fs = cls(**_constructor_kwargs(self.options))
+            self.fs = cls(**constructor_kwargs(cls, self.scheme, self.options))
         except Exception as exc:
             raise InvalidArgument(
                 f"cannot open a {self.scheme}:// filesystem with options "
-                f"{sorted(self.options)}: {exc}"
+                f"{redact_options(self.options)}: {exc}"
             ) from None
         # The local disk is listed with os.scandir: fsspec's `ls` builds a dict of ten
         # fields per file, which made listing most of a small-file load's coordinator time.
@@ -195,7 +198,7 @@ class UnderFileSystem:
         except FileNotFoundError:
             return  # removed since its parent was listed: nothing left to yield
         except Exception as exc:
-            raise UfsError(f"cannot list {self._uri(directory)}: {exc}") from None
+            raise UfsError(f"cannot list {self._uri(directory)}: {explain(exc)}") from None
         entries.sort(key=lambda entry: (entry[0], entry[1]))
         for name, is_dir, info in entries:
             sub_cursor: tuple[str, ...] | None = None
@@ -267,8 +270,13 @@ class UnderFileSystem:
             raise
         except FileNotFoundError:
             raise UfsNotFound(f"{uri} does not exist on the UFS", path=uri) from None
+        except PermissionError as exc:
+            raise UfsError(
+                f"access to {uri} was denied (bad credentials or no permission): {exc}",
+                path=uri,
+            ) from None
         except Exception as exc:
-            raise UfsError(f"UFS call on {uri} failed: {exc}", path=uri) from None
+            raise UfsError(f"UFS call on {uri} failed: {explain(exc)}", path=uri) from None
 
 
 _cache: dict[tuple[str, tuple[tuple[str, str], ...]], UnderFileSystem] = {}
@@ -289,15 +297,6 @@ def ufs_for(uri: str, options: Mapping[str, str] | None = None) -> UnderFileSyst
         if ufs is None:
             ufs = _cache[key] = UnderFileSystem(uri, options)
         return ufs
-
-
-def check_options(options: object) -> dict[str, str]:
-    """A copy of `options` if it maps strings to strings; InvalidArgument otherwise."""
-    if not isinstance(options, Mapping) or not all(
-        isinstance(key, str) and isinstance(value, str) for key, value in options.items()
-    ):
-        raise InvalidArgument(f"UFS options must map strings to strings, not {options!r}")
-    return dict(options)
 
 
 _Entry = tuple[str, bool, dict[str, Any]]  # name, is a directory, fsspec-style info
@@ -322,12 +321,6 @@ def _local_entries(directory: str) -> list[_Entry]:
             info = {"name": entry.path, "size": stat.st_size, "mtime": stat.st_mtime}
             entries.append((entry.name, False, info))
     return entries
-
-
-def _constructor_kwargs(options: Mapping[str, str]) -> dict[str, object]:
-    # Mount options are strings, but fsspec flags are booleans: "false" would be truthy.
-    flags = {"true": True, "false": False}
-    return {key: flags.get(value.lower(), value) for key, value in options.items()}
 
 
 def _mtime(info: Mapping[str, Any]) -> float | None:

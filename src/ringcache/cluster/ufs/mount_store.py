@@ -28,7 +28,7 @@ def table_of(entries: tuple[str, ...]) -> MountTable:
 
 
 async def write_mount_point(registry: ActorRef, mount: MountPoint) -> None:
-    await registry.call("put", mount_key(mount.path), json.dumps(mount.to_dict(), sort_keys=True))
+    await registry.call("put", mount_key(mount.path), json.dumps(mount.to_record(), sort_keys=True))
 
 
 async def delete_mount_point(registry: ActorRef, path: str) -> None:

@@ -19,19 +19,34 @@ from ..paths import (
     relative_to,
     split_uri,
 )
-from .filesystem import UnderFileSystem, check_options, ufs_for
+from .filesystem import UnderFileSystem, ufs_for
 from .names import PLAIN_NAME, canonical_uri, names_generation
+from .options import check_options
+from .redaction import redact_options
 
 
 @dataclass(frozen=True)
 class MountPoint:
-    """A cluster path (`/data`) bound to a UFS root (`file:///srv/data`) and its options."""
+    """A cluster path (`/data`) bound to a UFS root (`file:///srv/data`) and its options.
+
+    Its options may hold credentials: `to_record` (what the registry stores) keeps them,
+    while `to_dict` (what the API, the CLI and the client see) and `repr` (what logs see)
+    show them as `"***"`.
+    """
 
     path: str
     ufs: str
     options: dict[str, str] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return f"MountPoint({self.path!r}, {self.ufs!r}, {redact_options(self.options)!r})"
+
     def to_dict(self) -> dict[str, object]:
+        """The API.md shape, credentials redacted."""
+        return {"path": self.path, "ufs": self.ufs, "options": redact_options(self.options)}
+
+    def to_record(self) -> dict[str, object]:
+        """The API.md shape with every option as given: for the registry only."""
         return {"path": self.path, "ufs": self.ufs, "options": dict(self.options)}
 
     @classmethod
@@ -248,9 +263,27 @@ def check_mount(
     except UfsError as exc:
         raise InvalidArgument(f"UFS root {ufs_root} is not reachable: {exc.message}") from None
     if not reachable:
-        problem = "is not a directory" if exists else "does not exist"
+        if exists:
+            problem = "is not a directory"
+        else:
+            problem = "does not exist" + _missing_bucket(ufs, ufs_root)
         raise InvalidArgument(f"UFS root {ufs_root} {problem}")
     return MountPoint(path, ufs_root, options)
+
+
+_BUCKET_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs"})
+
+
+def _missing_bucket(ufs: UnderFileSystem, ufs_root: str) -> str:
+    """` (no bucket 'b')` when an object store's root is missing because its bucket is."""
+    scheme, location = split_uri(ufs_root)
+    bucket = location.strip("/").split("/")[0]
+    if scheme not in _BUCKET_SCHEMES or not bucket:
+        return ""
+    try:
+        return "" if ufs.exists(f"{scheme}://{bucket}") else f" (no bucket {bucket!r})"
+    except UfsError:
+        return ""
 
 
 def _check_local_root(location: str, allowed_roots: Sequence[str], original: str) -> None:

@@ -2,28 +2,29 @@
 
 One implementation composed of three parts: the index and accounting of the cached files
 (index.py), the eviction order (eviction.py), and the medium that holds the bytes
-(medium.py: `DiskMedium` for real workers, `SizeMedium` for the simulator). Everything
+(medium.py: `DiskMedium` for real workers, `SizeMedium` for the simulator). `PageStore`
+answers the calls; `CacheChanges` (changes.py) makes each change in the index and notes
+it on the medium; `PageWrites` (writes.py) stores runs of pages. Everything
 the store decides (what is held, what it costs, what goes when room is needed, what a
 read may answer) is decided here, the same for both media.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import InvalidArgument
 from ..ufs.filesystem import FileVersion
+from .changes import CacheChanges
 from .disk import DiskMedium
 from .eviction import EvictionOrder
 from .index import CacheIndex
 from .medium import Medium, PageData
 from .model import (
-    DEFAULT_PRIORITY,
     PRIORITIES,
     CachedFile,
     CapacityExceeded,
@@ -32,6 +33,7 @@ from .model import (
     bit_indexes,
     check_priority,
 )
+from .writes import PageWrites
 
 __all__ = ["PRIORITIES", "CachedFile", "CapacityExceeded", "PageStore", "StoreStats"]
 
@@ -68,11 +70,12 @@ class PageStore:
         self._medium: Medium = medium
         self._index = CacheIndex(capacity_bytes, page_size, EvictionOrder(medium.per_page_recency))
         self._lock = threading.RLock()
-        self._journaled = medium.journaled
+        self._changes = CacheChanges(self._index, medium, self._lock)
+        self._writes = PageWrites(self._index, medium, self._changes, page_size)
         for entry in medium.open(page_size, self._index.files, self._lock):
             self._index.add(entry)
-        with self._changing():
-            evicted = self._make_room(0, keep=None)  # the capacity may have shrunk
+        with self._changes.changing():
+            evicted = self._changes.make_room(0, keep=None)  # the capacity may have shrunk
         if evicted:
             log.info("page store %r: evicted %d pages at startup", medium, len(evicted))
 
@@ -96,16 +99,16 @@ class PageStore:
         """
         if priority is not None:
             check_priority(priority)
-        with self._changing():
-            self._record_file(path, version, now, priority)
+        with self._changes.changing():
+            self._changes.record_file(path, version, now, priority)
 
     def set_priority(self, path: str, priority: str) -> None:
         """Move a cached file to another eviction level (its pages become most recent)."""
         check_priority(priority)
-        with self._changing():
-            entry = self._require(path)
+        with self._changes.changing():
+            entry = self._changes.require(path)
             if priority != entry.priority:
-                self._move_priority(entry, priority)
+                self._changes.move_priority(entry, priority)
 
     def file_info(self, path: str) -> CachedFile | None:
         files = self._index.files
@@ -117,9 +120,9 @@ class PageStore:
 
     def remove_file(self, path: str) -> int:
         """Drop a file and all its pages; returns the bytes freed (0 if it was not cached)."""
-        with self._changing():
+        with self._changes.changing():
             entry = self._index.files.get(path)
-            return 0 if entry is None else self._forget(entry)
+            return 0 if entry is None else self._changes.forget(entry)
 
     def stats(self) -> StoreStats:
         with self._lock:
@@ -186,7 +189,7 @@ class PageStore:
         evicted: list[tuple[str, int]] = []
         position = 0
         while position < len(pages):
-            position = self._put_run(
+            position = self._writes.put_run(
                 path, first_index, pages, position, now, version, priority, evicted
             )
         return evicted
@@ -195,7 +198,7 @@ class PageStore:
 
     def get_page(self, path: str, index: int, now: float) -> bytes | memoryview | None:
         """One whole page, or None if it is not cached; a hit makes it most recent."""
-        with self._changing():  # a page found missing on disk forgets the file
+        with self._changes.changing():  # a page found missing on disk forgets the file
             entry = self._index.files.get(path)
             if entry is None or type(index) is not int or index < 0 or not entry.has(index):
                 return None
@@ -210,7 +213,7 @@ class PageStore:
         The range is clamped to the file size (`length=None` reads to the end), so a
         range past the end is `b""`. Every page read becomes most recent.
         """
-        with self._changing():  # a page found missing on disk forgets the file
+        with self._changes.changing():  # a page found missing on disk forgets the file
             entry = self._index.files.get(path)
             if entry is None:
                 return None
@@ -227,7 +230,7 @@ class PageStore:
     def missing_pages(self, path: str, offset: int = 0, length: int | None = None) -> list[int]:
         """Pages the range needs that are not cached; NotFound if the file is not recorded."""
         with self._lock:
-            entry = self._require(path)
+            entry = self._changes.require(path)
             start, end = _clamp(entry, offset, length)
             if start == end:
                 return []
@@ -289,215 +292,6 @@ class PageStore:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _changing(self) -> AbstractContextManager[object]:
-        """The lock, for a call that may change records: they are settled when it exits.
-
-        Records are staged under the lock and settled after it is released, so no thread
-        waits for the lock while another writes them. A medium that keeps no records
-        needs only the lock.
-        """
-        return _Change(self._lock, self._medium) if self._journaled else self._lock
-
-    def _record_file(
-        self, path: str, version: FileVersion, now: float, priority: str | None
-    ) -> None:
-        """`set_file` under the lock."""
-        entry = self._index.files.get(path)
-        # The worker passes the same version object for every run of a file: identity first.
-        if entry is not None and (entry.version is version or entry.version == version):
-            if priority is not None and priority != entry.priority:
-                self._move_priority(entry, priority)
-            return
-        if entry is not None:
-            self._forget(entry, journal=False)  # the new record below supersedes it
-        superseded = entry is not None
-        entry = FileEntry(path, version, now, priority or DEFAULT_PRIORITY)
-        self._index.add(entry)
-        # A file is on record once it has pages (`_list_run`); an empty file has none.
-        if superseded or version.size == 0:
-            self._medium.note(entry)
-
-    def _put_run(
-        self,
-        path: str,
-        first_index: int,
-        pages: Sequence[PageData],
-        position: int,
-        now: float,
-        version: FileVersion | None,
-        priority: str | None,
-        evicted: list[tuple[str, int]],
-    ) -> int:
-        """Store `pages[position:]`, or as many of them as fit in the store together;
-        returns the position of the first page not handled."""
-        medium, files = self._medium, self._index.files
-        with self._changing():
-            entry = files.get(path)
-            if version is not None and (
-                entry is None
-                or entry.version is not version  # the worker passes one object per file
-                or (priority is not None and priority != entry.priority)
-            ):
-                self._record_file(path, version, now, priority)
-                entry = files.get(path)
-            if entry is None:
-                entry = self._require(path)  # raises
-            entry.last_access = now
-            start = first_index + position
-            reserved = self._reserve_whole(entry, start, pages[position:] if position else pages)
-            touched = None
-            if reserved is not None:
-                position += len(reserved)
-            else:
-                reserved = []
-                position = self._reserve_each(
-                    entry, first_index, pages, position, reserved, evicted
-                )
-                touched = range(start, first_index + position)
-            if medium.instant and reserved:  # nothing worth leaving the lock for
-                self._list_run(entry, reserved, medium.write(entry, reserved), touched)
-                return position
-        # The writes happen outside the lock, so threads write pages in parallel.
-        outcome = medium.write(entry, reserved) if reserved else (0, None)
-        with self._changing():
-            self._list_run(entry, reserved, outcome, touched)
-        return position
-
-    def _reserve_whole(
-        self, entry: FileEntry, first: int, pages: Sequence[PageData]
-    ) -> list[tuple[int, int, PageData]] | None:
-        """The common case at once: new pages, each of its exact length, room for all of
-        them. None (nothing done) otherwise, for `_reserve_each`."""
-        count, size, page_size = len(pages), entry.version.size, self.page_size
-        last = first + count - 1
-        if not count or first < 0 or last * page_size >= size:
-            return None
-        run = ((1 << count) - 1) << first
-        if (entry.held | entry.writing) & run:
-            return None
-        last_length = min(page_size, size - last * page_size)
-        if count == 1:  # most calls: a file of one page, or the last of a file
-            total = len(pages[0])
-            if total != last_length:
-                return None
-            reserved = [(first, total, pages[0])]
-        else:
-            # Every page but the last is whole, the last is what is left of the file.
-            if len(pages[-1]) != last_length:
-                return None
-            reserved = []
-            page_index = first
-            for page in pages:
-                reserved.append((page_index, page_size, page))
-                page_index += 1
-                if len(page) != page_size and page_index <= last:
-                    return None
-            reserved[-1] = (last, last_length, pages[-1])
-            total = (count - 1) * page_size + last_length
-        index = self._index
-        if index.used + total > index.capacity_bytes:
-            return None
-        index.used += total  # reserved now, so concurrent writers cannot overfill
-        entry.writing |= run
-        return reserved
-
-    def _reserve_each(
-        self,
-        entry: FileEntry,
-        first_index: int,
-        pages: Sequence[PageData],
-        position: int,
-        reserved: list[tuple[int, int, PageData]],
-        evicted: list[tuple[str, int]],
-    ) -> int:
-        """Reserve pages one by one from `position`, making room as needed, until one does
-        not fit beside those reserved; returns the position of the first not handled."""
-        index = self._index
-        sizes = []
-        for offset, data in enumerate(pages[position:]):
-            page = first_index + position + offset
-            size = entry.page_length(page, self.page_size)
-            if len(data) != size:
-                raise InvalidArgument(
-                    f"page {page} of {entry.path} must be {size} bytes, not {len(data)}"
-                )
-            sizes.append(size)
-        for size, data in zip(sizes, pages[position:], strict=True):
-            page = first_index + position
-            if entry.has(page):  # the pages of one version never change
-                index.order.use(entry, [page])
-            elif not (entry.writing >> page) & 1:  # else another thread writes these bytes
-                if not reserved and size > index.capacity_bytes:
-                    raise CapacityExceeded(
-                        f"page {page} of {entry.path} ({size} bytes) does not fit in the page "
-                        f"store ({index.capacity_bytes} bytes)",
-                        path=entry.path,
-                    )
-                evicted += self._make_room(size, keep=entry)
-                if reserved and index.used + size > index.capacity_bytes:
-                    break  # room for it may need the pages reserved above listed first
-                index.used += size  # reserved now, so concurrent writers cannot overfill
-                entry.writing |= 1 << page
-                reserved.append((page, size, data))
-            position += 1
-        return position
-
-    def _list_run(
-        self,
-        entry: FileEntry,
-        reserved: list[tuple[int, int, PageData]],
-        outcome: tuple[int, OSError | None],
-        touched: range | None,
-    ) -> None:
-        """Under the lock, once reserved pages were written: list those written (or
-        release them all if the file went meanwhile), and raise what stopped the rest.
-        `touched`: the pages of the run, some held before, made most recent again in their
-        order once the new ones are listed, as storing them one by one would."""
-        written, failure = outcome
-        medium, index = self._medium, self._index
-        current = index.files.get(entry.path)
-        if current is entry and written == len(reserved):  # the common case, in one go
-            if reserved:
-                first, last = reserved[0][0], reserved[-1][0]
-                if last - first + 1 == len(reserved):
-                    index.hold(entry, range(first, last + 1))
-                else:
-                    index.hold(entry, [page for page, _, _ in reserved])
-                if touched is not None and len(touched) > len(reserved):
-                    index.order.use(entry, [page for page in touched if entry.has(page)])
-                if self._journaled:  # the one call of the hot path a journal needs
-                    medium.note(entry)
-            return
-        listed: list[int] = []
-        stray: list[tuple[int, int]] = []
-        for position, (page, length, _) in enumerate(reserved):
-            if position < written and current is entry:
-                listed.append(page)
-                continue
-            entry.writing &= ~(1 << page)
-            index.used -= length
-            if position < written and not (
-                current is not None
-                and current.key == entry.key
-                and ((current.held | current.writing) >> page) & 1
-            ):
-                # Removed or superseded while we wrote: the page belongs to nobody now
-                # (unless the file was recorded again at this version and has it).
-                stray.append((page * self.page_size, length))
-        if listed:
-            index.hold(entry, listed)
-            medium.note(entry)
-        if stray and (current is None or current.key != entry.key):
-            medium.remove(entry)  # no recorded file uses this version's data
-        elif stray:
-            medium.punch(entry, stray)
-        if failure is not None:
-            if failure.errno == errno.ENOSPC:
-                raise CapacityExceeded(
-                    f"disk full writing {entry.path}: {failure}", path=entry.path
-                ) from None
-            raise failure
-
     def _read(
         self, entry: FileEntry, offset: int, length: int, pages: Iterable[int], now: float
     ) -> bytes | memoryview | None:
@@ -505,47 +299,11 @@ class PageStore:
             data = self._medium.read(entry, offset, length)
         except FileNotFoundError:
             # Deleted behind our back: forget the file rather than fail every read.
-            self._forget(entry)
+            self._changes.forget(entry)
             return None
         self._index.order.use(entry, pages)
         entry.last_access = now
         return data
-
-    def _make_room(self, needed: int, keep: FileEntry | None) -> list[tuple[str, int]]:
-        index = self._index
-        if index.used + needed <= index.capacity_bytes:
-            return []  # the common case, once per page stored
-        evicted, forgotten, changed, dropped = index.evict(needed, keep)
-        medium = self._medium
-        for entry in forgotten:
-            medium.remove(entry)  # its data goes whole
-            medium.note_removed(entry.path)
-        for entry in changed:
-            medium.note(entry)
-        for entry, page, length in dropped:  # freed once the records above are settled
-            medium.evicted(entry, page, length)
-        return evicted
-
-    def _forget(self, entry: FileEntry, journal: bool = True) -> int:
-        """Delete a file's pages and its record; returns the page bytes freed."""
-        freed = self._index.release(entry)
-        self._medium.remove(entry)
-        if journal:
-            self._medium.note_removed(entry.path)
-        return freed
-
-    def _move_priority(self, entry: FileEntry, priority: str) -> None:
-        self._index.move(entry, priority)
-        self._medium.note(entry)
-
-    def _require(self, path: str) -> FileEntry:
-        entry = self._index.files.get(path)
-        if entry is None:
-            raise NotFound(
-                f"{path} is not recorded in the page store; call set_file first "
-                "(its pages may have been evicted)"
-            )
-        return entry
 
 
 def _clamp(entry: FileEntry, offset: int, length: int | None) -> tuple[int, int]:
@@ -554,23 +312,3 @@ def _clamp(entry: FileEntry, offset: int, length: int | None) -> tuple[int, int]
     start = min(offset, entry.version.size)
     end = entry.version.size if length is None else min(entry.version.size, start + length)
     return start, end
-
-
-class _Change:
-    """`PageStore._changing`: a class rather than a generator, as it wraps every call."""
-
-    __slots__ = ("lock", "medium", "before")
-
-    def __init__(self, lock: threading.RLock, medium: Medium) -> None:
-        self.lock = lock
-        self.medium = medium
-        self.before = 0
-
-    def __enter__(self) -> None:
-        self.lock.acquire()
-        self.before = self.medium.staged
-
-    def __exit__(self, *exc_info: object) -> None:
-        upto = self.medium.staged
-        self.lock.release()
-        self.medium.settle(self.before, upto)

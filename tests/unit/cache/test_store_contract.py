@@ -422,3 +422,29 @@ def test_a_run_of_pages_stored_at_once_ends_as_page_by_page_would(media: Media) 
     at_once = drive(media.open(40 * PAGE, PAGE), one_by_one=False)
     assert drive(media.open(40 * PAGE, PAGE), one_by_one=True) == at_once
     assert any(evicted for evicted, _ in at_once[0])  # some runs evicted pages
+
+
+class Meter:
+    """Counts what a `SizeMedium` charges, as the simulator's `IoMeter` would."""
+
+    def __init__(self) -> None:
+        self.written: list[int] = []
+        self.read: list[int] = []
+
+    def disk_write(self, nbytes: int) -> None:
+        self.written.append(nbytes)
+
+    def disk_read(self, nbytes: int) -> None:
+        self.read.append(nbytes)
+
+
+def test_the_size_medium_charges_every_page_written_or_read_at_its_length() -> None:
+    meter = Meter()
+    store = PageStore(SizeMedium(meter), 1000, PAGE)
+    store.put_pages("f", 0, [content(PAGE), content(PAGE), content(8)], 0.0, version=version(40))
+    store.put_page("f", 2, content(8), 0.0)  # held already: nothing written
+    assert sum(meter.written) == 40
+    assert got(store.read("f", 10, 20, 1.0)) == bytes(20)
+    assert got(store.get_page("f", 2, 1.0)) == bytes(8)
+    assert store.read("f", 0, 0, 1.0) == b"" and store.read("g", 0, 5, 1.0) is None
+    assert meter.read == [20, 8]

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..cluster.cache.medium import SizeMedium
+from ..cluster.cache.medium import OneThread, SizeMedium
 from ..cluster.cache.store import PageStore
 from ..cluster.coordinator.coordinator import Coordinator
 from ..cluster.environment import Environment
@@ -82,7 +82,9 @@ class SimNode:
 
     def open_store(self, root: Path, capacity_bytes: int, page_size: int) -> PageStore:
         if self.store is None:
-            self.store = PageStore(SizeMedium(self.meter), capacity_bytes, page_size)
+            # Nothing in the simulating process runs a thread: the store needs no real lock.
+            medium = SizeMedium(self.meter)
+            self.store = PageStore(medium, capacity_bytes, page_size, lock=OneThread())
         return self.store
 
     @property

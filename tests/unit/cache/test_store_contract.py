@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.cluster.cache.medium import SizeMedium
+from ringcache.cluster.cache.medium import OneThread, SizeMedium
 from ringcache.cluster.cache.store import CapacityExceeded, PageStore
 from ringcache.cluster.errors import InvalidArgument, NotFound
 from ringcache.cluster.ufs.filesystem import FileVersion
@@ -29,7 +29,9 @@ class Media:
 
     def open(self, capacity_bytes: int, page_size: int = PAGE) -> PageStore:
         if self.kind == "sizes":
-            return PageStore(SizeMedium(), capacity_bytes, page_size)
+            return PageStore(
+                SizeMedium(), capacity_bytes, page_size, lock=OneThread()
+            )  # as simulated
         self.opened += 1  # a fresh directory per store, as each is a fresh disk
         return PageStore(self.root / f"store-{self.opened}", capacity_bytes, page_size)
 

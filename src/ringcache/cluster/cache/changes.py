@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import AbstractContextManager
 
 from ..errors import NotFound
 from ..ufs.filesystem import FileVersion
 from .index import CacheIndex
-from .medium import Medium
+from .medium import Lock, Medium
 from .model import DEFAULT_PRIORITY, FileEntry
 
 
@@ -22,7 +21,7 @@ class CacheChanges:
     Every method but `changing` is called with the lock held.
     """
 
-    def __init__(self, index: CacheIndex, medium: Medium, lock: threading.RLock) -> None:
+    def __init__(self, index: CacheIndex, medium: Medium, lock: Lock) -> None:
         self.index = index
         self.medium = medium
         self.lock = lock
@@ -95,7 +94,7 @@ class _Change:
 
     __slots__ = ("lock", "medium", "before")
 
-    def __init__(self, lock: threading.RLock, medium: Medium) -> None:
+    def __init__(self, lock: Lock, medium: Medium) -> None:
         self.lock = lock
         self.medium = medium
         self.before = 0

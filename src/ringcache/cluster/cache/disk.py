@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .layout import Journal, PageLayout
-from .medium import Reserved
+from .medium import Lock, Reserved
 from .model import FileEntry
 from .recovery import recover_entries
 
@@ -47,7 +47,7 @@ class DiskMedium:
         self._evicted: list[tuple[str, str, int, int, int]] = []
         self._page_size = 1
         self._files: Mapping[str, FileEntry] = {}
-        self._lock = threading.RLock()
+        self._lock: Lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"DiskMedium({str(self.root)!r})"
@@ -56,9 +56,7 @@ class DiskMedium:
     def staged(self) -> int:
         return self._journal.staged
 
-    def open(
-        self, page_size: int, files: Mapping[str, FileEntry], lock: threading.RLock
-    ) -> list[FileEntry]:
+    def open(self, page_size: int, files: Mapping[str, FileEntry], lock: Lock) -> list[FileEntry]:
         self._page_size, self._files, self._lock = page_size, files, lock
         kept = recover_entries(self._layout, self._journal, page_size)
         # Rewriting also drops a torn last line, so later appends start on a fresh line.

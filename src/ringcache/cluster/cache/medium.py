@@ -12,7 +12,6 @@ them must outlive the process. Two media pass the one contract suite
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
@@ -42,9 +41,7 @@ class Medium(Protocol):
     @property
     def staged(self) -> int: ...
 
-    def open(
-        self, page_size: int, files: Mapping[str, FileEntry], lock: threading.RLock
-    ) -> list[FileEntry]:
+    def open(self, page_size: int, files: Mapping[str, FileEntry], lock: Lock) -> list[FileEntry]:
         """Begin serving `files` (the store's index, read under `lock`); returns the
         entries found from an earlier life, oldest cached first, each with the pages it
         still holds whole."""
@@ -87,6 +84,38 @@ class Medium(Protocol):
     def close(self) -> None: ...
 
 
+class Lock(Protocol):
+    """What serializes a store's calls: a `threading.RLock`, or `OneThread`."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc_info: object) -> object: ...
+
+
+class OneThread:
+    """The lock of a store called from one thread only (the simulator's): there is never
+    anyone to wait for, and a real lock's atomic operations cost more than the
+    bookkeeping they would guard."""
+
+    __slots__ = ()
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> OneThread:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+
 class ByteMeter(Protocol):
     """Counts the bytes a node's disk moved (the simulator's `IoMeter`)."""
 
@@ -114,9 +143,7 @@ class SizeMedium:
     def __repr__(self) -> str:
         return f"SizeMedium(meter={self.meter!r})"
 
-    def open(
-        self, page_size: int, files: Mapping[str, FileEntry], lock: threading.RLock
-    ) -> list[FileEntry]:
+    def open(self, page_size: int, files: Mapping[str, FileEntry], lock: Lock) -> list[FileEntry]:
         return []
 
     def write(self, entry: FileEntry, pages: Reserved) -> tuple[int, OSError | None]:

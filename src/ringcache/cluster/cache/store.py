@@ -23,7 +23,7 @@ from .changes import CacheChanges
 from .disk import DiskMedium
 from .eviction import EvictionOrder
 from .index import CacheIndex
-from .medium import Medium, PageData
+from .medium import Lock, Medium, PageData
 from .model import (
     PRIORITIES,
     CachedFile,
@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 class PageStore:
     """Fixed-size pages of UFS files over a medium, under a byte capacity.
 
-    `medium` is a `Medium`, or a directory for a `DiskMedium` there.
+    `medium` is a `Medium`, or a directory for a `DiskMedium` there. `lock` serializes
+    the calls (a `threading.RLock` unless given: `OneThread` for a store used by one
+    thread only).
 
     Guarantees: the page bytes held never exceed `capacity_bytes`; a page is served only
     if it was written whole (listed only once its write returned) for the version recorded
@@ -58,7 +60,12 @@ class PageStore:
     """
 
     def __init__(
-        self, medium: Medium | Path | str, capacity_bytes: int, page_size: int = 1 << 20
+        self,
+        medium: Medium | Path | str,
+        capacity_bytes: int,
+        page_size: int = 1 << 20,
+        *,
+        lock: Lock | None = None,
     ) -> None:
         if capacity_bytes < 0 or page_size < 1:
             raise InvalidArgument(
@@ -69,7 +76,7 @@ class PageStore:
         self.page_size = page_size
         self._medium: Medium = medium
         self._index = CacheIndex(capacity_bytes, page_size, EvictionOrder(medium.per_page_recency))
-        self._lock = threading.RLock()
+        self._lock: Lock = threading.RLock() if lock is None else lock
         self._changes = CacheChanges(self._index, medium, self._lock)
         self._writes = PageWrites(self._index, medium, self._changes, page_size)
         for entry in medium.open(page_size, self._index.files, self._lock):

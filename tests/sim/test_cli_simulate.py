@@ -40,7 +40,7 @@ def test_simulate_prints_the_summary_and_writes_a_report(tmp_path, capsys):
 
 
 def test_a_failing_check_exits_1_with_the_seed_and_replay(monkeypatch, capsys):
-    monkeypatch.setattr(sim_cluster, "SimPageStore", LossyStore)
+    monkeypatch.setattr(sim_cluster, "PageStore", LossyStore)
     code = main(["simulate", "load", "--workers", "2", "--files", "100", "--seed", "9"])
     assert code == 1
     err = capsys.readouterr().err

@@ -9,12 +9,12 @@ from dataclasses import replace
 import pytest
 
 import ringcache.simulations.cluster as sim_cluster
+from ringcache.cluster.cache.store import PageStore
 from ringcache.cluster.errors import InvalidArgument
 from ringcache.simulations.checks import SimulationCheckFailed, check_load_counters
 from ringcache.simulations.namespace import SizeDistribution
 from ringcache.simulations.scenarios import run_scenario, summary_json
 from ringcache.simulations.spec import SimSpec, sim_config
-from ringcache.simulations.store import SimPageStore
 
 SMALL = SimSpec(
     files_per_dir=50,
@@ -91,7 +91,7 @@ def test_a_slower_file_index_makes_a_longer_load():
     assert slow["virtualSeconds"] > fast["virtualSeconds"] + 3.5
 
 
-class LossyStore(SimPageStore):
+class LossyStore(PageStore):
     """A page store with a bug: it silently drops the third file it is asked to record."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -110,7 +110,7 @@ class LossyStore(SimPageStore):
 
 
 def test_the_safety_checker_catches_a_store_that_loses_a_file(monkeypatch):
-    monkeypatch.setattr(sim_cluster, "SimPageStore", LossyStore)
+    monkeypatch.setattr(sim_cluster, "PageStore", LossyStore)
     with pytest.raises(SimulationCheckFailed) as failed:
         run_scenario("load", 3, 200, 5, spec=SMALL)
     error = failed.value

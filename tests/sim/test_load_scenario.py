@@ -1,4 +1,5 @@
-"""The load scenario: every file ends on its ring owner, and one seed gives one summary."""
+"""The load scenario through the job engine: every file ends on its ring owner, and one seed
+gives one summary."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import pytest
 from ringcache.cluster.errors import InvalidArgument
 from ringcache.simulations.cluster import SimCluster
 from ringcache.simulations.jobs import run_job
-from ringcache.simulations.load import load_namespace
 from ringcache.simulations.namespace import SizeDistribution
 from ringcache.simulations.scenarios import run_scenario, summary_json
 from ringcache.simulations.spec import SimSpec, sim_config
@@ -25,23 +25,7 @@ SMALL = SimSpec(
 )
 
 
-def test_every_file_is_cached_whole_on_exactly_its_ring_owner():
-    spec = replace(SMALL, workers=6, files=300, seed=3)
-    with SimCluster(spec) as cluster:
-        tally = cluster.run(load_namespace(cluster, batch_size=16))
-        space, ring = cluster.namespace, cluster.coordinator.ring
-        for i in range(space.files):
-            path = space.path(i)
-            holders = [w for w in cluster.worker_ids if cluster.store(w).file_info(path)]
-            assert holders == ring.owners(path), path
-            assert cluster.store(holders[0]).file_info(path).complete
-        assert tally.files_loaded == space.files and not tally.failures
-        assert sum(tally.bytes_by_worker.values()) == space.total_bytes
-        assert cluster.ufs_bytes_read() == space.total_bytes
-        assert cluster.unmetered_io() == 0
-
-
-def test_the_job_engine_run_in_the_simulator_puts_every_file_on_its_owner():
+def test_the_job_engine_run_in_the_simulator_puts_every_file_whole_on_its_owner():
     spec = replace(SMALL, workers=5, files=250, seed=4)
     with SimCluster(spec) as cluster:
         body = {"paths": ["/data"], "alias": "all", "options": {"batchSize": 20}}
@@ -53,28 +37,32 @@ def test_the_job_engine_run_in_the_simulator_puts_every_file_on_its_owner():
             path = cluster.namespace.path(i)
             holders = [w for w in cluster.worker_ids if cluster.store(w).file_info(path)]
             assert holders == ring.owners(path), path
+            assert cluster.store(holders[0]).file_info(path).complete
+        assert cluster.ufs_bytes_read() == cluster.namespace.total_bytes
+        assert cluster.unmetered_io() == 0
 
 
 def test_the_summary_reports_the_load():
-    summary = run_scenario("load-direct", 5, 200, 11, spec=SMALL)
-    assert summary["scenario"] == "load-direct" and summary["seed"] == 11
-    assert summary["filesLoaded"] == 200 and summary["failures"] == {}
-    assert summary["bytesLoaded"] == summary["bytesFromUfs"] == summary["bytesInNamespace"]
+    summary = run_scenario("load", 5, 200, 11, spec=SMALL)
+    assert summary["scenario"] == "load" and summary["seed"] == 11
+    job = summary["jobs"]["load#1"]
+    assert job["state"] == "SUCCEEDED" and job["scannedFiles"] == 200
+    assert summary["failures"] == {}
+    assert job["loadedBytes"] == summary["bytesFromUfs"] == summary["bytesInNamespace"]
     per_worker = summary["perWorkerBytes"]
     assert per_worker["max"] >= per_worker["mean"] >= per_worker["min"] > 0
-    assert per_worker["mean"] * 5 == pytest.approx(summary["bytesLoaded"])
+    assert per_worker["mean"] * 5 == pytest.approx(job["loadedBytes"])
     assert summary["virtualSeconds"] > 0
     assert (
-        summary["replay"] == "ringcache simulate load-direct --workers 5 --files 200 --seed 11"
+        summary["replay"] == "ringcache simulate load --workers 5 --files 200 --seed 11"
         " (with the SimSpec given in code)"
     )
 
 
-@pytest.mark.parametrize("name", ["load-direct", "load"])
-def test_one_seed_gives_one_summary_and_another_seed_another(name):
-    first = summary_json(run_scenario(name, 4, 150, 5, spec=SMALL))
-    assert summary_json(run_scenario(name, 4, 150, 5, spec=SMALL)) == first
-    assert summary_json(run_scenario(name, 4, 150, 6, spec=SMALL)) != first
+def test_one_seed_gives_one_summary_and_another_seed_another():
+    first = summary_json(run_scenario("load", 4, 150, 5, spec=SMALL))
+    assert summary_json(run_scenario("load", 4, 150, 5, spec=SMALL)) == first
+    assert summary_json(run_scenario("load", 4, 150, 6, spec=SMALL)) != first
 
 
 # Jitter and a shared UFS link make the outcome depend on the order of every call.
@@ -84,7 +72,7 @@ from ringcache.simulations.costs import NetworkModel
 from ringcache.simulations.scenarios import run_scenario, summary_json
 from ringcache.simulations.spec import SimSpec
 spec = SimSpec(network=NetworkModel(rpc_jitter=0.002, ufs_bandwidth=2e9))
-sys.stdout.write(summary_json(run_scenario("load-direct", 8, 300, 5, spec=spec)))
+sys.stdout.write(summary_json(run_scenario("load", 8, 300, 5, spec=spec)))
 """
 
 
@@ -100,29 +88,31 @@ def test_the_summary_does_not_depend_on_string_hashing():
         return done.stdout
 
     first = child("1")
-    assert json.loads(first)["filesLoaded"] == 300
+    assert json.loads(first)["jobs"]["load#1"]["scannedFiles"] == 300
     assert child("2") == first
 
 
 def test_injected_read_errors_are_counted_by_reason():
     spec = replace(SMALL, read_error_rate=0.2)
-    summary = run_scenario("load-direct", 4, 200, 2, spec=spec)
+    summary = run_scenario("load", 4, 200, 2, spec=spec)
     failed = summary["failures"].get("UFS_READ_FAILED", 0)
-    assert 0 < failed < 200
-    assert summary["filesLoaded"] + failed == 200
+    assert 0 < failed < 200 and summary["ufsReadErrors"] >= failed
+    job = summary["jobs"]["load#1"]
+    assert job["failedFiles"] == failed and job["state"] == "FAILED"
 
 
 def test_a_slow_worker_slows_the_load_down():
-    fast = run_scenario("load-direct", 4, 200, 2, spec=SMALL)
-    slow = run_scenario(
-        "load-direct", 4, 200, 2, spec=replace(SMALL, slow_workers=1, slowdown=10.0)
-    )
+    fast = run_scenario("load", 4, 200, 2, spec=SMALL)
+    slow = run_scenario("load", 4, 200, 2, spec=replace(SMALL, slow_workers=1, slowdown=10.0))
     assert slow["virtualSeconds"] > fast["virtualSeconds"]
-    assert slow["filesLoaded"] == fast["filesLoaded"] == 200
+    for summary in (fast, slow):
+        assert summary["jobs"]["load#1"]["state"] == "SUCCEEDED"
 
 
 def test_unknown_scenarios_and_sizes_are_refused():
     with pytest.raises(InvalidArgument, match="load"):
         run_scenario("teleport", 1, 1, 0)
     with pytest.raises(InvalidArgument):
-        run_scenario("load-direct", 0, 1, 0)
+        run_scenario("load", 0, 1, 0)
+    with pytest.raises(InvalidArgument, match="load-direct"):
+        run_scenario("load-direct", 2, 1, 0)  # gone: every scenario runs the job engine

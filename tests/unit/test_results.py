@@ -48,12 +48,6 @@ def test_a_result_crosses_a_pickle_with_its_outcome_the_same_member() -> None:
     assert back.quota == {"path": "/data"} and back.reason == "QUOTA_EXCEEDED"
 
 
-def test_a_result_reads_by_field_name_as_the_dicts_it_replaced() -> None:
-    result = loaded("a", 7, "ufs")
-    assert (result["status"], result["bytes"], result["source"]) == ("LOADED", 7, "ufs")
-    assert result[0] == "a" and result._asdict()["bytes"] == 7
-
-
 def test_a_batch_that_failed_as_a_whole_answers_each_file() -> None:
     answers = all_failed(["a", "b"], FailureReason.WORKER_FAILED, "w1 down")
     assert [(r.path, r.reason, r.message) for r in answers] == [

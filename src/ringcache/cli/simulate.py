@@ -26,7 +26,6 @@ scenarios:
   scale-out    load, add --add workers (default max(1, N//10)), rebalance ALL
   crash        kill --crashes workers (default max(1, N//10)) during a load
   restart      restart the coordinator --restarts times during a load
-  load-direct  the load straight to the workers, without the job engine
 
 Faults: --crashes (and --restart-after), --restarts, --lease-lapses (workers cut off from
 the registry during the load), --slow-workers, --ufs-error-rate; all at seeded-random times

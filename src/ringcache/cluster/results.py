@@ -53,13 +53,6 @@ class FileResult(NamedTuple):
     def failed(self) -> bool:
         return self.status is FileOutcome.FAILED
 
-    def __getitem__(self, key: Any) -> Any:
-        # Also readable by field name, as the dicts these replaced were (`result["status"]`):
-        # callers written against those keep working; new code reads the attributes.
-        if type(key) is str:
-            return getattr(self, key)
-        return tuple.__getitem__(self, key)
-
 
 _new = tuple.__new__  # skips the keyword handling of NamedTuple.__new__: these run per file
 LOADED, SKIPPED, FILTERED = FileOutcome.LOADED, FileOutcome.SKIPPED, FileOutcome.FILTERED

@@ -3,12 +3,13 @@
 - `loop`: `VirtualTimeLoop` (asyncio on virtual time) and `VirtualClock`.
 - `costs`: the network and disk model (`NodeModel`, `NetworkModel`, `Link`) and `SimRunIo`.
 - `namespace`, `ufs`: a generated namespace (names from indexes, seeded sizes) and `SimUfs`.
-- `store`: `SimPageStore`, the page store that keeps sizes and recency only.
 - `refs`: `SimRef`/`SimPeers` over `Endpoint`s that can crash.
 - `index`: the coordinator's file index, charged in virtual time, in a helper process for
   large runs.
-- `spec`, `cluster`: `SimSpec` (everything a run is made of) and `SimCluster`.
-- `load`, `scenarios`: drivers, `run_scenario(name, workers, files, seed)` and summaries.
+- `spec`, `cluster`: `SimSpec` (everything a run is made of) and `SimCluster`, whose nodes
+  run the production `PageStore` over a `SizeMedium` (sizes only).
+- `engine_scenarios`, `scenarios`: every scenario runs the coordinator's job engine;
+  `run_scenario(name, workers, files, seed)` and summaries.
 
 Nothing here imports Ray or Starlette, and nothing in the simulating process runs a thread.
 """

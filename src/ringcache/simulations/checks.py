@@ -14,6 +14,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
+from ..cluster.jobs.catalog import JOB_KINDS
 from .cluster import SimCluster
 from .faults import FaultInjector
 from .jobs import FINISHED
@@ -152,7 +153,7 @@ async def check_liveness(
     deadline = cluster.clock.elapsed() + bound
     while True:
         unfinished = []
-        for job_type in ("load", "free", "rebalance"):
+        for job_type in JOB_KINDS:
             for job in await coordinator_ref.call("list_jobs", job_type):
                 if job["state"] not in FINISHED:
                     unfinished.append(f"a {job_type} job is still {job['state']}")

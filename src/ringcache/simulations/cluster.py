@@ -3,7 +3,8 @@
 `SimCluster` is `LocalCluster`'s sibling. It builds the same classes (`Registry`,
 `Coordinator`, `Worker`) and plugs the simulator into their seams: a `VirtualClock`, a
 `SimRunIo` per machine that charges modelled I/O time, a `SimUfs` over a generated
-namespace, `SimPageStore`s that keep sizes only, and `SimRef`s across a modelled network.
+namespace, production `PageStore`s over a `SizeMedium` (sizes only, charged to the node's
+meter), and `SimRef`s across a modelled network.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..cluster.cache.medium import OneThread, SizeMedium
+from ..cluster.cache.store import PageStore
 from ..cluster.coordinator.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.errors import InvalidArgument
@@ -33,7 +36,6 @@ from .loop import VirtualClock, VirtualTimeLoop, cancel_pending
 from .namespace import SimNamespace
 from .refs import Endpoint, SimNetwork, SimPeers, SimRef
 from .spec import SimSpec
-from .store import SimPageStore
 from .ufs import SimUfs
 
 T = TypeVar("T")
@@ -56,7 +58,7 @@ class SimNode:
             rng=cluster.spec.rng(f"ufs:{name}"),
             read_error_rate=cluster.spec.read_error_rate,
         )
-        self.store: SimPageStore | None = None
+        self.store: PageStore | None = None
         self.env = Environment(
             clock=cluster.clock,
             run_io=SimRunIo(self.meter, cluster.loop),
@@ -78,9 +80,11 @@ class SimNode:
             raise InvalidArgument(f"the simulated cluster serves only {self.ufs.scheme}://")
         return self.ufs
 
-    def open_store(self, root: Path, capacity_bytes: int, page_size: int) -> SimPageStore:
+    def open_store(self, root: Path, capacity_bytes: int, page_size: int) -> PageStore:
         if self.store is None:
-            self.store = SimPageStore(capacity_bytes, page_size, self.meter)
+            # Nothing in the simulating process runs a thread: the store needs no real lock.
+            medium = SizeMedium(self.meter)
+            self.store = PageStore(medium, capacity_bytes, page_size, lock=OneThread())
         return self.store
 
     @property
@@ -322,7 +326,7 @@ class SimCluster:
 
     # -- observation -----------------------------------------------------------------------
 
-    def store(self, worker_id: str) -> SimPageStore:
+    def store(self, worker_id: str) -> PageStore:
         store = self.nodes[worker_id].store
         if store is None:
             raise InvalidArgument(f"{worker_id} never started")

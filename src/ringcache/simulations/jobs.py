@@ -11,9 +11,10 @@ import asyncio
 from typing import Any
 
 from ..cluster.errors import Conflict, Unavailable
+from ..cluster.jobs.model import JobState
 from .cluster import SimCluster
 
-FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
+FINISHED = frozenset(state.value for state in JobState if state.finished)
 
 
 async def run_job(

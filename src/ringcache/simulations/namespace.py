@@ -193,14 +193,3 @@ def _number(name: str, prefix: str, suffix: str, width: int) -> int | None:
     value = int(digits)
     # Exactly one spelling per file: "dir-01" or "dir-00001" are not "dir-0001".
     return value if digits == f"{value:0{width}d}" else None
-
-
-_zeros = bytes(64 * MiB)
-
-
-def zero_bytes(length: int) -> memoryview:
-    """`length` zero bytes without copying: a view of one shared buffer (grown on demand)."""
-    global _zeros
-    if length > len(_zeros):
-        _zeros = bytes(length)
-    return memoryview(_zeros)[:length]

@@ -13,7 +13,8 @@ from typing import Any
 
 from .cluster import SimCluster
 
-#: Counters sampled per job type: the ones a progress chart draws.
+#: Counters sampled per job type: the ones a progress chart draws (a subset of each
+#: kind's counters in `cluster/jobs/catalog.py`, chosen for the chart).
 SAMPLED = {
     "load": ("scannedFiles", "loadedBytes", "skippedBytes", "failedFiles"),
     "free": ("scannedFiles", "freedBytes", "failedFiles"),

@@ -5,7 +5,6 @@
 - `crash`: kill workers during a load; the job still finishes with every file placed.
 - `restart`: restart the coordinator during a load; the job resumes from its checkpoint.
   Any of these four also takes `lease_lapses`: workers cut off from the registry mid-load.
-- `load-direct`: the load without the job engine (straight to the workers), for comparing.
 
 Each scenario answers a summary that depends only on the spec, the options and the seed,
 so the same seed gives the same summary byte for byte (`summary_json`). The engine
@@ -21,9 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..cluster.errors import InvalidArgument
-from .cluster import SimCluster
 from .engine_scenarios import BODIES, run_engine_scenario
-from .load import LoadTally, load_namespace
 from .spec import SimSpec
 from .summary import spread, summary_json
 
@@ -42,14 +39,14 @@ SPEC_FLAGS = {
     "slowdown": "--slowdown",
 }
 
-SCENARIOS: tuple[str, ...] = (*BODIES, "load-direct")
+SCENARIOS: tuple[str, ...] = tuple(BODIES)
 
 
 def run_scenario(name: str, workers: int, files: int, seed: int, **options: Any) -> dict[str, Any]:
     """Run scenario `name` on `workers` workers and `files` files; its summary as a dict.
 
     `options`: `spec`, a `SimSpec` to start from; `add` (scale-out), `crashes` and
-    `restart_after` (crash), `restarts` (restart), `lease_lapses` (any but load-direct),
+    `restart_after` (crash), `restarts` (restart), `lease_lapses`,
     `batch_size`, `liveness_bound`. Raises InvalidArgument for an
     unknown name or sizes, and `SimulationCheckFailed` when a checker finds a problem.
     """
@@ -66,10 +63,6 @@ def run_scenario(name: str, workers: int, files: int, seed: int, **options: Any)
     unflagged = (*SPEC_FLAGS, "index_process")
     flagless = replace(base, **{key: getattr(SimSpec(), key) for key in unflagged})
     replay = replay_command(name, spec, options, custom=flagless != SimSpec())
-    if name == "load-direct":
-        summary = _direct_load(spec, options)
-        summary["replay"] = replay
-        return summary
     return run_engine_scenario(name, spec, options, replay)
 
 
@@ -86,31 +79,6 @@ def replay_command(name: str, spec: SimSpec, options: dict[str, Any], *, custom:
             parts.append(f"{flag} {options[key]}")
     command = " ".join(parts)
     return command + " (with the SimSpec given in code)" if custom else command
-
-
-def _direct_load(spec: SimSpec, options: dict[str, Any]) -> dict[str, Any]:
-    """Start the cluster, load every file onto its ring owner (no job engine), report."""
-    with SimCluster(spec) as cluster:
-        started = cluster.clock.elapsed()
-        tally: LoadTally = cluster.run(load_namespace(cluster, **options))
-        seconds = cluster.clock.elapsed() - started
-        workers = cluster.worker_ids
-        return {
-            "scenario": "load-direct",
-            "seed": spec.seed,
-            "workers": spec.workers,
-            "files": spec.files,
-            "virtualSeconds": round(seconds, 6),
-            "bytesInNamespace": cluster.namespace.total_bytes,
-            "bytesFromUfs": cluster.ufs_bytes_read(),
-            "filesLoaded": tally.files_loaded,
-            "bytesLoaded": tally.bytes_loaded,
-            "batches": tally.batches,
-            "perWorkerBytes": spread(cluster.store(w).stats().used_bytes for w in workers),
-            "failures": dict(sorted(tally.failures.items())),
-            "events": cluster.loop.events,
-            "messages": cluster.network.messages,
-        }
 
 
 Scenario = Callable[..., dict[str, Any]]

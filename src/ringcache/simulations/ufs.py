@@ -11,11 +11,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+from ..cluster.cache.medium import zero_bytes
 from ..cluster.errors import InvalidArgument, UfsError, UfsNotFound
 from ..cluster.paths import normalize_uri, relative_to, split_uri
 from ..cluster.ufs.filesystem import FileStatus
 from .costs import IoMeter
-from .namespace import SimNamespace, zero_bytes
+from .namespace import SimNamespace
 
 
 class SimUfs:

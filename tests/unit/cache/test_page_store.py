@@ -3,11 +3,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from ringcache.cluster.cache.layout import PageLayout, file_key
-from ringcache.cluster.cache.store import CapacityExceeded, PageStore
-from ringcache.cluster.errors import InvalidArgument, NotFound
+from ringcache.cluster.cache.store import PageStore
 from ringcache.cluster.ufs.filesystem import FileVersion
 
 PAGE = 16
@@ -55,79 +52,6 @@ def held_bytes(root: Path) -> int:
     return total
 
 
-def test_put_and_read_a_whole_file(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 1000, PAGE)
-    data = content(40)
-    cache_file(store, "file:///a", data)
-    assert store.read("file:///a", 0, None, 1.0) == data
-    info = store.file_info("file:///a")
-    assert info is not None
-    assert (info.pages, info.cached_bytes, info.complete) == (3, 40, True)
-    assert info.version == version(40) and info.last_access == 1.0
-    assert store.stats().used_bytes == 40 and store.stats().pages == 3
-
-
-def test_partial_last_page(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 1000, PAGE)
-    store.set_file("f", version(20), 0)
-    store.put_page("f", 1, content(4), 0)
-    assert store.get_page("f", 1, 0) == content(4)
-    with pytest.raises(InvalidArgument, match="4 bytes"):
-        store.put_page("f", 1, content(16), 0)
-    with pytest.raises(InvalidArgument, match="16 bytes"):
-        store.put_page("f", 0, content(4), 0)
-    with pytest.raises(InvalidArgument, match="out of range"):
-        store.put_page("f", 2, b"", 0)
-    assert store.file_info("f").cached_bytes == 4
-
-
-def test_ranged_reads_across_pages(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 1000, PAGE)
-    data = content(50)
-    cache_file(store, "f", data)
-    for offset, length in [(0, 1), (15, 2), (10, 30), (16, 16), (47, 3), (0, 50), (5, None)]:
-        expected = data[offset:] if length is None else data[offset : offset + length]
-        assert store.read("f", offset, length, 0) == expected, (offset, length)
-    assert store.read("f", 45, 100, 0) == data[45:]  # clamped to the file size
-    assert store.read("f", 80, 10, 0) == b""
-    with pytest.raises(InvalidArgument):
-        store.read("f", -1, 2, 0)
-
-
-def test_read_needs_every_page_of_the_range(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 1000, PAGE)
-    data = content(48)
-    store.set_file("f", version(48), 0)
-    store.put_page("f", 0, data[:16], 0)
-    store.put_page("f", 2, data[32:], 0)
-    assert store.read("f", 0, 16, 0) == data[:16]
-    assert store.read("f", 10, 10, 0) is None
-    assert store.read("f", 0, None, 0) is None
-    assert store.read("unknown", 0, 1, 0) is None
-    assert store.missing_pages("f", 0, None) == [1]
-    assert store.missing_pages("f", 0, 16) == []
-    assert store.missing_pages("f", 17, 100) == [1]
-    assert store.file_info("f").complete is False
-    with pytest.raises(NotFound):
-        store.missing_pages("unknown", 0, None)
-
-
-def test_empty_file_is_complete_once_recorded(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 1000, PAGE)
-    store.set_file("empty", version(0), 0)
-    assert store.read("empty", 0, None, 0) == b""
-    assert store.file_info("empty").complete is True
-    assert store.missing_pages("empty") == []
-
-
-def test_put_page_needs_a_recorded_file_unless_given_its_version(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 1000, PAGE)
-    with pytest.raises(NotFound):
-        store.put_page("f", 0, content(16), 0)
-    store.put_page("f", 0, content(16), 0, version=version(16))
-    assert store.read("f", 0, None, 0) == content(16)
-
-
 def test_lru_eviction_order_and_capacity(tmp_path: Path) -> None:
     store = PageStore(tmp_path, 4 * PAGE, PAGE)
     for name in "abcd":
@@ -150,17 +74,6 @@ def test_capacity_is_never_exceeded(tmp_path: Path) -> None:
         assert stats.used_bytes == held_bytes(tmp_path)
 
 
-def test_reading_touches_pages(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 3 * PAGE, PAGE)
-    for name in "abc":
-        cache_file(store, name, content(PAGE))
-    assert store.read("a", 0, 1, 5.0) is not None  # a becomes the most recent
-    assert store.get_page("b", 0, 6.0) is not None  # then b
-    assert cache_file(store, "d", content(PAGE)) == [("c", 0)]
-    assert cache_file(store, "e", content(PAGE)) == [("a", 0)]
-    assert store.file_info("b").last_access == 6.0
-
-
 def test_pages_of_one_file_are_evicted_one_by_one(tmp_path: Path) -> None:
     store = PageStore(tmp_path, 3 * PAGE, PAGE)
     cache_file(store, "big", content(3 * PAGE))
@@ -169,45 +82,6 @@ def test_pages_of_one_file_are_evicted_one_by_one(tmp_path: Path) -> None:
     info = store.file_info("big")
     assert (info.pages, info.complete) == (2, False)
     assert store.missing_pages("big") == [1]
-
-
-def test_a_file_larger_than_the_store_keeps_its_newest_pages(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 2 * PAGE, PAGE)
-    evicted = cache_file(store, "huge", content(4 * PAGE))
-    assert evicted == [("huge", 0), ("huge", 1)]
-    assert store.missing_pages("huge") == [0, 1]
-
-
-def test_version_change_drops_old_pages(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 1000, PAGE)
-    cache_file(store, "f", content(40))
-    store.set_file("f", version(40), 9.0)  # same version: nothing changes
-    assert store.file_info("f").pages == 3 and store.file_info("f").cached_at == 0.0
-    store.set_file("f", version(40, etag="new"), 10.0)
-    info = store.file_info("f")
-    assert (info.pages, info.cached_bytes, info.cached_at) == (0, 0, 10.0)
-    assert store.read("f", 0, 1, 10.0) is None
-    assert store.stats().used_bytes == 0 and data_files(tmp_path) == []
-
-
-def test_remove_file(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 1000, PAGE)
-    cache_file(store, "f", content(40))
-    assert store.remove_file("f") == 40
-    assert store.remove_file("f") == 0
-    assert store.file_info("f") is None and store.stats() == store.stats().__class__(1000, 0, 0, 0)
-    assert data_files(tmp_path) == []
-
-
-def test_capacity_exceeded(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, PAGE - 1, PAGE)
-    cache_file(store, "small", content(PAGE - 1))
-    store.set_file("f", version(PAGE), 0)
-    with pytest.raises(CapacityExceeded) as caught:
-        store.put_page("f", 0, content(PAGE), 0)
-    assert caught.value.reason == "CAPACITY_EXCEEDED"
-    assert caught.value.status_code == 507
-    assert store.file_info("small").complete  # nothing was evicted in vain
 
 
 def test_reopen_recovers_pages_and_versions(tmp_path: Path) -> None:
@@ -296,41 +170,6 @@ def test_a_page_deleted_behind_the_stores_back_is_a_miss(tmp_path: Path) -> None
     assert store.stats().used_bytes == 0
 
 
-def test_list_files_pages_in_path_order(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 10_000, PAGE)
-    names = [f"file:///d/{n:03}" for n in range(25)]
-    for name in reversed(names):
-        cache_file(store, name, content(5))
-    store.remove_file(names[3])
-    seen, cursor = [], None
-    while page := store.list_files(start_after=cursor, limit=10):
-        assert len(page) <= 10
-        seen += [f.path for f in page]
-        cursor = page[-1].path
-        # Added mid-listing: one after the cursor is seen, one before it is not.
-        cache_file(store, "file:///d/015b", content(1))
-        cache_file(store, "file:///d/000b", content(1))
-    expected = sorted([n for n in names if n != names[3]] + ["file:///d/015b"])
-    assert seen == expected
-
-
-def test_priority_levels_evict_low_before_medium_before_high(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, 3 * PAGE, PAGE)
-    store.set_file("high", version(PAGE), 0, priority="HIGH")
-    store.put_page("high", 0, content(PAGE), 0)
-    cache_file(store, "medium", content(PAGE))
-    store.set_file("low", version(PAGE), 0, priority="LOW")
-    store.put_page("low", 0, content(PAGE), 0)
-    # "high" is the least recently used, yet LOW goes first, then MEDIUM.
-    assert cache_file(store, "x", content(PAGE)) == [("low", 0)]
-    assert cache_file(store, "y", content(PAGE)) == [("medium", 0)]
-    assert cache_file(store, "z", content(PAGE)) == [("x", 0)]
-    store.set_priority("high", "LOW")
-    assert cache_file(store, "w", content(PAGE)) == [("high", 0)]
-    with pytest.raises(InvalidArgument):
-        store.set_file("bad", version(1), 0, priority="URGENT")
-
-
 def test_reopen_never_serves_pages_of_an_older_version(tmp_path: Path) -> None:
     store = PageStore(tmp_path, 1000, PAGE)
     cache_file(store, "f", content(16, seed=1))
@@ -368,58 +207,14 @@ def test_removals_survive_a_reopen_and_the_journal_stays_small(tmp_path: Path) -
     assert again.stats() == store.stats()
 
 
-def test_held_gives_each_paths_version_and_bytes_as_file_info_does(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, capacity_bytes=1000, page_size=PAGE)
-    cache_file(store, "/whole", content(40))
-    store.set_file("/part", version(40, etag="e"), 0.0)
-    store.put_page("/part", 2, content(8), 0.0)  # the short last page only
-    store.set_file("/empty", version(0), 0.0)
-    store.set_file("/recorded", version(20), 0.0)  # no page yet
-    paths = ["/whole", "/part", "/empty", "/recorded", "/unknown"]
-    assert store.held(paths) == [
-        (version(40), 40),
-        (version(40, etag="e"), 8),
-        (version(0), 0),
-        None,
-        None,
+def test_a_file_evicted_superseded_or_removed_leaves_no_data_file(tmp_path: Path) -> None:
+    store = PageStore(tmp_path, 4 * PAGE, PAGE)
+    for name in "abcd":
+        cache_file(store, name, content(PAGE))
+    cache_file(store, "e", content(2 * PAGE))  # evicts a and b whole
+    assert len(data_files(tmp_path)) == 3  # c, d and e
+    store.set_file("c", version(PAGE, etag="new"), 1.0)
+    store.remove_file("d")
+    assert data_files(tmp_path) == [
+        tmp_path / file_key("e", 2 * PAGE, 1.0, None)[:2] / file_key("e", 2 * PAGE, 1.0, None)
     ]
-    for path, held in zip(paths, store.held(iter(paths)), strict=True):
-        info = store.file_info(path)
-        if held is not None:
-            assert held == (info.version, info.cached_bytes)
-
-
-def test_put_pages_with_a_version_records_the_file_at_the_priority_given(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, capacity_bytes=1000, page_size=PAGE)
-    store.put_pages(
-        "/new", 0, [content(PAGE), content(4)], 0.0, version=version(20), priority="HIGH"
-    )
-    info = store.file_info("/new")
-    assert (info.version, info.priority, info.complete) == (version(20), "HIGH", True)
-    store.put_pages("/new", 0, [content(PAGE)], 1.0, version=version(20), priority="LOW")
-    assert store.file_info("/new").priority == "LOW"  # as set_file moves a cached file
-    store.put_pages("/new", 1, [content(4)], 2.0, version=version(20))
-    assert store.file_info("/new").priority == "LOW"  # no priority: the level stays
-    store.put_pages("/plain", 0, [content(4)], 0.0, version=version(4))
-    assert store.file_info("/plain").priority == "MEDIUM"
-    with pytest.raises(InvalidArgument):
-        store.put_pages("/bad", 0, [content(4)], 0.0, version=version(4), priority="URGENT")
-    assert store.file_info("/bad") is None
-
-
-def test_list_held_is_list_files_in_brief(tmp_path: Path) -> None:
-    store = PageStore(tmp_path, capacity_bytes=1000, page_size=PAGE)
-    cache_file(store, "/b", content(40))
-    store.set_file("/a", version(40, etag="e"), 0.0)
-    store.put_page("/a", 1, content(PAGE), 0.0)
-    store.set_file("/c", version(0), 0.0)
-    for after, limit in ((None, 10), ("/a", 1), ("/b", 5), ("/c", 5)):
-        brief = [
-            (f.path, f.version, f.cached_bytes, f.complete)
-            for f in store.list_files(start_after=after, limit=limit)
-        ]
-        assert store.list_held(start_after=after, limit=limit) == brief
-    assert [path for path, *_ in store.list_held()] == ["/a", "/b", "/c"]
-    assert store.list_held(limit=2)[0] == ("/a", version(40, etag="e"), PAGE, False)
-    with pytest.raises(InvalidArgument):
-        store.list_held(limit=0)

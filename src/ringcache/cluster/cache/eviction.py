@@ -1,93 +1,91 @@
-"""The page store's evictions: room made least recently used first, LOW before HIGH, and
-the disk space of evicted pages freed once their eviction is on record."""
+"""The page store's eviction order: LOW before MEDIUM before HIGH, least recently used first.
+
+Recency is kept at the grain the medium asks for, by the same code:
+
+- per page (`per_page=True`, the disk): one `OrderedDict` key `(path, index)` per page held,
+  so a read of one page of a large file makes only that page recent;
+- per file (`per_page=False`, the simulator's sizes): one key `path` per file holding a
+  page; a hit makes the whole file most recent, and the least recent file gives up its
+  lowest page first (the order a load wrote them in). An `OrderedDict` entry costs about
+  150 bytes: at a million simulated files of several pages each, one per page would cost
+  more memory than the rest of the simulation. Where every page of a file is used
+  together (loads, whole-file reads) the two grains evict in the same order.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import OrderedDict
 
 from .model import PRIORITIES, FileEntry
 
-if TYPE_CHECKING:
-    from .store import PageStore
+#: A victim: the path, and the page index (None: the file's lowest page held).
+Victim = tuple[str, int | None]
 
 
-class PageEviction:
-    """Eviction for `PageStore`, always called with its lock held (but `_punch_evicted`,
-    which takes it)."""
+class EvictionOrder:
+    """Which held page goes next: guarantees that every LOW page goes before any MEDIUM
+    page and every MEDIUM before any HIGH, and, within a level, the least recently used
+    (at the grain chosen) first; each step O(1). Entries must be told of every page they
+    hold or drop, under their store's lock."""
 
-    def _make_room(self: PageStore, needed: int, keep: FileEntry | None) -> list[tuple[str, int]]:
-        if self._used + needed <= self.capacity_bytes:
-            return []  # the common case, once per page stored
-        evicted: list[tuple[str, int]] = []
-        changed: dict[str, FileEntry] = {}
-        dropped: list[tuple[str, str, int, int]] = []
-        for level in PRIORITIES:
-            lru = self._lru[level]
-            while self._used + needed > self.capacity_bytes and lru:
-                (path, index), _ = lru.popitem(last=False)
-                entry = self._files[path]
-                evicted.append((path, index))
-                # The file being written stays recorded even if it loses all its pages.
-                if len(entry.pages) == 1 and entry is not keep:
-                    self._forget(entry)  # its data file goes whole
-                    changed.pop(path, None)
-                else:
-                    entry.pages.discard(index)
-                    length = entry.page_length(index, self.page_size)
-                    self._used -= length
-                    self._pages -= 1
-                    dropped.append((path, entry.key, index, length))
-                    changed[path] = entry
-        for entry in changed.values():
-            self._write_record(entry.record())
-        # Their space is freed once these records are on disk (`_punch_evicted`).
-        self._evicted.extend((*page, self._journal.staged) for page in dropped)
-        return evicted
+    __slots__ = ("per_page", "_levels")
 
-    def _forget(self: PageStore, entry: FileEntry, journal: bool = True) -> int:
-        """Delete a file's pages and its record; returns the page bytes freed."""
-        freed = entry.describe(self.page_size).cached_bytes
-        lru = self._lru[entry.priority]
-        for index in entry.pages:
-            lru.pop((entry.path, index), None)
-        self._layout.remove(entry.key)
-        self._used -= freed
-        self._pages -= len(entry.pages)
-        entry.pages.clear()
-        del self._files[entry.path]
-        if journal:
-            self._write_record({"path": entry.path, "removed": True})
-        return freed
+    def __init__(self, per_page: bool) -> None:
+        self.per_page = per_page
+        self._levels: dict[str, OrderedDict[object, None]] = {
+            level: OrderedDict() for level in PRIORITIES
+        }
 
-    def _move_priority(self: PageStore, entry: FileEntry, priority: str) -> None:
-        old, new = self._lru[entry.priority], self._lru[priority]
-        for index in sorted(entry.pages):
-            old.pop((entry.path, index), None)
-            new[(entry.path, index)] = None
+    def use(self, entry: FileEntry, indexes: range | list[int]) -> None:
+        """Pages of `entry` held now (new or hit): they become most recent."""
+        lru = self._levels[entry.priority]
+        if not self.per_page:
+            key = entry.path
+            if key in lru:
+                lru.move_to_end(key)
+            else:
+                lru[key] = None
+            return
+        path = entry.path
+        for index in indexes:
+            key = (path, index)
+            if key in lru:
+                lru.move_to_end(key)
+            else:
+                lru[key] = None
+
+    def oldest(self, level: str) -> Victim | None:
+        """The least recent page of `level` (None if the level holds none)."""
+        lru = self._levels[level]
+        if not lru:
+            return None
+        key = next(iter(lru))
+        return key if self.per_page else (key, None)  # type: ignore[return-value]
+
+    def drop(self, entry: FileEntry, index: int) -> None:
+        """Page `index` of `entry` is no longer held (its bit already cleared)."""
+        if self.per_page:
+            self._levels[entry.priority].pop((entry.path, index), None)
+        elif not entry.held:
+            self._levels[entry.priority].pop(entry.path, None)
+
+    def forget(self, entry: FileEntry) -> None:
+        """Every page of `entry` is no longer held (call before clearing its bits)."""
+        lru = self._levels[entry.priority]
+        if self.per_page:
+            path = entry.path
+            for index in entry.indexes():
+                lru.pop((path, index), None)
+        else:
+            lru.pop(entry.path, None)
+
+    def move(self, entry: FileEntry, priority: str) -> None:
+        """Move `entry` to level `priority`; its pages become the most recent there."""
+        self.forget(entry)
         entry.priority = priority
-        self._write_record(entry.record())
+        if entry.held:
+            self.use(entry, entry.indexes())
 
-    def _punch_evicted(self: PageStore) -> None:
-        """Free the disk space of evicted pages whose eviction is on record.
-
-        Not before: a crash in between would leave a listed page reading as zeros where
-        a page is not a whole number of file-system blocks (no hole shows it is gone).
-        A page of the same file version listed or being written again is left alone.
-        """
-        with self._lock:
-            written, evicted = self._journal.written, self._evicted
-            count = 0  # in the order evicted, so in the order of their records
-            while count < len(evicted) and evicted[count][-1] <= written:
-                count += 1
-            if not count:
-                return
-            due, self._evicted = evicted[:count], evicted[count:]
-            by_key: dict[str, list[tuple[int, int]]] = {}
-            for path, key, index, length, _ in due:
-                current = self._files.get(path)
-                if current is not None and current.key == key:
-                    if index in current.pages or index in current.writing:
-                        continue
-                by_key.setdefault(key, []).append((index * self.page_size, length))
-            for key, ranges in by_key.items():
-                self._layout.punch(key, ranges)
+    def clear(self) -> None:
+        for lru in self._levels.values():
+            lru.clear()

@@ -62,35 +62,54 @@ def check_priority(priority: str) -> None:
 
 
 class FileEntry:
-    """In-memory record of one cached file: its version and which pages are on disk."""
+    """In-memory record of one cached file: its version and which of its pages are held.
+
+    Pages are bits of an int (`held`, and `writing` for pages whose bytes are being
+    written, their space reserved): a million simulated files cost an int each, not a
+    set each. `key`, the name of the version's data on disk, is computed when first asked.
+    """
 
     __slots__ = (
         "path",
-        "key",
         "version",
         "cached_at",
         "last_access",
         "priority",
-        "pages",
+        "held",
         "writing",
+        "_key",
     )
 
     def __init__(self, path: str, version: FileVersion, cached_at: float, priority: str) -> None:
         self.path = path
-        self.key = file_key(path, version.size, version.mtime, version.etag)
         self.version = version
         self.cached_at = cached_at
         self.last_access = cached_at
         self.priority = priority
-        self.pages: set[int] = set()
-        self.writing: set[int] = set()  # pages whose bytes are being written, space reserved
+        self.held = 0
+        self.writing = 0
+        self._key: str | None = None
+
+    @property
+    def key(self) -> str:
+        if self._key is None:
+            version = self.version
+            self._key = file_key(self.path, version.size, version.mtime, version.etag)
+        return self._key
+
+    def has(self, index: int) -> bool:
+        return (self.held >> index) & 1 == 1
+
+    def indexes(self) -> list[int]:
+        """The indexes of the pages held, in order."""
+        return bit_indexes(self.held)
 
     def page_count(self, page_size: int) -> int:
         return -(-self.version.size // page_size)
 
     def page_length(self, index: int, page_size: int) -> int:
         """Size of page `index`; InvalidArgument if the file has no such page."""
-        if isinstance(index, bool) or not isinstance(index, int):
+        if type(index) is not int:  # bool is no page index either
             raise InvalidArgument(f"page index must be an integer, not {index!r}")
         count = self.page_count(page_size)
         if not 0 <= index < count:
@@ -101,21 +120,27 @@ class FileEntry:
         return min(page_size, self.version.size - index * page_size)
 
     def cached_bytes(self, page_size: int) -> int:
-        count = self.page_count(page_size)
-        cached_bytes = len(self.pages) * page_size
-        if count - 1 in self.pages:  # only the last page may be short
-            cached_bytes -= count * page_size - self.version.size
-        return cached_bytes
+        held = self.held
+        if not held:
+            return 0
+        size = self.version.size
+        count = -(-size // page_size)
+        if (held >> (count - 1)) & 1:  # only the last page may be short
+            return held.bit_count() * page_size - count * page_size + size
+        return held.bit_count() * page_size
+
+    def complete(self, page_size: int) -> bool:
+        return self.held.bit_count() == -(-self.version.size // page_size)
 
     def describe(self, page_size: int) -> CachedFile:
         return CachedFile(
             path=self.path,
             version=self.version,
             cached_bytes=self.cached_bytes(page_size),
-            pages=len(self.pages),
+            pages=self.held.bit_count(),
             cached_at=self.cached_at,
             last_access=self.last_access,
-            complete=len(self.pages) == self.page_count(page_size),
+            complete=self.complete(page_size),
             priority=self.priority,
         )
 
@@ -128,22 +153,37 @@ class FileEntry:
             "etag": self.version.etag,
             "cached_at": self.cached_at,
             "priority": self.priority,
-            "pages": page_runs(self.pages),
+            "pages": page_runs(self.indexes()),
         }
 
     @classmethod
     def from_record(cls, record: dict) -> FileEntry | None:
-        """The entry a journal record describes, its `pages` those the record lists (not
+        """The entry a journal record describes, its pages those the record lists (not
         yet checked against the disk); None if the record is malformed."""
         try:
             version = FileVersion(int(record["size"]), record["mtime"], record["etag"])
             path, cached_at = str(record["path"]), float(record["cached_at"])
             entry = cls(path, version, cached_at, record["priority"])
             for start, stop in record.get("pages", []):
-                entry.pages.update(range(int(start), int(stop)))
+                start, stop = int(start), int(stop)
+                if 0 <= start < stop:
+                    entry.held |= ((1 << (stop - start)) - 1) << start
         except (TypeError, KeyError, ValueError):
             return None
         return entry if entry.priority in PRIORITIES and version.size >= 0 else None
+
+
+def bit_indexes(mask: int) -> list[int]:
+    """The positions of the set bits of `mask`, lowest first (linear in its length)."""
+    return [index for index, bit in enumerate(reversed(bin(mask)[2:])) if bit == "1"]
+
+
+def bits(indexes: Iterable[int]) -> int:
+    """The mask with the bits at `indexes` set."""
+    mask = 0
+    for index in indexes:
+        mask |= 1 << index
+    return mask
 
 
 def page_runs(pages: Iterable[int]) -> list[list[int]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from .layout import LAYOUT_VERSION, Journal, PageLayout
-from .model import FileEntry, page_runs
+from .model import FileEntry, bits, page_runs
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ def recover_entries(layout: PageLayout, journal: Journal, page_size: int) -> lis
         _keep_whole_pages(layout, entry, page_size)
     for entry in by_key.values():
         if entry.key not in on_disk:
-            entry.pages.clear()
+            entry.held = 0
     # A non-empty file without pages was being loaded or evicted: drop its record.
-    kept = [entry for entry in by_key.values() if entry.pages or entry.version.size == 0]
+    kept = [entry for entry in by_key.values() if entry.held or entry.version.size == 0]
     # No access times are kept on disk: the oldest cached data counts as least recent.
     kept.sort(key=lambda entry: (entry.cached_at, entry.path))
     return kept
@@ -54,14 +54,14 @@ def _keep_whole_pages(layout: PageLayout, entry: FileEntry, size: int) -> None:
     count = entry.page_count(size)
     listed = {
         index: (index * size, entry.page_length(index, size))
-        for index in entry.pages
-        if 0 <= index < count
+        for index in entry.indexes()
+        if index < count
     }
-    entry.pages = layout.whole(entry.key, listed)
-    if not entry.pages:
+    entry.held = bits(layout.whole(entry.key, listed))
+    if not entry.held:
         layout.remove(entry.key)
         return
-    unlisted = [index for index in range(count) if index not in entry.pages]
+    unlisted = [index for index in range(count) if not entry.has(index)]
     layout.punch(
         entry.key,
         [

@@ -1,77 +1,98 @@
-"""The worker's page store: UFS files cached on local disk as fixed-size pages."""
+"""The worker's page store: UFS files cached as fixed-size pages, under a byte capacity.
+
+One implementation composed of three parts: the index and accounting of the cached files
+(index.py), the eviction order (eviction.py), and the medium that holds the bytes
+(medium.py: `DiskMedium` for real workers, `SizeMedium` for the simulator). `PageStore`
+answers the calls; `CacheChanges` (changes.py) makes each change in the index and notes
+it on the medium; `PageWrites` (writes.py) stores runs of pages. Everything
+the store decides (what is held, what it costs, what goes when room is needed, what a
+read may answer) is decided here, the same for both media.
+"""
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import InvalidArgument
 from ..ufs.filesystem import FileVersion
-from .eviction import PageEviction
-from .layout import FileRange, Journal, PageLayout
+from .changes import CacheChanges
+from .disk import DiskMedium
+from .eviction import EvictionOrder
+from .index import CacheIndex
+from .medium import Lock, Medium, PageData
 from .model import (
-    DEFAULT_PRIORITY,
     PRIORITIES,
     CachedFile,
     CapacityExceeded,
     FileEntry,
-    SortedPaths,
     StoreStats,
+    bit_indexes,
     check_priority,
 )
-from .reads import PageReads
-from .recovery import recover_entries
+from .writes import PageWrites
 
 __all__ = ["PRIORITIES", "CachedFile", "CapacityExceeded", "PageStore", "StoreStats"]
 
 log = logging.getLogger(__name__)
 
 
-class PageStore(PageReads, PageEviction):
-    """Fixed-size pages of UFS files on local disk, under a byte capacity.
+class PageStore:
+    """Fixed-size pages of UFS files over a medium, under a byte capacity.
+
+    `medium` is a `Medium`, or a directory for a `DiskMedium` there. `lock` serializes
+    the calls (a `threading.RLock` unless given: `OneThread` for a store used by one
+    thread only).
 
     Guarantees: the page bytes held never exceed `capacity_bytes`; a page is served only
-    if it was written whole (listed only once its write returned, and at startup only if
-    its data file still holds all of it) for the version recorded now; when room is
-    needed, pages go LOW before MEDIUM before HIGH priority and least recently used first
-    within a level, O(1) each; reopening a store over the same root recovers every whole
-    page whose record reached the journal (recency then follows `cached_at`), and frees
-    the space of every other; a file whose last page is evicted is forgotten. Calls are
-    serialized by an internal lock, held for bookkeeping only: page bytes and journal
-    records are written outside it, and a call that changed what is recorded returns
-    once its records are on disk (inside `journal_batch`, once the block exits). `now`
-    always comes from the caller, whose clock owns time. Page bytes are never kept in
-    memory.
+    if it was written whole (listed only once its write returned) for the version recorded
+    now; when room is needed, pages go LOW before MEDIUM before HIGH priority and least
+    recently used first within a level (at the medium's grain), O(1) each; a file whose
+    last page is evicted is forgotten (but the one being written). Reopening a disk
+    medium recovers what it vouches for (recency then follows `cached_at`). Calls are
+    serialized by an internal lock, held for bookkeeping only: page bytes and records are
+    written outside it, and a call that changed what is recorded returns once the medium
+    has settled its records (inside `journal_batch`, once the block exits). `now` always
+    comes from the caller, whose clock owns time. Page bytes are never kept in memory.
     """
 
-    def __init__(self, root: Path, capacity_bytes: int, page_size: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        medium: Medium | Path | str,
+        capacity_bytes: int,
+        page_size: int = 1 << 20,
+        *,
+        lock: Lock | None = None,
+    ) -> None:
         if capacity_bytes < 0 or page_size < 1:
             raise InvalidArgument(
                 f"capacity_bytes ({capacity_bytes}) must be >= 0 and page_size ({page_size}) >= 1"
             )
-        self.capacity_bytes = capacity_bytes
+        if isinstance(medium, (Path, str)):
+            medium = DiskMedium(Path(medium))
         self.page_size = page_size
-        self._layout = PageLayout(Path(root))
-        self._journal = Journal(str(Path(root) / "journal"))
-        self._lock = threading.RLock()
-        self._batching = threading.local()  # inside `journal_batch` on this thread
-        # Pages evicted from files that keep others, to punch out of their data files:
-        # (path, key, index, length, number of the journal record that drops them).
-        self._evicted: list[tuple[str, str, int, int, int]] = []
-        self._files: dict[str, FileEntry] = {}
-        self._sorted = SortedPaths()
-        # One recency order per priority level, oldest first; keys are (path, page index).
-        self._lru: dict[str, OrderedDict[tuple[str, int], None]] = {
-            level: OrderedDict() for level in PRIORITIES
-        }
-        self._used = 0
-        self._pages = 0
-        self._recover()
+        self._medium: Medium = medium
+        self._index = CacheIndex(capacity_bytes, page_size, EvictionOrder(medium.per_page_recency))
+        self._lock: Lock = threading.RLock() if lock is None else lock
+        self._changes = CacheChanges(self._index, medium, self._lock)
+        self._writes = PageWrites(self._index, medium, self._changes, page_size)
+        for entry in medium.open(page_size, self._index.files, self._lock):
+            self._index.add(entry)
+        with self._changes.changing():
+            evicted = self._changes.make_room(0, keep=None)  # the capacity may have shrunk
+        if evicted:
+            log.info("page store %r: evicted %d pages at startup", medium, len(evicted))
+
+    def __repr__(self) -> str:
+        index = self._index
+        return f"PageStore({self._medium!r}, used={index.used}, capacity={index.capacity_bytes})"
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self._index.capacity_bytes
 
     # -- files ---------------------------------------------------------------------------
 
@@ -85,52 +106,52 @@ class PageStore(PageReads, PageEviction):
         """
         if priority is not None:
             check_priority(priority)
-        with self._changing():
-            self._record_file(path, version, now, priority)
+        with self._changes.changing():
+            self._changes.record_file(path, version, now, priority)
 
     def set_priority(self, path: str, priority: str) -> None:
         """Move a cached file to another eviction level (its pages become most recent)."""
         check_priority(priority)
-        with self._changing():
-            entry = self._require(path)
+        with self._changes.changing():
+            entry = self._changes.require(path)
             if priority != entry.priority:
-                self._move_priority(entry, priority)
+                self._changes.move_priority(entry, priority)
 
     def file_info(self, path: str) -> CachedFile | None:
+        files = self._index.files
+        if path not in files:  # a miss needs no lock: one dict lookup is atomic
+            return None
         with self._lock:
-            entry = self._files.get(path)
+            entry = files.get(path)
             return None if entry is None else entry.describe(self.page_size)
 
     def remove_file(self, path: str) -> int:
         """Drop a file and all its pages; returns the bytes freed (0 if it was not cached)."""
-        with self._changing():
-            entry = self._files.get(path)
-            return 0 if entry is None else self._forget(entry)
+        with self._changes.changing():
+            entry = self._index.files.get(path)
+            return 0 if entry is None else self._changes.forget(entry)
 
     def stats(self) -> StoreStats:
         with self._lock:
-            return StoreStats(self.capacity_bytes, self._used, len(self._files), self._pages)
+            index = self._index
+            return StoreStats(index.capacity_bytes, index.used, len(index.files), index.pages)
 
     @contextmanager
     def journal_batch(self) -> Iterator[None]:
-        """Changes this thread makes inside the block stage their journal records without
-        waiting for each to be written; all of them are on disk when the block exits."""
-        outer = getattr(self._batching, "active", False)
-        self._batching.active = True
-        try:
+        """Changes this thread makes inside the block do not wait for their records to be
+        written one by one; all of them are on the medium when the block exits."""
+        with self._medium.batch():
             yield
-        finally:
-            self._batching.active = outer
-            if not outer:
-                self._write_journal(self._journal.staged)
-                self._punch_evicted()
 
     def close(self) -> None:
-        """Release the journal's file descriptor (the store reopens it if used again)."""
-        with self._journal.write_lock:
-            self._journal.write_staged()
-            self._journal.close()
-        self._punch_evicted()
+        """Release what the medium holds open (it reopens it if used again)."""
+        self._medium.close()
+
+    def discard(self) -> None:
+        """Forget every record in memory at once, touching nothing on the medium (as when
+        the disk under it is lost; a disk medium recovers its pages at the next open)."""
+        with self._lock:
+            self._index.clear()
 
     # -- pages ---------------------------------------------------------------------------
 
@@ -138,7 +159,7 @@ class PageStore(PageReads, PageEviction):
         self,
         path: str,
         index: int,
-        data: bytes | memoryview | FileRange,
+        data: PageData,
         now: float,
         *,
         version: FileVersion | None = None,
@@ -156,7 +177,7 @@ class PageStore(PageReads, PageEviction):
         self,
         path: str,
         first_index: int,
-        pages: Sequence[bytes | memoryview | FileRange],
+        pages: Sequence[PageData],
         now: float,
         *,
         version: FileVersion | None = None,
@@ -168,210 +189,133 @@ class PageStore(PageReads, PageEviction):
         leaves the pages before the failing one stored. With `version`, the file is first
         recorded as `set_file(path, version, now, priority)` would (no separate call).
         """
-        if priority is not None:
-            check_priority(priority)
+        if priority is not None and priority not in PRIORITIES:
+            check_priority(priority)  # raises
+        if type(first_index) is not int:  # bool is no page index either
+            raise InvalidArgument(f"page index must be an integer, not {first_index!r}")
         evicted: list[tuple[str, int]] = []
         position = 0
         while position < len(pages):
-            position = self._put_run(
+            position = self._writes.put_run(
                 path, first_index, pages, position, now, version, priority, evicted
             )
         return evicted
 
+    # -- reads ---------------------------------------------------------------------------
+
+    def get_page(self, path: str, index: int, now: float) -> bytes | memoryview | None:
+        """One whole page, or None if it is not cached; a hit makes it most recent."""
+        with self._changes.changing():  # a page found missing on disk forgets the file
+            entry = self._index.files.get(path)
+            if entry is None or type(index) is not int or index < 0 or not entry.has(index):
+                return None
+            size = self.page_size
+            return self._read(entry, index * size, entry.page_length(index, size), [index], now)
+
+    def read(
+        self, path: str, offset: int, length: int | None, now: float
+    ) -> bytes | memoryview | None:
+        """Bytes of a cached file, or None unless every page the range needs is cached.
+
+        The range is clamped to the file size (`length=None` reads to the end), so a
+        range past the end is `b""`. Every page read becomes most recent.
+        """
+        with self._changes.changing():  # a page found missing on disk forgets the file
+            entry = self._index.files.get(path)
+            if entry is None:
+                return None
+            start, end = _clamp(entry, offset, length)
+            if start == end:
+                entry.last_access = now
+                return b""
+            needed = range(start // self.page_size, (end - 1) // self.page_size + 1)
+            run = ((1 << len(needed)) - 1) << needed.start
+            if entry.held & run != run:
+                return None
+            return self._read(entry, start, end - start, needed, now)
+
+    def missing_pages(self, path: str, offset: int = 0, length: int | None = None) -> list[int]:
+        """Pages the range needs that are not cached; NotFound if the file is not recorded."""
+        with self._lock:
+            entry = self._changes.require(path)
+            start, end = _clamp(entry, offset, length)
+            if start == end:
+                return []
+            first, last = start // self.page_size, (end - 1) // self.page_size
+            if not entry.held:  # a file being loaded: every page is missing
+                return list(range(first, last + 1))
+            return bit_indexes((((1 << (last - first + 1)) - 1) << first) & ~entry.held)
+
+    def held(self, paths: Iterable[str]) -> list[tuple[FileVersion, int] | None]:
+        """For each path, the version held and the bytes of it held; None if no byte is
+        (an empty file is held once recorded). One lock for all: the index's reports."""
+        page_size, files = self.page_size, self._index.files
+        with self._lock:
+            return [
+                None
+                if entry is None or not (entry.held or entry.version.size == 0)
+                else (entry.version, entry.cached_bytes(page_size))
+                for entry in map(files.get, paths)
+            ]
+
+    def lacking_whole(self, paths: Iterable[str]) -> list[str]:
+        """The `paths` not cached whole, in the order given."""
+        page_size, files = self.page_size, self._index.files
+        with self._lock:
+            # `FileEntry.complete`, spelled out: a checker asks it of every file, often.
+            return [
+                path
+                for path in paths
+                if (entry := files.get(path)) is None
+                or entry.held.bit_count() != -(-entry.version.size // page_size)
+            ]
+
+    def paths(self) -> list[str]:
+        """Every recorded path, sorted."""
+        with self._lock:
+            return sorted(self._index.files)
+
+    def list_files(self, start_after: str | None = None, limit: int = 1000) -> list[CachedFile]:
+        """Up to `limit` cached files with paths after `start_after`, sorted by path."""
+        index = self._index
+        with self._lock:
+            return [
+                entry.describe(self.page_size)
+                for entry in index.sorted.page(index.files, start_after, limit)
+            ]
+
+    def list_held(
+        self, start_after: str | None = None, limit: int = 1000
+    ) -> list[tuple[str, FileVersion, int, bool]]:
+        """`list_files` as `(path, version, cached bytes, complete)`, without the rest:
+        listing a whole cache (a rebalance) builds no `CachedFile` per file."""
+        size, index = self.page_size, self._index
+        with self._lock:
+            return [
+                (e.path, e.version, e.cached_bytes(size), e.held.bit_count() == count)
+                for e in index.sorted.page(index.files, start_after, limit)
+                if (count := -(-e.version.size // size)) >= 0  # `FileEntry.complete`, inline
+            ]
+
     # -- internals -----------------------------------------------------------------------
 
-    def _changing(self) -> _Change:
-        """The lock, for a call that may change records: they are on disk when it exits.
-
-        Records are staged under the lock and written after it is released, so no thread
-        waits for the lock while another writes the journal.
-        """
-        return _Change(self)
-
-    def _after_change(self, before: int, upto: int) -> None:
-        """Called by `_Change` once the lock is released."""
-        if not getattr(self._batching, "active", False):
-            if upto != before:
-                self._write_journal(upto)
-            if self._evicted:
-                self._punch_evicted()
-
-    def _write_journal(self, upto: int) -> None:
-        """Return once record number `upto` and every one before it are on disk."""
-        journal = self._journal
-        if journal.written >= upto:
-            return
-        with journal.write_lock:
-            if journal.written < upto:  # else a thread that came first wrote ours too
-                journal.write_staged()
-            # Compact once dead records dominate: amortized O(1) per change.
-            if journal.lines > 2 * len(self._files) + 10_000:
-                with self._lock:
-                    records = [entry.record() for entry in self._files.values()]
-                    journal.drop_staged()  # the records above already say what they said
-                journal.rewrite(records)
-
-    def _record_file(
-        self, path: str, version: FileVersion, now: float, priority: str | None
-    ) -> None:
-        """`set_file` under the lock."""
-        entry = self._files.get(path)
-        if entry is not None and entry.version == version:
-            if priority is not None and priority != entry.priority:
-                self._move_priority(entry, priority)
-            return
-        if entry is not None:
-            self._forget(entry, journal=False)  # the new record below supersedes it
-        superseded = entry is not None
-        entry = FileEntry(path, version, now, priority or DEFAULT_PRIORITY)
-        self._files[path] = entry
-        self._sorted.add(path)
-        # A file is on record once it has pages (`_write_run`); an empty file has none.
-        if superseded or version.size == 0:
-            self._write_record(entry.record())
-
-    def _put_run(
-        self,
-        path: str,
-        first_index: int,
-        pages: Sequence[bytes | memoryview | FileRange],
-        position: int,
-        now: float,
-        version: FileVersion | None,
-        priority: str | None,
-        evicted: list[tuple[str, int]],
-    ) -> int:
-        """Store `pages[position:]`, or as many of them as fit in the store together;
-        returns the position of the first page not handled."""
-        reserved: list[tuple[int, int, bytes | memoryview | FileRange]] = []
-        with self._changing():
-            if version is not None:
-                self._record_file(path, version, now, priority)
-            entry = self._require(path)
-            sizes = []
-            for offset, data in enumerate(pages[position:]):
-                index = first_index + position + offset
-                size = entry.page_length(index, self.page_size)
-                if len(data) != size:
-                    raise InvalidArgument(
-                        f"page {index} of {path} must be {size} bytes, not {len(data)}"
-                    )
-                sizes.append(size)
-            entry.last_access = now
-            lru = self._lru[entry.priority]
-            for size, data in zip(sizes, pages[position:], strict=True):
-                index = first_index + position
-                if index in entry.pages:  # the pages of one version never change
-                    lru.move_to_end((path, index))
-                elif index not in entry.writing:  # else another thread writes these bytes
-                    if not reserved and size > self.capacity_bytes:
-                        raise CapacityExceeded(
-                            f"page {index} of {path} ({size} bytes) does not fit in the page "
-                            f"store ({self.capacity_bytes} bytes)",
-                            path=path,
-                        )
-                    evicted += self._make_room(size, keep=entry)
-                    if reserved and self._used + size > self.capacity_bytes:
-                        break  # room for it may need the pages reserved above listed first
-                    self._used += size  # reserved now, so concurrent writers cannot overfill
-                    entry.writing.add(index)
-                    reserved.append((index, size, data))
-                position += 1
-        # The disk writes happen outside the lock, so threads write pages in parallel.
-        self._write_run(entry, reserved)
-        return position
-
-    def _write_run(
-        self, entry: FileEntry, reserved: list[tuple[int, int, bytes | memoryview | FileRange]]
-    ) -> None:
-        """Write reserved pages, then list them (or release those not written)."""
-        size = self.page_size
-        pieces = [(index * size, data) for index, _, data in reserved]
-        written, failure = self._layout.write_pages(entry.key, pieces) if pieces else (0, None)
-        with self._changing():
-            current = self._files.get(entry.path)
-            lru = self._lru[entry.priority]
-            stray: list[tuple[int, int]] = []
-            for position, (index, length, _) in enumerate(reserved):
-                entry.writing.discard(index)
-                if position < written and current is entry:
-                    entry.pages.add(index)
-                    lru[(entry.path, index)] = None
-                    self._pages += 1
-                    continue
-                self._used -= length
-                if position < written and not (
-                    current is not None
-                    and current.key == entry.key
-                    and (index in current.pages or index in current.writing)
-                ):
-                    # Removed or superseded while we wrote: the page belongs to nobody now
-                    # (unless the file was recorded again at this version and has it).
-                    stray.append((index * size, length))
-            if stray and (current is None or current.key != entry.key):
-                self._layout.remove(entry.key)  # no recorded file uses this data file
-            elif stray:
-                self._layout.punch(entry.key, stray)
-            if written and current is entry:
-                self._write_record(entry.record())
-        if failure is not None:
-            if failure.errno == errno.ENOSPC:
-                raise CapacityExceeded(
-                    f"disk full writing {entry.path}: {failure}", path=entry.path
-                ) from None
-            raise failure
-
-    def _require(self, path: str) -> FileEntry:
-        entry = self._files.get(path)
-        if entry is None:
-            raise NotFound(
-                f"{path} is not recorded in the page store; call set_file first "
-                "(its pages may have been evicted)"
-            )
-        return entry
-
-    def _write_record(self, record: dict) -> None:
-        """Stage a record under the lock; `_changing` writes it once the lock is released."""
-        self._journal.stage(record)
-
-    # -- recovery ------------------------------------------------------------------------
-
-    def _recover(self) -> None:
-        kept = recover_entries(self._layout, self._journal, self.page_size)
-        for entry in kept:
-            self._files[entry.path] = entry
-            self._sorted.add(entry.path)
-            lru = self._lru[entry.priority]
-            for index in sorted(entry.pages):
-                lru[(entry.path, index)] = None
-                self._used += entry.page_length(index, self.page_size)
-                self._pages += 1
-        # Rewriting also drops a torn last line, so later appends start on a fresh line.
-        self._journal.rewrite(entry.record() for entry in kept)
-        self._layout.write_format(self.page_size)
-        evicted = self._make_room(0, keep=None)  # the capacity may have shrunk
-        self._journal.write_staged()  # the removals of those evictions
-        self._punch_evicted()
-        if evicted:
-            log.info("page store %s: evicted %d pages at startup", self._layout.root, len(evicted))
+    def _read(
+        self, entry: FileEntry, offset: int, length: int, pages: Iterable[int], now: float
+    ) -> bytes | memoryview | None:
+        try:
+            data = self._medium.read(entry, offset, length)
+        except FileNotFoundError:
+            # Deleted behind our back: forget the file rather than fail every read.
+            self._changes.forget(entry)
+            return None
+        self._index.order.use(entry, pages)
+        entry.last_access = now
+        return data
 
 
-class _Change:
-    """`PageStore._changing`: a class rather than a generator, as it wraps every call."""
-
-    __slots__ = ("store", "before")
-
-    def __init__(self, store: PageStore) -> None:
-        self.store = store
-        self.before = 0
-
-    def __enter__(self) -> None:
-        store = self.store
-        store._lock.acquire()
-        self.before = store._journal.staged
-
-    def __exit__(self, *exc_info: object) -> None:
-        store = self.store
-        upto = store._journal.staged
-        store._lock.release()
-        store._after_change(self.before, upto)
+def _clamp(entry: FileEntry, offset: int, length: int | None) -> tuple[int, int]:
+    if offset < 0 or (length is not None and length < 0):
+        raise InvalidArgument(f"offset {offset} and length {length} must not be negative")
+    start = min(offset, entry.version.size)
+    end = entry.version.size if length is None else min(entry.version.size, start + length)
+    return start, end

@@ -26,6 +26,17 @@ STOP_SECONDS = 60.0  # for stopping the actors on exit, before giving up on Ray
 
 
 def _config_from(args: argparse.Namespace) -> ClusterConfig:
+    config = _loaded_config(args)
+    extra_roots = getattr(args, "allow_root", None)
+    if not extra_roots:
+        return config
+    # Besides the roots the config file names; the default (all of /) gives way to them.
+    kept = config.allowed_local_roots if "allowed_local_roots" in config.model_fields_set else []
+    roots = [*kept, *(str(root) for root in extra_roots)]
+    return config.model_copy(update={"allowed_local_roots": roots})
+
+
+def _loaded_config(args: argparse.Namespace) -> ClusterConfig:
     return load_config(
         args.config,
         state_dir=getattr(args, "state_dir", None),
@@ -270,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--lease-ttl", help="failure-detection timeout, e.g. 15s")
     start.add_argument(
         "--token-file", type=Path, help="a file holding the token every REST call must send"
+    )
+    start.add_argument(
+        "--allow-root",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="a local directory mounts may use (repeatable; besides the config file's)",
     )
     start.add_argument(
         "--insecure",

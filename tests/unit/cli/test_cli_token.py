@@ -73,3 +73,16 @@ def test_rest_calls_send_the_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         {"Authorization": "Bearer from-file"},
         {},
     ]
+
+
+def test_allow_root_adds_to_the_config_files_roots(tmp_path: Path) -> None:
+    from ringcache.cli.main import _config_from, build_parser
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('allowed_local_roots = ["/srv/a"]\n')
+    args = build_parser().parse_args(
+        ["start", "--config", str(toml), "--allow-root", "/srv/b", "--allow-root", "/srv/c"]
+    )
+    assert _config_from(args).allowed_local_roots == ["/srv/a", "/srv/b", "/srv/c"]
+    args = build_parser().parse_args(["start", "--allow-root", "/srv/b"])
+    assert _config_from(args).allowed_local_roots == ["/srv/b"]  # not all of / besides

@@ -88,8 +88,8 @@ def test_a_backtracking_filter_regex_is_matched_in_linear_time(api: TestClient) 
 def test_stored_records_with_bad_values_do_not_break_gets(
     cluster_factory: Callable[..., LocalCluster], data_dir: Path
 ) -> None:
-    """A record written before the checks (an infinite TTL, a lone surrogate in a rule)
-    still lists."""
+    """A record written before the checks (an infinite TTL, a lone surrogate in a rule or
+    an alias, a job record that does not decode) still lists."""
     cluster = cluster_factory(workers=1)
     cluster.run(cluster.coordinator.add_mount("/data", f"file://{data_dir}", {}))
     registry = cluster.registry_ref
@@ -98,5 +98,13 @@ def test_stored_records_with_bad_values_do_not_break_gets(
     rule = {"pattern": "\ud800.*", "rule": "skipCache"}
     cluster.run(registry.call("put", "/policies/filter/0000000001", json.dumps(rule)))
     api = TestClient(create_app(cluster.coordinator_ref), base_url="http://test/api/v1")
+    submitted = api.post("/load", json={"alias": "ok", "paths": ["/data/a.bin"]}).json()
+    record = json.loads(cluster.run(registry.call("get", f"/jobs/load/{submitted['id']}")).value)
+    record.update(id="zzz-surrogate", alias="\udc80")
+    cluster.run(registry.call("put", "/jobs/load/zzz-surrogate", json.dumps(record)))
+    cluster.run(registry.call("put", "/jobs/load/zzz-garbage", "{not json"))
     assert api.get("/ttl").status_code == 200
     assert api.get("/cache-filter").status_code == 200
+    jobs = api.get("/load")
+    assert jobs.status_code == 200
+    assert {job["id"] for job in jobs.json()["results"]} == {submitted["id"], "zzz-surrogate"}

@@ -30,6 +30,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ring.py
 	$(BIN)/python bench/bench_reads.py
+	$(BIN)/python bench/bench_rest.py
 
 clean:
 	rm -rf $(VENV) .ringcache build src/*.egg-info

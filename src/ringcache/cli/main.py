@@ -26,6 +26,17 @@ STOP_SECONDS = 60.0  # for stopping the actors on exit, before giving up on Ray
 
 
 def _config_from(args: argparse.Namespace) -> ClusterConfig:
+    config = _loaded_config(args)
+    extra_roots = getattr(args, "allow_root", None)
+    if not extra_roots:
+        return config
+    # Besides the roots the config file names; the default (all of /) gives way to them.
+    kept = config.allowed_local_roots if "allowed_local_roots" in config.model_fields_set else []
+    roots = [*kept, *(str(root) for root in extra_roots)]
+    return config.model_copy(update={"allowed_local_roots": roots})
+
+
+def _loaded_config(args: argparse.Namespace) -> ClusterConfig:
     return load_config(
         args.config,
         state_dir=getattr(args, "state_dir", None),
@@ -37,6 +48,7 @@ def _config_from(args: argparse.Namespace) -> ClusterConfig:
         workers=getattr(args, "workers", None),
         lease_ttl=getattr(args, "lease_ttl", None),
         **{
+            "api.token_file": getattr(args, "token_file", None),
             "worker.cache_dir": getattr(args, "cache_dir", None),
             "worker.capacity": getattr(args, "capacity", None),
         },
@@ -52,7 +64,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     from ..actors.bootstrap import start_cluster, stop_cluster
     from ..http.app import create_app
 
-    config = _config_from(args).resolved()
+    config = _with_env_token(_config_from(args)).resolved()
+    refusal = _exposure_refusal(config, args.insecure)
+    if refusal is not None:
+        print(f"ringcache: {refusal}", file=sys.stderr)
+        return 2
     config.state_dir.mkdir(parents=True, exist_ok=True)
     pid_file = config.state_dir / PID_FILE
     if _running_pid(pid_file):
@@ -67,7 +83,11 @@ def cmd_start(args: argparse.Namespace) -> int:
         flush=True,
     )
     server = uvicorn.Server(
-        uvicorn.Config(create_app(cluster.coordinator), host=config.host, port=config.port)
+        uvicorn.Config(
+            create_app(cluster.coordinator, config.api, cluster.registry),
+            host=config.host,
+            port=config.port,
+        )
     )
     try:
         server.run()
@@ -78,6 +98,32 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"ringcache: the actors may be left running: {problem}", file=sys.stderr)
         return 1
     return 0
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def _with_env_token(config: ClusterConfig) -> ClusterConfig:
+    """The configuration with `RINGCACHE_TOKEN` as its token if it names none itself (the
+    command reads the environment; the configuration object never does)."""
+    token = os.environ.get("RINGCACHE_TOKEN")
+    if not token or config.api.token or config.api.token_file:
+        return config
+    return config.model_copy(update={"api": config.api.model_copy(update={"token": token})})
+
+
+def _exposure_refusal(config: ClusterConfig, insecure: bool) -> str | None:
+    """Why the API must not start: open to the network without a token, unless `insecure`."""
+    try:
+        token = config.api.resolved_token()
+    except OSError as exc:
+        return f"cannot read the token file {config.api.token_file}: {exc}"
+    if token or insecure or config.host in LOOPBACK_HOSTS or config.host.startswith("127."):
+        return None
+    return (
+        f"the REST API would listen on {config.host} without a token; set api.token or "
+        "api.token_file in the config, RINGCACHE_TOKEN or --token-file, or pass --insecure"
+    )
 
 
 def stop_within(stop: Callable[[], object], seconds: float) -> str | None:
@@ -233,6 +279,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument("--capacity", help="cache capacity per worker, e.g. 10GiB")
     start.add_argument("--lease-ttl", help="failure-detection timeout, e.g. 15s")
+    start.add_argument(
+        "--token-file", type=Path, help="a file holding the token every REST call must send"
+    )
+    start.add_argument(
+        "--allow-root",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="a local directory mounts may use (repeatable; besides the config file's)",
+    )
+    start.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve the REST API on a non-loopback host without a token",
+    )
     start.set_defaults(run=cmd_start)
 
     stop = commands.add_parser("stop", help="stop the cluster started from this state directory")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,18 +14,35 @@ def api_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", help="REST base URL (default http://HOST:PORT/api/v1)")
     parser.add_argument("--host", help="REST host (127.0.0.1)")
     parser.add_argument("--port", type=int, help="REST port (19999)")
+    parser.add_argument(
+        "--token-file", type=Path, help="a file holding the API token (default: $RINGCACHE_TOKEN)"
+    )
 
 
 def api_url(args: argparse.Namespace) -> str:
     return args.api or f"http://{args.host or '127.0.0.1'}:{args.port or 19999}/api/v1"
 
 
+def api_token(args: argparse.Namespace) -> str | None:
+    """The token to send: from `--token-file`, else `RINGCACHE_TOKEN`, else none."""
+    token_file = getattr(args, "token_file", None)
+    if token_file is not None:
+        try:
+            return Path(token_file).read_text().strip() or None
+        except OSError as exc:
+            raise SystemExit(f"cannot read the token file {token_file}: {exc}") from exc
+    return os.environ.get("RINGCACHE_TOKEN") or None
+
+
 def request(
     args: argparse.Namespace, method: str, path: str, accept: tuple[int, ...] = (), **kwargs: Any
 ) -> Any:
     """One REST call; exits with the server's status sentence on an error not in `accept`."""
+    headers = {"Authorization": f"Bearer {token}"} if (token := api_token(args)) else {}
     try:
-        response = httpx.request(method, api_url(args) + path, timeout=30, **kwargs)
+        response = httpx.request(
+            method, api_url(args) + path, timeout=30, headers=headers, **kwargs
+        )
     except httpx.HTTPError as exc:
         raise SystemExit(f"cannot reach ringcache at {api_url(args)}: {exc}") from exc
     body = response.json()

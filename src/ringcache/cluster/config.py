@@ -35,6 +35,33 @@ class WorkerConfig(BaseModel):
         return parse_duration(value)
 
 
+class ApiConfig(BaseModel):
+    """How the REST API admits calls: an optional bearer token and the largest body.
+
+    The token is given here (`token`) or in a file (`token_file`, read when the API is
+    built); the `ringcache` command also takes it from `RINGCACHE_TOKEN`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str | None = Field(None, repr=False)
+    token_file: Path | None = None
+    max_body_bytes: int = Field(1024**2, ge=1)
+
+    @field_validator("max_body_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        return parse_size(value)
+
+    def resolved_token(self) -> str | None:
+        """The token the API requires, None if it is open; OSError if the file is unreadable."""
+        if self.token:
+            return self.token
+        if self.token_file is not None:
+            return Path(self.token_file).read_text().strip() or None
+        return None
+
+
 class ClusterConfig(BaseModel):
     """Everything a cluster needs; passed whole to each component, never read from the env."""
 
@@ -55,6 +82,7 @@ class ClusterConfig(BaseModel):
     allowed_local_roots: list[str] = Field(default_factory=lambda: ["/"])
     mount_table_file: Path | None = None
     policies: PolicyConfig = Field(default_factory=PolicyConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
 
     @field_validator("lease_ttl", mode="before")

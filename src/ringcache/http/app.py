@@ -3,23 +3,51 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import Mount, Route
 
+from ..cluster.config import ApiConfig
 from ..cluster.jobs.catalog import JOB_KINDS
 from ..cluster.refs import ActorRef
 from . import cache, cache_filter, file_index, mount, nodes, priority, quota, ttl
+from .answers import ApiJSONResponse
 from .errors import EXCEPTION_HANDLERS
+from .guard import BearerToken, BodySizeLimit
 from .jobs import job_route
+from .openapi import openapi_document
+from .read_cache import ReadCache
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(coordinator: ActorRef) -> Starlette:
-    """The management API over a coordinator reference (local, Ray or simulated)."""
+def create_app(
+    coordinator: ActorRef, api: ApiConfig | None = None, registry: ActorRef | None = None
+) -> Starlette:
+    """The management API over a coordinator reference (local, Ray or simulated).
+
+    `api` sets the token every call needs and the largest body (default: open, 1 MiB);
+    the OpenAPI document is at `/api/v1/openapi.json`, behind the same token. Given the
+    `registry`, repeated GETs are answered from memory while its watch says nothing
+    changed (see `ReadCache`; the watch runs with the app's lifespan).
+    """
+    api = api or ApiConfig()
+    token = api.resolved_token()
     modules = (mount, nodes, cache, quota, ttl, priority, cache_filter, file_index)
     resources = [module.route(coordinator) for module in modules]
     resources += [job_route(kind, coordinator) for kind in JOB_KINDS.values()]
+    document = openapi_document(API_PREFIX, resources, secured=token is not None)
+
+    async def openapi(request: Request) -> ApiJSONResponse:
+        return ApiJSONResponse(document)
+
+    routes = [*resources, Route("/openapi.json", openapi, methods=["GET"])]
     return Starlette(
-        routes=[Mount(API_PREFIX, routes=resources)],
+        routes=[Mount(API_PREFIX, routes=routes)],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            Middleware(BearerToken, token=token),
+            Middleware(BodySizeLimit, max_bytes=api.max_body_bytes),
+            Middleware(ReadCache, registry=registry),
+        ],
     )

@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..cluster.errors import InvalidArgument
 from ..cluster.refs import ActorRef
+from .answers import ApiJSONResponse
 from .policy_schemas import (
     CacheFilterDeleteRequest,
     CacheFilterInfo,
     CacheFilterList,
     CacheFilterRequest,
+    DefaultFilter,
     dump,
     read_policy_body,
 )
-from .resource import resource
+from .resource import Operation, resource
 
 FEATURE = "cache_filter"
 
 
 def route(coordinator: ActorRef) -> Route:
-    async def get(request: Request) -> JSONResponse:
+    async def get(request: Request) -> ApiJSONResponse:
         listing = await coordinator.call("list_cache_filters")
-        return JSONResponse(dump(CacheFilterList(**listing)))
+        return ApiJSONResponse(dump(CacheFilterList(**listing)))
 
-    async def post(request: Request) -> JSONResponse:
+    async def post(request: Request) -> ApiJSONResponse:
         body = await read_policy_body(request, CacheFilterRequest, coordinator, FEATURE)
         if body.updateDefault:
             if body.pattern is not None:
@@ -36,14 +37,19 @@ def route(coordinator: ActorRef) -> Route:
                     "default rule), not both"
                 )
             rule = await coordinator.call("update_default_cache_filter", body.rule, body.time)
-            return JSONResponse({"default": dump(CacheFilterInfo(**rule))})
+            return ApiJSONResponse({"default": dump(CacheFilterInfo(**rule))})
         rule = await coordinator.call("add_cache_filter", body.pattern, body.rule, body.time)
-        return JSONResponse(dump(CacheFilterInfo(**rule)))
+        return ApiJSONResponse(dump(CacheFilterInfo(**rule)))
 
-    async def delete(request: Request) -> JSONResponse:
+    async def delete(request: Request) -> ApiJSONResponse:
         body = await read_policy_body(request, CacheFilterDeleteRequest, coordinator, FEATURE)
         pattern = None if body.updateDefault else body.pattern
         rule = await coordinator.call("remove_cache_filter", pattern, body.rule)
-        return JSONResponse(dump(CacheFilterInfo(**rule)))
+        return ApiJSONResponse(dump(CacheFilterInfo(**rule)))
 
-    return resource("/cache-filter", get=get, post=post, delete=delete)
+    return resource(
+        "/cache-filter",
+        get=Operation(get, CacheFilterList),
+        post=Operation(post, CacheFilterInfo | DefaultFilter, CacheFilterRequest, errors=(409,)),
+        delete=Operation(delete, CacheFilterInfo, CacheFilterDeleteRequest),
+    )

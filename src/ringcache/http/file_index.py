@@ -3,54 +3,50 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..cluster.errors import InvalidArgument
 from ..cluster.refs import ActorRef
+from .answers import ApiJSONResponse
 from .policy_schemas import (
     FileIndexAdded,
     FileIndexEntry,
+    FileIndexList,
     FileIndexPathsRequest,
     FileIndexRemoved,
     dump,
     read_policy_body,
 )
-from .resource import resource
+from .resource import Operation, resource
+from .schemas import count_param, text_param
 
 FEATURE = "file_index"
 
 
 def route(coordinator: ActorRef) -> Route:
-    async def get(request: Request) -> JSONResponse:
-        query = request.query_params
+    async def get(request: Request) -> ApiJSONResponse:
         try:
-            count = _count(query.get("count"))
+            count = count_param(request)
+            prefix, last_key = text_param(request, "prefix"), text_param(request, "lastKey")
         except InvalidArgument:
             await coordinator.call("require_feature", FEATURE)
             raise
-        entries = await coordinator.call(
-            "list_file_index", query.get("prefix"), query.get("lastKey"), count
-        )
-        return JSONResponse({"results": [dump(FileIndexEntry(**e)) for e in entries]})
+        entries = await coordinator.call("list_file_index", prefix, last_key, count)
+        return ApiJSONResponse({"results": [dump(FileIndexEntry(**e)) for e in entries]})
 
-    async def post(request: Request) -> JSONResponse:
+    async def post(request: Request) -> ApiJSONResponse:
         body = await read_policy_body(request, FileIndexPathsRequest, coordinator, FEATURE)
         added = await coordinator.call("add_file_index", body.paths)
-        return JSONResponse(dump(FileIndexAdded(added=added)))
+        return ApiJSONResponse(dump(FileIndexAdded(added=added)))
 
-    async def delete(request: Request) -> JSONResponse:
+    async def delete(request: Request) -> ApiJSONResponse:
         body = await read_policy_body(request, FileIndexPathsRequest, coordinator, FEATURE)
         removed = await coordinator.call("remove_file_index", body.paths)
-        return JSONResponse(dump(FileIndexRemoved(removed=removed)))
+        return ApiJSONResponse(dump(FileIndexRemoved(removed=removed)))
 
-    return resource("/file_index", get=get, post=post, delete=delete)
-
-
-def _count(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidArgument(f"count must be a whole number, not {text!r}") from None
+    return resource(
+        "/file_index",
+        get=Operation(get, FileIndexList, query=("prefix", "lastKey", "count")),
+        post=Operation(post, FileIndexAdded, FileIndexPathsRequest),
+        delete=Operation(delete, FileIndexRemoved, FileIndexPathsRequest),
+    )

@@ -98,15 +98,27 @@ class QuotaInfo(Answer):
     usedBytes: int | None = None
 
 
+class QuotaList(Answer):
+    results: list[QuotaInfo]
+
+
 class TtlInfo(Answer):
     path: str
     time: str
     seconds: int | float
 
 
+class TtlList(Answer):
+    results: list[TtlInfo]
+
+
 class PriorityInfo(Answer):
     path: str
     priority: str
+
+
+class PriorityList(Answer):
+    results: list[PriorityInfo]
 
 
 class CacheFilterInfo(Answer):
@@ -120,10 +132,18 @@ class CacheFilterList(Answer):
     default: CacheFilterInfo
 
 
+class DefaultFilter(Answer):
+    default: CacheFilterInfo
+
+
 class FileIndexEntry(Answer):
     path: str
     length: int
     workers: list[str]
+
+
+class FileIndexList(Answer):
+    results: list[FileIndexEntry]
 
 
 class FileIndexAdded(Answer):

@@ -55,7 +55,9 @@ def test_a_file_past_a_quota_is_refused_and_never_sent() -> None:
     async def on_admitted(worker_id: str) -> None:
         admitted.append(worker_id)
 
-    gate = QuotaGate(peers, Index(used=60), run_io, rules, lambda: ROOTS, on_admitted)
+    gate = QuotaGate(
+        peers, Index(used=60), run_io, rules, lambda: ROOTS, on_admitted, revision=lambda: 7
+    )
     files = [("file:///srv/data/a", 30, 1.0, None), ("file:///srv/data/b", 30, 1.0, None)]
     answers = asyncio.run(gate.worker("w1").call("load_batch", files, {"jobId": "j1"}))
 
@@ -64,7 +66,7 @@ def test_a_file_past_a_quota_is_refused_and_never_sent() -> None:
     assert refused.reason == FailureReason.QUOTA_EXCEEDED
     assert refused.quota == {"path": "/data", "totalBytes": 100, "remaining": 10}
     assert peers.worker_ref.sent == [
-        ([files[0]], {"jobId": "j1", "quotaChecked": True, "evict": {}})
+        ([files[0]], {"jobId": "j1", "policyRevision": 7, "quotaChecked": True, "evict": {}})
     ]
     assert admitted == ["w1"] and gate.busy_quotas() == set()
 

@@ -22,6 +22,7 @@ class Watch:
         self.config = PolicyConfig()
         self.next_policies = parts.rules.policies
         self.polls = 0
+        self.seen_revision = 10
 
     @property
     def policies(self):
@@ -32,6 +33,7 @@ class Watch:
 
     async def poll(self, mounts) -> PolicyChange:
         self.polls += 1
+        self.seen_revision += 1
         changed = self.next_policies is not self.parts.rules.policies
         self.parts.rules.policies = self.next_policies
         return PolicyChange(rules=changed)
@@ -64,6 +66,14 @@ def test_a_rule_change_moves_cached_files_to_their_new_level(tmp_path: Path, run
     run(beat())
     assert {parts.store.file_info(uri).priority for uri in uris} == {"LOW"}
     assert upkeep.relevel() == 0  # nothing left to move
+
+
+def test_a_batch_of_newer_rules_refreshes_them_first(tmp_path: Path, run) -> None:
+    upkeep, watch = _upkeep(Parts(tmp_path))
+    run(upkeep.catch_up(10))  # as new as the rules here: no registry call
+    assert watch.polls == 0
+    run(upkeep.catch_up(11))
+    assert (watch.polls, watch.seen_revision) == (1, 11)
 
 
 def test_the_ttl_scan_drops_expired_files_when_due(tmp_path: Path, run) -> None:

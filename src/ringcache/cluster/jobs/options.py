@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -16,6 +15,7 @@ from pydantic import (
 )
 
 from ..errors import InvalidArgument
+from ..policies.patterns import compile_user_pattern
 from ..units import parse_size
 
 
@@ -34,9 +34,9 @@ class LoadOptions(BaseModel):
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"fileFilterRegex {value!r} is not a valid regex: {exc}") from exc
+                compile_user_pattern(value, "fileFilterRegex")
+            except InvalidArgument as exc:
+                raise ValueError(exc.message) from None
         return value
 
     @field_validator("bandwidth", mode="before")

@@ -7,11 +7,11 @@ order), which is what makes a cursor meaningful across restarts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..errors import RingcacheError
+from ..policies.patterns import compile_user_pattern
 from ..ufs.filesystem import FileStatus, UnderFileSystem
 from ..ufs.mounts import MountTable
 from .model import Cursor, FailureReason
@@ -59,7 +59,7 @@ class FileSource:
         self.table = table
         self.ufs_factory = ufs_factory
         self.page_size = page_size
-        self.filter = re.compile(file_filter) if file_filter else None
+        self.filter = compile_user_pattern(file_filter) if file_filter else None
         self.root = cursor.root
         self.after = cursor.after
         self.done = cursor.listed

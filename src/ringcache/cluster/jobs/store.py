@@ -8,11 +8,14 @@ in the same transaction as the record that counts them.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from ..refs import ActorRef
 from .model import JobRecord
+
+log = logging.getLogger(__name__)
 
 JOBS = "/jobs/"
 SELECTORS = "/job-selectors/"
@@ -67,11 +70,11 @@ class JobStore:
         prefix = f"{JOBS}{job_type}/"
         start_after = prefix + last_key if last_key else None
         entries = await self.registry.call("range", prefix, start_after=start_after, limit=count)
-        return [JobRecord.decode(kv.value) for kv in entries]
+        return [record for kv in entries if (record := _readable(kv)) is not None]
 
     async def all_unfinished(self) -> list[JobRecord]:
         entries = await self.registry.call("range", JOBS)
-        records = [JobRecord.decode(kv.value) for kv in entries]
+        records = [record for kv in entries if (record := _readable(kv)) is not None]
         return [r for r in records if not r.state.finished]
 
     async def failed_files(self, job_id: str, generation: int) -> AsyncIterator[dict[str, Any]]:
@@ -89,3 +92,13 @@ class JobStore:
     async def drop_failed(self, job_id: str, below_generation: int) -> None:
         for generation in range(below_generation):
             await self.registry.call("delete_prefix", failed_prefix(job_id, generation))
+
+
+def _readable(kv: Any) -> JobRecord | None:
+    """The record in `kv`, or None (logged): one unreadable record must not hide the rest
+    of a listing, nor stop the coordinator resuming the others."""
+    try:
+        return JobRecord.decode(kv.value)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable job record %s: %s", kv.key, exc)
+        return None

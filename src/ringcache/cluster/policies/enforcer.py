@@ -80,6 +80,7 @@ class PolicyEnforcer:
             rules=self.rules_for_batch,
             quota_roots=lambda: self.quota_roots,
             on_admitted=self.sync_worker,
+            revision=lambda: self.watch.seen_revision,
         )
         self._roots: dict[str, str] = {}  # quota path -> the UFS root the index counts
         self._acked: dict[str, int] = {}

@@ -44,7 +44,9 @@ class QuotaGate:
     quota the file is sent with the bytes its worker must evict first (what one worker
     cannot free, the enforcer's next pass evicts elsewhere). A file needs its size minus
     what the index says its worker holds of it, so loading cached data again is never
-    refused. Not gated: reads (workers check those) and files given without a size.
+    refused. Every batch carries `policyRevision`, the revision of the rules it was
+    admitted under, so its worker applies no older ones. Not gated: reads (workers check
+    those) and files given without a size.
     """
 
     def __init__(
@@ -55,16 +57,19 @@ class QuotaGate:
         rules: Callable[[], Awaitable[PolicySet]],
         quota_roots: Callable[[], dict[str, str]],
         on_admitted: Callable[[str], Awaitable[Any]],
+        revision: Callable[[], int] = lambda: 0,
     ) -> None:
         """`rules` gives the rules in force for a batch; `quota_roots` the UFS root the
         index counts for each quota path; `on_admitted(worker_id)` brings the index up to
-        date with what a worker's admitted batch cached."""
+        date with what a worker's admitted batch cached; `revision()` the registry revision
+        the rules `rules` last gave are current as of, which every batch carries."""
         self.peers = peers
         self.file_index = file_index
         self.run_io = run_io
         self.rules = rules
         self.quota_roots = quota_roots
         self.on_admitted = on_admitted
+        self.revision = revision
         self._flights: list[_Flight] = []
         self._admitting = asyncio.Lock()
 
@@ -80,6 +85,7 @@ class QuotaGate:
         self, worker_id: str, ref: ActorRef, files: list[Any], options: dict[str, Any] | None
     ) -> list[dict[str, Any]]:
         policies = await self.rules()
+        options = {**(options or {}), "policyRevision": self.revision()}
         if not policies.quotas.rules or any(isinstance(entry, str) for entry in files):
             return await ref.call("load_batch", files, options)
         answers: dict[int, dict[str, Any]] = {}
@@ -116,7 +122,7 @@ class QuotaGate:
         try:
             if admitted:
                 sent = [files[position] for position in admitted]
-                gated = {**(options or {}), "quotaChecked": True, "evict": dict(evict)}
+                gated = {**options, "quotaChecked": True, "evict": dict(evict)}
                 results = await ref.call("load_batch", sent, gated)
                 answers.update(zip(admitted, results, strict=True))
                 await self.on_admitted(worker_id)  # the batch's bytes into the index

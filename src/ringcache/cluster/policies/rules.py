@@ -9,7 +9,6 @@ is both its REST answer and what the registry stores.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,6 +19,7 @@ from ..errors import InvalidArgument
 from ..paths import is_uri, normalize_cluster_path
 from ..ufs.mounts import MountTable
 from ..units import parse_duration, parse_size
+from .patterns import UserPattern, compile_user_pattern
 
 
 class QuotaAction(StrEnum):
@@ -185,17 +185,12 @@ class FilterRule:
     rule: CacheRule
     time: str | None = None
     seconds: float | None = None
-    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    regex: UserPattern | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def parse(cls, pattern: object, rule: object, time: object = None) -> FilterRule:
-        if not isinstance(pattern, str) or not pattern:
-            raise InvalidArgument(f"a cache-filter pattern is a non-empty regex, not {pattern!r}")
-        try:
-            regex = re.compile(pattern)
-        except (re.error, OverflowError, RecursionError) as exc:
-            raise InvalidArgument(f"pattern {pattern!r} is not a valid regex: {exc}") from None
-        return cls._with_time(pattern, rule, time, regex)
+        regex = compile_user_pattern(pattern, "cache-filter pattern")
+        return cls._with_time(regex.pattern, rule, time, regex)
 
     @classmethod
     def parse_default(cls, rule: object, time: object = None) -> FilterRule:
@@ -203,7 +198,7 @@ class FilterRule:
 
     @classmethod
     def _with_time(
-        cls, pattern: str | None, rule: object, time: object, regex: re.Pattern[str] | None
+        cls, pattern: str | None, rule: object, time: object, regex: UserPattern | None
     ) -> FilterRule:
         kind = parse_cache_rule(rule)
         if kind is CacheRule.MAX_AGE:
@@ -215,8 +210,9 @@ class FilterRule:
         return cls(pattern, kind, None, None, regex)
 
     def matches(self, ufs_uri: str) -> bool:
-        regex = self.regex if self.regex is not None else re.compile(self.pattern or "")
-        return regex.fullmatch(ufs_uri) is not None
+        """Whether the pattern matches all of `ufs_uri`; the default rule matches nothing
+        here (it applies when no listed rule does)."""
+        return self.regex is not None and self.regex.fullmatch(ufs_uri)
 
     def record(self) -> dict[str, Any]:
         """The API shape: `pattern` only on a listed rule, `time` only on maxAge."""

@@ -53,6 +53,12 @@ class PolicyWatch:
         self._next_revision = 0
         self._reading = asyncio.Lock()
 
+    @property
+    def seen_revision(self) -> int:
+        """The registry revision the snapshot is current as of: every write to the rules
+        up to it is in it."""
+        return self._next_revision - 1
+
     def __repr__(self) -> str:
         return f"PolicyWatch({self.policies!r}, next_revision={self._next_revision})"
 

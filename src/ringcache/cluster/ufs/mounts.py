@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from fsspec.implementations.local import LocalFileSystem
+
 from ..errors import Conflict, InvalidArgument, NotFound, UfsError
 from ..paths import (
     is_uri,
@@ -20,7 +22,7 @@ from ..paths import (
     split_uri,
 )
 from .filesystem import UnderFileSystem, ufs_for
-from .names import PLAIN_NAME, canonical_uri, names_generation
+from .names import PLAIN_NAME, canonical_uri, filesystem_class, names_generation
 from .options import check_options
 from .redaction import redact_options
 
@@ -228,7 +230,8 @@ def check_mount(
     """Validate a mount request (POST /mount) and return it normalized.
 
     400 (InvalidArgument): malformed path or not a direct child of `/`, bad URI, unknown
-    scheme, non-string options, a `file://` root outside `allowed_local_roots`, a root
+    scheme, non-string options, a root on the local disk (any protocol, symlinks resolved)
+    outside `allowed_local_roots`, a root
     that does not exist or is not a directory. 409 (Conflict): the path is mounted, or the
     same UFS root or one nested in it (either way) is mounted elsewhere. The checks that
     read the UFS come last, so a request rejected on its face never reaches it.
@@ -241,8 +244,8 @@ def check_mount(
     options = check_options(new.options)
     ufs_root = canonical_uri(new.ufs)
     scheme, location = split_uri(ufs_root)
-    if scheme == "file":
-        _check_local_root(location, allowed_local_roots, new.ufs)
+    for local in local_locations(scheme, location, options):
+        _check_local_root(local, allowed_local_roots, new.ufs)
     ufs = ufs_factory(ufs_root, options)  # unknown scheme or bad options: InvalidArgument
 
     identity = _identity(ufs_root)
@@ -284,6 +287,29 @@ def _missing_bucket(ufs: UnderFileSystem, ufs_root: str) -> str:
         return "" if ufs.exists(f"{scheme}://{bucket}") else f" (no bucket {bucket!r})"
     except UfsError:
         return ""
+
+
+def local_locations(scheme: str, location: str, options: Mapping[str, str]) -> list[str]:
+    """The local paths a UFS root reaches, whatever the protocol: its own when its fsspec
+    filesystem is the local disk (`file`, `local`), or when it wraps one (`simplecache`,
+    `filecache`, `dir`, ... with a local `target_protocol`; `dir` roots it at `path`), and
+    an archive's local file (`fo`). Each must be under an allowed local root."""
+
+    def local(protocol: object) -> bool:
+        try:
+            return issubclass(filesystem_class(str(protocol)), LocalFileSystem)
+        except InvalidArgument:
+            return False
+
+    target = options.get("target_protocol")
+    found = []
+    if local(scheme) or (target is not None and local(target)):
+        base = options.get("path")
+        found.append(os.path.join(str(base), location.lstrip("/")) if base else location)
+    archive = options.get("fo")
+    if archive is not None and (target is None or local(target)):
+        found.append(str(archive).removeprefix("file://"))
+    return found
 
 
 def _check_local_root(location: str, allowed_roots: Sequence[str], original: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..cache.store import PageStore
@@ -38,7 +39,9 @@ class BatchLoads:
         ufs_factory: UfsFactory,
         run_io: RunIo,
         max_lanes: int,
+        catch_up: Callable[[int], Awaitable[None]],
     ) -> None:
+        """`catch_up(revision)` brings this worker's rules up to a batch's revision."""
         self.store = store
         self.mounts = mounts
         self.loader = loader
@@ -48,6 +51,7 @@ class BatchLoads:
         self.ufs_factory = ufs_factory
         self.run_io = run_io
         self.max_lanes = max_lanes
+        self.catch_up = catch_up
         self._local_lanes = asyncio.Lock()  # held by a batch of local-disk files
 
     async def load_batch(
@@ -60,9 +64,13 @@ class BatchLoads:
         `bandwidth` (bytes/s of UFS reads for this job on this worker), `jobId`; from the
         coordinator's quota gate, `quotaChecked` (skip this worker's own quota check) and
         `evict` ({quota path: bytes} to evict first, least recently used, under EVICT
-        quotas). A `skipCache` file is not cached: FILTERED, which a job counts skipped.
+        quotas) and `policyRevision` (the rules' revision it acted on: older rules here
+        are refreshed first). A `skipCache` file is not cached: FILTERED, which a job
+        counts skipped.
         """
         options = options or {}
+        if options.get("policyRevision"):  # rules acknowledged before the batch apply to it
+            await self.catch_up(options["policyRevision"])
         if options.get("evict"):  # room the coordinator's gate asked for under EVICT quotas
             batch = {_entry(entry)[0] for entry in files}
             await self.run_io(self.quota.make_room, options["evict"], batch)

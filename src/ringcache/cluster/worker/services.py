@@ -68,6 +68,7 @@ class WorkerServices:
         throttles = Throttles(clock.now, env.blocking_sleep)
         holdings = Holdings(store, mounts)
         max_lanes = config.max_batch_concurrency
+        upkeep = PolicyUpkeep(worker_id, store, watch, mounts, quota, clock, run_io)
         return cls(
             store=store,
             reads=Reads(
@@ -92,6 +93,7 @@ class WorkerServices:
                 env.ufs_factory,
                 run_io,
                 max_lanes,
+                upkeep.catch_up,
             ),
             holdings=holdings,
             transfers=Transfers(
@@ -109,6 +111,6 @@ class WorkerServices:
             ),
             stale=StaleSweep(worker_id, store, holdings, counters),
             quota=quota,
-            upkeep=PolicyUpkeep(worker_id, store, watch, mounts, quota, clock, run_io),
+            upkeep=upkeep,
             index_reports=IndexReports(store, journal, run_io),
         )

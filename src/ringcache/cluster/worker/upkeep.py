@@ -1,8 +1,8 @@
 """Keeping the cache in line with the rules: rule refresh, TTL scans, priority levels.
 
 - Rules: read at start, then polled on every heartbeat (one watch call when nothing
-  changed), so a change takes effect within a heartbeat; a worker that joins later reads
-  them at start like any other.
+  changed), and before a load batch that carries a newer policy revision than this
+  worker has seen (`catch_up`); a worker that joins later reads them at start.
 - Priority: a newly cached file gets its rule's level (the store `GovernedStore` wraps);
   when the rules change, cached files move to their new level.
 - TTL: expired data is a miss on read (`Freshness`), and a scan every `ttl.scan_interval`
@@ -88,6 +88,13 @@ class PolicyUpkeep:
         if now >= self._next_ttl_scan:
             self._next_ttl_scan = now + interval
             self._spawn("ttl", self.expire)
+
+    async def catch_up(self, revision: int) -> None:
+        """Refresh first if the rules are older than `revision`: a batch carries the revision
+        of the rules the coordinator acted on, so a rule acknowledged before the batch was
+        sent applies to it, whenever this worker's next heartbeat comes."""
+        if self.watch.seen_revision < revision:
+            await self.refresh()
 
     def stop(self) -> None:
         self._stopped = True

@@ -1,0 +1,60 @@
+"""Rules are in force once their POST is answered: a job submitted right after obeys them,
+even on workers whose heartbeat (and so their own look at the rules) is far away."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from ringcache.cluster.policies import PolicyConfig
+from ringcache.local import LocalCluster
+from tests.api.jobs_helpers import wait_job
+from tests.api.policy_helpers import cached, cached_bytes_under, load, mounted_cluster, post
+from tests.conftest import write_tree
+
+# Workers look at the rules on their heartbeat: none comes during these tests.
+SLOW_HEARTBEAT = {"heartbeat_interval": 30.0, "lease_ttl": 120.0}
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    files = {f"tmp/t{i}.bin": os.urandom(5000) for i in range(4)}
+    files |= {f"train/p{i:02d}.bin": os.urandom(25_000) for i in range(20)}
+    return write_tree(tmp_path / "ufs", files)
+
+
+@pytest.fixture
+def mounted(
+    cluster_factory: Callable[..., LocalCluster], tree: Path
+) -> tuple[LocalCluster, TestClient]:
+    return mounted_cluster(cluster_factory, tree, policies=PolicyConfig(), **SLOW_HEARTBEAT)
+
+
+def test_a_skip_cache_rule_applies_to_the_next_load(
+    mounted: tuple[LocalCluster, TestClient], tree: Path
+) -> None:
+    cluster, api = mounted
+    post(api, "/cache-filter", {"pattern": ".*/ufs/tmp/.*", "rule": "skipCache"})
+    job = load(api, "tmp", "/data/tmp")
+    assert job["state"] == "SUCCEEDED", job
+    assert (job["skippedFiles"], job["loadedBytes"]) == (4, 0)
+    assert not any(path.startswith(f"file://{tree}/tmp/") for path in cached(cluster))
+
+
+def test_a_quota_is_a_hard_cap_for_concurrent_loads_right_after_it_is_set(
+    mounted: tuple[LocalCluster, TestClient], tree: Path
+) -> None:
+    cluster, api = mounted
+    post(api, "/quota", {"path": "/data/train", "size": "200KB"})
+    halves = [f"/data/train/p{i:02d}.bin" for i in range(20)]
+    for alias, paths in (("a", halves[::2]), ("b", halves[1::2])):
+        body = {"alias": alias, "paths": paths, "options": {"batchSize": 3}}
+        assert api.post("/load", json=body).status_code == 200
+    jobs = [wait_job(api, "load", alias=alias) for alias in ("a", "b")]
+    loaded = sum(job["loadedBytes"] for job in jobs)
+    assert loaded == cached_bytes_under(cluster, f"file://{tree}/train/")
+    assert 175_000 <= loaded <= 200_000, jobs

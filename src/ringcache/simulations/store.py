@@ -294,6 +294,10 @@ class SimPageStore:
         self._touch(entry, now, end - start)
         return zero_bytes(end - start)
 
+    def span(self, path: str, offset: int, length: int | None, now: float) -> None:
+        """No page has bytes on a disk here: a range is always `read`, never sent by file."""
+        return None
+
     def missing_pages(self, path: str, offset: int = 0, length: int | None = None) -> list[int]:
         entry = self._require(path)
         start, end = self._clamp(entry, offset, length)

@@ -17,6 +17,7 @@ from ringcache.cluster.ufs.filesystem import ufs_for
 from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 from ringcache.cluster.worker.lanes import LocalDisks
 from ringcache.cluster.worker.mount_view import MountView
+from ringcache.cluster.worker.reads import READ_COUNTERS
 from ringcache.cluster.worker.services import WorkerServices
 from ringcache.config import WorkerConfig
 
@@ -107,7 +108,7 @@ class Parts:
         self.rules = Rules(PolicySet(mounts=self.table()))
         self.registry = MountRegistry(MountPoint("/data", self.uri("")))
         self.mounts = MountView(self.registry, ufs_for)
-        self.counters = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0}
+        self.counters = READ_COUNTERS.copy()
         config = WorkerConfig(
             cache_dir=root / "cache", capacity=capacity, page_size=PAGE, max_batch_concurrency=4
         )

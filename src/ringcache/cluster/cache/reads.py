@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InvalidArgument
 from ..ufs.filesystem import FileVersion
@@ -11,6 +11,15 @@ from .model import CachedFile, FileEntry
 
 if TYPE_CHECKING:
     from .store import PageStore
+
+
+class PageSpan(NamedTuple):
+    """Where the bytes of a cached range are on disk: `length` bytes at `offset` of the
+    data file `path`, so a server can hand them to the kernel (`os.sendfile`)."""
+
+    path: str
+    offset: int
+    length: int
 
 
 class PageReads:
@@ -52,6 +61,31 @@ class PageReads:
             ]
             parts = self._read_pages(entry, ranges, now)
             return None if parts is None else b"".join(parts)
+
+    def span(
+        self: PageStore, path: str, offset: int, length: int | None, now: float
+    ) -> PageSpan | None:
+        """Where a cached range's bytes are on disk, or None unless every page it needs is
+        cached (the range clamped as by `read`); the pages become most recent, as read.
+
+        Valid as `read`'s answer is: the bytes are the file's while its pages stay cached.
+        A reader that sends them afterwards asks again once done (an equal answer means no
+        page of the range was dropped meanwhile, as far as the index knows).
+        """
+        with self._lock:
+            entry = self._files.get(path)
+            if entry is None:
+                return None
+            start, end = self._clamp(entry, offset, length)
+            size = self.page_size
+            needed = range(start // size, (end - 1) // size + 1) if end > start else range(0)
+            if any(index not in entry.pages for index in needed):
+                return None
+            lru = self._lru[entry.priority]
+            for index in needed:
+                lru.move_to_end((entry.path, index))
+            entry.last_access = now
+            return PageSpan(self._layout.data_path(entry.key), start, end - start)
 
     def missing_pages(
         self: PageStore, path: str, offset: int = 0, length: int | None = None

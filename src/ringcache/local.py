@@ -16,9 +16,10 @@ from .cluster.coordinator.coordinator import Coordinator
 from .cluster.environment import Environment
 from .cluster.refs import LocalPeers, LocalRef
 from .cluster.registry import Registry, open_registry
+from .cluster.worker.epoch import ChangeEpoch
 from .cluster.worker.worker import Worker, load_or_create_worker_id
 from .config import ClusterConfig
-from .dataserver import DataServer, bind_socket, serve
+from .dataserver import DataPlane, bind_socket, serve
 
 T = TypeVar("T")
 
@@ -35,7 +36,7 @@ class LocalCluster:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.peers = LocalPeers()
         self.workers: dict[str, Worker] = {}
-        self.data_servers: dict[str, DataServer] = {}
+        self.data_servers: dict[str, DataPlane] = {}
         self.registry: Registry | None = None
         self.coordinator: Coordinator | None = None
         self._next_worker = 0
@@ -121,6 +122,7 @@ class LocalCluster:
             lease_ttl=self.config.lease_ttl,
             peers=self.peers,
             data_address=f"127.0.0.1:{sock.getsockname()[1]}",
+            change_epoch=ChangeEpoch(cache_dir / "change-epoch"),
         )
         await worker.start()
         self.data_servers[worker_id] = await serve(worker, sock)

@@ -22,6 +22,7 @@ from ..cluster.clock import RealClock
 from ..cluster.coordinator.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.registry import open_registry
+from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.worker import Worker, load_or_create_worker_id
 from ..config import ClusterConfig
 from ..dataserver import bind_socket, serve
@@ -85,6 +86,7 @@ class WorkerActor(ActorShell):
             ray_node_id=context.get_node_id(),
             peers=RayPeers(config.namespace),
             data_address=f"{host}:{sock.getsockname()[1]}",
+            change_epoch=ChangeEpoch(path / "change-epoch"),
         )
         self._begin(self._start(sock))
 

@@ -14,6 +14,7 @@ from ..cluster.ufs.filesystem import UnderFileSystem, ufs_for
 from ..cluster.ufs.mounts import MountPoint, MountTable
 from .control import ActorControl, Control, RestControl, local_coordinator, ray_coordinator
 from .data import HttpDataPath
+from .local_reads import LocalReads
 
 RING_REFRESH_SECONDS = 5.0
 ATTEMPTS = 3  # owners tried, the ring read afresh between, before the UFS answers instead
@@ -37,11 +38,13 @@ class CacheClient:
         control: Control,
         data: HttpDataPath,
         *,
+        local: LocalReads | None = None,
         ufs_fallback: bool = True,
         ufs_factory: Callable[..., UnderFileSystem] = ufs_for,
     ) -> None:
         self.control = control
         self.data = data
+        self.local = local
         self.ufs_fallback = ufs_fallback
         self.ufs_factory = ufs_factory
         self._ring = HashRing([])
@@ -88,11 +91,15 @@ class CacheClient:
     def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset + length)` of the file (to its end when length is None)."""
         mount, uri = self._resolve(path)
-        return self._on_owner(
-            uri,
-            lambda address: self.data.read(address, uri, offset, length),
-            lambda: self._ufs(mount).read(uri, offset, length),
-        )
+
+        def from_worker(worker_id: str, address: str) -> bytes:
+            if self.local is not None:  # a worker on this host: straight from its files
+                data = self.local.read(worker_id, uri, offset, length)
+                if data is not None:
+                    return data
+            return self.data.read(address, uri, offset, length)
+
+        return self._on_owner(uri, from_worker, lambda: self._ufs(mount).read(uri, offset, length))
 
     def stat(self, path: str) -> dict[str, Any]:
         """`{"path", "size", "type"}` (and `mtime`, `etag` when known) of a file or directory."""
@@ -101,7 +108,7 @@ class CacheClient:
         mount, uri = self._resolve(path)
         return self._on_owner(
             uri,
-            lambda address: self._entry(self.data.info(address, uri)),
+            lambda _, address: self._entry(self.data.info(address, uri)),
             lambda: stat_path(self._mounts, uri, self.ufs_factory),
         )
 
@@ -112,7 +119,7 @@ class CacheClient:
         mount, uri = self._resolve(path)
         return self._on_owner(
             uri,
-            lambda address: [self._entry(e) for e in self.data.list(address, uri)],
+            lambda _, address: [self._entry(e) for e in self.data.list(address, uri)],
             lambda: list_directory(self._mounts, uri, self.ufs_factory),
         )
 
@@ -132,8 +139,8 @@ class CacheClient:
     def _ufs(self, mount: MountPoint) -> UnderFileSystem:
         return self.ufs_factory(mount.ufs, mount.options)
 
-    def _on_owner(self, uri: str, call: Callable[[str], T], fallback: Callable[[], T]) -> T:
-        """`call(address)` on the owner's data server; the ring read afresh and the owner
+    def _on_owner(self, uri: str, call: Callable[[str, str], T], fallback: Callable[[], T]) -> T:
+        """`call(worker id, data address)` of the owner; the ring read afresh and the owner
         asked again while it cannot answer; then `fallback` (the UFS) if allowed."""
         self._current()
         for attempt in range(ATTEMPTS):
@@ -141,7 +148,7 @@ class CacheClient:
             address = self._addresses.get(owners[0]) if owners else None
             if address is not None:
                 try:
-                    return call(address)
+                    return call(owners[0], address)
                 except Unavailable:
                     pass  # the owner left or is leaving; the ring will move on
             if attempt < ATTEMPTS - 1:
@@ -161,11 +168,13 @@ def connect(
     *,
     cluster: Any = None,
     ufs_fallback: bool = True,
+    short_circuit: bool = True,
     remember: bool = True,
 ) -> CacheClient:
     """A client of the cluster whose REST API is at `address` (`http://host:19999`, no Ray
     needed), or of the Ray cluster at a Ray `address` ("auto": the one on this machine),
-    or of an in-process `cluster`. Reads always go to the workers' data servers over HTTP.
+    or of an in-process `cluster`. Reads always go to the workers' data servers over HTTP,
+    or, for a worker on this host, straight to its cache files (`short_circuit`).
 
     The newest client (unless `remember` is false) is the one `ringcache://` uses when
     no address is given in its storage options.
@@ -181,7 +190,8 @@ def connect(
         if not ray.is_initialized():
             ray.init(address=address, namespace=namespace, log_to_driver=False)
         control = ActorControl(ray_coordinator(namespace))
-    client = CacheClient(control, HttpDataPath(token), ufs_fallback=ufs_fallback)
+    local = LocalReads() if short_circuit else None
+    client = CacheClient(control, HttpDataPath(token), local=local, ufs_fallback=ufs_fallback)
     if remember:
         _current = client
     return client

@@ -81,16 +81,17 @@ class HttpDataPath:
                 raise Unavailable(f"data server {address} unreachable: {exc}") from None
             if response.status == 200:
                 return body
-            raise _error(address, response.status, body)
+            try:
+                answer = json.loads(body)
+                message, reason = str(answer["status"]), answer.get("reason")
+            except (ValueError, TypeError, KeyError):
+                message, reason = body[:200].decode("utf-8", "replace"), None
+            raise answer_error(response.status, f"data server {address}: {message}", reason)
         raise AssertionError("unreachable")
 
 
-def _error(address: str, status: int, body: bytes) -> RingcacheError:
-    try:
-        answer = json.loads(body)
-        message, reason = str(answer["status"]), answer.get("reason")
-    except (ValueError, TypeError, KeyError):
-        message, reason = body[:200].decode("utf-8", "replace"), None
+def answer_error(status: int, message: str, reason: str | None) -> RingcacheError:
+    """The domain error a worker's answer names (its status code, and a UFS reason)."""
     if reason == "UFS_NOT_FOUND":
         return UfsNotFound(message)
     if reason is not None:
@@ -100,7 +101,7 @@ def _error(address: str, status: int, body: bytes) -> RingcacheError:
     if status == 404:
         return NotFound(message)
     if status == 503:
-        return Unavailable(f"data server {address}: {message}")
-    error = RingcacheError(f"data server {address} answered {status}: {message}")
+        return Unavailable(message)
+    error = RingcacheError(f"answered {status}: {message}")
     error.status_code = status
     return error

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from ..cluster.cache.store import PageStore
 from ..cluster.environment import RunIo
 from ..cluster.errors import InvalidArgument, NotFound, RingcacheError, UfsError
 from ..cluster.ufs.filesystem import FileStatus, UnderFileSystem
+from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.mount_view import MountView
 from ..cluster.worker.reads import Reads
 from .http11 import Request, json_body
@@ -45,6 +47,8 @@ class Answer:
     status: int
     body: bytes | PageSpan
     content_type: str = OCTETS
+    # For a span: whether its bytes are still right (no page dropped since it was located).
+    valid: Callable[[], bool] = lambda: True
 
 
 def file_id(uri: str) -> str:
@@ -66,9 +70,16 @@ class AlluxioWorkerApi:
     """
 
     def __init__(
-        self, reads: Reads, store: PageStore, mounts: MountView, run_io: RunIo, page_size: int
+        self,
+        reads: Reads,
+        store: PageStore,
+        mounts: MountView,
+        run_io: RunIo,
+        page_size: int,
+        epoch: ChangeEpoch | None = None,
     ) -> None:
         self.reads = reads
+        self.epoch = epoch
         self.store = store
         self.mounts = mounts
         self.run_io = run_io
@@ -98,18 +109,18 @@ class AlluxioWorkerApi:
             if offset >= self.page_size and self.page_size:
                 raise InvalidArgument(f"offset {offset} is not within a page of {self.page_size}")
             length = min(length, self.page_size - offset)
-            body = await self.reads.locate(uri, index * self.page_size + offset, length)
+            answer = await self._locate(uri, index * self.page_size + offset, length)
+            body = answer.body
             if length and not (len(body) if isinstance(body, bytes) else body.length):
                 return status_answer(416, f"page {index} is past the end of {uri}")
-            return Answer(200, body)
+            return answer
         if match := _RANGE.match(path):
             uri = _ufs_path(query, match.group(1))
             offset = _integer(query.get("offset", "0"), "offset")
             length = _integer(query.get("length", "-1"), "length", allow_minus_one=True)
-            body = await self.reads.locate(uri, offset, None if length == -1 else length)
-            return Answer(200, body)
+            return await self._locate(uri, offset, None if length == -1 else length)
         if match := _CHUNK.match(path):  # alluxiofs reads a whole file so (`read_chunked`)
-            return Answer(200, await self.reads.locate(_ufs_path(query, match.group(1))))
+            return await self._locate(_ufs_path(query, match.group(1)), 0, None)
         if path in ("/v1/info", "/v1/files"):
             target = query.get("path")
             if not target:
@@ -121,6 +132,18 @@ class AlluxioWorkerApi:
                 entries = await self.run_io(self._list, ufs, uri)
             return Answer(200, json_body(entries), JSON)
         raise NotFound(f"no data call at {path}")
+
+    async def _locate(self, uri: str, offset: int, length: int | None) -> Answer:
+        """The range's bytes, or where they are on disk with a check that they still are."""
+        epoch = self.epoch
+        if epoch is None:  # nothing drops pages behind our back (a test's store)
+            return Answer(200, await self.reads.locate(uri, offset, length))
+        seen = epoch.stable()  # before locating: a drop begun after it moves `begun`
+        if seen is None:  # pages are being dropped right now: copy the bytes instead
+            return Answer(200, await self.reads.read(uri, offset, length))
+        return Answer(
+            200, await self.reads.locate(uri, offset, length), valid=lambda: epoch.begun == seen
+        )
 
     def _info(self, ufs: UnderFileSystem, uri: str) -> dict[str, Any]:
         if ufs.is_dir(uri):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -100,6 +101,7 @@ class Parts:
         peers: PeerRefs | None = None,
         local_disks: LocalDisks | None = None,
         run_io: Any = inline_io,
+        dropping: Any = nullcontext,
     ) -> None:
         self.ufs_root = root / "ufs"
         self.ufs_root.mkdir(parents=True, exist_ok=True)
@@ -123,6 +125,7 @@ class Parts:
             peers or PeerRefs(),
             self.counters,
             local_disks or LocalDisks(),
+            dropping,
         )
         self.store = services.store
         self.reads = services.reads

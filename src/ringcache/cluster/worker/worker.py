@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..policies.tracking import GovernedStore
 from ..policies.watch import PolicyWatch
 from ..refs import ActorRef, LocalPeers, Peers
 from ..ring.membership import NodeRecord, live_key, node_key
+from .epoch import ChangeEpoch
 from .index_reports import REPORT_LIMIT
 from .lanes import LocalDisks
 from .mount_view import MountView
@@ -61,6 +63,7 @@ class Worker:
         ray_node_id: str | None = None,
         peers: Peers | None = None,
         data_address: str | None = None,
+        change_epoch: ChangeEpoch | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.peers = peers or LocalPeers()  # other workers, for moving data between them
@@ -73,6 +76,8 @@ class Worker:
         self.host = host
         self.ray_node_id = ray_node_id
         self.data_address = data_address  # where its data server listens, for clients
+        # Raised before pages may be dropped: same-host readers of the cache files check it.
+        self.change_epoch = change_epoch
         self.mount_view = MountView(registry, env.ufs_factory)
         self.policy_watch = PolicyWatch(registry)
         self.counters = READ_COUNTERS.copy()
@@ -108,6 +113,7 @@ class Worker:
             self.peers,
             self.counters,
             self.local_disks,
+            nullcontext if self.change_epoch is None else self.change_epoch.changing,
         )
         self.start_time = self.clock.now()
         await self.refresh_mounts()

@@ -99,3 +99,21 @@ def test_eviction_and_free_racing_short_circuit_readers_never_give_wrong_bytes(
         thread.join(timeout=30)
     assert not wrong, wrong[:10]
     assert reads[0] > 50 and local.answered > 0
+
+
+def test_a_held_descriptor_is_not_read_again_once_its_file_was_dropped(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "ufs", {"a.bin": b"old " * 50_000})
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    local = CountingLocalReads()
+    client = client_of(cluster, local)
+    assert client.read("/data/a.bin") == b"old " * 50_000  # a miss: read through
+    assert client.read("/data/a.bin", 4, 8) == b"old old "  # a hit: the descriptor is held
+    answered = local.answered
+    assert client.read("/data/a.bin", 0, 4) == b"old "  # read again from it
+    assert local.answered == answered + 1
+    (tree / "a.bin").write_bytes(b"new " * 50_000)
+    owner = cluster.worker_ref(client.owners("/data/a.bin")[0])
+    cluster.run(owner.call("free_batch", ["/data/a.bin"]))
+    assert client.read("/data/a.bin", 4, 8) == b"new new "  # not the held copy

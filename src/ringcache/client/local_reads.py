@@ -8,13 +8,31 @@ import os
 import socket
 import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 
-from ..cluster.worker.epoch import begun
+from ..cluster.worker.epoch import begun, stable
 from ..dataserver.local_reads import socket_name
 from .data import answer_error
 
 RETRY_REMOTE_SECONDS = 30.0  # a worker not on this host is tried again after this long
 ATTEMPTS = 3  # reads whose epoch moved are asked again this often before giving up
+# A whole cached file's descriptor is read again without asking the worker for this long
+# (while the epoch stays put): a rule added meanwhile (a TTL) is obeyed this much later.
+REUSE_SECONDS = 1.0
+HELD_PER_THREAD = 64  # descriptors kept per thread for re-reading
+
+
+@dataclass
+class Held:
+    """A descriptor of a wholly cached file, the file at `[base, base + size)` in it."""
+
+    fd: int
+    base: int
+    size: int
+    epoch: int
+    shared: mmap.mmap
+    until: float
 
 
 class LocalReads:
@@ -34,6 +52,13 @@ class LocalReads:
         self._lock = threading.Lock()
 
     def read(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
+        held = self._held().pop((worker_id, uri), None)
+        if held is not None:
+            data = self._reread(held, offset, length)
+            if data is not None:
+                self._held()[(worker_id, uri)] = held  # most recently used last
+                return data
+            os.close(held.fd)
         if time.monotonic() - self._remote.get(worker_id, float("-inf")) < RETRY_REMOTE_SECONDS:
             return None
         sock = self._socket(worker_id)
@@ -52,13 +77,47 @@ class LocalReads:
                 raise answer_error(reply["code"], reply["status"], reply.get("reason"))
             if fd is None:
                 return _read_bytes(sock, rest, reply["bytes"])
+            shared = self._epoch(reply["epochFile"])
             try:
                 data = _pread_all(fd, reply["length"], reply["offset"])
-            finally:
+            except BaseException:
                 os.close(fd)
-            if begun(self._epoch(reply["epochFile"])) == reply["epoch"]:
+                raise
+            if begun(shared) == reply["epoch"]:
+                if "whole" in reply:
+                    base, size = reply["whole"]
+                    until = time.monotonic() + REUSE_SECONDS
+                    self._hold(
+                        (worker_id, uri), Held(fd, base, size, reply["epoch"], shared, until)
+                    )
+                else:
+                    os.close(fd)
                 return data
+            os.close(fd)
         return None  # pages kept being dropped while read: let HTTP answer
+
+    def _held(self) -> OrderedDict[tuple[str, str], Held]:
+        return self._local.__dict__.setdefault("held", OrderedDict())
+
+    def _hold(self, key: tuple[str, str], held: Held) -> None:
+        holds = self._held()
+        old = holds.pop(key, None)
+        if old is not None:
+            os.close(old.fd)
+        holds[key] = held
+        while len(holds) > HELD_PER_THREAD:
+            os.close(holds.popitem(last=False)[1].fd)
+
+    @staticmethod
+    def _reread(held: Held, offset: int, length: int | None) -> bytes | None:
+        """The range from a held descriptor, if nothing was dropped since it was handed over
+        (checked before and after reading) and it is not too old; else None."""
+        if time.monotonic() > held.until or stable(held.shared) != held.epoch:
+            return None
+        start = min(offset, held.size)
+        end = held.size if length is None else min(held.size, start + length)
+        data = _pread_all(held.fd, end - start, held.base + start)
+        return data if begun(held.shared) == held.epoch else None
 
     def _socket(self, worker_id: str) -> socket.socket | None:
         sockets = self._local.__dict__.setdefault("sockets", {})

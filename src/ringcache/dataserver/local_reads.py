@@ -5,10 +5,12 @@ namespace, named after the worker id, so it needs no path and vanishes with the 
 and sends one JSON line per read: `{"path": URI, "offset": n, "length": n|null}`. The
 worker answers one JSON line:
 
-- `{"offset", "length", "epoch", "epochFile"}` with the data file's descriptor attached
-  (SCM_RIGHTS): the client reads the bytes itself, then checks the `ChangeEpoch` in
-  `epochFile` still holds `epoch` (else a page may have been dropped meanwhile: it asks
-  again, or over HTTP);
+- `{"offset", "length", "epoch", "epochFile"[, "whole"]}` with the data file's descriptor
+  attached (SCM_RIGHTS): the client reads the bytes itself, then checks the `ChangeEpoch`
+  in `epochFile` still begun `epoch` (else a page may have been dropped meanwhile: it asks
+  again, or over HTTP). `whole` (`[offset, length]` of the whole file in the data file)
+  says every page is cached and may be read again from the descriptor, without asking,
+  while the epoch stays put;
 - `{"bytes": n}` followed by n bytes (not all cached: read through the worker);
 - `{"status": message, "code": n, "reason": r}` for an error.
 """
@@ -98,11 +100,12 @@ class LocalReadServer:
         epoch = self.epoch.stable()
         try:
             request = json.loads(line)
-            found = await self.reads.locate(
-                request["path"], int(request["offset"]), request.get("length")
-            )
-            if isinstance(found, PageSpan) and epoch is None:  # pages being dropped now
-                found = await self.reads.read(request["path"], request["offset"], found.length)
+            path, offset, length = request["path"], int(request["offset"]), request.get("length")
+            if epoch is None:  # pages are being dropped right now: copy the bytes instead
+                found: PageSpan | bytes = await self.reads.read(path, offset, length)
+            else:
+                found = await self.reads.locate(path, offset, length)
+            whole = await self.reads.reusable_span(path) if isinstance(found, PageSpan) else None
         except UfsError as exc:
             reply = {"status": exc.message, "code": exc.status_code, "reason": exc.reason}
             await loop.sock_sendall(client, _line(reply))
@@ -117,11 +120,13 @@ class LocalReadServer:
             try:
                 fd = os.open(found.path, os.O_RDONLY)
             except FileNotFoundError:  # dropped since located: read it through instead
-                found = await self.reads.read(request["path"], request["offset"], found.length)
+                found = await self.reads.read(path, offset, found.length)
             else:
                 try:
                     reply = {"offset": found.offset, "length": found.length, "epoch": epoch}
                     reply["epochFile"] = self.epoch.path
+                    if whole is not None and whole.path == found.path:
+                        reply["whole"] = [whole.offset, whole.length]  # readable again
                     await _send_fd(loop, client, _line(reply), fd)
                 finally:
                     os.close(fd)

@@ -88,6 +88,20 @@ class Reads:
         self.counters["bytesServed"] += len(data)
         return data
 
+    async def reusable_span(self, path: str) -> PageSpan | None:
+        """Where all of a cached file's bytes are, if a reader on this host may read any of
+        them again without asking, for as long as no page is dropped (it checks the change
+        epoch): every page is cached, and no rule can make the copy unservable without
+        dropping it (the `immutable` cache rule, no TTL). Counts nothing."""
+        _, uri = await self.mounts.resolve(path)
+        policies = self.rules.policies
+        if policies.cache_rule_for(uri)[0] is not CacheRule.IMMUTABLE or policies.ttl_for(uri):
+            return None
+        info = self.store.file_info(uri)
+        if info is None or not info.complete:
+            return None
+        return self.store.span(uri, 0, None, self.clock.now())
+
     def _count_hit(self, offset: int, length: int) -> None:
         size = self.page_size
         self.counters["hits"] += (offset + length - 1) // size - offset // size + 1 if length else 0

@@ -19,6 +19,7 @@ DEFAULT_PORT = 28080  # Alluxio's worker HTTP port
 PORT_TRIES = 100  # workers sharing a host take the next free ports
 COPY_BELOW = 64 * 1024  # smaller cached ranges are copied: cheaper than a sendfile's set-up
 MAX_IN_FLIGHT = 64  # requests answered at once; more wait, so memory and threads stay bounded
+IDLE_TIMEOUT = 120.0  # seconds a kept-alive connection may wait for its next request
 
 Handler = Callable[[Request], Awaitable[Answer]]
 
@@ -43,16 +44,22 @@ def bind_socket(host: str, port: int, tries: int = PORT_TRIES) -> socket.socket:
 class DataServer:
     """Serves one handler (a worker's `AlluxioWorkerApi`) over HTTP/1.1 on a bound socket.
 
-    Guarantees: connections are kept alive between requests; at most `max_in_flight`
+    Guarantees: connections are kept alive between requests (closed after `idle_timeout`
+    seconds without one); at most `max_in_flight`
     requests are answered at once; a cached range goes from the cache file to the socket
     by `os.sendfile` (never through Python); a malformed request is answered 4xx and closes
     only its own connection; `stop` closes the listener and every open connection.
     """
 
     def __init__(
-        self, handler: Handler, sock: socket.socket, max_in_flight: int = MAX_IN_FLIGHT
+        self,
+        handler: Handler,
+        sock: socket.socket,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.handler = handler
+        self.idle_timeout = idle_timeout
         self.sock = sock
         self.host, self.port = sock.getsockname()[:2]
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -86,7 +93,10 @@ class DataServer:
         try:
             while True:
                 try:
-                    request = await read_request(reader)
+                    async with asyncio.timeout(self.idle_timeout):
+                        request = await read_request(reader)
+                except TimeoutError:
+                    break  # an idle kept-alive connection: its resources go back
                 except BadRequest as exc:
                     await self._send(writer, status_answer(exc.status, exc.message), False)
                     break

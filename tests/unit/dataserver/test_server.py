@@ -107,6 +107,22 @@ def test_a_connection_is_kept_alive_across_requests(tmp_path: Path) -> None:
     serving(parts, test)
 
 
+def test_an_idle_connection_is_closed(tmp_path: Path) -> None:
+    parts = Parts(tmp_path, capacity=64 * PAGE)
+
+    async def main() -> None:
+        await parts.mounts.refresh()
+        api = AlluxioWorkerApi(parts.reads, parts.store, parts.mounts, asyncio.to_thread, PAGE)
+        server = DataServer(api.answer, bind_socket("127.0.0.1", 0), idle_timeout=0.2)
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+        writer.close()
+        await server.stop()
+
+    asyncio.run(main())
+
+
 def test_bad_requests_answer_4xx_with_a_json_status_and_serving_goes_on(tmp_path: Path) -> None:
     parts = Parts(tmp_path, capacity=64 * PAGE)
     data = os.urandom(PAGE + 5)

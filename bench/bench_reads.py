@@ -1,9 +1,16 @@
-"""Cached reads through the client against plain reads of the same bytes from local disk.
+"""Reads through the cache against baselines measured in the same run, as ratios.
 
 Starts a real Ray cluster (one local Ray instance, N workers), mounts a directory of
-generated files, reads every file once through the cache (cold: UFS -> worker -> client),
-then again (hot: served from the worker's page store), and reads the same files with plain
-`open().read()`; all in one run, reported as MB/s and ratios.
+generated files and reads them through `ringcache.connect(...)`: the bytes come from the
+workers' cache files (same-host short-circuit reads) or over their HTTP data servers; Ray
+carries control only. Each measurement has its baseline:
+
+- hot HTTP reads (cached, `short_circuit=False`) vs the same HTTP client reading the same
+  files from a raw loopback server that answers every GET with `os.sendfile` and nothing
+  else (the transport's limit);
+- same-host hot reads (short-circuit) vs plain `open().read()` of the same files;
+- cold reads (the first, through the worker from the UFS) vs plain reads of the UFS files;
+- same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS).
 
     .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
 """
@@ -13,20 +20,87 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import socket
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from ringcache.actors.bootstrap import start_cluster, stop_cluster
 from ringcache.client.client import connect
+from ringcache.client.data import HttpDataPath
 from ringcache.config import ClusterConfig, WorkerConfig
 
+THREADS = 8
+SMALL = 4096
 
-def timed(fn) -> float:
+
+def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+class SendfileServer:
+    """The baseline: a thread per connection, each GET answered by `os.sendfile` of the
+    `ufsFullPath` file's range. No routing, no checks, no cache: the transport alone."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = connection.makefile("rb")
+        with connection, reader:
+            while line := reader.readline():
+                while reader.readline() not in (b"\r\n", b""):
+                    pass
+                query = parse_qs(urlsplit(line.split(b" ")[1].decode()).query)
+                path = query["ufsFullPath"][0].removeprefix("file://")
+                offset, length = int(query["offset"][0]), int(query["length"][0])
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    size = os.fstat(fd).st_size
+                    length = size - offset if length < 0 else min(length, size - offset)
+                    head = f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n"
+                    connection.sendall(head.encode())
+                    while length:
+                        sent = os.sendfile(connection.fileno(), fd, offset, length)
+                        offset, length = offset + sent, length - sent
+                finally:
+                    os.close(fd)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def random_reads(read: Callable[[str, int], bytes], paths: list[str], size: int, count: int):
+    """`count` reads of SMALL bytes at random offsets, from THREADS threads; the seconds."""
+    rng = random.Random(7)
+    offsets = [(rng.choice(paths), rng.randrange(0, size - SMALL)) for _ in range(count)]
+    chunks = [offsets[i::THREADS] for i in range(THREADS)]
+
+    def run(chunk: list[tuple[str, int]]) -> None:
+        for path, offset in chunk:
+            assert len(read(path, offset)) == SMALL
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        return timed(lambda: list(pool.map(run, chunks)))
 
 
 def main() -> None:
@@ -35,8 +109,10 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="hot rounds; the best is kept")
+    parser.add_argument("--random-reads", type=int, default=20000)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
+    size = args.size_mib * 1024**2
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -44,56 +120,97 @@ def main() -> None:
         data.mkdir()
         names = [f"f{i:04d}.bin" for i in range(args.files)]
         for name in names:
-            (data / name).write_bytes(os.urandom(args.size_mib * 1024**2))
-        total_mb = args.files * args.size_mib * 1024**2 / 1e6
+            (data / name).write_bytes(os.urandom(size))
+        uris = [f"file://{data}/{name}" for name in names]
+        total_mb = args.files * size / 1e6
         config = ClusterConfig(
             state_dir=root / "state",
             namespace=f"bench-{uuid.uuid4().hex[:8]}",
             allowed_local_roots=[str(root)],
-            worker=WorkerConfig(cache_dir=root / "cache", capacity=4 * 1024**3),
+            worker=WorkerConfig(cache_dir=root / "cache", capacity=4 * 1024**3, http_port=0),
         )
         cluster = start_cluster(config, workers=args.workers)
+        baseline = SendfileServer()
         try:
             cluster.coordinator.call_sync("add_mount", "/data", f"file://{data}", {})
             client = connect(namespace=config.namespace)
+            http = connect(namespace=config.namespace, short_circuit=False, remember=False)
+            raw = HttpDataPath()
 
             def through_cache() -> None:
                 for name in names:
                     client.read(f"/data/{name}")
+
+            def over_http() -> None:
+                for name in names:
+                    http.read(f"/data/{name}")
+
+            def through_baseline() -> None:
+                for uri in uris:
+                    raw.read(baseline.address, uri, 0, None)
 
             def plain() -> None:
                 for name in names:
                     with open(data / name, "rb") as handle:
                         handle.read()
 
+            ufs_plain = min(timed(plain) for _ in range(args.rounds))
             cold = timed(through_cache)
             hot = min(timed(through_cache) for _ in range(args.rounds))
+            hot_http = min(timed(over_http) for _ in range(args.rounds))
+            sendfile = min(timed(through_baseline) for _ in range(args.rounds))
             disk = min(timed(plain) for _ in range(args.rounds))
+
+            fds = {f"/data/{name}": os.open(data / name, os.O_RDONLY) for name in names}
+            paths = sorted(fds)
+            cached_random = random_reads(
+                lambda path, offset: client.read(path, offset, SMALL),
+                paths,
+                size,
+                args.random_reads,
+            )
+            pread_random = random_reads(
+                lambda path, offset: os.pread(fds[path], SMALL, offset),
+                paths,
+                size,
+                args.random_reads,
+            )
+            for fd in fds.values():
+                os.close(fd)
         finally:
+            baseline.close()
             stop_cluster(config)
 
     results = {
         "files": args.files,
         "file_mib": args.size_mib,
         "workers": args.workers,
-        "cold_MBps": round(total_mb / cold, 1),
+        "hot_http_MBps": round(total_mb / hot_http, 1),
+        "raw_sendfile_MBps": round(total_mb / sendfile, 1),
         "hot_MBps": round(total_mb / hot, 1),
         "plain_disk_MBps": round(total_mb / disk, 1),
+        "cold_MBps": round(total_mb / cold, 1),
+        "plain_ufs_MBps": round(total_mb / ufs_plain, 1),
+        "random_4k_iops": round(args.random_reads / cached_random),
+        "pread_4k_iops": round(args.random_reads / pread_random),
+        "hot_http_vs_raw_sendfile": round(sendfile / hot_http, 3),
         "hot_vs_plain": round(disk / hot, 3),
-        "cold_vs_plain": round(disk / cold, 3),
+        "cold_vs_plain_ufs": round(ufs_plain / cold, 3),
+        "random_4k_vs_pread": round(pread_random / cached_random, 4),
     }
     if args.json:
         print(json.dumps(results, indent=2))
         return
     print(f"{args.files} files x {args.size_mib} MiB, {args.workers} worker(s)")
-    print(f"  plain local-disk reads : {results['plain_disk_MBps']:>9} MB/s")
-    print(
-        f"  cached reads (hot)     : {results['hot_MBps']:>9} MB/s  ratio {results['hot_vs_plain']}"
-    )
-    print(
-        f"  first reads (cold)     : {results['cold_MBps']:>9} MB/s"
-        f"  ratio {results['cold_vs_plain']}"
-    )
+    rows = [
+        ("hot HTTP reads vs raw loopback sendfile", "hot_http_MBps", "raw_sendfile_MBps", "MB/s"),
+        ("same-host hot reads vs plain local reads", "hot_MBps", "plain_disk_MBps", "MB/s"),
+        ("cold reads vs plain UFS reads", "cold_MBps", "plain_ufs_MBps", "MB/s"),
+        (f"4 KiB random, {THREADS} threads vs pread", "random_4k_iops", "pread_4k_iops", "IOPS"),
+    ]
+    for label, ours, theirs, unit in rows:
+        ratio = results[ours] / results[theirs]
+        print(f"  {label:<42}: {results[ours]:>10} vs {results[theirs]:>10} {unit}  {ratio:.3f}")
 
 
 if __name__ == "__main__":

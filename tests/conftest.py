@@ -22,6 +22,7 @@ def make_config(root: Path, **overrides: object) -> ClusterConfig:
         capacity=overrides.pop("capacity", 64 * 1024**2),
         page_size=overrides.pop("page_size", 64 * 1024),
         heartbeat_interval=overrides.pop("heartbeat_interval", 0.2),
+        http_port=overrides.pop("http_port", 0),
     )
     values: dict[str, object] = {
         "state_dir": root / "state",

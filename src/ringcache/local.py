@@ -16,8 +16,10 @@ from .cluster.coordinator.coordinator import Coordinator
 from .cluster.environment import Environment
 from .cluster.refs import LocalPeers, LocalRef
 from .cluster.registry import Registry, open_registry
+from .cluster.worker.epoch import ChangeEpoch
 from .cluster.worker.worker import Worker, load_or_create_worker_id
 from .config import ClusterConfig
+from .dataserver import DataPlane, bind_socket, serve
 
 T = TypeVar("T")
 
@@ -34,6 +36,7 @@ class LocalCluster:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.peers = LocalPeers()
         self.workers: dict[str, Worker] = {}
+        self.data_servers: dict[str, DataPlane] = {}
         self.registry: Registry | None = None
         self.coordinator: Coordinator | None = None
         self._next_worker = 0
@@ -66,6 +69,8 @@ class LocalCluster:
             await self.coordinator.stop()
         for worker in self.workers.values():
             await worker.stop()
+        for server in self.data_servers.values():
+            await server.stop()
         if self.registry is not None:
             self.registry.stop()
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -107,6 +112,7 @@ class LocalCluster:
         cache_dir = self.config.worker.cache_dir / f"w{self._next_worker}"
         self._next_worker += 1
         worker_id = load_or_create_worker_id(cache_dir)
+        sock = bind_socket("127.0.0.1", self.config.worker.http_port)
         worker = Worker(
             worker_id,
             self.config.worker,
@@ -115,8 +121,11 @@ class LocalCluster:
             cache_dir=cache_dir,
             lease_ttl=self.config.lease_ttl,
             peers=self.peers,
+            data_address=f"127.0.0.1:{sock.getsockname()[1]}",
+            change_epoch=ChangeEpoch(cache_dir / "change-epoch"),
         )
         await worker.start()
+        self.data_servers[worker_id] = await serve(worker, sock)
         self.workers[worker_id] = worker
         self.peers.refs[worker_id] = LocalRef(worker, self.loop)
         return worker_id
@@ -135,3 +144,4 @@ class LocalCluster:
         worker = self.workers.pop(worker_id)
         self.peers.refs.pop(worker_id, None)
         self.run(worker.stop())
+        self.run(self.data_servers.pop(worker_id).stop())

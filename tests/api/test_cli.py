@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from ringcache.cli.main import main
-from ringcache.http.app import create_app
 from ringcache.local import LocalCluster
+from tests.api.rest_server import serving_rest
 from tests.conftest import write_tree
 
 
 @pytest.fixture
 def api_url(cluster: LocalCluster) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(cluster.coordinator_ref), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_rest(cluster) as address:
+        yield f"{address}/api/v1"
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -22,8 +22,10 @@ from ..cluster.clock import RealClock
 from ..cluster.coordinator.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.registry import open_registry
+from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.worker import Worker, load_or_create_worker_id
 from ..config import ClusterConfig
+from ..dataserver import bind_socket, serve
 from .refs import RayPeers, RayRef
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ class WorkerActor(ActorShell):
         registry = ray.get_actor(REGISTRY_NAME, namespace=config.namespace)
         path = Path(cache_dir)
         context = ray.get_runtime_context()
+        host = ray.util.get_node_ip_address() or socket.gethostname()
+        sock = bind_socket(host, config.worker.http_port)
         self.logic = Worker(
             load_or_create_worker_id(path),
             config.worker,
@@ -78,11 +82,17 @@ class WorkerActor(ActorShell):
             Environment(),
             cache_dir=path,
             lease_ttl=config.lease_ttl,
-            host=ray.util.get_node_ip_address() or socket.gethostname(),
+            host=host,
             ray_node_id=context.get_node_id(),
             peers=RayPeers(config.namespace),
+            data_address=f"{host}:{sock.getsockname()[1]}",
+            change_epoch=ChangeEpoch(path / "change-epoch"),
         )
-        self._begin(self.logic.start())
+        self._begin(self._start(sock))
+
+    async def _start(self, sock: socket.socket) -> None:
+        await self.logic.start()
+        self.data_server = await serve(self.logic, sock)
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         result = await super().call(method, *args, **kwargs)

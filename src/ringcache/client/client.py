@@ -1,148 +1,200 @@
-"""Reading through the cache: each read goes straight to the worker that owns the file."""
+"""Reading through the cache: each read goes straight to the data server of the owner."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..cluster.errors import Unavailable
+from ..cluster.paths import is_uri, normalize_cluster_path
 from ..cluster.ring.hash_ring import HashRing
+from ..cluster.ufs.browse import list_directory, stat_path
+from ..cluster.ufs.filesystem import UnderFileSystem, ufs_for
 from ..cluster.ufs.mounts import MountPoint, MountTable
+from .control import ActorControl, Control, RestControl, local_coordinator, ray_coordinator
+from .data import HttpDataPath
+from .local_reads import LocalReads
 
 RING_REFRESH_SECONDS = 5.0
+ATTEMPTS = 3  # owners tried, the ring read afresh between, before the UFS answers instead
 
-
-class Transport(Protocol):
-    """How the client reaches the actors: Ray handles or an in-process cluster."""
-
-    def coordinator(self, method: str, *args: Any) -> Any: ...
-
-    def worker(self, worker_id: str, method: str, *args: Any) -> Any: ...
+T = TypeVar("T")
 
 
 class CacheClient:
     """Reads files by cluster path (`/data/a.bin`) or UFS URI through the owning worker.
 
-    The client keeps its own copy of the ring and mount table, refreshed every few seconds
-    and whenever a worker cannot be reached, so a read is one call to one worker.
+    Guarantees: the client builds the cluster's own `HashRing` from what `control` says,
+    refreshed every few seconds and whenever an owner cannot be reached, so a read is one
+    HTTP request to one worker's data server; when no worker can answer (the owner died
+    and the ring has not moved on yet, or no worker is left), the bytes are read from the
+    UFS directly if `ufs_fallback` (the default), else Unavailable is raised. Errors the
+    worker names (a missing file, a path under no mount) are raised, never papered over.
     """
 
-    def __init__(self, transport: Transport) -> None:
-        self.transport = transport
+    def __init__(
+        self,
+        control: Control,
+        data: HttpDataPath,
+        *,
+        local: LocalReads | None = None,
+        ufs_fallback: bool = True,
+        ufs_factory: Callable[..., UnderFileSystem] = ufs_for,
+    ) -> None:
+        self.control = control
+        self.data = data
+        self.local = local
+        self.ufs_fallback = ufs_fallback
+        self.ufs_factory = ufs_factory
         self._ring = HashRing([])
+        self._addresses: dict[str, str] = {}
         self._mounts = MountTable([])
         self._refreshed = float("-inf")
 
     def refresh(self) -> None:
-        snapshot = self.transport.coordinator("ring_snapshot")
+        """Read the ring, the workers' data addresses and the mount table afresh."""
+        snapshot = self.control.ring()
         self._ring = HashRing(snapshot["workers"], virtual_nodes=snapshot["virtualNodes"])
-        mounts = self.transport.coordinator("list_mounts")
-        self._mounts = MountTable(MountPoint.from_dict(m) for m in mounts)
+        self._addresses = {
+            node["id"]: node["dataAddress"]
+            for node in self.control.nodes()
+            if node.get("dataAddress") and node.get("state") == "ONLINE"
+        }
+        self._mounts = MountTable(MountPoint.from_dict(m) for m in self.control.mounts())
         self._refreshed = time.monotonic()
 
     def _current(self) -> None:
         if time.monotonic() - self._refreshed > RING_REFRESH_SECONDS:
             self.refresh()
 
-    def resolve(self, path: str) -> str:
-        """The UFS URI of a cluster path or UFS URI."""
+    def _resolve(self, path: str) -> tuple[MountPoint, str]:
         self._current()
         try:
-            return self._mounts.resolve(path)[1]
+            return self._mounts.resolve(path)
         except Exception:
             self.refresh()  # a mount added since our last look
-            return self._mounts.resolve(path)[1]
+            return self._mounts.resolve(path)
+
+    def resolve(self, path: str) -> str:
+        """The UFS URI of a cluster path or UFS URI."""
+        return self._resolve(path)[1]
 
     def owners(self, path: str, count: int = 1) -> list[str]:
-        self._current()
-        return self._ring.owners(self.resolve(path), count)
+        uri = self.resolve(path)  # first: it may read the ring afresh
+        return self._ring.owners(uri, count)
 
-    def _on_owner(self, path: str, method: str, *args: Any) -> Any:
-        uri = self.resolve(path)
-        for attempt in range(3):
-            owners = self._ring.owners(uri, 1)
-            if not owners:
-                raise Unavailable("the cluster has no live workers")
-            try:
-                return self.transport.worker(owners[0], method, uri, *args)
-            except Unavailable:
-                if attempt == 2:
-                    raise
-                self.refresh()  # the owner left; the ring will have moved on
-        raise AssertionError("unreachable")
+    def data_address(self, worker_id: str) -> str | None:
+        """Where a worker's data server listens, as last learned."""
+        return self._addresses.get(worker_id)
 
     def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset + length)` of the file (to its end when length is None)."""
-        return self._on_owner(path, "read", offset, length)
+        mount, uri = self._resolve(path)
+
+        def from_worker(worker_id: str, address: str) -> bytes:
+            if self.local is not None:  # a worker on this host: straight from its files
+                data = self.local.read(worker_id, uri, offset, length)
+                if data is not None:
+                    return data
+            return self.data.read(address, uri, offset, length)
+
+        return self._on_owner(uri, from_worker, lambda: self._ufs(mount).read(uri, offset, length))
 
     def stat(self, path: str) -> dict[str, Any]:
-        """`{"path", "size", "mtime", "etag", "type"}` of a file or directory."""
-        return self.transport.coordinator("stat", path)
+        """`{"path", "size", "type"}` (and `mtime`, `etag` when known) of a file or directory."""
+        if not is_uri(path) and normalize_cluster_path(path) == "/":
+            return {"path": "/", "size": 0, "type": "directory"}
+        mount, uri = self._resolve(path)
+        return self._on_owner(
+            uri,
+            lambda _, address: self._entry(self.data.info(address, uri)),
+            lambda: stat_path(self._mounts, uri, self.ufs_factory),
+        )
 
     def list_dir(self, path: str) -> list[dict[str, Any]]:
         """The entries directly under a directory, each with its cluster path."""
-        return self.transport.coordinator("list_dir", path)
+        if not is_uri(path) and normalize_cluster_path(path) == "/":
+            return [{"path": m.path, "size": 0, "type": "directory"} for m in self._mounts.list()]
+        mount, uri = self._resolve(path)
+        return self._on_owner(
+            uri,
+            lambda _, address: [self._entry(e) for e in self.data.list(address, uri)],
+            lambda: list_directory(self._mounts, uri, self.ufs_factory),
+        )
 
+    def _entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        kind = "directory" if entry["mType"] == "directory" else "file"
+        answer = {
+            "path": self._mounts.to_cluster_path(entry["mUfsPath"]),
+            "size": entry["mLength"],
+            "type": kind,
+        }
+        if entry.get("mLastModificationTimeMs"):
+            answer["mtime"] = entry["mLastModificationTimeMs"] / 1000
+        if entry.get("mContentHash"):
+            answer["etag"] = entry["mContentHash"]
+        return answer
 
-class RayTransport:
-    """Calls over Ray, finding actors by name in the cluster's namespace."""
+    def _ufs(self, mount: MountPoint) -> UnderFileSystem:
+        return self.ufs_factory(mount.ufs, mount.options)
 
-    def __init__(self, namespace: str) -> None:
-        import ray
-
-        from ..actors.refs import RayPeers, RayRef
-        from ..actors.shells import COORDINATOR_NAME
-
-        self._peers = RayPeers(namespace)
-        handle = ray.get_actor(COORDINATOR_NAME, namespace=namespace)
-        self._coordinator = RayRef(handle, COORDINATOR_NAME)
-
-    def coordinator(self, method: str, *args: Any) -> Any:
-        return self._coordinator.call_sync(method, *args)
-
-    def worker(self, worker_id: str, method: str, *args: Any) -> Any:
-        try:
-            return self._peers.worker(worker_id).call_sync(method, *args)
-        except Unavailable:
-            self._peers.forget(worker_id)
-            raise
-
-
-class LocalTransport:
-    """Calls into an in-process `LocalCluster`."""
-
-    def __init__(self, cluster: Any) -> None:
-        self.cluster = cluster
-
-    def coordinator(self, method: str, *args: Any) -> Any:
-        return self.cluster.run(self.cluster.coordinator_ref.call(method, *args))
-
-    def worker(self, worker_id: str, method: str, *args: Any) -> Any:
-        ref = self.cluster.peers.worker(worker_id)
-        return self.cluster.run(ref.call(method, *args))
+    def _on_owner(self, uri: str, call: Callable[[str, str], T], fallback: Callable[[], T]) -> T:
+        """`call(worker id, data address)` of the owner; the ring read afresh and the owner
+        asked again while it cannot answer; then `fallback` (the UFS) if allowed."""
+        self._current()
+        for attempt in range(ATTEMPTS):
+            owners = self._ring.owners(uri, 1)
+            address = self._addresses.get(owners[0]) if owners else None
+            if address is not None:
+                try:
+                    return call(owners[0], address)
+                except Unavailable:
+                    pass  # the owner left or is leaving; the ring will move on
+            if attempt < ATTEMPTS - 1:
+                self.refresh()
+        if self.ufs_fallback:
+            return fallback()
+        raise Unavailable(f"no worker could answer for {uri}")
 
 
 _current: CacheClient | None = None
 
 
 def connect(
-    address: str | None = "auto", namespace: str = "ringcache", *, cluster: Any = None
+    address: str | None = "auto",
+    token: str | None = None,
+    namespace: str = "ringcache",
+    *,
+    cluster: Any = None,
+    ufs_fallback: bool = True,
+    short_circuit: bool = True,
+    remember: bool = True,
 ) -> CacheClient:
-    """A client of the cluster at a Ray `address` (or of an in-process `cluster`).
+    """A client of the cluster whose REST API is at `address` (`http://host:19999`, no Ray
+    needed), or of the Ray cluster at a Ray `address` ("auto": the one on this machine),
+    or of an in-process `cluster`. Reads always go to the workers' data servers over HTTP,
+    or, for a worker on this host, straight to its cache files (`short_circuit`).
 
-    The newest client is also the one `fsspec.open("ringcache:///...")` uses.
+    The newest client (unless `remember` is false) is the one `ringcache://` uses when
+    no address is given in its storage options.
     """
     global _current
     if cluster is not None:
-        transport: Transport = LocalTransport(cluster)
+        control: Control = ActorControl(local_coordinator(cluster))
+    elif address is not None and address.startswith(("http://", "https://")):
+        control = RestControl(address, token)
     else:
         import ray
 
         if not ray.is_initialized():
             ray.init(address=address, namespace=namespace, log_to_driver=False)
-        transport = RayTransport(namespace)
-    _current = CacheClient(transport)
-    return _current
+        control = ActorControl(ray_coordinator(namespace))
+    local = LocalReads() if short_circuit else None
+    client = CacheClient(control, HttpDataPath(token), local=local, ufs_fallback=ufs_fallback)
+    if remember:
+        _current = client
+    return client
 
 
 def current_client() -> CacheClient:

@@ -1,23 +1,51 @@
-"""An fsspec filesystem, protocol `ringcache`: `fsspec.open("ringcache:///data/a.parquet")`."""
+"""An fsspec filesystem, protocol `ringcache`: `fsspec.open("ringcache:///data/a.parquet")`.
+
+    fs = fsspec.filesystem("ringcache", address="http://host:19999", token="...")
+    pd.read_parquet("ringcache:///data/t.parquet",
+                    storage_options={"address": "http://host:19999"})
+
+Without `address`, the newest `ringcache.connect()` client is used.
+"""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
-from .client import CacheClient, current_client
+from .client import CacheClient, connect, current_client
+
+BLOCK_SIZE = 4 * 1024 * 1024  # bytes read ahead per request when reading sequentially
+PARALLEL_RANGES = 8  # `cat_ranges` requests in flight at once
 
 
 class RingcacheFileSystem(AbstractFileSystem):
-    """Cluster paths read through the cache; read-only. Uses the newest `ringcache.connect`."""
+    """Cluster paths read through the cache; read-only.
+
+    Guarantees: files opened for reading fetch `block_size` bytes ahead (fsspec's
+    `readahead` cache), so a sequential reader makes one request per block; `cat_ranges`
+    fetches its ranges in parallel, each from the owner of its file; `info` and `ls` name
+    entries by cluster path, with their size and type.
+    """
 
     protocol = "ringcache"
     root_marker = "/"
 
-    def __init__(self, client: CacheClient | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        token: str | None = None,
+        client: CacheClient | None = None,
+        ufs_fallback: bool = True,
+        block_size: int = BLOCK_SIZE,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        if client is None and address is not None:
+            client = connect(address, token, ufs_fallback=ufs_fallback, remember=False)
         self._client = client
+        self.blocksize = block_size
 
     @property
     def client(self) -> CacheClient:
@@ -34,8 +62,9 @@ class RingcacheFileSystem(AbstractFileSystem):
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list:
         path = self._strip_protocol(path)
-        if self.info(path)["type"] == "file":
-            entries = [self.info(path)]
+        info = self.info(path)
+        if info["type"] == "file":
+            entries = [info]
         else:
             entries = [
                 {"name": e["path"], "size": e["size"], "type": e["type"]}
@@ -43,12 +72,54 @@ class RingcacheFileSystem(AbstractFileSystem):
             ]
         return entries if detail else [e["name"] for e in entries]
 
+    def cat_file(
+        self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+    ) -> bytes:
+        path = self._strip_protocol(path)
+        if (start is not None and start < 0) or (end is not None and end < 0):
+            size = self.info(path)["size"]  # fsspec's negative offsets count from the end
+            start = None if start is None else max(0, size + start) if start < 0 else start
+            end = None if end is None else max(0, size + end) if end < 0 else end
+        start = start or 0
+        return self.client.read(path, start, None if end is None else max(0, end - start))
+
+    def cat_ranges(
+        self,
+        paths: list[str],
+        starts: int | list[int],
+        ends: int | list[int],
+        max_gap: int | None = None,
+        on_error: str = "return",
+        **kwargs: Any,
+    ) -> list[bytes | Exception]:
+        count = len(paths)
+        starts = starts if isinstance(starts, list) else [starts] * count
+        ends = ends if isinstance(ends, list) else [ends] * count
+        if not count == len(starts) == len(ends):
+            raise ValueError("cat_ranges needs as many starts and ends as paths")
+
+        def one(args: tuple[str, int, int]) -> bytes | Exception:
+            try:
+                return self.cat_file(*args)
+            except Exception as exc:
+                if on_error != "return":
+                    raise
+                return exc
+
+        with ThreadPoolExecutor(min(PARALLEL_RANGES, max(1, count))) as pool:
+            return list(pool.map(one, zip(paths, starts, ends, strict=True)))
+
     def _open(self, path: str, mode: str = "rb", block_size: Any = None, **kwargs: Any):
         if mode != "rb":
             raise NotImplementedError("ringcache is a read cache: open files with mode 'rb'")
-        return RingcacheFile(self, self._strip_protocol(path), mode, block_size, **kwargs)
+        kwargs.setdefault("cache_type", "readahead")
+        return RingcacheFile(
+            self, self._strip_protocol(path), mode, block_size or self.blocksize, **kwargs
+        )
 
 
 class RingcacheFile(AbstractBufferedFile):
+    """A file read through the cache, `block_size` bytes per request."""
+
     def _fetch_range(self, start: int, end: int) -> bytes:
         return self.fs.client.read(self.path, start, end - start)

@@ -23,6 +23,8 @@ class WorkerConfig(BaseModel):
     page_size: int = 1024**2
     heartbeat_interval: float = 3.0
     max_batch_concurrency: int = 8
+    # The data server's port (Alluxio's worker HTTP port); taken: the next free one; 0: any.
+    http_port: int = Field(28080, ge=0, le=65535)
 
     @field_validator("capacity", "page_size", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from starlette.routing import Mount, Route
 from ..cluster.config import ApiConfig
 from ..cluster.jobs.catalog import JOB_KINDS
 from ..cluster.refs import ActorRef
-from . import cache, cache_filter, file_index, mount, nodes, priority, quota, ttl
+from . import cache, cache_filter, file_index, mount, nodes, priority, quota, ring, ttl
 from .answers import ApiJSONResponse
 from .errors import EXCEPTION_HANDLERS
 from .guard import BearerToken, BodySizeLimit
@@ -33,7 +33,7 @@ def create_app(
     """
     api = api or ApiConfig()
     token = api.resolved_token()
-    modules = (mount, nodes, cache, quota, ttl, priority, cache_filter, file_index)
+    modules = (mount, nodes, ring, cache, quota, ttl, priority, cache_filter, file_index)
     resources = [module.route(coordinator) for module in modules]
     resources += [job_route(kind, coordinator) for kind in JOB_KINDS.values()]
     document = openapi_document(API_PREFIX, resources, secured=token is not None)

@@ -116,6 +116,14 @@ class NodeList(Answer):
     results: list[Node]
 
 
+class RingView(Answer):
+    """The ring's workers (ids), its virtual nodes per worker, and its version."""
+
+    workers: list[str]
+    virtualNodes: int
+    version: int
+
+
 class JobView(Answer):
     """A job as API.md shows it; each kind adds its counters and extras."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +18,7 @@ from ringcache.cluster.ufs.filesystem import ufs_for
 from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 from ringcache.cluster.worker.lanes import LocalDisks
 from ringcache.cluster.worker.mount_view import MountView
+from ringcache.cluster.worker.reads import READ_COUNTERS
 from ringcache.cluster.worker.services import WorkerServices
 from ringcache.config import WorkerConfig
 
@@ -99,6 +101,7 @@ class Parts:
         peers: PeerRefs | None = None,
         local_disks: LocalDisks | None = None,
         run_io: Any = inline_io,
+        dropping: Any = nullcontext,
     ) -> None:
         self.ufs_root = root / "ufs"
         self.ufs_root.mkdir(parents=True, exist_ok=True)
@@ -107,7 +110,7 @@ class Parts:
         self.rules = Rules(PolicySet(mounts=self.table()))
         self.registry = MountRegistry(MountPoint("/data", self.uri("")))
         self.mounts = MountView(self.registry, ufs_for)
-        self.counters = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0}
+        self.counters = READ_COUNTERS.copy()
         config = WorkerConfig(
             cache_dir=root / "cache", capacity=capacity, page_size=PAGE, max_batch_concurrency=4
         )
@@ -122,6 +125,7 @@ class Parts:
             peers or PeerRefs(),
             self.counters,
             local_disks or LocalDisks(),
+            dropping,
         )
         self.store = services.store
         self.reads = services.reads

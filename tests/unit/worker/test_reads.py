@@ -16,7 +16,13 @@ def test_a_miss_is_read_from_the_ufs_and_cached_then_hit(tmp_path: Path, run) ->
     uri = parts.write("a.bin", data)
     run(parts.mounts.refresh())
     assert run(parts.reads.read("/data/a.bin", PAGE - 5, 20)) == data[PAGE - 5 : PAGE + 15]
-    assert parts.counters == {"hits": 0, "misses": 2, "bytesFromCache": 0, "bytesFromUfs": 2 * PAGE}
+    assert parts.counters == {
+        "hits": 0,
+        "misses": 2,
+        "bytesFromCache": 0,
+        "bytesFromUfs": 2 * PAGE,
+        "bytesServed": 20,
+    }
     assert parts.store.file_info(uri).version.size == len(data)
     (parts.ufs_root / "a.bin").write_bytes(b"x" * len(data))  # the UFS changed: cached wins
     assert run(parts.reads.read("/data/a.bin", PAGE - 5, 20)) == data[PAGE - 5 : PAGE + 15]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .layout import Journal, PageLayout
 from .medium import Lock, Reserved
-from .model import FileEntry
+from .model import FileEntry, PageSpan
 from .recovery import recover_entries
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,9 @@ class DiskMedium:
     def read(self, entry: FileEntry, offset: int, length: int) -> bytes:
         # A file's pages lie at their offsets in one data file: any range is one read.
         return self._layout.read(entry.key, offset, length)
+
+    def locate(self, entry: FileEntry, offset: int, length: int) -> PageSpan:
+        return PageSpan(self._layout.data_path(entry.key), offset, length)
 
     def remove(self, entry: FileEntry) -> None:
         self._layout.remove(entry.key)

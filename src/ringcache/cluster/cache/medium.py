@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 from .layout import FileRange
-from .model import FileEntry
+from .model import FileEntry, PageSpan
 
 PageData = bytes | memoryview | FileRange
 #: Pages reserved for writing: `(index, length, data)`.
@@ -53,6 +53,11 @@ class Medium(Protocol):
 
     def read(self, entry: FileEntry, offset: int, length: int) -> bytes | memoryview:
         """`length` bytes of `entry`'s version at `offset`; FileNotFoundError if gone."""
+        ...
+
+    def locate(self, entry: FileEntry, offset: int, length: int) -> PageSpan | None:
+        """Where `length` bytes of `entry` at `offset` lie in a file, for zero-copy
+        readers; None if the medium keeps no file of them."""
         ...
 
     def note(self, entry: FileEntry) -> None:
@@ -158,6 +163,9 @@ class SizeMedium:
         if self.meter is not None:
             self.meter.disk_read(length)
         return zero_bytes(length)
+
+    def locate(self, entry: FileEntry, offset: int, length: int) -> None:
+        return None  # no bytes, so no file to hand a reader
 
     def note(self, entry: FileEntry) -> None:
         pass  # nothing outlives the process

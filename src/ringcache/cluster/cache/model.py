@@ -6,7 +6,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from ..errors import InvalidArgument, RingcacheError
 from ..ufs.filesystem import FileVersion
@@ -17,6 +17,15 @@ EntryT = TypeVar("EntryT")  # what a listing pages over: a store's own entry cla
 #: Priority levels in eviction order: every LOW page goes before any MEDIUM page.
 PRIORITIES = ("LOW", "MEDIUM", "HIGH")
 DEFAULT_PRIORITY = "MEDIUM"
+
+
+class PageSpan(NamedTuple):
+    """Where the bytes of a cached range lie on disk: `length` bytes at `offset` of the
+    data file `path`, so a server can hand them to the kernel (`os.sendfile`)."""
+
+    path: str
+    offset: int
+    length: int
 
 
 class CapacityExceeded(RingcacheError):

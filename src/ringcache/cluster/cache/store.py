@@ -29,6 +29,7 @@ from .model import (
     CachedFile,
     CapacityExceeded,
     FileEntry,
+    PageSpan,
     StoreStats,
     bit_indexes,
     check_priority,
@@ -233,6 +234,29 @@ class PageStore:
             if entry.held & run != run:
                 return None
             return self._read(entry, start, end - start, needed, now)
+
+    def span(self, path: str, offset: int, length: int | None, now: float) -> PageSpan | None:
+        """Where a cached range's bytes lie (the range clamped as by `read`), or None unless
+        every page it needs is cached and the medium keeps them in a file; the pages become
+        most recent, as read. Valid as `read`'s answer is: the bytes are the file's while
+        its pages stay cached (a reader checks the worker's change epoch after sending)."""
+        with self._lock:
+            entry = self._index.files.get(path)
+            if entry is None:
+                return None
+            start, end = _clamp(entry, offset, length)
+            needed = range(start // self.page_size, (end - 1) // self.page_size + 1)
+            if start < end:
+                run = ((1 << len(needed)) - 1) << needed.start
+                if entry.held & run != run:
+                    return None
+            else:
+                needed = range(0)
+            where = self._medium.locate(entry, start, end - start)
+            if where is not None:
+                self._index.order.use(entry, needed)
+                entry.last_access = now
+            return where
 
     def missing_pages(self, path: str, offset: int = 0, length: int | None = None) -> list[int]:
         """Pages the range needs that are not cached; NotFound if the file is not recorded."""

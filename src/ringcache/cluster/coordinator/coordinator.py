@@ -30,6 +30,7 @@ from ..ufs.browse import list_directory, stat_path
 from ..ufs.mount_store import delete_mount_point, read_mount_table, write_mount_point
 from ..ufs.mounts import MountPoint, MountTable, check_mount, normalize_cluster_path
 from ..units import format_time
+from ..worker.reads import read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -325,6 +326,7 @@ class Coordinator(PolicyCalls):
             "state": state.value,
             "capacityBytes": record.capacity_bytes,
             "startTime": format_time(record.start_time),
+            "dataAddress": record.data_address,
         }
         last_heartbeat = record.last_heartbeat
         if state is NodeState.ONLINE:
@@ -333,6 +335,7 @@ class Coordinator(PolicyCalls):
                     self.peers.worker(record.id).call("stats"), WORKER_CALL_TIMEOUT
                 )
                 node.update(usedBytes=stats["usedBytes"], cachedFiles=stats["cachedFiles"])
+                node.update(reads=read_metrics(stats))
                 last_heartbeat = stats["lastHeartbeat"]
             except Exception as exc:  # a slow worker still lists, without its usage
                 log.warning("stats of %s unavailable: %s", record.id, exc)

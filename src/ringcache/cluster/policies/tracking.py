@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +27,17 @@ class GovernedStore:
     """
 
     def __init__(
-        self, store: Any, journal: ReportJournal, priority_for: Callable[[str], str]
+        self,
+        store: Any,
+        journal: ReportJournal,
+        priority_for: Callable[[str], str],
+        dropping: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self.inner = store
         self.journal = journal
         self.priority_for = priority_for
+        # Entered around each call that may evict or remove pages (`ChangeEpoch.changing`).
+        self.dropping = dropping
         # The reads asked once or more per file, bound here rather than found each time
         # through `__getattr__`.
         self.file_info = store.file_info
@@ -82,9 +89,10 @@ class GovernedStore:
         # here without a priority, gets the default level. One note for the whole run.
         evicted: list[tuple[str, int]] = []
         try:
-            evicted = self.inner.put_pages(
-                path, first_index, pages, now, version=version, priority=priority
-            )
+            with self.dropping():
+                evicted = self.inner.put_pages(
+                    path, first_index, pages, now, version=version, priority=priority
+                )
             return evicted
         finally:
             if evicted:
@@ -94,7 +102,8 @@ class GovernedStore:
 
     def remove_file(self, path: str) -> int:
         try:
-            return self.inner.remove_file(path)
+            with self.dropping():
+                return self.inner.remove_file(path)
         finally:
             self.journal.note(path)
 

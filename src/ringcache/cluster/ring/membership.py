@@ -29,6 +29,7 @@ class NodeRecord:
     start_time: float
     decommissioned: bool = False
     last_heartbeat: float | None = None
+    data_address: str | None = None  # host:port of the worker's data server (HTTP)
 
     def encode(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from ..cache.model import page_runs
+from collections.abc import Mapping
+
+from ..cache.model import PageSpan, page_runs
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
 from ..policies import CacheRule
 from ..ufs.filesystem import UnderFileSystem
-from .freshness import Freshness
+from .freshness import Freshness, expired
 from .mount_view import MountView
 from .page_fetch import PageFetcher
 from .quota import QuotaAdmission
 from .seams import PolicySource
+
+# What a worker counts of its reads, reported by `stats` and `GET /api/v1/nodes`.
+READ_COUNTERS = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0, "bytesServed": 0}
+
+
+def read_metrics(counters: Mapping[str, int]) -> dict[str, float]:
+    """A worker's read counters, and its hit ratio (pages hit of pages read; 0 before any)."""
+    metrics: dict[str, float] = {name: counters.get(name, 0) for name in READ_COUNTERS}
+    pages = metrics["hits"] + metrics["misses"]
+    metrics["hitRatio"] = round(metrics["hits"] / pages, 4) if pages else 0.0
+    return metrics
 
 
 class Reads:
@@ -51,7 +64,47 @@ class Reads:
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset+length)` of a file, from the cache or, on a miss, the UFS."""
         ufs, uri = await self.mounts.open(path)
-        return await self.run_io(self._read, ufs, uri, offset, length)
+        data = await self.run_io(self._read, ufs, uri, offset, length)
+        self.counters["bytesServed"] += len(data)
+        return data
+
+    async def locate(
+        self, path: str, offset: int = 0, length: int | None = None
+    ) -> PageSpan | bytes:
+        """`read`, except that a range whose pages are all cached and servable answers where
+        its bytes are on disk (a `PageSpan`) for a transport to send without copying them."""
+        ufs, uri = await self.mounts.open(path)
+        policies = self.rules.policies
+        if policies.cache_rule_for(uri)[0] is CacheRule.IMMUTABLE:  # no UFS check, no drop
+            info = self.store.file_info(uri)
+            if info is not None and not expired(info, policies, self.clock.now()):
+                span = self.store.span(uri, offset, length, self.clock.now())
+                if span is not None:
+                    self._count_hit(span.offset, span.length)
+                    self.counters["bytesServed"] += span.length
+                    return span
+        data = await self.run_io(self._read, ufs, uri, offset, length)
+        self.counters["bytesServed"] += len(data)
+        return data
+
+    async def reusable_span(self, path: str) -> PageSpan | None:
+        """Where all of a cached file's bytes are, if a reader on this host may read any of
+        them again without asking, for as long as no page is dropped (it checks the change
+        epoch): every page is cached, and no rule can make the copy unservable without
+        dropping it (the `immutable` cache rule, no TTL). Counts nothing."""
+        _, uri = await self.mounts.resolve(path)
+        policies = self.rules.policies
+        if policies.cache_rule_for(uri)[0] is not CacheRule.IMMUTABLE or policies.ttl_for(uri):
+            return None
+        info = self.store.file_info(uri)
+        if info is None or not info.complete:
+            return None
+        return self.store.span(uri, 0, None, self.clock.now())
+
+    def _count_hit(self, offset: int, length: int) -> None:
+        size = self.page_size
+        self.counters["hits"] += (offset + length - 1) // size - offset // size + 1 if length else 0
+        self.counters["bytesFromCache"] += length
 
     def _read(self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None) -> bytes:
         store = self.store

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from ..cache.store import PageStore
@@ -57,10 +59,14 @@ class WorkerServices:
         peers: Peers,
         counters: dict[str, int],
         local_disks: LocalDisks,
+        dropping: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> WorkerServices:
-        """Wire the services over the page store `opened`."""
+        """Wire the services over the page store `opened`; `dropping` is entered around
+        each change that may evict or remove cached pages."""
         journal = ReportJournal()
-        store = GovernedStore(opened, journal, lambda path: watch.policies.priority_for(path))
+        store = GovernedStore(
+            opened, journal, lambda path: watch.policies.priority_for(path), dropping
+        )
         clock, run_io, page_size = env.clock, env.run_io, config.page_size
         quota = QuotaAdmission(store, clock, run_io, watch)
         fetcher = PageFetcher(store, clock, page_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ from ..policies.watch import PolicyWatch
 from ..refs import ActorRef, LocalPeers, Peers
 from ..results import FileResult
 from ..ring.membership import NodeRecord, live_key, node_key
+from .epoch import ChangeEpoch
 from .index_reports import REPORT_LIMIT
 from .lanes import LocalDisks
 from .mount_view import MountView
+from .reads import READ_COUNTERS
 from .services import WorkerServices
 from .transfers import Wanted
 
@@ -60,6 +63,8 @@ class Worker:
         host: str = "127.0.0.1",
         ray_node_id: str | None = None,
         peers: Peers | None = None,
+        data_address: str | None = None,
+        change_epoch: ChangeEpoch | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.peers = peers or LocalPeers()  # other workers, for moving data between them
@@ -71,9 +76,12 @@ class Worker:
         self.lease_ttl = lease_ttl
         self.host = host
         self.ray_node_id = ray_node_id
+        self.data_address = data_address  # where its data server listens, for clients
+        # Raised before pages may be dropped: same-host readers of the cache files check it.
+        self.change_epoch = change_epoch
         self.mount_view = MountView(registry, env.ufs_factory)
         self.policy_watch = PolicyWatch(registry)
-        self.counters = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0}
+        self.counters = READ_COUNTERS.copy()
         self.local_disks = LocalDisks()  # which mounts' files need no lanes to wait
         self.services: WorkerServices | None = None  # once `start` opened the page store
         self.lease = 0
@@ -106,6 +114,7 @@ class Worker:
             self.peers,
             self.counters,
             self.local_disks,
+            nullcontext if self.change_epoch is None else self.change_epoch.changing,
         )
         self.start_time = self.clock.now()
         await self.refresh_mounts()
@@ -123,6 +132,7 @@ class Worker:
             ray_node_id=self.ray_node_id,
             capacity_bytes=self.config.capacity,
             start_time=self.start_time,
+            data_address=self.data_address,
         )
         self.lease = await self.registry.call("lease_grant", self.lease_ttl)
         await self.registry.call("put", node_key(self.worker_id), record.encode())

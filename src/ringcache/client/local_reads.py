@@ -1,0 +1,188 @@
+"""The client's side of same-host short-circuit reads (see `dataserver.local_reads`)."""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ..cluster.worker.epoch import begun, stable
+from ..dataserver.local_reads import socket_name
+from .data import answer_error
+
+RETRY_REMOTE_SECONDS = 30.0  # a worker not on this host is tried again after this long
+ATTEMPTS = 3  # reads whose epoch moved are asked again this often before giving up
+# A whole cached file's descriptor is read again without asking the worker for this long
+# (while the epoch stays put): a rule added meanwhile (a TTL) is obeyed this much later.
+REUSE_SECONDS = 1.0
+HELD_PER_THREAD = 64  # descriptors kept per thread for re-reading
+
+
+@dataclass
+class Held:
+    """A descriptor of a wholly cached file, the file at `[base, base + size)` in it."""
+
+    fd: int
+    base: int
+    size: int
+    epoch: int
+    shared: mmap.mmap
+    until: float
+
+
+class LocalReads:
+    """Reads cached ranges straight from the cache files of workers on this host.
+
+    Guarantees: bytes are returned only when the worker's change epoch was the same
+    before the range was located and after it was read, so no eviction, free, prune or
+    TTL drop can have changed them; `read` answers None when it cannot vouch for the
+    bytes that way (the worker is not on this host, or its pages kept changing), and the
+    caller reads over HTTP instead. One Unix socket per worker per thread.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._remote: dict[str, float] = {}  # worker id -> when it was last found remote
+        self._epochs: dict[str, mmap.mmap] = {}
+        self._lock = threading.Lock()
+
+    def read(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
+        held = self._held().pop((worker_id, uri), None)
+        if held is not None:
+            data = self._reread(held, offset, length)
+            if data is not None:
+                self._held()[(worker_id, uri)] = held  # most recently used last
+                return data
+            os.close(held.fd)
+        if time.monotonic() - self._remote.get(worker_id, float("-inf")) < RETRY_REMOTE_SECONDS:
+            return None
+        sock = self._socket(worker_id)
+        if sock is None:
+            return None
+        request = json.dumps({"path": uri, "offset": offset, "length": length}) + "\n"
+        for _ in range(ATTEMPTS):
+            try:
+                sock.sendall(request.encode())
+                line, fd, rest = _receive(sock)
+            except OSError:
+                self._forget(worker_id)
+                return None
+            reply = json.loads(line)
+            if "code" in reply:
+                raise answer_error(reply["code"], reply["status"], reply.get("reason"))
+            if fd is None:
+                return _read_bytes(sock, rest, reply["bytes"])
+            shared = self._epoch(reply["epochFile"])
+            try:
+                data = _pread_all(fd, reply["length"], reply["offset"])
+            except BaseException:
+                os.close(fd)
+                raise
+            if begun(shared) == reply["epoch"]:
+                if "whole" in reply:
+                    base, size = reply["whole"]
+                    until = time.monotonic() + REUSE_SECONDS
+                    self._hold(
+                        (worker_id, uri), Held(fd, base, size, reply["epoch"], shared, until)
+                    )
+                else:
+                    os.close(fd)
+                return data
+            os.close(fd)
+        return None  # pages kept being dropped while read: let HTTP answer
+
+    def _held(self) -> OrderedDict[tuple[str, str], Held]:
+        return self._local.__dict__.setdefault("held", OrderedDict())
+
+    def _hold(self, key: tuple[str, str], held: Held) -> None:
+        holds = self._held()
+        old = holds.pop(key, None)
+        if old is not None:
+            os.close(old.fd)
+        holds[key] = held
+        while len(holds) > HELD_PER_THREAD:
+            os.close(holds.popitem(last=False)[1].fd)
+
+    @staticmethod
+    def _reread(held: Held, offset: int, length: int | None) -> bytes | None:
+        """The range from a held descriptor, if nothing was dropped since it was handed over
+        (checked before and after reading) and it is not too old; else None."""
+        if time.monotonic() > held.until or stable(held.shared) != held.epoch:
+            return None
+        start = min(offset, held.size)
+        end = held.size if length is None else min(held.size, start + length)
+        data = _pread_all(held.fd, end - start, held.base + start)
+        return data if begun(held.shared) == held.epoch else None
+
+    def _socket(self, worker_id: str) -> socket.socket | None:
+        sockets = self._local.__dict__.setdefault("sockets", {})
+        sock = sockets.get(worker_id)
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(socket_name(worker_id))
+            except OSError:
+                sock.close()
+                self._remote[worker_id] = time.monotonic()
+                return None
+            sockets[worker_id] = sock
+        return sock
+
+    def _forget(self, worker_id: str) -> None:
+        sock = self._local.__dict__.get("sockets", {}).pop(worker_id, None)
+        if sock is not None:
+            sock.close()
+
+    def _epoch(self, path: str) -> mmap.mmap:
+        with self._lock:
+            shared = self._epochs.get(path)
+            if shared is None:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    shared = self._epochs[path] = mmap.mmap(fd, 16, prot=mmap.PROT_READ)
+                finally:
+                    os.close(fd)
+            return shared
+
+
+def _receive(sock: socket.socket) -> tuple[bytes, int | None, bytes]:
+    """One reply line, the descriptor that came with it, and any bytes after the line."""
+    buffer, fd = b"", None
+    while b"\n" not in buffer:
+        data, fds, _, _ = socket.recv_fds(sock, 65536, 1)
+        if not data:
+            raise ConnectionResetError("the worker closed the socket")
+        if fds:
+            fd = fds[0]
+        buffer += data
+    line, rest = buffer.split(b"\n", 1)
+    return line, fd, rest
+
+
+def _read_bytes(sock: socket.socket, rest: bytes, size: int) -> bytes:
+    chunks, got = [rest], len(rest)
+    while got < size:
+        chunk = sock.recv(min(size - got, 1 << 20))
+        if not chunk:
+            raise ConnectionResetError("the worker closed the socket mid-answer")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _pread_all(fd: int, length: int, offset: int) -> bytes:
+    data = os.pread(fd, length, offset)
+    if len(data) == length:
+        return data
+    parts = [data]
+    while (got := sum(map(len, parts))) < length:
+        more = os.pread(fd, length - got, offset + got)
+        if not more:
+            raise OSError("a cache file ended before the range it was handed for")
+        parts.append(more)
+    return b"".join(parts)

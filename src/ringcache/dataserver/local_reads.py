@@ -1,0 +1,150 @@
+"""Same-host short-circuit reads: the worker hands the client an open cache file.
+
+A client on the worker's host connects to the worker's Unix socket (in the abstract
+namespace, named after the worker id, so it needs no path and vanishes with the process)
+and sends one JSON line per read: `{"path": URI, "offset": n, "length": n|null}`. The
+worker answers one JSON line:
+
+- `{"offset", "length", "epoch", "epochFile"[, "whole"]}` with the data file's descriptor
+  attached (SCM_RIGHTS): the client reads the bytes itself, then checks the `ChangeEpoch`
+  in `epochFile` still begun `epoch` (else a page may have been dropped meanwhile: it asks
+  again, or over HTTP). `whole` (`[offset, length]` of the whole file in the data file)
+  says every page is cached and may be read again from the descriptor, without asking,
+  while the epoch stays put;
+- `{"bytes": n}` followed by n bytes (not all cached: read through the worker);
+- `{"status": message, "code": n, "reason": r}` for an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+
+from ..cluster.cache.model import PageSpan
+from ..cluster.errors import RingcacheError, UfsError
+from ..cluster.worker.epoch import ChangeEpoch
+from ..cluster.worker.reads import Reads
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 64 * 1024
+
+
+def socket_name(worker_id: str) -> str:
+    """The abstract Unix socket a worker serves same-host reads on."""
+    return f"\0ringcache-local-reads-{worker_id}"
+
+
+class LocalReadServer:
+    """Serves short-circuit reads of one worker's cache over a Unix socket.
+
+    Guarantees: every read goes through `Reads.locate` (the same rules as any other
+    read); a descriptor is handed over only for a range wholly cached, with the epoch
+    taken before the range was located, so a client that finds the epoch unchanged after
+    reading has read right bytes; one client's failure never stops the server.
+    """
+
+    def __init__(self, reads: Reads, epoch: ChangeEpoch, worker_id: str) -> None:
+        self.reads = reads
+        self.epoch = epoch
+        self.name = socket_name(worker_id)
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.name)
+        listener.listen(256)
+        listener.setblocking(False)
+        self._listener = listener
+        self._accepting = asyncio.get_running_loop().create_task(self._accept())
+
+    async def stop(self) -> None:
+        self._accepting.cancel()
+        for task in list(self._clients):
+            task.cancel()
+        await asyncio.gather(self._accepting, *self._clients, return_exceptions=True)
+        self._listener.close()
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            client, _ = await loop.sock_accept(self._listener)
+            task = loop.create_task(self._serve(client))
+            self._clients.add(task)
+            task.add_done_callback(self._clients.discard)
+
+    async def _serve(self, client: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        client.setblocking(False)
+        buffer = b""
+        try:
+            while True:
+                while b"\n" not in buffer:
+                    chunk = await loop.sock_recv(client, MAX_LINE)
+                    if not chunk or len(buffer) > MAX_LINE:
+                        return
+                    buffer += chunk
+                line, buffer = buffer.split(b"\n", 1)
+                await self._answer(loop, client, line)
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client went away, or the worker is stopping
+        finally:
+            client.close()
+
+    async def _answer(self, loop: asyncio.AbstractEventLoop, client: socket.socket, line: bytes):
+        # Before locating: a drop begun after it shows as a new `begun`; none in flight.
+        epoch = self.epoch.stable()
+        try:
+            request = json.loads(line)
+            path, offset, length = request["path"], int(request["offset"]), request.get("length")
+            if epoch is None:  # pages are being dropped right now: copy the bytes instead
+                found: PageSpan | bytes = await self.reads.read(path, offset, length)
+            else:
+                found = await self.reads.locate(path, offset, length)
+            whole = await self.reads.reusable_span(path) if isinstance(found, PageSpan) else None
+        except UfsError as exc:
+            reply = {"status": exc.message, "code": exc.status_code, "reason": exc.reason}
+            await loop.sock_sendall(client, _line(reply))
+            return
+        except RingcacheError as exc:
+            await loop.sock_sendall(client, _line({"status": exc.message, "code": exc.status_code}))
+            return
+        except (ValueError, KeyError, TypeError) as exc:
+            await loop.sock_sendall(client, _line({"status": f"bad request: {exc}", "code": 400}))
+            return
+        if isinstance(found, PageSpan) and found.length:
+            try:
+                fd = os.open(found.path, os.O_RDONLY)
+            except FileNotFoundError:  # dropped since located: read it through instead
+                found = await self.reads.read(path, offset, found.length)
+            else:
+                try:
+                    reply = {"offset": found.offset, "length": found.length, "epoch": epoch}
+                    reply["epochFile"] = self.epoch.path
+                    if whole is not None and whole.path == found.path:
+                        reply["whole"] = [whole.offset, whole.length]  # readable again
+                    await _send_fd(loop, client, _line(reply), fd)
+                finally:
+                    os.close(fd)
+                return
+        data = b"" if isinstance(found, PageSpan) else found
+        await loop.sock_sendall(client, _line({"bytes": len(data)}) + data)
+
+
+async def _send_fd(loop: asyncio.AbstractEventLoop, client: socket.socket, data: bytes, fd: int):
+    while True:
+        try:
+            sent = socket.send_fds(client, [data], [fd])
+            break
+        except BlockingIOError:
+            await asyncio.sleep(0.001)  # the client's buffer is full: it will read soon
+    if sent < len(data):
+        await loop.sock_sendall(client, data[sent:])
+
+
+def _line(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"

@@ -1,0 +1,155 @@
+"""The worker's data server: HTTP/1.1 on its own port, cached pages sent by the kernel."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from ..cluster.cache.model import PageSpan
+from .alluxio import Answer, status_answer
+from .http11 import MAX_HEAD, BadRequest, Request, read_request, response_head
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 28080  # Alluxio's worker HTTP port
+PORT_TRIES = 100  # workers sharing a host take the next free ports
+COPY_BELOW = 64 * 1024  # smaller cached ranges are copied: cheaper than a sendfile's set-up
+MAX_IN_FLIGHT = 64  # requests answered at once; more wait, so memory and threads stay bounded
+IDLE_TIMEOUT = 120.0  # seconds a kept-alive connection may wait for its next request
+
+Handler = Callable[[Request], Awaitable[Answer]]
+
+
+def bind_socket(host: str, port: int, tries: int = PORT_TRIES) -> socket.socket:
+    """A listening TCP socket on `port`, else the next free one (`port` 0: any free one)."""
+    for candidate in [port] if port == 0 else range(port, min(port + tries, 65536)):
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, candidate))
+            sock.listen(1024)
+            sock.setblocking(False)
+            return sock
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, f"no free port in {port}..{port + tries - 1} on {host}")
+
+
+class DataServer:
+    """Serves one handler (a worker's `AlluxioWorkerApi`) over HTTP/1.1 on a bound socket.
+
+    Guarantees: connections are kept alive between requests (closed after `idle_timeout`
+    seconds without one); at most `max_in_flight`
+    requests are answered at once; a cached range goes from the cache file to the socket
+    by `os.sendfile` (never through Python); a malformed request is answered 4xx and closes
+    only its own connection; `stop` closes the listener and every open connection.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        sock: socket.socket,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
+        self.handler = handler
+        self.idle_timeout = idle_timeout
+        self.sock = sock
+        self.host, self.port = sock.getsockname()[:2]
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._server: asyncio.Server | None = None
+        self._connections: dict[asyncio.StreamWriter, asyncio.Task] = {}
+
+    @property
+    def address(self) -> str:
+        """`host:port` as clients reach it."""
+        return f"{self.host}:{self.port}"
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, sock=self.sock, limit=MAX_HEAD)
+        return self.address
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._connections):
+            writer.close()
+        # Each connection sees its end and returns: a task cancelled instead would be
+        # reported as an error by asyncio's stream callback (Python 3.11).
+        if self._connections:
+            await asyncio.wait(list(self._connections.values()), timeout=5)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections[writer] = asyncio.current_task()  # type: ignore[assignment]
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        request = await read_request(reader)
+                except TimeoutError:
+                    break  # an idle kept-alive connection: its resources go back
+                except BadRequest as exc:
+                    await self._send(writer, status_answer(exc.status, exc.message), False)
+                    break
+                if request is None:
+                    break
+                async with self._slots:
+                    await self._answer(writer, request)
+                if not request.keep_alive:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away: nothing to answer
+        finally:
+            self._connections.pop(writer, None)
+            writer.close()
+
+    async def _answer(self, writer: asyncio.StreamWriter, request: Request) -> None:
+        answer = await self.handler(request)
+        body = answer.body
+        if isinstance(body, PageSpan) and body.length:
+            try:
+                handle = open(body.path, "rb", buffering=0)  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                # Dropped since it was located: asked again, it is read or located afresh.
+                answer = await self.handler(request)
+                if isinstance(answer.body, PageSpan):
+                    answer = status_answer(503, "the cached copy was dropped while read")
+                await self._send(writer, answer, request.keep_alive)
+                return
+            with handle:  # open, the data file outlives an unlink until the send is done
+                if body.length <= COPY_BELOW:
+                    data = os.pread(handle.fileno(), body.length, body.offset)
+                    if len(data) == body.length and answer.valid():
+                        await self._send(writer, Answer(answer.status, data), request.keep_alive)
+                        return
+                    raise ConnectionResetError("a page was dropped while read: the client retries")
+                head = response_head(answer.status, body.length, answer.content_type, True)
+                writer.write(head if request.keep_alive else head.replace(b"keep-alive", b"close"))
+                loop = asyncio.get_running_loop()
+                # All but the last byte, then the check, then the last byte: a page dropped
+                # meanwhile aborts the answer short, so no wrong byte is ever taken as right.
+                last = body.offset + body.length - 1
+                await loop.sendfile(writer.transport, handle, body.offset, body.length - 1)
+                final = os.pread(handle.fileno(), 1, last)
+                if len(final) != 1 or not answer.valid():
+                    writer.transport.abort()
+                    raise ConnectionResetError("a page was dropped while sent: the client retries")
+                writer.write(final)
+                await writer.drain()
+            return
+        await self._send(writer, answer, request.keep_alive)
+
+    async def _send(self, writer: asyncio.StreamWriter, answer: Answer, keep_alive: bool) -> None:
+        body = b"" if isinstance(answer.body, PageSpan) else answer.body  # an empty span
+        writer.write(response_head(answer.status, len(body), answer.content_type, keep_alive))
+        writer.write(body)
+        await writer.drain()

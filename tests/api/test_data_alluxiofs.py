@@ -1,0 +1,91 @@
+"""The real `alluxiofs` 1.0.7 client reads through a ringcache worker's data server.
+
+`alluxiofs` pins `protobuf<3.21` (through `etcd3`), which cannot sit next to Ray's
+protobuf, so it is installed into a venv of its own (kept between runs under the temp
+directory) and run in a subprocess that never imports ringcache or Ray.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ringcache.local import LocalCluster
+
+from ..conftest import write_tree
+
+ALLUXIOFS = "alluxiofs==1.0.7"
+PAGE = 1024 * 1024
+READER = Path(__file__).with_name("alluxiofs_reader.py")
+
+
+@pytest.fixture(scope="session")
+def alluxiofs_python() -> Path:
+    """A Python with `alluxiofs` 1.0.7 installed, or a skip if it cannot be installed here."""
+    venv = Path(tempfile.gettempdir()) / f"ringcache-{ALLUXIOFS.replace('==', '-')}"
+    python = venv / "bin" / "python"
+    ready = venv / "ready"
+    if not ready.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", ALLUXIOFS],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if install.returncode != 0:
+            pytest.skip(f"cannot install {ALLUXIOFS}: {install.stderr[-500:]}")
+        ready.write_text(ALLUXIOFS)
+    return python
+
+
+def digest(data: bytes) -> list:
+    return [len(data), hashlib.sha256(data).hexdigest()]
+
+
+def test_alluxiofs_reads_whole_files_and_ranges_and_lists(
+    alluxiofs_python: Path, cluster_factory, tmp_path: Path
+) -> None:
+    files = {
+        "empty.bin": b"",
+        "one.bin": os.urandom(1),
+        "page.bin": os.urandom(PAGE),
+        "page-plus-one.bin": os.urandom(PAGE + 1),
+        "pages.bin": os.urandom(3 * PAGE + 12345),
+    }
+    ufs = write_tree(tmp_path / "alluxio-ufs", files)
+    cluster: LocalCluster = cluster_factory(workers=1, page_size=PAGE)
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{ufs}", {}))
+    node = cluster.run(cluster.coordinator_ref.call("list_nodes"))[0]
+    port = int(node["dataAddress"].rsplit(":", 1)[1])
+    ranges = [(0, 10), (PAGE - 3, PAGE + 7), (5, 2 * PAGE + 100), (3 * PAGE, 3 * PAGE + 12345)]
+    wanted = [[f"file://{ufs}/{name}", None, None] for name in files if files[name]]
+    wanted += [[f"file://{ufs}/pages.bin", start, end] for start, end in ranges]
+    # Twice: a miss read through from the UFS, then hits served from the cache files.
+    for _ in range(2):
+        result = subprocess.run(
+            [str(alluxiofs_python), str(READER), str(port), f"file://{ufs}", json.dumps(wanted)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,  # alluxiofs writes its log to logs/user.log under the cwd
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        answer = json.loads(result.stdout.splitlines()[-1])
+        expected_reads = [
+            [digest(files[Path(uri).name])] * 2 for uri, start, _ in wanted if start is None
+        ] + [[digest(files["pages.bin"][start:end])] for start, end in ranges]
+        assert answer["reads"] == expected_reads
+        assert answer["ls"] == [
+            [f"file://{ufs}/{n}", "file", len(d)] for n, d in sorted(files.items())
+        ]
+        assert answer["size"] == 1 and answer["ray"] is False
+    reads = cluster.run(cluster.coordinator_ref.call("list_nodes"))[0]["reads"]
+    assert reads["hits"] > 0 and reads["misses"] > 0 and 0 < reads["hitRatio"] < 1

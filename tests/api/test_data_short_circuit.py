@@ -1,0 +1,119 @@
+"""Same-host short-circuit reads: byte-exact, and never wrong while eviction and free race."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+from ringcache.client.client import CacheClient
+from ringcache.client.control import ActorControl, local_coordinator
+from ringcache.client.data import HttpDataPath
+from ringcache.client.local_reads import LocalReads
+from ringcache.local import LocalCluster
+from tests.conftest import write_tree
+
+PAGE = 64 * 1024
+
+
+class CountingLocalReads:
+    """`LocalReads`, counting the reads it answered itself (not handed on to HTTP)."""
+
+    def __init__(self) -> None:
+        self.inner = LocalReads()
+        self.answered = 0
+
+    def read(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
+        data = self.inner.read(worker_id, uri, offset, length)
+        self.answered += data is not None
+        return data
+
+
+def client_of(cluster: LocalCluster, local: CountingLocalReads | None) -> CacheClient:
+    control = ActorControl(local_coordinator(cluster))
+    return CacheClient(control, HttpDataPath(), local=local, ufs_fallback=False)  # type: ignore[arg-type]
+
+
+def test_short_circuit_reads_are_byte_exact(cluster: LocalCluster, tmp_path: Path) -> None:
+    sizes = [0, 1, PAGE, PAGE + 1, 7 * PAGE + 3]
+    files = {f"s{size}.bin": os.urandom(size) for size in sizes}
+    tree = write_tree(tmp_path / "ufs", files)
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    local = CountingLocalReads()
+    client = client_of(cluster, local)
+    for _ in range(2):  # misses (read through the worker), then hits (from its files)
+        for name, data in files.items():
+            assert client.read(f"/data/{name}") == data
+            for offset, length in [(0, 1), (PAGE - 1, 2), (3, 3 * PAGE), (len(data), 4)]:
+                assert client.read(f"/data/{name}", offset, length) == data[offset:][:length]
+    assert local.answered > 0
+
+
+def test_eviction_and_free_racing_short_circuit_readers_never_give_wrong_bytes(
+    cluster_factory, tmp_path: Path
+) -> None:
+    # Room for 6 pages, 50 pages of files: every read of a file evicts pages of others.
+    cluster: LocalCluster = cluster_factory(workers=1, capacity=6 * PAGE, page_size=PAGE)
+    files = {f"f{i}.bin": os.urandom(4 * PAGE + i) for i in range(10)}
+    tree = write_tree(tmp_path / "ufs", files)
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    (worker_id,) = cluster.workers
+    worker = cluster.worker_ref(worker_id)
+    local = CountingLocalReads()
+    readers = [client_of(cluster, local) for _ in range(3)]
+    churner = client_of(cluster, None)
+    names = sorted(files)
+    stop = threading.Event()
+    wrong: list[str] = []
+    reads = [0]
+
+    def read(client: CacheClient, seed: int) -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            name = rng.choice(names[:2])  # hot files, evicted and freed under the readers
+            data = files[name]
+            offset = rng.randrange(len(data))
+            length = rng.choice([4096, PAGE, 4 * PAGE])
+            if client.read(f"/data/{name}", offset, length) != data[offset:][:length]:
+                wrong.append(f"{name}@{offset}+{length}")
+            reads[0] += 1
+
+    def churn() -> None:
+        rng = random.Random(99)
+        while not stop.is_set():
+            name = rng.choice(names)
+            if rng.random() < 0.3:
+                cluster.run(worker.call("free_batch", [f"/data/{name}"]))
+            else:
+                assert churner.read(f"/data/{name}") == files[name]
+
+    threads = [threading.Thread(target=read, args=(c, i)) for i, c in enumerate(readers)]
+    threads.append(threading.Thread(target=churn))
+    for thread in threads:
+        thread.start()
+    time.sleep(4)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not wrong, wrong[:10]
+    assert reads[0] > 50 and local.answered > 0
+
+
+def test_a_held_descriptor_is_not_read_again_once_its_file_was_dropped(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "ufs", {"a.bin": b"old " * 50_000})
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    local = CountingLocalReads()
+    client = client_of(cluster, local)
+    assert client.read("/data/a.bin") == b"old " * 50_000  # a miss: read through
+    assert client.read("/data/a.bin", 4, 8) == b"old old "  # a hit: the descriptor is held
+    answered = local.answered
+    assert client.read("/data/a.bin", 0, 4) == b"old "  # read again from it
+    assert local.answered == answered + 1
+    (tree / "a.bin").write_bytes(b"new " * 50_000)
+    owner = cluster.worker_ref(client.owners("/data/a.bin")[0])
+    cluster.run(owner.call("free_batch", ["/data/a.bin"]))
+    assert client.read("/data/a.bin", 4, 8) == b"new new "  # not the held copy

@@ -1,0 +1,100 @@
+"""`CacheClient` over fakes: reads go to the owner's data address, follow ring changes,
+fall back to the UFS only when no worker answers, and pass on errors a worker names."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ringcache.client.client import CacheClient
+from ringcache.cluster.errors import UfsNotFound, Unavailable
+from ringcache.cluster.ring.hash_ring import HashRing
+
+WORKERS = [f"worker-{uuid.UUID(int=n)}" for n in (1, 2, 3)]
+
+
+class Control:
+    """What the coordinator would say; `workers` may change between refreshes."""
+
+    def __init__(self, ufs_root: Path) -> None:
+        self.workers = list(WORKERS)
+        self.ufs_root = ufs_root
+        self.refreshes = 0
+
+    def ring(self) -> dict[str, Any]:
+        self.refreshes += 1
+        return {"workers": self.workers, "virtualNodes": 50, "version": self.refreshes}
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return [{"id": w, "state": "ONLINE", "dataAddress": f"{w}:1"} for w in self.workers]
+
+    def mounts(self) -> list[dict[str, Any]]:
+        return [{"path": "/data", "ufs": f"file://{self.ufs_root}", "options": {}}]
+
+
+class Data:
+    """Data servers that answer from the UFS files, except the addresses marked down."""
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+        self.asked: list[str] = []
+        self.fail_with: Exception | None = None
+
+    def read(self, address: str, uri: str, offset: int, length: int | None) -> bytes:
+        self.asked.append(address)
+        if address in self.down:
+            raise Unavailable(f"{address} is down")
+        if self.fail_with is not None:
+            raise self.fail_with
+        data = Path(uri.removeprefix("file://")).read_bytes()[offset:]
+        return data if length is None else data[:length]
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> tuple[Control, Data, bytes]:
+    data = bytes(range(256)) * 10
+    (tmp_path / "a.bin").write_bytes(data)
+    return Control(tmp_path), Data(), data
+
+
+def owner_of(control: Control, name: str) -> str:
+    uri = f"file://{control.ufs_root}/{name}"
+    return HashRing(control.workers, virtual_nodes=50).owners(uri, 1)[0]
+
+
+def test_a_read_goes_to_the_owners_data_address(parts) -> None:
+    control, data, expected = parts
+    client = CacheClient(control, data)  # type: ignore[arg-type]
+    assert client.read("/data/a.bin", 10, 20) == expected[10:30]
+    assert data.asked == [f"{owner_of(control, 'a.bin')}:1"]
+
+
+def test_a_departed_owner_is_replaced_by_the_new_rings_owner(parts) -> None:
+    control, data, expected = parts
+    client = CacheClient(control, data, ufs_fallback=False)  # type: ignore[arg-type]
+    client.refresh()
+    gone = owner_of(control, "a.bin")
+    data.down.add(f"{gone}:1")
+    control.workers.remove(gone)  # the ring moved on; the client learns it on failure
+    assert client.read("/data/a.bin") == expected
+    assert data.asked[0] == f"{gone}:1" and data.asked[-1] != f"{gone}:1"
+
+
+def test_no_worker_answering_falls_back_to_the_ufs_unless_told_not_to(parts) -> None:
+    control, data, expected = parts
+    data.down = {f"{w}:1" for w in WORKERS}
+    assert CacheClient(control, data).read("/data/a.bin", 5, 5) == expected[5:10]  # type: ignore[arg-type]
+    strict = CacheClient(control, data, ufs_fallback=False)  # type: ignore[arg-type]
+    with pytest.raises(Unavailable):
+        strict.read("/data/a.bin")
+
+
+def test_an_error_the_worker_names_is_raised_not_papered_over(parts) -> None:
+    control, data, _ = parts
+    data.fail_with = UfsNotFound("gone from the UFS")
+    with pytest.raises(UfsNotFound):
+        CacheClient(control, data).read("/data/a.bin")  # type: ignore[arg-type]
+    assert len(data.asked) == 1  # not retried elsewhere, not read from the UFS

@@ -450,3 +450,24 @@ def test_the_size_medium_charges_every_page_written_or_read_at_its_length() -> N
     assert got(store.get_page("f", 2, 1.0)) == bytes(8)
     assert store.read("f", 0, 0, 1.0) == b"" and store.read("g", 0, 5, 1.0) is None
     assert meter.read == [20, 8]
+
+
+def test_span_locates_only_ranges_held_whole_on_a_medium_that_keeps_files(media: Media) -> None:
+    store = media.open(capacity_bytes=100 * PAGE)
+    data = content(3 * PAGE + 5)
+    cache_file(store, "a", data)
+    store.set_file("b", version(2 * PAGE), 0.0)
+    store.put_page("b", 0, content(PAGE), 0.0)  # page 1 of b is missing
+    span = store.span("a", PAGE - 3, PAGE + 6, now=5.0)
+    assert store.span("b", 0, None, now=5.0) is None  # not held whole
+    assert store.span("missing", 0, 1, now=5.0) is None
+    if media.kind == "sizes":
+        assert span is None  # no file holds the bytes: readers go through `read`
+        return
+    assert span is not None and (span.offset, span.length) == (PAGE - 3, PAGE + 6)
+    with open(span.path, "rb") as data_file:
+        data_file.seek(span.offset)
+        assert data_file.read(span.length) == data[PAGE - 3 : 2 * PAGE + 3]
+    assert store.file_info("a").last_access == 5.0  # located is as good as read
+    clamped = store.span("a", 3 * PAGE, 100, now=6.0)
+    assert clamped is not None and clamped.length == 5  # clamped to the file, as `read` is

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cluster.errors import RingcacheError
 from ..config import ClusterConfig, load_config
@@ -20,8 +21,11 @@ from .jobs import add_job_commands
 from .policies import add_policy_commands
 from .rest import api_flags, request
 from .simulate import add_simulate_command
+from .state import ClusterRecord, ray_auth_mode, running_cluster
 
-PID_FILE = "ringcache.pid"
+if TYPE_CHECKING:
+    from ..actors.bootstrap import RayCluster
+
 STOP_SECONDS = 60.0  # for stopping the actors on exit, before giving up on Ray
 
 
@@ -58,11 +62,16 @@ def _loaded_config(args: argparse.Namespace) -> ClusterConfig:
 # -- start / stop -------------------------------------------------------------------------
 
 
-def cmd_start(args: argparse.Namespace) -> int:
-    import uvicorn
+class StopRequested(Exception):
+    """SIGTERM arrived (`ringcache stop`): stop the cluster and exit 0, as after Ctrl-C."""
 
-    from ..actors.bootstrap import start_cluster, stop_cluster
-    from ..http.app import create_app
+
+def _raise_stop_requested(signum: int, frame: object) -> None:
+    raise StopRequested
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from ..actors.bootstrap import ray_address, show_ray_logs, start_cluster, stop_cluster
 
     config = _with_env_token(_config_from(args)).resolved()
     refusal = _exposure_refusal(config, args.insecure)
@@ -70,34 +79,65 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"ringcache: {refusal}", file=sys.stderr)
         return 2
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    pid_file = config.state_dir / PID_FILE
-    if _running_pid(pid_file):
-        print(f"ringcache is already running (pid {pid_file.read_text().strip()})", file=sys.stderr)
+    running = running_cluster(config.state_dir)
+    if running is not None:
+        print(f"ringcache is already running (pid {running.pid})", file=sys.stderr)
         return 1
+    show_ray_logs(args.verbose)
+    signal.signal(signal.SIGTERM, _raise_stop_requested)
     per_node = args.workers is None and config.ray_address not in (None, "local")
-    cluster = start_cluster(config, workers=None if per_node else config.workers)
-    pid_file.write_text(str(os.getpid()))
-    print(
-        f"ringcache: {len(cluster.workers)} worker(s) started, state in {config.state_dir}, "
-        f"REST API at http://{config.host}:{config.port}/api/v1",
-        flush=True,
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(cluster.coordinator, config.api, cluster.registry),
-            host=config.host,
-            port=config.port,
-        )
-    )
     try:
-        server.run()
+        cluster = start_cluster(config, workers=None if per_node else config.workers)
+        # ray.init installs a SIGTERM handler that exits with status 15; a stop is no fault.
+        signal.signal(signal.SIGTERM, _raise_stop_requested)
+        record = ClusterRecord(
+            pid=os.getpid(),
+            ray_address=ray_address(),
+            namespace=config.namespace,
+            api_url=_api_url(config),
+            ray_auth_mode=ray_auth_mode(),
+            config=_recordable(config),
+        )
+        record.write(config.state_dir)
+        print(
+            f"ringcache: {len(cluster.workers)} worker(s) started, state in {config.state_dir}, "
+            f"REST API at {record.api_url}",
+            flush=True,
+        )
+        _serve(cluster, config, args.verbose)
+    except StopRequested:
+        pass
     finally:
         problem = stop_within(lambda: stop_cluster(config), STOP_SECONDS)
-        pid_file.unlink(missing_ok=True)
+        ClusterRecord.remove(config.state_dir)
     if problem is not None:
         print(f"ringcache: the actors may be left running: {problem}", file=sys.stderr)
         return 1
+    print("ringcache: stopped", file=sys.stderr)
     return 0
+
+
+def _serve(cluster: RayCluster, config: ClusterConfig, verbose: bool) -> None:
+    """Serve the REST API until a signal; uvicorn raises that signal again once it stopped."""
+    import uvicorn
+
+    from ..http.app import create_app
+
+    app = create_app(cluster.coordinator, config.api, cluster.registry)
+    level = "info" if verbose else "warning"  # the line above already says where it listens
+    uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level=level)).run()
+
+
+def _api_url(config: ClusterConfig) -> str:
+    """The REST base URL a process on this machine reaches the API at."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(config.host, config.host)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{config.port}/api/v1"
+
+
+def _recordable(config: ClusterConfig) -> dict:
+    """The configuration as JSON for `worker add`, without the API token (a file may hold it)."""
+    return config.model_dump(mode="json", exclude={"api": {"token"}})
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -147,39 +187,53 @@ def stop_within(stop: Callable[[], object], seconds: float) -> str | None:
     return outcome[0]
 
 
-def _running_pid(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
+def _running_config(args: argparse.Namespace) -> tuple[ClusterConfig, ClusterRecord | None]:
+    """The configuration of the cluster started from this state directory if it runs (its
+    Ray address, namespace, cache directory, ...; flags given here still win), else the
+    configuration from the flags and file."""
+    config = _config_from(args).resolved()
+    record = running_cluster(config.state_dir)
+    if record is None:
+        return config, None
+    recorded = ClusterConfig.model_validate(record.config)
+    update: dict[str, object] = {
+        "ray_address": args.address or record.ray_address,
+        "namespace": args.namespace or record.namespace,
+    }
+    if args.cache_dir is not None:
+        update["worker"] = recorded.worker.model_copy(update={"cache_dir": args.cache_dir})
+    return recorded.model_copy(update=update).resolved(), record
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    config = _config_from(args).resolved()
-    pid = _running_pid(config.state_dir / PID_FILE)
-    if pid is None:
-        from ..actors.bootstrap import stop_cluster
+    config, record = _running_config(args)
+    if record is None:  # no `start` process of ours: stop whatever runs in the namespace
+        from ..actors.bootstrap import show_ray_logs, stop_cluster
 
+        show_ray_logs(args.verbose)
         stopped = stop_cluster(config)
         print(f"stopped {len(stopped)} actor(s)" if stopped else "no ringcache cluster is running")
         return 0
-    os.kill(pid, signal.SIGTERM)
+    os.kill(record.pid, signal.SIGTERM)
+    # `start` removes its record once its actors are stopped; its process may linger a moment
+    # (exiting, or a zombie its parent has not reaped yet), and is no longer the cluster.
     deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline and _running_pid(config.state_dir / PID_FILE):
+    while time.monotonic() < deadline and running_cluster(config.state_dir) is not None:
         time.sleep(0.2)
-    if _running_pid(config.state_dir / PID_FILE):
-        print(f"ringcache (pid {pid}) did not stop within {args.timeout} s", file=sys.stderr)
+    if running_cluster(config.state_dir) is not None:
+        print(f"ringcache (pid {record.pid}) did not stop within {args.timeout} s", file=sys.stderr)
         return 1
-    print(f"ringcache (pid {pid}) stopped")
+    print(f"ringcache (pid {record.pid}) stopped")
     return 0
 
 
 def cmd_worker_add(args: argparse.Namespace) -> int:
-    from ..actors.bootstrap import add_worker, find_cluster
+    config, record = _running_config(args)
+    if record is not None:
+        record.use_ray_auth_mode()
+    from ..actors.bootstrap import add_worker, find_cluster, show_ray_logs
 
-    config = _config_from(args).resolved()
+    show_ray_logs(args.verbose)
     find_cluster(config)  # fail clearly when there is no cluster to join
     taken = (
         {p.name for p in config.worker.cache_dir.glob("w*")}

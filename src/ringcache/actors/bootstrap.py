@@ -29,7 +29,10 @@ _RESTARTING = {**_COMMON, "max_restarts": -1, "max_task_retries": 3}
 
 
 def connect_ray(config: ClusterConfig) -> None:
-    """Join the Ray cluster at `config.ray_address`, or start a local one, once per process."""
+    """Join the Ray cluster at `config.ray_address`, or start a local one, once per process.
+
+    Ray's own log lines go to its log files, not to this process's terminal, unless the
+    `ray` logger was set to show them (`ringcache -v`)."""
     if not ray.is_initialized():
         ray.init(
             address=config.ray_address,
@@ -38,6 +41,18 @@ def connect_ray(config: ClusterConfig) -> None:
             log_to_driver=False,
             configure_logging=False,
         )
+
+
+def show_ray_logs(verbose: bool) -> None:
+    """Whether Ray's driver-side notices (token authentication, ...) reach the terminal.
+
+    Ray configures its `ray` logger when it is imported, so this runs after that import."""
+    logging.getLogger("ray").setLevel(logging.DEBUG if verbose else logging.ERROR)
+
+
+def ray_address() -> str:
+    """The GCS address of the Ray instance this process joined, for other processes to join."""
+    return ray.get_runtime_context().gcs_address
 
 
 def _pin(node_id: str) -> NodeAffinitySchedulingStrategy:
@@ -132,22 +147,35 @@ def find_cluster(config: ClusterConfig) -> RayCluster:
 
 
 def stop_cluster(config: ClusterConfig, timeout: float = 30) -> list[str]:
-    """Kill every ringcache actor in the namespace; the names of those stopped."""
+    """Kill every ringcache actor in the namespace; the names of those stopped.
+
+    The registry goes last, once the coordinator and workers are gone: an actor still
+    heartbeating to a killed registry has its call fail and retried, and Ray reports each
+    such failure to the driver's terminal."""
     connect_ray(config)
-    stopped = []
-    names = [
+    names = sorted(
         actor["name"]
         for actor in ray.util.list_named_actors(all_namespaces=True)
         if actor["namespace"] == config.namespace
-    ]
+    )
+    deadline = time.monotonic() + timeout
+    clients = [name for name in names if name != REGISTRY_NAME]
+    stopped = _kill_and_wait(clients, config.namespace, deadline)
+    if REGISTRY_NAME in names:
+        stopped += _kill_and_wait([REGISTRY_NAME], config.namespace, deadline)
+    return stopped
+
+
+def _kill_and_wait(names: list[str], namespace: str, deadline: float) -> list[str]:
+    """Kill the named actors; wait (until `deadline`) for Ray to forget them."""
+    stopped = []
     for name in names:
         try:
-            ray.kill(ray.get_actor(name, namespace=config.namespace), no_restart=True)
+            ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
             stopped.append(name)
         except ValueError:
             continue  # gone between the listing and the kill: nothing left to stop
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_exists(n, config.namespace) for n in stopped):
+    while time.monotonic() < deadline and any(_exists(n, namespace) for n in stopped):
         time.sleep(0.2)
     return stopped
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import ray
@@ -23,8 +24,14 @@ class RayRef:
         self.name = name
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        pending = self.handle.call.remote(method, *args, **kwargs)
         try:
-            return await self.handle.call.remote(method, *args, **kwargs)
+            return await pending
+        except asyncio.CancelledError:
+            # The caller gave up (a shutdown, a timeout): the actor need not finish the call,
+            # and Ray must not retry it against an actor that is being stopped.
+            ray.cancel(pending)
+            raise
         except RayTaskError as exc:
             raise _unwrap(exc) from None
         except RayActorError as exc:

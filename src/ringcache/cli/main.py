@@ -5,192 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import signal
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from ..cluster.errors import RingcacheError
-from ..config import ClusterConfig, load_config
 from .format import human_bytes as _bytes
 from .jobs import add_job_commands
+from .lifecycle import cmd_start, cmd_stop, cmd_worker_add
 from .policies import add_policy_commands
 from .rest import api_flags, request
 from .simulate import add_simulate_command
-
-PID_FILE = "ringcache.pid"
-STOP_SECONDS = 60.0  # for stopping the actors on exit, before giving up on Ray
-
-
-def _config_from(args: argparse.Namespace) -> ClusterConfig:
-    config = _loaded_config(args)
-    extra_roots = getattr(args, "allow_root", None)
-    if not extra_roots:
-        return config
-    # Besides the roots the config file names; the default (all of /) gives way to them.
-    kept = config.allowed_local_roots if "allowed_local_roots" in config.model_fields_set else []
-    roots = [*kept, *(str(root) for root in extra_roots)]
-    return config.model_copy(update={"allowed_local_roots": roots})
-
-
-def _loaded_config(args: argparse.Namespace) -> ClusterConfig:
-    return load_config(
-        args.config,
-        state_dir=getattr(args, "state_dir", None),
-        registry=getattr(args, "registry", None),
-        ray_address=getattr(args, "address", None),
-        namespace=getattr(args, "namespace", None),
-        host=getattr(args, "host", None),
-        port=getattr(args, "port", None),
-        workers=getattr(args, "workers", None),
-        lease_ttl=getattr(args, "lease_ttl", None),
-        **{
-            "api.token_file": getattr(args, "token_file", None),
-            "worker.cache_dir": getattr(args, "cache_dir", None),
-            "worker.capacity": getattr(args, "capacity", None),
-        },
-    )
-
-
-# -- start / stop -------------------------------------------------------------------------
-
-
-def cmd_start(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from ..actors.bootstrap import start_cluster, stop_cluster
-    from ..http.app import create_app
-
-    config = _with_env_token(_config_from(args)).resolved()
-    refusal = _exposure_refusal(config, args.insecure)
-    if refusal is not None:
-        print(f"ringcache: {refusal}", file=sys.stderr)
-        return 2
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    pid_file = config.state_dir / PID_FILE
-    if _running_pid(pid_file):
-        print(f"ringcache is already running (pid {pid_file.read_text().strip()})", file=sys.stderr)
-        return 1
-    per_node = args.workers is None and config.ray_address not in (None, "local")
-    cluster = start_cluster(config, workers=None if per_node else config.workers)
-    pid_file.write_text(str(os.getpid()))
-    print(
-        f"ringcache: {len(cluster.workers)} worker(s) started, state in {config.state_dir}, "
-        f"REST API at http://{config.host}:{config.port}/api/v1",
-        flush=True,
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(cluster.coordinator, config.api, cluster.registry),
-            host=config.host,
-            port=config.port,
-        )
-    )
-    try:
-        server.run()
-    finally:
-        problem = stop_within(lambda: stop_cluster(config), STOP_SECONDS)
-        pid_file.unlink(missing_ok=True)
-    if problem is not None:
-        print(f"ringcache: the actors may be left running: {problem}", file=sys.stderr)
-        return 1
-    return 0
-
-
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
-
-
-def _with_env_token(config: ClusterConfig) -> ClusterConfig:
-    """The configuration with `RINGCACHE_TOKEN` as its token if it names none itself (the
-    command reads the environment; the configuration object never does)."""
-    token = os.environ.get("RINGCACHE_TOKEN")
-    if not token or config.api.token or config.api.token_file:
-        return config
-    return config.model_copy(update={"api": config.api.model_copy(update={"token": token})})
-
-
-def _exposure_refusal(config: ClusterConfig, insecure: bool) -> str | None:
-    """Why the API must not start: open to the network without a token, unless `insecure`."""
-    try:
-        token = config.api.resolved_token()
-    except OSError as exc:
-        return f"cannot read the token file {config.api.token_file}: {exc}"
-    if token or insecure or config.host in LOOPBACK_HOSTS or config.host.startswith("127."):
-        return None
-    return (
-        f"the REST API would listen on {config.host} without a token; set api.token or "
-        "api.token_file in the config, RINGCACHE_TOKEN or --token-file, or pass --insecure"
-    )
-
-
-def stop_within(stop: Callable[[], object], seconds: float) -> str | None:
-    """Run `stop` in a daemon thread for at most `seconds`; None if it returned, else what
-    went wrong. A Ray whose raylet was killed along with this process's group leaves Ray
-    calls waiting forever, and the process must still exit (a local Ray goes with it)."""
-    outcome: list[str | None] = [f"no answer from Ray within {seconds:g} s"]
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            stop()
-            outcome[0] = None
-        except Exception as exc:  # handed back as the outcome, printed by the caller
-            outcome[0] = f"{type(exc).__name__}: {exc}"
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="ringcache-stop", daemon=True).start()
-    done.wait(seconds)
-    return outcome[0]
-
-
-def _running_pid(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
-
-
-def cmd_stop(args: argparse.Namespace) -> int:
-    config = _config_from(args).resolved()
-    pid = _running_pid(config.state_dir / PID_FILE)
-    if pid is None:
-        from ..actors.bootstrap import stop_cluster
-
-        stopped = stop_cluster(config)
-        print(f"stopped {len(stopped)} actor(s)" if stopped else "no ringcache cluster is running")
-        return 0
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline and _running_pid(config.state_dir / PID_FILE):
-        time.sleep(0.2)
-    if _running_pid(config.state_dir / PID_FILE):
-        print(f"ringcache (pid {pid}) did not stop within {args.timeout} s", file=sys.stderr)
-        return 1
-    print(f"ringcache (pid {pid}) stopped")
-    return 0
-
-
-def cmd_worker_add(args: argparse.Namespace) -> int:
-    from ..actors.bootstrap import add_worker, find_cluster
-
-    config = _config_from(args).resolved()
-    find_cluster(config)  # fail clearly when there is no cluster to join
-    taken = (
-        {p.name for p in config.worker.cache_dir.glob("w*")}
-        if config.worker.cache_dir.exists()
-        else set()
-    )
-    slot = args.slot or next(f"w{i}" for i in range(len(taken) + 1) if f"w{i}" not in taken)
-    ref = add_worker(config, node_id=args.node, slot=slot)
-    print(ref.name)
-    return 0
-
 
 # -- REST-backed commands -----------------------------------------------------------------
 
@@ -280,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--capacity", help="cache capacity per worker, e.g. 10GiB")
     start.add_argument("--lease-ttl", help="failure-detection timeout, e.g. 15s")
     start.add_argument(
-        "--token-file", type=Path, help="a file holding the token every REST call must send"
+        "--token-file",
+        type=Path,
+        help="a file holding the token every REST call must send",
     )
     start.add_argument(
         "--allow-root",

@@ -9,6 +9,9 @@ from typing import Any
 
 import httpx
 
+from ..cluster.config import DEFAULT_HOME
+from .state import running_cluster
+
 
 def api_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", help="REST base URL (default http://HOST:PORT/api/v1)")
@@ -17,10 +20,24 @@ def api_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token-file", type=Path, help="a file holding the API token (default: $RINGCACHE_TOKEN)"
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="find the REST API of the cluster started from this state directory "
+        "(.ringcache/state), when no --api, --host or --port is given",
+    )
 
 
 def api_url(args: argparse.Namespace) -> str:
-    return args.api or f"http://{args.host or '127.0.0.1'}:{args.port or 19999}/api/v1"
+    """`--api`, else `--host`/`--port`, else the cluster started from the state directory,
+    else the default address."""
+    if args.api:
+        return args.api
+    if args.host is None and args.port is None:
+        state_dir = getattr(args, "state_dir", None) or DEFAULT_HOME / "state"
+        if (record := running_cluster(Path(state_dir))) is not None:
+            return record.api_url
+    return f"http://{args.host or '127.0.0.1'}:{args.port or 19999}/api/v1"
 
 
 def api_token(args: argparse.Namespace) -> str | None:

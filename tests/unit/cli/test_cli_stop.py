@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ringcache.cli.main import stop_within
+from ringcache.cli.lifecycle import stop_within
 
 
 def test_a_stop_that_returns_is_no_problem() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ringcache.cli import main, rest
-from ringcache.cli.main import _exposure_refusal, _with_env_token
+from ringcache.cli.settings import exposure_refusal, with_env_token
 from ringcache.config import ClusterConfig
 
 
@@ -24,7 +24,7 @@ def test_start_refuses_a_non_loopback_host_without_a_token(
 def test_exposure_rules() -> None:
     def refusal(host: str, insecure: bool = False, **api: object) -> str | None:
         config = ClusterConfig(host=host, api=api)
-        return _exposure_refusal(config, insecure)
+        return exposure_refusal(config, insecure)
 
     assert refusal("127.0.0.1") is None
     assert refusal("::1") is None
@@ -38,9 +38,9 @@ def test_the_environment_token_is_read_by_the_command_only(
 ) -> None:
     monkeypatch.setenv("RINGCACHE_TOKEN", "from-env")
     assert ClusterConfig().api.token is None  # the configuration never reads it
-    assert _with_env_token(ClusterConfig()).api.token == "from-env"
+    assert with_env_token(ClusterConfig()).api.token == "from-env"
     given = ClusterConfig(api={"token": "own"})
-    assert _with_env_token(given).api.token == "own"
+    assert with_env_token(given).api.token == "own"
 
 
 def test_rest_calls_send_the_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -76,13 +76,14 @@ def test_rest_calls_send_the_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 
 def test_allow_root_adds_to_the_config_files_roots(tmp_path: Path) -> None:
-    from ringcache.cli.main import _config_from, build_parser
+    from ringcache.cli.main import build_parser
+    from ringcache.cli.settings import config_from
 
     toml = tmp_path / "c.toml"
     toml.write_text('allowed_local_roots = ["/srv/a"]\n')
     args = build_parser().parse_args(
         ["start", "--config", str(toml), "--allow-root", "/srv/b", "--allow-root", "/srv/c"]
     )
-    assert _config_from(args).allowed_local_roots == ["/srv/a", "/srv/b", "/srv/c"]
+    assert config_from(args).allowed_local_roots == ["/srv/a", "/srv/b", "/srv/c"]
     args = build_parser().parse_args(["start", "--allow-root", "/srv/b"])
-    assert _config_from(args).allowed_local_roots == ["/srv/b"]  # not all of / besides
+    assert config_from(args).allowed_local_roots == ["/srv/b"]  # not all of / besides

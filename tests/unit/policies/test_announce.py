@@ -49,11 +49,15 @@ def test_every_live_worker_holds_the_revision_when_announce_returns() -> None:
 
 
 def test_a_worker_that_does_not_answer_in_time_is_named(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     workers = {"fast": Worker(0.0), "stuck": Worker(None)}
     announcer = RuleAnnouncer(Registry(), Peers(workers), lambda: set(workers), timeout=0.1)
-    log = logging.getLogger(announce.__name__)  # its own handler: the suite may stop propagation
+    # Its own handler, enabled: a logging.config call elsewhere in the suite may have
+    # disabled the module's logger or stopped its propagation.
+    log = logging.getLogger(announce.__name__)
+    monkeypatch.setattr(log, "disabled", False)
+    caplog.set_level(logging.INFO, logger=announce.__name__)
     log.addHandler(caplog.handler)
     try:
         assert asyncio.run(announcer.announce()) == ["stuck"]

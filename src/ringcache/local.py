@@ -16,6 +16,7 @@ from .cluster.coordinator.coordinator import Coordinator
 from .cluster.environment import Environment
 from .cluster.refs import LocalPeers, LocalRef
 from .cluster.registry import Registry, open_registry
+from .cluster.ufs.filesystem import ConfinedUfsFactory
 from .cluster.worker.epoch import ChangeEpoch
 from .cluster.worker.worker import Worker, load_or_create_worker_id
 from .config import ClusterConfig
@@ -30,7 +31,10 @@ class LocalCluster:
 
     def __init__(self, config: ClusterConfig, clock: Clock | None = None) -> None:
         self.config = config
-        self.env = Environment(clock=clock or RealClock())
+        self.env = Environment(
+            clock=clock or RealClock(),
+            ufs_factory=ConfinedUfsFactory(config.allowed_local_roots),
+        )
         self.clock = self.env.clock
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from ringcache.client.client import connect
 from ringcache.cluster.policies import PolicyConfig
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import wait_job
@@ -58,3 +59,29 @@ def test_a_quota_is_a_hard_cap_for_concurrent_loads_right_after_it_is_set(
     loaded = sum(job["loadedBytes"] for job in jobs)
     assert loaded == cached_bytes_under(cluster, f"file://{tree}/train/")
     assert 175_000 <= loaded <= 200_000, jobs
+
+
+def test_a_skip_cache_rule_applies_to_the_next_read(
+    mounted: tuple[LocalCluster, TestClient], tree: Path
+) -> None:
+    cluster, api = mounted
+    client = connect(cluster=cluster)
+    assert client.read("/data/tmp/t0.bin") == (tree / "tmp/t0.bin").read_bytes()
+    post(api, "/cache-filter", {"pattern": ".*/ufs/tmp/.*", "rule": "skipCache"})
+    assert client.read("/data/tmp/t1.bin") == (tree / "tmp/t1.bin").read_bytes()
+    assert client.read("/data/tmp/t0.bin") == (tree / "tmp/t0.bin").read_bytes()
+    assert not any(path.startswith(f"file://{tree}/tmp/") for path in cached(cluster))
+
+
+def test_removing_a_rule_applies_to_the_next_read(
+    mounted: tuple[LocalCluster, TestClient], tree: Path
+) -> None:
+    cluster, api = mounted
+    client = connect(cluster=cluster)
+    rule = {"pattern": ".*/ufs/tmp/.*", "rule": "skipCache"}
+    post(api, "/cache-filter", rule)
+    client.read("/data/tmp/t0.bin")
+    assert f"file://{tree}/tmp/t0.bin" not in cached(cluster)
+    assert api.request("DELETE", "/cache-filter", json=rule).status_code == 200
+    client.read("/data/tmp/t0.bin")
+    assert f"file://{tree}/tmp/t0.bin" in cached(cluster)

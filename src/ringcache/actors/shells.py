@@ -22,6 +22,7 @@ from ..cluster.clock import RealClock
 from ..cluster.coordinator.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.registry import open_registry
+from ..cluster.ufs.filesystem import ConfinedUfsFactory
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.worker import Worker, load_or_create_worker_id
 from ..config import ClusterConfig
@@ -63,7 +64,10 @@ class CoordinatorActor(ActorShell):
     def __init__(self, config: ClusterConfig) -> None:
         registry = ray.get_actor(REGISTRY_NAME, namespace=config.namespace)
         self.logic = Coordinator(
-            config, RayRef(registry, REGISTRY_NAME), RayPeers(config.namespace), Environment()
+            config,
+            RayRef(registry, REGISTRY_NAME),
+            RayPeers(config.namespace),
+            _environment(config),
         )
         self._begin(self.logic.start())
 
@@ -79,7 +83,7 @@ class WorkerActor(ActorShell):
             load_or_create_worker_id(path),
             config.worker,
             RayRef(registry, REGISTRY_NAME),
-            Environment(),
+            _environment(config),
             cache_dir=path,
             lease_ttl=config.lease_ttl,
             host=host,
@@ -102,3 +106,8 @@ class WorkerActor(ActorShell):
             leave = functools.partial(ray.kill, handle, no_restart=True)
             asyncio.get_running_loop().call_later(0.2, leave)
         return result
+
+
+def _environment(config: ClusterConfig) -> Environment:
+    """Real time, threads and disks; local UFS reads confined to the allowed roots."""
+    return Environment(ufs_factory=ConfinedUfsFactory(config.allowed_local_roots))

@@ -18,7 +18,7 @@ from .cache.store import PageStore
 from .clock import Clock, RealClock
 from .index.file_index import FileIndex
 from .ring.hash_ring import RingCache
-from .ufs.filesystem import UfsFactory, ufs_for
+from .ufs.filesystem import ConfinedUfsFactory, UfsFactory
 
 RunIo = Callable[..., Awaitable[Any]]
 StoreFactory = Callable[[Path, int, int], PageStore]
@@ -29,7 +29,8 @@ IndexFactory = Callable[[Path], FileIndex]
 class Environment:
     clock: Clock = field(default_factory=RealClock)
     run_io: RunIo = asyncio.to_thread
-    ufs_factory: UfsFactory = ufs_for
+    # Local disks confined to each mount root; runtimes pass the configured allowed roots.
+    ufs_factory: UfsFactory = field(default_factory=ConfinedUfsFactory)
     store_factory: StoreFactory = PageStore
     # Where a coordinator keeps its file index, given its state directory.
     index_factory: IndexFactory = FileIndex.open

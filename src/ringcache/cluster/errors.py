@@ -17,6 +17,7 @@ class FailureReason(StrEnum):
     FILTERED = "FILTERED"
     INVALID_PATH = "INVALID_PATH"
     NO_WORKERS = "NO_WORKERS"
+    OUTSIDE_LOCAL_ROOTS = "OUTSIDE_LOCAL_ROOTS"  # a symlink leads out of the allowed roots
 
 
 class RingcacheError(Exception):

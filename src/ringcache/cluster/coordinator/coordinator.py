@@ -15,6 +15,7 @@ from ..index.file_index import FileIndex
 from ..jobs.catalog import REBALANCE
 from ..jobs.manager import JobManager
 from ..policies import PolicyCalls, PolicyService
+from ..policies.announce import RuleAnnouncer
 from ..policies.enforcer import RULE_PREFIXES, PolicyEnforcer
 from ..refs import ActorRef, Peers, WritesNoticed
 from ..ring.hash_ring import HashRing
@@ -79,6 +80,8 @@ class Coordinator(PolicyCalls):
             live=lambda: self.live,
             interval=config.policies.file_index.sync_interval or config.worker.heartbeat_interval,
         )
+        # A rule write answers once the live workers hold it: reads obey it at once.
+        announcer = RuleAnnouncer(registry, peers, lambda: self.live)
         self.policies = PolicyService(
             registry,
             lambda: read_mount_table(self.registry),
@@ -86,6 +89,7 @@ class Coordinator(PolicyCalls):
             config.policies,
             env=env,
             quota_usage=self.enforcer.quota_usage,
+            on_rules_changed=announcer.announce,
         )
         self.jobs = JobManager(
             registry,

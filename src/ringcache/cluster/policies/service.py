@@ -55,13 +55,17 @@ class PolicyService:
         *,
         env: Environment | None = None,
         quota_usage: QuotaUsage | None = None,
+        on_rules_changed: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
+        """`on_rules_changed()` runs after each rule write, before the call answers (the
+        coordinator's brings the live workers up to the write)."""
         self.store = PolicyStore(registry)
         self.file_index = file_index
         self.config = config
         self.env = env or Environment()
         self._mounts = mounts or (lambda: read_mount_table(registry))
         self._quota_usage = quota_usage or self._usage_from_file_index
+        self._rules_changed = on_rules_changed or _nothing
 
     async def policies(self) -> PolicySet:
         """The rules now in force, for jobs and workers (disabled features contribute none)."""
@@ -86,6 +90,7 @@ class PolicyService:
         self._require("quota")
         rule = QuotaRule.parse(path, size, action, await self._mounts())
         await self.store.put_rule(rule)
+        await self._rules_changed()
         return (await self._with_usage([rule]))[0]
 
     async def remove_quota(self, path: str) -> dict[str, Any]:
@@ -115,6 +120,7 @@ class PolicyService:
         self._require("ttl")
         rule = TtlRule.parse(path, time, await self._mounts())
         await self.store.put_rule(rule)
+        await self._rules_changed()
         return rule.record()
 
     async def remove_ttl(self, path: str) -> dict[str, Any]:
@@ -133,6 +139,7 @@ class PolicyService:
         self._require("priority")
         rule = PriorityRule.parse(path, priority, await self._mounts())
         await self.store.put_rule(rule)
+        await self._rules_changed()
         return rule.record()
 
     async def remove_priority(self, path: str) -> dict[str, Any]:
@@ -157,6 +164,7 @@ class PolicyService:
             )
         parsed = FilterRule.parse(pattern, rule, time)
         await self.store.add_filter(parsed)
+        await self._rules_changed()
         return parsed.record()
 
     async def update_default_cache_filter(
@@ -165,6 +173,7 @@ class PolicyService:
         self._require("cache_filter")
         parsed = FilterRule.parse_default(rule, time)
         await self.store.set_default_filter(parsed)
+        await self._rules_changed()
         return parsed.record()
 
     async def remove_cache_filter(self, pattern: object, rule: object) -> dict[str, Any]:
@@ -175,7 +184,9 @@ class PolicyService:
                 "the default cache-filter rule cannot be deleted; change it with "
                 'POST {"updateDefault": true, "rule": ...}'
             )
-        return (await self.store.remove_filter(pattern, rule)).record()
+        removed = await self.store.remove_filter(pattern, rule)
+        await self._rules_changed()
+        return removed.record()
 
     # -- global file index -----------------------------------------------------------------
 
@@ -269,4 +280,10 @@ class PolicyService:
 
     async def _remove(self, kind: type[R], path: object) -> R:
         cluster_path, _ = await self._find(kind, path)
-        return await self.store.remove_rule(kind, cluster_path)
+        removed = await self.store.remove_rule(kind, cluster_path)
+        await self._rules_changed()
+        return removed
+
+
+async def _nothing() -> None:
+    return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -26,6 +26,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ..errors import InvalidArgument, RingcacheError, UfsError, UfsNotFound
 from ..paths import normalize_uri, relative_to, split_uri
 from .failures import explain
+from .local_roots import LocalConfinement, local_locations, real_path
 from .names import filesystem_class
 from .options import check_options, constructor_kwargs
 from .redaction import redact_options
@@ -66,11 +67,20 @@ class UnderFileSystem:
     (anything else the UFS did), never a bare fsspec/OS exception; returned paths are full
     URIs with the caller's scheme; listings stream one directory at a time and resume
     exactly after a cursor. `uri` may be any URI on the filesystem (usually a mount root):
-    only its scheme matters, and calls accept any URI of that scheme.
+    only its scheme matters, and calls accept any URI of that scheme. With `allowed_roots`
+    on a filesystem that reaches the local disk, `uri` is the mount root and every stat,
+    read and local path is of a file whose real path (symlinks resolved at that moment)
+    stays under it and under an allowed root, else `OutsideLocalRoots`, nothing read.
     """
 
-    def __init__(self, uri: str, options: Mapping[str, str] | None = None) -> None:
-        self.scheme, _ = split_uri(uri)
+    def __init__(
+        self,
+        uri: str,
+        options: Mapping[str, str] | None = None,
+        *,
+        allowed_roots: Sequence[str] | None = None,
+    ) -> None:
+        self.scheme, location = split_uri(uri)
         cls = filesystem_class(self.scheme)
         self.options = check_options(options or {})
         try:
@@ -83,6 +93,11 @@ class UnderFileSystem:
         # The local disk is listed with os.scandir: fsspec's `ls` builds a dict of ten
         # fields per file, which made listing most of a small-file load's coordinator time.
         self._local = isinstance(self.fs, LocalFileSystem)
+        self._confinement: LocalConfinement | None = None
+        if allowed_roots is not None:
+            roots = local_locations(self.scheme, location, self.options)
+            if roots:
+                self._confinement = LocalConfinement(roots, allowed_roots)
 
     def __repr__(self) -> str:
         return f"UnderFileSystem({self.scheme!r}, options={sorted(self.options)})"
@@ -90,6 +105,8 @@ class UnderFileSystem:
     def stat(self, uri: str) -> FileStatus:
         """Size and version of a file; UfsNotFound if missing, UfsError for a directory."""
         path = self._fs_path(uri)
+        if self._confinement is not None:
+            self._confine(path, uri)
         info = self._call(uri, self._info, path)
         if info.get("type") != "file":
             raise UfsError(f"{self._uri(path)} is not a regular file", path=self._uri(path))
@@ -100,6 +117,8 @@ class UnderFileSystem:
         if offset < 0 or (length is not None and length < 0):
             raise InvalidArgument(f"offset {offset} and length {length} must not be negative")
         path = self._fs_path(uri)
+        if self._confinement is not None:
+            self._confine(path, uri)
         if length == 0:
             return b""
         end = None if length is None else offset + length
@@ -111,8 +130,12 @@ class UnderFileSystem:
         if self.scheme != "file":
             return None
         if uri.startswith("file:///") and "/." not in uri and "//" not in uri[8:]:
-            return uri[7:]  # already canonical (as mount resolution returns it): no parsing
-        return self._fs_path(uri)
+            path = uri[7:]  # already canonical (as mount resolution returns it): no parsing
+        else:
+            path = self._fs_path(uri)
+        if self._confinement is not None:
+            self._confinement.check(path, uri)
+        return path
 
     def is_dir(self, uri: str) -> bool:
         return self._call(uri, self.fs.isdir, self._fs_path(uri))
@@ -260,6 +283,12 @@ class UnderFileSystem:
             raise InvalidArgument(f"{uri!r} is not on this {self.scheme}:// filesystem")
         return self.fs._strip_protocol(normalize_uri(uri))
 
+    def _confine(self, fs_path: str, uri: str) -> None:
+        # The local disk's own path, or the ones a wrapper of it (`simplecache`, `dir`) reaches.
+        local = [fs_path] if self._local else local_locations(self.scheme, fs_path, self.options)
+        for location in local:
+            self._confinement.check(location, uri)  # type: ignore[union-attr]
+
     def _uri(self, fs_path: str) -> str:
         return f"{self.scheme}://{fs_path}"
 
@@ -279,7 +308,7 @@ class UnderFileSystem:
             raise UfsError(f"UFS call on {uri} failed: {explain(exc)}", path=uri) from None
 
 
-_cache: dict[tuple[str, tuple[tuple[str, str], ...]], UnderFileSystem] = {}
+_cache: dict[tuple[object, ...], UnderFileSystem] = {}
 _cache_lock = threading.Lock()
 
 
@@ -287,16 +316,41 @@ _cache_lock = threading.Lock()
 UfsFactory = Callable[[str, Mapping[str, str]], "UnderFileSystem"]
 
 
-def ufs_for(uri: str, options: Mapping[str, str] | None = None) -> UnderFileSystem:
-    """A shared UnderFileSystem for `uri`'s scheme and these options (created once)."""
-    scheme, _ = split_uri(uri)
+def ufs_for(
+    uri: str,
+    options: Mapping[str, str] | None = None,
+    *,
+    allowed_roots: Sequence[str] | None = None,
+) -> UnderFileSystem:
+    """A shared UnderFileSystem for `uri`'s scheme and these options (created once); with
+    `allowed_roots`, one per mount root `uri` on the local disk and its real path now (a
+    root unmounted, its link moved and mounted again is confined to where it leads now)."""
+    scheme, location = split_uri(uri)
     options = check_options(options or {})
-    key = (scheme, tuple(sorted(options.items())))
+    key: tuple[object, ...] = (scheme, tuple(sorted(options.items())))
+    if allowed_roots is not None:
+        local = tuple(map(real_path, local_locations(scheme, location, options)))
+        key += (tuple(allowed_roots), normalize_uri(uri) if local else "", local)
     with _cache_lock:
         ufs = _cache.get(key)
         if ufs is None:
-            ufs = _cache[key] = UnderFileSystem(uri, options)
+            ufs = _cache[key] = UnderFileSystem(uri, options, allowed_roots=allowed_roots)
         return ufs
+
+
+class ConfinedUfsFactory:
+    """A `UfsFactory` whose local-disk filesystems are confined to their mount root and
+    the allowed local roots (see `UnderFileSystem`); what every runtime on real disks uses,
+    given the cluster's `allowed_local_roots`."""
+
+    def __init__(self, allowed_roots: Sequence[str] = ("/",)) -> None:
+        self.allowed_roots = tuple(allowed_roots)
+
+    def __repr__(self) -> str:
+        return f"ConfinedUfsFactory({self.allowed_roots!r})"
+
+    def __call__(self, uri: str, options: Mapping[str, str] | None = None) -> UnderFileSystem:
+        return ufs_for(uri, options, allowed_roots=self.allowed_roots)
 
 
 _Entry = tuple[str, bool, dict[str, Any]]  # name, is a directory, fsspec-style info

@@ -9,8 +9,6 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fsspec.implementations.local import LocalFileSystem
-
 from ..errors import Conflict, InvalidArgument, NotFound, UfsError
 from ..paths import (
     is_uri,
@@ -22,7 +20,8 @@ from ..paths import (
     split_uri,
 )
 from .filesystem import UnderFileSystem, ufs_for
-from .names import PLAIN_NAME, canonical_uri, filesystem_class, names_generation
+from .local_roots import local_locations, within_allowed
+from .names import PLAIN_NAME, canonical_uri, names_generation
 from .options import check_options
 from .redaction import redact_options
 
@@ -289,33 +288,9 @@ def _missing_bucket(ufs: UnderFileSystem, ufs_root: str) -> str:
         return ""
 
 
-def local_locations(scheme: str, location: str, options: Mapping[str, str]) -> list[str]:
-    """The local paths a UFS root reaches, whatever the protocol: its own when its fsspec
-    filesystem is the local disk (`file`, `local`), or when it wraps one (`simplecache`,
-    `filecache`, `dir`, ... with a local `target_protocol`; `dir` roots it at `path`), and
-    an archive's local file (`fo`). Each must be under an allowed local root."""
-
-    def local(protocol: object) -> bool:
-        try:
-            return issubclass(filesystem_class(str(protocol)), LocalFileSystem)
-        except InvalidArgument:
-            return False
-
-    target = options.get("target_protocol")
-    found = []
-    if local(scheme) or (target is not None and local(target)):
-        base = options.get("path")
-        found.append(os.path.join(str(base), location.lstrip("/")) if base else location)
-    archive = options.get("fo")
-    if archive is not None and (target is None or local(target)):
-        found.append(str(archive).removeprefix("file://"))
-    return found
-
-
 def _check_local_root(location: str, allowed_roots: Sequence[str], original: str) -> None:
-    real = os.path.realpath(location)
-    allowed = [os.path.realpath(root) for root in allowed_roots]
-    if not any(is_within(real, root) for root in allowed):
+    if not within_allowed(location, allowed_roots):
+        allowed = [os.path.realpath(root) for root in allowed_roots]
         where = ", ".join(allowed) if allowed else "none are configured"
         raise InvalidArgument(
             f"local UFS root {original} is not under an allowed local root ({where})"

@@ -210,6 +210,14 @@ class Worker:
     ) -> list[FileResult]:
         return await self._running().loads.load_batch(files, options)
 
+    async def catch_up_policies(self, revision: int) -> int:
+        """Refresh the rules if older than `revision` (a rule write's, announced by the
+        coordinator before it answers); the revision the rules are now current as of.
+        The mount table is read first: a rule names paths under mounts made before it."""
+        await self.refresh_mounts()
+        await self._running().upkeep.catch_up(revision)
+        return self.policy_watch.seen_revision
+
     async def free_batch(self, paths: list[str]) -> list[FileResult]:
         return await self._running().holdings.free_batch(paths)
 

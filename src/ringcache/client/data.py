@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..cluster.errors import (
+    FailureReason,
     InvalidArgument,
     NotFound,
     RingcacheError,
@@ -16,6 +17,7 @@ from ..cluster.errors import (
     UfsNotFound,
     Unavailable,
 )
+from ..cluster.ufs.local_roots import OutsideLocalRoots
 from ..dataserver.alluxio import file_id
 
 TIMEOUT = 60.0  # seconds a data server may take to answer (a miss reads the UFS first)
@@ -94,6 +96,8 @@ def answer_error(status: int, message: str, reason: str | None) -> RingcacheErro
     """The domain error a worker's answer names (its status code, and a UFS reason)."""
     if reason == "UFS_NOT_FOUND":
         return UfsNotFound(message)
+    if reason == FailureReason.OUTSIDE_LOCAL_ROOTS:
+        return OutsideLocalRoots(message)
     if reason is not None:
         return UfsError(message, reason=reason)
     if status == 400:

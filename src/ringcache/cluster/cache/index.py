@@ -9,7 +9,8 @@ from .model import PRIORITIES, FileEntry, SortedPaths, bits
 
 class CacheIndex:
     """The entries of the cached files, their paths in sorted order, and the page bytes
-    held or reserved (`used`) and pages held (`pages`) against `capacity_bytes`.
+    held or reserved (`used`) and pages held (`pages`) against `capacity_bytes`, and the
+    pages evicted to make room since it was made (`evicted`).
 
     Guarantees: `used` and `pages` are the sums over the entries (`used` also counts the
     pages reserved for writing); every page held is in `order`, and no page is held twice.
@@ -17,7 +18,16 @@ class CacheIndex:
     the store's lock.
     """
 
-    __slots__ = ("capacity_bytes", "page_size", "order", "files", "sorted", "used", "pages")
+    __slots__ = (
+        "capacity_bytes",
+        "page_size",
+        "order",
+        "files",
+        "sorted",
+        "used",
+        "pages",
+        "evicted",
+    )
 
     def __init__(self, capacity_bytes: int, page_size: int, order: EvictionOrder) -> None:
         self.capacity_bytes = capacity_bytes
@@ -27,6 +37,7 @@ class CacheIndex:
         self.sorted = SortedPaths()
         self.used = 0
         self.pages = 0
+        self.evicted = 0
 
     def add(self, entry: FileEntry) -> None:
         """Index a new entry, with the pages it holds already (at recovery) or none."""
@@ -100,6 +111,7 @@ class CacheIndex:
                 self.pages -= 1
                 dropped.append((entry, index, length))
                 changed[path] = entry
+        self.evicted += len(evicted)
         return evicted, forgotten, list(changed.values()), dropped
 
     def clear(self) -> None:

@@ -63,6 +63,7 @@ class StoreStats:
     used_bytes: int
     cached_files: int
     pages: int
+    pages_evicted: int = 0  # to make room, since the store opened
 
 
 def check_priority(priority: str) -> None:

@@ -135,7 +135,8 @@ class PageStore:
     def stats(self) -> StoreStats:
         with self._lock:
             index = self._index
-            return StoreStats(index.capacity_bytes, index.used, len(index.files), index.pages)
+            files = len(index.files)
+            return StoreStats(index.capacity_bytes, index.used, files, index.pages, index.evicted)
 
     @contextmanager
     def journal_batch(self) -> Iterator[None]:

@@ -339,6 +339,7 @@ class Coordinator(PolicyCalls):
                     self.peers.worker(record.id).call("stats"), WORKER_CALL_TIMEOUT
                 )
                 node.update(usedBytes=stats["usedBytes"], cachedFiles=stats["cachedFiles"])
+                node.update(pagesEvicted=stats["pagesEvicted"])
                 node.update(reads=read_metrics(stats))
                 last_heartbeat = stats["lastHeartbeat"]
             except Exception as exc:  # a slow worker still lists, without its usage

@@ -190,6 +190,7 @@ class Worker:
             "usedBytes": store.used_bytes,
             "cachedFiles": store.cached_files,
             "pages": store.pages,
+            "pagesEvicted": store.pages_evicted,
             "startTime": self.start_time,
             "lastHeartbeat": self.last_heartbeat,
             **self.counters,

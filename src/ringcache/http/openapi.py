@@ -31,10 +31,13 @@ REASONS = {
 }
 
 
-def openapi_document(prefix: str, resources: Iterable[Resource], secured: bool) -> dict:
-    """The document for `resources` mounted under `prefix`; `secured` adds the token."""
+def openapi_document(
+    prefix: str, resources: Iterable[Resource], secured: bool, extra: dict[str, Any] | None = None
+) -> dict:
+    """The document for `resources` mounted under `prefix` and the `extra` paths (their
+    operations documented by hand, as `text_operation` does); `secured` adds the token."""
     schemas: dict[str, Any] = {"Status": STATUS}
-    paths: dict[str, Any] = {}
+    paths: dict[str, Any] = dict(extra or {})
     for resource in resources:
         paths[prefix + resource.path] = {
             method.lower(): _operation(resource.path, method, op, schemas)
@@ -52,13 +55,21 @@ def openapi_document(prefix: str, resources: Iterable[Resource], secured: bool) 
     return document
 
 
+def text_operation(operation_id: str, summary: str, errors: tuple[int, ...]) -> dict:
+    """An operation without parameters that answers plain text, or `errors` as `Status`."""
+    ok = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "responses": {"200": ok, **_error_responses(errors)},
+    }
+
+
 def _operation(path: str, method: str, op: Operation, schemas: dict[str, Any]) -> dict:
     responses: dict[str, Any] = {
-        "200": {"description": "OK", "content": _json(_schema(op.answer, schemas))}
+        "200": {"description": "OK", "content": _json(_schema(op.answer, schemas))},
+        **_error_responses((*COMMON_ERRORS, *op.errors)),
     }
-    for code in sorted({*COMMON_ERRORS, *op.errors}):
-        status = {"$ref": REF.format(model="Status")}
-        responses[str(code)] = {"description": REASONS[code], "content": _json(status)}
     operation: dict[str, Any] = {
         "operationId": f"{method.lower()}{path.replace('/', '_').replace('-', '_')}",
         "summary": op.summary or f"{method} {path}",
@@ -75,6 +86,14 @@ def _operation(path: str, method: str, op: Operation, schemas: dict[str, Any]) -
             "content": _json(_schema(op.body, schemas, mode="validation")),
         }
     return operation
+
+
+def _error_responses(codes: Iterable[int]) -> dict[str, Any]:
+    status = {"$ref": REF.format(model="Status")}
+    return {
+        str(code): {"description": REASONS[code], "content": _json(status)}
+        for code in sorted(set(codes))
+    }
 
 
 def _schema(model: Any, schemas: dict[str, Any], mode: str = "serialization") -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
 from ..errors import InvalidArgument, RingcacheError
@@ -63,7 +63,9 @@ class StoreStats:
     used_bytes: int
     cached_files: int
     pages: int
-    pages_evicted: int = 0  # to make room, since the store opened
+    # Pages evicted to make room since the store opened: a count of events, not of what
+    # the store holds, so two stats of the same contents are equal whatever it is.
+    pages_evicted: int = field(default=0, compare=False)
 
 
 def check_priority(priority: str) -> None:

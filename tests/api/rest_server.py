@@ -19,9 +19,7 @@ from ringcache.local import LocalCluster
 def serving_rest(cluster: LocalCluster, api: ApiConfig | None = None) -> Iterator[str]:
     """`http://127.0.0.1:PORT`, where the cluster's REST API (admitting calls as `api`
     says) answers until the block ends."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(cluster.coordinator_ref, api), port=port, log_level="warning")
     )
@@ -34,3 +32,10 @@ def serving_rest(cluster: LocalCluster, api: ApiConfig | None = None) -> Iterato
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

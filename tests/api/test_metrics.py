@@ -3,7 +3,10 @@ and parsed as Prometheus parses it; the counters move by what reads and jobs did
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from ringcache.client.client import connect
 from ringcache.cluster.config import ApiConfig
 from ringcache.local import LocalCluster
-from tests.api.rest_server import serving_rest
-from tests.conftest import write_tree
+from tests.api.rest_server import free_port, serving_rest
+from tests.conftest import wait_for, write_tree
 
 PAGE = 64 * 1024  # the test clusters' page size
 Samples = dict[tuple[str, frozenset], float]
@@ -219,3 +222,56 @@ def test_several_apps_in_one_process_count_apart(
     nodes = {"route": "/api/v1/nodes", "method": "GET", "code": "200"}
     assert value(in_first, "ringcache_http_requests_total", **nodes) == 2
     assert ("ringcache_http_requests_total", frozenset(nodes.items())) not in in_second
+
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="needs the prometheus server (apt prometheus)")
+def test_a_prometheus_server_scrapes_it_with_the_token(
+    cluster_factory: Callable[..., LocalCluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(workers=1)
+    (tmp_path / "token").write_text("s3cret\n")
+    with serving_rest(cluster, ApiConfig(token="s3cret")) as address:
+        port = free_port()
+        config = {
+            "scrape_configs": [
+                {
+                    "job_name": "ringcache",
+                    "scrape_interval": "1s",
+                    "static_configs": [{"targets": [address.removeprefix("http://")]}],
+                    "authorization": {"credentials_file": str(tmp_path / "token")},
+                }
+            ]
+        }
+        (tmp_path / "prometheus.yml").write_text(json.dumps(config))  # YAML reads JSON
+        server = subprocess.Popen(
+            [
+                str(PROMETHEUS),
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / "prometheus.log").open("wb"),
+        )
+        try:
+            query = f"http://127.0.0.1:{port}/api/v1/query"
+            online = 'ringcache_workers{job="ringcache",state="ONLINE"}'
+
+            def scraped() -> list:
+                try:
+                    answer = httpx.get(query, params={"query": online}, timeout=5)
+                except httpx.TransportError:
+                    return []  # not listening yet
+                return answer.json()["data"]["result"] if answer.status_code == 200 else []
+
+            result = wait_for(scraped, timeout=60, what="a scrape by prometheus")
+            targets = httpx.get(f"http://127.0.0.1:{port}/api/v1/targets").json()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    assert result[0]["value"][1] == "1"
+    (target,) = targets["data"]["activeTargets"]
+    assert target["health"] == "up" and target["lastError"] == "", target

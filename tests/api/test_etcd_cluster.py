@@ -1,15 +1,25 @@
-"""A whole in-process cluster with etcd as its registry: membership and jobs recover."""
+"""A whole in-process cluster with etcd as its registry: membership and jobs recover, and
+workers are published where Alluxio clients look for them."""
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ringcache.cluster.clock import RealClock
+from ringcache.cluster.registry.etcd_backend import EtcdBackend
+from ringcache.cluster.ring.alluxio_discovery import AlluxioDiscovery
+from ringcache.cluster.ring.membership import live_key
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import api_for, files_on_disk, holders, wait_job, wait_running
 from tests.conftest import make_config, wait_for, write_tree
+
+ALLUXIO_PREFIX = AlluxioDiscovery().prefix
 
 
 @pytest.fixture
@@ -70,3 +80,53 @@ def test_a_load_survives_a_coordinator_restart_and_a_new_cluster_finds_it(
     again = api_for(etcd_cluster(state="elsewhere"))
     assert [m["path"] for m in again.get("/mount").json()["results"]] == ["/data"]
     assert again.get("/load", params={"alias": "slow"}).json()["state"] == "SUCCEEDED"
+
+
+@pytest.fixture
+def etcd_reader(etcd_url: str) -> Iterator[EtcdBackend]:
+    """Another client of the same etcd, as an Alluxio client would be."""
+    backend = EtcdBackend(etcd_url, RealClock())
+    yield backend
+    backend.close()
+
+
+def published(etcd: EtcdBackend) -> dict[str, tuple[dict, int]]:
+    """Each worker id under Alluxio's discovery prefix -> (its parsed JSON, its lease)."""
+    entries = etcd.range(ALLUXIO_PREFIX)
+    return {kv.key.removeprefix(ALLUXIO_PREFIX): (json.loads(kv.value), kv.lease) for kv in entries}
+
+
+def test_workers_are_published_alluxios_way_while_they_live(
+    etcd_cluster, etcd_reader: EtcdBackend
+) -> None:
+    cluster = etcd_cluster()
+    api = api_for(cluster)
+    nodes = cluster.run(cluster.coordinator_ref.call("list_nodes"))
+    entries = published(etcd_reader)
+    assert sorted(entries) == sorted(cluster.workers)
+    for node in nodes:
+        entry, lease = entries[node["id"]]
+        host, port = node["dataAddress"].rsplit(":", 1)
+        assert entry["Identity"] == {
+            "version": 1,
+            "identifier": uuid.UUID(node["id"].removeprefix("worker-")).hex,
+        }
+        address = entry["WorkerNetAddress"]
+        assert (address["Host"], address["HttpServerPort"]) == (host, int(port))
+        assert lease != 0 and lease == etcd_reader.get(live_key(node["id"])).lease
+
+    leaving, killed = sorted(cluster.workers)[:2]
+    assert api.delete("/nodes", params={"id": leaving}).status_code == 200
+    assert leaving not in published(etcd_reader)  # a graceful leave removes it at once
+    cluster.kill_worker(killed)  # no goodbye: the entry goes when etcd lapses the lease
+    wait_for(lambda: killed not in published(etcd_reader), timeout=15, what="lease lapse")
+    added = cluster.add_worker()
+    assert sorted(published(etcd_reader)) == sorted(set(cluster.workers) - {leaving})
+    assert added in published(etcd_reader)
+
+
+def test_the_embedded_registry_publishes_nothing_for_alluxio(cluster_factory) -> None:
+    cluster = cluster_factory(workers=2)
+    registry = cluster.registry_ref
+    assert len(cluster.run(registry.call("range", "/live/"))) == 2
+    assert cluster.run(registry.call("range", "/ServiceDiscovery/")) == []

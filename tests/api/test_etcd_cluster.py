@@ -130,3 +130,20 @@ def test_the_embedded_registry_publishes_nothing_for_alluxio(cluster_factory) ->
     registry = cluster.registry_ref
     assert len(cluster.run(registry.call("range", "/live/"))) == 2
     assert cluster.run(registry.call("range", "/ServiceDiscovery/")) == []
+
+
+def test_a_live_worker_whose_lease_lapsed_publishes_itself_again(
+    etcd_cluster, etcd_reader: EtcdBackend
+) -> None:
+    cluster = etcd_cluster()
+    worker = sorted(cluster.workers)[0]
+    _, lease = published(etcd_reader)[worker]
+    etcd_reader.revoke(lease)  # as etcd does when keepalives stop reaching it
+    assert worker not in published(etcd_reader)
+
+    def again() -> bool:
+        entry = published(etcd_reader).get(worker)
+        return entry is not None and entry[1] != lease
+
+    wait_for(again, timeout=10, what="the worker's next heartbeat to register again")
+    assert etcd_reader.get(live_key(worker)).lease == published(etcd_reader)[worker][1]

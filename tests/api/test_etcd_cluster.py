@@ -3,23 +3,18 @@ workers are published where Alluxio clients look for them."""
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ringcache.cluster.clock import RealClock
 from ringcache.cluster.registry.etcd_backend import EtcdBackend
-from ringcache.cluster.ring.alluxio_discovery import AlluxioDiscovery
 from ringcache.cluster.ring.membership import live_key
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import api_for, files_on_disk, holders, wait_job, wait_running
 from tests.conftest import make_config, wait_for, write_tree
-
-ALLUXIO_PREFIX = AlluxioDiscovery().prefix
+from tests.etcd_fixture import published
 
 
 @pytest.fixture
@@ -80,20 +75,6 @@ def test_a_load_survives_a_coordinator_restart_and_a_new_cluster_finds_it(
     again = api_for(etcd_cluster(state="elsewhere"))
     assert [m["path"] for m in again.get("/mount").json()["results"]] == ["/data"]
     assert again.get("/load", params={"alias": "slow"}).json()["state"] == "SUCCEEDED"
-
-
-@pytest.fixture
-def etcd_reader(etcd_url: str) -> Iterator[EtcdBackend]:
-    """Another client of the same etcd, as an Alluxio client would be."""
-    backend = EtcdBackend(etcd_url, RealClock())
-    yield backend
-    backend.close()
-
-
-def published(etcd: EtcdBackend) -> dict[str, tuple[dict, int]]:
-    """Each worker id under Alluxio's discovery prefix -> (its parsed JSON, its lease)."""
-    entries = etcd.range(ALLUXIO_PREFIX)
-    return {kv.key.removeprefix(ALLUXIO_PREFIX): (json.loads(kv.value), kv.lease) for kv in entries}
 
 
 def test_workers_are_published_alluxios_way_while_they_live(

@@ -11,7 +11,7 @@ import pytest
 
 from ringcache.config import ClusterConfig, WorkerConfig
 from ringcache.local import LocalCluster
-from tests.etcd_fixture import etcd_server, etcd_url  # noqa: F401 (shared fixtures)
+from tests.etcd_fixture import etcd_reader, etcd_server, etcd_url  # noqa: F401 (shared fixtures)
 from tests.s3_fixture import s3_server  # noqa: F401 (shared fixtures)
 
 

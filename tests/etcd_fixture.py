@@ -7,12 +7,14 @@ there is a broken install, not a missing optional tool.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
 import pytest
 
 from ringcache.cluster.clock import RealClock
+from ringcache.cluster.ring.alluxio_discovery import AlluxioDiscovery
 from ringcache.etcd_server import EtcdServer, find_etcd_binary
 
 
@@ -41,3 +43,21 @@ def etcd_url(etcd_server: EtcdServer) -> str:
     finally:
         backend.close()
     return etcd_server.url
+
+
+@pytest.fixture
+def etcd_reader(etcd_url: str) -> Iterator:
+    """Another client of the test's etcd (an `EtcdBackend`), as an Alluxio client would be."""
+    from ringcache.cluster.registry.etcd_backend import EtcdBackend
+
+    backend = EtcdBackend(etcd_url, RealClock())
+    yield backend
+    backend.close()
+
+
+def published(etcd) -> dict[str, tuple[dict, int]]:
+    """Each worker id under Alluxio's discovery prefix in `etcd` (an `EtcdBackend`) ->
+    (its parsed JSON, its lease)."""
+    prefix = AlluxioDiscovery().prefix
+    entries = etcd.range(prefix)
+    return {kv.key.removeprefix(prefix): (json.loads(kv.value), kv.lease) for kv in entries}

@@ -16,6 +16,7 @@ from .cluster.coordinator.coordinator import Coordinator
 from .cluster.environment import Environment
 from .cluster.refs import LocalPeers, LocalRef
 from .cluster.registry import Registry, open_registry
+from .cluster.ring.alluxio_discovery import discovery_for_registry
 from .cluster.ufs.filesystem import ConfinedUfsFactory
 from .cluster.worker.epoch import ChangeEpoch
 from .cluster.worker.worker import Worker, load_or_create_worker_id
@@ -127,6 +128,7 @@ class LocalCluster:
             peers=self.peers,
             data_address=f"127.0.0.1:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(cache_dir / "change-epoch"),
+            discovery=discovery_for_registry(self.config.registry),
         )
         await worker.start()
         self.data_servers[worker_id] = await serve(worker, sock)

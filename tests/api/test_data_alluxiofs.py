@@ -1,4 +1,5 @@
-"""The real `alluxiofs` 1.0.7 client reads through a ringcache worker's data server.
+"""The real `alluxiofs` 1.0.7 client reads through ringcache workers' data servers, given
+their addresses or finding them through etcd as it finds Alluxio's workers.
 
 `alluxiofs` pins `protobuf<3.21` (through `etcd3`), which cannot sit next to Ray's
 protobuf, so it is installed into a venv of its own (kept between runs under the temp
@@ -19,7 +20,7 @@ import pytest
 
 from ringcache.local import LocalCluster
 
-from ..conftest import write_tree
+from ..conftest import make_config, write_tree
 
 ALLUXIOFS = "alluxiofs==1.0.7"
 PAGE = 1024 * 1024
@@ -50,28 +51,27 @@ def digest(data: bytes) -> list:
     return [len(data), hashlib.sha256(data).hexdigest()]
 
 
-def test_alluxiofs_reads_whole_files_and_ranges_and_lists(
-    alluxiofs_python: Path, cluster_factory, tmp_path: Path
-) -> None:
-    files = {
-        "empty.bin": b"",
-        "one.bin": os.urandom(1),
-        "page.bin": os.urandom(PAGE),
-        "page-plus-one.bin": os.urandom(PAGE + 1),
-        "pages.bin": os.urandom(3 * PAGE + 12345),
-    }
-    ufs = write_tree(tmp_path / "alluxio-ufs", files)
-    cluster: LocalCluster = cluster_factory(workers=1, page_size=PAGE)
-    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{ufs}", {}))
-    node = cluster.run(cluster.coordinator_ref.call("list_nodes"))[0]
-    port = int(node["dataAddress"].rsplit(":", 1)[1])
-    ranges = [(0, 10), (PAGE - 3, PAGE + 7), (5, 2 * PAGE + 100), (3 * PAGE, 3 * PAGE + 12345)]
-    wanted = [[f"file://{ufs}/{name}", None, None] for name in files if files[name]]
-    wanted += [[f"file://{ufs}/pages.bin", start, end] for start, end in ranges]
-    # Twice: a miss read through from the UFS, then hits served from the cache files.
+FILES = {
+    "empty.bin": b"",
+    "one.bin": os.urandom(1),
+    "page.bin": os.urandom(PAGE),
+    "page-plus-one.bin": os.urandom(PAGE + 1),
+    "pages.bin": os.urandom(3 * PAGE + 12345),
+    # more files, so that with several workers every one of them owns some
+    **{f"small-{i}.bin": os.urandom(100 + i) for i in range(8)},
+}
+RANGES = [(0, 10), (PAGE - 3, PAGE + 7), (5, 2 * PAGE + 100), (3 * PAGE, 3 * PAGE + 12345)]
+
+
+def read_through_alluxiofs(python: Path, options: dict, ufs: Path, tmp_path: Path) -> dict:
+    """Every whole file and range of `FILES` read twice by alluxiofs with `options` (a miss
+    read through from the UFS, then hits served from the cache files), checked byte-exact;
+    returns the last answer."""
+    wanted = [[f"file://{ufs}/{name}", None, None] for name in FILES if FILES[name]]
+    wanted += [[f"file://{ufs}/pages.bin", start, end] for start, end in RANGES]
     for _ in range(2):
         result = subprocess.run(
-            [str(alluxiofs_python), str(READER), str(port), f"file://{ufs}", json.dumps(wanted)],
+            [str(python), str(READER), json.dumps(options), f"file://{ufs}", json.dumps(wanted)],
             capture_output=True,
             text=True,
             timeout=120,
@@ -80,12 +80,54 @@ def test_alluxiofs_reads_whole_files_and_ranges_and_lists(
         assert result.returncode == 0, result.stderr[-2000:]
         answer = json.loads(result.stdout.splitlines()[-1])
         expected_reads = [
-            [digest(files[Path(uri).name])] * 2 for uri, start, _ in wanted if start is None
-        ] + [[digest(files["pages.bin"][start:end])] for start, end in ranges]
+            [digest(FILES[Path(uri).name])] * 2 for uri, start, _ in wanted if start is None
+        ] + [[digest(FILES["pages.bin"][start:end])] for start, end in RANGES]
         assert answer["reads"] == expected_reads
         assert answer["ls"] == [
-            [f"file://{ufs}/{n}", "file", len(d)] for n, d in sorted(files.items())
+            [f"file://{ufs}/{n}", "file", len(d)] for n, d in sorted(FILES.items())
         ]
         assert answer["size"] == 1 and answer["ray"] is False
+    return answer
+
+
+def test_alluxiofs_reads_whole_files_and_ranges_and_lists(
+    alluxiofs_python: Path, cluster_factory, tmp_path: Path
+) -> None:
+    ufs = write_tree(tmp_path / "alluxio-ufs", FILES)
+    cluster: LocalCluster = cluster_factory(workers=1, page_size=PAGE)
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{ufs}", {}))
+    node = cluster.run(cluster.coordinator_ref.call("list_nodes"))[0]
+    port = int(node["dataAddress"].rsplit(":", 1)[1])
+    options = {"worker_hosts": "127.0.0.1", "worker_http_port": port}
+    read_through_alluxiofs(alluxiofs_python, options, ufs, tmp_path)
     reads = cluster.run(cluster.coordinator_ref.call("list_nodes"))[0]["reads"]
     assert reads["hits"] > 0 and reads["misses"] > 0 and 0 < reads["hitRatio"] < 1
+
+
+def test_alluxiofs_finds_the_workers_through_etcd_and_routes_as_ringcache(
+    alluxiofs_python: Path, etcd_url: str, tmp_path: Path
+) -> None:
+    ufs = write_tree(tmp_path / "alluxio-ufs", FILES)
+    config = make_config(tmp_path, registry=etcd_url, workers=3, page_size=PAGE)
+    with LocalCluster(config) as cluster:
+        coordinator = cluster.coordinator_ref
+        cluster.run(coordinator.call("add_mount", "/data", f"file://{ufs}", {}))
+        etcd_host, etcd_port = etcd_url.removeprefix("etcd://").rsplit(":", 1)
+        options = {
+            "etcd_hosts": etcd_host,  # no worker_hosts: the workers come from etcd
+            "etcd_port": int(etcd_port),
+            "hash_node_per_worker": cluster.run(coordinator.call("ring_snapshot"))["virtualNodes"],
+        }
+        answer = read_through_alluxiofs(alluxiofs_python, options, ufs, tmp_path)
+        nodes = cluster.run(coordinator.call("list_nodes"))
+        address_of = {node["id"]: node["dataAddress"] for node in nodes}
+        owners = {
+            uri: address_of[cluster.run(coordinator.call("owners", uri))[0]]
+            for uri in answer["owners"]
+        }
+        assert answer["owners"] == owners  # alluxiofs's ring picks ringcache's owner
+        # Its reads went to those owners: the workers that own no file served nothing.
+        owning = set(owners.values())
+        assert len(owning) > 1
+        served = {node["dataAddress"]: node["reads"]["bytesServed"] for node in nodes}
+        assert {address for address, count in served.items() if count > 0} == owning

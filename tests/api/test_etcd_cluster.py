@@ -1,15 +1,20 @@
-"""A whole in-process cluster with etcd as its registry: membership and jobs recover."""
+"""A whole in-process cluster with etcd as its registry: membership and jobs recover, and
+workers are published where Alluxio clients look for them."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
 
+from ringcache.cluster.registry.etcd_backend import EtcdBackend
+from ringcache.cluster.ring.membership import live_key
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import api_for, files_on_disk, holders, wait_job, wait_running
 from tests.conftest import make_config, wait_for, write_tree
+from tests.etcd_fixture import published
 
 
 @pytest.fixture
@@ -70,3 +75,56 @@ def test_a_load_survives_a_coordinator_restart_and_a_new_cluster_finds_it(
     again = api_for(etcd_cluster(state="elsewhere"))
     assert [m["path"] for m in again.get("/mount").json()["results"]] == ["/data"]
     assert again.get("/load", params={"alias": "slow"}).json()["state"] == "SUCCEEDED"
+
+
+def test_workers_are_published_alluxios_way_while_they_live(
+    etcd_cluster, etcd_reader: EtcdBackend
+) -> None:
+    cluster = etcd_cluster()
+    api = api_for(cluster)
+    nodes = cluster.run(cluster.coordinator_ref.call("list_nodes"))
+    entries = published(etcd_reader)
+    assert sorted(entries) == sorted(cluster.workers)
+    for node in nodes:
+        entry, lease = entries[node["id"]]
+        host, port = node["dataAddress"].rsplit(":", 1)
+        assert entry["Identity"] == {
+            "version": 1,
+            "identifier": uuid.UUID(node["id"].removeprefix("worker-")).hex,
+        }
+        address = entry["WorkerNetAddress"]
+        assert (address["Host"], address["HttpServerPort"]) == (host, int(port))
+        assert lease != 0 and lease == etcd_reader.get(live_key(node["id"])).lease
+
+    leaving, killed = sorted(cluster.workers)[:2]
+    assert api.delete("/nodes", params={"id": leaving}).status_code == 200
+    assert leaving not in published(etcd_reader)  # a graceful leave removes it at once
+    cluster.kill_worker(killed)  # no goodbye: the entry goes when etcd lapses the lease
+    wait_for(lambda: killed not in published(etcd_reader), timeout=15, what="lease lapse")
+    added = cluster.add_worker()
+    assert sorted(published(etcd_reader)) == sorted(set(cluster.workers) - {leaving})
+    assert added in published(etcd_reader)
+
+
+def test_the_embedded_registry_publishes_nothing_for_alluxio(cluster_factory) -> None:
+    cluster = cluster_factory(workers=2)
+    registry = cluster.registry_ref
+    assert len(cluster.run(registry.call("range", "/live/"))) == 2
+    assert cluster.run(registry.call("range", "/ServiceDiscovery/")) == []
+
+
+def test_a_live_worker_whose_lease_lapsed_publishes_itself_again(
+    etcd_cluster, etcd_reader: EtcdBackend
+) -> None:
+    cluster = etcd_cluster()
+    worker = sorted(cluster.workers)[0]
+    _, lease = published(etcd_reader)[worker]
+    etcd_reader.revoke(lease)  # as etcd does when keepalives stop reaching it
+    assert worker not in published(etcd_reader)
+
+    def again() -> bool:
+        entry = published(etcd_reader).get(worker)
+        return entry is not None and entry[1] != lease
+
+    wait_for(again, timeout=10, what="the worker's next heartbeat to register again")
+    assert etcd_reader.get(live_key(worker)).lease == published(etcd_reader)[worker][1]

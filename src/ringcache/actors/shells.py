@@ -22,6 +22,7 @@ from ..cluster.clock import RealClock
 from ..cluster.coordinator.coordinator import Coordinator
 from ..cluster.environment import Environment
 from ..cluster.registry import open_registry
+from ..cluster.ring.alluxio_discovery import discovery_for_registry
 from ..cluster.ufs.filesystem import ConfinedUfsFactory
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.worker import Worker, load_or_create_worker_id
@@ -91,6 +92,7 @@ class WorkerActor(ActorShell):
             peers=RayPeers(config.namespace),
             data_address=f"{host}:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(path / "change-epoch"),
+            discovery=discovery_for_registry(config.registry),
         )
         self._begin(self._start(sock))
 

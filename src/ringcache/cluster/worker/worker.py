@@ -16,6 +16,7 @@ from ..policies.tracking import GovernedStore
 from ..policies.watch import PolicyWatch
 from ..refs import ActorRef, LocalPeers, Peers
 from ..results import FileResult
+from ..ring.alluxio_discovery import AlluxioDiscovery
 from ..ring.membership import NodeRecord, live_key, node_key
 from .epoch import ChangeEpoch
 from .index_reports import REPORT_LIMIT
@@ -44,7 +45,8 @@ class Worker:
 
     Guarantees: a read answers the UFS bytes of the version recorded when the file was first
     cached (Alluxio's `immutable` default); a page is served only once it is whole on disk;
-    the worker holds a live key in the registry exactly while its lease is kept alive.
+    the worker holds a live key in the registry exactly while its lease is kept alive (and,
+    given a `discovery`, its Alluxio service-discovery entry under the same lease).
 
     The worker itself is the shell: identity, lease and heartbeat, lifecycle, and the calls
     other actors make by name, each handed to one of its services (`WorkerServices`), which
@@ -65,6 +67,7 @@ class Worker:
         peers: Peers | None = None,
         data_address: str | None = None,
         change_epoch: ChangeEpoch | None = None,
+        discovery: AlluxioDiscovery | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.peers = peers or LocalPeers()  # other workers, for moving data between them
@@ -77,6 +80,7 @@ class Worker:
         self.host = host
         self.ray_node_id = ray_node_id
         self.data_address = data_address  # where its data server listens, for clients
+        self.discovery = discovery  # publishes the worker to Alluxio clients too (etcd)
         # Raised before pages may be dropped: same-host readers of the cache files check it.
         self.change_epoch = change_epoch
         self.mount_view = MountView(registry, env.ufs_factory)
@@ -137,6 +141,10 @@ class Worker:
         self.lease = await self.registry.call("lease_grant", self.lease_ttl)
         await self.registry.call("put", node_key(self.worker_id), record.encode())
         await self.registry.call("put", live_key(self.worker_id), self.host, lease=self.lease)
+        if self.discovery is not None and self.data_address is not None:
+            entry = self.discovery.entry(self.worker_id, self.data_address)
+            key = self.discovery.key(self.worker_id)
+            await self.registry.call("put", key, entry, lease=self.lease)
         self.last_heartbeat = self.clock.now()
 
     async def _heartbeat_loop(self) -> None:

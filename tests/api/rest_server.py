@@ -10,18 +10,20 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from ringcache.cluster.config import ApiConfig
 from ringcache.http.app import create_app
 from ringcache.local import LocalCluster
 
 
 @contextmanager
-def serving_rest(cluster: LocalCluster) -> Iterator[str]:
-    """`http://127.0.0.1:PORT`, where the cluster's REST API answers until the block ends."""
+def serving_rest(cluster: LocalCluster, api: ApiConfig | None = None) -> Iterator[str]:
+    """`http://127.0.0.1:PORT`, where the cluster's REST API (admitting calls as `api`
+    says) answers until the block ends."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(cluster.coordinator_ref), port=port, log_level="warning")
+        uvicorn.Config(create_app(cluster.coordinator_ref, api), port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -10,7 +10,7 @@ from starlette.routing import Mount, Route
 from ..cluster.config import ApiConfig
 from ..cluster.jobs.catalog import JOB_KINDS
 from ..cluster.refs import ActorRef
-from . import cache, cache_filter, file_index, mount, nodes, priority, quota, ring, ttl
+from . import cache, cache_filter, dashboard, file_index, mount, nodes, priority, quota, ring, ttl
 from .answers import ApiJSONResponse
 from .errors import EXCEPTION_HANDLERS
 from .guard import BearerToken, BodySizeLimit
@@ -27,7 +27,8 @@ def create_app(
     """The management API over a coordinator reference (local, Ray or simulated).
 
     `api` sets the token every call needs and the largest body (default: open, 1 MiB);
-    the OpenAPI document is at `/api/v1/openapi.json`, behind the same token. Given the
+    the OpenAPI document is at `/api/v1/openapi.json`, behind the same token; the web
+    dashboard at `/` is open (it reads the API with the token it is given). Given the
     `registry`, repeated GETs are answered from memory while its watch says nothing
     changed (see `ReadCache`; the watch runs with the app's lifespan).
     """
@@ -43,10 +44,10 @@ def create_app(
 
     routes = [*resources, Route("/openapi.json", openapi, methods=["GET"])]
     return Starlette(
-        routes=[Mount(API_PREFIX, routes=routes)],
+        routes=[Mount(API_PREFIX, routes=routes), *dashboard.routes()],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            Middleware(BearerToken, token=token),
+            Middleware(BearerToken, token=token, public=dashboard.is_public),
             Middleware(BodySizeLimit, max_bytes=api.max_body_bytes),
             Middleware(ReadCache, registry=registry),
         ],

@@ -59,6 +59,7 @@ def test_the_page_and_its_files_are_served_with_their_types(open_app: TestClient
     assert page.headers["content-type"].startswith("text/html")
     assert page.text == (STATIC_DIR / "index.html").read_text()
     assert '<script src="/static/app.js"' in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
     expected = {
         "/static/app.js": "javascript",
         "/static/style.css": "text/css",

@@ -19,6 +19,13 @@ from ..cluster.jobs.catalog import JOB_KINDS
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PREFIX = "/static/"
 PUBLIC_PATHS = frozenset({"/", "/dashboard.json"})
+# The page runs only its own script and reads only this origin, whatever the API holds.
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def is_public(method: str, path: str) -> bool:
@@ -44,7 +51,7 @@ def routes() -> list[BaseRoute]:
     kinds = {"jobKinds": job_kinds()}
 
     async def index(request: Request) -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
     async def description(request: Request) -> JSONResponse:
         return JSONResponse(kinds)

@@ -1,15 +1,13 @@
-"""The dashboard in a real headless browser (Debian's chromium): what it renders is what
-the REST API answers, for the workers, a running job, a stopped one, mounts and policies."""
+"""The dashboard in a real headless browser (Debian's chromium): what it shows is what the
+REST API answers, for the workers, a running job as it goes, a stopped one, mounts and
+policies; without the token it shows nothing but the token field."""
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable
-from html.parser import HTMLParser
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,89 +17,24 @@ from ringcache.client.client import connect
 from ringcache.cluster.config import ApiConfig
 from ringcache.cluster.policies.config import FeatureSwitch, PolicyConfig
 from ringcache.local import LocalCluster
+from tests.api.dashboard_browser import Browser, Page, Tab, chromium_or_skip
 from tests.api.rest_server import serving_rest
 from tests.conftest import wait_for, write_tree
 
-CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "dashboard-test-token"
-# What the page shows of a worker and of a job, as data- attributes (camelCase in the API).
+# What the page shows of a worker, as data- attributes (the API's names).
 WORKER_FIELDS = ("usedBytes", "capacityBytes", "cachedFiles", "hits", "misses", "hitRatio")
 ALIAS_WITH_MARKUP = '<b id="injected">ghost</b>'
+STATUS = "document.getElementById('status').dataset"
 
 pytestmark = pytest.mark.slow
 
 
-def chromium_or_skip() -> Path:
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        pytest.skip(
-            f"chromium not found at {CHROMIUM}: install Debian's chromium "
-            "(`apt-get install chromium`; CI's .ci/run does) to run the dashboard's browser test"
-        )
-    return CHROMIUM
-
-
-def rendered_dom(url: str, budget_ms: int = 2500) -> str:
-    """The page's DOM after `budget_ms` of (virtual) time in headless chromium."""
-    with tempfile.TemporaryDirectory(prefix="ringcache-chromium-") as profile:
-        command = [
-            str(chromium_or_skip()),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={profile}",
-            f"--virtual-time-budget={budget_ms}",
-            "--dump-dom",
-            url,
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "<html" in done.stdout, done.stderr[-2000:]
-    return done.stdout
-
-
-def camel(attribute: str) -> str:
-    """`data-used-bytes` -> `usedBytes`, as `dataset` names it."""
-    return re.sub(r"-([a-z])", lambda m: m.group(1).upper(), attribute.removeprefix("data-"))
-
-
-class Page(HTMLParser):
-    """Every element of a dumped DOM with its id, its data- attributes and its text."""
-
-    VOID = {"meta", "link", "input", "br", "img", "hr"}
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.elements: list[dict] = []
-        self.open: list[dict] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        element = {"tag": tag, "attrs": dict(attrs), "text": ""}
-        element["data"] = {camel(k): v for k, v in attrs if k.startswith("data-")}
-        self.elements.append(element)
-        if tag not in self.VOID:
-            self.open.append(element)
-
-    def handle_endtag(self, tag: str) -> None:
-        while self.open:
-            if self.open.pop()["tag"] == tag:
-                break
-
-    def handle_data(self, data: str) -> None:
-        for element in self.open:
-            element["text"] += data
-
-    def having(self, key: str) -> list[dict]:
-        return [e["data"] for e in self.elements if key in e["data"]]
-
-    def by_id(self, element_id: str) -> dict | None:
-        return next((e for e in self.elements if e["attrs"].get("id") == element_id), None)
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    chromium_or_skip()
+    with Browser() as running:
+        yield running
 
 
 @pytest.fixture
@@ -122,7 +55,8 @@ def site(cluster_factory: Callable[..., LocalCluster], tmp_path: Path):
             ("/cache-filter", {"pattern": ".*/scratch/.*", "rule": "skipCache"}),
             ("/load", {"paths": ["/data/ghost"], "alias": ALIAS_WITH_MARKUP}),
         ):
-            assert api.post(path, json=body).status_code == 200, (path, api.post(path, json=body))
+            answer = api.post(path, json=body)
+            assert answer.status_code == 200, (path, answer.text)
         client = connect(cluster=cluster)
         for i in range(4):  # misses, then hits, on the warm files
             for _ in range(1 + i):
@@ -190,65 +124,77 @@ def check_the_bar(page: Page, job_id: str, done: float, total: float) -> None:
     assert width and float(width.group(1)) == round(done / total * 100, 1)
 
 
-def test_the_dashboard_shows_a_running_job_and_the_workers_as_the_api_does(site) -> None:
-    chromium_or_skip()
+def drawn(tab: Tab) -> Page:
+    """The page once it has drawn answers that the API gave after this call."""
+    seen = tab.polls()
+    # a poll under way now may have asked before this call: wait for the one after it
+    tab.wait_until(f"+{STATUS}.polls >= {seen + 2}")
+    return tab.dom()
+
+
+def test_the_dashboard_follows_a_running_job_as_the_api_reports_it(site, browser) -> None:
     cluster, api, base = site
     start_slow_load(api)
+    tab = browser.open(f"{base}/#token={TOKEN}")
+    tab.wait_until(f"{STATUS}.state === 'ok'")
+    assert tab.evaluate("location.hash") == ""  # the token left the address bar
 
-    before_job, before_nodes = job(api, "slow"), nodes(api)
-    page = Page(rendered_dom(f"{base}/#token={TOKEN}"))
-    after_job, after_nodes = job(api, "slow"), nodes(api)
+    shown_bytes = []
+    for _ in range(2):  # the same page, a few seconds apart: it follows the job by itself
+        before_job, before_nodes = job(api, "slow"), nodes(api)
+        page = drawn(tab)
+        after_job, after_nodes = job(api, "slow"), nodes(api)
 
-    status = page.by_id("status")
-    assert status["data"]["state"] == "ok" and int(status["data"]["polls"]) >= 1, status
-    assert before_job["state"] == after_job["state"] == "RUNNING"
-    shown = rendered_jobs(page)[before_job["id"]]
-    assert shown["state"] == "RUNNING" and shown["jobType"] == "load"
-    for counter in ("scannedFiles", "loadedNonEmptyFiles", "loadedBytes", "totalBytes"):
-        assert before_job[counter] <= float(shown[counter]) <= after_job[counter], counter
-    assert 0 < float(shown["bytesDone"]) == float(shown["loadedBytes"])
-    assert float(shown["bytesDone"]) < float(shown["bytesTotal"]) == 60 * 100_000
-    assert float(shown["filesDone"]) == float(shown["loadedNonEmptyFiles"])
-    check_the_bar(page, before_job["id"], float(shown["bytesDone"]), float(shown["bytesTotal"]))
-    # the workers: the same ones, each number between what the API said before and after
-    workers = rendered_workers(page)
-    assert set(workers) == set(before_nodes) == set(cluster.workers)
-    for worker_id, drawn in workers.items():
-        low, high = worker_view(before_nodes[worker_id]), worker_view(after_nodes[worker_id])
-        for field in ("usedBytes", "cachedFiles", "hits", "misses"):
-            assert low[field] <= drawn[field] <= high[field], (worker_id, field)
-        assert drawn["capacityBytes"] == low["capacityBytes"]
+        assert before_job["state"] == after_job["state"] == "RUNNING"
+        shown = rendered_jobs(page)[before_job["id"]]
+        assert shown["state"] == "RUNNING" and shown["jobType"] == "load"
+        for counter in ("scannedFiles", "loadedNonEmptyFiles", "loadedBytes", "totalBytes"):
+            assert before_job[counter] <= float(shown[counter]) <= after_job[counter], counter
+        done, total = float(shown["bytesDone"]), float(shown["bytesTotal"])
+        assert 0 < done == float(shown["loadedBytes"]) < total == 60 * 100_000
+        assert float(shown["filesDone"]) == float(shown["loadedNonEmptyFiles"])
+        check_the_bar(page, before_job["id"], done, total)
+        # the workers: the same ones, each number between what the API said before and after
+        workers = rendered_workers(page)
+        assert set(workers) == set(before_nodes) == set(cluster.workers)
+        for worker_id, numbers in workers.items():
+            low, high = worker_view(before_nodes[worker_id]), worker_view(after_nodes[worker_id])
+            for field in ("usedBytes", "cachedFiles", "hits", "misses"):
+                assert low[field] <= numbers[field] <= high[field], (worker_id, field)
+            assert numbers["capacityBytes"] == low["capacityBytes"]
+        shown_bytes.append(done)
+        so_far = after_job["loadedBytes"]
+        wait_for(lambda: job(api, "slow")["loadedBytes"] > so_far, 20, "more")  # noqa: B023
+    assert shown_bytes[0] < shown_bytes[1]
 
 
-def test_once_the_job_stops_every_number_equals_the_api(site) -> None:
-    chromium_or_skip()
+def test_once_the_job_stops_every_number_equals_the_api(site, browser) -> None:
     cluster, api, base = site
     start_slow_load(api)
     assert api.request("DELETE", "/load", json={"alias": "slow"}).json()["state"] == "STOPPED"
     quiet = settled(api)
 
-    page = Page(rendered_dom(f"{base}/#token={TOKEN}"))
+    page = drawn(browser.open(f"{base}/#token={TOKEN}"))
     expected = {i: worker_view(n) for i, n in nodes(api).items()}
-    assert expected == quiet, "the cluster moved while the page rendered"
+    assert expected == quiet, "the cluster moved while the page was drawn"
     assert rendered_workers(page) == expected
     assert page.by_id("worker-count")["text"] == f"({len(cluster.workers)})"
-    assert (
-        sum(w["hits"] for w in expected.values()) > 0 < sum(w["misses"] for w in expected.values())
-    )
+    assert all(sum(w[field] for w in expected.values()) > 0 for field in ("hits", "misses"))
 
     jobs = {j["id"]: j for j in api.get("/load").json()["results"]}
     shown = rendered_jobs(page)
     assert set(shown) == set(jobs) and len(jobs) == 2
     for job_id, answer in jobs.items():
-        drawn = shown[job_id]
-        assert drawn["state"] == answer["state"]
+        assert shown[job_id]["state"] == answer["state"]
         for counter in ("scannedFiles", "totalBytes", "loadedBytes", "failedFiles"):
-            assert float(drawn.get(counter, "0")) == answer.get(counter, 0), counter
-        assert int(drawn["failureCount"]) == len(answer.get("failures", []))
+            assert float(shown[job_id][counter]) == answer[counter], counter
+        assert int(shown[job_id]["failureCount"]) == len(answer.get("failures", []))
     ghost = job(api, ALIAS_WITH_MARKUP)
     assert shown[ghost["id"]]["state"] == "FAILED"
-    failures = [e["data"] for e in page.elements if e["data"].get("reason")]
-    assert [f["reason"] for f in failures] == [f["reason"] for f in ghost["failures"]]
+    failures = page.having("reason")
+    assert [(f["reason"], f["path"]) for f in failures] == [
+        (f["reason"], f["path"]) for f in ghost["failures"]
+    ]
     # the alias went in as text: no element was made of it
     assert page.by_id("injected") is None
     assert any(ALIAS_WITH_MARKUP in e["text"] for e in page.elements if e["tag"] == "span")
@@ -264,13 +210,21 @@ def test_once_the_job_stops_every_number_equals_the_api(site) -> None:
     assert "skipCache" in page.by_id("policy-cache-filter")["text"]
 
 
-def test_without_the_token_the_page_asks_for_it_and_shows_no_data(site) -> None:
-    chromium_or_skip()
-    _, _, base = site
-    page = Page(rendered_dom(f"{base}/", budget_ms=1500))
-    assert page.by_id("status")["data"]["state"] == "token"
-    assert "hidden" not in page.by_id("token-form")["attrs"]
-    assert page.having("workerId") == [] and page.having("jobId") == []
-    wrong = Page(rendered_dom(f"{base}/#token=wrong", budget_ms=1500))
-    assert wrong.by_id("status")["data"]["state"] == "token"
-    assert "refused" in wrong.by_id("token-error")["text"]
+def test_without_the_token_the_page_asks_for_it_and_shows_no_data(site, browser) -> None:
+    cluster, _, base = site
+    for url, refused in ((f"{base}/", False), (f"{base}/#token=wrong", True)):
+        tab = browser.open(url)
+        tab.wait_until(f"{STATUS}.state === 'token'")
+        page = tab.dom()
+        assert "hidden" not in page.by_id("token-form")["attrs"]
+        assert page.having("workerId") == [] and page.having("jobId") == []
+        assert ("refused" in page.by_id("token-error")["text"]) is refused
+    # the token typed into the field is used from then on
+    tab.evaluate(
+        f"document.getElementById('token-input').value = '{TOKEN}';"
+        "document.querySelector('#token-form button').click()"
+    )
+    tab.wait_until(f"{STATUS}.state === 'ok'")
+    page = tab.dom()
+    assert "hidden" in page.by_id("token-form")["attrs"]
+    assert {w["workerId"] for w in page.having("workerId")} == set(cluster.workers)

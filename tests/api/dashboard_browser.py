@@ -3,6 +3,7 @@ beyond the browser), and the parsed DOM of what it shows."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -40,24 +41,30 @@ def chromium_or_skip() -> Path:
     return CHROMIUM
 
 
+def high_pipe() -> tuple[int, int]:
+    """A pipe whose ends are numbered 10 or more, clear of the 3 and 4 they are put on."""
+    ends = []
+    for end in os.pipe():
+        ends.append(fcntl.fcntl(end, fcntl.F_DUPFD_CLOEXEC, 10))
+        os.close(end)
+    return ends[0], ends[1]
+
+
 class Browser:
     """One headless chromium for the length of a `with` block; `open(url)` gives a tab."""
 
     def __init__(self, timeout: float = 30) -> None:
         self.timeout = timeout
         self.profile = tempfile.TemporaryDirectory(prefix="ringcache-chromium-")
-        commands_in, self.commands = os.pipe()
-        self.answers, answers_out = os.pipe()
-
-        def onto_fds_3_and_4() -> None:
-            os.dup2(commands_in, 3)
-            os.dup2(answers_out, 4)
-
+        commands_in, self.commands = high_pipe()
+        self.answers, answers_out = high_pipe()
+        # bash puts the pipe ends on fds 3 and 4 and becomes chromium (not a preexec_fn: this
+        # process has threads; not dash: it takes no fd numbers past 9).
         command = [str(chromium_or_skip()), *FLAGS, f"--user-data-dir={self.profile.name}"]
+        on_3_and_4 = f'exec "$@" 3<&{commands_in} 4>&{answers_out}'
         self.process = subprocess.Popen(
-            [*command, "about:blank"],
-            preexec_fn=onto_fds_3_and_4,
-            pass_fds=(3, 4),
+            ["/bin/bash", "-c", on_3_and_4, "bash", *command, "about:blank"],
+            pass_fds=(commands_in, answers_out),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

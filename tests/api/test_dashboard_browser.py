@@ -132,7 +132,7 @@ def drawn(tab: Tab) -> Page:
     return tab.dom()
 
 
-def test_the_dashboard_follows_a_running_job_as_the_api_reports_it(site, browser) -> None:
+def test_the_dashboard_follows_a_running_job_as_the_api_reports_it(browser, site) -> None:
     cluster, api, base = site
     start_slow_load(api)
     tab = browser.open(f"{base}/#token={TOKEN}")
@@ -168,7 +168,7 @@ def test_the_dashboard_follows_a_running_job_as_the_api_reports_it(site, browser
     assert shown_bytes[0] < shown_bytes[1]
 
 
-def test_once_the_job_stops_every_number_equals_the_api(site, browser) -> None:
+def test_once_the_job_stops_every_number_equals_the_api(browser, site) -> None:
     cluster, api, base = site
     start_slow_load(api)
     assert api.request("DELETE", "/load", json={"alias": "slow"}).json()["state"] == "STOPPED"
@@ -210,7 +210,7 @@ def test_once_the_job_stops_every_number_equals_the_api(site, browser) -> None:
     assert "skipCache" in page.by_id("policy-cache-filter")["text"]
 
 
-def test_without_the_token_the_page_asks_for_it_and_shows_no_data(site, browser) -> None:
+def test_without_the_token_the_page_asks_for_it_and_shows_no_data(browser, site) -> None:
     cluster, _, base = site
     for url, refused in ((f"{base}/", False), (f"{base}/#token=wrong", True)):
         tab = browser.open(url)

@@ -48,8 +48,12 @@ def site(cluster_factory: Callable[..., LocalCluster], tmp_path: Path):
     with serving_rest(cluster, ApiConfig(token=TOKEN)) as base:
         api = httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {TOKEN}"})
         mount = {"path": "/data", "ufs": f"file://{tmp_path / 'ufs'}"}
+        (tmp_path / "other").mkdir()
+        secret = {"secret": "hunter2-secret", "region": "eu"}
+        other = {"path": "/other", "ufs": f"file://{tmp_path / 'other'}", "options": secret}
         for path, body in (
             ("/mount", mount),
+            ("/mount", other),
             ("/ttl", {"path": "/data/warm", "time": "2d"}),
             ("/quota", {"path": "/data/warm", "size": "1GB"}),
             ("/cache-filter", {"pattern": ".*/scratch/.*", "rule": "skipCache"}),
@@ -199,10 +203,12 @@ def test_once_the_job_stops_every_number_equals_the_api(browser, site) -> None:
     assert page.by_id("injected") is None
     assert any(ALIAS_WITH_MARKUP in e["text"] for e in page.elements if e["tag"] == "span")
 
-    mounts = page.having("ufs")
-    assert [(m["path"], m["ufs"]) for m in mounts] == [
-        (m["path"], m["ufs"]) for m in api.get("/mount").json()["results"]
-    ]
+    mounts = {m["path"]: m for m in api.get("/mount").json()["results"]}
+    assert [m["path"] for m in page.having("ufs")] == list(mounts) == ["/data", "/other"]
+    options = next(e for e in page.elements if e["data"].get("path") == "/other")["text"]
+    assert mounts["/other"]["options"]["secret"] != "hunter2-secret"  # redacted by the API
+    assert "region=eu" in options and f"secret={mounts['/other']['options']['secret']}" in options
+    assert not any("hunter2" in e["text"] for e in page.elements)
     ttl, quota = page.by_id("policy-ttl")["text"], page.by_id("policy-quota")["text"]
     assert "/data/warm" in ttl and "2d" in ttl and "1GB" in quota
     assert api.get("/priority").status_code == 501

@@ -11,7 +11,7 @@ from starlette.routing import Mount, Route
 from ..cluster.config import ApiConfig
 from ..cluster.jobs.catalog import JOB_KINDS
 from ..cluster.refs import ActorRef
-from . import cache, cache_filter, file_index, mount, nodes, priority, quota, ring, ttl
+from . import cache, cache_filter, dashboard, file_index, mount, nodes, priority, quota, ring, ttl
 from .answers import ApiJSONResponse
 from .errors import EXCEPTION_HANDLERS
 from .guard import BearerToken, BodySizeLimit
@@ -31,9 +31,10 @@ def create_app(
 
     `api` sets the token every call needs and the largest body (default: open, 1 MiB);
     the OpenAPI document is at `/api/v1/openapi.json` and the Prometheus metrics at
-    `/metrics`, behind the same token. Given the `registry`, repeated GETs are answered
-    from memory while its watch says nothing changed (see `ReadCache`; the watch runs with
-    the app's lifespan).
+    `/metrics`, behind the same token; the web dashboard at `/` is open (it reads the API
+    with the token it is given). Given the `registry`, repeated GETs are answered from
+    memory while its watch says nothing changed (see `ReadCache`; the watch runs with the
+    app's lifespan).
     """
     api = api or ApiConfig()
     token = api.resolved_token()
@@ -47,13 +48,17 @@ def create_app(
 
     routes = [*resources, Route("/openapi.json", openapi, methods=["GET"])]
     meters = CollectorRegistry()  # the app's own: apps in one process do not share counts
-    top = [Mount(API_PREFIX, routes=routes), metrics_route(coordinator, meters)]
+    top = [
+        Mount(API_PREFIX, routes=routes),
+        metrics_route(coordinator, meters),
+        *dashboard.routes(),
+    ]
     return Starlette(
         routes=top,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             Middleware(RequestMetrics, routes=top, registry=meters),
-            Middleware(BearerToken, token=token),
+            Middleware(BearerToken, token=token, public=dashboard.is_public),
             Middleware(BodySizeLimit, max_bytes=api.max_body_bytes),
             Middleware(ReadCache, registry=registry),
         ],

@@ -7,6 +7,7 @@ costs no actor round trip and no body is read past the limit.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,14 +17,25 @@ from .body import BodyTooLarge
 
 class BearerToken:
     """Guarantees: with a token set, a call without `Authorization: Bearer <token>` is a
-    401 `{"status"}` and reaches no route; the comparison takes constant time."""
+    401 `{"status"}` and reaches no route, unless `public(method, path)` says it holds no
+    data (the dashboard's page); the comparison takes constant time."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str | None,
+        public: Callable[[str, str], bool] = lambda method, path: False,
+    ) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode() if token else None
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.expected is not None and scope["type"] == "http":
+        if (
+            self.expected is not None
+            and scope["type"] == "http"
+            and not self.public(scope["method"], scope["path"])
+        ):
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
                 answer = ApiJSONResponse(

@@ -107,6 +107,7 @@ def test_skew_concentrates_the_reads():
         ["--skew", "zipf--1"],
         ["--workers", "1"],
         ["--files", "0"],
+        ["--virtual-nodes", "0"],
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, capsys):

@@ -85,6 +85,12 @@ def add_simulate_command(commands: Any) -> None:
         default="zipf-1.1",
         help="rings: the read workload's popularity, zipf-<exponent> or uniform (default zipf-1.1)",
     )
+    parser.add_argument(
+        "--virtual-nodes",
+        type=int,
+        default=2000,
+        help="rings: virtual nodes per worker of the alluxio and bounded rings (default 2000)",
+    )
     parser.add_argument("--slow-workers", type=int, default=0, help="workers made slower")
     parser.add_argument("--slowdown", type=float, default=4.0, help="how much slower (default 4)")
     parser.add_argument(
@@ -106,7 +112,8 @@ def rings_command(args: argparse.Namespace) -> int:
     from ..simulations.rings_report import rings_json, write_rings_report
 
     try:
-        summary = compare_rings(args.workers, args.files, args.seed, parse_skew(args.skew))
+        skew = parse_skew(args.skew)
+        summary = compare_rings(args.workers, args.files, args.seed, skew, args.virtual_nodes)
     except InvalidArgument as exc:
         print(f"ringcache simulate rings: {exc.message}", file=sys.stderr)
         return 2

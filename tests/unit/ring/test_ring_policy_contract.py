@@ -273,18 +273,25 @@ def _moved(ring, before: np.ndarray, members: list[str]) -> tuple[float, set[str
     return float(changed.mean()), set(new[changed].tolist())
 
 
-# The measured worst over five joiners, ideal = 1/(N+1), with the bound each is held to.
-JOIN_BOUND = {"alluxio": 1.1, "maglev": 1.6, "bounded": 1.6}
+# The bound each policy is held to, as a multiple of the ideal 1/(N+1), averaged over five
+# joiners (measured: alluxio 0.99, maglev 1.55, bounded at 20 virtual nodes 2.00). Maglev
+# moves entries between workers that stay, too. Bounded at 2,000 virtual nodes is
+# Alluxio's placement (no worker reaches the cap); at 20 the cap binds, and a join
+# cascades arcs from full workers to their neighbours (the paper bounds the expected
+# cascade by O(1/(c-1)**2) times the ideal, far above what is measured here).
+JOIN_BOUNDS = [("alluxio", 2000, 1.1), ("bounded", 2000, 1.1), ("maglev", 2000, 1.6),
+               ("bounded", 20, 2.2)]  # fmt: skip
 
 
-@pytest.mark.parametrize("policy", sorted(JOIN_BOUND))
-def test_a_join_moves_near_the_ideal(policy):
-    big_ring, big_owners = ring_of(policy), owners_of(policy)
+@pytest.mark.parametrize(("policy", "virtual_nodes", "bound"), JOIN_BOUNDS)
+def test_a_join_moves_near_the_ideal(policy, virtual_nodes, bound):
+    big_ring = build_ring(MEMBERS, policy, virtual_nodes)
+    big_owners = big_ring.first_owners(PATHS)
     ideal = 1 / (WORKERS + 1)
     moves = [_moved(big_ring, big_owners, [*MEMBERS, joiner]) for joiner in JOINERS]
-    assert np.mean([fraction for fraction, _ in moves]) <= JOIN_BOUND[policy] * ideal
-    assert all(fraction >= 0.8 * ideal for fraction, _ in moves)  # the joiner takes a share
-    if policy == "alluxio":  # Alluxio's ring moves files only to the joiner
+    assert np.mean([fraction for fraction, _ in moves]) <= bound * ideal
+    assert all(fraction >= 0.7 * ideal for fraction, _ in moves)  # the joiner takes a share
+    if virtual_nodes == 2000 and policy != "maglev":  # Alluxio's ring: only to the joiner
         assert all(to == {joiner} for (_, to), joiner in zip(moves, JOINERS, strict=True))
 
 
@@ -299,13 +306,18 @@ def test_jump_moves_the_ideal_at_the_end_of_the_order_and_more_in_the_middle():
     assert fraction > 0.9  # documented: (N - r)/N of the keys move for a joiner at place r
 
 
-def test_a_leave_moves_the_leavers_files(policy, big_ring, big_owners):
-    names = np.array(big_ring.worker_ids, dtype=object)[big_owners]
-    leaver = big_ring.worker_ids[-1] if policy == "jump" else MEMBERS[17]
+# Measured: alluxio, jump (its last worker) and bounded at 2,000 virtual nodes move
+# exactly the leaver's files; maglev 1.51x them; bounded at 20 virtual nodes 1.18-1.77x.
+LEAVE_BOUNDS = [("alluxio", 2000, 1.0), ("jump", 2000, 1.0), ("bounded", 2000, 1.0),
+                ("maglev", 2000, 1.6), ("bounded", 20, 2.0)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("policy", "virtual_nodes", "bound"), LEAVE_BOUNDS)
+def test_a_leave_moves_the_leavers_files(policy, virtual_nodes, bound):
+    ring = build_ring(MEMBERS, policy, virtual_nodes)
+    before = ring.first_owners(PATHS)
+    names = np.array(ring.worker_ids, dtype=object)[before]
+    leaver = ring.worker_ids[-1] if policy == "jump" else MEMBERS[17]
     held = float(np.mean(names == leaver))
-    fraction, _ = _moved(big_ring, big_owners, [w for w in MEMBERS if w != leaver])
-    assert fraction >= held
-    assert (
-        fraction
-        <= {"alluxio": 1.0, "jump": 1.0, "maglev": 1.6, "bounded": 1.6}[policy] * held + 1e-9
-    )
+    fraction, _ = _moved(ring, before, [w for w in MEMBERS if w != leaver])
+    assert held <= fraction <= bound * held + 1e-9

@@ -55,7 +55,7 @@ class CacheClient:
     def refresh(self) -> None:
         """Read the ring, the workers' data addresses and the mount table afresh."""
         snapshot = self.control.ring()
-        self._ring = ring_from_snapshot(snapshot)
+        self._ring = ring_from_snapshot(snapshot, self._ring)
         self._addresses = {
             node["id"]: node["dataAddress"]
             for node in self.control.nodes()

@@ -186,6 +186,10 @@ def test_a_snapshot_builds_the_clusters_ring_and_an_old_one_alluxios():
     assert (
         ring_from_snapshot(snapshot).fingerprint() == build_ring(members, "jump", 64).fingerprint()
     )
+    current = ring_from_snapshot(snapshot)
+    assert ring_from_snapshot({**snapshot, "workers": members[::-1]}, current) is current
+    for change in ({"workers": members[:5]}, {"virtualNodes": 65}, {"ringPolicy": "maglev"}):
+        assert ring_from_snapshot({**snapshot, **change}, current) is not current
     del snapshot["ringPolicy"]
     assert ring_from_snapshot(snapshot).policy == "alluxio"
 

@@ -21,8 +21,18 @@ def build_ring(
     return _KINDS[check_policy(policy)](worker_ids, virtual_nodes)
 
 
-def ring_from_snapshot(snapshot: Mapping[str, Any]) -> RingPolicy:
+def ring_from_snapshot(
+    snapshot: Mapping[str, Any], current: RingPolicy | None = None
+) -> RingPolicy:
     """The cluster's ring from its snapshot (`workers`, `virtualNodes`, `ringPolicy`; a
-    snapshot without a policy is from a cluster that only knew Alluxio's)."""
+    snapshot without a policy is from a cluster that only knew Alluxio's): `current`
+    itself when it is that ring already, so a client's periodic refresh builds nothing."""
     policy = snapshot.get("ringPolicy", DEFAULT_POLICY)
-    return build_ring(snapshot["workers"], policy, snapshot["virtualNodes"])
+    workers, virtual_nodes = snapshot["workers"], snapshot["virtualNodes"]
+    if (
+        current is not None
+        and (current.policy, current.virtual_nodes) == (policy, virtual_nodes)
+        and current.worker_ids == tuple(sorted(workers))
+    ):
+        return current
+    return build_ring(workers, policy, virtual_nodes)

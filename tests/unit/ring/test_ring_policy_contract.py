@@ -16,6 +16,7 @@ import subprocess
 import sys
 import uuid
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,6 +174,22 @@ def test_bad_counts_and_paths_are_rejected(policy):
             ring.owners_batch(["/ok", path], 2)
         with pytest.raises(InvalidArgument):
             ring.first_owners(["/ok", path])
+
+
+def test_the_alluxio_policy_still_reproduces_alluxios_vectors():
+    vectors = Path(__file__).resolve().parents[4] / "shared" / "conformance" / "alluxio-hash-ring"
+    if not vectors.is_dir():
+        pytest.skip(f"Alluxio conformance vectors not found at {vectors}")
+
+    def worker(identity: dict) -> str:
+        return "worker-" + str(uuid.UUID(hex=identity["identifier"]))
+
+    members = [worker(w) for w in json.loads((vectors / "workerList.json").read_text())]
+    ring = build_ring(members, "alluxio", 5)  # the policy the configuration names
+    expected = json.loads((vectors / "fileUrlWorkers.json").read_text())
+    assert ring.owners_batch(list(expected), 5) == [
+        [worker(w) for w in owners] for owners in expected.values()
+    ]
 
 
 def test_an_unknown_policy_is_refused_by_name():

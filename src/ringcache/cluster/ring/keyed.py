@@ -34,7 +34,7 @@ class KeyedRing(Members, ABC):
 
     def with_workers(self, worker_ids: Iterable[str]) -> KeyedRing:
         """The same policy and virtual nodes over other workers."""
-        return type(self)(worker_ids, self._virtual_nodes)  # type: ignore[call-arg]
+        return type(self)(worker_ids, self._virtual_nodes)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(workers={len(self)}, virtual_nodes={self._virtual_nodes})"

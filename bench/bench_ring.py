@@ -5,7 +5,9 @@ Measures, on the same workers and keys: ring build time, single lookups per seco
 (``HashRing.owners_batch`` vs ``get_node`` per key), balance of keys per worker (max/mean and
 coefficient of variation) and the fraction of keys that move when one worker joins, against
 the ideal 1/(N+1). uhashring runs twice: with its default virtual nodes and with as many as
-ours, so balance differences are not just a matter of point count.
+ours, so balance differences are not just a matter of point count. ringcache's other ring
+policies (maglev, jump, bounded: ``ring_policy`` in the config) run beside them, each
+named ``ringcache <policy>``; ``ringcache`` alone is the default, Alluxio's ring.
 
 Run: ``.venv/bin/python bench/bench_ring.py`` (``--help`` for options, ``--json`` for JSON).
 """
@@ -24,6 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ringcache import HashRing
+from ringcache.cluster.ring.build import build_ring
 
 try:
     import uhashring
@@ -89,6 +92,12 @@ def run(args: argparse.Namespace) -> dict:
     ideal = 1 / (args.workers + 1)
     contenders = {
         "ringcache": Contender(lambda ws: HashRing(ws, args.vnodes), "ringcache"),
+        **{
+            f"ringcache {policy}": Contender(
+                lambda ws, p=policy: build_ring(ws, p, args.vnodes), "ringcache"
+            )
+            for policy in args.policies
+        },
         "uhashring (default vnodes)": Contender(
             lambda ws: uhashring.HashRing(nodes=list(ws)), "uhashring"
         ),
@@ -181,6 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=3, help="timing runs; the best counts (3)")
     parser.add_argument("--seed", type=int, default=1, help="seed for workers and keys (1)")
+    parser.add_argument(
+        "--policies",
+        nargs="*",
+        default=["maglev", "jump", "bounded"],
+        help="ringcache's other ring policies to run beside (default: maglev jump bounded)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     data = run(args)

@@ -26,6 +26,9 @@ scenarios:
   scale-out    load, add --add workers (default max(1, N//10)), rebalance ALL
   crash        kill --crashes workers (default max(1, N//10)) during a load
   restart      restart the coordinator --restarts times during a load
+  rings        compare the ring policies (alluxio, maglev, jump, bounded) on one workload:
+               balance of files, bytes and --skew'ed reads, and movement on a join and a
+               leave against the ideal (no cluster is run; prints a table and JSON)
 
 Faults: --crashes (and --restart-after), --restarts, --lease-lapses (workers cut off from
 the registry during the load), --slow-workers, --ufs-error-rate; all at seeded-random times
@@ -48,7 +51,7 @@ def add_simulate_command(commands: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", choices=SCENARIOS, help="what to run (see above)")
+    parser.add_argument("scenario", choices=[*SCENARIOS, RINGS], help="what to run (see above)")
     parser.add_argument("--workers", type=int, default=10, help="workers at start (default 10)")
     parser.add_argument(
         "--files", type=int, default=10_000, help="files in the UFS (default 10000)"
@@ -77,6 +80,17 @@ def add_simulate_command(commands: Any) -> None:
     parser.add_argument(
         "--ufs-error-rate", type=float, default=0.0, help="fraction of UFS reads that fail"
     )
+    parser.add_argument(
+        "--skew",
+        default="zipf-1.1",
+        help="rings: the read workload's popularity, zipf-<exponent> or uniform (default zipf-1.1)",
+    )
+    parser.add_argument(
+        "--virtual-nodes",
+        type=int,
+        default=2000,
+        help="rings: virtual nodes per worker of the alluxio and bounded rings (default 2000)",
+    )
     parser.add_argument("--slow-workers", type=int, default=0, help="workers made slower")
     parser.add_argument("--slowdown", type=float, default=4.0, help="how much slower (default 4)")
     parser.add_argument(
@@ -88,8 +102,33 @@ def add_simulate_command(commands: Any) -> None:
     parser.set_defaults(run=simulate_command)
 
 
+RINGS = "rings"
+
+
+def rings_command(args: argparse.Namespace) -> int:
+    """Compare the ring policies: a table on stderr, the JSON summary on stdout; 2 on bad input."""
+    from ..cluster.errors import InvalidArgument
+    from ..simulations.rings import compare_rings, parse_skew, rings_table
+    from ..simulations.rings_report import rings_json, write_rings_report
+
+    try:
+        skew = parse_skew(args.skew)
+        summary = compare_rings(args.workers, args.files, args.seed, skew, args.virtual_nodes)
+    except InvalidArgument as exc:
+        print(f"ringcache simulate rings: {exc.message}", file=sys.stderr)
+        return 2
+    print(rings_table(summary), file=sys.stderr)
+    print(rings_json(summary))
+    if args.report:
+        for path in write_rings_report(summary, args.report):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def simulate_command(args: argparse.Namespace) -> int:
     """Run the scenario; print the summary (and write the report); 0, or 1 if a check failed."""
+    if args.scenario == RINGS:
+        return rings_command(args)
     from ..cluster.errors import InvalidArgument
     from ..simulations.checks import SimulationCheckFailed
     from ..simulations.scenarios import run_scenario

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from ..cluster.errors import Unavailable
 from ..cluster.paths import is_uri, normalize_cluster_path
-from ..cluster.ring.hash_ring import HashRing
+from ..cluster.ring.build import build_ring, ring_from_snapshot
 from ..cluster.ufs.browse import list_directory, stat_path
 from ..cluster.ufs.filesystem import UnderFileSystem, ufs_for
 from ..cluster.ufs.mounts import MountPoint, MountTable
@@ -47,7 +47,7 @@ class CacheClient:
         self.local = local
         self.ufs_fallback = ufs_fallback
         self.ufs_factory = ufs_factory
-        self._ring = HashRing([])
+        self._ring = build_ring([])
         self._addresses: dict[str, str] = {}
         self._mounts = MountTable([])
         self._refreshed = float("-inf")
@@ -55,7 +55,7 @@ class CacheClient:
     def refresh(self) -> None:
         """Read the ring, the workers' data addresses and the mount table afresh."""
         snapshot = self.control.ring()
-        self._ring = HashRing(snapshot["workers"], virtual_nodes=snapshot["virtualNodes"])
+        self._ring = ring_from_snapshot(snapshot, self._ring)
         self._addresses = {
             node["id"]: node["dataAddress"]
             for node in self.control.nodes()

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .policies.config import PolicyConfig
+from .ring.policy import DEFAULT_POLICY, POLICIES
 from .units import parse_duration, parse_size
 
 DEFAULT_HOME = Path(".ringcache")
@@ -78,6 +79,8 @@ class ClusterConfig(BaseModel):
     ray_address: str | None = None
     workers: int = Field(1, ge=0)
     virtual_nodes: int = Field(2000, ge=1)
+    # Who owns a file: alluxio (Alluxio's ring, bit-exact), maglev, jump or bounded.
+    ring_policy: str = DEFAULT_POLICY
     lease_ttl: float = 15.0
     auto_rebalance: bool = False  # rebalance ALL on its own after membership changes
     auto_rebalance_delay: float = 10.0  # seconds of quiet membership before it starts
@@ -91,6 +94,13 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+    @field_validator("ring_policy")
+    @classmethod
+    def _ring_policy(cls, value: str) -> str:
+        if value not in POLICIES:
+            raise ValueError(f"ring_policy is one of {', '.join(POLICIES)}, not {value!r}")
+        return value
 
     @field_validator("registry")
     @classmethod

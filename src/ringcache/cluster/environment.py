@@ -17,7 +17,7 @@ from typing import Any
 from .cache.store import PageStore
 from .clock import Clock, RealClock
 from .index.file_index import FileIndex
-from .ring.hash_ring import RingCache
+from .ring.cache import RingCache
 from .ufs.filesystem import ConfinedUfsFactory, UfsFactory
 
 RunIo = Callable[..., Awaitable[Any]]

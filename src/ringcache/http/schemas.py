@@ -117,10 +117,11 @@ class NodeList(Answer):
 
 
 class RingView(Answer):
-    """The ring's workers (ids), its virtual nodes per worker, and its version."""
+    """The ring's workers (ids), its virtual nodes per worker, its policy, and its version."""
 
     workers: list[str]
     virtualNodes: int
+    ringPolicy: str = "alluxio"
     version: int
 
 

@@ -28,7 +28,8 @@ from ..cluster.errors import InvalidArgument
 from ..cluster.paths import split_uri
 from ..cluster.registry import Registry
 from ..cluster.registry.memory_backend import MemoryBackend
-from ..cluster.ring.hash_ring import HashRing, RingCache
+from ..cluster.ring.cache import RingCache
+from ..cluster.ring.hash_ring import HashRing
 from ..cluster.worker.worker import Worker
 from .costs import IoMeter, Link, NodeModel, SimRunIo
 from .index import PROCESS_FROM_FILES, IndexProcess, KeptFileIndex

@@ -12,12 +12,8 @@ import pytest
 
 from ringcache import HashRing
 from ringcache.cluster.errors import InvalidArgument
-from ringcache.cluster.ring.hash_ring import (
-    KEPT_RINGS,
-    MAX_ATTEMPTS,
-    RingCache,
-    _virtual_node_hashes,
-)
+from ringcache.cluster.ring.cache import KEPT_RINGS, RingCache
+from ringcache.cluster.ring.hash_ring import MAX_ATTEMPTS, _virtual_node_hashes
 
 VECTORS = Path(__file__).resolve().parents[4] / "shared" / "conformance" / "alluxio-hash-ring"
 

@@ -64,6 +64,7 @@ class Coordinator(PolicyCalls):
             config.virtual_nodes,
             on_offline=self._record_offline,
             on_change=self._membership_changed,
+            policy=config.ring_policy,
         )
         self._auto_rebalance: asyncio.Task | None = None
         self._stopped = False
@@ -179,6 +180,7 @@ class Coordinator(PolicyCalls):
         return {
             "workers": list(self.ring.worker_ids),
             "virtualNodes": self.config.virtual_nodes,
+            "ringPolicy": self.ring.policy,
             "version": self.ring_version,
         }
 
@@ -215,7 +217,8 @@ class Coordinator(PolicyCalls):
         """Have every live worker drop, in the background, the files it does not own."""
         workers = list(self.ring.worker_ids)
         vnodes = self.config.virtual_nodes
-        errors = await self._on_live_workers("clear_stale", workers, vnodes, replicas)
+        policy = self.ring.policy
+        errors = await self._on_live_workers("clear_stale", workers, vnodes, replicas, policy)
         return {"errors": errors}
 
     async def stop_clear_stale(self) -> dict[str, Any]:

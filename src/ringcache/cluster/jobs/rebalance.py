@@ -92,6 +92,7 @@ class RebalanceRun(JobRun):
                 # simulator, a local cluster) then finds it instead of building it again.
                 "ring": self.env.rings.keep(ring),
                 "virtualNodes": ring.virtual_nodes,
+                "ringPolicy": ring.policy,
                 "replicas": self.record.options.get("replicas", 1),
                 "workers": list(ring.worker_ids),
             }

@@ -59,10 +59,7 @@ class Repair:
         failures: list[dict[str, Any]] = []
         for _ in range(ROUNDS):
             current = self.ring()[0]
-            stale = [
-                HashRing(workers, virtual_nodes=current.virtual_nodes)
-                for workers in record.repair_rings
-            ]
+            stale = [current.with_workers(workers) for workers in record.repair_rings]
             dispatcher = self.new_dispatcher()
             dispatcher.note_ring(current)
             failures = await self._round(dispatcher, stale)

@@ -17,8 +17,6 @@ clockwise from the last attempt's point, so ``owners(path, n)`` always ends with
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -26,29 +24,13 @@ from collections.abc import Iterable, Sequence
 import mmh3
 import numpy as np
 
-from ringcache.cluster.errors import InvalidArgument
+from .members import Members, encode_path, encode_paths
 
-WORKER_PREFIX = "worker-"
 IDENTITY_VERSION = 1
 MAX_ATTEMPTS = 100  # Alluxio's cap on rehash attempts per lookup
 _ATTEMPT_SUFFIX = tuple(a.to_bytes(4, "little") for a in range(MAX_ATTEMPTS + 1))
 _BUCKET_SHIFT = 16  # scalar lookups bisect only within the ring points sharing the top 16 bits
-KEPT_RINGS = 4  # rings a `RingCache` keeps
 SCALAR_LOOKUPS = 64  # fewer paths than this are looked up one by one, not with numpy
-
-
-def identifier_bytes(worker_id: str) -> bytes:
-    """The 16 identifier bytes of ``worker-<uuid>``; `InvalidArgument` unless canonical."""
-    if not isinstance(worker_id, str) or not worker_id.startswith(WORKER_PREFIX):
-        raise InvalidArgument(f"worker id {worker_id!r} is not of the form 'worker-<uuid>'")
-    text = worker_id[len(WORKER_PREFIX) :]
-    try:
-        parsed = uuid.UUID(text)
-    except ValueError:
-        raise InvalidArgument(f"worker id {worker_id!r} does not end in a valid uuid") from None
-    if str(parsed) != text:  # one spelling per worker, or two ids would share ring points
-        raise InvalidArgument(f"worker id {worker_id!r} must be 'worker-{parsed}'")
-    return parsed.bytes
 
 
 def _rotl(x: np.ndarray, r: int) -> np.ndarray:
@@ -80,16 +62,7 @@ def _virtual_node_hashes(identifiers: list[bytes], virtual_nodes: int) -> np.nda
     return h.view(np.int32)
 
 
-def _encode(path: str) -> bytes:
-    if not isinstance(path, str):
-        raise InvalidArgument(f"a UFS path must be a string, not {type(path).__name__}")
-    try:
-        return path.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgument(f"UFS path {path!r} is not valid unicode: {exc}") from None
-
-
-class HashRing:
+class HashRing(Members):
     """An immutable Alluxio-compatible consistent hash ring over ``worker-<uuid>`` ids.
 
     Guarantees: ``owners(path, n)`` returns ``min(n, len(ring))`` distinct workers, first
@@ -100,31 +73,12 @@ class HashRing:
     workers' virtual nodes hash to the same point, the greater worker id keeps it.
     """
 
-    __slots__ = (
-        "_worker_ids",
-        "_virtual_nodes",
-        "_hashes",
-        "_owners",
-        "_buckets",
-        "_np_hashes",
-        "_np_owners",
-        "_fingerprint",
-    )
+    __slots__ = ("_hashes", "_owners", "_buckets", "_np_hashes", "_np_owners")
+    policy = "alluxio"
 
     def __init__(self, worker_ids: Iterable[str], virtual_nodes: int = 2000) -> None:
-        if isinstance(worker_ids, str):
-            raise InvalidArgument("worker_ids must be a collection of ids, not one string")
-        if isinstance(virtual_nodes, bool) or not isinstance(virtual_nodes, int):
-            raise InvalidArgument(f"virtual_nodes must be an integer, not {virtual_nodes!r}")
-        if virtual_nodes < 1:
-            raise InvalidArgument(f"virtual_nodes must be at least 1, not {virtual_nodes}")
-        identities = {w: identifier_bytes(w) for w in worker_ids}  # rejects bad ids first
-        ids = tuple(sorted(identities))
-        identifiers = [identities[w] for w in ids]
-        self._worker_ids = ids
-        self._virtual_nodes = virtual_nodes
-        self._fingerprint: str | None = None
-        if ids:
+        identifiers = self._take_members(worker_ids, virtual_nodes)
+        if identifiers:
             flat = _virtual_node_hashes(identifiers, virtual_nodes).ravel()
             # One int64 sort by (hash, flat index); the index is worker-major, so ties
             # between workers order by worker id (much faster than a stable argsort).
@@ -145,34 +99,9 @@ class HashRing:
         bounds = (np.arange(2 ** (32 - _BUCKET_SHIFT) + 1, dtype=np.int64) << _BUCKET_SHIFT) - 2**31
         self._buckets = array("i", np.searchsorted(hashes, bounds).astype(np.int32).tobytes())
 
-    @property
-    def worker_ids(self) -> tuple[str, ...]:
-        return self._worker_ids
-
-    @property
-    def virtual_nodes(self) -> int:
-        return self._virtual_nodes
-
-    def fingerprint(self) -> str:
-        """A short name for this ring: equal for rings of the same workers and virtual nodes."""
-        if self._fingerprint is None:
-            text = "\n".join((str(self._virtual_nodes), *self._worker_ids)).encode()
-            self._fingerprint = hashlib.blake2b(text, digest_size=16).hexdigest()
-        return self._fingerprint
-
-    def __len__(self) -> int:
-        return len(self._worker_ids)
-
-    def __contains__(self, worker_id: object) -> bool:
-        return self._index_of(worker_id) is not None
-
-    def _index_of(self, worker_id: object) -> int | None:
-        """`worker_id`'s place among the sorted ids: a bisection, not a scan of them all."""
-        ids = self._worker_ids
-        if not isinstance(worker_id, str):
-            return None
-        at = bisect_left(ids, worker_id)
-        return at if at < len(ids) and ids[at] == worker_id else None
+    def with_workers(self, worker_ids: Iterable[str]) -> HashRing:
+        """Alluxio's ring, with the same virtual nodes, over other workers."""
+        return HashRing(worker_ids, self._virtual_nodes)
 
     def __repr__(self) -> str:
         return (
@@ -192,11 +121,6 @@ class HashRing:
         pos = bisect_left(self._hashes, key_hash, buckets[bucket], buckets[bucket + 1])
         return 0 if pos == len(self._hashes) else pos
 
-    def _want(self, count: int) -> int:
-        if type(count) is not int or count < 1:  # bool is not a count either
-            raise InvalidArgument(f"count must be an integer >= 1, not {count!r}")
-        return min(count, len(self._worker_ids))
-
     def _walk(self, chosen: list[int], pos: int, want: int) -> None:
         """Complete ``chosen`` clockwise from ``pos``; every worker has a point, so it ends."""
         owners, size, seen = self._owners, len(self._owners), set(chosen)
@@ -210,7 +134,7 @@ class HashRing:
 
     def owners(self, ufs_path: str, count: int = 1) -> list[str]:
         """The ``min(count, len(self))`` workers that own ``ufs_path``, first owner first."""
-        want, data = self._want(count), _encode(ufs_path)
+        want, data = self._want(count), encode_path(ufs_path)
         if want == 0:
             return []
         position, owners = self._position, self._owners
@@ -229,6 +153,19 @@ class HashRing:
             self._walk(chosen, pos, want)
         return [self._worker_ids[w] for w in chosen]
 
+    @property
+    def point_owners(self) -> np.ndarray:
+        """Each ring point's worker, as its place in `worker_ids`, in ascending hash order."""
+        return self._np_owners
+
+    def point_at_or_after(self, key_hash: int) -> int:
+        """The index of the first ring point ``>=`` a signed 32-bit hash (wrapping)."""
+        return self._position(key_hash)
+
+    def points_at_or_after(self, key_hashes: np.ndarray) -> np.ndarray:
+        """For each signed 32-bit hash, the index of the first ring point ``>=`` it (wrapping)."""
+        return self._positions(np.asarray(key_hashes, dtype=np.int32))
+
     def _positions(self, key_hashes: np.ndarray) -> np.ndarray:
         """Vectorised `_position`; searching sorted keys is ~3x faster (cache-friendly)."""
         order = np.argsort(key_hashes)
@@ -243,10 +180,7 @@ class HashRing:
         if self._want(count) != 1 or mine is None:
             return [False] * len(paths)  # several owners, or none of them is this worker
         suffix = _ATTEMPT_SUFFIX[1]
-        try:
-            keys = [mmh3.hash(p.encode("utf-8") + suffix, 0, True) for p in paths]
-        except (AttributeError, UnicodeEncodeError):
-            keys = [mmh3.hash(_encode(p) + suffix, 0, True) for p in paths]
+        keys = [mmh3.hash(data + suffix, 0, True) for data in encode_paths(paths)]
         if len(keys) < SCALAR_LOOKUPS:  # numpy's fixed cost is more than a few bisections
             owners, position = self._owners, self._position
             return [owners[position(key)] == mine for key in keys]
@@ -259,19 +193,13 @@ class HashRing:
         if not self._worker_ids:
             return np.full(len(paths), -1, dtype=np.int32)
         suffix = _ATTEMPT_SUFFIX[1]
-        try:
-            keys = [mmh3.hash(p.encode("utf-8") + suffix, 0, True) for p in paths]
-        except (AttributeError, UnicodeEncodeError):
-            keys = [mmh3.hash(_encode(p) + suffix, 0, True) for p in paths]
+        keys = [mmh3.hash(data + suffix, 0, True) for data in encode_paths(paths)]
         return self._np_owners[self._positions(np.array(keys, dtype=np.int32))]
 
     def owners_batch(self, paths: Sequence[str], count: int = 1) -> list[list[str]]:
         """``[self.owners(p, count) for p in paths]``, with the ring search vectorised."""
         want = self._want(count)
-        try:
-            encoded = [p.encode("utf-8") for p in paths]
-        except (AttributeError, UnicodeEncodeError):
-            encoded = [_encode(p) for p in paths]  # raises InvalidArgument naming the path
+        encoded = encode_paths(paths)  # raises InvalidArgument naming a bad path
         if want == 0:
             return [[] for _ in encoded]
         names = self._worker_ids
@@ -304,40 +232,3 @@ class HashRing:
             self._walk(partial, int(last_pos[row]), want)
             chosen[row] = partial
         return np.array(names, dtype=object)[chosen].tolist()
-
-
-class RingCache:
-    """Rings kept by `fingerprint`, the last KEPT_RINGS used: every rebalance listing call
-    names the same ring, and a build hashes workers x virtual nodes points (about 0.2 s
-    for 1,000 workers). One per process (the default in `Environment`); a simulated
-    cluster shares one among its workers, so one run never sees another's rings."""
-
-    def __init__(self) -> None:
-        self._rings: dict[str, HashRing] = {}
-
-    def get(
-        self, key: str, worker_ids: Iterable[str] | None = None, virtual_nodes: int = 2000
-    ) -> HashRing | None:
-        """The ring kept under `key`; if there is none, the ring of `worker_ids`, built now
-        and kept under its own fingerprint (None when they are not given)."""
-        ring = self._rings.pop(key, None)
-        if ring is None:
-            if worker_ids is None:
-                return None
-            ring = HashRing(worker_ids, virtual_nodes)
-            key = ring.fingerprint()  # a key that does not name these workers keeps nothing
-        self._keep(key, ring)
-        return ring
-
-    def keep(self, ring: HashRing) -> str:
-        """Keep a ring built elsewhere in this process; its fingerprint, its key here."""
-        key = ring.fingerprint()
-        self._rings.pop(key, None)
-        self._keep(key, ring)
-        return key
-
-    def _keep(self, key: str, ring: HashRing) -> None:
-        rings = self._rings
-        rings[key] = ring  # most recent last
-        while len(rings) > KEPT_RINGS:
-            del rings[next(iter(rings))]

@@ -1,4 +1,5 @@
-"""The coordinator's view of membership: the live workers and the ring over them."""
+"""The coordinator's view of membership: the live workers and the ring (of the configured
+policy) over them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from ..clock import Clock
 from ..refs import ActorRef
 from ..registry import Compacted
-from .hash_ring import HashRing
+from .build import build_ring
 from .membership import LIVE_PREFIX, worker_id_of
+from .policy import DEFAULT_POLICY, RingPolicy
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +37,16 @@ class MembershipView:
         virtual_nodes: int,
         on_offline: Callable[[str], Awaitable[None]],
         on_change: Callable[[], None],
+        policy: str = DEFAULT_POLICY,
     ) -> None:
         self.registry = registry
         self.clock = clock
         self.virtual_nodes = virtual_nodes
+        self.policy = policy
         self.on_offline = on_offline
         self.on_change = on_change
         self.live: set[str] = set()
-        self.ring = HashRing([], virtual_nodes=virtual_nodes)
+        self.ring: RingPolicy = build_ring([], policy, virtual_nodes)
         self.version = 0
         self._revision = 0
         self._task: asyncio.Task | None = None
@@ -60,7 +64,7 @@ class MembershipView:
         if live != self.live or not self.version:
             changed = bool(self.version)
             self.live = set(live)
-            self.ring = HashRing(sorted(live), virtual_nodes=self.virtual_nodes)
+            self.ring = build_ring(sorted(live), self.policy, self.virtual_nodes)
             self.version += 1
             log.info("ring now has %d workers", len(live))
             if changed:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from ..cache.store import PageStore
-from ..ring.hash_ring import HashRing
+from ..ring.build import build_ring
+from ..ring.policy import DEFAULT_POLICY, RingPolicy
 from .holdings import Holdings
 
 
@@ -26,10 +27,16 @@ class StaleSweep:
         self.counters = counters
         self._task: asyncio.Task | None = None
 
-    async def clear_stale(self, workers: list[str], virtual_nodes: int, replicas: int = 1) -> None:
+    async def clear_stale(
+        self,
+        workers: list[str],
+        virtual_nodes: int,
+        replicas: int = 1,
+        policy: str = DEFAULT_POLICY,
+    ) -> None:
         """Start dropping, in the background, every file this worker is not an owner of."""
         await self.stop_clear_stale()
-        ring = HashRing(workers, virtual_nodes=virtual_nodes)
+        ring = build_ring(workers, policy, virtual_nodes)
         self._task = asyncio.get_running_loop().create_task(self.sweep(ring, replicas))
 
     async def stop_clear_stale(self) -> None:
@@ -38,7 +45,7 @@ class StaleSweep:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def sweep(self, ring: HashRing, replicas: int) -> int:
+    async def sweep(self, ring: RingPolicy, replicas: int) -> int:
         """Drop every held file `ring` does not give this worker; returns the bytes dropped."""
         dropped, cursor = 0, None
         while page := await self.holdings.list_cached(cursor, 1000):

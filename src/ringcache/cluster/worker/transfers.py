@@ -13,7 +13,7 @@ from ..environment import RunIo
 from ..errors import InvalidArgument, RingcacheError
 from ..refs import Peers
 from ..results import FailureReason, FileResult, failure, freed, loaded, not_cached, skipped
-from ..ring.hash_ring import RingCache
+from ..ring.cache import RingCache
 from ..ufs.filesystem import FileVersion
 from .file_loader import FileLoader
 from .holdings import cached_entry
@@ -103,7 +103,8 @@ class Transfers:
                 return {"unknownRing": True}
             # A build hashes workers x virtual nodes points: off the event loop.
             rings, workers, nodes = self.rings, ring["workers"], ring["virtualNodes"]
-            shape = await self.run_io(rings.get, ring["ring"], workers, nodes)
+            policy = ring.get("ringPolicy", "alluxio")
+            shape = await self.run_io(rings.get, ring["ring"], workers, nodes, policy)
         files = self.store.list_held(start_after=start_after, limit=limit)
         paths = [path for path, *_ in files]
         alone = shape.owned_alone(paths, self.worker_id, ring.get("replicas", 1))

@@ -269,8 +269,10 @@ class Worker:
     ) -> list[FileResult]:
         return await self._running().transfers.prune_batch(paths, options)
 
-    async def clear_stale(self, workers: list[str], virtual_nodes: int, replicas: int = 1) -> None:
-        await self._running().stale.clear_stale(workers, virtual_nodes, replicas)
+    async def clear_stale(
+        self, workers: list[str], virtual_nodes: int, replicas: int = 1, policy: str = "alluxio"
+    ) -> None:
+        await self._running().stale.clear_stale(workers, virtual_nodes, replicas, policy)
 
     async def stop_clear_stale(self) -> None:
         await self._running().stale.stop_clear_stale()

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from ringcache.cluster.errors import InvalidArgument
 
-from .hash_ring import IDENTITY_VERSION, identifier_bytes
+from .hash_ring import IDENTITY_VERSION
+from .members import identifier_bytes
 
 ALLUXIO_CLUSTER_NAME = "DefaultAlluxioCluster"  # Alluxio's `alluxio.cluster.name` default
 

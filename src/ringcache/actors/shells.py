@@ -24,9 +24,10 @@ from ..cluster.environment import Environment
 from ..cluster.registry import open_registry
 from ..cluster.ufs.filesystem import ConfinedUfsFactory
 from ..cluster.worker.epoch import ChangeEpoch
+from ..cluster.worker.peers import PeerAddresses
 from ..cluster.worker.worker import Worker, load_or_create_worker_id
 from ..config import ClusterConfig
-from ..dataserver import bind_socket, serve
+from ..dataserver import HttpPeerPages, bind_socket, serve
 from .refs import RayPeers, RayRef
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class CoordinatorActor(ActorShell):
 
 class WorkerActor(ActorShell):
     def __init__(self, config: ClusterConfig, cache_dir: str) -> None:
-        registry = ray.get_actor(REGISTRY_NAME, namespace=config.namespace)
+        registry = RayRef(ray.get_actor(REGISTRY_NAME, namespace=config.namespace), REGISTRY_NAME)
         path = Path(cache_dir)
         context = ray.get_runtime_context()
         host = ray.util.get_node_ip_address() or socket.gethostname()
@@ -82,7 +83,7 @@ class WorkerActor(ActorShell):
         self.logic = Worker(
             load_or_create_worker_id(path),
             config.worker,
-            RayRef(registry, REGISTRY_NAME),
+            registry,
             _environment(config),
             cache_dir=path,
             lease_ttl=config.lease_ttl,
@@ -91,6 +92,7 @@ class WorkerActor(ActorShell):
             peers=RayPeers(config.namespace),
             data_address=f"{host}:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(path / "change-epoch"),
+            peer_pages=HttpPeerPages(PeerAddresses(registry)),  # peers' data servers
         )
         self._begin(self._start(sock))
 

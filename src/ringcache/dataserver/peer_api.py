@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..cluster.cache.model import PageSpan
 from ..cluster.cache.store import PageStore
@@ -27,12 +27,15 @@ from .http11 import Request
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/v1/peer/range/"
+PREFIX = "/v1/peer/"
+RANGE = PREFIX + "range/"
+
+Handler = Callable[[Request], Awaitable[Answer]]
 
 
 class PeerPagesApi:
-    """Answers peers' range calls from one worker's page store, pages of the version named
-    only; a cached range goes out by `sendfile` with the same drop check as a client read."""
+    """Answers peers' calls from one worker's page store, pages of the version named only;
+    a cached range goes out by `sendfile` with the same drop check as a client read."""
 
     def __init__(
         self, store: PageStore, clock: Clock, run_io: RunIo, epoch: ChangeEpoch | None
@@ -42,7 +45,7 @@ class PeerPagesApi:
         self.run_io = run_io
         self.epoch = epoch
 
-    def routing(self, others: Callable) -> Callable:
+    def routing(self, others: Handler) -> Handler:
         """A handler that answers peer calls here and every other request by `others`."""
 
         async def handler(request: Request) -> Answer:
@@ -56,47 +59,55 @@ class PeerPagesApi:
         if request.method != "GET":
             return status_answer(405, f"{request.method} is not served here; use GET")
         try:
-            query = request.query
-            uri = _ufs_path(query, request.path[len(PREFIX) :])
-            offset = _integer(query.get("offset", "0"), "offset")
-            length = _integer(query.get("length", "0"), "length")
-            version = FileVersion(
-                _integer(query.get("size", ""), "size"),
-                _mtime(query.get("mtime")),
-                query.get("etag"),
-            )
-            if offset + length > version.size:
-                raise InvalidArgument(f"{offset}+{length} is past the end ({version.size})")
+            if request.path.startswith(RANGE):
+                return await self._range(request)
+            return status_answer(404, f"no peer call at {request.path}")
         except RingcacheError as exc:
             return status_answer(exc.status_code, exc.message)
+        except Exception as exc:  # answered, logged, and the server goes on
+            log.exception("data server: peer call %s failed", request.path)
+            return status_answer(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    async def _range(self, request: Request) -> Answer:
+        query = request.query
+        uri = _ufs_path(query, request.path[len(RANGE) :])
+        offset = _integer(query.get("offset", "0"), "offset")
+        length = _integer(query.get("length", "0"), "length")
+        version = _version(query.get("size", ""), query.get("mtime"), query.get("etag"))
+        if offset + length > version.size:
+            raise InvalidArgument(f"{offset}+{length} is past the end ({version.size})")
         epoch = self.epoch
         seen = None if epoch is None else epoch.stable()
-        copy = epoch is not None and seen is None  # pages are being dropped: copy them now
-        try:
-            body = await self.run_io(self._locate, uri, version, offset, length, copy)
-        except Exception as exc:  # answered, logged, and the server goes on
-            log.exception("data server: peer read of %s failed", uri)
-            return status_answer(500, f"internal error: {type(exc).__name__}: {exc}")
+        if epoch is not None and seen is None:  # pages are being dropped: copy them now
+            body = await self.run_io(self._read, uri, version, offset, length)
+            valid = None
+        else:  # locating is bookkeeping under the store's lock: no thread hop for it
+            body = self._locate(uri, version, offset, length)
+            valid = None if epoch is None else (lambda: epoch.begun == seen)
         if body is None:
             return status_answer(404, f"{uri} is not held whole at {version}", reason=PEER_NOT_HELD)
-        if epoch is None or copy or not isinstance(body, PageSpan):
-            return Answer(200, bytes(body) if isinstance(body, memoryview) else body)
-        return Answer(200, body, valid=lambda: epoch.begun == seen)
+        return Answer(200, body) if valid is None else Answer(200, body, valid=valid)
 
     def _locate(
-        self, uri: str, version: FileVersion, offset: int, length: int, copy: bool
-    ) -> PageSpan | bytes | memoryview | None:
-        store, now = self.store, self.clock.now()
+        self, uri: str, version: FileVersion, offset: int, length: int
+    ) -> PageSpan | bytes | None:
+        store = self.store
         if not _holds(store, uri, version):
             return None
-        found = None if copy else store.span(uri, offset, length, now)
-        if found is None:
-            found = store.read(uri, offset, length, now)
-        size = found.length if isinstance(found, PageSpan) else len(found or b"")
+        found = store.span(uri, offset, length, self.clock.now())
+        if found is None:  # a medium that keeps no files: the bytes themselves
+            return self._read(uri, version, offset, length)
         # Asked again: a new version recorded meanwhile may have replaced the pages found.
-        if found is None or size != length or not _holds(store, uri, version):
+        return found if found.length == length and _holds(store, uri, version) else None
+
+    def _read(self, uri: str, version: FileVersion, offset: int, length: int) -> bytes | None:
+        store = self.store
+        if not _holds(store, uri, version):
             return None
-        return found
+        data = store.read(uri, offset, length, self.clock.now())
+        if data is None or len(data) != length or not _holds(store, uri, version):
+            return None
+        return bytes(data)
 
 
 def _holds(store: PageStore, uri: str, version: FileVersion) -> bool:
@@ -104,13 +115,14 @@ def _holds(store: PageStore, uri: str, version: FileVersion) -> bool:
     return held is not None and held[0] == version
 
 
-def _mtime(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidArgument(f"mtime must be a number, not {text!r}") from None
-    if not math.isfinite(value):
-        raise InvalidArgument(f"mtime must be finite, not {text!r}")
-    return value
+def _version(size: str, mtime: object, etag: object) -> FileVersion:
+    if mtime is not None:
+        try:
+            mtime = float(mtime)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"mtime must be a number, not {mtime!r}") from None
+        if not math.isfinite(mtime):
+            raise InvalidArgument(f"mtime must be finite, not {mtime!r}")
+    if etag is not None and not isinstance(etag, str):
+        raise InvalidArgument(f"etag must be a string, not {etag!r}")
+    return FileVersion(_integer(size, "size"), mtime, etag)

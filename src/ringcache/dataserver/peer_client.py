@@ -26,12 +26,12 @@ from ..cluster.worker.peers import (
     PeerFetchFailed,
 )
 from .alluxio import file_id
-from .peer_api import PREFIX
+from .peer_api import RANGE
 
 PER_PEER = 4  # exchanges in flight with one peer (and connections kept to it)
-PIPELINE = 16  # requests of a bundle sent ahead of the answers read
+PIPELINE = 16  # requests sent ahead of the answers read
+PIPELINE_BYTES = 32 * 1024  # bytes of requests sent ahead (but at least one request)
 TIMEOUT = 30.0  # seconds a peer may leave a connection silent
-Ask = tuple[str, FileVersion, int, int]  # path, version, offset, length
 
 
 class HttpPeerPages:
@@ -64,7 +64,8 @@ class HttpPeerPages:
     async def fetch(
         self, peer: str, path: str, version: FileVersion, offset: int, length: int
     ) -> Buffer:
-        (data,) = await self._exchange(peer, [(path, version, offset, length)])
+        ((status, body),) = await self._exchange(peer, [_range(path, version, offset, length)])
+        data = _answer(peer, path, version, length, status, body)
         if data is None:
             raise PeerFetchFailed(f"{peer} does not hold {path} at {version}", PEER_NOT_HELD)
         return data
@@ -72,7 +73,14 @@ class HttpPeerPages:
     async def fetch_whole(
         self, peer: str, files: list[tuple[str, FileVersion]]
     ) -> list[Buffer | None]:
-        return await self._exchange(peer, [(path, v, 0, v.size) for path, v in files])
+        # A range call per file, pipelined: each answered by `sendfile` from the peer's
+        # cache files, so its bytes are copied once less than a body built in memory.
+        targets = [_range(path, version, 0, version.size) for path, version in files]
+        answers = await self._exchange(peer, targets)
+        return [
+            _answer(peer, path, version, version.size, status, body)
+            for (path, version), (status, body) in zip(files, answers, strict=True)
+        ]
 
     def close(self) -> None:
         """Close every kept connection."""
@@ -82,25 +90,30 @@ class HttpPeerPages:
             for connection in connections:
                 connection.close()
 
-    async def _exchange(self, peer: str, asks: list[Ask]) -> list[Buffer | None]:
+    async def _exchange(self, peer: str, targets: list[str]) -> list[tuple[int, bytearray]]:
+        """The `(status, body)` answers to GETs of `targets` from `peer`, in order."""
         address = await self.addresses.resolve(peer)
         slot = self._slots.get(peer)
         if slot is None:
             slot = self._slots[peer] = asyncio.Semaphore(self.per_peer)
+        requests = [
+            f"GET {target} HTTP/1.1\r\nHost: {address}\r\n{self.authorization}\r\n".encode()
+            for target in targets
+        ]
         async with slot:
             try:
-                return await self.run_io(self._answers, address, asks)
+                return await self.run_io(self._answers, address, requests)
             except PeerFetchFailed:
                 self.addresses.forget(peer)
                 raise
 
-    def _answers(self, address: str, asks: list[Ask]) -> list[Buffer | None]:
-        """Blocking: the answers to `asks` from `address`, on a kept connection if any."""
+    def _answers(self, address: str, requests: list[bytes]) -> list[tuple[int, bytearray]]:
+        """Blocking: the answers to `requests` from `address`, on a kept connection if any."""
         for attempt in range(2):
             connection, kept = self._connect(address)
-            answers: list[Buffer | None] = []
+            answers: list[tuple[int, bytearray]] = []
             try:
-                answers = self._pipelined(connection, address, asks, answers)
+                self._pipelined(connection, requests, answers)
             except _Cut as cut:
                 connection.close()
                 if kept and attempt == 0 and not cut.received and not answers:
@@ -128,39 +141,55 @@ class HttpPeerPages:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return connection, False
 
+    @staticmethod
     def _pipelined(
-        self,
-        connection: socket.socket,
-        address: str,
-        asks: list[Ask],
-        answers: list[Buffer | None],
-    ) -> list[Buffer | None]:
-        """Up to PIPELINE requests sent ahead of the answers read, in order."""
+        connection: socket.socket, requests: list[bytes], answers: list[tuple[int, bytearray]]
+    ) -> None:
+        """Requests sent ahead of the answers read (up to PIPELINE of them, PIPELINE_BYTES
+        at most but one: a server answers one at a time, so neither side waits on the
+        other's full buffers), the answers read into `answers`."""
         reader = _Reader(connection)
         sent = 0
         try:
-            while len(answers) < len(asks):
-                if sent < len(asks) and sent - len(answers) < PIPELINE:
-                    ahead = asks[sent : len(answers) + PIPELINE]
-                    connection.sendall(b"".join(self._request(address, ask) for ask in ahead))
-                    sent += len(ahead)
-                answers.append(reader.answer(address, asks[len(answers)]))
+            while len(answers) < len(requests):
+                ahead, size = [], 0
+                while sent < len(requests) and sent - len(answers) < PIPELINE:
+                    if ahead and size + len(requests[sent]) > PIPELINE_BYTES:
+                        break
+                    ahead.append(requests[sent])
+                    size += len(requests[sent])
+                    sent += 1
+                if ahead:
+                    connection.sendall(b"".join(ahead))
+                answers.append(reader.answer())
         except OSError as exc:
             raise _Cut(str(exc) or type(exc).__name__, reader.received) from None
-        return answers
 
-    def _request(self, address: str, ask: Ask) -> bytes:
-        path, version, offset, length = ask
-        query = f"ufsFullPath={quote(path, safe='')}&offset={offset}&length={length}"
-        query += f"&size={version.size}"
-        if version.mtime is not None:
-            query += f"&mtime={version.mtime!r}"
-        if version.etag is not None:
-            query += f"&etag={quote(version.etag, safe='')}"
-        return (
-            f"GET {PREFIX}{file_id(path)}?{query} HTTP/1.1\r\nHost: {address}\r\n"
-            f"{self.authorization}\r\n"
-        ).encode("latin-1")
+
+def _range(path: str, version: FileVersion, offset: int, length: int) -> str:
+    """The target of a range call (`peer_api`)."""
+    query = f"ufsFullPath={quote(path, safe='')}&offset={offset}&length={length}"
+    query += f"&size={version.size}"
+    if version.mtime is not None:
+        query += f"&mtime={version.mtime!r}"
+    if version.etag is not None:
+        query += f"&etag={quote(version.etag, safe='')}"
+    return f"{RANGE}{file_id(path)}?{query}"
+
+
+def _answer(
+    peer: str, path: str, version: FileVersion, length: int, status: int, body: bytearray
+) -> bytearray | None:
+    """The bytes of a range answer; None if the peer does not hold them; else raises."""
+    if status == 404 and _reason(body) == PEER_NOT_HELD:
+        return None
+    if status != 200:
+        text = bytes(body[:200]).decode("utf-8", "replace")
+        raise PeerFetchFailed(f"{peer} answered {status}: {text}", PEER_UNAVAILABLE)
+    if len(body) != length:
+        message = f"{peer} answered {len(body)} of {length} bytes of {path} at {version}"
+        raise PeerFetchFailed(message, PEER_SHORT_READ)
+    return body
 
 
 class _Cut(Exception):
@@ -180,7 +209,7 @@ class _Reader:
         self.buffer = bytearray()
         self.received = False  # any byte of the current answer
 
-    def answer(self, address: str, ask: Ask) -> Buffer | None:
+    def answer(self) -> tuple[int, bytearray]:
         self.received = False
         status, length = self._head()
         body = bytearray(length)
@@ -193,15 +222,7 @@ class _Reader:
             if not got:
                 raise _Cut(f"the answer ended after {have} of {length} bytes", True)
             have += got
-        if status == 200:
-            if length != ask[3]:
-                message = f"{address} answered {length} of {ask[3]} bytes of {ask[0]}"
-                raise PeerFetchFailed(message, PEER_SHORT_READ)
-            return body
-        if status == 404 and _reason(body) == PEER_NOT_HELD:
-            return None
-        message = f"{address} answered {status}: {bytes(body[:200]).decode('utf-8', 'replace')}"
-        raise PeerFetchFailed(message, PEER_UNAVAILABLE)
+        return status, body
 
     def _head(self) -> tuple[int, int]:
         buffer = self.buffer

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -26,10 +27,16 @@ Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitabl
 
 
 async def answer_whole(reader, writer, _: int) -> bool:
-    """Answers each request with 1000 bytes; keeps the connection."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert b"/v1/peer/range/" in head and b"size=1000" in head and b"mtime=1.5" in head
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000)
+    """Answers a range call with its 1000 bytes: of the file name's last two digits, else
+    "x"; keeps the connection."""
+    target = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1].decode()
+    path, _, query = target.partition("?")
+    asked = {name: values[0] for name, values in parse_qs(query).items()}
+    assert path.startswith("/v1/peer/range/")
+    assert (asked["size"], asked["mtime"], asked["length"]) == ("1000", "1.5", "1000")
+    uri = asked["ufsFullPath"]
+    body = bytes([int(uri[-2:])]) * 1000 if uri[-2:].isdigit() else b"x" * 1000
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + body)
     await writer.drain()
     return True
 
@@ -69,8 +76,11 @@ def test_connections_are_kept_and_reused() -> None:
         for _ in range(5):
             assert await pages.fetch(PEER, "file:///a", VERSION, 0, 1000) == b"x" * 1000
         assert len(accepted) == 1
-        answers = await pages.fetch_whole(PEER, [("file:///a", VERSION)] * 40)  # pipelined
-        assert answers == [b"x" * 1000] * 40 and len(accepted) == 1
+        # A range call per file, pipelined on the same connection, answered in order.
+        files = [(f"file:///d/{i:02d}", VERSION) for i in range(40)]
+        answers = await pages.fetch_whole(PEER, files)
+        assert [bytes(a) for a in answers] == [bytes([i]) * 1000 for i in range(40)]
+        assert len(accepted) == 1
 
     serving(answer_whole, test)
 

@@ -211,3 +211,33 @@ def test_a_large_file_comes_in_ranges_and_a_peer_cut_mid_file_leaves_the_ufs_cop
     assert cut.asked == [(0, 3 * PAGE), (3 * PAGE, 3 * PAGE), (6 * PAGE, 3 * PAGE)]
     for uri, data in zip(uris, datas, strict=True):
         assert bytes(run(fetcher.transfers.read_cached(uri))) == data
+
+
+class Broken(ActorPeerPages):
+    """Peer pages whose asking fails with a fault no `PeerPages` should raise."""
+
+    async def fetch(self, *args):  # type: ignore[no-untyped-def]
+        raise ValueError("a record that makes no sense")
+
+    async def fetch_whole(self, *args):  # type: ignore[no-untyped-def]
+        raise ValueError("a record that makes no sense")
+
+
+def test_any_fault_in_asking_a_peer_is_the_peers_and_the_ufs_answers(tmp_path: Path, run) -> None:
+    fetcher = Parts(tmp_path, WORKER_B)
+    fetcher.transfers.copier.peer_pages = Broken(PeerRefs())
+    fetcher.transfers.copier.bundle_bytes = PAGE  # the big file is asked by ranges
+    datas = [os.urandom(100), os.urandom(3 * PAGE)]
+    uris = [fetcher.write(f"f{i}.bin", data) for i, data in enumerate(datas)]
+    run(fetcher.mounts.refresh())
+    entries = [
+        (uri, len(data), (fetcher.ufs_root / f"f{i}.bin").stat().st_mtime, None, [WORKER_A])
+        for i, (uri, data) in enumerate(zip(uris, datas, strict=True))
+    ]
+    answers = run(fetcher.transfers.fetch_batch(entries))
+    assert [(a.status, a.source, a.reason) for a in answers] == [
+        ("LOADED", "ufs", PEER_UNAVAILABLE)
+    ] * 2
+    assert all("makes no sense" in a.message for a in answers)
+    for uri, data in zip(uris, datas, strict=True):
+        assert bytes(run(fetcher.transfers.read_cached(uri))) == data

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from ..cache.model import page_runs
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
 from ..ufs.filesystem import FileVersion
-from .peers import Buffer, PeerFetchFailed, PeerPages
+from .peers import PEER_NOT_HELD, PEER_UNAVAILABLE, Buffer, PeerFetchFailed, PeerPages
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CHUNK_BYTES = 16 << 20  # bytes per peer read of a large file: few requests, bounded memory
 BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
@@ -77,7 +80,7 @@ class PeerCopy:
             for peer, bundle in queue:
                 files = [(e[0], FileVersion(*e[1:4])) for e in bundle]
                 try:
-                    answers = await self.peer_pages.fetch_whole(peer, files)
+                    answers = await _from_peer(self.peer_pages.fetch_whole(peer, files))
                 except PeerFetchFailed as exc:
                     log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc.message)
                     failed.update((e[0], (peer, exc)) for e in bundle)
@@ -89,7 +92,7 @@ class PeerCopy:
                 for path, _ in files:
                     if path not in stored:
                         message = f"{peer} does not hold {path} whole"
-                        failed[path] = (peer, PeerFetchFailed(message, "PEER_NOT_HELD"))
+                        failed[path] = (peer, PeerFetchFailed(message, PEER_NOT_HELD))
 
         await asyncio.gather(*(lane() for _ in range(min(BUNDLE_LANES, len(ordered)))))
         return done, failed
@@ -153,10 +156,22 @@ class PeerCopy:
     ) -> Buffer:
         offset = start * self.page_size
         length = min(version.size, stop * self.page_size) - offset
-        return await self.peer_pages.fetch(peer, path, version, offset, length)
+        return await _from_peer(self.peer_pages.fetch(peer, path, version, offset, length))
 
     def _put(self, path: str, first: int, data: Buffer, version: FileVersion) -> Any:
         """Pages `first, first + 1, ...` of `path` from `data`, in one store call."""
         view, size = memoryview(data), self.page_size
         pages = [view[i : i + size] for i in range(0, len(view), size)]
         return self.store.put_pages(path, first, pages, self.clock.now(), version=version)
+
+
+async def _from_peer(asked: Awaitable[T]) -> T:
+    """What a peer gave; any failure of the asking (a peer record that makes no sense, a
+    fault in the transport) is the peer's: PEER_UNAVAILABLE, and the UFS is asked."""
+    try:
+        return await asked
+    except PeerFetchFailed:
+        raise
+    except Exception as exc:
+        message = f"asking the peer failed: {type(exc).__name__}: {exc}"
+        raise PeerFetchFailed(message, PEER_UNAVAILABLE) from exc

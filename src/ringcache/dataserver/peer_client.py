@@ -32,6 +32,9 @@ PER_PEER = 4  # exchanges in flight with one peer (and connections kept to it)
 PIPELINE = 16  # requests sent ahead of the answers read
 PIPELINE_BYTES = 32 * 1024  # bytes of requests sent ahead (but at least one request)
 TIMEOUT = 30.0  # seconds a peer may leave a connection silent
+# Bytes read at a time while looking for an answer's head: more than a head, little of the
+# body after it, which is copied twice (the rest goes straight into the body's buffer).
+HEAD_READ = 512
 
 
 class HttpPeerPages:
@@ -227,7 +230,7 @@ class _Reader:
     def _head(self) -> tuple[int, int]:
         buffer = self.buffer
         while (end := buffer.find(b"\r\n\r\n")) < 0:
-            chunk = self.connection.recv(65536)
+            chunk = self.connection.recv(HEAD_READ)
             if not chunk:
                 raise _Cut("the connection closed before an answer", bool(buffer))
             self.received = True

@@ -2,14 +2,19 @@
 through to the UFS (a rebalance moving pages between workers).
 
     GET /v1/peer/range/{fileId}?ufsFullPath=URI&offset=&length=&size=[&mtime=][&etag=]
+    GET /v1/peer/files?files=[[URI, size, mtime, etag], ...]        (JSON, URL-quoted)
 
-answers exactly `length` bytes (200), or 404 `{"status", "reason": "PEER_NOT_HELD"}` when
-this worker does not hold every page of the range at that version (`size`, `mtime` as
-Python's `repr` of the float, `etag`; an absent one is None).
+A range answers exactly `length` bytes (200, sent by `sendfile`), or 404 `{"status",
+"reason": "PEER_NOT_HELD"}` when this worker does not hold every page of it at that
+version (`size`, `mtime` as Python's `repr` of the float, `etag`; an absent one is None).
+A files call (a bundle of small files) answers one byte per file asked (1: held whole at
+that version, 0: not), then the bytes of each file held, in the order asked: one answer
+for them all, as a request costs a server more than copying a small file.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -29,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/v1/peer/"
 RANGE = PREFIX + "range/"
+FILES = PREFIX + "files"
 
 Handler = Callable[[Request], Awaitable[Answer]]
 
@@ -59,6 +65,9 @@ class PeerPagesApi:
         if request.method != "GET":
             return status_answer(405, f"{request.method} is not served here; use GET")
         try:
+            if request.path == FILES:
+                files = _files(request.query.get("files"))
+                return Answer(200, await self.run_io(self._whole_files, files))
             if request.path.startswith(RANGE):
                 return await self._range(request)
             return status_answer(404, f"no peer call at {request.path}")
@@ -108,6 +117,33 @@ class PeerPagesApi:
         if data is None or len(data) != length or not _holds(store, uri, version):
             return None
         return bytes(data)
+
+    def _whole_files(self, files: list[tuple[str, FileVersion]]) -> bytes:
+        """A byte per file (1: held whole at that version), then the held files' bytes."""
+        flags, parts = bytearray(len(files)), []
+        for i, (uri, version) in enumerate(files):
+            data = self._read(uri, version, 0, version.size)
+            if data is not None:
+                flags[i] = 1
+                parts.append(data)
+        return b"".join([flags, *parts])
+
+
+def _files(text: str | None) -> list[tuple[str, FileVersion]]:
+    try:
+        files = json.loads(text or "")
+        if not isinstance(files, list):
+            raise ValueError
+        return [(_uri(uri), _version(str(n), mtime, etag)) for uri, n, mtime, etag in files]
+    except (ValueError, TypeError):
+        message = "files must be a JSON list of [ufsFullPath, size, mtime, etag]"
+        raise InvalidArgument(message) from None
+
+
+def _uri(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError
+    return value
 
 
 def _holds(store: PageStore, uri: str, version: FileVersion) -> bool:

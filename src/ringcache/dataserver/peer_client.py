@@ -26,7 +26,8 @@ from ..cluster.worker.peers import (
     PeerFetchFailed,
 )
 from .alluxio import file_id
-from .peer_api import RANGE
+from .http11 import MAX_HEAD
+from .peer_api import FILES, RANGE
 
 PER_PEER = 4  # exchanges in flight with one peer (and connections kept to it)
 PIPELINE = 16  # requests sent ahead of the answers read
@@ -35,6 +36,7 @@ TIMEOUT = 30.0  # seconds a peer may leave a connection silent
 # Bytes read at a time while looking for an answer's head: more than a head, little of the
 # body after it, which is copied twice (the rest goes straight into the body's buffer).
 HEAD_READ = 512
+HEAD_BUDGET = MAX_HEAD - 1024  # bytes of file list per files call (the rest: its headers)
 
 
 class HttpPeerPages:
@@ -76,14 +78,31 @@ class HttpPeerPages:
     async def fetch_whole(
         self, peer: str, files: list[tuple[str, FileVersion]]
     ) -> list[Buffer | None]:
-        # A range call per file, pipelined: each answered by `sendfile` from the peer's
-        # cache files, so its bytes are copied once less than a body built in memory.
-        targets = [_range(path, version, 0, version.size) for path, version in files]
-        answers = await self._exchange(peer, targets)
-        return [
-            _answer(peer, path, version, version.size, status, body)
-            for (path, version), (status, body) in zip(files, answers, strict=True)
+        # As many files per call as its head holds: one answer carries them all.
+        groups: list[list[tuple[str, FileVersion]]] = [[]]
+        room = 0
+        for path, version in files:
+            cost = len(quote(json.dumps([path, *version]), safe="")) + 3
+            if groups[-1] and room + cost > HEAD_BUDGET:
+                groups.append([])
+                room = 0
+            groups[-1].append((path, version))
+            room += cost
+        targets = [
+            f"{FILES}?files=" + quote(json.dumps([[p, *v] for p, v in group]), safe="")
+            for group in groups
         ]
+        answers: list[Buffer | None] = []
+        for group, (status, body) in zip(groups, await self._exchange(peer, targets), strict=True):
+            _answer(peer, FILES, None, len(body), status, body)  # raises unless a 200
+            view, at = memoryview(body), len(group)
+            for held, (_, version) in zip(view[:at], group, strict=True):
+                answers.append(view[at : at + version.size] if held else None)
+                at += version.size if held else 0
+            if at != len(body):
+                message = f"{peer} answered {len(body)} bytes for files of {at}"
+                raise PeerFetchFailed(message, PEER_SHORT_READ)
+        return answers
 
     def close(self) -> None:
         """Close every kept connection."""
@@ -181,7 +200,7 @@ def _range(path: str, version: FileVersion, offset: int, length: int) -> str:
 
 
 def _answer(
-    peer: str, path: str, version: FileVersion, length: int, status: int, body: bytearray
+    peer: str, path: str, version: FileVersion | None, length: int, status: int, body: bytearray
 ) -> bytearray | None:
     """The bytes of a range answer; None if the peer does not hold them; else raises."""
     if status == 404 and _reason(body) == PEER_NOT_HELD:

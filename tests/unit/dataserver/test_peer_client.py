@@ -5,6 +5,7 @@ answer cut short is PEER_SHORT_READ and never taken as bytes."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
@@ -27,16 +28,20 @@ Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitabl
 
 
 async def answer_whole(reader, writer, _: int) -> bool:
-    """Answers a range call with its 1000 bytes: of the file name's last two digits, else
-    "x"; keeps the connection."""
+    """Answers a range call with its 1000 bytes of "x"; a files call with every file held,
+    each 1000 bytes of its name's last two digits; keeps the connection."""
     target = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1].decode()
     path, _, query = target.partition("?")
     asked = {name: values[0] for name, values in parse_qs(query).items()}
-    assert path.startswith("/v1/peer/range/")
-    assert (asked["size"], asked["mtime"], asked["length"]) == ("1000", "1.5", "1000")
-    uri = asked["ufsFullPath"]
-    body = bytes([int(uri[-2:])]) * 1000 if uri[-2:].isdigit() else b"x" * 1000
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + body)
+    if path == "/v1/peer/files":
+        files = json.loads(asked["files"])
+        assert all(f[1:] == [1000, 1.5, None] for f in files)
+        body = bytes([1] * len(files)) + b"".join(bytes([int(f[0][-2:])]) * 1000 for f in files)
+    else:
+        assert path.startswith("/v1/peer/range/")
+        assert (asked["size"], asked["mtime"], asked["length"]) == ("1000", "1.5", "1000")
+        body = b"x" * 1000
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     await writer.drain()
     return True
 
@@ -76,8 +81,8 @@ def test_connections_are_kept_and_reused() -> None:
         for _ in range(5):
             assert await pages.fetch(PEER, "file:///a", VERSION, 0, 1000) == b"x" * 1000
         assert len(accepted) == 1
-        # A range call per file, pipelined on the same connection, answered in order.
-        files = [(f"file:///d/{i:02d}", VERSION) for i in range(40)]
+        # Paths long enough for several files calls, pipelined on the same connection.
+        files = [(f"file:///{'d' * 1000}/{i:02d}", VERSION) for i in range(40)]
         answers = await pages.fetch_whole(PEER, files)
         assert [bytes(a) for a in answers] == [bytes([i]) * 1000 for i in range(40)]
         assert len(accepted) == 1

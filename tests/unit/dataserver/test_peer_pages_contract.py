@@ -5,6 +5,7 @@ tmp_path holds the peer's pages; the data server is real, on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -26,7 +28,7 @@ from ringcache.cluster.worker.peers import (
     PeerPages,
 )
 from ringcache.dataserver import DataServer, HttpPeerPages, bind_socket
-from ringcache.dataserver.alluxio import status_answer
+from ringcache.dataserver.alluxio import file_id, status_answer
 from ringcache.dataserver.peer_api import PeerPagesApi
 
 from ..worker.fakes import PAGE, WORKER_A, Parts, PeerRefs
@@ -185,3 +187,32 @@ def test_a_peer_gone_is_unavailable(side) -> None:
         assert unknown.value.reason == PEER_UNAVAILABLE
 
     side(test)
+
+
+def test_bad_peer_calls_are_answered_4xx_with_a_status(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with over_http(tmp_path) as side:
+            ((uri, version),) = (await cached(side, {"a.bin": os.urandom(PAGE)})).items()
+            address = await side.pages.addresses.resolve(WORKER_A)  # type: ignore[attr-defined]
+            host, _, port = address.rpartition(":")
+            good = f"/v1/peer/range/{file_id(uri)}?ufsFullPath={quote(uri, safe='')}"
+            for target, status in [
+                (f"{good}&offset=0&length={PAGE}&size={PAGE}&mtime={version.mtime!r}", 200),
+                (f"{good}&offset=0&length={PAGE}&size={PAGE}&mtime=nan", 400),
+                (f"{good}&offset=1&length={PAGE}&size={PAGE}", 400),  # past the end
+                (f"{good}&offset=0&length=1", 400),  # no size
+                ("/v1/peer/files?files=" + quote("[[1, 2]]"), 400),
+                ("/v1/peer/files?files=nope", 400),
+                ("/v1/peer/elsewhere", 404),
+            ]:
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                length = int(head.lower().split("content-length: ")[1].split("\r\n")[0])
+                body = await reader.readexactly(length)
+                writer.close()
+                assert int(head.split(" ")[1]) == status, (target, head, body)
+                if status != 200:
+                    assert "status" in json.loads(body)
+
+    asyncio.run(main())

@@ -1,11 +1,17 @@
 """Rebalance on a real Ray cluster, measured side by side in one run.
 
     .venv/bin/python bench/bench_rebalance.py [--workers 3] [--files 600] [--kib 256]
+        [--rounds 4]
 
 1. Bytes moved when one worker joins N, against the ideal: the bytes whose owner changed
    (and the 1/(N+1) share a perfect ring would move).
-2. Peer-to-peer moves against UFS reloads: the same files fetched onto one worker from the
-   peers that hold them, and (after dropping them) from the UFS.
+2. Peer-to-peer moves against UFS reloads: the same files fetched onto the new worker from
+   the peers that hold them (over their data servers), and, after dropping them, from the
+   local-disk UFS; `--rounds` rounds, each side first in half of them. `peer_vs_ufs` is
+   the UFS time over the peer time, summed over the rounds (1.0: as fast; the aim is 0.9).
+   Beside them, the bound of any copy whose bytes land in user space (as a TCP receiver's
+   do): the same files read with `pread` and written with `pwrite` to new files, against
+   `copy_file_range` (the in-kernel copy a local-disk UFS load makes).
 3. A rebalance limited by `loadBandwidth` against an unlimited one of the same data.
 """
 
@@ -18,6 +24,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+import ray
 
 from ringcache.actors.bootstrap import add_worker, start_cluster, stop_cluster
 from ringcache.cluster.ring.hash_ring import HashRing
@@ -37,11 +45,52 @@ def ring_now(cluster) -> HashRing:
     return HashRing(snapshot["workers"], virtual_nodes=snapshot["virtualNodes"])
 
 
+def copy_files(files: list[str], out: Path, in_kernel: bool) -> None:
+    """Each file copied to a new file under `out`: by `copy_file_range`, or through a
+    buffer in user space (`pread`, `pwrite`)."""
+    out.mkdir(parents=True)
+    for i, name in enumerate(files):
+        source = os.open(name, os.O_RDONLY)
+        target = os.open(out / str(i), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        size = os.fstat(source).st_size
+        if in_kernel:
+            done = 0
+            while done < size:
+                done += os.copy_file_range(source, target, size - done)
+        else:
+            data = os.pread(source, size, 0)
+            os.pwrite(target, data, 0)
+        os.close(source)
+        os.close(target)
+
+
+def user_space_bound(files: list[str], scratch: Path, rounds: int) -> float:
+    """Seconds of kernel copies over seconds of user-space copies of `files`, each way
+    first in half the rounds."""
+    seconds = {True: 0.0, False: 0.0}
+    for round_number in range(rounds):
+        for in_kernel in (True, False) if round_number % 2 == 0 else (False, True):
+            start = time.perf_counter()
+            copy_files(files, scratch / f"{in_kernel}{round_number}", in_kernel)
+            seconds[in_kernel] += time.perf_counter() - start
+    return seconds[True] / seconds[False]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user and system) the processes `pids` have used so far (Linux)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--files", type=int, default=600)
     parser.add_argument("--kib", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=4, help="peer/UFS rounds, alternated")
     parser.add_argument("--bandwidth", default="4MB", help="loadBandwidth of the limited run")
     args = parser.parse_args()
 
@@ -56,6 +105,7 @@ def main() -> None:
         config = ClusterConfig(
             state_dir=root / "state",
             namespace=f"bench-{uuid.uuid4().hex[:8]}",
+            ray_address="local",  # a Ray instance of its own, never one already running here
             allowed_local_roots=[str(root)],
             lease_ttl=5,
             worker=WorkerConfig(cache_dir=root / "cache", capacity=16 * 1024**3),
@@ -80,7 +130,9 @@ def main() -> None:
             mine = [p for p in paths if after.owners(p)[0] == new.name]
             holders = {p: before.owners(p)[0] for p in mine}
             entries = [(p, size, os.stat(p[7:]).st_mtime, None, [holders[p]]) for p in mine]
-            peer_seconds = ufs_seconds = 0.0
+            seconds: dict[str, list[float]] = {"peer": [], "ufs": []}
+            cpu = {"peer": 0.0, "ufs": 0.0, "receiver": 0.0}  # of every worker process
+            pids = [ray.get(w.handle.ping.remote()) for w in [*cluster.workers.values(), new]]
 
             def recache_on_old_owners() -> None:  # the rebalance pruned them there
                 for old_owner in set(holders.values()):
@@ -88,17 +140,25 @@ def main() -> None:
                     cluster.workers[old_owner].call_sync("load_batch", files, {})
 
             recache_on_old_owners()
-            for source in ("peer", "ufs"):
-                new.call_sync("prune_batch", mine, {})
-                batch = entries if source == "peer" else [(*e[:4], []) for e in entries]
-                start = time.perf_counter()
-                results = new.call_sync("fetch_batch", batch, {}, timeout=600)
-                elapsed = time.perf_counter() - start
-                assert all(r.get("source") == source for r in results), results[:2]
-                if source == "peer":
-                    peer_seconds = elapsed
-                else:
-                    ufs_seconds = elapsed
+            for round_number in range(args.rounds):
+                order = ("peer", "ufs") if round_number % 2 == 0 else ("ufs", "peer")
+                for source in order:
+                    new.call_sync("prune_batch", mine, {})
+                    batch = entries if source == "peer" else [(*e[:4], []) for e in entries]
+                    start, used, mine_used = (
+                        time.perf_counter(),
+                        cpu_seconds(pids),
+                        cpu_seconds(pids[-1:]),
+                    )
+                    results = new.call_sync("fetch_batch", batch, {}, timeout=600)
+                    seconds[source].append(time.perf_counter() - start)
+                    cpu[source] += cpu_seconds(pids) - used
+                    if source == "peer":  # of those, the receiving worker's
+                        cpu["receiver"] += cpu_seconds(pids[-1:]) - mine_used
+                    assert all(r.source == source for r in results), results[:2]
+            peer_seconds, ufs_seconds = sum(seconds["peer"]), sum(seconds["ufs"])
+            local = [p[len("file://") :] for p in mine]
+            bound = user_space_bound(local, root / "copies", args.rounds)
 
             # a bandwidth-limited rebalance of the same moves, against the unlimited one
             new.call_sync("prune_batch", mine, {})
@@ -127,9 +187,17 @@ def main() -> None:
                 "ideal_fraction_1_over_N_plus_1": round(1 / (args.workers + 1), 4),
                 "pruned_bytes": job["prunedBytes"],
                 "rebalance_seconds": round(rebalance_seconds, 2),
-                "peer_MBps": round(mine_bytes / peer_seconds / 1e6, 1),
-                "ufs_MBps": round(mine_bytes / ufs_seconds / 1e6, 1),
+                "rounds": args.rounds,
+                "moved_to_new_worker_bytes": mine_bytes,
+                "peer_seconds": [round(t, 3) for t in seconds["peer"]],
+                "ufs_seconds": [round(t, 3) for t in seconds["ufs"]],
+                "peer_MBps": round(args.rounds * mine_bytes / peer_seconds / 1e6, 1),
+                "ufs_MBps": round(args.rounds * mine_bytes / ufs_seconds / 1e6, 1),
                 "peer_vs_ufs": round(ufs_seconds / peer_seconds, 3),
+                "user_space_copy_vs_copy_file_range": round(bound, 3),
+                "peer_cpu_seconds": round(cpu["peer"], 2),
+                "peer_cpu_seconds_of_receiver": round(cpu["receiver"], 2),
+                "ufs_cpu_seconds": round(cpu["ufs"], 2),
                 "limited_bandwidth": args.bandwidth,
                 "limited_seconds": round(limited_seconds, 2),
                 "limited_state": limited_job["state"],

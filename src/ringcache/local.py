@@ -19,9 +19,10 @@ from .cluster.registry import Registry, open_registry
 from .cluster.ring.alluxio_discovery import discovery_for_registry
 from .cluster.ufs.filesystem import ConfinedUfsFactory
 from .cluster.worker.epoch import ChangeEpoch
+from .cluster.worker.peers import PeerAddresses
 from .cluster.worker.worker import Worker, load_or_create_worker_id
 from .config import ClusterConfig
-from .dataserver import DataPlane, bind_socket, serve
+from .dataserver import DataPlane, HttpPeerPages, bind_socket, serve
 
 T = TypeVar("T")
 
@@ -129,6 +130,7 @@ class LocalCluster:
             data_address=f"127.0.0.1:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(cache_dir / "change-epoch"),
             discovery=discovery_for_registry(self.config.registry),
+            peer_pages=HttpPeerPages(PeerAddresses(self.registry_ref)),
         )
         await worker.start()
         self.data_servers[worker_id] = await serve(worker, sock)
@@ -149,5 +151,5 @@ class LocalCluster:
         """Stop a worker the way a crash would: no goodbye, its lease simply lapses."""
         worker = self.workers.pop(worker_id)
         self.peers.refs.pop(worker_id, None)
+        self.run(self.data_servers.pop(worker_id).crash())  # answers cut mid-way, as a crash
         self.run(worker.stop())
-        self.run(self.data_servers.pop(worker_id).stop())

@@ -130,7 +130,7 @@ def test_the_placement_check_names_a_copy_on_a_worker_that_does_not_own_it():
 
 
 def test_a_fetch_batch_takes_bundles_from_peers_a_few_at_a_time_and_falls_back_to_the_ufs():
-    from ringcache.cluster.worker.transfers import BUNDLE_LANES
+    from ringcache.cluster.worker.peer_copy import BUNDLE_LANES
 
     with SimCluster(_spec(files=40)) as cluster:
         source, target, gone = (cluster.nodes[w].worker for w in cluster.worker_ids[:3])

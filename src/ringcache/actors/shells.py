@@ -25,9 +25,10 @@ from ..cluster.registry import open_registry
 from ..cluster.ring.alluxio_discovery import discovery_for_registry
 from ..cluster.ufs.filesystem import ConfinedUfsFactory
 from ..cluster.worker.epoch import ChangeEpoch
+from ..cluster.worker.peers import PeerAddresses
 from ..cluster.worker.worker import Worker, load_or_create_worker_id
 from ..config import ClusterConfig
-from ..dataserver import bind_socket, serve
+from ..dataserver import HttpPeerPages, bind_socket, serve
 from .refs import RayPeers, RayRef
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class CoordinatorActor(ActorShell):
 
 class WorkerActor(ActorShell):
     def __init__(self, config: ClusterConfig, cache_dir: str) -> None:
-        registry = ray.get_actor(REGISTRY_NAME, namespace=config.namespace)
+        registry = RayRef(ray.get_actor(REGISTRY_NAME, namespace=config.namespace), REGISTRY_NAME)
         path = Path(cache_dir)
         context = ray.get_runtime_context()
         host = ray.util.get_node_ip_address() or socket.gethostname()
@@ -83,7 +84,7 @@ class WorkerActor(ActorShell):
         self.logic = Worker(
             load_or_create_worker_id(path),
             config.worker,
-            RayRef(registry, REGISTRY_NAME),
+            registry,
             _environment(config),
             cache_dir=path,
             lease_ttl=config.lease_ttl,
@@ -93,6 +94,7 @@ class WorkerActor(ActorShell):
             data_address=f"{host}:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(path / "change-epoch"),
             discovery=discovery_for_registry(config.registry),
+            peer_pages=HttpPeerPages(PeerAddresses(registry)),  # peers' data servers
         )
         self._begin(self._start(sock))
 

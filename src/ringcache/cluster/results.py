@@ -39,7 +39,8 @@ class FileOutcome(StrEnum):
 
 class FileResult(NamedTuple):
     """One file's answer: `bytes` loaded, skipped or freed; `reason` and `message` when it
-    failed; `source` ("peer" or "ufs") of a fetched copy; `quota` that refused it."""
+    failed (or, LOADED, why its first source did not serve it); `source` ("peer" or
+    "ufs") of a fetched copy; `quota` that refused it."""
 
     path: str
     status: FileOutcome
@@ -59,8 +60,11 @@ LOADED, SKIPPED, FILTERED = FileOutcome.LOADED, FileOutcome.SKIPPED, FileOutcome
 FREED, NOT_CACHED, FAILED = FileOutcome.FREED, FileOutcome.NOT_CACHED, FileOutcome.FAILED
 
 
-def loaded(path: str, size: int, source: str = "") -> FileResult:
-    return _new(FileResult, (path, LOADED, size, "", "", source, None))
+def loaded(
+    path: str, size: int, source: str = "", reason: str = "", message: str = ""
+) -> FileResult:
+    """A file cached; `reason` and `message` say why not from the source tried first."""
+    return _new(FileResult, (path, LOADED, size, reason, message, source, None))
 
 
 def skipped(path: str, size: int) -> FileResult:

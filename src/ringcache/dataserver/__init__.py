@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from ..cluster.worker.worker import Worker
 from .alluxio import AlluxioWorkerApi, file_id
 from .local_reads import LocalReadServer, socket_name
+from .peer_api import PeerPagesApi
+from .peer_client import HttpPeerPages
 from .server import DEFAULT_PORT, DataServer, bind_socket
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "AlluxioWorkerApi",
     "DataPlane",
     "DataServer",
+    "HttpPeerPages",
     "LocalReadServer",
     "bind_socket",
     "file_id",
@@ -41,6 +44,12 @@ class DataPlane:
         if self.local is not None:
             await self.local.stop()
 
+    async def crash(self) -> None:
+        """Go away as a crashed worker's would: answers cut mid-way, no goodbye."""
+        self.http.abort()
+        if self.local is not None:
+            await self.local.stop()
+
 
 async def serve(worker: Worker, sock: socket.socket) -> DataPlane:
     """Serve a started worker's data on `sock` (bound by `bind_socket`), and on its
@@ -56,7 +65,9 @@ async def serve(worker: Worker, sock: socket.socket) -> DataPlane:
         worker.config.page_size,
         worker.change_epoch,
     )
-    http = DataServer(api.answer, sock)
+    # Peers' page copies (`/v1/peer/...`) are answered beside Alluxio's calls.
+    peers = PeerPagesApi(services.store, worker.clock, worker.env.run_io, worker.change_epoch)
+    http = DataServer(peers.routing(api.answer), sock)
     await http.start()
     local = None
     if worker.change_epoch is not None:

@@ -85,6 +85,13 @@ class DataServer:
         if self._connections:
             await asyncio.wait(list(self._connections.values()), timeout=5)
 
+    def abort(self) -> None:
+        """Stop as a crash would: no new connection, every open one reset, mid-answer or not."""
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._connections):
+            writer.transport.abort()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections[writer] = asyncio.current_task()  # type: ignore[assignment]
         sock = writer.get_extra_info("socket")

@@ -18,6 +18,7 @@ from ringcache.cluster.ufs.filesystem import ufs_for
 from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 from ringcache.cluster.worker.lanes import LocalDisks
 from ringcache.cluster.worker.mount_view import MountView
+from ringcache.cluster.worker.peers import ActorPeerPages
 from ringcache.cluster.worker.reads import READ_COUNTERS
 from ringcache.cluster.worker.services import WorkerServices
 from ringcache.config import WorkerConfig
@@ -122,7 +123,7 @@ class Parts:
             env,
             self.mounts,
             self.rules,  # type: ignore[arg-type]  # the part of a PolicyWatch they read
-            peers or PeerRefs(),
+            ActorPeerPages(peers or PeerRefs()),
             self.counters,
             local_disks or LocalDisks(),
             dropping,

@@ -12,8 +12,33 @@ import pytest
 from ringcache.cluster.errors import InvalidArgument
 from ringcache.cluster.ring.hash_ring import HashRing
 from ringcache.cluster.ufs.filesystem import FileVersion
+from ringcache.cluster.worker.peers import (
+    PEER_NOT_HELD,
+    PEER_SHORT_READ,
+    PEER_UNAVAILABLE,
+    ActorPeerPages,
+    PeerFetchFailed,
+)
 
 from .fakes import PAGE, WORKER_A, WORKER_B, Parts, PeerRefs
+
+
+class CutAfter(ActorPeerPages):
+    """Peer pages whose answers for `path` are cut after `ranges` range reads of it."""
+
+    def __init__(self, peers: PeerRefs, path: str, ranges: int) -> None:
+        super().__init__(peers)
+        self.path = path
+        self.ranges = ranges
+        self.asked: list[tuple[int, int]] = []
+
+    async def fetch(self, peer, path, version, offset, length):  # type: ignore[no-untyped-def]
+        if path != self.path:
+            return await super().fetch(peer, path, version, offset, length)
+        self.asked.append((offset, length))
+        if len(self.asked) > self.ranges:
+            raise PeerFetchFailed(f"{peer} went away mid-answer", PEER_SHORT_READ)
+        return await super().fetch(peer, path, version, offset, length)
 
 
 def test_owned_alone_and_whole_is_skipped_everything_else_is_listed(tmp_path: Path, run):
@@ -131,7 +156,8 @@ def test_a_file_no_peer_can_give_comes_from_the_ufs(tmp_path: Path, run) -> None
     run(fetcher.mounts.refresh())
     stat = (fetcher.ufs_root / "a.bin").stat()
     (answer,) = run(fetcher.transfers.fetch_batch([(uri, len(data), stat.st_mtime, None, [gone])]))
-    assert (answer.status, answer.source) == ("LOADED", "ufs")
+    assert (answer.status, answer.source, answer.reason) == ("LOADED", "ufs", PEER_UNAVAILABLE)
+    assert gone in answer.message
     assert fetcher.store.file_info(uri).complete
     (missing,) = run(fetcher.transfers.fetch_batch([(fetcher.uri("nope"), 5, 1.0, None, [])]))
     assert missing.status == "FAILED"
@@ -148,3 +174,70 @@ def test_prune_drops_what_is_held_and_answers_for_what_is_not(tmp_path: Path, ru
         (parts.uri("b.bin"), "NOT_CACHED", 0),
     ]
     assert parts.store.file_info(uri) is None
+
+
+def test_a_large_file_comes_in_ranges_and_a_peer_cut_mid_file_leaves_the_ufs_copy(
+    tmp_path: Path, run
+) -> None:
+    """A file larger than a bundle comes in `chunk_bytes` ranges; when the peer goes away
+    after some of them, nothing it gave is kept: the file comes whole from the UFS, LOADED
+    from "ufs" with the peer's failure named, and a file the peer no longer holds too."""
+    holder = Parts(tmp_path, WORKER_A)
+    peers = PeerRefs(**{WORKER_A: holder.transfers})
+    fetcher = Parts(tmp_path, WORKER_B, peers=peers)
+    copier = fetcher.transfers.copier
+    copier.bundle_bytes, copier.chunk_bytes = 2 * PAGE, 3 * PAGE
+    datas = [os.urandom(10 * PAGE + 5), os.urandom(4 * PAGE)]
+    uris = [holder.write(f"big{i}.bin", data) for i, data in enumerate(datas)]
+    run(holder.mounts.refresh())
+    run(fetcher.mounts.refresh())
+    assert {a.status for a in run(holder.loads.load_batch(uris))} == {"LOADED"}
+    entries = [(*_version(holder, uri), [WORKER_A]) for uri in uris]
+
+    answers = run(fetcher.transfers.fetch_batch(entries[:1]))
+    assert [(a.status, a.source, a.reason) for a in answers] == [("LOADED", "peer", "")]
+    assert bytes(run(fetcher.transfers.read_cached(uris[0]))) == datas[0]
+    assert peers.calls == ["read_cached"] * 4  # 10 pages and 5 bytes in 3-page ranges
+
+    cut = CutAfter(peers, uris[0], ranges=2)
+    copier.peer_pages = cut
+    run(fetcher.transfers.prune_batch(uris))
+    run(holder.transfers.prune_batch(uris[1:]))  # the second is no longer held by the peer
+    answers = run(fetcher.transfers.fetch_batch(entries))
+    assert [(a.status, a.source, a.reason) for a in answers] == [
+        ("LOADED", "ufs", PEER_SHORT_READ),
+        ("LOADED", "ufs", PEER_NOT_HELD),
+    ]
+    assert cut.asked == [(0, 3 * PAGE), (3 * PAGE, 3 * PAGE), (6 * PAGE, 3 * PAGE)]
+    for uri, data in zip(uris, datas, strict=True):
+        assert bytes(run(fetcher.transfers.read_cached(uri))) == data
+
+
+class Broken(ActorPeerPages):
+    """Peer pages whose asking fails with a fault no `PeerPages` should raise."""
+
+    async def fetch(self, *args):  # type: ignore[no-untyped-def]
+        raise ValueError("a record that makes no sense")
+
+    async def fetch_whole(self, *args):  # type: ignore[no-untyped-def]
+        raise ValueError("a record that makes no sense")
+
+
+def test_any_fault_in_asking_a_peer_is_the_peers_and_the_ufs_answers(tmp_path: Path, run) -> None:
+    fetcher = Parts(tmp_path, WORKER_B)
+    fetcher.transfers.copier.peer_pages = Broken(PeerRefs())
+    fetcher.transfers.copier.bundle_bytes = PAGE  # the big file is asked by ranges
+    datas = [os.urandom(100), os.urandom(3 * PAGE)]
+    uris = [fetcher.write(f"f{i}.bin", data) for i, data in enumerate(datas)]
+    run(fetcher.mounts.refresh())
+    entries = [
+        (uri, len(data), (fetcher.ufs_root / f"f{i}.bin").stat().st_mtime, None, [WORKER_A])
+        for i, (uri, data) in enumerate(zip(uris, datas, strict=True))
+    ]
+    answers = run(fetcher.transfers.fetch_batch(entries))
+    assert [(a.status, a.source, a.reason) for a in answers] == [
+        ("LOADED", "ufs", PEER_UNAVAILABLE)
+    ] * 2
+    assert all("makes no sense" in a.message for a in answers)
+    for uri, data in zip(uris, datas, strict=True):
+        assert bytes(run(fetcher.transfers.read_cached(uri))) == data

@@ -11,7 +11,6 @@ from ..config import WorkerConfig
 from ..environment import Environment
 from ..policies.tracking import GovernedStore, ReportJournal
 from ..policies.watch import PolicyWatch
-from ..refs import Peers
 from .file_loader import FileLoader
 from .freshness import Freshness
 from .holdings import Holdings
@@ -20,6 +19,8 @@ from .lanes import LocalDisks
 from .loads import BatchLoads
 from .mount_view import MountView
 from .page_fetch import PageFetcher
+from .peer_copy import PeerCopy
+from .peers import PeerPages
 from .quota import QuotaAdmission
 from .reads import Reads
 from .stale import StaleSweep
@@ -56,7 +57,7 @@ class WorkerServices:
         env: Environment,
         mounts: MountView,
         watch: PolicyWatch,
-        peers: Peers,
+        peer_pages: PeerPages,
         counters: dict[str, int],
         local_disks: LocalDisks,
         dropping: Callable[[], AbstractContextManager[None]] = nullcontext,
@@ -107,7 +108,7 @@ class WorkerServices:
                 store,
                 mounts,
                 loader,
-                peers,
+                PeerCopy(worker_id, store, peer_pages, clock, run_io, page_size),
                 env.rings,
                 throttles,
                 clock,

@@ -6,25 +6,21 @@ import asyncio
 import logging
 from typing import Any
 
-from ..cache.model import page_runs
-from ..cache.store import CapacityExceeded, PageStore
+from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
 from ..errors import InvalidArgument, RingcacheError
-from ..refs import Peers
 from ..results import FailureReason, FileResult, failure, freed, loaded, not_cached, skipped
 from ..ring.cache import RingCache
 from ..ufs.filesystem import FileVersion
 from .file_loader import FileLoader
 from .holdings import cached_entry
 from .mount_view import MountView
+from .peer_copy import PeerCopy
+from .peers import PeerFetchFailed
 from .throttle import Throttles
 
 log = logging.getLogger(__name__)
-
-PEER_CHUNK_PAGES = 8  # pages per peer read: bounded messages, few round trips
-BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
-BUNDLE_LANES = 4  # bundle calls in flight per fetch batch
 
 Wanted = tuple[int, float | None, str | None]  # the version a peer is asked for
 
@@ -43,7 +39,7 @@ class Transfers:
         store: PageStore,
         mounts: MountView,
         loader: FileLoader,
-        peers: Peers,
+        copier: PeerCopy,
         rings: RingCache,
         throttles: Throttles,
         clock: Clock,
@@ -55,7 +51,7 @@ class Transfers:
         self.store = store
         self.mounts = mounts
         self.loader = loader
-        self.peers = peers  # other workers, for moving data between them
+        self.copier = copier  # files from other workers' pages
         self.rings = rings
         self.throttles = throttles
         self.clock = clock
@@ -123,33 +119,42 @@ class Transfers:
         """Cache each file, from a peer that holds it when one can, else from the UFS.
 
         An entry is `(path, size, mtime, etag, [peer ids])`. Results say LOADED with
-        `source` "peer" or "ufs", SKIPPED when already cached whole, or FAILED.
+        `source` "peer" or "ufs", SKIPPED when already cached whole, or FAILED. A file a
+        peer could not give and the UFS did is LOADED from "ufs" with the peer's failure
+        as its `reason` (PEER_UNAVAILABLE, PEER_NOT_HELD, PEER_SHORT_READ) and `message`.
         """
         options = options or {}
         throttle = self.throttles.for_job(options.get("jobId"), options.get("bandwidth"))
         limit = asyncio.Semaphore(self.max_concurrency)
-        from_peers = await self._fetch_bundles(entries, throttle)
+        held = self.store.held([entry[0] for entry in entries])
+        wanted = [e for e, had in zip(entries, held, strict=True) if not _whole(had, _of(e))]
+        from_peers, peer_failed = await self.copier.bundles(wanted, throttle)
 
         async def fetch_one(entry: Any) -> FileResult:
-            path, size, mtime, etag, holders = entry
-            version = FileVersion(size, mtime, etag)
+            path, size, _, _, holders = entry
+            version = _of(entry)
+            tried, problem = peer_failed.get(path, (None, None))
             async with limit:
                 if _whole(self.store.held([path])[0], version):
                     return skipped(path, size)
                 try:
                     for peer in holders:
-                        if peer != self.worker_id and await self._fetch_from_peer(
-                            peer, path, version, throttle
-                        ):
+                        if peer in (self.worker_id, tried):
+                            continue
+                        problem = await self.copier.copy(peer, path, version, throttle)
+                        if problem is None:
                             return loaded(path, size, "peer")
                     ufs, uri = await self.mounts.open(path)
                     await self.run_io(self.loader.load, ufs, uri, version, {}, throttle)
                 except RingcacheError as exc:
                     reason = getattr(exc, "reason", None) or exc.details.get("reason")
-                    return failure(path, reason or FailureReason.UFS_READ_FAILED, exc.message)
+                    message = exc.message + _after(problem)
+                    return failure(path, reason or FailureReason.UFS_READ_FAILED, message)
                 except OSError as exc:
-                    return failure(path, FailureReason.UFS_READ_FAILED, str(exc))
-                return loaded(path, size, "ufs")
+                    return failure(path, FailureReason.UFS_READ_FAILED, str(exc) + _after(problem))
+                if problem is None:
+                    return loaded(path, size, "ufs")
+                return loaded(path, size, "ufs", problem.reason, problem.message)
 
         # Files that came in bundles are answered here, without a task each.
         results = [loaded(e[0], e[1], "peer") if e[0] in from_peers else None for e in entries]
@@ -172,99 +177,6 @@ class Transfers:
             ]
 
         return await self.run_io(read_all)
-
-    async def _fetch_bundles(self, entries: list[Any], throttle: Any) -> set[str]:
-        """Files of up to BUNDLE_BYTES fetched from peers in bundles of up to that much per
-        call (a file that big alone): one round trip and one store write per bundle."""
-        bundles: dict[str, list[list[Any]]] = {}
-        held = self.store.held([entry[0] for entry in entries])
-        for entry, had in zip(entries, held, strict=True):
-            path, size, _, _, holders = entry
-            peer = next((h for h in holders if h != self.worker_id), None)
-            if peer is None or size > BUNDLE_BYTES:
-                continue
-            if _whole(had, FileVersion(*entry[1:4])):
-                continue  # already here: reported SKIPPED below
-            groups = bundles.setdefault(peer, [[]])
-            if sum(e[1] for e in groups[-1]) + size > BUNDLE_BYTES:
-                groups.append([])
-            groups[-1].append(entry)
-        done: set[str] = set()
-        # BUNDLE_LANES lanes take the bundles in order, one after another each: that many
-        # calls in flight, without a task per bundle.
-        ordered = [(peer, bundle) for peer, groups in sorted(bundles.items()) for bundle in groups]
-        queue = iter(ordered)
-
-        async def lane() -> None:
-            for peer, bundle in queue:
-                items = [(e[0], (e[1], e[2], e[3])) for e in bundle]
-                try:
-                    answers = await self.peers.worker(peer).call("read_cached_many", items)
-                except Exception as exc:  # the files fall back to one by one, then the UFS
-                    log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc)
-                    continue
-                if throttle is not None:
-                    await self.run_io(throttle.consume, sum(len(a or b"") for a in answers))
-                stored = await self.run_io(self._store_whole, bundle, answers)
-                done.update(stored)
-
-        await asyncio.gather(*(lane() for _ in range(min(BUNDLE_LANES, len(ordered)))))
-        return done
-
-    def _store_whole(self, bundle: list[Any], answers: list[bytes | None]) -> list[str]:
-        """Write whole files fetched from a peer into pages; the paths stored."""
-        store, page_size, stored = self.store, self.page_size, []
-        for (path, size, mtime, etag, _), data in zip(bundle, answers, strict=True):
-            if data is None or len(data) != size:
-                continue
-            version = FileVersion(size, mtime, etag)
-            store.set_file(path, version, self.clock.now())
-            view = memoryview(data)
-            pages = [view[i : i + page_size] for i in range(0, size, page_size)]
-            store.put_pages(path, 0, pages, self.clock.now(), version=version)
-            stored.append(path)
-        return stored
-
-    async def _fetch_from_peer(
-        self, peer: str, path: str, version: FileVersion, throttle: Any
-    ) -> bool:
-        """Copy a file page by page from a peer; False (nothing kept) if the peer can't."""
-        store = self.store
-        page_size = self.page_size
-        # Recording a file writes the store's journal: disk I/O, off the event loop.
-        await self.run_io(store.set_file, path, version, self.clock.now())
-        try:
-            missing = store.missing_pages(path, 0, version.size)
-            for run_start, run_stop in page_runs(missing):
-                for start in range(run_start, run_stop, PEER_CHUNK_PAGES):
-                    stop = min(run_stop, start + PEER_CHUNK_PAGES)
-                    offset = start * page_size
-                    length = min(version.size, stop * page_size) - offset
-                    if throttle is not None:
-                        await self.run_io(throttle.consume, length)
-                    wanted = (version.size, version.mtime, version.etag)
-                    peer_ref = self.peers.worker(peer)
-                    data = await peer_ref.call("read_cached", path, offset, length, wanted)
-                    if data is None or len(data) != length:
-                        raise LookupError(f"{peer} no longer holds {path}")
-                    view = memoryview(data)
-                    pages = [view[i : i + page_size] for i in range(0, length, page_size)]
-                    await self.run_io(
-                        store.put_pages, path, start, pages, self.clock.now(), version=version
-                    )
-            return True
-        except CapacityExceeded:
-            raise
-        except Exception as exc:  # the peer is gone or lost the file: fall back to the UFS
-            log.info(
-                "%s: fetching %s from %s failed (%s); using the UFS",
-                self.worker_id,
-                path,
-                peer,
-                exc,
-            )
-            store.remove_file(path)
-            return False
 
     async def held_whole(self, items: list[Any]) -> list[bool]:
         """For each `(path, size, mtime, etag)`, whether this worker holds that version of
@@ -299,6 +211,16 @@ def _of_version(held: tuple[FileVersion, int] | None, version: tuple | None) -> 
     """Whether a store's `held` answer is of `version` (`(size, mtime, etag)`, or None
     for any), with a byte or more held (an empty file: recorded)."""
     return held is not None and (version is None or held[0] == FileVersion(*version))
+
+
+def _of(entry: Any) -> FileVersion:
+    """The version an entry `(path, size, mtime, etag, holders)` names."""
+    return FileVersion(entry[1], entry[2], entry[3])
+
+
+def _after(problem: PeerFetchFailed | None) -> str:
+    """What a failure message adds about the peer tried first."""
+    return "" if problem is None else f" (after the peer failed: {problem.message})"
 
 
 def _whole(held: tuple[FileVersion, int] | None, version: FileVersion) -> bool:

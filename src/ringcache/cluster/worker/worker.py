@@ -22,6 +22,7 @@ from .epoch import ChangeEpoch
 from .index_reports import REPORT_LIMIT
 from .lanes import LocalDisks
 from .mount_view import MountView
+from .peers import ActorPeerPages, PeerPages
 from .reads import READ_COUNTERS
 from .services import WorkerServices
 from .transfers import Wanted
@@ -68,9 +69,12 @@ class Worker:
         data_address: str | None = None,
         change_epoch: ChangeEpoch | None = None,
         discovery: AlluxioDiscovery | None = None,
+        peer_pages: PeerPages | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.peers = peers or LocalPeers()  # other workers, for moving data between them
+        # How pages are copied from peers: their data servers, else their actor calls.
+        self.peer_pages = peer_pages or ActorPeerPages(self.peers)
         self.config = config
         self.registry = registry
         self.env = env
@@ -115,7 +119,7 @@ class Worker:
             self.env,
             self.mount_view,
             self.policy_watch,
-            self.peers,
+            self.peer_pages,
             self.counters,
             self.local_disks,
             nullcontext if self.change_epoch is None else self.change_epoch.changing,
@@ -181,6 +185,7 @@ class Worker:
             self._heartbeat.cancel()
         if self.services is not None:
             self.services.upkeep.stop()
+        self.peer_pages.close()
 
     async def decommission(self) -> None:
         """Leave the cluster now: revoke the lease so the ring changes at once."""

@@ -1,0 +1,272 @@
+"""`PeerPages` over HTTP: a worker reads a peer's cached pages from the peer's data server
+(`/v1/peer/range`, see `peer_api`), on kept-alive connections, in threads.
+
+Each exchange is blocking socket I/O on an I/O thread: the request goes out in one send,
+the body comes into one preallocated buffer (`recv_into`, no copy in Python), so a large
+range costs a few system calls; a bundle of small files is pipelined on one connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from ..cluster.ufs.filesystem import FileVersion
+from ..cluster.worker.peers import (
+    PEER_NOT_HELD,
+    PEER_SHORT_READ,
+    PEER_UNAVAILABLE,
+    Buffer,
+    PeerAddresses,
+    PeerFetchFailed,
+)
+from .alluxio import file_id
+from .http11 import MAX_HEAD
+from .peer_api import FILES, RANGE
+
+PER_PEER = 4  # exchanges in flight with one peer (and connections kept to it)
+PIPELINE = 16  # requests sent ahead of the answers read
+PIPELINE_BYTES = 32 * 1024  # bytes of requests sent ahead (but at least one request)
+TIMEOUT = 30.0  # seconds a peer may leave a connection silent
+# Bytes read at a time while looking for an answer's head: more than a head, little of the
+# body after it, which is copied twice (the rest goes straight into the body's buffer).
+HEAD_READ = 512
+HEAD_BUDGET = MAX_HEAD - 1024  # bytes of file list per files call (the rest: its headers)
+
+
+class HttpPeerPages:
+    """Reads peers' pages from their data servers.
+
+    Guarantees (the `PeerPages` contract): exact bytes or `PeerFetchFailed`; at most
+    `per_peer` exchanges in flight per peer, each on a connection kept for the next; a
+    kept connection the peer closed is replaced once, silently; any other cut (the peer
+    died mid-answer) is PEER_SHORT_READ or PEER_UNAVAILABLE, and its address is asked of
+    the registry afresh next time (a restarted worker may listen elsewhere).
+    """
+
+    def __init__(
+        self,
+        addresses: PeerAddresses,
+        token: str | None = None,
+        per_peer: int = PER_PEER,
+        timeout: float = TIMEOUT,
+        run_io: Callable[..., Awaitable[Any]] = asyncio.to_thread,
+    ) -> None:
+        self.addresses = addresses
+        self.authorization = f"Authorization: Bearer {token}\r\n" if token else ""
+        self.per_peer = per_peer
+        self.timeout = timeout
+        self.run_io = run_io
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._idle: dict[str, list[socket.socket]] = {}
+        self._lock = threading.Lock()
+
+    async def fetch(
+        self, peer: str, path: str, version: FileVersion, offset: int, length: int
+    ) -> Buffer:
+        ((status, body),) = await self._exchange(peer, [_range(path, version, offset, length)])
+        data = _answer(peer, path, version, length, status, body)
+        if data is None:
+            raise PeerFetchFailed(f"{peer} does not hold {path} at {version}", PEER_NOT_HELD)
+        return data
+
+    async def fetch_whole(
+        self, peer: str, files: list[tuple[str, FileVersion]]
+    ) -> list[Buffer | None]:
+        # As many files per call as its head holds: one answer carries them all.
+        groups: list[list[tuple[str, FileVersion]]] = [[]]
+        room = 0
+        for path, version in files:
+            cost = len(quote(json.dumps([path, *version]), safe="")) + 3
+            if groups[-1] and room + cost > HEAD_BUDGET:
+                groups.append([])
+                room = 0
+            groups[-1].append((path, version))
+            room += cost
+        targets = [
+            f"{FILES}?files=" + quote(json.dumps([[p, *v] for p, v in group]), safe="")
+            for group in groups
+        ]
+        answers: list[Buffer | None] = []
+        for group, (status, body) in zip(groups, await self._exchange(peer, targets), strict=True):
+            _answer(peer, FILES, None, len(body), status, body)  # raises unless a 200
+            view, at = memoryview(body), len(group)
+            for held, (_, version) in zip(view[:at], group, strict=True):
+                answers.append(view[at : at + version.size] if held else None)
+                at += version.size if held else 0
+            if at != len(body):
+                message = f"{peer} answered {len(body)} bytes for files of {at}"
+                raise PeerFetchFailed(message, PEER_SHORT_READ)
+        return answers
+
+    def close(self) -> None:
+        """Close every kept connection."""
+        with self._lock:
+            kept, self._idle = self._idle, {}
+        for connections in kept.values():
+            for connection in connections:
+                connection.close()
+
+    async def _exchange(self, peer: str, targets: list[str]) -> list[tuple[int, bytearray]]:
+        """The `(status, body)` answers to GETs of `targets` from `peer`, in order."""
+        address = await self.addresses.resolve(peer)
+        slot = self._slots.get(peer)
+        if slot is None:
+            slot = self._slots[peer] = asyncio.Semaphore(self.per_peer)
+        requests = [
+            f"GET {target} HTTP/1.1\r\nHost: {address}\r\n{self.authorization}\r\n".encode()
+            for target in targets
+        ]
+        async with slot:
+            try:
+                return await self.run_io(self._answers, address, requests)
+            except PeerFetchFailed:
+                self.addresses.forget(peer)
+                raise
+
+    def _answers(self, address: str, requests: list[bytes]) -> list[tuple[int, bytearray]]:
+        """Blocking: the answers to `requests` from `address`, on a kept connection if any."""
+        for attempt in range(2):
+            connection, kept = self._connect(address)
+            answers: list[tuple[int, bytearray]] = []
+            try:
+                self._pipelined(connection, requests, answers)
+            except _Cut as cut:
+                connection.close()
+                if kept and attempt == 0 and not cut.received and not answers:
+                    continue  # a kept connection the peer had closed: once more, fresh
+                reason = PEER_SHORT_READ if cut.received or answers else PEER_UNAVAILABLE
+                raise PeerFetchFailed(f"{address}: {cut}", reason) from None
+            except BaseException:
+                connection.close()
+                raise
+            with self._lock:
+                self._idle.setdefault(address, []).append(connection)
+            return answers
+        raise AssertionError("unreachable")
+
+    def _connect(self, address: str) -> tuple[socket.socket, bool]:
+        with self._lock:
+            kept = self._idle.get(address)
+            if kept:
+                return kept.pop(), True
+        host, _, port = address.rpartition(":")
+        try:
+            connection = socket.create_connection((host.strip("[]"), int(port)), self.timeout)
+        except OSError as exc:
+            raise PeerFetchFailed(f"{address} unreachable: {exc}", PEER_UNAVAILABLE) from None
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, False
+
+    @staticmethod
+    def _pipelined(
+        connection: socket.socket, requests: list[bytes], answers: list[tuple[int, bytearray]]
+    ) -> None:
+        """Requests sent ahead of the answers read (up to PIPELINE of them, PIPELINE_BYTES
+        at most but one: a server answers one at a time, so neither side waits on the
+        other's full buffers), the answers read into `answers`."""
+        reader = _Reader(connection)
+        sent = 0
+        try:
+            while len(answers) < len(requests):
+                ahead, size = [], 0
+                while sent < len(requests) and sent - len(answers) < PIPELINE:
+                    if ahead and size + len(requests[sent]) > PIPELINE_BYTES:
+                        break
+                    ahead.append(requests[sent])
+                    size += len(requests[sent])
+                    sent += 1
+                if ahead:
+                    connection.sendall(b"".join(ahead))
+                answers.append(reader.answer())
+        except OSError as exc:
+            raise _Cut(str(exc) or type(exc).__name__, reader.received) from None
+
+
+def _range(path: str, version: FileVersion, offset: int, length: int) -> str:
+    """The target of a range call (`peer_api`)."""
+    query = f"ufsFullPath={quote(path, safe='')}&offset={offset}&length={length}"
+    query += f"&size={version.size}"
+    if version.mtime is not None:
+        query += f"&mtime={version.mtime!r}"
+    if version.etag is not None:
+        query += f"&etag={quote(version.etag, safe='')}"
+    return f"{RANGE}{file_id(path)}?{query}"
+
+
+def _answer(
+    peer: str, path: str, version: FileVersion | None, length: int, status: int, body: bytearray
+) -> bytearray | None:
+    """The bytes of a range answer; None if the peer does not hold them; else raises."""
+    if status == 404 and _reason(body) == PEER_NOT_HELD:
+        return None
+    if status != 200:
+        text = bytes(body[:200]).decode("utf-8", "replace")
+        raise PeerFetchFailed(f"{peer} answered {status}: {text}", PEER_UNAVAILABLE)
+    if len(body) != length:
+        message = f"{peer} answered {len(body)} of {length} bytes of {path} at {version}"
+        raise PeerFetchFailed(message, PEER_SHORT_READ)
+    return body
+
+
+class _Cut(Exception):
+    """The connection ended or failed; `received`: whether an answer had begun."""
+
+    def __init__(self, message: str, received: bool) -> None:
+        super().__init__(message)
+        self.received = received
+
+
+class _Reader:
+    """Answers read off one connection: heads through a small buffer, bodies straight
+    into their own buffers."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self.connection = connection
+        self.buffer = bytearray()
+        self.received = False  # any byte of the current answer
+
+    def answer(self) -> tuple[int, bytearray]:
+        self.received = False
+        status, length = self._head()
+        body = bytearray(length)
+        view = memoryview(body)
+        have = min(length, len(self.buffer))
+        view[:have] = self.buffer[:have]
+        del self.buffer[:have]
+        while have < length:
+            got = self.connection.recv_into(view[have:], length - have)
+            if not got:
+                raise _Cut(f"the answer ended after {have} of {length} bytes", True)
+            have += got
+        return status, body
+
+    def _head(self) -> tuple[int, int]:
+        buffer = self.buffer
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            chunk = self.connection.recv(HEAD_READ)
+            if not chunk:
+                raise _Cut("the connection closed before an answer", bool(buffer))
+            self.received = True
+            buffer += chunk
+        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+        del buffer[: end + 4]
+        try:
+            status = int(lines[0].split(" ")[1])
+            headers = dict(line.split(":", 1) for line in lines[1:])
+            length = int({k.strip().lower(): v for k, v in headers.items()}["content-length"])
+        except (IndexError, KeyError, ValueError):
+            raise _Cut(f"not an HTTP answer: {lines[0][:100]!r}", True) from None
+        return status, length
+
+
+def _reason(body: bytearray) -> str | None:
+    try:
+        return json.loads(bytes(body)).get("reason")
+    except (ValueError, AttributeError):
+        return None

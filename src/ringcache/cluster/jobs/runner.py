@@ -21,7 +21,7 @@ from ..ring.hash_ring import HashRing
 from ..ufs.mounts import MountTable
 from .dispatch import Dispatcher
 from .model import RETRYABLE, Cursor, FailureReason, JobRecord, JobState
-from .paging import page_shape
+from .paging import FILES_IN_FLIGHT, LISTED_AHEAD, page_shape
 from .repair import Repair
 from .source import FileSource, Page, index_lines
 from .store import JobStore
@@ -44,6 +44,7 @@ class PageWork:
         self.counters = counters
         self.generation = generation
         self.failed: list[dict[str, str]] = list(page.failures)
+        self.size = len(page.files)  # files it holds until it has loaded
         self.task: asyncio.Task | None = None
 
 
@@ -59,9 +60,8 @@ class JobContext:
     lease_ttl: float
     lost_files: Any = None  # files only departed workers held (from the file index)
     # Called with the ids of the workers whose batches of one attempt (a page, or its
-    # retries) have changed what they hold: brings the file index up to date with them
-    # before the page commits, so quota checks and rebalance need not wait for the next
-    # periodic sync.
+    # retries) have changed what they hold: notes them for the file index, which catches
+    # up in the background (`IndexFeed`); a job never waits for the index.
     on_results: Any = None
 
 
@@ -207,13 +207,20 @@ class JobRun:
             failures += page.failures
         page = Page(files, record.cursor, failures)
         work = PageWork(page, counters, generation=record.failed_generation + 1)
-        self.in_flight.append(work)
-        work.task = asyncio.get_running_loop().create_task(self._process(work))
+        self._start(work)
         await asyncio.wait({work.task})
         await self._commit_ready()
         await self.store.drop_failed(record.id, record.failed_generation)
 
     async def _list_and_dispatch(self) -> None:
+        """List in the background while the pages already listed load.
+
+        The lister stays LISTED_AHEAD pages ahead; a listed page starts as soon as the
+        pages still loading hold fewer than FILES_IN_FLIGHT files between them, so a page
+        that waits on one slow worker holds back no other page, and the next page's batches
+        queue at every worker while the last one's tail finishes. Finished pages keep only
+        their counters until they are committed, in listing order.
+        """
         table = await self.mounts()
         batch_size = self.record.options.get("batchSize", 200)
         workers = len(self.ring()[1])
@@ -226,19 +233,51 @@ class JobRun:
             page_size=page_size,
             file_filter=self.record.options.get("fileFilterRegex"),
         )
-        while True:
-            page = await self.env.run_io(source.next_page)
-            if page is None:
-                break
-            work = PageWork(page, {name: 0 for name in self.record.counters})
-            self.in_flight.append(work)
-            work.task = asyncio.get_running_loop().create_task(self._process(work))
-            while len(self.in_flight) >= pages_in_flight:
+        listed: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(LISTED_AHEAD)
+        lister = asyncio.get_running_loop().create_task(self._list(source, listed))
+        try:
+            while True:
+                await self._admit(page_size, pages_in_flight)  # before taking it: memory
+                page = await listed.get()
+                if page is None:
+                    break
+                if isinstance(page, BaseException):
+                    raise page
+                self._start(PageWork(page, {name: 0 for name in self.record.counters}))
+            while self.in_flight:
                 await asyncio.wait({self.in_flight[0].task})
                 await self._commit_ready()
-        for work in list(self.in_flight):
-            await asyncio.wait({work.task})
-        await self._commit_ready()
+        finally:
+            lister.cancel()
+            await asyncio.gather(lister, return_exceptions=True)
+
+    async def _list(self, source: FileSource, listed: asyncio.Queue) -> None:
+        """The lister: pages into `listed`, then None (or the fault that stopped it)."""
+        try:
+            while (page := await self.env.run_io(source.next_page)) is not None:
+                await listed.put(page)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # raised by the run, which records it
+            await listed.put(exc)
+            return
+        await listed.put(None)
+
+    def _start(self, work: PageWork) -> None:
+        self.in_flight.append(work)
+        work.task = asyncio.get_running_loop().create_task(self._process(work))
+
+    async def _admit(self, files: int, pages: int) -> None:
+        """Wait until a page of up to `files` may start: fewer than `pages` pages in flight
+        and the files of those still loading within FILES_IN_FLIGHT (one page always may)."""
+        while self.in_flight:
+            loading = {w.task for w in self.in_flight if not w.task.done()}
+            held = sum(w.size for w in self.in_flight if w.task in loading)
+            if len(self.in_flight) < pages and held + files <= FILES_IN_FLIGHT:
+                return
+            if loading:
+                await asyncio.wait(loading, return_when=asyncio.FIRST_COMPLETED)
+            await self._commit_ready()
 
     async def _note_ring_changes(self) -> None:
         """Remember (durably) the rings this run used that are no longer current."""
@@ -292,7 +331,7 @@ class JobRun:
             work.counters["failedFiles"] += 1
         for status in work.page.files:
             self.work.scanned(work.counters, status)
-        pending = list(work.page.files)
+        pending, work.page.files = work.page.files, []  # held only while they load
         first_failure: dict[str, float] = {}
         attempts: dict[str, int] = defaultdict(int)
         delay = 0.5

@@ -221,10 +221,12 @@ class Coordinator(PolicyCalls):
     async def _lost_files(self, after: str | None, count: int) -> list[dict[str, Any]]:
         """A page, in path order, of the files the index says departed workers held, with
         their versions and holders (the caller keeps those no live worker holds)."""
+        # No read of the index (nor wait for it) when no worker that reported a file is gone.
+        if not self.file_index.reported_workers() - self.live:
+            return []
         await self.index_feed.caught_up()
 
         def page() -> list[dict[str, Any]]:
-            # No read of the index when no worker that ever reported a file is gone.
             departed = self.file_index.reported_workers() - self.live
             return self.file_index.held_by(departed, after, count) if departed else []
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,32 +20,15 @@ from ..refs import Peers
 from ..ring.hash_ring import HashRing
 from ..ufs.mounts import MountTable
 from .dispatch import Dispatcher
-from .model import RETRYABLE, Cursor, FailureReason, JobRecord, JobState
+from .model import Cursor, JobRecord, JobState
+from .pages import PageLoader, PageWork
 from .paging import FILES_IN_FLIGHT, LISTED_AHEAD, page_shape
 from .repair import Repair
 from .source import FileSource, Page, index_lines
 from .store import JobStore
-from .work import FileWork, RepairWork, failure_entry
+from .work import FileWork, RepairWork
 
 log = logging.getLogger(__name__)
-
-UFS_ATTEMPTS = 4
-
-
-class PageWork:
-    """A page on its way through the flow: its own counters until it is committed.
-
-    A retry page (`generation` set) moves no cursor; committing it starts a new
-    generation of failed files and drops the old one.
-    """
-
-    def __init__(self, page: Page, counters: dict[str, int], generation: int | None = None):
-        self.page = page
-        self.counters = counters
-        self.generation = generation
-        self.failed: list[dict[str, str]] = list(page.failures)
-        self.size = len(page.files)  # files it holds until it has loaded
-        self.task: asyncio.Task | None = None
 
 
 @dataclass
@@ -88,6 +71,7 @@ class JobRun:
         self.unsaved_failed: list[dict[str, Any]] = []
         self.run_started = self.env.clock.now()
         self.dispatcher = self._dispatcher()
+        self.loader = PageLoader(work, self.dispatcher, self.env.clock, self.retry_window)
 
     def _dispatcher(self) -> Dispatcher:
         batch_size = self.record.options.get("batchSize", 200)
@@ -265,7 +249,7 @@ class JobRun:
 
     def _start(self, work: PageWork) -> None:
         self.in_flight.append(work)
-        work.task = asyncio.get_running_loop().create_task(self._process(work))
+        work.task = asyncio.get_running_loop().create_task(self.loader.load(work))
 
     async def _admit(self, files: int, pages: int) -> None:
         """Wait until a page of up to `files` may start: fewer than `pages` pages in flight
@@ -321,51 +305,3 @@ class JobRun:
             self.record.elapsed = self.elapsed()
             self.run_started = self.env.clock.now()
             await self.save()
-
-    # -- one page --------------------------------------------------------------------------
-
-    async def _process(self, work: PageWork) -> None:
-        for failure in work.page.failures:  # a root that could not be listed: one failed file
-            failure.setdefault("size", 0)
-            work.counters["scannedFiles"] += 1
-            work.counters["failedFiles"] += 1
-        for status in work.page.files:
-            self.work.scanned(work.counters, status)
-        pending, work.page.files = work.page.files, []  # held only while they load
-        first_failure: dict[str, float] = {}
-        attempts: dict[str, int] = defaultdict(int)
-        delay = 0.5
-        while pending:
-            retry = []
-            async for answered in self.dispatcher.attempt(self.work, pending):
-                for status, outcome in answered:
-                    if outcome.failed:
-                        now = self.env.clock.now()
-                        if self._should_retry(
-                            status.path, outcome.reason, attempts, first_failure, now
-                        ):
-                            retry.append(status)
-                            continue
-                        work.failed.append(failure_entry(status, outcome))
-                    self.work.count(work.counters, status, outcome)
-            pending = retry
-            if pending:
-                await self.env.clock.sleep(delay)
-                delay = min(delay * 2, 8.0)
-
-    def _should_retry(
-        self,
-        path: str,
-        reason: str,
-        attempts: dict[str, int],
-        first_failure: dict[str, float],
-        now: float,
-    ) -> bool:
-        """UFS errors get a few attempts; worker trouble gets until the ring has moved on."""
-        if reason not in RETRYABLE:
-            return False
-        attempts[path] += 1
-        first_failure.setdefault(path, now)
-        if reason == FailureReason.UFS_READ_FAILED:
-            return attempts[path] < UFS_ATTEMPTS
-        return now - first_failure[path] < self.retry_window

@@ -9,9 +9,14 @@ the next page's batches queued while the last one's slowest worker finishes.
 Memory: the pages still loading hold at most FILES_IN_FLIGHT file statuses between them
 (a page that has loaded keeps only its counters until it is committed), the lister keeps
 LISTED_AHEAD pages ready, and one more is being listed.
+
+The first page holds one batch a worker, so loading starts while the listing goes on;
+each page after holds twice as many files, up to the full page.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 MIN_PAGE_FILES = 1000
 PAGE_BATCHES = 10  # full batches per worker in a page: fewer syncs and checkpoints a file
@@ -33,3 +38,13 @@ def page_shape(batch_size: int, workers: int, replicas: int) -> tuple[int, int]:
     wanted = batch_size * PAGE_BATCHES * max(1, workers) // replicas
     size = max(MIN_PAGE_FILES, batch_size, min(MAX_PAGE_FILES, wanted))
     return size, PAGES_IN_FLIGHT
+
+
+def page_sizes(batch_size: int, workers: int, replicas: int, size: int) -> Iterator[int]:
+    """The files of each page in turn: a batch a worker first, so the first batches go out
+    while the listing goes on, then twice as many each page, up to `size`."""
+    first = max(MIN_PAGE_FILES, batch_size * max(1, workers) // replicas) if replicas else size
+    first = min(first, size)
+    while True:
+        yield first
+        first = min(size, first * 2)

@@ -19,10 +19,12 @@ from ..environment import Environment
 from ..refs import Peers
 from ..ring.hash_ring import HashRing
 from ..ufs.mounts import MountTable
+from . import paging
 from .dispatch import Dispatcher
+from .listing import ConcurrentListing
 from .model import Cursor, JobRecord, JobState
 from .pages import PageLoader, PageWork
-from .paging import FILES_IN_FLIGHT, LISTED_AHEAD, page_shape
+from .paging import LISTED_AHEAD, page_shape, page_sizes
 from .repair import Repair
 from .source import FileSource, Page, index_lines
 from .store import JobStore
@@ -209,16 +211,18 @@ class JobRun:
         batch_size = self.record.options.get("batchSize", 200)
         workers = len(self.ring()[1])
         page_size, pages_in_flight = page_shape(batch_size, workers, self.work.replicas)
-        source = FileSource(
+        source = ConcurrentListing(
             self.roots(table),
             table,
             self.env.ufs_factory,
             self.record.cursor,
+            self.env.run_io,
             page_size=page_size,
             file_filter=self.record.options.get("fileFilterRegex"),
         )
         listed: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(LISTED_AHEAD)
-        lister = asyncio.get_running_loop().create_task(self._list(source, listed))
+        sizes = page_sizes(batch_size, workers, self.work.replicas, page_size)
+        lister = asyncio.get_running_loop().create_task(self._list(source, sizes, listed))
         try:
             while True:
                 await self._admit(page_size, pages_in_flight)  # before taking it: memory
@@ -234,11 +238,14 @@ class JobRun:
         finally:
             lister.cancel()
             await asyncio.gather(lister, return_exceptions=True)
+            source.close()
 
-    async def _list(self, source: FileSource, listed: asyncio.Queue) -> None:
+    async def _list(
+        self, source: ConcurrentListing, sizes: Iterator[int], listed: asyncio.Queue
+    ) -> None:
         """The lister: pages into `listed`, then None (or the fault that stopped it)."""
         try:
-            while (page := await self.env.run_io(source.next_page)) is not None:
+            while (page := await source.next_page(next(sizes))) is not None:
                 await listed.put(page)
         except asyncio.CancelledError:
             raise
@@ -257,7 +264,7 @@ class JobRun:
         while self.in_flight:
             loading = {w.task for w in self.in_flight if not w.task.done()}
             held = sum(w.size for w in self.in_flight if w.task in loading)
-            if len(self.in_flight) < pages and held + files <= FILES_IN_FLIGHT:
+            if len(self.in_flight) < pages and held + files <= paging.FILES_IN_FLIGHT:
                 return
             if loading:
                 await asyncio.wait(loading, return_when=asyncio.FIRST_COMPLETED)

@@ -85,7 +85,7 @@ class FileSource:
                 try:
                     self._listing = self._open(root)
                 except RingcacheError as exc:
-                    failures.append(_root_failure(root, exc))
+                    failures.append(root_failure(root, exc))
                     self._next_root()
                     continue
             try:
@@ -95,7 +95,7 @@ class FileSource:
                 continue
             except RingcacheError as exc:
                 # The listing broke off: name the file it stopped after, or the root itself.
-                failures.append(_root_failure(self.after or self._current, exc))
+                failures.append(root_failure(self.after or self._current, exc))
                 self._next_root()
                 continue
             self.after = chunk[-1].path
@@ -115,7 +115,7 @@ class FileSource:
         self._listing = None
 
 
-def _root_failure(root: str, exc: RingcacheError) -> dict[str, str]:
+def root_failure(root: str, exc: RingcacheError) -> dict[str, str]:
     reason = getattr(exc, "reason", None) or (
         FailureReason.INVALID_PATH if exc.status_code == 400 else FailureReason.UFS_READ_FAILED
     )

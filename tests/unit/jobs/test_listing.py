@@ -1,5 +1,5 @@
-"""`ConcurrentListing` answers what `FileSource` answers: the same files in the same order,
-the same cursors to resume from, the same failures, with subdirectories listed at once."""
+"""`FileSource` lists a job's files in the UFS's listing order, with subdirectories listed
+at once: every file once, cursors that resume exactly after a page, failures per root."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.cluster.jobs import listing
-from ringcache.cluster.jobs.listing import ConcurrentListing
+from ringcache.cluster.jobs import source as listing
 from ringcache.cluster.jobs.model import Cursor
 from ringcache.cluster.jobs.source import FileSource
 from ringcache.cluster.ufs.filesystem import ConfinedUfsFactory
@@ -40,17 +39,22 @@ def local(tmp_path: Path) -> tuple[MountTable, ConfinedUfsFactory]:
     return MountTable([MountPoint("/data", f"file://{root}", {})]), ConfinedUfsFactory()
 
 
-def _sync_pages(roots, table, factory, cursor, size, file_filter=None):
-    source = FileSource(iter(roots), table, factory, cursor, size, file_filter)
-    pages = []
-    while (page := source.next_page()) is not None:
-        pages.append(page)
-    return pages
+def _listed(roots, table, factory, file_filter=None) -> list:
+    """What the UFS itself lists for each root that lists, in order: the oracle."""
+    files = []
+    for root in roots:
+        try:
+            mount, uri = table.resolve(root)
+            ufs = factory(mount.ufs, mount.options)
+            files += [f for page in ufs.list_files(uri, page_size=7) for f in page]
+        except Exception:  # noqa: BLE001 - a root that fails to list lists nothing
+            continue
+    return [f for f in files if file_filter is None or file_filter in f.path]
 
 
-def _concurrent_pages(roots, table, factory, cursor, size, file_filter=None, concurrency=3):
+def _pages(roots, table, factory, cursor, size, file_filter=None, concurrency=3):
     async def run():
-        source = ConcurrentListing(
+        source = FileSource(
             iter(roots), table, factory, cursor, asyncio.to_thread, size, file_filter, concurrency
         )
         pages = []
@@ -76,39 +80,47 @@ ROOTS = ["/data", "/data/top.bin", "/data/missing", "/nowhere", "/data/many"]
 
 
 @pytest.mark.parametrize("size", [1, 4, 1000])
-def test_the_same_files_in_the_same_order_and_the_same_failures(local, monkeypatch, size):
+def test_every_file_in_listing_order_and_a_failure_for_each_root_that_fails(
+    local, monkeypatch, size
+):
     monkeypatch.setattr(listing, "LIST_CHUNK", 3)  # directories answer in several chunks
     table, factory = local
-    expected = _sync_pages(ROOTS, table, factory, Cursor(), size)
-    got = _concurrent_pages(ROOTS, table, factory, Cursor(), size)
-    assert len(_files(expected)) == len(TREE) + 1 + 26  # /data, top.bin, many/ again
-    assert _files(got) == _files(expected)
-    assert _failures(got) == _failures(expected) and len(_failures(got)) == 2
-    assert got[-1].cursor == expected[-1].cursor
+    pages = _pages(ROOTS, table, factory, Cursor(), size)
+    assert len(_files(pages)) == len(TREE) + 1 + 26  # /data, top.bin, many/ again
+    assert _files(pages) == _listed(ROOTS, table, factory)
+    failures = _failures(pages)
+    assert [f["path"].rsplit("/", 1)[-1] for f in failures] == ["missing", "nowhere"]
+    assert failures[1]["reason"] == "INVALID_PATH"  # under no mount point
+    assert pages[-1].cursor == Cursor(len(ROOTS), None, True)
+    assert all(len(page.files) <= size + 2 for page in pages)  # a page and a chunk at most
 
 
 def test_resuming_from_any_cursor_lists_exactly_the_rest(local, monkeypatch):
     monkeypatch.setattr(listing, "LIST_CHUNK", 2)
     table, factory = local
-    everything = _files(_sync_pages(ROOTS, table, factory, Cursor(), 1000))
-    pages = _concurrent_pages(ROOTS, table, factory, Cursor(), 1)
+    everything = _listed(ROOTS, table, factory)
+    pages = _pages(ROOTS, table, factory, Cursor(), 1)
     assert _files(pages) == everything
     seen = 0
     for page in pages[:-1]:
         seen += len(page.files)
-        rest = _files(_concurrent_pages(ROOTS, table, factory, page.cursor, 5))
+        rest = _files(_pages(ROOTS, table, factory, page.cursor, 5))
         assert rest == everything[seen:]  # nothing lost, nothing twice
-        assert rest == _files(_sync_pages(ROOTS, table, factory, page.cursor, 5))
     assert seen >= len(everything) - 1
 
 
 def test_a_filter_keeps_what_it_keeps_and_the_cursor_still_moves(local):
     table, factory = local
-    expected = _sync_pages(["/data"], table, factory, Cursor(), 4, r"/many/f0[01]")
-    got = _concurrent_pages(["/data"], table, factory, Cursor(), 4, r"/many/f0[01]")
-    assert [f.path.rsplit("/", 1)[-1] for f in _files(got)] == [f"f{i:03d}.bin" for i in range(20)]
-    assert _files(got) == _files(expected)
-    assert got[-1].cursor == expected[-1].cursor
+    pages = _pages(["/data"], table, factory, Cursor(), 4, r"/many/f0[01]")
+    assert [f.path.rsplit("/", 1)[-1] for f in _files(pages)] == [
+        f"f{i:03d}.bin" for i in range(20)
+    ]
+    assert pages[-1].cursor == Cursor(1, None, True)
+    kept = _files(pages)
+    for page in pages[:-1]:  # a cursor past filtered files resumes after the kept ones
+        rest = _files(_pages(["/data"], table, factory, page.cursor, 4, r"/many/f0[01]"))
+        assert kept == kept[: len(kept) - len(rest)] + rest
+        assert not set(rest) & set(_files(pages[: pages.index(page) + 1]))
 
 
 def test_subdirectories_list_concurrently_within_the_bound():
@@ -132,7 +144,7 @@ def test_subdirectories_list_concurrently_within_the_bound():
     table = MountTable([MountPoint("/data", "sim://b/data", {})])
 
     async def run(concurrency):
-        source = ConcurrentListing(
+        source = FileSource(
             iter(["/data"]), table, lambda *_: ufs, Cursor(), run_io, 700, None, concurrency
         )
         files = []

@@ -21,7 +21,6 @@ from ..ring.hash_ring import HashRing
 from ..ufs.mounts import MountTable
 from . import paging
 from .dispatch import Dispatcher
-from .listing import ConcurrentListing
 from .model import Cursor, JobRecord, JobState
 from .pages import PageLoader, PageWork
 from .paging import LISTED_AHEAD, page_shape, page_sizes
@@ -133,7 +132,6 @@ class JobRun:
                 self.ring,
                 self._dispatcher,
                 self._relist,
-                self.env.run_io,
                 self.save,
             )
             await repair.run()
@@ -184,11 +182,10 @@ class JobRun:
         if "totalBytes" in counters:
             counters["totalBytes"] = -sum(f.get("size", 0) for f in retried)
         table = await self.mounts()
-        source = FileSource(
-            iter([f["path"] for f in retried]), table, self.env.ufs_factory, Cursor()
-        )
+        paths = iter([f["path"] for f in retried])
+        source = FileSource(paths, table, self.env.ufs_factory, Cursor(), self.env.run_io)
         files, failures = [], []
-        while (page := await self.env.run_io(source.next_page)) is not None:
+        while (page := await source.next_page()) is not None:
             files += page.files
             failures += page.failures
         page = Page(files, record.cursor, failures)
@@ -211,7 +208,7 @@ class JobRun:
         batch_size = self.record.options.get("batchSize", 200)
         workers = len(self.ring()[1])
         page_size, pages_in_flight = page_shape(batch_size, workers, self.work.replicas)
-        source = ConcurrentListing(
+        source = FileSource(
             self.roots(table),
             table,
             self.env.ufs_factory,
@@ -240,9 +237,7 @@ class JobRun:
             await asyncio.gather(lister, return_exceptions=True)
             source.close()
 
-    async def _list(
-        self, source: ConcurrentListing, sizes: Iterator[int], listed: asyncio.Queue
-    ) -> None:
+    async def _list(self, source: FileSource, sizes: Iterator[int], listed: asyncio.Queue) -> None:
         """The lister: pages into `listed`, then None (or the fault that stopped it)."""
         try:
             while (page := await source.next_page(next(sizes))) is not None:
@@ -285,7 +280,12 @@ class JobRun:
         table = await self.mounts()
         file_filter = self.record.options.get("fileFilterRegex")
         return FileSource(
-            self.roots(table), table, self.env.ufs_factory, Cursor(), file_filter=file_filter
+            self.roots(table),
+            table,
+            self.env.ufs_factory,
+            Cursor(),
+            self.env.run_io,
+            file_filter=file_filter,
         )
 
     def roots(self, table: MountTable) -> Iterator[str]:

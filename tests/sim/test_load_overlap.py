@@ -14,7 +14,7 @@ import pytest
 from ringcache.cluster.jobs import paging
 from ringcache.simulations.checks import check_index, check_load_counters, check_placement
 from ringcache.simulations.cluster import SimCluster
-from ringcache.simulations.costs import NodeModel
+from ringcache.simulations.costs import NetworkModel, NodeModel
 from ringcache.simulations.jobs import run_job
 from ringcache.simulations.scenarios import run_scenario
 from ringcache.simulations.spec import SimSpec, sim_config
@@ -79,6 +79,16 @@ def test_the_progress_has_no_flat_stretch_while_work_remains(slow_index_load: di
     points = slow_index_load["details"]["progress"]["load#1"]
     assert len(points) > 20  # sampled finely enough to see a stretch of FLAT
     assert flat_stretches(points, load["totalBytes"], FLAT * load["networkBoundSeconds"]) == []
+
+
+def test_a_slow_listing_of_many_directories_still_leaves_the_load_network_bound():
+    # 400 directories of 50 files, each listing call 50 ms: 20 s one directory at a time.
+    network = replace(NetworkModel(), ufs_metadata_latency=0.05)
+    spec = replace(SimSpec(), files_per_dir=50, network=network)
+    summary = run_scenario("load", 20, 20_000, 1, spec=spec, batch_size=100)
+    load = summary["jobs"]["load#1"]
+    assert load["state"] == "SUCCEEDED" and load["scannedFiles"] == 20_000
+    assert load["virtualSeconds"] <= 1.3 * load["networkBoundSeconds"]
 
 
 def test_pages_overlap_and_every_file_is_counted_once_on_its_owner():

@@ -11,42 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
-from ..environment import Environment
-from ..refs import Peers
-from ..ring.hash_ring import HashRing
 from ..ufs.mounts import MountTable
 from . import paging
+from .context import JobContext
 from .dispatch import Dispatcher
 from .model import Cursor, JobRecord, JobState
 from .pages import PageLoader, PageWork
 from .paging import LISTED_AHEAD, page_shape, page_sizes
 from .repair import Repair
-from .source import FileSource, Page, index_lines
-from .store import JobStore
+from .source import FileSource, Page, index_lines, list_into
 from .work import FileWork, RepairWork
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class JobContext:
-    """What every run of a coordinator's jobs works with: one object, built once."""
-
-    store: JobStore
-    env: Environment
-    peers: Peers
-    ring: Callable[[], tuple[HashRing, set[str]]]
-    mounts: Callable[[], Any]
-    lease_ttl: float
-    lost_files: Any = None  # files only departed workers held (from the file index)
-    # Called with the ids of the workers whose batches of one attempt (a page, or its
-    # retries) have changed what they hold: notes them for the file index, which catches
-    # up in the background (`IndexFeed`); a job never waits for the index.
-    on_results: Any = None
 
 
 class JobRun:
@@ -109,6 +88,7 @@ class JobRun:
             raise
         except Exception as exc:  # a fault of the flow itself: recorded, never lost
             log.exception("%s job %s failed", self.record.type, self.record.id)
+            await self.abandon()  # the pages still loading are not counted: stop them
             await self._finish(JobState.FAILED, {"message": f"{type(exc).__name__}: {exc}"})
             return
         count = self.record.counters["failedFiles"]
@@ -199,10 +179,11 @@ class JobRun:
         """List in the background while the pages already listed load.
 
         The lister stays LISTED_AHEAD pages ahead; a listed page starts as soon as the
-        pages still loading hold fewer than FILES_IN_FLIGHT files between them, so a page
-        that waits on one slow worker holds back no other page, and the next page's batches
-        queue at every worker while the last one's tail finishes. Finished pages keep only
-        their counters until they are committed, in listing order.
+        pages still loading hold fewer than FILES_IN_FLIGHT files between them (and fewer
+        than PAGES_IN_FLIGHT pages are uncommitted), so the next pages' batches queue at
+        every worker while the last one's tail finishes. A page that has loaded holds no
+        files: pages that finish out of order (one in retry backoff, say) hold back no
+        others. Pages are committed in listing order as they finish, listing or not.
         """
         table = await self.mounts()
         batch_size = self.record.options.get("batchSize", 200)
@@ -219,11 +200,11 @@ class JobRun:
         )
         listed: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(LISTED_AHEAD)
         sizes = page_sizes(batch_size, workers, self.work.replicas, page_size)
-        lister = asyncio.get_running_loop().create_task(self._list(source, sizes, listed))
+        lister = asyncio.get_running_loop().create_task(list_into(listed, source, sizes))
         try:
             while True:
                 await self._admit(page_size, pages_in_flight)  # before taking it: memory
-                page = await listed.get()
+                page = await self._next_listed(listed)
                 if page is None:
                     break
                 if isinstance(page, BaseException):
@@ -237,17 +218,17 @@ class JobRun:
             await asyncio.gather(lister, return_exceptions=True)
             source.close()
 
-    async def _list(self, source: FileSource, sizes: Iterator[int], listed: asyncio.Queue) -> None:
-        """The lister: pages into `listed`, then None (or the fault that stopped it)."""
+    async def _next_listed(self, listed: asyncio.Queue) -> Page | BaseException | None:
+        """The next listed page; pages that finish meanwhile are committed."""
+        getter = asyncio.ensure_future(listed.get())
         try:
-            while (page := await source.next_page(next(sizes))) is not None:
-                await listed.put(page)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # raised by the run, which records it
-            await listed.put(exc)
-            return
-        await listed.put(None)
+            while not getter.done():
+                loading = {w.task for w in self.in_flight if not w.task.done()}
+                await asyncio.wait({getter, *loading}, return_when=asyncio.FIRST_COMPLETED)
+                await self._commit_ready()
+        finally:
+            getter.cancel()
+        return getter.result()
 
     def _start(self, work: PageWork) -> None:
         self.in_flight.append(work)

@@ -228,6 +228,20 @@ class FileSource:
         self._parts = None
 
 
+async def list_into(listed: asyncio.Queue, source: FileSource, sizes: Iterator[int]) -> None:
+    """A lister: `source`'s pages, of `sizes` files in turn, into `listed`; then None, or
+    the fault that stopped it (for the consumer to raise)."""
+    try:
+        while (page := await source.next_page(next(sizes))) is not None:
+            await listed.put(page)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # raised by the consumer, which records it
+        await listed.put(exc)
+        return
+    await listed.put(None)
+
+
 def _file_parts(files: list[FileStatus]) -> list[_Part]:
     """A run of files directly under a root, as parts of at most LIST_CHUNK files."""
     return [_Part(files[i : i + LIST_CHUNK]) for i in range(0, len(files), LIST_CHUNK)]

@@ -83,12 +83,12 @@ def test_where_the_file_index_lives_changes_nothing_in_a_run(name):
     assert summary_json(helper, details=True) == summary_json(here, details=True)
 
 
-def test_a_slower_file_index_makes_a_longer_load():
+def test_a_slower_file_index_leaves_the_load_as_fast():
     slow_node = replace(SMALL.node, index_rows_per_second=100.0)
     fast = run_scenario("load", 4, 400, 3, spec=SMALL)
     slow = run_scenario("load", 4, 400, 3, spec=replace(SMALL, node=slow_node))
-    # The coordinator writes at least one row per file: 400 rows at 100 a second.
-    assert slow["virtualSeconds"] > fast["virtualSeconds"] + 3.5
+    # The index catches up behind the job (tests/sim/test_load_overlap.py times it).
+    assert slow["jobs"]["load#1"] == fast["jobs"]["load#1"]
 
 
 class LossyStore(PageStore):

@@ -139,6 +139,33 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
     return problems
 
 
+async def check_index(cluster: SimCluster) -> list[str]:
+    """Once the file index has caught up with every change jobs noted, it names exactly
+    the files each live worker's store holds, and no holder the stores do not have (a run
+    whose stores change otherwise, by reads or evictions, waits for a periodic sync too).
+
+    Reads every entry the index has for the live workers (a page at a time), so it is
+    for runs of thousands of files, not millions.
+    """
+    coordinator = cluster.coordinator
+    if coordinator is None:
+        return ["the cluster has no coordinator"]
+    await coordinator.index_feed.caught_up()
+    live = cluster.member_ids()
+    stored = {(path, w) for w in live for path in cluster.store(w).paths()}
+    indexed, last = set(), None
+    while page := coordinator.file_index.held_by(live, last, 1000):
+        indexed.update((e["path"], w) for e in page for w in e["workers"] if w in live)
+        last = page[-1]["path"]
+    problems = [
+        f"{p} is on {w}, the file index does not say so" for p, w in sorted(stored - indexed)
+    ]
+    problems += [
+        f"the file index says {w} holds {p}; it does not" for p, w in sorted(indexed - stored)
+    ]
+    return problems
+
+
 # -- liveness ----------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .bounds import network_bound
 from .checks import (
     SimulationCheckFailed,
     check_liveness,
@@ -188,10 +189,13 @@ async def _load(session: Session) -> None:
     }
     started = session.elapsed()
     job = await run_job(cluster, "load", body)
-    session.jobs["load#1"] = job_view(job, started, session.elapsed())
+    view = job_view(job, started, session.elapsed())
+    ring = cluster.coordinator.ring  # type: ignore[union-attr]
+    view.update(network_bound(cluster, ring, view["virtualSeconds"]))
+    session.jobs["load#1"] = view
     session.sampler.finish("load#1", job)
     session.require("safety", check_load_counters(cluster, job))
-    ended_with = sorted(cluster.coordinator.ring.worker_ids)  # type: ignore[union-attr]
+    ended_with = sorted(ring.worker_ids)
     await _settle(session)
     if sorted(cluster.coordinator.ring.worker_ids) != ended_with:  # type: ignore[union-attr]
         # A lease lapsed after the job's last look at the ring: owners moved, as an operator

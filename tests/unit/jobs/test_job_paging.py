@@ -2,9 +2,12 @@
 
 from ringcache.cluster.jobs.paging import (
     FILES_IN_FLIGHT,
+    FREE_PAGES_IN_FLIGHT,
+    LISTED_AHEAD,
     MAX_PAGE_FILES,
     MIN_PAGE_FILES,
     PAGE_BATCHES,
+    PAGES_IN_FLIGHT,
     page_shape,
 )
 
@@ -12,7 +15,7 @@ from ringcache.cluster.jobs.paging import (
 def test_a_page_holds_full_batches_for_every_worker():
     size, in_flight = page_shape(200, 16, 1)
     assert size == 200 * PAGE_BATCHES * 16
-    assert in_flight == 4
+    assert in_flight == PAGES_IN_FLIGHT
 
 
 def test_replicas_share_a_page_between_more_workers():
@@ -20,21 +23,23 @@ def test_replicas_share_a_page_between_more_workers():
 
 
 def test_small_clusters_still_list_a_useful_page():
-    assert page_shape(200, 0, 1) == (max(MIN_PAGE_FILES, 200 * PAGE_BATCHES), 4)
+    assert page_shape(200, 0, 1)[0] == max(MIN_PAGE_FILES, 200 * PAGE_BATCHES)
     assert page_shape(50, 1, 1)[0] == MIN_PAGE_FILES
     assert page_shape(5000, 1, 1)[0] >= 5000  # never less than one batch
 
 
-def test_big_clusters_take_fewer_bigger_pages_within_the_memory_bound():
+def test_big_clusters_keep_several_pages_loading_within_the_memory_bound():
     for workers in (100, 1000, 10_000):
-        size, in_flight = page_shape(200, workers, 1)
+        size, _ = page_shape(200, workers, 1)
         assert size <= MAX_PAGE_FILES
-        assert in_flight >= 2
-        assert size * in_flight <= FILES_IN_FLIGHT
-    # 1,000 workers: a page still holds about a batch a worker, not a quarter of one
-    assert page_shape(200, 1000, 1)[0] >= 200 * 1000
+        # the pages loading, the ones listed ahead and the one being listed
+        assert FILES_IN_FLIGHT + (LISTED_AHEAD + 1) * size <= 600_000
+        # several pages load at once: the next is queued while the last one's tail ends
+        assert FILES_IN_FLIGHT // size >= 4
+    # 1,000 workers: a page still holds about half a batch a worker, not one file
+    assert page_shape(200, 1000, 1)[0] >= 100 * 1000
 
 
 def test_a_free_job_keeps_small_pages():
     # it sends the whole page to every live worker
-    assert page_shape(200, 1000, 0) == (max(MIN_PAGE_FILES, 200), 4)
+    assert page_shape(200, 1000, 0) == (max(MIN_PAGE_FILES, 200), FREE_PAGES_IN_FLIGHT)

@@ -54,8 +54,11 @@ class Listing:
     def __init__(self) -> None:
         self.pages = [FILES[:30], FILES[30:]]
 
-    def next_page(self) -> Page | None:
+    async def next_page(self) -> Page | None:
         return Page(self.pages.pop(0), Cursor()) if self.pages else None
+
+    def close(self) -> None:
+        self.pages = []
 
 
 def repair_with(peers: Peers, record: JobRecord) -> list[str]:
@@ -65,9 +68,6 @@ def repair_with(peers: Peers, record: JobRecord) -> list[str]:
 
     async def listing() -> Listing:
         return Listing()
-
-    async def run_io(func: Any, *args: Any) -> Any:
-        return func(*args)
 
     async def save() -> None:
         saves.append(repr(record.repair_rings))
@@ -81,7 +81,6 @@ def repair_with(peers: Peers, record: JobRecord) -> list[str]:
         current,
         lambda: Dispatcher(peers, current, batch_size=7),
         listing,
-        run_io,
         save,
     )
     asyncio.run(repair.run())

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ringcache.cluster.jobs.catalog import JOB_KINDS, CliFlag, CliVerb, JobKind
+from ringcache.cluster.jobs.context import JobContext
 from ringcache.cluster.jobs.model import JobRecord, JobState
 from ringcache.cluster.jobs.options import FreeOptions
-from ringcache.cluster.jobs.runner import JobContext
 from ringcache.cluster.jobs.selection import TargetSelection
 
 

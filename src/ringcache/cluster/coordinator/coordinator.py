@@ -11,6 +11,7 @@ from typing import Any
 from ..config import ClusterConfig
 from ..environment import Environment
 from ..errors import Conflict, Gone, InvalidArgument, NotFound, NotSupported
+from ..index.feed import IndexFeed
 from ..index.file_index import FileIndex
 from ..jobs.catalog import REBALANCE
 from ..jobs.manager import JobManager
@@ -92,6 +93,8 @@ class Coordinator(PolicyCalls):
             quota_usage=self.enforcer.quota_usage,
             on_rules_changed=announcer.announce,
         )
+        # Jobs note the workers whose batches answered; the index catches up behind them.
+        self.index_feed = IndexFeed(self.enforcer.sync_workers)
         self.jobs = JobManager(
             registry,
             self.enforcer.gate,
@@ -100,7 +103,7 @@ class Coordinator(PolicyCalls):
             mounts=lambda: read_mount_table(self.registry),
             lease_ttl=config.lease_ttl,
             lost_files=self._lost_files,
-            on_results=self.enforcer.sync_workers,
+            on_results=self.index_feed.note,
         )
 
     # -- membership ------------------------------------------------------------------------
@@ -118,6 +121,7 @@ class Coordinator(PolicyCalls):
         if self._auto_rebalance is not None:
             self._auto_rebalance.cancel()
         await self.jobs.stop_all()
+        await self.index_feed.stop()
         await self.enforcer.stop()
         self.file_index.close()
 
@@ -200,12 +204,31 @@ class Coordinator(PolicyCalls):
         table = await read_mount_table(self.registry)
         return await self.env.run_io(list_directory, table, path, self.env.ufs_factory)
 
+    # -- answers from the file index, as of the call (see `IndexFeed`) ----------------------
+
+    async def list_file_index(
+        self, prefix: str | None = None, last_key: str | None = None, count: int | None = None
+    ) -> list[dict[str, Any]]:
+        await self.index_feed.caught_up()
+        return await super().list_file_index(prefix, last_key, count)
+
+    async def list_quotas(self) -> list[dict[str, Any]]:
+        await self.index_feed.caught_up()
+        return await super().list_quotas()
+
+    async def get_quota(self, path: str) -> dict[str, Any]:
+        await self.index_feed.caught_up()
+        return await super().get_quota(path)
+
     async def _lost_files(self, after: str | None, count: int) -> list[dict[str, Any]]:
         """A page, in path order, of the files the index says departed workers held, with
         their versions and holders (the caller keeps those no live worker holds)."""
+        # No read of the index (nor wait for it) when no worker that reported a file is gone.
+        if not self.file_index.reported_workers() - self.live:
+            return []
+        await self.index_feed.caught_up()
 
         def page() -> list[dict[str, Any]]:
-            # No read of the index when no worker that ever reported a file is gone.
             departed = self.file_index.reported_workers() - self.live
             return self.file_index.held_by(departed, after, count) if departed else []
 

@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import InvalidArgument
+from .context import JobContext
 from .model import JobRecord, JobState, quota_check
 from .options import FreeOptions, LoadOptions, RebalanceOptions, parse_options
 from .rebalance import RebalanceRun
-from .runner import JobContext, JobRun
+from .runner import JobRun
 from .selection import FilesSelection, Selection, TargetSelection
 from .work import FreeWork, LoadWork
 

@@ -42,8 +42,8 @@ class Dispatcher:
         batch_size: int,
         on_results: Callable[[list[str]], Awaitable[Any]] | None = None,
     ) -> None:
-        """`on_results(worker_ids)` brings the file index up to date with the workers
-        whose batches of one attempt have answered (see `JobContext.on_results`)."""
+        """`on_results(worker_ids)` tells the file index which workers' batches of one
+        attempt have answered (see `JobContext.on_results`); it does not wait for it."""
         self.peers = peers
         self.ring = ring
         self.batch_size = batch_size
@@ -57,7 +57,7 @@ class Dispatcher:
         self.rings_used.setdefault(frozenset(ring.worker_ids), ring)
 
     async def note_results(self, worker_ids: list[str]) -> None:
-        """Batches changed what these workers hold: have the file index catch up."""
+        """Batches changed what these workers hold: note them for the file index."""
         if self.on_results is None or not worker_ids:
             return
         try:
@@ -106,7 +106,7 @@ class Dispatcher:
                         done.append((files[i], merge(answers.pop(i))))
                 if done:
                     yield done
-            # Once per worker, not per batch: in the index before the page is committed.
+            # Once per worker, not per batch: noted for the index before the page commits.
             await self.note_results(sorted(answered))
         finally:
             for send in sends:

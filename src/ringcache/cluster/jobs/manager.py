@@ -12,8 +12,9 @@ from ..errors import Conflict, Gone, InvalidArgument, NotFound
 from ..refs import Peers
 from ..ring.hash_ring import HashRing
 from .catalog import job_kind
+from .context import JobContext
 from .model import JobIds, JobRecord, JobState, describe
-from .runner import JobContext, JobRun
+from .runner import JobRun
 from .store import JobStore
 
 log = logging.getLogger(__name__)

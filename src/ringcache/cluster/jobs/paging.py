@@ -2,17 +2,29 @@
 
 A page is planned as a whole, so a fixed page spread over many workers would make every
 batch tiny (1,000 files over 1,000 workers: one file a batch). A page therefore holds
-PAGE_BATCHES full batches for every worker, within bounds: the pages in flight hold at
-most FILES_IN_FLIGHT file statuses, so big pages go two at a time rather than four.
+PAGE_BATCHES full batches for every worker, within MAX_PAGE_FILES: on a big cluster a
+page holds about one batch a worker, and several pages load at once, so every worker has
+the next page's batches queued while the last one's slowest worker finishes.
+
+Memory: the pages still loading hold at most FILES_IN_FLIGHT file statuses between them
+(a page that has loaded keeps only its counters until it is committed), the lister keeps
+LISTED_AHEAD pages ready, and one more is being listed.
+
+The first page holds one batch a worker, so loading starts while the listing goes on;
+each page after holds twice as many files, up to the full page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 MIN_PAGE_FILES = 1000
 PAGE_BATCHES = 10  # full batches per worker in a page: fewer syncs and checkpoints a file
-PAGES_IN_FLIGHT = 4  # listed ahead while earlier pages load, when they are small
-FILES_IN_FLIGHT = 400_000  # bounds a run's memory (a few hundred bytes a file status)
-MAX_PAGE_FILES = FILES_IN_FLIGHT // 2
+PAGES_IN_FLIGHT = 16  # pages started and not yet committed, at most
+FREE_PAGES_IN_FLIGHT = 4  # a free job sends each page to every worker: fewer at once
+FILES_IN_FLIGHT = 400_000  # of the pages still loading (a few hundred bytes a file status)
+MAX_PAGE_FILES = FILES_IN_FLIGHT // 4
+LISTED_AHEAD = 1  # pages listed and waiting to start
 
 
 def page_shape(batch_size: int, workers: int, replicas: int) -> tuple[int, int]:
@@ -22,7 +34,17 @@ def page_shape(batch_size: int, workers: int, replicas: int) -> tuple[int, int]:
     whole page to every live worker, so its pages stay small.
     """
     if not replicas:
-        return max(MIN_PAGE_FILES, batch_size), PAGES_IN_FLIGHT
+        return max(MIN_PAGE_FILES, batch_size), FREE_PAGES_IN_FLIGHT
     wanted = batch_size * PAGE_BATCHES * max(1, workers) // replicas
     size = max(MIN_PAGE_FILES, batch_size, min(MAX_PAGE_FILES, wanted))
-    return size, min(PAGES_IN_FLIGHT, max(2, FILES_IN_FLIGHT // size))
+    return size, PAGES_IN_FLIGHT
+
+
+def page_sizes(batch_size: int, workers: int, replicas: int, size: int) -> Iterator[int]:
+    """The files of each page in turn: a batch a worker first, so the first batches go out
+    while the listing goes on, then twice as many each page, up to `size`."""
+    first = max(MIN_PAGE_FILES, batch_size * max(1, workers) // replicas) if replicas else size
+    first = min(first, size)
+    while True:
+        yield first
+        first = min(size, first * 2)

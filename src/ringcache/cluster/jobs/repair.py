@@ -12,7 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..environment import RunIo
 from ..ring.hash_ring import HashRing
 from .dispatch import Dispatcher, Ring
 from .model import JobRecord
@@ -40,7 +39,6 @@ class Repair:
         ring: Ring,
         new_dispatcher: Callable[[], Dispatcher],
         listing: Callable[[], Awaitable[FileSource]],
-        run_io: RunIo,
         save: Callable[[], Awaitable[None]],
     ) -> None:
         """`listing()` lists the job's files from the start; `save()` checkpoints the
@@ -51,7 +49,6 @@ class Repair:
         self.ring = ring
         self.new_dispatcher = new_dispatcher
         self.listing = listing
-        self.run_io = run_io
         self.save = save
 
     async def run(self) -> None:
@@ -77,22 +74,29 @@ class Repair:
         source = await self.listing()
         replicas = self.work.replicas
         failures = []
-        while (page := await self.run_io(source.next_page)) is not None:
-            paths = [f.path for f in page.files]
-            current = self.ring()[0].owners_batch(paths, replicas)
-            before = [ring.owners_batch(paths, replicas) for ring in stale]
-            moved = [
-                status
-                for i, status in enumerate(page.files)
-                if any(set(owners[i]) != set(current[i]) for owners in before)
-            ]
-            if not moved:
-                continue
-            async for answered in dispatcher.attempt(self.work, moved):
-                for status, outcome in answered:
-                    if outcome.failed:
-                        message = f"repair after a ring change failed: {outcome.message}"
-                        entry = {"path": status.path, "reason": outcome.reason, "message": message}
-                        failures.append(entry)
+        try:
+            while (page := await source.next_page()) is not None:
+                paths = [f.path for f in page.files]
+                current = self.ring()[0].owners_batch(paths, replicas)
+                before = [ring.owners_batch(paths, replicas) for ring in stale]
+                moved = [
+                    status
+                    for i, status in enumerate(page.files)
+                    if any(set(owners[i]) != set(current[i]) for owners in before)
+                ]
+                if not moved:
+                    continue
+                async for answered in dispatcher.attempt(self.work, moved):
+                    for status, outcome in answered:
+                        if outcome.failed:
+                            message = f"repair after a ring change failed: {outcome.message}"
+                            entry = {
+                                "path": status.path,
+                                "reason": outcome.reason,
+                                "message": message,
+                            }
+                            failures.append(entry)
+        finally:
+            source.close()
         log.info("job %s: repair round done, %d failures", self.record.id, len(failures))
         return failures

@@ -10,59 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
-from ..environment import Environment
-from ..refs import Peers
-from ..ring.hash_ring import HashRing
 from ..ufs.mounts import MountTable
+from . import paging
+from .context import JobContext
 from .dispatch import Dispatcher
-from .model import RETRYABLE, Cursor, FailureReason, JobRecord, JobState
-from .paging import page_shape
+from .model import Cursor, JobRecord, JobState
+from .pages import PageLoader, PageWork
+from .paging import LISTED_AHEAD, page_shape, page_sizes
 from .repair import Repair
-from .source import FileSource, Page, index_lines
-from .store import JobStore
-from .work import FileWork, RepairWork, failure_entry
+from .source import FileSource, Page, index_lines, list_into
+from .work import FileWork, RepairWork
 
 log = logging.getLogger(__name__)
-
-UFS_ATTEMPTS = 4
-
-
-class PageWork:
-    """A page on its way through the flow: its own counters until it is committed.
-
-    A retry page (`generation` set) moves no cursor; committing it starts a new
-    generation of failed files and drops the old one.
-    """
-
-    def __init__(self, page: Page, counters: dict[str, int], generation: int | None = None):
-        self.page = page
-        self.counters = counters
-        self.generation = generation
-        self.failed: list[dict[str, str]] = list(page.failures)
-        self.task: asyncio.Task | None = None
-
-
-@dataclass
-class JobContext:
-    """What every run of a coordinator's jobs works with: one object, built once."""
-
-    store: JobStore
-    env: Environment
-    peers: Peers
-    ring: Callable[[], tuple[HashRing, set[str]]]
-    mounts: Callable[[], Any]
-    lease_ttl: float
-    lost_files: Any = None  # files only departed workers held (from the file index)
-    # Called with the ids of the workers whose batches of one attempt (a page, or its
-    # retries) have changed what they hold: brings the file index up to date with them
-    # before the page commits, so quota checks and rebalance need not wait for the next
-    # periodic sync.
-    on_results: Any = None
 
 
 class JobRun:
@@ -88,6 +51,7 @@ class JobRun:
         self.unsaved_failed: list[dict[str, Any]] = []
         self.run_started = self.env.clock.now()
         self.dispatcher = self._dispatcher()
+        self.loader = PageLoader(work, self.dispatcher, self.env.clock, self.retry_window)
 
     def _dispatcher(self) -> Dispatcher:
         batch_size = self.record.options.get("batchSize", 200)
@@ -124,6 +88,7 @@ class JobRun:
             raise
         except Exception as exc:  # a fault of the flow itself: recorded, never lost
             log.exception("%s job %s failed", self.record.type, self.record.id)
+            await self.abandon()  # the pages still loading are not counted: stop them
             await self._finish(JobState.FAILED, {"message": f"{type(exc).__name__}: {exc}"})
             return
         count = self.record.counters["failedFiles"]
@@ -147,7 +112,6 @@ class JobRun:
                 self.ring,
                 self._dispatcher,
                 self._relist,
-                self.env.run_io,
                 self.save,
             )
             await repair.run()
@@ -198,22 +162,29 @@ class JobRun:
         if "totalBytes" in counters:
             counters["totalBytes"] = -sum(f.get("size", 0) for f in retried)
         table = await self.mounts()
-        source = FileSource(
-            iter([f["path"] for f in retried]), table, self.env.ufs_factory, Cursor()
-        )
+        paths = iter([f["path"] for f in retried])
+        source = FileSource(paths, table, self.env.ufs_factory, Cursor(), self.env.run_io)
         files, failures = [], []
-        while (page := await self.env.run_io(source.next_page)) is not None:
+        while (page := await source.next_page()) is not None:
             files += page.files
             failures += page.failures
         page = Page(files, record.cursor, failures)
         work = PageWork(page, counters, generation=record.failed_generation + 1)
-        self.in_flight.append(work)
-        work.task = asyncio.get_running_loop().create_task(self._process(work))
+        self._start(work)
         await asyncio.wait({work.task})
         await self._commit_ready()
         await self.store.drop_failed(record.id, record.failed_generation)
 
     async def _list_and_dispatch(self) -> None:
+        """List in the background while the pages already listed load.
+
+        The lister stays LISTED_AHEAD pages ahead; a listed page starts as soon as the
+        pages still loading hold fewer than FILES_IN_FLIGHT files between them (and fewer
+        than PAGES_IN_FLIGHT pages are uncommitted), so the next pages' batches queue at
+        every worker while the last one's tail finishes. A page that has loaded holds no
+        files: pages that finish out of order (one in retry backoff, say) hold back no
+        others. Pages are committed in listing order as they finish, listing or not.
+        """
         table = await self.mounts()
         batch_size = self.record.options.get("batchSize", 200)
         workers = len(self.ring()[1])
@@ -223,22 +194,57 @@ class JobRun:
             table,
             self.env.ufs_factory,
             self.record.cursor,
+            self.env.run_io,
             page_size=page_size,
             file_filter=self.record.options.get("fileFilterRegex"),
         )
-        while True:
-            page = await self.env.run_io(source.next_page)
-            if page is None:
-                break
-            work = PageWork(page, {name: 0 for name in self.record.counters})
-            self.in_flight.append(work)
-            work.task = asyncio.get_running_loop().create_task(self._process(work))
-            while len(self.in_flight) >= pages_in_flight:
+        listed: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(LISTED_AHEAD)
+        sizes = page_sizes(batch_size, workers, self.work.replicas, page_size)
+        lister = asyncio.get_running_loop().create_task(list_into(listed, source, sizes))
+        try:
+            while True:
+                await self._admit(page_size, pages_in_flight)  # before taking it: memory
+                page = await self._next_listed(listed)
+                if page is None:
+                    break
+                if isinstance(page, BaseException):
+                    raise page
+                self._start(PageWork(page, {name: 0 for name in self.record.counters}))
+            while self.in_flight:
                 await asyncio.wait({self.in_flight[0].task})
                 await self._commit_ready()
-        for work in list(self.in_flight):
-            await asyncio.wait({work.task})
-        await self._commit_ready()
+        finally:
+            lister.cancel()
+            await asyncio.gather(lister, return_exceptions=True)
+            source.close()
+
+    async def _next_listed(self, listed: asyncio.Queue) -> Page | BaseException | None:
+        """The next listed page; pages that finish meanwhile are committed."""
+        getter = asyncio.ensure_future(listed.get())
+        try:
+            while not getter.done():
+                loading = {w.task for w in self.in_flight if not w.task.done()}
+                await asyncio.wait({getter, *loading}, return_when=asyncio.FIRST_COMPLETED)
+                await self._commit_ready()
+        finally:
+            getter.cancel()
+        return getter.result()
+
+    def _start(self, work: PageWork) -> None:
+        self.in_flight.append(work)
+        work.task = asyncio.get_running_loop().create_task(self.loader.load(work))
+
+    async def _admit(self, files: int, pages: int) -> None:
+        """Wait until a page of up to `files` may start: fewer than `pages` pages in flight
+        and the files of those still loading within FILES_IN_FLIGHT (one page always may)."""
+        while self.in_flight:
+            loading = {w.task for w in self.in_flight if not w.task.done()}
+            held = sum(w.size for w in self.in_flight if w.task in loading)
+            if len(self.in_flight) < pages and held + files <= paging.FILES_IN_FLIGHT:
+                return
+            if loading:
+                await asyncio.wait(loading, return_when=asyncio.FIRST_COMPLETED)
+            await self._commit_ready()
 
     async def _note_ring_changes(self) -> None:
         """Remember (durably) the rings this run used that are no longer current."""
@@ -255,7 +261,12 @@ class JobRun:
         table = await self.mounts()
         file_filter = self.record.options.get("fileFilterRegex")
         return FileSource(
-            self.roots(table), table, self.env.ufs_factory, Cursor(), file_filter=file_filter
+            self.roots(table),
+            table,
+            self.env.ufs_factory,
+            Cursor(),
+            self.env.run_io,
+            file_filter=file_filter,
         )
 
     def roots(self, table: MountTable) -> Iterator[str]:
@@ -282,51 +293,3 @@ class JobRun:
             self.record.elapsed = self.elapsed()
             self.run_started = self.env.clock.now()
             await self.save()
-
-    # -- one page --------------------------------------------------------------------------
-
-    async def _process(self, work: PageWork) -> None:
-        for failure in work.page.failures:  # a root that could not be listed: one failed file
-            failure.setdefault("size", 0)
-            work.counters["scannedFiles"] += 1
-            work.counters["failedFiles"] += 1
-        for status in work.page.files:
-            self.work.scanned(work.counters, status)
-        pending = list(work.page.files)
-        first_failure: dict[str, float] = {}
-        attempts: dict[str, int] = defaultdict(int)
-        delay = 0.5
-        while pending:
-            retry = []
-            async for answered in self.dispatcher.attempt(self.work, pending):
-                for status, outcome in answered:
-                    if outcome.failed:
-                        now = self.env.clock.now()
-                        if self._should_retry(
-                            status.path, outcome.reason, attempts, first_failure, now
-                        ):
-                            retry.append(status)
-                            continue
-                        work.failed.append(failure_entry(status, outcome))
-                    self.work.count(work.counters, status, outcome)
-            pending = retry
-            if pending:
-                await self.env.clock.sleep(delay)
-                delay = min(delay * 2, 8.0)
-
-    def _should_retry(
-        self,
-        path: str,
-        reason: str,
-        attempts: dict[str, int],
-        first_failure: dict[str, float],
-        now: float,
-    ) -> bool:
-        """UFS errors get a few attempts; worker trouble gets until the ring has moved on."""
-        if reason not in RETRYABLE:
-            return False
-        attempts[path] += 1
-        first_failure.setdefault(path, now)
-        if reason == FailureReason.UFS_READ_FAILED:
-            return attempts[path] < UFS_ATTEMPTS
-        return now - first_failure[path] < self.retry_window

@@ -1,22 +1,35 @@
 """A job's files: its roots (given paths, or the lines of an index file) listed in pages.
 
-Listing is blocking UFS work, so `FileSource.next_page` is meant to run through the
-runtime's `run_io`. The order is stable (roots in order, each root in `ufs.list_files`
-order), which is what makes a cursor meaningful across restarts.
+The order is stable (roots in order, each root in `ufs.list_files` order), which is what
+makes a cursor meaningful across restarts. Only the listing runs ahead: each root is split
+at its top level (`list_dir`) into its files and its subdirectories, each subdirectory
+listed whole by `list_files` from the cursor on, up to LIST_CONCURRENCY of them at once,
+each at most AHEAD_CHUNKS chunks of LIST_CHUNK files ahead of the pages being formed. So
+directories and S3 prefixes (which S3 lists one request of 1,000 keys at a time) list side
+by side, and memory stays bounded however wide or deep the tree. Blocking UFS work (and
+reading an index file) goes through the runtime's `run_io`.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..errors import RingcacheError
+from ..environment import RunIo
+from ..errors import InvalidArgument, RingcacheError
+from ..paths import relative_to
 from ..policies.patterns import compile_user_pattern
 from ..ufs.filesystem import FileStatus, UnderFileSystem
 from ..ufs.mounts import MountTable
 from .model import Cursor, FailureReason
 
 INDEX_CHUNK = 1 << 20
+LIST_CONCURRENCY = 16  # subdirectories of a root listed at once
+LIST_CHUNK = 1000  # files a listing call answers (S3's most keys a request)
+AHEAD_CHUNKS = 2  # chunks a subdirectory's listing may run ahead
 
 
 @dataclass
@@ -44,8 +57,25 @@ def index_lines(ufs: UnderFileSystem, uri: str) -> Iterator[str]:
             return
 
 
+_END = object()
+
+
+class _Part:
+    """One part of a root in listing order: files known already, or a directory listed in
+    the background into `chunks` (then _END, or the fault that stopped it)."""
+
+    def __init__(self, files: list[FileStatus] | None = None, listing: Any = None) -> None:
+        self.chunks: asyncio.Queue[Any] = asyncio.Queue(0 if files is not None else AHEAD_CHUNKS)
+        self.listing = listing  # a thunk that opens the listing iterator, for a directory
+        self.task: asyncio.Task | None = None
+        if files is not None:
+            self.chunks.put_nowait(files)
+            self.chunks.put_nowait(_END)
+
+
 class FileSource:
-    """Streams a job's files from a cursor on; never holds more than a page of them."""
+    """Streams a job's files from a cursor on; holds at most a page of them, and the
+    chunks its subdirectory listings have run ahead."""
 
     def __init__(
         self,
@@ -53,69 +83,171 @@ class FileSource:
         table: MountTable,
         ufs_factory,
         cursor: Cursor,
+        run_io: RunIo,
         page_size: int = 1000,
         file_filter: str | None = None,
+        concurrency: int | None = None,
     ) -> None:
         self.table = table
         self.ufs_factory = ufs_factory
+        self.run_io = run_io
         self.page_size = page_size
+        self.concurrency = max(1, concurrency or LIST_CONCURRENCY)
         self.filter = compile_user_pattern(file_filter) if file_filter else None
         self.root = cursor.root
         self.after = cursor.after
         self.done = cursor.listed
-        self._roots = roots
-        for _ in range(cursor.root):  # skip the roots the cursor is already past
-            next(self._roots, None)
-        self._listing: Iterator[list[FileStatus]] | None = None
+        self._roots = roots  # may read an index file: advanced through `run_io`
+        self._skip = cursor.root  # the roots the cursor is already past
+        self._parts: deque[_Part] | None = None  # the current root's, None: open the next
         self._current = ""
 
-    def next_page(self) -> Page | None:
-        """The next page, or None when every root has been listed."""
+    async def next_page(self, size: int | None = None) -> Page | None:
+        """The next page (of `size` files or so, else the page size given), or None when
+        every root has been listed."""
         if self.done:
             return None
+        size = size or self.page_size
         files: list[FileStatus] = []
         failures: list[dict[str, str]] = []
-        while len(files) < self.page_size and not self.done:
-            if self._listing is None:
-                root = next(self._roots, None)
+        while len(files) < size and not self.done:
+            if self._parts is None:
+                root = await self.run_io(self._next_root_path)
                 if root is None:
                     self.done = True
                     break
                 self._current = root
                 try:
-                    self._listing = self._open(root)
+                    self._parts = await self._open(root)
                 except RingcacheError as exc:
-                    failures.append(_root_failure(root, exc))
+                    failures.append(root_failure(root, exc))
                     self._next_root()
                     continue
-            try:
-                chunk = next(self._listing)
-            except StopIteration:
+            if not self._parts:
                 self._next_root()
                 continue
-            except RingcacheError as exc:
+            self._start_ahead()
+            chunk = await self._parts[0].chunks.get()
+            if chunk is _END:
+                self._parts.popleft()
+                continue
+            if isinstance(chunk, RingcacheError):
                 # The listing broke off: name the file it stopped after, or the root itself.
-                failures.append(_root_failure(self.after or self._current, exc))
+                failures.append(root_failure(self.after or self._current, chunk))
                 self._next_root()
                 continue
-            self.after = chunk[-1].path
-            files.extend(f for f in chunk if self.filter is None or self.filter.search(f.path))
+            if isinstance(chunk, BaseException):
+                raise chunk
+            if chunk:
+                self.after = chunk[-1].path
+                files.extend(f for f in chunk if self.filter is None or self.filter.search(f.path))
         return Page(files, Cursor(self.root, self.after, self.done), failures)
 
-    def _open(self, root: str) -> Iterator[list[FileStatus]]:
+    def close(self) -> None:
+        """Stop the listings running ahead."""
+        self._stop_parts()
+
+    def _next_root_path(self) -> str | None:
+        while self._skip:
+            self._skip -= 1
+            next(self._roots, None)
+        return next(self._roots, None)
+
+    # -- a root's parts --------------------------------------------------------------------
+
+    async def _open(self, root: str) -> deque[_Part]:
         mount, uri = self.table.resolve(root)
         self._current = uri
         ufs = self.ufs_factory(mount.ufs, mount.options)
-        listing = ufs.list_files(uri, page_size=self.page_size, start_after=self.after)
-        return iter(listing)
+        after = self.after
+
+        def whole(top: str, start_after: str | None) -> Any:
+            return lambda: iter(ufs.list_files(top, page_size=LIST_CHUNK, start_after=start_after))
+
+        try:
+            children = await self.run_io(ufs.list_dir, uri)
+        except RingcacheError:  # a file, nothing, or no listing: one part, which says which
+            return deque([_Part(listing=whole(uri, after))])
+        head = None
+        if after is not None:
+            try:
+                head = relative_to(after, uri).split("/")[0]
+            except InvalidArgument:  # a cursor spelled otherwise: the UFS compares it
+                return deque([_Part(listing=whole(uri, after))])
+        parts: deque[_Part] = deque()
+        files: list[FileStatus] = []
+        for status, is_dir in children:  # in listing order: files before a same-named dir
+            name = status.path.rstrip("/").rsplit("/", 1)[-1]
+            if head is not None and (name < head or (name == head and not is_dir)):
+                continue  # wholly before the cursor (or the cursor itself)
+            start_after = after if head is not None and name == head else None
+            if head is not None and name > head:
+                head = None  # everything from here on comes after the cursor
+            if not is_dir:
+                files.append(status)
+                continue
+            parts.extend(_file_parts(files))
+            files = []
+            parts.append(_Part(listing=whole(status.path, start_after)))
+        parts.extend(_file_parts(files))
+        return parts
+
+    def _start_ahead(self) -> None:
+        """Have the first `concurrency` directory parts listing."""
+        started = 0
+        for part in self._parts or ():
+            if started >= self.concurrency:
+                break
+            if part.listing is None:
+                continue
+            if part.task is None:
+                part.task = asyncio.get_running_loop().create_task(self._fill(part))
+            started += 1
+
+    async def _fill(self, part: _Part) -> None:
+        try:
+            listing = await self.run_io(part.listing)
+            while (chunk := await self.run_io(next, listing, _END)) is not _END:
+                await part.chunks.put(chunk)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the page that reaches it
+            await part.chunks.put(exc)
+            return
+        await part.chunks.put(_END)
 
     def _next_root(self) -> None:
+        self._stop_parts()
         self.root += 1
         self.after = None
-        self._listing = None
+
+    def _stop_parts(self) -> None:
+        for part in self._parts or ():
+            if part.task is not None:
+                part.task.cancel()
+        self._parts = None
 
 
-def _root_failure(root: str, exc: RingcacheError) -> dict[str, str]:
+async def list_into(listed: asyncio.Queue, source: FileSource, sizes: Iterator[int]) -> None:
+    """A lister: `source`'s pages, of `sizes` files in turn, into `listed`; then None, or
+    the fault that stopped it (for the consumer to raise)."""
+    try:
+        while (page := await source.next_page(next(sizes))) is not None:
+            await listed.put(page)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # raised by the consumer, which records it
+        await listed.put(exc)
+        return
+    await listed.put(None)
+
+
+def _file_parts(files: list[FileStatus]) -> list[_Part]:
+    """A run of files directly under a root, as parts of at most LIST_CHUNK files."""
+    return [_Part(files[i : i + LIST_CHUNK]) for i in range(0, len(files), LIST_CHUNK)]
+
+
+def root_failure(root: str, exc: RingcacheError) -> dict[str, str]:
     reason = getattr(exc, "reason", None) or (
         FailureReason.INVALID_PATH if exc.status_code == 400 else FailureReason.UFS_READ_FAILED
     )

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..cluster.ring.hash_ring import HashRing
+from ..cluster.ring.policy import RingPolicy
 from .cluster import SimCluster
 
 
-def network_bound(cluster: SimCluster, ring: HashRing, virtual_seconds: float) -> dict[str, Any]:
+def network_bound(cluster: SimCluster, ring: RingPolicy, virtual_seconds: float) -> dict[str, Any]:
     """The load's network bounds on `ring` (each file on its first owner) and its duration
     over the tighter one."""
     _, owners = cluster.file_owners(ring)

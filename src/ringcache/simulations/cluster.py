@@ -29,7 +29,7 @@ from ..cluster.paths import split_uri
 from ..cluster.registry import Registry
 from ..cluster.registry.memory_backend import MemoryBackend
 from ..cluster.ring.cache import RingCache
-from ..cluster.ring.hash_ring import HashRing
+from ..cluster.ring.policy import RingPolicy
 from ..cluster.worker.worker import Worker
 from .costs import IoMeter, Link, NodeModel, SimRunIo
 from .index import PROCESS_FROM_FILES, IndexProcess, KeptFileIndex
@@ -141,7 +141,7 @@ class SimCluster:
         self._background: list[asyncio.Task[Any]] = []
         self.coordinator_restarts = 0
         self._file_paths: list[str] | None = None
-        self._owners_kept: list[tuple[HashRing, np.ndarray]] = []  # the last two rings
+        self._owners_kept: list[tuple[RingPolicy, np.ndarray]] = []  # the last two rings
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -333,7 +333,7 @@ class SimCluster:
             raise InvalidArgument(f"{worker_id} never started")
         return store
 
-    def file_owners(self, ring: HashRing) -> tuple[list[str], np.ndarray]:
+    def file_owners(self, ring: RingPolicy) -> tuple[list[str], np.ndarray]:
         """Every namespace file's URI and its owner on `ring` (its place in
         `ring.worker_ids`, -1 for none), in file order: a checker's question. The answers
         for the last two rings are kept: a scale-out asks of the ring before and the ring

@@ -19,7 +19,6 @@ from ..policies import PolicyCalls, PolicyService
 from ..policies.announce import RuleAnnouncer
 from ..policies.enforcer import RULE_PREFIXES, PolicyEnforcer
 from ..refs import ActorRef, Peers, WritesNoticed
-from ..ring.hash_ring import HashRing
 from ..ring.membership import (
     NODES_PREFIX,
     NodeRecord,
@@ -27,6 +26,7 @@ from ..ring.membership import (
     live_key,
     node_key,
 )
+from ..ring.policy import RingPolicy
 from ..ring.view import MembershipView
 from ..ufs.browse import list_directory, stat_path
 from ..ufs.mount_store import delete_mount_point, read_mount_table, write_mount_point
@@ -146,7 +146,7 @@ class Coordinator(PolicyCalls):
         return self.members.live
 
     @property
-    def ring(self) -> HashRing:
+    def ring(self) -> RingPolicy:
         return self.members.ring
 
     @property

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..environment import Environment
 from ..refs import Peers
-from ..ring.hash_ring import HashRing
+from ..ring.policy import RingPolicy
 from .store import JobStore
 
 
@@ -19,7 +19,7 @@ class JobContext:
     store: JobStore
     env: Environment
     peers: Peers
-    ring: Callable[[], tuple[HashRing, set[str]]]
+    ring: Callable[[], tuple[RingPolicy, set[str]]]
     mounts: Callable[[], Any]
     lease_ttl: float
     lost_files: Any = None  # files only departed workers held (from the file index)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..refs import Peers
 from ..results import FailureReason, FileResult, all_failed
-from ..ring.hash_ring import HashRing
+from ..ring.policy import RingPolicy
 from ..ufs.filesystem import FileStatus
 from .work import FileWork, Outcome, failed
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 BATCHES_PER_WORKER = 2
 
-Ring = Callable[[], tuple[HashRing, set[str]]]
+Ring = Callable[[], tuple[RingPolicy, set[str]]]
 
 
 class Dispatcher:
@@ -48,12 +48,12 @@ class Dispatcher:
         self.ring = ring
         self.batch_size = batch_size
         self.on_results = on_results
-        self.rings_used: dict[frozenset[str], HashRing] = {}
+        self.rings_used: dict[frozenset[str], RingPolicy] = {}
         self.slots: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(BATCHES_PER_WORKER)
         )
 
-    def note_ring(self, ring: HashRing) -> None:
+    def note_ring(self, ring: RingPolicy) -> None:
         self.rings_used.setdefault(frozenset(ring.worker_ids), ring)
 
     async def note_results(self, worker_ids: list[str]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from ..environment import Environment
 from ..errors import Conflict, Gone, InvalidArgument, NotFound
 from ..refs import Peers
-from ..ring.hash_ring import HashRing
+from ..ring.policy import RingPolicy
 from .catalog import job_kind
 from .context import JobContext
 from .model import JobIds, JobRecord, JobState, describe
@@ -32,7 +32,7 @@ class JobManager:
         registry: Any,
         peers: Peers,
         env: Environment,
-        ring: Callable[[], tuple[HashRing, set[str]]],
+        ring: Callable[[], tuple[RingPolicy, set[str]]],
         mounts: Callable[[], Any],
         lease_ttl: float,
         lost_files: Any = None,

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..ring.hash_ring import HashRing
+from ..ring.policy import RingPolicy
 from .dispatch import Dispatcher, Ring
 from .model import JobRecord
 from .source import FileSource
@@ -70,7 +70,7 @@ class Repair:
         record.repair_rings = []
         await self.save()
 
-    async def _round(self, dispatcher: Dispatcher, stale: list[HashRing]) -> list[dict[str, Any]]:
+    async def _round(self, dispatcher: Dispatcher, stale: list[RingPolicy]) -> list[dict[str, Any]]:
         source = await self.listing()
         replicas = self.work.replicas
         failures = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..results import FailureReason, FileOutcome, FileResult
-from ..ring.hash_ring import HashRing
+from ..ring.policy import RingPolicy
 from ..ufs.filesystem import FileStatus
 
 LOADED, SKIPPED, FREED, FAILED = (
@@ -58,7 +58,7 @@ class FileWork(Protocol):
     replicas: int  # ring owners per file; 0: the ring does not place the work
 
     def plan(
-        self, files: list[FileStatus], ring: HashRing, live: set[str]
+        self, files: list[FileStatus], ring: RingPolicy, live: set[str]
     ) -> dict[str, list[int]]: ...
 
     def arguments(self, files: list[FileStatus]) -> tuple: ...
@@ -84,7 +84,9 @@ class LoadWork:
             "bandwidth": options.get("bandwidth"),
         }
 
-    def plan(self, files: list[FileStatus], ring: HashRing, live: set[str]) -> dict[str, list[int]]:
+    def plan(
+        self, files: list[FileStatus], ring: RingPolicy, live: set[str]
+    ) -> dict[str, list[int]]:
         """Which worker gets which of `files` (positions in it, in order): their owners."""
         owners = ring.owners_batch([f.path for f in files], self.replicas)
         plan: dict[str, list[int]] = defaultdict(list)
@@ -155,7 +157,9 @@ class FreeWork:
     def __init__(self, options: dict[str, Any], job_id: str) -> None:
         self.job_id = job_id
 
-    def plan(self, files: list[FileStatus], ring: HashRing, live: set[str]) -> dict[str, list[int]]:
+    def plan(
+        self, files: list[FileStatus], ring: RingPolicy, live: set[str]
+    ) -> dict[str, list[int]]:
         """Every live worker gets every file (positions in `files`)."""
         return {worker_id: list(range(len(files))) for worker_id in sorted(live)}
 

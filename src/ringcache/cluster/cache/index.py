@@ -49,7 +49,10 @@ class CacheIndex:
             run = bits(indexes)
         entry.writing &= ~run
         entry.held |= run
-        entry.cached += nbytes
+        cached = entry.cached + nbytes
+        size = entry.version.size
+        # Whole: the size's own int, so a million whole files keep no int each for it.
+        entry.cached = size if cached == size else cached
         self.pages += count
         self.order.use(entry, indexes)
 

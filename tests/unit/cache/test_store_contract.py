@@ -413,17 +413,32 @@ def test_a_run_of_pages_stored_at_once_ends_as_page_by_page_would(media: Media) 
                     evicted += store.put_page(path, index, page, float(step), version=version(size))
             else:
                 evicted = store.put_pages(path, first, data, float(step), version=version(size))
-            log.append((evicted, store.file_info(path)))
+            log.append((evicted, store.file_info(path), store.stats()))
             if rng.random() < 0.05:
                 store.remove_file(path)
         files = [store.file_info(path) for path in sorted(sizes)]
+        held = store.held(sorted(sizes))
+        # What is held adds up: each file's bytes are those of the pages it holds.
+        for info in files:
+            if info is not None:
+                missing = store.missing_pages(info.path)
+                size, count = info.version.size, -(-info.version.size // PAGE)
+                held_pages = [i for i in range(count) if i not in missing]
+                counted = sum(min(PAGE, size - i * PAGE) for i in held_pages)
+                assert (info.cached_bytes, info.pages) == (counted, len(held_pages))
+        assert store.stats().used_bytes == sum(info.cached_bytes for info in files if info)
+        assert store.lacking_whole(sorted(sizes)) == [
+            info.path if info else path
+            for path, info in zip(sorted(sizes), files, strict=True)
+            if info is None or not info.complete
+        ]
         # What goes next, in order: a file as large as the store evicts everything.
         flush = cache_file(store, "flush", content(40 * PAGE), now=1000.0)
-        return [log, files, flush]
+        return [log, files, held, store.list_held(), flush, store.stats()]
 
     at_once = drive(media.open(40 * PAGE, PAGE), one_by_one=False)
     assert drive(media.open(40 * PAGE, PAGE), one_by_one=True) == at_once
-    assert any(evicted for evicted, _ in at_once[0])  # some runs evicted pages
+    assert any(evicted for evicted, *_ in at_once[0])  # some runs evicted pages
 
 
 class Meter:

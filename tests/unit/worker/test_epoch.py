@@ -31,16 +31,20 @@ def test_it_only_rises_and_shows_changes_in_flight(tmp_path: Path) -> None:
     assert again.stable() is not None and again.begun > first + 2  # a new run is not the old
 
 
-def test_the_governed_store_raises_it_before_puts_and_removals(tmp_path: Path, run) -> None:
+def test_the_store_raises_it_around_evictions_and_removals_only(tmp_path: Path, run) -> None:
     epoch = ChangeEpoch(tmp_path / "epoch")
     parts = Parts(tmp_path, capacity=4 * PAGE, dropping=epoch.changing)
     parts.write("a.bin", os.urandom(2 * PAGE))
+    parts.write("b.bin", os.urandom(3 * PAGE))
     run(parts.mounts.refresh())
     before = epoch.begun
-    run(parts.reads.read("/data/a.bin"))  # a miss: pages put, maybe evicting others
-    assert epoch.begun > before and epoch.stable() == epoch.begun
-    settled = epoch.begun
+    run(parts.reads.read("/data/a.bin"))  # a miss: pages put into room to spare
+    assert epoch.begun == before  # nothing dropped: readers need not look again
     run(parts.reads.read("/data/a.bin"))  # a hit changes nothing
-    assert epoch.begun == settled
-    parts.store.remove_file(parts.uri("a.bin"))
-    assert epoch.begun > settled
+    assert epoch.begun == before
+    run(parts.reads.read("/data/b.bin"))  # a miss that evicts a page of a.bin
+    assert not parts.store.file_info(parts.uri("a.bin")).complete
+    assert epoch.begun > before and epoch.stable() == epoch.begun  # raised, then ended
+    settled = epoch.begun
+    parts.store.remove_file(parts.uri("b.bin"))
+    assert epoch.begun > settled and epoch.stable() == epoch.begun

@@ -13,7 +13,8 @@ class CacheIndex:
     pages evicted to make room since it was made (`evicted`).
 
     Guarantees: `used` and `pages` are the sums over the entries (`used` also counts the
-    pages reserved for writing); every page held is in `order`, and no page is held twice.
+    pages reserved for writing), and each entry's `cached` the bytes of the pages it
+    holds; every page held is in `order`, and no page is held twice.
     Touches no storage: the store does what a change means for the medium. Called under
     the store's lock.
     """
@@ -44,13 +45,14 @@ class CacheIndex:
         self.files[entry.path] = entry
         self.sorted.add(entry.path)
         if entry.held:
+            entry.cached = entry.held_bytes(self.page_size)
             indexes = entry.indexes()
             self.order.use(entry, indexes)
-            self.used += entry.cached_bytes(self.page_size)
+            self.used += entry.cached
             self.pages += len(indexes)
 
-    def hold(self, entry: FileEntry, indexes: range | list[int]) -> None:
-        """Pages reserved before (their bytes counted in `used`) are held now."""
+    def hold(self, entry: FileEntry, indexes: range | list[int], nbytes: int) -> None:
+        """Pages reserved before (their `nbytes` counted in `used`) are held now."""
         count = len(indexes)
         if type(indexes) is range:  # a run: its mask at once
             run = ((1 << count) - 1) << indexes[0]
@@ -58,16 +60,20 @@ class CacheIndex:
             run = bits(indexes)
         entry.writing &= ~run
         entry.held |= run
+        cached = entry.cached + nbytes
+        size = entry.version.size
+        # Whole: the size's own int, so a million whole files keep no int each for it.
+        entry.cached = size if cached == size else cached
         self.pages += count
         self.order.use(entry, indexes)
 
     def release(self, entry: FileEntry) -> int:
         """Drop `entry` and its pages; returns the page bytes it held."""
-        freed = entry.cached_bytes(self.page_size)
+        freed = entry.cached
         self.order.forget(entry)
         self.used -= freed
         self.pages -= entry.held.bit_count()
-        entry.held = 0
+        entry.held = entry.cached = 0
         del self.files[entry.path]
         return freed
 
@@ -107,6 +113,7 @@ class CacheIndex:
                 entry.held &= ~(1 << index)
                 order.drop(entry, index)
                 length = entry.page_length(index, size)
+                entry.cached -= length
                 self.used -= length
                 self.pages -= 1
                 dropped.append((entry, index, length))

@@ -78,7 +78,9 @@ class FileEntry:
 
     Pages are bits of an int (`held`, and `writing` for pages whose bytes are being
     written, their space reserved): a million simulated files cost an int each, not a
-    set each. `key`, the name of the version's data on disk, is computed when first asked.
+    set each. `cached` is the bytes of the pages held, kept by the index as they come and
+    go (reports ask it of every file). `key`, the name of the version's data on disk, is
+    computed when first asked.
     """
 
     __slots__ = (
@@ -88,6 +90,7 @@ class FileEntry:
         "last_access",
         "priority",
         "held",
+        "cached",
         "writing",
         "_key",
     )
@@ -99,6 +102,7 @@ class FileEntry:
         self.last_access = cached_at
         self.priority = priority
         self.held = 0
+        self.cached = 0
         self.writing = 0
         self._key: str | None = None
 
@@ -131,7 +135,8 @@ class FileEntry:
             )
         return min(page_size, self.version.size - index * page_size)
 
-    def cached_bytes(self, page_size: int) -> int:
+    def held_bytes(self, page_size: int) -> int:
+        """The bytes of the pages `held`, counted from its bits (`cached` is kept)."""
         held = self.held
         if not held:
             return 0
@@ -141,18 +146,15 @@ class FileEntry:
             return held.bit_count() * page_size - count * page_size + size
         return held.bit_count() * page_size
 
-    def complete(self, page_size: int) -> bool:
-        return self.held.bit_count() == -(-self.version.size // page_size)
-
-    def describe(self, page_size: int) -> CachedFile:
+    def describe(self) -> CachedFile:
         return CachedFile(
             path=self.path,
             version=self.version,
-            cached_bytes=self.cached_bytes(page_size),
+            cached_bytes=self.cached,
             pages=self.held.bit_count(),
             cached_at=self.cached_at,
             last_access=self.last_access,
-            complete=self.complete(page_size),
+            complete=self.cached == self.version.size,  # every page held
             priority=self.priority,
         )
 

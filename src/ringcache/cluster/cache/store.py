@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from ..errors import InvalidArgument
@@ -95,6 +95,13 @@ class PageStore:
     def capacity_bytes(self) -> int:
         return self._index.capacity_bytes
 
+    def guard_drops(self, guard: Callable[[], AbstractContextManager[object]]) -> None:
+        """Enter `guard()` around each change that takes bytes away from cached pages (an
+        eviction, a removal, a version superseded): before the index changes, exited once
+        the change is settled on the medium. Changes that drop nothing never enter it."""
+        with self._lock:
+            self._changes.guard = guard
+
     # -- files ---------------------------------------------------------------------------
 
     def set_file(
@@ -124,7 +131,7 @@ class PageStore:
             return None
         with self._lock:
             entry = files.get(path)
-            return None if entry is None else entry.describe(self.page_size)
+            return None if entry is None else entry.describe()
 
     def remove_file(self, path: str) -> int:
         """Drop a file and all its pages; returns the bytes freed (0 if it was not cached)."""
@@ -274,25 +281,24 @@ class PageStore:
     def held(self, paths: Iterable[str]) -> list[tuple[FileVersion, int] | None]:
         """For each path, the version held and the bytes of it held; None if no byte is
         (an empty file is held once recorded). One lock for all: the index's reports."""
-        page_size, files = self.page_size, self._index.files
+        files = self._index.files
         with self._lock:
             return [
                 None
                 if entry is None or not (entry.held or entry.version.size == 0)
-                else (entry.version, entry.cached_bytes(page_size))
+                else (entry.version, entry.cached)
                 for entry in map(files.get, paths)
             ]
 
     def lacking_whole(self, paths: Iterable[str]) -> list[str]:
         """The `paths` not cached whole, in the order given."""
-        page_size, files = self.page_size, self._index.files
+        files = self._index.files
         with self._lock:
-            # `FileEntry.complete`, spelled out: a checker asks it of every file, often.
+            # Whole: every page's bytes held (spelled out: a checker asks it of every file).
             return [
                 path
                 for path in paths
-                if (entry := files.get(path)) is None
-                or entry.held.bit_count() != -(-entry.version.size // page_size)
+                if (entry := files.get(path)) is None or entry.cached != entry.version.size
             ]
 
     def paths(self) -> list[str]:
@@ -304,22 +310,19 @@ class PageStore:
         """Up to `limit` cached files with paths after `start_after`, sorted by path."""
         index = self._index
         with self._lock:
-            return [
-                entry.describe(self.page_size)
-                for entry in index.sorted.page(index.files, start_after, limit)
-            ]
+            entries = index.sorted.page(index.files, start_after, limit)
+            return [entry.describe() for entry in entries]
 
     def list_held(
         self, start_after: str | None = None, limit: int = 1000
     ) -> list[tuple[str, FileVersion, int, bool]]:
         """`list_files` as `(path, version, cached bytes, complete)`, without the rest:
         listing a whole cache (a rebalance) builds no `CachedFile` per file."""
-        size, index = self.page_size, self._index
+        index = self._index
         with self._lock:
             return [
-                (e.path, e.version, e.cached_bytes(size), e.held.bit_count() == count)
+                (e.path, e.version, e.cached, e.cached == e.version.size)
                 for e in index.sorted.page(index.files, start_after, limit)
-                if (count := -(-e.version.size // size)) >= 0  # `FileEntry.complete`, inline
             ]
 
     # -- internals -----------------------------------------------------------------------

@@ -44,18 +44,17 @@ class PageWrites:
     ) -> int:
         """Store `pages[position:]`, or as many of them as fit in the store together;
         returns the position of the first page not handled."""
-        medium, files = self.medium, self.index.files
-        with self.changes.changing():
-            entry = files.get(path)
+        medium, changes = self.medium, self.changes
+        with changes.changing():
+            entry = self.index.files.get(path)
             if version is not None and (
                 entry is None
                 or entry.version is not version  # the worker passes one object per file
                 or (priority is not None and priority != entry.priority)
             ):
-                self.changes.record_file(path, version, now, priority)
-                entry = files.get(path)
-            if entry is None:
-                entry = self.changes.require(path)  # raises
+                entry = changes.record_file(path, version, now, priority)
+            elif entry is None:
+                entry = changes.require(path)  # raises
             entry.last_access = now
             start = first_index + position
             reserved = self._reserve_whole(entry, start, pages[position:] if position else pages)
@@ -68,12 +67,16 @@ class PageWrites:
                     entry, first_index, pages, position, reserved, evicted
                 )
                 touched = range(start, first_index + position)
-            if medium.instant and reserved:  # nothing worth leaving the lock for
-                self._list_run(entry, reserved, medium.write(entry, reserved), touched)
+            if medium.instant and reserved:  # nothing worth leaving the lock for: one pass
+                outcome = medium.write(entry, reserved)
+                if touched is None and outcome[0] == len(reserved):
+                    self._hold(entry, reserved)  # a whole run: nothing came between
+                else:
+                    self._list_run(entry, reserved, outcome, touched)
                 return position
         # The writes happen outside the lock, so threads write pages in parallel.
         outcome = medium.write(entry, reserved) if reserved else (0, None)
-        with self.changes.changing():
+        with changes.changing():
             self._list_run(entry, reserved, outcome, touched)
         return position
 
@@ -156,6 +159,18 @@ class PageWrites:
             position += 1
         return position
 
+    def _hold(self, entry: FileEntry, reserved: list[tuple[int, int, PageData]]) -> None:
+        """List reserved pages, all written whole, and note the entry's new record."""
+        first, last, count = reserved[0][0], reserved[-1][0], len(reserved)
+        # In order, each page whole but the file's last: their bytes at once.
+        nbytes = (count - 1) * self.page_size + reserved[-1][1]
+        if last - first + 1 == count:
+            self.index.hold(entry, range(first, last + 1), nbytes)
+        else:
+            self.index.hold(entry, [page for page, _, _ in reserved], nbytes)
+        if self.changes.journaled:  # the one call of the hot path a journal needs
+            self.medium.note(entry)
+
     def _list_run(
         self,
         entry: FileEntry,
@@ -172,21 +187,17 @@ class PageWrites:
         current = index.files.get(entry.path)
         if current is entry and written == len(reserved):  # the common case, in one go
             if reserved:
-                first, last = reserved[0][0], reserved[-1][0]
-                if last - first + 1 == len(reserved):
-                    index.hold(entry, range(first, last + 1))
-                else:
-                    index.hold(entry, [page for page, _, _ in reserved])
+                self._hold(entry, reserved)
                 if touched is not None and len(touched) > len(reserved):
                     index.order.use(entry, [page for page in touched if entry.has(page)])
-                if self.changes.journaled:  # the one call of the hot path a journal needs
-                    medium.note(entry)
             return
         listed: list[int] = []
+        listed_bytes = 0
         stray: list[tuple[int, int]] = []
         for position, (page, length, _) in enumerate(reserved):
             if position < written and current is entry:
                 listed.append(page)
+                listed_bytes += length
                 continue
             entry.writing &= ~(1 << page)
             index.used -= length
@@ -199,7 +210,7 @@ class PageWrites:
                 # (unless the file was recorded again at this version and has it).
                 stray.append((page * self.page_size, length))
         if listed:
-            index.hold(entry, listed)
+            index.hold(entry, listed, listed_bytes)
             medium.note(entry)
         if stray and (current is None or current.key != entry.key):
             medium.remove(entry)  # no recorded file uses this version's data

@@ -23,7 +23,9 @@ class GovernedStore:
     or `put_pages` and the pages they evict, `remove_file`) notes that path in the journal
     once the change is made, also when the call raises; a file newly recorded by `set_file`
     (or recorded at another version) gets the eviction level `priority_for` gives it,
-    unless the caller names one.
+    unless the caller names one. `dropping` (`ChangeEpoch.changing`) is entered around
+    each change of the store that takes bytes away from cached pages, by the store
+    (`PageStore.guard_drops`): a put that evicts nothing does not enter it.
     """
 
     def __init__(
@@ -36,8 +38,8 @@ class GovernedStore:
         self.inner = store
         self.journal = journal
         self.priority_for = priority_for
-        # Entered around each call that may evict or remove pages (`ChangeEpoch.changing`).
-        self.dropping = dropping
+        if dropping is not nullcontext:
+            store.guard_drops(dropping)
         # The reads asked once or more per file, bound here rather than found each time
         # through `__getattr__`.
         self.file_info = store.file_info
@@ -89,10 +91,9 @@ class GovernedStore:
         # here without a priority, gets the default level. One note for the whole run.
         evicted: list[tuple[str, int]] = []
         try:
-            with self.dropping():
-                evicted = self.inner.put_pages(
-                    path, first_index, pages, now, version=version, priority=priority
-                )
+            evicted = self.inner.put_pages(
+                path, first_index, pages, now, version=version, priority=priority
+            )
             return evicted
         finally:
             if evicted:
@@ -102,8 +103,7 @@ class GovernedStore:
 
     def remove_file(self, path: str) -> int:
         try:
-            with self.dropping():
-                return self.inner.remove_file(path)
+            return self.inner.remove_file(path)
         finally:
             self.journal.note(path)
 

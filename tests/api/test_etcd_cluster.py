@@ -3,12 +3,14 @@ workers are published where Alluxio clients look for them."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
 
 import pytest
 
+from ringcache.client.client import connect
 from ringcache.cluster.registry.etcd_backend import EtcdBackend
 from ringcache.cluster.ring.membership import live_key
 from ringcache.local import LocalCluster
@@ -128,3 +130,30 @@ def test_a_live_worker_whose_lease_lapsed_publishes_itself_again(
 
     wait_for(again, timeout=10, what="the worker's next heartbeat to register again")
     assert etcd_reader.get(live_key(worker)).lease == published(etcd_reader)[worker][1]
+
+
+def test_a_cluster_on_etcd_caches_an_s3_prefix_and_a_new_coordinator_keeps_its_mount(
+    etcd_cluster, s3_server
+) -> None:
+    """The two real parts together, as a user runs them: etcd holds the state, S3 the data."""
+    bucket = s3_server.new_bucket()
+    objects = {f"shards/s{i:02d}.bin": os.urandom(3000 * i + 7) for i in range(8)}
+    for key, data in objects.items():
+        s3_server.client().put_object(Bucket=bucket, Key=f"ds/{key}", Body=data)
+    cluster = etcd_cluster()
+    api = api_for(cluster)
+    body = {"path": "/s3", "ufs": f"s3://{bucket}/ds", "options": s3_server.options()}
+    assert api.post("/mount", json=body).status_code == 200
+    assert api.post("/load", json={"paths": ["/s3/shards"], "alias": "s3"}).status_code == 200
+    job = wait_job(api, "load", alias="s3", timeout=60)
+    assert (job["state"], job["loadedBytes"]) == ("SUCCEEDED", sum(map(len, objects.values())))
+    expected = {f"s3://{bucket}/ds/{key}": data for key, data in objects.items()}
+    assert set(holders(cluster)) == set(expected)
+    cluster.restart_coordinator()  # reads the mount table back from etcd
+    client = connect(cluster=cluster)
+    misses = sum(w.counters["misses"] for w in cluster.workers.values())
+    for key, data in objects.items():
+        assert client.read(f"/s3/{key}") == data
+    assert sum(w.counters["misses"] for w in cluster.workers.values()) == misses  # all cached
+    mounts = api_for(cluster).get("/mount").json()["results"]
+    assert s3_server.secret not in json.dumps(mounts)

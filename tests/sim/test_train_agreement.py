@@ -63,7 +63,8 @@ def _replay(
 ) -> tuple[list[dict], list[str]]:
     """The windows read through the real client on a LocalCluster with these worker ids;
     each window's counts, and the cluster's ring members."""
-    config = make_config(root, workers=3, capacity=CAPACITY, page_size=PAGE, heartbeat_interval=1.0)
+    # A long lease: a worker missing a heartbeat on a busy machine must not leave the ring.
+    config = make_config(root, workers=3, capacity=CAPACITY, page_size=PAGE, lease_ttl=30.0)
     for n, worker_id in enumerate(worker_ids):  # LocalCluster keeps the id in w<n>/worker-id
         (config.worker.cache_dir / f"w{n}").mkdir(parents=True)
         (config.worker.cache_dir / f"w{n}" / "worker-id").write_text(worker_id + "\n")

@@ -9,11 +9,10 @@ group per window, workers sorted by their total), and read latency percentiles p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from .report import _save
+from .report import _save, open_report
 from .summary import summary_json
 
 MiB = 1024**2
@@ -21,14 +20,7 @@ MiB = 1024**2
 
 def write_train_report(summary: dict[str, Any], directory: str | Path) -> list[Path]:
     """Write the report into `directory` (created); the paths written, in order."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "summary.json", out / "details.json"]
-    written[0].write_text(summary_json(summary) + "\n")
-    written[1].write_text(json.dumps(summary["details"], sort_keys=True) + "\n")
+    out, written = open_report(directory, summary_json(summary), summary["details"])
     title = (
         f"{summary['pattern']}: {summary['workers']} workers x "
         f"{summary['capacityPerWorker'] / MiB:.1f} MiB, {summary['files']} files "

@@ -65,6 +65,9 @@ def test_zipf_reports_windows(capsys) -> None:
         ["--epochs", "0"],
         ["--workers", "0"],
         ["--capacity", "-1"],
+        ["--files", "100000000"],
+        ["--pattern", "zipf", "--reads", "1000000000"],
+        ["--pattern", "zipf", "--zipf-s", "nan"],
     ],
 )
 def test_bad_options_exit_2_with_a_message(extra: list[str], capsys) -> None:

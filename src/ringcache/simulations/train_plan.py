@@ -25,6 +25,8 @@ from .workloads import (
 )
 
 MAX_WORKERS = 10_000
+MAX_FILES = 20_000_000  # the namespace keeps 8 bytes a file
+MAX_READS = 100_000_000  # the workload is built up front, about 100 bytes a read
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,11 @@ class TrainPlan:
     def check(self) -> None:
         if not 1 <= self.workers <= MAX_WORKERS:
             raise InvalidArgument(f"--workers must be 1..{MAX_WORKERS}, not {self.workers}")
-        if self.files < 1:
-            raise InvalidArgument(f"--files must be at least 1, not {self.files}")
+        if not 1 <= self.files <= MAX_FILES:
+            raise InvalidArgument(f"--files must be 1..{MAX_FILES}, not {self.files}")
+        reads = self.files * self.epochs if self.pattern == "epochs" else self.reads
+        if self.pattern != "trace" and reads > MAX_READS:
+            raise InvalidArgument(f"at most {MAX_READS} reads in a run, not {reads}")
         if self.pattern not in PATTERNS:
             raise InvalidArgument(
                 f"--pattern is one of {', '.join(PATTERNS)}, not {self.pattern!r}"

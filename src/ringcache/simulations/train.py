@@ -127,7 +127,8 @@ class TrainRun:
     def evicted(self) -> int:
         return sum(self.cluster.store(w).stats().pages_evicted for w in self.cluster.worker_ids)
 
-    async def run_window(self, window: Window) -> dict[str, Any]:
+    async def run_window(self, window: Window) -> tuple[dict[str, Any], list[int]]:
+        """Run one window's reads; its summary row, and the bytes each worker served."""
         cluster = self.cluster
         before, evicted, ufs = self.counters(), self.evicted(), cluster.ufs_bytes_read()
         start = cluster.loop.time()
@@ -137,7 +138,7 @@ class TrainRun:
         )
         counts = window_counts(before, self.counters())
         served = counts.pop("servedPerWorker")
-        return {
+        row = {
             "label": window.label,
             "reads": window.reads,
             **counts,
@@ -148,8 +149,8 @@ class TrainRun:
             },
             "latencyMs": latency_ms(latencies),
             "virtualSeconds": round(cluster.loop.time() - start, 6),
-            "_servedPerWorker": served,
         }
+        return row, served
 
     async def _client(self, c: int, reads: list[Read], latencies: list[float]) -> None:
         loop, refs = self.cluster.loop, self.clients.refs[c]
@@ -188,10 +189,10 @@ def run_train(
     with SimCluster(spec) as cluster:
         windows = workload(cluster.namespace.paths(0, cluster.namespace.files))
         run = TrainRun(cluster, clients)
-        rows = [cluster.run(run.run_window(window)) for window in windows]
+        results = [cluster.run(run.run_window(window)) for window in windows]
         worker_ids = cluster.worker_ids
         dataset_bytes = cluster.namespace.total_bytes
-    details = {"workers": worker_ids, "servedPerWorker": [r.pop("_servedPerWorker") for r in rows]}
+    details = {"workers": worker_ids, "servedPerWorker": [served for _, served in results]}
     worker = spec.config.worker
     return {
         "scenario": "train",
@@ -206,7 +207,7 @@ def run_train(
         "pageSize": worker.page_size,
         "clients": clients,
         "seed": spec.seed,
-        "windows": rows,
+        "windows": [row for row, _ in results],
         "failures": dict(sorted(run.failures.items())),
         "details": details,
     }

@@ -2,7 +2,7 @@
 
 Each client reads through the real worker read path (`Worker.read`, the `Reads` service:
 hit from the production `PageStore`, miss read from the simulated UFS and cached, evicted
-by the production eviction order) on the owner the coordinator's real ring names; the
+by the production eviction order, per page as on disk) on the owner the coordinator's real ring names; the
 run is on virtual time, deterministic from the seed. Windows (epochs, or slices of a
 Zipf or trace run) run one after another: every client finishes a window before the next
 begins, as a training loop waits at an epoch's end.

@@ -23,6 +23,7 @@ def test_train_prints_a_table_and_the_summary_and_writes_charts(tmp_path: Path, 
     assert [w["label"] for w in summary["windows"]] == ["epoch 1", "epoch 2", "epoch 3"]
     assert summary["capacityPerWorker"] == 256 * 1024 and summary["pageSize"] == 16 * 1024
     assert "details" not in summary
+    assert summary["model"]["ufsReadLatencySeconds"] > 0  # what the latencies assume
     for name in ("hitRatio", "byteHitRatio", "ufsBytes", "served", "latencyMs", "evictedPages"):
         assert name in summary["windows"][1]
     assert "epoch 3" in err and "p99 ms" in err

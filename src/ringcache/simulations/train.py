@@ -2,10 +2,10 @@
 
 Each client reads through the real worker read path (`Worker.read`, the `Reads` service:
 hit from the production `PageStore`, miss read from the simulated UFS and cached, evicted
-by the production eviction order, per page as on disk) on the owner the coordinator's real ring names; the
-run is on virtual time, deterministic from the seed. Windows (epochs, or slices of a
-Zipf or trace run) run one after another: every client finishes a window before the next
-begins, as a training loop waits at an epoch's end.
+by the production eviction order, per page as on disk) on the owner the coordinator's
+real ring names; the run is on virtual time, deterministic from the seed. Windows
+(epochs, or slices of a Zipf or trace run) run one after another: every client finishes a
+window before the next begins, as a training loop waits at an epoch's end.
 
 What one window reports, from the workers' own counters (`READ_COUNTERS`), summed over
 the workers:
@@ -210,6 +210,13 @@ def run_train(
         "pageSize": worker.page_size,
         "clients": clients,
         "seed": spec.seed,
+        "model": {  # what the latencies assume (costs.py)
+            "rpcLatencySeconds": spec.network.rpc_latency,
+            "ufsReadLatencySeconds": spec.network.ufs_read_latency,
+            "ufsMetadataLatencySeconds": spec.network.ufs_metadata_latency,
+            "nicBytesPerSecond": spec.node.nic_bandwidth,
+            "diskBytesPerSecond": spec.node.disk_bandwidth,
+        },
         "windows": [row for row, _ in results],
         "failures": dict(sorted(run.failures.items())),
         "details": details,

@@ -29,6 +29,11 @@ scenarios:
   rings        compare the ring policies (alluxio, maglev, jump, bounded) on one workload:
                balance of files, bytes and --skew'ed reads, and movement on a join and a
                leave against the ideal (no cluster is run; prints a table and JSON)
+  train        a training job's reads through the real worker read path: --pattern epochs
+               (shuffled whole-file epochs), zipf (--zipf-s, --reads) or trace (--trace
+               FILE: "time path offset length" a line) over --files of --size-dist, by
+               --clients readers; per epoch or window: hit ratio (pages and bytes), UFS
+               bytes, bytes served per worker, modelled read latency p50/p95/p99
 
 Faults: --crashes (and --restart-after), --restarts, --lease-lapses (workers cut off from
 the registry during the load), --slow-workers, --ufs-error-rate; all at seeded-random times
@@ -51,7 +56,9 @@ def add_simulate_command(commands: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", choices=[*SCENARIOS, RINGS], help="what to run (see above)")
+    parser.add_argument(
+        "scenario", choices=[*SCENARIOS, RINGS, TRAIN], help="what to run (see above)"
+    )
     parser.add_argument("--workers", type=int, default=10, help="workers at start (default 10)")
     parser.add_argument(
         "--files", type=int, default=10_000, help="files in the UFS (default 10000)"
@@ -99,10 +106,65 @@ def add_simulate_command(commands: Any) -> None:
     parser.add_argument(
         "--log", action="store_true", help="show the simulated cluster's log (warnings and up)"
     )
+    _add_train_options(parser)
     parser.set_defaults(run=simulate_command)
 
 
 RINGS = "rings"
+TRAIN = "train"
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    from ..simulations.train_plan import TrainPlan
+    from ..simulations.workloads import PATTERNS
+
+    plan = TrainPlan()
+    train = parser.add_argument_group("train")
+    train.add_argument("--capacity", help=f"cache per worker (default {plan.capacity})")
+    train.add_argument("--page-size", help=f"page size (default {plan.page_size})")
+    train.add_argument(
+        "--size-dist",
+        help="file sizes: fixed:SIZE, lognormal:MEDIAN[:SIGMA[:MAX]] or uniform:MIN:MAX "
+        f"(default {plan.size_dist})",
+    )
+    train.add_argument("--pattern", choices=PATTERNS, help="read pattern (default epochs)")
+    train.add_argument("--epochs", type=int, help=f"epochs (default {plan.epochs})")
+    train.add_argument("--clients", type=int, help=f"concurrent readers (default {plan.clients})")
+    train.add_argument("--zipf-s", type=float, help=f"zipf exponent (default {plan.zipf_s})")
+    train.add_argument("--reads", type=int, help=f"zipf: reads in all (default {plan.reads})")
+    train.add_argument(
+        "--windows", type=int, help=f"zipf, trace: windows reported (default {plan.windows})"
+    )
+    train.add_argument("--trace", metavar="FILE", help="trace: the reads, one a line")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """Replay a training workload: a table on stderr, the JSON summary on stdout; 2 on bad
+    input."""
+    from ..cluster.errors import InvalidArgument
+    from ..simulations.summary import summary_json
+    from ..simulations.train import train_table
+    from ..simulations.train_plan import TrainPlan, run_plan
+    from ..simulations.train_report import write_train_report
+
+    logging.getLogger("ringcache").setLevel(logging.WARNING if args.log else logging.CRITICAL)
+    names = ("capacity", "page_size", "size_dist", "pattern", "epochs", "clients", "zipf_s")
+    values = {name: getattr(args, name) for name in (*names, "reads", "windows", "trace")}
+    values = {name: value for name, value in values.items() if value is not None}
+    try:
+        plan = replace(
+            TrainPlan(), workers=args.workers, files=args.files, seed=args.seed, **values
+        )
+        summary = run_plan(plan)
+    except InvalidArgument as exc:
+        print(f"ringcache simulate train: {exc.message}", file=sys.stderr)
+        return 2
+    print(train_table(summary), file=sys.stderr)
+    print(summary_json(summary, details=args.details))
+    if args.report:
+        for path in write_train_report(summary, args.report):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 def rings_command(args: argparse.Namespace) -> int:
@@ -129,6 +191,8 @@ def simulate_command(args: argparse.Namespace) -> int:
     """Run the scenario; print the summary (and write the report); 0, or 1 if a check failed."""
     if args.scenario == RINGS:
         return rings_command(args)
+    if args.scenario == TRAIN:
+        return train_command(args)
     from ..cluster.errors import InvalidArgument
     from ..simulations.checks import SimulationCheckFailed
     from ..simulations.scenarios import run_scenario

@@ -42,6 +42,15 @@ from .ufs import SimUfs
 T = TypeVar("T")
 
 
+class PagedSizeMedium(SizeMedium):
+    """A `SizeMedium` whose eviction order is per page, as `DiskMedium`'s is: an order
+    entry per page held instead of per file, and then exactly the disk's victims. The
+    per-file grain evicts another page of a partly cached file than the disk would, so
+    range reads diverge from a real cluster's (tests/sim/test_train_agreement.py)."""
+
+    per_page_recency = True
+
+
 class SimNode:
     """One simulated machine: its I/O meter, its view of the UFS, its disk (page store).
 
@@ -60,6 +69,7 @@ class SimNode:
             read_error_rate=cluster.spec.read_error_rate,
         )
         self.store: PageStore | None = None
+        self.medium = PagedSizeMedium if cluster.spec.per_page_recency else SizeMedium
         self.env = Environment(
             clock=cluster.clock,
             run_io=SimRunIo(self.meter, cluster.loop),
@@ -84,7 +94,7 @@ class SimNode:
     def open_store(self, root: Path, capacity_bytes: int, page_size: int) -> PageStore:
         if self.store is None:
             # Nothing in the simulating process runs a thread: the store needs no real lock.
-            medium = SizeMedium(self.meter)
+            medium = self.medium(self.meter)
             self.store = PageStore(medium, capacity_bytes, page_size, lock=OneThread())
         return self.store
 

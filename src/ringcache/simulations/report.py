@@ -19,15 +19,8 @@ GiB = 1024**3
 
 def write_report(summary: dict[str, Any], directory: str | Path) -> list[Path]:
     """Write the report files into `directory` (created); the paths written, in order."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "summary.json", out / "details.json"]
-    written[0].write_text(summary_json(summary) + "\n")
-    written[1].write_text(json.dumps(summary.get("details", {}), sort_keys=True) + "\n")
     details = summary.get("details", {})
+    out, written = open_report(directory, summary_json(summary), details)
     title = (
         f"{summary['scenario']}: {summary['workers']} workers, {summary['files']} files, "
         f"seed {summary['seed']}"
@@ -39,6 +32,20 @@ def write_report(summary: dict[str, Any], directory: str | Path) -> list[Path]:
     if "bytesMoved" in summary:
         written.append(_moved(summary["bytesMoved"], title, out))
     return written
+
+
+def open_report(directory: str | Path, summary_text: str, details: Any) -> tuple[Path, list[Path]]:
+    """Make `directory`, write `summary.json` (`summary_text`) and `details.json` into it,
+    and set matplotlib to draw without a display; the directory and the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "summary.json", out / "details.json"]
+    written[0].write_text(summary_text + "\n")
+    written[1].write_text(json.dumps(details, sort_keys=True) + "\n")
+    return out, written
 
 
 def _bytes_per_worker(values: list[int], title: str, out: Path) -> Path:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .report import _save
+from .report import _save, open_report
 
 LOADS = ("files", "bytes", "reads")
 EVENTS = ("join", "leave")
@@ -26,14 +26,7 @@ def rings_json(summary: dict[str, Any]) -> str:
 
 def write_rings_report(summary: dict[str, Any], directory: str | Path) -> list[Path]:
     """Write the report into `directory` (created); the paths written, in order."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "summary.json", out / "details.json"]
-    written[0].write_text(rings_json(summary) + "\n")
-    written[1].write_text(json.dumps(summary["details"], sort_keys=True) + "\n")
+    out, written = open_report(directory, rings_json(summary), summary["details"])
     title = (
         f"{summary['workers']} workers ({summary['virtualNodes']} virtual nodes), "
         f"{summary['files']} files, Zipf s={summary['skew']}, seed {summary['seed']}"

@@ -30,9 +30,12 @@ class SimSpec:
     """A simulated cluster and its data; `seed` decides every random choice of the run.
 
     `slow_workers` of the workers (chosen by the seed) run `slowdown` times slower;
-    `read_error_rate` of UFS reads fail. `index_process` keeps the coordinator's file
-    index in a helper process (None: from `PROCESS_FROM_FILES` files up); the run is the
-    same either way, only faster on two cores. Each consumer draws from its own generator
+    `read_error_rate` of UFS reads fail. `per_page_recency` orders the page stores'
+    eviction per page, as on disk (`PagedSizeMedium`), instead of per file (less memory
+    for millions of files; the same victims where files are read whole). `index_process`
+    keeps the coordinator's file index in a helper process (None: from
+    `PROCESS_FROM_FILES` files up); the run is the same either way, only faster on two
+    cores. Each consumer draws from its own generator
     (`rng(name)`), so adding draws in one place does not reshuffle the others.
     """
 
@@ -47,6 +50,7 @@ class SimSpec:
     slowdown: float = 4.0
     read_error_rate: float = 0.0
     index_process: bool | None = None
+    per_page_recency: bool = False
     ufs_root: str = "sim://data"
     mount_path: str = "/data"
     config: ClusterConfig = field(default_factory=sim_config)

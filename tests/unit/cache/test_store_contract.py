@@ -1,7 +1,8 @@
-"""The page store's contract, run on both media: the disk (real workers) and sizes only
-(the simulator). Accounting, capacity, eviction order, versions, partial files, access
-times and listings are the store's, the same whatever holds the bytes; what only the disk
-does (its journal, recovery, hole punching, file ranges) is tested in test_page_store*.py.
+"""The page store's contract, run on every medium: the disk (real workers) and sizes only
+(the simulator, its eviction order per file or, as `simulate train` has it, per page).
+Accounting, capacity, eviction order, versions, partial files, access times and listings
+are the store's, the same whatever holds the bytes; what only the disk does (its journal,
+recovery, hole punching, file ranges) is tested in test_page_store*.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ringcache.cluster.cache.medium import OneThread, SizeMedium
 from ringcache.cluster.cache.store import CapacityExceeded, PageStore
 from ringcache.cluster.errors import InvalidArgument, NotFound
 from ringcache.cluster.ufs.filesystem import FileVersion
+from ringcache.simulations.cluster import PagedSizeMedium
 
 PAGE = 16
 
@@ -28,10 +30,9 @@ class Media:
         self.opened = 0
 
     def open(self, capacity_bytes: int, page_size: int = PAGE) -> PageStore:
-        if self.kind == "sizes":
-            return PageStore(
-                SizeMedium(), capacity_bytes, page_size, lock=OneThread()
-            )  # as simulated
+        if self.kind != "disk":  # as simulated: `simulate train` evicts per page
+            medium = PagedSizeMedium() if self.kind == "paged-sizes" else SizeMedium()
+            return PageStore(medium, capacity_bytes, page_size, lock=OneThread())
         self.opened += 1  # a fresh directory per store, as each is a fresh disk
         return PageStore(self.root / f"store-{self.opened}", capacity_bytes, page_size)
 
@@ -40,7 +41,7 @@ class Media:
         return data if self.kind == "disk" else bytes(len(data))
 
 
-@pytest.fixture(params=["disk", "sizes"])
+@pytest.fixture(params=["disk", "sizes", "paged-sizes"])
 def media(request: pytest.FixtureRequest, tmp_path: Path) -> Media:
     return Media(request.param, tmp_path)
 
@@ -351,12 +352,13 @@ def test_eviction_goes_low_then_medium_then_high_and_least_recent_first(media: M
 
 
 def test_the_grain_of_recency_is_the_mediums(media: Media) -> None:
-    """A hit on one page of a file: on disk that page becomes recent, in the simulator the
-    whole file does, and the file then gives up its lowest page first."""
+    """A hit on one page of a file: on disk (and the paged simulator) that page becomes
+    recent; in the simulator's default, the whole file does, and the file then gives up
+    its lowest page first."""
     store = media.open(3 * PAGE, PAGE)
     cache_file(store, "big", content(3 * PAGE))
     store.get_page("big", 0, 1.0)
-    expected = ("big", 1) if media.kind == "disk" else ("big", 0)
+    expected = ("big", 0) if media.kind == "sizes" else ("big", 1)
     assert cache_file(store, "x", content(PAGE)) == [expected]
     info = store.file_info("big")
     assert (info.pages, info.complete) == (2, False)
@@ -476,7 +478,7 @@ def test_span_locates_only_ranges_held_whole_on_a_medium_that_keeps_files(media:
     span = store.span("a", PAGE - 3, PAGE + 6, now=5.0)
     assert store.span("b", 0, None, now=5.0) is None  # not held whole
     assert store.span("missing", 0, 1, now=5.0) is None
-    if media.kind == "sizes":
+    if media.kind != "disk":
         assert span is None  # no file holds the bytes: readers go through `read`
         return
     assert span is not None and (span.offset, span.length) == (PAGE - 3, PAGE + 6)

@@ -83,7 +83,7 @@ class LocalReads:
             except BaseException:
                 os.close(fd)
                 raise
-            if begun(shared) == reply["epoch"]:
+            if reply.get("ufs") or begun(shared) == reply["epoch"]:
                 if "whole" in reply:
                     base, size = reply["whole"]
                     until = time.monotonic() + REUSE_SECONDS

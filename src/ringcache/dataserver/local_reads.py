@@ -10,7 +10,8 @@ worker answers one JSON line:
   in `epochFile` still begun `epoch` (else a page may have been dropped meanwhile: it asks
   again, or over HTTP). `whole` (`[offset, length]` of the whole file in the data file)
   says every page is cached and may be read again from the descriptor, without asking,
-  while the epoch stays put;
+  while the epoch stays put. `ufs` says the descriptor is of a local UFS file read through
+  (none of it cached yet): no drop from the cache changes its bytes, no epoch check needed;
 - `{"bytes": n}` followed by n bytes (not all cached: read through the worker);
 - `{"status": message, "code": n, "reason": r}` for an error.
 """
@@ -26,7 +27,7 @@ import socket
 from ..cluster.cache.model import PageSpan
 from ..cluster.errors import RingcacheError, UfsError
 from ..cluster.worker.epoch import ChangeEpoch
-from ..cluster.worker.reads import Reads
+from ..cluster.worker.reads import Reads, UfsSpan
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,9 @@ class LocalReadServer:
                 try:
                     reply = {"offset": found.offset, "length": found.length, "epoch": epoch}
                     reply["epochFile"] = self.epoch.path
-                    if whole is not None and whole.path == found.path:
+                    if isinstance(found, UfsSpan):
+                        reply["ufs"] = True  # no drop from the cache can change these bytes
+                    elif whole is not None and whole.path == found.path:
                         reply["whole"] = [whole.offset, whole.length]  # readable again
                     await _send_fd(loop, client, _line(reply), fd)
                 finally:

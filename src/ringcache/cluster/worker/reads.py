@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from ..cache.model import PageSpan, page_runs
+from ..cache.model import CapacityExceeded, PageSpan, page_runs
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
 from ..policies import CacheRule
-from ..ufs.filesystem import UnderFileSystem
+from ..ufs.filesystem import FileVersion, UnderFileSystem
+from .fills import WAIT_SECONDS, DeferredFills, Fill, Page, SharedFetches
 from .freshness import Freshness, expired
 from .mount_view import MountView
 from .page_fetch import PageFetcher
@@ -18,6 +19,7 @@ from .seams import PolicySource
 
 # What a worker counts of its reads, reported by `stats` and `GET /api/v1/nodes`.
 READ_COUNTERS = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0, "bytesServed": 0}
+FETCH_PAGES = 16  # pages per ranged UFS read on a miss: few round trips, bounded memory
 
 
 def read_metrics(counters: Mapping[str, int]) -> dict[str, float]:
@@ -28,13 +30,27 @@ def read_metrics(counters: Mapping[str, int]) -> dict[str, float]:
     return metrics
 
 
+class UfsSpan(PageSpan):
+    """Where a local UFS file holds a range read through: no cache page is behind it, so
+    no drop from the cache can change its bytes."""
+
+    __slots__ = ()
+
+
+def _everyone(uri: str) -> bool:
+    return True
+
+
 class Reads:
     """Serves `read`: hits from the page store, misses fetched from the UFS and cached.
 
     Guarantees: a read answers the UFS bytes of the version recorded when the file was
     first cached; a copy the rules say may not be served (TTL, `maxAge`) is read afresh;
     a `skipCache` file is read straight through and never stored; a miss is cached only
-    if the quotas admit it. Counts hits, misses and bytes in `counters`.
+    if the quotas admit it and `owns` says this worker is one of the file's owners. A miss
+    is answered before it is stored (its pages are stored on an I/O thread right after,
+    see `DeferredFills`; `settled` waits for that), and readers missing the same pages at
+    once share one UFS read of them. Counts hits, misses and bytes in `counters`.
     """
 
     def __init__(
@@ -49,6 +65,7 @@ class Reads:
         clock: Clock,
         run_io: RunIo,
         page_size: int,
+        owns: Callable[[str], bool] = _everyone,
     ) -> None:
         self.store = store
         self.mounts = mounts
@@ -60,11 +77,15 @@ class Reads:
         self.clock = clock
         self.run_io = run_io
         self.page_size = page_size
+        self.owns = owns
+        self.shared = SharedFetches()
+        self.fills = DeferredFills(run_io)
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset+length)` of a file, from the cache or, on a miss, the UFS."""
         ufs, uri = await self.mounts.open(path)
-        data = await self.run_io(self._read, ufs, uri, offset, length)
+        data = await self._answer(ufs, uri, offset, length, spans=False)
+        assert isinstance(data, bytes)  # noqa: S101 - no span without `spans`
         self.counters["bytesServed"] += len(data)
         return data
 
@@ -72,7 +93,8 @@ class Reads:
         self, path: str, offset: int = 0, length: int | None = None
     ) -> PageSpan | bytes:
         """`read`, except that a range whose pages are all cached and servable answers where
-        its bytes are on disk (a `PageSpan`) for a transport to send without copying them."""
+        its bytes are on disk (a `PageSpan`) for a transport to send without copying them,
+        and so does a range of a local UFS file none of which is cached (a `UfsSpan`)."""
         ufs, uri = await self.mounts.open(path)
         policies = self.rules.policies
         if policies.cache_rule_for(uri)[0] is CacheRule.IMMUTABLE:  # no UFS check, no drop
@@ -83,9 +105,25 @@ class Reads:
                     self._count_hit(span.offset, span.length)
                     self.counters["bytesServed"] += span.length
                     return span
-        data = await self.run_io(self._read, ufs, uri, offset, length)
-        self.counters["bytesServed"] += len(data)
-        return data
+        found = await self._answer(ufs, uri, offset, length, spans=True)
+        self.counters["bytesServed"] += found.length if isinstance(found, PageSpan) else len(found)
+        return found
+
+    async def settled(self) -> None:
+        """Wait until the pages of every miss answered so far are stored (or not kept)."""
+        await self.fills.settled()
+
+    async def _answer(
+        self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None, spans: bool
+    ) -> bytes | PageSpan:
+        await self.fills.wait(uri)  # a miss right before ours: its pages are stored first
+        found, fill = await self.run_io(self._read, ufs, uri, offset, length, spans)
+        if fill is not None:
+            if self.fills.reserve(fill.size):
+                self.fills.start(uri, fill)
+            else:  # too much waits to be stored: this read stores its own before answering
+                await self.run_io(fill.run)
+        return found
 
     async def reusable_span(self, path: str) -> PageSpan | None:
         """Where all of a cached file's bytes are, if a reader on this host may read any of
@@ -106,19 +144,20 @@ class Reads:
         self.counters["hits"] += (offset + length - 1) // size - offset // size + 1 if length else 0
         self.counters["bytesFromCache"] += length
 
-    def _read(self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None) -> bytes:
+    def _read(
+        self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None, spans: bool
+    ) -> tuple[bytes | PageSpan, Fill | None]:
+        """The range's bytes (or, if `spans`, where a local UFS file holds them, when none of
+        the file is cached), and what is left to store of its missing pages, if anything."""
         store = self.store
         policies = self.rules.policies
         now = self.clock.now()
         if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             if store.file_info(uri) is not None:
                 store.remove_file(uri)  # cached before the rule came: never served again
-            return self._read_through(ufs, uri, offset, length)
+            return self._read_through(ufs, uri, offset, length), None
         info, status = self.freshness.servable(ufs, uri, policies, now)
-        if info is None:
-            version = (status or ufs.stat(uri)).version
-        else:
-            version = info.version
+        version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
         size = version.size
         offset = max(0, min(offset, size))
@@ -131,9 +170,10 @@ class Reads:
             if hit is not None:
                 self.counters["hits"] += len(wanted)
                 self.counters["bytesFromCache"] += len(hit)
-                return hit
-        pages: dict[int, bytes] = {}
-        if info is not None:
+                return hit, None
+        local = ufs.local_path(uri) if spans and (info is None or not info.cached_bytes) else None
+        pages: dict[int, Page] = {}
+        if info is not None and local is None:
             for index in wanted:
                 data = store.get_page(uri, index, self.clock.now())
                 if data is not None:
@@ -142,21 +182,77 @@ class Reads:
         keep = True
         if info is None or missing:
             needed = sum(min(page_size, size - index * page_size) for index in missing)
-            keep = self.quota.admit(uri, needed, policies).allowed
+            keep = self.quota.admit(uri, needed, policies).allowed and self.owns(uri)
             if keep and info is None:
                 store.set_file(uri, version, now)
         if end <= offset:
-            return b""
-        hits = len(pages)
-        for start, stop in page_runs(missing):
-            fetched = self.fetcher.fetch(ufs, uri, version, start, stop, keep=keep)
-            pages.update(zip(range(start, stop), fetched, strict=True))
-        self.counters["hits"] += hits
+            return b"", None
+        self.counters["hits"] += len(pages)
         self.counters["misses"] += len(missing)
-        self.counters["bytesFromCache"] += sum(len(pages[i]) for i in pages if i not in missing)
-        self.counters["bytesFromUfs"] += sum(len(pages[i]) for i in missing)
-        data = b"".join(pages[index] for index in range(first, last + 1))
-        return data[offset - first * page_size : end - first * page_size]
+        self.counters["bytesFromCache"] += sum(len(page) for page in pages.values())
+        self.counters["bytesFromUfs"] += sum(min(page_size, size - i * page_size) for i in missing)
+        if local is not None:  # the kernel sends the UFS file's bytes, and copies them later
+            fill = self._copy_later(local, uri, version, missing) if keep else None
+            return UfsSpan(local, offset, end - offset), fill
+        fetched, fill = self._fetch_missing(ufs, uri, version, missing, keep)
+        pages.update(fetched)
+        skip, stop = offset - first * page_size, end - first * page_size
+        if last == first:
+            return bytes(pages[first][skip:stop]), fill
+        parts = [pages[first][skip:]]
+        parts += [pages[index] for index in range(first + 1, last)]
+        parts.append(pages[last][: stop - (last - first) * page_size])
+        return b"".join(parts), fill
+
+    def _fetch_missing(
+        self, ufs: UnderFileSystem, uri: str, version: FileVersion, missing: list[int], keep: bool
+    ) -> tuple[dict[int, Page], Fill | None]:
+        """The missing pages, each read from the UFS by one reader however many miss it at
+        once, and (if `keep`) what is left to store of those this reader read."""
+        shared = self.shared
+        mine, theirs = shared.claim(uri, version, missing)
+        pages: dict[int, Page] = {}
+        try:
+            for start, stop in page_runs(mine):
+                for chunk in range(start, stop, FETCH_PAGES):
+                    chunk_stop = min(stop, chunk + FETCH_PAGES)
+                    fetched = self.fetcher.read(ufs, uri, version, chunk, chunk_stop)
+                    shared.settle(uri, chunk, fetched)
+                    pages.update(zip(range(chunk, chunk + len(fetched)), fetched, strict=True))
+        except BaseException as exc:
+            shared.fail(uri, mine, exc)
+            raise
+        for index, future in theirs.items():
+            try:
+                pages[index] = future.result(WAIT_SECONDS)
+            except Exception:  # their fetch failed (or hangs): ours, then
+                pages[index] = self.fetcher.read(ufs, uri, version, index, index + 1)[0]
+        if not keep:
+            shared.forget(uri, mine)
+        if not keep or not mine:
+            return pages, None
+        kept = [(index, pages[index]) for index in mine]
+        return pages, Fill(lambda: self._keep(uri, version, kept), sum(len(p) for _, p in kept))
+
+    def _keep(self, uri: str, version: FileVersion, pages: list[tuple[int, Page]]) -> None:
+        """Store pages read through (runs of them at a time), then stop sharing them."""
+        try:
+            for start, stop in page_runs([index for index, _ in pages]):
+                run = [page for index, page in pages if start <= index < stop]
+                self.fetcher.keep(uri, version, start, run)
+        finally:
+            self.shared.forget(uri, [index for index, _ in pages])
+
+    def _copy_later(self, local: str, uri: str, version: FileVersion, missing: list[int]) -> Fill:
+        size = sum(min(self.page_size, version.size - i * self.page_size) for i in missing)
+
+        def copy() -> None:
+            try:
+                self.fetcher.copy_local(local, uri, version, page_runs(missing))
+            except CapacityExceeded:
+                pass  # served anyway; the store is too small to keep it all
+
+        return Fill(copy, size)
 
     def _read_through(
         self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None

@@ -127,6 +127,7 @@ class LocalCluster:
             peers=self.peers,
             data_address=f"127.0.0.1:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(cache_dir / "change-epoch"),
+            virtual_nodes=self.config.virtual_nodes,
         )
         await worker.start()
         self.data_servers[worker_id] = await serve(worker, sock)

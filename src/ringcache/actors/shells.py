@@ -91,6 +91,7 @@ class WorkerActor(ActorShell):
             peers=RayPeers(config.namespace),
             data_address=f"{host}:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(path / "change-epoch"),
+            virtual_nodes=config.virtual_nodes,
         )
         self._begin(self._start(sock))
 

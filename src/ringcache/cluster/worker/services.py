@@ -60,9 +60,11 @@ class WorkerServices:
         counters: dict[str, int],
         local_disks: LocalDisks,
         dropping: Callable[[], AbstractContextManager[None]] = nullcontext,
+        owns: Callable[[str], bool] = lambda uri: True,
     ) -> WorkerServices:
         """Wire the services over the page store `opened`; `dropping` is entered around
-        each change that may evict or remove cached pages."""
+        each change that may evict or remove cached pages; `owns(uri)` says whether a read
+        through may cache `uri` (this worker is one of its owners)."""
         journal = ReportJournal()
         store = GovernedStore(
             opened, journal, lambda path: watch.policies.priority_for(path), dropping
@@ -88,6 +90,7 @@ class WorkerServices:
                 clock,
                 run_io,
                 page_size,
+                owns,
             ),
             loads=BatchLoads(
                 store,

@@ -21,6 +21,7 @@ from .epoch import ChangeEpoch
 from .index_reports import REPORT_LIMIT
 from .lanes import LocalDisks
 from .mount_view import MountView
+from .ownership import Ownership
 from .reads import READ_COUNTERS
 from .services import WorkerServices
 from .transfers import Wanted
@@ -65,6 +66,7 @@ class Worker:
         peers: Peers | None = None,
         data_address: str | None = None,
         change_epoch: ChangeEpoch | None = None,
+        virtual_nodes: int | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.peers = peers or LocalPeers()  # other workers, for moving data between them
@@ -80,6 +82,8 @@ class Worker:
         # Raised before pages may be dropped: same-host readers of the cache files check it.
         self.change_epoch = change_epoch
         self.mount_view = MountView(registry, env.ufs_factory)
+        # The ring as this worker last saw it: a read through caches only what it owns.
+        self.ownership = Ownership(worker_id, registry, env.run_io, virtual_nodes)
         self.policy_watch = PolicyWatch(registry)
         self.counters = READ_COUNTERS.copy()
         self.local_disks = LocalDisks()  # which mounts' files need no lanes to wait
@@ -115,6 +119,7 @@ class Worker:
             self.counters,
             self.local_disks,
             nullcontext if self.change_epoch is None else self.change_epoch.changing,
+            self.ownership.owns,
         )
         self.start_time = self.clock.now()
         await self.refresh_mounts()
@@ -122,6 +127,7 @@ class Worker:
         await services.index_reports.report_everything()
         services.upkeep.begin()
         await self._register()
+        await self.ownership.refresh()
         self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
         return self.worker_id
 
@@ -158,6 +164,7 @@ class Worker:
                 await self._register()
             self.last_heartbeat = self.clock.now()
             await self.refresh_mounts()
+            await self.ownership.refresh()
             await self._running().upkeep.refresh()
         except Exception:  # the loop must outlive a registry restart; next beat retries
             log.exception("%s: heartbeat failed", self.worker_id)

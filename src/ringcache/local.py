@@ -20,7 +20,7 @@ from .cluster.ufs.filesystem import ConfinedUfsFactory
 from .cluster.worker.epoch import ChangeEpoch
 from .cluster.worker.worker import Worker, load_or_create_worker_id
 from .config import ClusterConfig
-from .dataserver import DataPlane, bind_socket, serve
+from .dataserver import DataPlane, bind_socket, data_token, serve
 
 T = TypeVar("T")
 
@@ -130,7 +130,7 @@ class LocalCluster:
             virtual_nodes=self.config.virtual_nodes,
         )
         await worker.start()
-        self.data_servers[worker_id] = await serve(worker, sock)
+        self.data_servers[worker_id] = await serve(worker, sock, data_token(self.config))
         self.workers[worker_id] = worker
         self.peers.refs[worker_id] = LocalRef(worker, self.loop)
         return worker_id

@@ -26,7 +26,7 @@ from ..cluster.ufs.filesystem import ConfinedUfsFactory
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.worker import Worker, load_or_create_worker_id
 from ..config import ClusterConfig
-from ..dataserver import bind_socket, serve
+from ..dataserver import bind_socket, data_token, serve
 from .refs import RayPeers, RayRef
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,12 @@ class WorkerActor(ActorShell):
             change_epoch=ChangeEpoch(path / "change-epoch"),
             virtual_nodes=config.virtual_nodes,
         )
-        self._begin(self._start(sock))
+        token = data_token(config)  # here: an unreadable token file fails the start
+        self._begin(self._start(sock, token))
 
-    async def _start(self, sock: socket.socket) -> None:
+    async def _start(self, sock: socket.socket, token: str | None) -> None:
         await self.logic.start()
-        self.data_server = await serve(self.logic, sock)
+        self.data_server = await serve(self.logic, sock, token)
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         result = await super().call(method, *args, **kwargs)

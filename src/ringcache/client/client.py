@@ -190,7 +190,7 @@ def connect(
         if not ray.is_initialized():
             ray.init(address=address, namespace=namespace, log_to_driver=False)
         control = ActorControl(ray_coordinator(namespace))
-    local = LocalReads() if short_circuit else None
+    local = LocalReads(token) if short_circuit else None
     client = CacheClient(control, HttpDataPath(token), local=local, ufs_fallback=ufs_fallback)
     if remember:
         _current = client

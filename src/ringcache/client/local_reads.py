@@ -45,7 +45,8 @@ class LocalReads:
     caller reads over HTTP instead. One Unix socket per worker per thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token  # the cluster's, sent with each request when the worker needs it
         self._local = threading.local()
         self._remote: dict[str, float] = {}  # worker id -> when it was last found remote
         self._epochs: dict[str, mmap.mmap] = {}
@@ -64,7 +65,10 @@ class LocalReads:
         sock = self._socket(worker_id)
         if sock is None:
             return None
-        request = json.dumps({"path": uri, "offset": offset, "length": length}) + "\n"
+        asked: dict[str, object] = {"path": uri, "offset": offset, "length": length}
+        if self.token is not None:
+            asked["token"] = self.token
+        request = json.dumps(asked) + "\n"
         for _ in range(ATTEMPTS):
             try:
                 sock.sendall(request.encode())

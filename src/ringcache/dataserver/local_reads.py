@@ -2,7 +2,8 @@
 
 A client on the worker's host connects to the worker's Unix socket (in the abstract
 namespace, named after the worker id, so it needs no path and vanishes with the process)
-and sends one JSON line per read: `{"path": URI, "offset": n, "length": n|null}`. The
+and sends one JSON line per read: `{"path": URI, "offset": n, "length": n|null}`, with
+`"token"` (the cluster's) when the worker was given one, else it is answered 401. The
 worker answers one JSON line:
 
 - `{"offset", "length", "epoch", "epochFile"[, "whole"]}` with the data file's descriptor
@@ -19,6 +20,7 @@ worker answers one JSON line:
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -42,14 +44,19 @@ def socket_name(worker_id: str) -> str:
 class LocalReadServer:
     """Serves short-circuit reads of one worker's cache over a Unix socket.
 
-    Guarantees: every read goes through `Reads.locate` (the same rules as any other
-    read); a descriptor is handed over only for a range wholly cached, with the epoch
-    taken before the range was located, so a client that finds the epoch unchanged after
-    reading has read right bytes; one client's failure never stops the server.
+    Guarantees: with a `token`, a request without it is answered 401 and nothing else;
+    every read goes through `Reads.locate` (the same rules as any other read); a
+    descriptor is handed over only for a range wholly cached, with the epoch taken before
+    the range was located, so a client that finds the epoch unchanged after reading has
+    read right bytes, or for a range of a local UFS file none of which is cached (marked
+    `ufs`: no drop from the cache changes it); one client's failure never stops the server.
     """
 
-    def __init__(self, reads: Reads, epoch: ChangeEpoch, worker_id: str) -> None:
+    def __init__(
+        self, reads: Reads, epoch: ChangeEpoch, worker_id: str, token: str | None = None
+    ) -> None:
         self.reads = reads
+        self.token = token
         self.epoch = epoch
         self.name = socket_name(worker_id)
         self._server: asyncio.AbstractServer | None = None
@@ -102,6 +109,12 @@ class LocalReadServer:
         try:
             request = json.loads(line)
             path, offset, length = request["path"], int(request["offset"]), request.get("length")
+            if self.token is not None and not hmac.compare_digest(
+                str(request.get("token", "")), self.token
+            ):
+                reply = {"status": "a short-circuit read needs the cluster's token", "code": 401}
+                await loop.sock_sendall(client, _line(reply))
+                return
             if epoch is None:  # pages are being dropped right now: copy the bytes instead
                 found: PageSpan | bytes = await self.reads.read(path, offset, length)
             else:

@@ -139,8 +139,8 @@ class AlluxioWorkerApi:
         if epoch is None:  # nothing drops pages behind our back (a test's store)
             return Answer(200, await self.reads.locate(uri, offset, length))
         seen = epoch.stable()  # before locating: a drop begun after it moves `begun`
-        if seen is None:  # pages are being dropped right now: copy the bytes instead
-            return Answer(200, await self.reads.read(uri, offset, length))
+        if seen is None:  # pages are being dropped right now: no cached span, copied bytes
+            return Answer(200, await self.reads.locate(uri, offset, length, cached_spans=False))
         found = await self.reads.locate(uri, offset, length)
         if isinstance(found, UfsSpan):  # a UFS file's bytes: no drop from the cache moves them
             return Answer(200, found)

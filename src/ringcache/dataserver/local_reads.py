@@ -115,10 +115,8 @@ class LocalReadServer:
                 reply = {"status": "a short-circuit read needs the cluster's token", "code": 401}
                 await loop.sock_sendall(client, _line(reply))
                 return
-            if epoch is None:  # pages are being dropped right now: copy the bytes instead
-                found: PageSpan | bytes = await self.reads.read(path, offset, length)
-            else:
-                found = await self.reads.locate(path, offset, length)
+            # While pages are being dropped (no epoch), no cached span: copied bytes instead.
+            found = await self.reads.locate(path, offset, length, cached_spans=epoch is not None)
             whole = await self.reads.reusable_span(path) if isinstance(found, PageSpan) else None
         except UfsError as exc:
             reply = {"status": exc.message, "code": exc.status_code, "reason": exc.reason}

@@ -118,3 +118,26 @@ def test_the_backlog_is_bounded_and_given_back(run) -> None:
     run(scenario())
     assert stored == ["a"] and fills.waiting == 0
     assert fills.reserve(20)  # an empty backlog takes any one fill
+
+
+def test_without_cached_spans_a_hit_is_bytes_and_a_cold_local_range_still_a_span(
+    tmp_path: Path, run
+) -> None:
+    parts = Parts(tmp_path)
+    data = os.urandom(2 * PAGE)
+    parts.write("a.bin", data)
+    parts.write("b.bin", data)
+
+    async def scenario() -> tuple[PageSpan | bytes, PageSpan | bytes, PageSpan | bytes]:
+        await parts.mounts.refresh()
+        await parts.reads.read("/data/a.bin")
+        await parts.reads.settled()
+        hit = await parts.reads.locate("/data/a.bin", 1, 10, cached_spans=False)
+        cold = await parts.reads.locate("/data/b.bin", 1, 10, cached_spans=False)
+        spanned = await parts.reads.locate("/data/a.bin", 1, 10)
+        return hit, cold, spanned
+
+    hit, cold, spanned = run(scenario())
+    assert hit == data[1:11]  # cached: copied, as no cache file may be handed out
+    assert isinstance(cold, UfsSpan) and (cold.offset, cold.length) == (1, 10)
+    assert isinstance(spanned, PageSpan) and not isinstance(spanned, UfsSpan)

@@ -90,14 +90,15 @@ class Reads:
         return data
 
     async def locate(
-        self, path: str, offset: int = 0, length: int | None = None
+        self, path: str, offset: int = 0, length: int | None = None, cached_spans: bool = True
     ) -> PageSpan | bytes:
         """`read`, except that a range whose pages are all cached and servable answers where
-        its bytes are on disk (a `PageSpan`) for a transport to send without copying them,
-        and so does a range of a local UFS file none of which is cached (a `UfsSpan`)."""
+        its bytes are on disk (a `PageSpan`; not if `cached_spans` is false: while pages are
+        being dropped) for a transport to send without copying them, and so does a range of
+        a local UFS file none of which is cached (a `UfsSpan`)."""
         ufs, uri = await self.mounts.open(path)
         policies = self.rules.policies
-        if policies.cache_rule_for(uri)[0] is CacheRule.IMMUTABLE:  # no UFS check, no drop
+        if cached_spans and policies.cache_rule_for(uri)[0] is CacheRule.IMMUTABLE:
             info = self.store.file_info(uri)
             if info is not None and not expired(info, policies, self.clock.now()):
                 span = self.store.span(uri, offset, length, self.clock.now())

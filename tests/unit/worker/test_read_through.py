@@ -141,3 +141,27 @@ def test_without_cached_spans_a_hit_is_bytes_and_a_cold_local_range_still_a_span
     assert hit == data[1:11]  # cached: copied, as no cache file may be handed out
     assert isinstance(cold, UfsSpan) and (cold.offset, cold.length) == (1, 10)
     assert isinstance(spanned, PageSpan) and not isinstance(spanned, UfsSpan)
+
+
+def test_fills_dropped_when_the_loop_stops_let_their_pages_go(tmp_path: Path) -> None:
+    parts = Parts(tmp_path, run_io=asyncio.to_thread)
+    data = os.urandom(3 * PAGE)
+    uri = parts.write("a.bin", data)
+    fetcher = parts.reads.fetcher
+
+    def slow_keep(*args, **kwargs):
+        time.sleep(0.5)  # still storing the first file when the loop stops
+
+    fetcher.keep = slow_keep  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await parts.mounts.refresh()
+        parts.write("b.bin", data)
+        assert await parts.reads.read("/data/a.bin") == data  # its fill starts, and sleeps
+        assert await parts.reads.read("/data/b.bin") == data  # its fill waits behind
+        assert len(parts.reads.shared) == 6
+
+    asyncio.run(scenario())  # stops the loop: the waiting fill is dropped
+    time.sleep(0.6)
+    assert len(parts.reads.shared) == 0 and parts.reads.fills.waiting == 0
+    assert parts.store.file_info(uri) is not None  # recorded on the miss, pages never stored

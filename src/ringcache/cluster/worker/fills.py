@@ -24,10 +24,12 @@ Page = bytes | memoryview
 
 @dataclass(frozen=True)
 class Fill:
-    """What is left to store of a miss: `run` (blocking) stores `size` bytes."""
+    """What is left to store of a miss: `run` (blocking) stores `size` bytes; `drop`
+    lets go of them instead, if the fill is dropped without running."""
 
     run: Callable[[], None]
     size: int
+    drop: Callable[[], object] = lambda: None
 
 
 class SharedFetches:
@@ -129,6 +131,7 @@ class DeferredFills:
         finally:  # stopping: what was not stored is dropped, its backlog given back
             while self._queue:
                 _, fill, done = self._queue[0]
+                fill.drop()
                 self._finish(fill, done)
 
     def _finish(self, fill: Fill, done: asyncio.Future[None]) -> None:

@@ -233,7 +233,10 @@ class Reads:
         if not keep or not mine:
             return pages, None
         kept = [(index, pages[index]) for index in mine]
-        return pages, Fill(lambda: self._keep(uri, version, kept), sum(len(p) for _, p in kept))
+        size = sum(len(page) for _, page in kept)
+        return pages, Fill(
+            lambda: self._keep(uri, version, kept), size, lambda: shared.forget(uri, mine)
+        )
 
     def _keep(self, uri: str, version: FileVersion, pages: list[tuple[int, Page]]) -> None:
         """Store pages read through (runs of them at a time), then stop sharing them."""

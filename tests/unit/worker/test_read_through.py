@@ -88,6 +88,8 @@ def test_readers_missing_the_same_pages_at_once_share_one_ufs_read(tmp_path: Pat
     answers = run(scenario())
     assert answers == [data] + [data[PAGE : 3 * PAGE]] * 3
     assert calls == [(0, 5)]  # one ranged read of the five pages, for all four readers
+    assert (parts.counters["misses"], parts.counters["hits"]) == (5, 6)
+    assert parts.counters["bytesFromUfs"] == len(data)
 
 
 def test_a_failed_fetch_is_forgotten_so_the_next_reader_fetches_again() -> None:

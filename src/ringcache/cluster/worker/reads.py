@@ -188,15 +188,20 @@ class Reads:
                 store.set_file(uri, version, now)
         if end <= offset:
             return b"", None
-        self.counters["hits"] += len(pages)
-        self.counters["misses"] += len(missing)
-        self.counters["bytesFromCache"] += sum(len(page) for page in pages.values())
+        fill = None
+        if local is None:
+            fetched, fill, read = self._fetch_missing(ufs, uri, version, missing, keep)
+            pages.update(fetched)
+            missing = read  # another reader's pages, fetched meanwhile, count as hits
+        elif keep:  # the kernel sends the UFS file's bytes, and copies them later
+            fill = self._copy_later(local, uri, version, missing)
+        from_ufs = set(missing)
+        self.counters["hits"] += len(wanted) - len(from_ufs)
+        self.counters["misses"] += len(from_ufs)
+        self.counters["bytesFromCache"] += sum(len(pages[i]) for i in wanted if i not in from_ufs)
         self.counters["bytesFromUfs"] += sum(min(page_size, size - i * page_size) for i in missing)
-        if local is not None:  # the kernel sends the UFS file's bytes, and copies them later
-            fill = self._copy_later(local, uri, version, missing) if keep else None
+        if local is not None:
             return UfsSpan(local, offset, end - offset), fill
-        fetched, fill = self._fetch_missing(ufs, uri, version, missing, keep)
-        pages.update(fetched)
         skip, stop = offset - first * page_size, end - first * page_size
         if last == first:
             return bytes(pages[first][skip:stop]), fill
@@ -207,12 +212,14 @@ class Reads:
 
     def _fetch_missing(
         self, ufs: UnderFileSystem, uri: str, version: FileVersion, missing: list[int], keep: bool
-    ) -> tuple[dict[int, Page], Fill | None]:
+    ) -> tuple[dict[int, Page], Fill | None, list[int]]:
         """The missing pages, each read from the UFS by one reader however many miss it at
-        once, and (if `keep`) what is left to store of those this reader read."""
+        once; (if `keep`) what is left to store of those this reader read; and which pages
+        this reader read from the UFS."""
         shared = self.shared
         mine, theirs = shared.claim(uri, version, missing)
         pages: dict[int, Page] = {}
+        read: list[int] = []
         try:
             for start, stop in page_runs(mine):
                 for chunk in range(start, stop, FETCH_PAGES):
@@ -228,15 +235,16 @@ class Reads:
                 pages[index] = future.result(WAIT_SECONDS)
             except Exception:  # their fetch failed (or hangs): ours, then
                 pages[index] = self.fetcher.read(ufs, uri, version, index, index + 1)[0]
+                read.append(index)
+        read += mine
         if not keep:
             shared.forget(uri, mine)
         if not keep or not mine:
-            return pages, None
+            return pages, None, read
         kept = [(index, pages[index]) for index in mine]
         size = sum(len(page) for _, page in kept)
-        return pages, Fill(
-            lambda: self._keep(uri, version, kept), size, lambda: shared.forget(uri, mine)
-        )
+        fill = Fill(lambda: self._keep(uri, version, kept), size, lambda: shared.forget(uri, mine))
+        return pages, fill, read
 
     def _keep(self, uri: str, version: FileVersion, pages: list[tuple[int, Page]]) -> None:
         """Store pages read through (runs of them at a time), then stop sharing them."""

@@ -12,6 +12,7 @@ from ringcache.client.client import CacheClient, connect
 from ringcache.client.data import HttpDataPath
 from ringcache.cluster.errors import InvalidArgument, UfsNotFound
 from ringcache.local import LocalCluster
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -57,6 +58,8 @@ def test_a_non_owner_serves_a_read_but_does_not_cache_it(
     uri = client.resolve("/data/nested/deep/b.bin")
     (owner,) = client.owners(uri)
     other = next(w for w in sorted(cluster.workers) if w != owner)
+    # A worker that started first saw itself alone; its next heartbeat shows it the ring.
+    wait_for(lambda: not cluster.workers[other].ownership.owns(uri), what="the ring")
     expected = (data_dir / "nested/deep/b.bin").read_bytes()
     http = HttpDataPath()
     # Over its data server (whole and ranged, so by the kernel from the UFS file and as

@@ -9,7 +9,7 @@ from ringcache.cluster.ring.hash_ring import HashRing
 from ringcache.cluster.ring.membership import live_key
 from ringcache.cluster.worker.ownership import Ownership
 
-from .fakes import WORKER_A, WORKER_B, inline_io
+from .fakes import WORKER_A, WORKER_B, ManualClock, inline_io
 
 
 class LiveRegistry:
@@ -26,7 +26,10 @@ PATHS = [f"file:///data/f{i}.bin" for i in range(200)]
 
 def test_each_file_is_owned_by_its_ring_owner_only(run) -> None:
     registry = LiveRegistry(WORKER_A, WORKER_B)
-    views = {w: Ownership(w, registry, inline_io, virtual_nodes=50) for w in (WORKER_A, WORKER_B)}
+    views = {
+        w: Ownership(w, registry, inline_io, ManualClock(), virtual_nodes=50)
+        for w in (WORKER_A, WORKER_B)
+    }
     assert all(views[WORKER_A].owns(path) for path in PATHS)  # before it looked: as before
     for view in views.values():
         run(view.refresh())
@@ -40,6 +43,25 @@ def test_each_file_is_owned_by_its_ring_owner_only(run) -> None:
 
 
 def test_without_virtual_nodes_every_file_is_owned(run) -> None:
-    view = Ownership(WORKER_A, LiveRegistry(WORKER_B), inline_io, virtual_nodes=None)
+    view = Ownership(WORKER_A, LiveRegistry(WORKER_B), inline_io, ManualClock(), virtual_nodes=None)
     run(view.refresh())
     assert all(view.owns(path) for path in PATHS)
+
+
+def test_a_file_seemingly_not_owned_makes_it_read_the_ring_again_at_most_every_second(
+    run,
+) -> None:
+    registry = LiveRegistry(WORKER_B)
+    clock = ManualClock()
+    view = Ownership(WORKER_A, registry, inline_io, clock, virtual_nodes=50)
+    run(view.refresh())  # it saw B alone (its own key not listed yet)
+    ring = HashRing([WORKER_A, WORKER_B], virtual_nodes=50)
+    ours = next(path for path in PATHS if ring.owners(path, 1) == [WORKER_A])
+    assert not view.owns(ours)
+    registry.live = [WORKER_A, WORKER_B]
+    clock.time += 0.5
+    assert not run(view.confirm(ours))  # read half a second ago: not again yet
+    clock.time += 0.6
+    assert run(view.confirm(ours))  # read again: A is in the ring, and owns it
+    theirs = next(path for path in PATHS if ring.owners(path, 1) == [WORKER_B])
+    assert not run(view.confirm(theirs))

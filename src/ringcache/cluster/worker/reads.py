@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from ..cache.model import CapacityExceeded, PageSpan, page_runs
 from ..cache.store import PageStore
@@ -13,6 +13,7 @@ from ..ufs.filesystem import FileVersion, UnderFileSystem
 from .fills import WAIT_SECONDS, DeferredFills, Fill, Page, SharedFetches
 from .freshness import Freshness, expired
 from .mount_view import MountView
+from .ownership import Ownership
 from .page_fetch import PageFetcher
 from .quota import QuotaAdmission
 from .seams import PolicySource
@@ -35,10 +36,6 @@ class UfsSpan(PageSpan):
     no drop from the cache can change its bytes."""
 
     __slots__ = ()
-
-
-def _everyone(uri: str) -> bool:
-    return True
 
 
 class Reads:
@@ -65,7 +62,7 @@ class Reads:
         clock: Clock,
         run_io: RunIo,
         page_size: int,
-        owns: Callable[[str], bool] = _everyone,
+        ownership: Ownership | None = None,
     ) -> None:
         self.store = store
         self.mounts = mounts
@@ -77,7 +74,7 @@ class Reads:
         self.clock = clock
         self.run_io = run_io
         self.page_size = page_size
-        self.owns = owns
+        self.ownership = ownership
         self.shared = SharedFetches()
         self.fills = DeferredFills(run_io)
 
@@ -118,6 +115,8 @@ class Reads:
         self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None, spans: bool
     ) -> bytes | PageSpan:
         await self.fills.wait(uri)  # a miss right before ours: its pages are stored first
+        if self.ownership is not None:
+            await self.ownership.confirm(uri)  # not ours? Unless the ring moved meanwhile
         found, fill = await self.run_io(self._read, ufs, uri, offset, length, spans)
         if fill is not None:
             if self.fills.reserve(fill.size):
@@ -183,7 +182,7 @@ class Reads:
         keep = True
         if info is None or missing:
             needed = sum(min(page_size, size - index * page_size) for index in missing)
-            keep = self.quota.admit(uri, needed, policies).allowed and self.owns(uri)
+            keep = self.quota.admit(uri, needed, policies).allowed and self._owns(uri)
             if keep and info is None:
                 store.set_file(uri, version, now)
         if end <= offset:
@@ -209,6 +208,9 @@ class Reads:
         parts += [pages[index] for index in range(first + 1, last)]
         parts.append(pages[last][: stop - (last - first) * page_size])
         return b"".join(parts), fill
+
+    def _owns(self, uri: str) -> bool:
+        return self.ownership is None or self.ownership.owns(uri)
 
     def _fetch_missing(
         self, ufs: UnderFileSystem, uri: str, version: FileVersion, missing: list[int], keep: bool

@@ -19,6 +19,7 @@ from .index_reports import IndexReports
 from .lanes import LocalDisks
 from .loads import BatchLoads
 from .mount_view import MountView
+from .ownership import Ownership
 from .page_fetch import PageFetcher
 from .quota import QuotaAdmission
 from .reads import Reads
@@ -60,11 +61,11 @@ class WorkerServices:
         counters: dict[str, int],
         local_disks: LocalDisks,
         dropping: Callable[[], AbstractContextManager[None]] = nullcontext,
-        owns: Callable[[str], bool] = lambda uri: True,
+        ownership: Ownership | None = None,
     ) -> WorkerServices:
         """Wire the services over the page store `opened`; `dropping` is entered around
-        each change that may evict or remove cached pages; `owns(uri)` says whether a read
-        through may cache `uri` (this worker is one of its owners)."""
+        each change that may evict or remove cached pages; `ownership` says whether a read
+        through may cache a file (this worker is one of its owners; None: always)."""
         journal = ReportJournal()
         store = GovernedStore(
             opened, journal, lambda path: watch.policies.priority_for(path), dropping
@@ -90,7 +91,7 @@ class WorkerServices:
                 clock,
                 run_io,
                 page_size,
-                owns,
+                ownership,
             ),
             loads=BatchLoads(
                 store,

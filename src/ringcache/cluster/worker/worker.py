@@ -83,7 +83,7 @@ class Worker:
         self.change_epoch = change_epoch
         self.mount_view = MountView(registry, env.ufs_factory)
         # The ring as this worker last saw it: a read through caches only what it owns.
-        self.ownership = Ownership(worker_id, registry, env.run_io, virtual_nodes)
+        self.ownership = Ownership(worker_id, registry, env.run_io, env.clock, virtual_nodes)
         self.policy_watch = PolicyWatch(registry)
         self.counters = READ_COUNTERS.copy()
         self.local_disks = LocalDisks()  # which mounts' files need no lanes to wait
@@ -119,7 +119,7 @@ class Worker:
             self.counters,
             self.local_disks,
             nullcontext if self.change_epoch is None else self.change_epoch.changing,
-            self.ownership.owns,
+            self.ownership,
         )
         self.start_time = self.clock.now()
         await self.refresh_mounts()

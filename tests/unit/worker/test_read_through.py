@@ -167,3 +167,22 @@ def test_fills_dropped_when_the_loop_stops_let_their_pages_go(tmp_path: Path) ->
     time.sleep(0.6)
     assert len(parts.reads.shared) == 0 and parts.reads.fills.waiting == 0
     assert parts.store.file_info(uri) is not None  # recorded on the miss, pages never stored
+
+
+def test_a_file_freed_while_its_pages_wait_to_be_stored_is_not_cached_again(
+    tmp_path: Path, run
+) -> None:
+    parts = Parts(tmp_path)
+    data = os.urandom(2 * PAGE)
+    uri = parts.write("a.bin", data)
+
+    async def scenario() -> None:
+        await parts.mounts.refresh()
+        assert await parts.reads.read("/data/a.bin") == data
+        assert parts.reads.fills.waiting == len(data)  # its fill waits its turn
+        parts.store.remove_file(uri)  # freed meanwhile
+        await parts.reads.settled()
+
+    run(scenario())
+    assert parts.store.file_info(uri) is None
+    assert len(parts.reads.shared) == 0 and parts.reads.fills.waiting == 0

@@ -45,10 +45,12 @@ class Reads:
     Guarantees: a read answers the UFS bytes of the version recorded when the file was
     first cached; a copy the rules say may not be served (TTL, `maxAge`) is read afresh;
     a `skipCache` file is read straight through and never stored; a miss is cached only
-    if the quotas admit it and `owns` says this worker is one of the file's owners. A miss
-    is answered before it is stored (its pages are stored on an I/O thread right after,
-    see `DeferredFills`; `settled` waits for that), and readers missing the same pages at
-    once share one UFS read of them. Counts hits, misses and bytes in `counters`.
+    if the quotas admit it and `ownership` says this worker is one of the file's owners. A
+    miss is answered before it is stored (its pages are stored on an I/O thread right
+    after, see `DeferredFills`; `settled` waits for that, and pages of a file freed or
+    changed meanwhile are not stored), unless a quota governs the file; readers missing
+    the same pages at once share one UFS read of them. Counts hits, misses and bytes in
+    `counters`.
     """
 
     def __init__(
@@ -199,6 +201,9 @@ class Reads:
         self.counters["misses"] += len(from_ufs)
         self.counters["bytesFromCache"] += sum(len(pages[i]) for i in wanted if i not in from_ufs)
         self.counters["bytesFromUfs"] += sum(min(page_size, size - i * page_size) for i in missing)
+        if fill is not None and policies.any_quota and policies.quotas_for(uri):
+            fill.run()  # under a quota: stored before answering, so usage is never behind
+            fill = None
         if local is not None:
             return UfsSpan(local, offset, end - offset), fill
         skip, stop = offset - first * page_size, end - first * page_size
@@ -208,6 +213,13 @@ class Reads:
         parts += [pages[index] for index in range(first + 1, last)]
         parts.append(pages[last][: stop - (last - first) * page_size])
         return b"".join(parts), fill
+
+    def _still_wanted(self, uri: str, version: FileVersion) -> bool:
+        """Whether a miss's pages may still be stored: the file is recorded at the version
+        read (not freed, dropped or replaced since) and no rule keeps it out now."""
+        info = self.store.file_info(uri)
+        skip = self.rules.policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE
+        return info is not None and info.version == version and not skip
 
     def _owns(self, uri: str) -> bool:
         return self.ownership is None or self.ownership.owns(uri)
@@ -251,6 +263,8 @@ class Reads:
     def _keep(self, uri: str, version: FileVersion, pages: list[tuple[int, Page]]) -> None:
         """Store pages read through (runs of them at a time), then stop sharing them."""
         try:
+            if not self._still_wanted(uri, version):
+                return
             for start, stop in page_runs([index for index, _ in pages]):
                 run = [page for index, page in pages if start <= index < stop]
                 self.fetcher.keep(uri, version, start, run)
@@ -261,6 +275,8 @@ class Reads:
         size = sum(min(self.page_size, version.size - i * self.page_size) for i in missing)
 
         def copy() -> None:
+            if not self._still_wanted(uri, version):
+                return
             try:
                 self.fetcher.copy_local(local, uri, version, page_runs(missing))
             except CapacityExceeded:

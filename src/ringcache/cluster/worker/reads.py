@@ -194,8 +194,10 @@ class Reads:
             fetched, fill, read = self._fetch_missing(ufs, uri, version, missing, keep)
             pages.update(fetched)
             missing = read  # another reader's pages, fetched meanwhile, count as hits
-        elif keep:  # the kernel sends the UFS file's bytes, and copies them later
-            fill = self._copy_later(local, uri, version, missing)
+        elif keep:
+            # The kernel copies the pages into the store now: later, the UFS file may hold
+            # another version than the one recorded. Then it sends the range from the file.
+            self._copy_local(local, uri, version, missing)
         from_ufs = set(missing)
         self.counters["hits"] += len(wanted) - len(from_ufs)
         self.counters["misses"] += len(from_ufs)
@@ -271,18 +273,12 @@ class Reads:
         finally:
             self.shared.forget(uri, [index for index, _ in pages])
 
-    def _copy_later(self, local: str, uri: str, version: FileVersion, missing: list[int]) -> Fill:
-        size = sum(min(self.page_size, version.size - i * self.page_size) for i in missing)
-
-        def copy() -> None:
-            if not self._still_wanted(uri, version):
-                return
-            try:
-                self.fetcher.copy_local(local, uri, version, page_runs(missing))
-            except CapacityExceeded:
-                pass  # served anyway; the store is too small to keep it all
-
-        return Fill(copy, size)
+    def _copy_local(self, local: str, uri: str, version: FileVersion, missing: list[int]) -> None:
+        """Copy the missing pages from the local UFS file into the store, by the kernel."""
+        try:
+            self.fetcher.copy_local(local, uri, version, page_runs(missing))
+        except CapacityExceeded:
+            pass  # served anyway; the store is too small to keep it all
 
     def _read_through(
         self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None

@@ -9,7 +9,11 @@ carries control only. Each measurement has its baseline:
   files from a raw loopback server that answers every GET with `os.sendfile` and nothing
   else (the transport's limit);
 - same-host hot reads (short-circuit) vs plain `open().read()` of the same files;
-- cold reads (the first, through the worker from the UFS) vs plain reads of the UFS files;
+- cold reads (the first, through the worker from the UFS) vs plain reads of the UFS files,
+  both as the reader sees them (a miss is answered before its pages are stored) and until
+  the owners have stored every page ("cold, cached"); and once more on other files that
+  were dropped from the page cache first (`posix_fadvise`), against plain reads of them
+  dropped the same way: a UFS that has to be read from its disk, as a real one would;
 - same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS).
 
     .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
@@ -89,6 +93,26 @@ class SendfileServer:
         self.sock.close()
 
 
+def until_cached(workers: list, total: int, limit: float = 300.0) -> None:
+    """Wait until the workers' caches hold `total` bytes (their read-through fills done)."""
+    deadline = time.monotonic() + limit
+    while sum(w.call_sync("stats")["usedBytes"] for w in workers) < total:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the workers did not cache {total} bytes in {limit} s")
+        time.sleep(0.005)
+
+
+def drop_from_page_cache(paths: list[Path]) -> None:
+    """The files' pages leave the page cache: their next read comes from the disk."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # dirty pages are not dropped
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def random_reads(read: Callable[[str, int], bytes], paths: list[str], size: int, count: int):
     """`count` reads of SMALL bytes at random offsets, from THREADS threads; the seconds."""
     rng = random.Random(7)
@@ -116,11 +140,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        data = root / "ufs"
+        data, disk = root / "ufs", root / "disk"
         data.mkdir()
+        disk.mkdir()
         names = [f"f{i:04d}.bin" for i in range(args.files)]
         for name in names:
             (data / name).write_bytes(os.urandom(size))
+            (disk / name).write_bytes(os.urandom(size))
         uris = [f"file://{data}/{name}" for name in names]
         total_mb = args.files * size / 1e6
         config = ClusterConfig(
@@ -133,6 +159,7 @@ def main() -> None:
         baseline = SendfileServer()
         try:
             cluster.coordinator.call_sync("add_mount", "/data", f"file://{data}", {})
+            cluster.coordinator.call_sync("add_mount", "/disk", f"file://{disk}", {})
             client = connect(namespace=config.namespace)
             http = connect(namespace=config.namespace, short_circuit=False, remember=False)
             raw = HttpDataPath()
@@ -149,13 +176,23 @@ def main() -> None:
                 for uri in uris:
                     raw.read(baseline.address, uri, 0, None)
 
-            def plain() -> None:
+            def plain(directory: Path = data) -> None:
                 for name in names:
-                    with open(data / name, "rb") as handle:
+                    with open(directory / name, "rb") as handle:
                         handle.read()
 
+            def from_disk(read: Callable[[], None]) -> float:
+                drop_from_page_cache([disk / name for name in names])
+                return timed(read)
+
             ufs_plain = min(timed(plain) for _ in range(args.rounds))
+            started = time.perf_counter()
             cold = timed(through_cache)
+            until_cached(list(cluster.workers.values()), args.files * size)
+            cold_cached = time.perf_counter() - started
+            disk_plain = from_disk(lambda: plain(disk))
+            disk_cold = from_disk(lambda: [client.read(f"/disk/{name}") for name in names])
+            until_cached(list(cluster.workers.values()), 2 * args.files * size)
             hot = min(timed(through_cache) for _ in range(args.rounds))
             hot_http = min(timed(over_http) for _ in range(args.rounds))
             sendfile = min(timed(through_baseline) for _ in range(args.rounds))
@@ -190,12 +227,17 @@ def main() -> None:
         "hot_MBps": round(total_mb / hot, 1),
         "plain_disk_MBps": round(total_mb / disk, 1),
         "cold_MBps": round(total_mb / cold, 1),
+        "cold_cached_MBps": round(total_mb / cold_cached, 1),
         "plain_ufs_MBps": round(total_mb / ufs_plain, 1),
+        "cold_disk_MBps": round(total_mb / disk_cold, 1),
+        "plain_disk_ufs_MBps": round(total_mb / disk_plain, 1),
         "random_4k_iops": round(args.random_reads / cached_random),
         "pread_4k_iops": round(args.random_reads / pread_random),
         "hot_http_vs_raw_sendfile": round(sendfile / hot_http, 3),
         "hot_vs_plain": round(disk / hot, 3),
         "cold_vs_plain_ufs": round(ufs_plain / cold, 3),
+        "cold_cached_vs_plain_ufs": round(ufs_plain / cold_cached, 3),
+        "cold_disk_vs_plain_disk_ufs": round(disk_plain / disk_cold, 3),
         "random_4k_vs_pread": round(pread_random / cached_random, 4),
     }
     if args.json:
@@ -206,11 +248,13 @@ def main() -> None:
         ("hot HTTP reads vs raw loopback sendfile", "hot_http_MBps", "raw_sendfile_MBps", "MB/s"),
         ("same-host hot reads vs plain local reads", "hot_MBps", "plain_disk_MBps", "MB/s"),
         ("cold reads vs plain UFS reads", "cold_MBps", "plain_ufs_MBps", "MB/s"),
+        ("cold reads until cached vs plain UFS", "cold_cached_MBps", "plain_ufs_MBps", "MB/s"),
+        ("cold, UFS on disk, vs plain disk reads", "cold_disk_MBps", "plain_disk_ufs_MBps", "MB/s"),
         (f"4 KiB random, {THREADS} threads vs pread", "random_4k_iops", "pread_4k_iops", "IOPS"),
     ]
     for label, ours, theirs, unit in rows:
         ratio = results[ours] / results[theirs]
-        print(f"  {label:<42}: {results[ours]:>10} vs {results[theirs]:>10} {unit}  {ratio:.3f}")
+        print(f"  {label:<46}: {results[ours]:>10} vs {results[theirs]:>10} {unit}  {ratio:.3f}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from .cluster.worker.epoch import ChangeEpoch
 from .cluster.worker.peers import PeerAddresses
 from .cluster.worker.worker import Worker, load_or_create_worker_id
 from .config import ClusterConfig
-from .dataserver import DataPlane, HttpPeerPages, bind_socket, serve
+from .dataserver import DataPlane, HttpPeerPages, bind_socket, data_token, serve
 
 T = TypeVar("T")
 
@@ -130,10 +130,14 @@ class LocalCluster:
             data_address=f"127.0.0.1:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(cache_dir / "change-epoch"),
             discovery=discovery_for_registry(self.config.registry),
-            peer_pages=HttpPeerPages(PeerAddresses(self.registry_ref)),
+            peer_pages=HttpPeerPages(
+                PeerAddresses(self.registry_ref), token=data_token(self.config)
+            ),
+            virtual_nodes=self.config.virtual_nodes,
+            ring_policy=self.config.ring_policy,
         )
         await worker.start()
-        self.data_servers[worker_id] = await serve(worker, sock)
+        self.data_servers[worker_id] = await serve(worker, sock, data_token(self.config))
         self.workers[worker_id] = worker
         self.peers.refs[worker_id] = LocalRef(worker, self.loop)
         return worker_id

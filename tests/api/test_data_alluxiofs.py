@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from ringcache.cluster.config import ApiConfig
 from ringcache.local import LocalCluster
 
 from ..conftest import make_config, write_tree
@@ -131,3 +132,32 @@ def test_alluxiofs_finds_the_workers_through_etcd_and_routes_as_ringcache(
         assert len(owning) > 1
         served = {node["dataAddress"]: node["reads"]["bytesServed"] for node in nodes}
         assert {address for address, count in served.items() if count > 0} == owning
+
+
+def test_alluxiofs_is_refused_by_a_cluster_with_a_token_unless_it_is_not_required(
+    alluxiofs_python: Path, tmp_path: Path
+) -> None:
+    # alluxiofs 1.0.7 cannot send a header on every call (ranges and chunks go through
+    # bare `requests.get`), so such a cluster serves it only with `http_token_required` off.
+    data = os.urandom(PAGE + 3)
+    ufs = write_tree(tmp_path / "alluxio-ufs", {"a.bin": data})
+    wanted = json.dumps([[f"file://{ufs}/a.bin", 1, 100]])
+    for required in (True, False):
+        config = make_config(
+            tmp_path / str(required), workers=1, page_size=PAGE, api=ApiConfig(token="s3cret")
+        )
+        config.allowed_local_roots.append(str(tmp_path))
+        config.worker.http_token_required = required
+        with LocalCluster(config) as cluster:
+            cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{ufs}", {}))
+            port = (next(iter(cluster.workers.values())).data_address or "").rsplit(":", 1)[1]
+            options = json.dumps({"worker_hosts": "127.0.0.1", "worker_http_port": int(port)})
+            command = [str(alluxiofs_python), str(READER), options, f"file://{ufs}", wanted]
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=120, cwd=tmp_path
+            )
+        if required:
+            assert result.returncode != 0 and "Authorization: Bearer" in result.stderr
+        else:
+            assert result.returncode == 0, result.stderr[-2000:]
+            assert json.loads(result.stdout.splitlines()[-1])["reads"] == [[digest(data[1:100])]]

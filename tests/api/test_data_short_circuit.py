@@ -30,6 +30,11 @@ class CountingLocalReads:
         self.answered += data is not None
         return data
 
+    def read_held(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
+        data = self.inner.read_held(worker_id, uri, offset, length)
+        self.answered += data is not None
+        return data
+
 
 def client_of(cluster: LocalCluster, local: CountingLocalReads | None) -> CacheClient:
     control = ActorControl(local_coordinator(cluster))

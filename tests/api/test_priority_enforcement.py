@@ -52,7 +52,8 @@ def test_under_memory_pressure_low_goes_first_and_rule_changes_move_cached_files
     client = connect(cluster=cluster)
     mid = f"file://{tree}/mid/m0.bin"
     assert client.read(mid) == (tree / "mid/m0.bin").read_bytes()
-    assert pages_of(cluster, mid) == 2
+    # A miss is answered first, then stored.
+    wait_for(lambda: pages_of(cluster, mid) == 2, what="the read-through pages stored")
     # Room for the MEDIUM file came from LOW data, though the HIGH data is older.
     assert [pages_of(cluster, uri) for uri in high] == [2, 2]
     assert sum(pages_of(cluster, uri) for uri in low) == 6 - 2
@@ -70,6 +71,7 @@ def test_under_memory_pressure_low_goes_first_and_rule_changes_move_cached_files
     )
     low_pages = sum(pages_of(cluster, uri) for uri in low)
     assert client.read(f"file://{tree}/mid/m1.bin") == (tree / "mid/m1.bin").read_bytes()
+    wait_for(lambda: pages_of(cluster, f"file://{tree}/mid/m1.bin") == 2, what="its pages")
     assert sum(pages_of(cluster, uri) for uri in high) == 4 - 2
     assert sum(pages_of(cluster, uri) for uri in low) == low_pages
 

@@ -63,8 +63,8 @@ def test_a_load_past_a_quota_stops_caching_and_reports_it(
     uncached = sorted(set(f"{train}p{i:02d}.bin" for i in range(20)) - set(cached(cluster)))
     assert client.read(uncached[0]) == Path(uncached[0][7:]).read_bytes()
     assert cached_bytes_under(cluster, train) == 10_000
-    client.read("/data/other/o.bin")  # outside the quota: cached as usual
-    assert f"file://{tree}/other/o.bin" in cached(cluster)
+    client.read("/data/other/o.bin")  # outside the quota: cached as usual, after the answer
+    wait_for(lambda: f"file://{tree}/other/o.bin" in cached(cluster), what="o.bin cached")
 
     # A bigger quota, and the job resumed: the failed files are loaded now.
     post(api, "/quota", {"path": "/data/train", "size": "30KB"})

@@ -15,7 +15,7 @@ from ringcache.cluster.policies import PolicyConfig
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import wait_job
 from tests.api.policy_helpers import cached, cached_bytes_under, load, mounted_cluster, post
-from tests.conftest import write_tree
+from tests.conftest import wait_for, write_tree
 
 # Workers look at the rules on their heartbeat: none comes during these tests.
 SLOW_HEARTBEAT = {"heartbeat_interval": 30.0, "lease_ttl": 120.0}
@@ -83,5 +83,5 @@ def test_removing_a_rule_applies_to_the_next_read(
     client.read("/data/tmp/t0.bin")
     assert f"file://{tree}/tmp/t0.bin" not in cached(cluster)
     assert api.request("DELETE", "/cache-filter", json=rule).status_code == 200
-    client.read("/data/tmp/t0.bin")
-    assert f"file://{tree}/tmp/t0.bin" in cached(cluster)
+    client.read("/data/tmp/t0.bin")  # cached right after the answer
+    wait_for(lambda: f"file://{tree}/tmp/t0.bin" in cached(cluster), what="t0.bin cached")

@@ -28,7 +28,7 @@ from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.peers import PeerAddresses
 from ..cluster.worker.worker import Worker, load_or_create_worker_id
 from ..config import ClusterConfig
-from ..dataserver import HttpPeerPages, bind_socket, serve
+from ..dataserver import HttpPeerPages, bind_socket, data_token, serve
 from .refs import RayPeers, RayRef
 
 log = logging.getLogger(__name__)
@@ -94,13 +94,16 @@ class WorkerActor(ActorShell):
             data_address=f"{host}:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(path / "change-epoch"),
             discovery=discovery_for_registry(config.registry),
-            peer_pages=HttpPeerPages(PeerAddresses(registry)),  # peers' data servers
+            peer_pages=HttpPeerPages(PeerAddresses(registry), token=data_token(config)),
+            virtual_nodes=config.virtual_nodes,
+            ring_policy=config.ring_policy,
         )
-        self._begin(self._start(sock))
+        token = data_token(config)  # here: an unreadable token file fails the start
+        self._begin(self._start(sock, token))
 
-    async def _start(self, sock: socket.socket) -> None:
+    async def _start(self, sock: socket.socket, token: str | None) -> None:
         await self.logic.start()
-        self.data_server = await serve(self.logic, sock)
+        self.data_server = await serve(self.logic, sock, token)
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         result = await super().call(method, *args, **kwargs)

@@ -17,6 +17,7 @@ from .data import HttpDataPath
 from .local_reads import LocalReads
 
 RING_REFRESH_SECONDS = 5.0
+ROUTES_KEPT = 100_000  # paths remembered with their URI and owner until the ring is read again
 ATTEMPTS = 3  # owners tried, the ring read afresh between, before the UFS answers instead
 
 T = TypeVar("T")
@@ -51,6 +52,9 @@ class CacheClient:
         self._addresses: dict[str, str] = {}
         self._mounts = MountTable([])
         self._refreshed = float("-inf")
+        # Per path and URI, as of the last refresh: a read of a known file does no resolving.
+        self._routes: dict[str, tuple[MountPoint, str]] = {}
+        self._owners: dict[str, str | None] = {}
 
     def refresh(self) -> None:
         """Read the ring, the workers' data addresses and the mount table afresh."""
@@ -62,6 +66,7 @@ class CacheClient:
             if node.get("dataAddress") and node.get("state") == "ONLINE"
         }
         self._mounts = MountTable(MountPoint.from_dict(m) for m in self.control.mounts())
+        self._routes, self._owners = {}, {}
         self._refreshed = time.monotonic()
 
     def _current(self) -> None:
@@ -70,11 +75,30 @@ class CacheClient:
 
     def _resolve(self, path: str) -> tuple[MountPoint, str]:
         self._current()
+        route = self._routes.get(path)
+        if route is not None:
+            return route
         try:
-            return self._mounts.resolve(path)
+            route = self._mounts.resolve(path)
         except Exception:
             self.refresh()  # a mount added since our last look
-            return self._mounts.resolve(path)
+            route = self._mounts.resolve(path)
+        if len(self._routes) >= ROUTES_KEPT:
+            self._routes.clear()
+        self._routes[path] = route
+        return route
+
+    def _owner(self, uri: str) -> str | None:
+        """The first owner of `uri` under the ring as last read (None: no worker)."""
+        try:
+            return self._owners[uri]
+        except KeyError:
+            pass
+        owners = self._ring.owners(uri, 1)
+        if len(self._owners) >= ROUTES_KEPT:
+            self._owners.clear()
+        owner = self._owners[uri] = owners[0] if owners else None
+        return owner
 
     def resolve(self, path: str) -> str:
         """The UFS URI of a cluster path or UFS URI."""
@@ -91,6 +115,12 @@ class CacheClient:
     def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset + length)` of the file (to its end when length is None)."""
         mount, uri = self._resolve(path)
+        if self.local is not None:  # the common hot case first: a descriptor held already
+            owner = self._owner(uri)
+            if owner is not None:
+                data = self.local.read_held(owner, uri, offset, length)
+                if data is not None:
+                    return data
 
         def from_worker(worker_id: str, address: str) -> bytes:
             if self.local is not None:  # a worker on this host: straight from its files
@@ -144,11 +174,11 @@ class CacheClient:
         asked again while it cannot answer; then `fallback` (the UFS) if allowed."""
         self._current()
         for attempt in range(ATTEMPTS):
-            owners = self._ring.owners(uri, 1)
-            address = self._addresses.get(owners[0]) if owners else None
+            owner = self._owner(uri)
+            address = None if owner is None else self._addresses.get(owner)
             if address is not None:
                 try:
-                    return call(owners[0], address)
+                    return call(owner, address)
                 except Unavailable:
                     pass  # the owner left or is leaving; the ring will move on
             if attempt < ATTEMPTS - 1:
@@ -190,7 +220,7 @@ def connect(
         if not ray.is_initialized():
             ray.init(address=address, namespace=namespace, log_to_driver=False)
         control = ActorControl(ray_coordinator(namespace))
-    local = LocalReads() if short_circuit else None
+    local = LocalReads(token) if short_circuit else None
     client = CacheClient(control, HttpDataPath(token), local=local, ufs_fallback=ufs_fallback)
     if remember:
         _current = client

@@ -92,6 +92,12 @@ class HttpDataPath:
         raise AssertionError("unreachable")
 
 
+class Unauthorized(RingcacheError):
+    """A data server wants the cluster's token, and was not given it (or a wrong one)."""
+
+    status_code = 401
+
+
 def answer_error(status: int, message: str, reason: str | None) -> RingcacheError:
     """The domain error a worker's answer names (its status code, and a UFS reason)."""
     if reason == "UFS_NOT_FOUND":
@@ -102,6 +108,8 @@ def answer_error(status: int, message: str, reason: str | None) -> RingcacheErro
         return UfsError(message, reason=reason)
     if status == 400:
         return InvalidArgument(message)
+    if status == 401:
+        return Unauthorized(f"{message} (connect with token=...)")
     if status == 404:
         return NotFound(message)
     if status == 503:

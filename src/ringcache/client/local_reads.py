@@ -45,26 +45,41 @@ class LocalReads:
     caller reads over HTTP instead. One Unix socket per worker per thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token  # the cluster's, sent with each request when the worker needs it
         self._local = threading.local()
         self._remote: dict[str, float] = {}  # worker id -> when it was last found remote
         self._epochs: dict[str, mmap.mmap] = {}
         self._lock = threading.Lock()
 
+    def read_held(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
+        """The range from a descriptor this thread holds of the file, without asking the
+        worker, while that is still right (see `_reread`); else None (and it is let go)."""
+        holds = self._held()
+        held = holds.get((worker_id, uri))
+        if held is None:
+            return None
+        data = self._reread(held, offset, length)
+        if data is not None:
+            holds.move_to_end((worker_id, uri))  # most recently used last
+            return data
+        del holds[(worker_id, uri)]
+        os.close(held.fd)
+        return None
+
     def read(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
-        held = self._held().pop((worker_id, uri), None)
-        if held is not None:
-            data = self._reread(held, offset, length)
-            if data is not None:
-                self._held()[(worker_id, uri)] = held  # most recently used last
-                return data
-            os.close(held.fd)
+        data = self.read_held(worker_id, uri, offset, length)
+        if data is not None:
+            return data
         if time.monotonic() - self._remote.get(worker_id, float("-inf")) < RETRY_REMOTE_SECONDS:
             return None
         sock = self._socket(worker_id)
         if sock is None:
             return None
-        request = json.dumps({"path": uri, "offset": offset, "length": length}) + "\n"
+        asked: dict[str, object] = {"path": uri, "offset": offset, "length": length}
+        if self.token is not None:
+            asked["token"] = self.token
+        request = json.dumps(asked) + "\n"
         for _ in range(ATTEMPTS):
             try:
                 sock.sendall(request.encode())
@@ -83,7 +98,7 @@ class LocalReads:
             except BaseException:
                 os.close(fd)
                 raise
-            if begun(shared) == reply["epoch"]:
+            if reply.get("ufs") or begun(shared) == reply["epoch"]:
                 if "whole" in reply:
                     base, size = reply["whole"]
                     until = time.monotonic() + REUSE_SECONDS

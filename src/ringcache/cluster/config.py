@@ -26,6 +26,9 @@ class WorkerConfig(BaseModel):
     max_batch_concurrency: int = 8
     # The data server's port (Alluxio's worker HTTP port); taken: the next free one; 0: any.
     http_port: int = Field(28080, ge=0, le=65535)
+    # With a cluster token (`api.token`), the data servers require it too; false leaves them
+    # open (for Alluxio clients that send no Authorization header).
+    http_token_required: bool = True
 
     @field_validator("capacity", "page_size", mode="before")
     @classmethod

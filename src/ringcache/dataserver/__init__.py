@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+from ..cluster.config import ClusterConfig
 from ..cluster.worker.worker import Worker
 from .alluxio import AlluxioWorkerApi, file_id
 from .local_reads import LocalReadServer, socket_name
@@ -25,6 +26,7 @@ __all__ = [
     "HttpPeerPages",
     "LocalReadServer",
     "bind_socket",
+    "data_token",
     "file_id",
     "serve",
     "socket_name",
@@ -51,9 +53,15 @@ class DataPlane:
             await self.local.stop()
 
 
-async def serve(worker: Worker, sock: socket.socket) -> DataPlane:
+def data_token(config: ClusterConfig) -> str | None:
+    """The token the data servers require: the cluster's (REST API) token when one is set,
+    unless `worker.http_token_required` is false; None: they are open."""
+    return config.api.resolved_token() if config.worker.http_token_required else None
+
+
+async def serve(worker: Worker, sock: socket.socket, token: str | None = None) -> DataPlane:
     """Serve a started worker's data on `sock` (bound by `bind_socket`), and on its
-    short-circuit socket when it keeps a change epoch."""
+    short-circuit socket when it keeps a change epoch; with `token`, both require it."""
     services = worker.services
     if services is None:
         raise RuntimeError(f"{worker.worker_id} must be started before its data is served")
@@ -67,10 +75,10 @@ async def serve(worker: Worker, sock: socket.socket) -> DataPlane:
     )
     # Peers' page copies (`/v1/peer/...`) are answered beside Alluxio's calls.
     peers = PeerPagesApi(services.store, worker.clock, worker.env.run_io, worker.change_epoch)
-    http = DataServer(peers.routing(api.answer), sock)
+    http = DataServer(peers.routing(api.answer), sock, token=token)
     await http.start()
     local = None
     if worker.change_epoch is not None:
-        local = LocalReadServer(services.reads, worker.change_epoch, worker.worker_id)
+        local = LocalReadServer(services.reads, worker.change_epoch, worker.worker_id, token)
         await local.start()
     return DataPlane(http, local)

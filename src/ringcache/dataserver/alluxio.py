@@ -28,7 +28,7 @@ from ..cluster.errors import InvalidArgument, NotFound, RingcacheError, UfsError
 from ..cluster.ufs.filesystem import FileStatus, UnderFileSystem
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.mount_view import MountView
-from ..cluster.worker.reads import Reads
+from ..cluster.worker.reads import Reads, UfsSpan
 from .http11 import Request, json_body
 
 log = logging.getLogger(__name__)
@@ -139,11 +139,12 @@ class AlluxioWorkerApi:
         if epoch is None:  # nothing drops pages behind our back (a test's store)
             return Answer(200, await self.reads.locate(uri, offset, length))
         seen = epoch.stable()  # before locating: a drop begun after it moves `begun`
-        if seen is None:  # pages are being dropped right now: copy the bytes instead
-            return Answer(200, await self.reads.read(uri, offset, length))
-        return Answer(
-            200, await self.reads.locate(uri, offset, length), valid=lambda: epoch.begun == seen
-        )
+        if seen is None:  # pages are being dropped right now: no cached span, copied bytes
+            return Answer(200, await self.reads.locate(uri, offset, length, cached_spans=False))
+        found = await self.reads.locate(uri, offset, length)
+        if isinstance(found, UfsSpan):  # a UFS file's bytes: no drop from the cache moves them
+            return Answer(200, found)
+        return Answer(200, found, valid=lambda: epoch.begun == seen)
 
     def _info(self, ufs: UnderFileSystem, uri: str) -> dict[str, Any]:
         if ufs.is_dir(uri):

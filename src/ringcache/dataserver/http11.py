@@ -8,6 +8,7 @@ per-request cost is what limits reads of 1 MiB pages over loopback.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -27,13 +28,15 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class Request:
-    """One parsed request: the decoded path, the query's last value per name, and whether
-    the connection stays open after the answer (HTTP/1.1 unless `Connection: close`)."""
+    """One parsed request: the decoded path, the query's last value per name, whether
+    the connection stays open after the answer (HTTP/1.1 unless `Connection: close`), and
+    its `Authorization` header ("" if none)."""
 
     method: str
     path: str
     query: dict[str, str]
     keep_alive: bool
+    authorization: str = ""
 
 
 async def read_request(reader: asyncio.StreamReader) -> Request | None:
@@ -53,17 +56,25 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
         raise BadRequest(400, "the request line is not METHOD TARGET VERSION") from None
     if version not in ("HTTP/1.1", "HTTP/1.0"):
         raise BadRequest(505, f"{version!r} is not HTTP/1.0 or HTTP/1.1")
-    connection = ""
+    connection = authorization = ""
     for line in lines[1:]:
         name, _, value = line.partition(":")
         name = name.strip().lower()
         if name == "connection":
             connection = value.strip().lower()
+        elif name == "authorization":
+            authorization = value.strip()
         elif name in ("content-length", "transfer-encoding") and value.strip() not in ("", "0"):
             raise BadRequest(400, "this server takes no request bodies")
     path, _, query = target.partition("?")
     keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-    return Request(method, unquote(path), dict(parse_qsl(query)), keep_alive)
+    return Request(method, unquote(path), dict(parse_qsl(query)), keep_alive, authorization)
+
+
+def bearer_matches(authorization: str, token: str) -> bool:
+    """Whether an `Authorization` header value is `Bearer <token>` (compared in constant time)."""
+    scheme, _, given = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
 
 def response_head(status: int, length: int, content_type: str, keep_alive: bool) -> bytes:

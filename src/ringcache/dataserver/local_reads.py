@@ -2,7 +2,8 @@
 
 A client on the worker's host connects to the worker's Unix socket (in the abstract
 namespace, named after the worker id, so it needs no path and vanishes with the process)
-and sends one JSON line per read: `{"path": URI, "offset": n, "length": n|null}`. The
+and sends one JSON line per read: `{"path": URI, "offset": n, "length": n|null}`, with
+`"token"` (the cluster's) when the worker was given one, else it is answered 401. The
 worker answers one JSON line:
 
 - `{"offset", "length", "epoch", "epochFile"[, "whole"]}` with the data file's descriptor
@@ -10,7 +11,8 @@ worker answers one JSON line:
   in `epochFile` still begun `epoch` (else a page may have been dropped meanwhile: it asks
   again, or over HTTP). `whole` (`[offset, length]` of the whole file in the data file)
   says every page is cached and may be read again from the descriptor, without asking,
-  while the epoch stays put;
+  while the epoch stays put. `ufs` says the descriptor is of a local UFS file read through
+  (none of it cached yet): no drop from the cache changes its bytes, no epoch check needed;
 - `{"bytes": n}` followed by n bytes (not all cached: read through the worker);
 - `{"status": message, "code": n, "reason": r}` for an error.
 """
@@ -18,6 +20,7 @@ worker answers one JSON line:
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -26,7 +29,7 @@ import socket
 from ..cluster.cache.model import PageSpan
 from ..cluster.errors import RingcacheError, UfsError
 from ..cluster.worker.epoch import ChangeEpoch
-from ..cluster.worker.reads import Reads
+from ..cluster.worker.reads import Reads, UfsSpan
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +44,19 @@ def socket_name(worker_id: str) -> str:
 class LocalReadServer:
     """Serves short-circuit reads of one worker's cache over a Unix socket.
 
-    Guarantees: every read goes through `Reads.locate` (the same rules as any other
-    read); a descriptor is handed over only for a range wholly cached, with the epoch
-    taken before the range was located, so a client that finds the epoch unchanged after
-    reading has read right bytes; one client's failure never stops the server.
+    Guarantees: with a `token`, a request without it is answered 401 and nothing else;
+    every read goes through `Reads.locate` (the same rules as any other read); a
+    descriptor is handed over only for a range wholly cached, with the epoch taken before
+    the range was located, so a client that finds the epoch unchanged after reading has
+    read right bytes, or for a range of a local UFS file none of which is cached (marked
+    `ufs`: no drop from the cache changes it); one client's failure never stops the server.
     """
 
-    def __init__(self, reads: Reads, epoch: ChangeEpoch, worker_id: str) -> None:
+    def __init__(
+        self, reads: Reads, epoch: ChangeEpoch, worker_id: str, token: str | None = None
+    ) -> None:
         self.reads = reads
+        self.token = token
         self.epoch = epoch
         self.name = socket_name(worker_id)
         self._server: asyncio.AbstractServer | None = None
@@ -101,10 +109,14 @@ class LocalReadServer:
         try:
             request = json.loads(line)
             path, offset, length = request["path"], int(request["offset"]), request.get("length")
-            if epoch is None:  # pages are being dropped right now: copy the bytes instead
-                found: PageSpan | bytes = await self.reads.read(path, offset, length)
-            else:
-                found = await self.reads.locate(path, offset, length)
+            if self.token is not None and not hmac.compare_digest(
+                str(request.get("token", "")), self.token
+            ):
+                reply = {"status": "a short-circuit read needs the cluster's token", "code": 401}
+                await loop.sock_sendall(client, _line(reply))
+                return
+            # While pages are being dropped (no epoch), no cached span: copied bytes instead.
+            found = await self.reads.locate(path, offset, length, cached_spans=epoch is not None)
             whole = await self.reads.reusable_span(path) if isinstance(found, PageSpan) else None
         except UfsError as exc:
             reply = {"status": exc.message, "code": exc.status_code, "reason": exc.reason}
@@ -125,7 +137,9 @@ class LocalReadServer:
                 try:
                     reply = {"offset": found.offset, "length": found.length, "epoch": epoch}
                     reply["epochFile"] = self.epoch.path
-                    if whole is not None and whole.path == found.path:
+                    if isinstance(found, UfsSpan):
+                        reply["ufs"] = True  # no drop from the cache can change these bytes
+                    elif whole is not None and whole.path == found.path:
                         reply["whole"] = [whole.offset, whole.length]  # readable again
                     await _send_fd(loop, client, _line(reply), fd)
                 finally:

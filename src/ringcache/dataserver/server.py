@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from ..cluster.cache.model import PageSpan
 from .alluxio import Answer, status_answer
-from .http11 import MAX_HEAD, BadRequest, Request, read_request, response_head
+from .http11 import MAX_HEAD, BadRequest, Request, bearer_matches, read_request, response_head
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ MAX_IN_FLIGHT = 64  # requests answered at once; more wait, so memory and thread
 IDLE_TIMEOUT = 120.0  # seconds a kept-alive connection may wait for its next request
 
 Handler = Callable[[Request], Awaitable[Answer]]
+UNAUTHORIZED = status_answer(401, "this data server needs Authorization: Bearer <cluster token>")
 
 
 def bind_socket(host: str, port: int, tries: int = PORT_TRIES) -> socket.socket:
@@ -44,8 +45,9 @@ def bind_socket(host: str, port: int, tries: int = PORT_TRIES) -> socket.socket:
 class DataServer:
     """Serves one handler (a worker's `AlluxioWorkerApi`) over HTTP/1.1 on a bound socket.
 
-    Guarantees: connections are kept alive between requests (closed after `idle_timeout`
-    seconds without one); at most `max_in_flight`
+    Guarantees: with a `token`, a request without `Authorization: Bearer <token>` is
+    answered 401 with a JSON status, and nothing else; connections are kept alive between
+    requests (closed after `idle_timeout` seconds without one); at most `max_in_flight`
     requests are answered at once; a cached range goes from the cache file to the socket
     by `os.sendfile` (never through Python); a malformed request is answered 4xx and closes
     only its own connection; `stop` closes the listener and every open connection.
@@ -57,8 +59,10 @@ class DataServer:
         sock: socket.socket,
         max_in_flight: int = MAX_IN_FLIGHT,
         idle_timeout: float = IDLE_TIMEOUT,
+        token: str | None = None,
     ) -> None:
         self.handler = handler
+        self.token = token
         self.idle_timeout = idle_timeout
         self.sock = sock
         self.host, self.port = sock.getsockname()[:2]
@@ -109,6 +113,9 @@ class DataServer:
                     break
                 if request is None:
                     break
+                if self.token is not None and not bearer_matches(request.authorization, self.token):
+                    await self._send(writer, UNAUTHORIZED, request.keep_alive)
+                    continue
                 async with self._slots:
                     await self._answer(writer, request)
                 if not request.keep_alive:

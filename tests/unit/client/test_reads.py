@@ -9,8 +9,10 @@ import fsspec
 import pytest
 
 from ringcache.client.client import CacheClient, connect
+from ringcache.client.data import HttpDataPath
 from ringcache.cluster.errors import InvalidArgument, UfsNotFound
 from ringcache.local import LocalCluster
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -48,6 +50,40 @@ def test_only_the_owner_caches(cluster: LocalCluster, client: CacheClient) -> No
     owner = client.owners("/data/a.bin")[0]
     holders = [w for w, worker in cluster.workers.items() if worker.store.stats().cached_files]
     assert holders == [owner]
+
+
+def test_a_non_owner_serves_a_read_but_does_not_cache_it(
+    cluster: LocalCluster, client: CacheClient, data_dir: Path
+) -> None:
+    uri = client.resolve("/data/nested/deep/b.bin")
+    (owner,) = client.owners(uri)
+    other = next(w for w in sorted(cluster.workers) if w != owner)
+    # A worker that started first saw itself alone; its next heartbeat shows it the ring.
+    wait_for(lambda: not cluster.workers[other].ownership.owns(uri), what="the ring")
+    expected = (data_dir / "nested/deep/b.bin").read_bytes()
+    http = HttpDataPath()
+    # Over its data server (whole and ranged, so by the kernel from the UFS file and as
+    # bytes), and as an actor call: the bytes are right every time.
+    assert http.read(cluster.workers[other].data_address, uri, 0, None) == expected
+    assert http.read(cluster.workers[other].data_address, uri, 5, 70_000) == expected[5:70_005]
+    assert (
+        cluster.run(cluster.workers[other].read("/data/nested/deep/b.bin", 1, 9)) == expected[1:10]
+    )
+    for worker in cluster.workers.values():
+        cluster.run(worker.services.reads.settled())
+    assert cluster.workers[other].store.file_info(uri) is None  # it holds nothing of it
+    assert cluster.workers[other].counters["misses"] == 8  # 5 + 2 + 1 pages read through
+    assert cluster.workers[owner].counters == {
+        "hits": 0,
+        "misses": 0,
+        "bytesFromCache": 0,
+        "bytesFromUfs": 0,
+        "bytesServed": 0,
+    }
+    assert cluster.workers[owner].store.file_info(uri) is None  # nobody asked the owner
+    assert client.read("/data/nested/deep/b.bin") == expected  # the owner caches it
+    cluster.run(cluster.workers[owner].services.reads.settled())
+    assert cluster.workers[owner].store.file_info(uri).complete
 
 
 def test_ranged_reads_across_pages(client: CacheClient, data_dir: Path) -> None:

@@ -28,13 +28,13 @@ async def request(
     return int(head[0].split(" ")[1]), headers, body
 
 
-def serving(parts: Parts, test: Callable[[int], Awaitable[None]]) -> None:
+def serving(parts: Parts, test: Callable[[int], Awaitable[None]], token: str | None = None) -> None:
     """Run `test(port)` against a data server over `parts`, on a fresh event loop."""
 
     async def main() -> None:
         await parts.mounts.refresh()
         api = AlluxioWorkerApi(parts.reads, parts.store, parts.mounts, asyncio.to_thread, PAGE)
-        server = DataServer(api.answer, bind_socket("127.0.0.1", 0))
+        server = DataServer(api.answer, bind_socket("127.0.0.1", 0), token=token)
         await server.start()
         try:
             await test(server.port)
@@ -105,6 +105,28 @@ def test_a_connection_is_kept_alive_across_requests(tmp_path: Path) -> None:
         writer.close()
 
     serving(parts, test)
+
+
+def test_with_a_token_a_request_without_it_is_refused_401(tmp_path: Path) -> None:
+    parts = Parts(tmp_path, capacity=64 * PAGE)
+    data = os.urandom(PAGE + 5)
+    uri = parts.write("a.bin", data)
+
+    async def test(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        target = range_url(uri, 3, PAGE)
+        for authorization in ("", "Authorization: Bearer wrong\r\n", "Authorization: s3cret\r\n"):
+            raw = f"GET {target} HTTP/1.1\r\n{authorization}\r\n".encode()
+            status, headers, body = await request(reader, writer, raw)
+            assert status == 401 and headers["content-type"] == "application/json"
+            assert "Bearer" in json.loads(body)["status"]
+        # The same connection goes on: with the token, the bytes.
+        raw = f"GET {target} HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n".encode()
+        assert (await request(reader, writer, raw))[::2] == (200, data[3 : 3 + PAGE])
+        writer.close()
+
+    serving(parts, test, token="s3cret")
+    assert parts.counters["bytesServed"] == PAGE  # the refused requests read nothing
 
 
 def test_an_idle_connection_is_closed(tmp_path: Path) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from typing import Any
 
-from ..cache.layout import FileRange
 from ..cache.model import DEFAULT_PRIORITY, page_runs
 from ..cache.store import PageStore
 from ..clock import Clock
@@ -21,7 +19,6 @@ from .seams import PolicySource
 from .throttle import Throttle
 
 LOADED_BY_MEMORY = 100_000  # files remembered per worker as loaded by which job
-LOCAL_RUN_PAGES = 16  # pages of a local file stored per page-store call
 UFS_RUN_PAGES = 8  # pages per ranged UFS read: fewer round trips, bounded memory
 
 
@@ -102,7 +99,7 @@ class FileLoader:
         chunk = UFS_RUN_PAGES
         try:
             if local is not None:
-                self._copy_local(local, uri, version, missing, throttle, priority)
+                self.fetcher.copy_local(local, uri, version, missing, throttle, priority)
                 missing = []
             for run_start, run_stop in missing:
                 for start in range(run_start, run_stop, chunk):
@@ -121,35 +118,3 @@ class FileLoader:
             while len(self._loaded_by) > LOADED_BY_MEMORY:
                 self._loaded_by.popitem(last=False)
         return loaded(uri, version.size)
-
-    def _copy_local(
-        self,
-        local: str,
-        uri: str,
-        version: FileVersion,
-        runs: list[tuple[int, int]],
-        throttle: Throttle | None,
-        priority: str | None,
-    ) -> None:
-        """Runs `[start, stop)` of pages of a file on the local disk, copied by the kernel
-        straight into the store (recording the file at `version`, at `priority` if new)."""
-        store = self.store
-        page_size = self.page_size
-        fd = os.open(local, os.O_RDONLY)
-        try:
-            for run_start, run_stop in runs:
-                for start in range(run_start, run_stop, LOCAL_RUN_PAGES):
-                    stop = min(run_stop, start + LOCAL_RUN_PAGES)
-                    ranges = [
-                        FileRange(
-                            fd, index * page_size, min(page_size, version.size - index * page_size)
-                        )
-                        for index in range(start, stop)
-                    ]
-                    if throttle is not None:
-                        throttle.consume(sum(page.length for page in ranges))
-                    now = self.clock.now()
-                    store.put_pages(uri, start, ranges, now, version=version, priority=priority)
-                    priority = None  # recorded: a rule changed since is the enforcer's to apply
-        finally:
-            os.close(fd)

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
-from ..cache.model import PageSpan, page_runs
+from ..cache.model import CapacityExceeded, PageSpan, page_runs
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
 from ..policies import CacheRule
-from ..ufs.filesystem import UnderFileSystem
+from ..ufs.filesystem import FileVersion, UnderFileSystem
+from .fills import WAIT_SECONDS, DeferredFills, Fill, Page, SharedFetches
 from .freshness import Freshness, expired
 from .mount_view import MountView
+from .ownership import Ownership
 from .page_fetch import PageFetcher
 from .quota import QuotaAdmission
 from .seams import PolicySource
 
 # What a worker counts of its reads, reported by `stats` and `GET /api/v1/nodes`.
 READ_COUNTERS = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0, "bytesServed": 0}
+FETCH_PAGES = 16  # pages per ranged UFS read on a miss: few round trips, bounded memory
 
 
 def read_metrics(counters: Mapping[str, int]) -> dict[str, float]:
@@ -28,13 +32,25 @@ def read_metrics(counters: Mapping[str, int]) -> dict[str, float]:
     return metrics
 
 
+class UfsSpan(PageSpan):
+    """Where a local UFS file holds a range read through: no cache page is behind it, so
+    no drop from the cache can change its bytes."""
+
+    __slots__ = ()
+
+
 class Reads:
     """Serves `read`: hits from the page store, misses fetched from the UFS and cached.
 
     Guarantees: a read answers the UFS bytes of the version recorded when the file was
     first cached; a copy the rules say may not be served (TTL, `maxAge`) is read afresh;
     a `skipCache` file is read straight through and never stored; a miss is cached only
-    if the quotas admit it. Counts hits, misses and bytes in `counters`.
+    if the quotas admit it and `ownership` says this worker is one of the file's owners. A
+    miss is answered before it is stored (its pages are stored on an I/O thread right
+    after, see `DeferredFills`; `settled` waits for that, and pages of a file freed or
+    changed meanwhile are not stored), unless a quota governs the file; readers missing
+    the same pages at once share one UFS read of them. Counts hits, misses and bytes in
+    `counters`.
     """
 
     def __init__(
@@ -49,6 +65,7 @@ class Reads:
         clock: Clock,
         run_io: RunIo,
         page_size: int,
+        ownership: Ownership | None = None,
     ) -> None:
         self.store = store
         self.mounts = mounts
@@ -60,22 +77,27 @@ class Reads:
         self.clock = clock
         self.run_io = run_io
         self.page_size = page_size
+        self.ownership = ownership
+        self.shared = SharedFetches()
+        self.fills = DeferredFills(run_io)
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset+length)` of a file, from the cache or, on a miss, the UFS."""
         ufs, uri = await self.mounts.open(path)
-        data = await self.run_io(self._read, ufs, uri, offset, length)
+        data = cast(bytes, await self._answer(ufs, uri, offset, length, spans=False))  # no span
         self.counters["bytesServed"] += len(data)
         return data
 
     async def locate(
-        self, path: str, offset: int = 0, length: int | None = None
+        self, path: str, offset: int = 0, length: int | None = None, cached_spans: bool = True
     ) -> PageSpan | bytes:
         """`read`, except that a range whose pages are all cached and servable answers where
-        its bytes are on disk (a `PageSpan`) for a transport to send without copying them."""
+        its bytes are on disk (a `PageSpan`; not if `cached_spans` is false: while pages are
+        being dropped) for a transport to send without copying them, and so does a range of
+        a local UFS file none of which is cached (a `UfsSpan`)."""
         ufs, uri = await self.mounts.open(path)
         policies = self.rules.policies
-        if policies.cache_rule_for(uri)[0] is CacheRule.IMMUTABLE:  # no UFS check, no drop
+        if cached_spans and policies.cache_rule_for(uri)[0] is CacheRule.IMMUTABLE:
             info = self.store.file_info(uri)
             if info is not None and not expired(info, policies, self.clock.now()):
                 span = self.store.span(uri, offset, length, self.clock.now())
@@ -83,9 +105,27 @@ class Reads:
                     self._count_hit(span.offset, span.length)
                     self.counters["bytesServed"] += span.length
                     return span
-        data = await self.run_io(self._read, ufs, uri, offset, length)
-        self.counters["bytesServed"] += len(data)
-        return data
+        found = await self._answer(ufs, uri, offset, length, spans=True)
+        self.counters["bytesServed"] += found.length if isinstance(found, PageSpan) else len(found)
+        return found
+
+    async def settled(self) -> None:
+        """Wait until the pages of every miss answered so far are stored (or not kept)."""
+        await self.fills.settled()
+
+    async def _answer(
+        self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None, spans: bool
+    ) -> bytes | PageSpan:
+        await self.fills.wait(uri)  # a miss right before ours: its pages are stored first
+        if self.ownership is not None:
+            await self.ownership.confirm(uri)  # not ours? Unless the ring moved meanwhile
+        found, fill = await self.run_io(self._read, ufs, uri, offset, length, spans)
+        if fill is not None:
+            if self.fills.reserve(fill.size):
+                self.fills.start(uri, fill)
+            else:  # too much waits to be stored: this read stores its own before answering
+                await self.run_io(fill.run)
+        return found
 
     async def reusable_span(self, path: str) -> PageSpan | None:
         """Where all of a cached file's bytes are, if a reader on this host may read any of
@@ -106,19 +146,20 @@ class Reads:
         self.counters["hits"] += (offset + length - 1) // size - offset // size + 1 if length else 0
         self.counters["bytesFromCache"] += length
 
-    def _read(self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None) -> bytes:
+    def _read(
+        self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None, spans: bool
+    ) -> tuple[bytes | PageSpan, Fill | None]:
+        """The range's bytes (or, if `spans`, where a local UFS file holds them, when none of
+        the file is cached), and what is left to store of its missing pages, if anything."""
         store = self.store
         policies = self.rules.policies
         now = self.clock.now()
         if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             if store.file_info(uri) is not None:
                 store.remove_file(uri)  # cached before the rule came: never served again
-            return self._read_through(ufs, uri, offset, length)
+            return self._read_through(ufs, uri, offset, length), None
         info, status = self.freshness.servable(ufs, uri, policies, now)
-        if info is None:
-            version = (status or ufs.stat(uri)).version
-        else:
-            version = info.version
+        version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
         size = version.size
         offset = max(0, min(offset, size))
@@ -131,9 +172,10 @@ class Reads:
             if hit is not None:
                 self.counters["hits"] += len(wanted)
                 self.counters["bytesFromCache"] += len(hit)
-                return hit
-        pages: dict[int, bytes] = {}
-        if info is not None:
+                return hit, None
+        local = ufs.local_path(uri) if spans and (info is None or not info.cached_bytes) else None
+        pages: dict[int, Page] = {}
+        if info is not None and local is None:
             for index in wanted:
                 data = store.get_page(uri, index, self.clock.now())
                 if data is not None:
@@ -142,21 +184,101 @@ class Reads:
         keep = True
         if info is None or missing:
             needed = sum(min(page_size, size - index * page_size) for index in missing)
-            keep = self.quota.admit(uri, needed, policies).allowed
+            keep = self.quota.admit(uri, needed, policies).allowed and self._owns(uri)
             if keep and info is None:
                 store.set_file(uri, version, now)
         if end <= offset:
-            return b""
-        hits = len(pages)
-        for start, stop in page_runs(missing):
-            fetched = self.fetcher.fetch(ufs, uri, version, start, stop, keep=keep)
-            pages.update(zip(range(start, stop), fetched, strict=True))
-        self.counters["hits"] += hits
-        self.counters["misses"] += len(missing)
-        self.counters["bytesFromCache"] += sum(len(pages[i]) for i in pages if i not in missing)
-        self.counters["bytesFromUfs"] += sum(len(pages[i]) for i in missing)
-        data = b"".join(pages[index] for index in range(first, last + 1))
-        return data[offset - first * page_size : end - first * page_size]
+            return b"", None
+        fill = None
+        if local is None:
+            fetched, fill, read = self._fetch_missing(ufs, uri, version, missing, keep)
+            pages.update(fetched)
+            missing = read  # another reader's pages, fetched meanwhile, count as hits
+        elif keep:
+            # The kernel copies the pages into the store now: later, the UFS file may hold
+            # another version than the one recorded. Then it sends the range from the file.
+            self._copy_local(local, uri, version, missing)
+        from_ufs = set(missing)
+        self.counters["hits"] += len(wanted) - len(from_ufs)
+        self.counters["misses"] += len(from_ufs)
+        self.counters["bytesFromCache"] += sum(len(pages[i]) for i in wanted if i not in from_ufs)
+        self.counters["bytesFromUfs"] += sum(min(page_size, size - i * page_size) for i in missing)
+        if fill is not None and policies.any_quota and policies.quotas_for(uri):
+            fill.run()  # under a quota: stored before answering, so usage is never behind
+            fill = None
+        if local is not None:
+            return UfsSpan(local, offset, end - offset), fill
+        skip, stop = offset - first * page_size, end - first * page_size
+        if last == first:
+            return bytes(pages[first][skip:stop]), fill
+        parts = [pages[first][skip:]]
+        parts += [pages[index] for index in range(first + 1, last)]
+        parts.append(pages[last][: stop - (last - first) * page_size])
+        return b"".join(parts), fill
+
+    def _still_wanted(self, uri: str, version: FileVersion) -> bool:
+        """Whether a miss's pages may still be stored: the file is recorded at the version
+        read (not freed, dropped or replaced since) and no rule keeps it out now."""
+        info = self.store.file_info(uri)
+        skip = self.rules.policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE
+        return info is not None and info.version == version and not skip
+
+    def _owns(self, uri: str) -> bool:
+        return self.ownership is None or self.ownership.owns(uri)
+
+    def _fetch_missing(
+        self, ufs: UnderFileSystem, uri: str, version: FileVersion, missing: list[int], keep: bool
+    ) -> tuple[dict[int, Page], Fill | None, list[int]]:
+        """The missing pages, each read from the UFS by one reader however many miss it at
+        once; (if `keep`) what is left to store of those this reader read; and which pages
+        this reader read from the UFS."""
+        shared = self.shared
+        mine, theirs = shared.claim(uri, version, missing)
+        pages: dict[int, Page] = {}
+        read: list[int] = []
+        try:
+            for start, stop in page_runs(mine):
+                for chunk in range(start, stop, FETCH_PAGES):
+                    chunk_stop = min(stop, chunk + FETCH_PAGES)
+                    fetched = self.fetcher.read(ufs, uri, version, chunk, chunk_stop)
+                    shared.settle(uri, chunk, fetched)
+                    pages.update(zip(range(chunk, chunk + len(fetched)), fetched, strict=True))
+        except BaseException as exc:
+            shared.fail(uri, mine, exc)
+            raise
+        for index, future in theirs.items():
+            try:
+                pages[index] = future.result(WAIT_SECONDS)
+            except Exception:  # their fetch failed (or hangs): ours, then
+                pages[index] = self.fetcher.read(ufs, uri, version, index, index + 1)[0]
+                read.append(index)
+        read += mine
+        if not keep:
+            shared.forget(uri, mine)
+        if not keep or not mine:
+            return pages, None, read
+        kept = [(index, pages[index]) for index in mine]
+        size = sum(len(page) for _, page in kept)
+        fill = Fill(lambda: self._keep(uri, version, kept), size, lambda: shared.forget(uri, mine))
+        return pages, fill, read
+
+    def _keep(self, uri: str, version: FileVersion, pages: list[tuple[int, Page]]) -> None:
+        """Store pages read through (runs of them at a time), then stop sharing them."""
+        try:
+            if not self._still_wanted(uri, version):
+                return
+            for start, stop in page_runs([index for index, _ in pages]):
+                run = [page for index, page in pages if start <= index < stop]
+                self.fetcher.keep(uri, version, start, run)
+        finally:
+            self.shared.forget(uri, [index for index, _ in pages])
+
+    def _copy_local(self, local: str, uri: str, version: FileVersion, missing: list[int]) -> None:
+        """Copy the missing pages from the local UFS file into the store, by the kernel."""
+        try:
+            self.fetcher.copy_local(local, uri, version, page_runs(missing))
+        except CapacityExceeded:
+            pass  # served anyway; the store is too small to keep it all
 
     def _read_through(
         self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None

@@ -18,6 +18,7 @@ from .index_reports import IndexReports
 from .lanes import LocalDisks
 from .loads import BatchLoads
 from .mount_view import MountView
+from .ownership import Ownership
 from .page_fetch import PageFetcher
 from .peer_copy import PeerCopy
 from .peers import PeerPages
@@ -61,9 +62,11 @@ class WorkerServices:
         counters: dict[str, int],
         local_disks: LocalDisks,
         dropping: Callable[[], AbstractContextManager[None]] = nullcontext,
+        ownership: Ownership | None = None,
     ) -> WorkerServices:
         """Wire the services over the page store `opened`; `dropping` is entered around
-        each change that may evict or remove cached pages."""
+        each change that may evict or remove cached pages; `ownership` says whether a read
+        through may cache a file (this worker is one of its owners; None: always)."""
         journal = ReportJournal()
         store = GovernedStore(
             opened, journal, lambda path: watch.policies.priority_for(path), dropping
@@ -89,6 +92,7 @@ class WorkerServices:
                 clock,
                 run_io,
                 page_size,
+                ownership,
             ),
             loads=BatchLoads(
                 store,

@@ -18,10 +18,12 @@ from ..refs import ActorRef, LocalPeers, Peers
 from ..results import FileResult
 from ..ring.alluxio_discovery import AlluxioDiscovery
 from ..ring.membership import NodeRecord, live_key, node_key
+from ..ring.policy import DEFAULT_POLICY
 from .epoch import ChangeEpoch
 from .index_reports import REPORT_LIMIT
 from .lanes import LocalDisks
 from .mount_view import MountView
+from .ownership import Ownership
 from .peers import ActorPeerPages, PeerPages
 from .reads import READ_COUNTERS
 from .services import WorkerServices
@@ -70,6 +72,8 @@ class Worker:
         change_epoch: ChangeEpoch | None = None,
         discovery: AlluxioDiscovery | None = None,
         peer_pages: PeerPages | None = None,
+        virtual_nodes: int | None = None,
+        ring_policy: str = DEFAULT_POLICY,
     ) -> None:
         self.worker_id = worker_id
         self.peers = peers or LocalPeers()  # other workers, for moving data between them
@@ -88,6 +92,10 @@ class Worker:
         # Raised before pages may be dropped: same-host readers of the cache files check it.
         self.change_epoch = change_epoch
         self.mount_view = MountView(registry, env.ufs_factory)
+        # The ring as this worker last saw it: a read through caches only what it owns.
+        self.ownership = Ownership(
+            worker_id, registry, env.run_io, env.clock, virtual_nodes, policy=ring_policy
+        )
         self.policy_watch = PolicyWatch(registry)
         self.counters = READ_COUNTERS.copy()
         self.local_disks = LocalDisks()  # which mounts' files need no lanes to wait
@@ -123,6 +131,7 @@ class Worker:
             self.counters,
             self.local_disks,
             nullcontext if self.change_epoch is None else self.change_epoch.changing,
+            self.ownership,
         )
         self.start_time = self.clock.now()
         await self.refresh_mounts()
@@ -130,6 +139,7 @@ class Worker:
         await services.index_reports.report_everything()
         services.upkeep.begin()
         await self._register()
+        await self.ownership.refresh()
         self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
         return self.worker_id
 
@@ -170,6 +180,7 @@ class Worker:
                 await self._register()
             self.last_heartbeat = self.clock.now()
             await self.refresh_mounts()
+            await self.ownership.refresh()
             await self._running().upkeep.refresh()
         except Exception:  # the loop must outlive a registry restart; next beat retries
             log.exception("%s: heartbeat failed", self.worker_id)

@@ -1,0 +1,153 @@
+"""Pages a read fetched from the UFS on a miss: one fetch shared by the readers that miss
+the same pages at once, and stored in the page store after the read has answered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from ..environment import RunIo
+from ..ufs.filesystem import FileVersion
+
+log = logging.getLogger(__name__)
+
+BACKLOG_BYTES = 256 * 1024**2  # bytes fetched but not yet stored; past it a read stores them
+WAIT_SECONDS = 300.0  # longest wait for another reader's fetch before fetching ourselves
+
+Page = bytes | memoryview
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What is left to store of a miss: `run` (blocking) stores `size` bytes; `drop`
+    lets go of them instead, if the fill is dropped without running."""
+
+    run: Callable[[], None]
+    size: int
+    drop: Callable[[], object] = lambda: None
+
+
+class SharedFetches:
+    """Which pages of which file some reader is fetching from the UFS, or has fetched and
+    not yet stored: a reader that misses them too waits for those bytes instead of reading
+    the UFS again. Thread-safe (reads run on several I/O threads).
+
+    Guarantees: each page is claimed by one reader at a time; a claimed page is settled
+    (its bytes) or failed (then forgotten, so the next reader fetches it) by its claimant,
+    and forgotten once stored; a page of another version is never shared.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pages: dict[tuple[str, int], tuple[FileVersion, Future[Page]]] = {}
+
+    def claim(
+        self, uri: str, version: FileVersion, indexes: Sequence[int]
+    ) -> tuple[list[int], dict[int, Future[Page]]]:
+        """The pages of `indexes` now this caller's to fetch, and the others' futures."""
+        mine: list[int] = []
+        theirs: dict[int, Future[Page]] = {}
+        with self._lock:
+            for index in indexes:
+                found = self._pages.get((uri, index))
+                if found is not None and found[0] == version:
+                    theirs[index] = found[1]
+                else:
+                    self._pages[(uri, index)] = (version, Future())
+                    mine.append(index)
+        return mine, theirs
+
+    def settle(self, uri: str, start: int, pages: Sequence[Page]) -> None:
+        """Pages `start, start + 1, ...` fetched: their waiting readers get the bytes."""
+        with self._lock:
+            futures = [self._pages[(uri, start + i)][1] for i in range(len(pages))]
+        for future, page in zip(futures, pages, strict=True):
+            future.set_result(page)
+
+    def fail(self, uri: str, indexes: Sequence[int], error: BaseException) -> None:
+        """Claimed pages that could not be fetched: their waiters get `error`."""
+        for future in self.forget(uri, indexes):
+            if not future.done():
+                future.set_exception(error)
+
+    def forget(self, uri: str, indexes: Sequence[int]) -> list[Future[Page]]:
+        """Stop sharing pages (stored, or not to be kept); their futures."""
+        with self._lock:
+            found = [self._pages.pop((uri, index), None) for index in indexes]
+        return [entry[1] for entry in found if entry is not None]
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+
+class DeferredFills:
+    """Stores fetched pages after the read that fetched them answered, one fill at a time
+    on an I/O thread (so the other I/O threads stay free for reads).
+
+    Guarantees: at most `backlog_bytes` wait to be stored at once (a read that would pass
+    it stores its pages itself, before answering); a failed store is logged, never raised
+    to a reader (the bytes were served); `wait(key)` waits for the fills of one file (so
+    a reader right behind a miss finds its pages stored), `settled` for every fill queued;
+    fills dropped because the event loop is stopping give their backlog back.
+    """
+
+    def __init__(self, run_io: RunIo, backlog_bytes: int = BACKLOG_BYTES) -> None:
+        self.run_io = run_io
+        self.backlog_bytes = backlog_bytes
+        self.waiting = 0  # bytes reserved by fills not yet done
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[str, Fill, asyncio.Future[None]]] = deque()
+        self._drain: asyncio.Task | None = None
+
+    def reserve(self, size: int) -> bool:
+        """Room for `size` more bytes in the backlog: reserved (True), or none (False)."""
+        with self._lock:
+            if self.waiting and self.waiting + size > self.backlog_bytes:
+                return False
+            self.waiting += size
+            return True
+
+    def start(self, key: str, fill: Fill) -> None:
+        """Queue `fill` (of the file `key`, its size reserved); it runs after those before."""
+        loop = asyncio.get_running_loop()
+        self._queue.append((key, fill, loop.create_future()))
+        if self._drain is None or self._drain.done():
+            self._drain = loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self._queue:
+                _, fill, done = self._queue[0]
+                try:
+                    await self.run_io(fill.run)
+                except Exception:
+                    log.exception("storing pages read through failed; they were served")
+                self._finish(fill, done)
+        finally:  # stopping: what was not stored is dropped, its backlog given back
+            while self._queue:
+                _, fill, done = self._queue[0]
+                fill.drop()
+                self._finish(fill, done)
+
+    def _finish(self, fill: Fill, done: asyncio.Future[None]) -> None:
+        self._queue.popleft()
+        with self._lock:
+            self.waiting -= fill.size
+        if not done.done():
+            done.set_result(None)
+
+    async def wait(self, key: str) -> None:
+        """Wait for the fills of the file `key` queued so far, if any."""
+        pending = [done for of, _, done in self._queue if of == key]
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def settled(self) -> None:
+        """Wait until every fill queued so far is done."""
+        if self._queue:
+            await asyncio.gather(*[done for _, _, done in self._queue])

@@ -1,0 +1,188 @@
+"""A miss: answered before it is stored, one UFS read shared by readers missing the same
+pages at once, a local UFS file's range handed over as a span, a bounded backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ringcache.cluster.cache.model import PageSpan
+from ringcache.cluster.ufs.filesystem import FileVersion
+from ringcache.cluster.worker.fills import DeferredFills, Fill, SharedFetches
+from ringcache.cluster.worker.reads import UfsSpan
+
+from .fakes import PAGE, Parts, inline_io
+
+
+def test_a_miss_is_answered_then_stored_whole(tmp_path: Path, run) -> None:
+    parts = Parts(tmp_path)
+    data = os.urandom(5 * PAGE + 7)
+    uri = parts.write("a.bin", data)
+
+    async def scenario() -> None:
+        await parts.mounts.refresh()
+        assert await parts.reads.read("/data/a.bin") == data
+        await parts.reads.settled()
+        info = parts.store.file_info(uri)
+        assert info is not None and info.complete and info.cached_bytes == len(data)
+        assert parts.reads.fills.waiting == 0 and len(parts.reads.shared) == 0
+        assert await parts.reads.read("/data/a.bin", PAGE, 2 * PAGE) == data[PAGE : 3 * PAGE]
+
+    run(scenario())
+    assert parts.counters["misses"] == 6 and parts.counters["hits"] == 2
+
+
+def test_a_local_ufs_file_not_cached_is_located_as_a_span_of_it(tmp_path: Path, run) -> None:
+    parts = Parts(tmp_path)
+    data = os.urandom(3 * PAGE)
+    uri = parts.write("a.bin", data)
+
+    async def scenario() -> PageSpan | bytes:
+        await parts.mounts.refresh()
+        found = await parts.reads.locate("/data/a.bin", 10, PAGE)
+        await parts.reads.settled()
+        return found
+
+    found = run(scenario())
+    assert isinstance(found, UfsSpan)
+    assert found.path == str(parts.ufs_root / "a.bin")
+    with open(found.path, "rb") as handle:
+        handle.seek(found.offset)
+        assert handle.read(found.length) == data[10 : 10 + PAGE]
+    # The two pages it needs were copied into the store after the answer: now a hit.
+    assert parts.store.file_info(uri).cached_bytes == 2 * PAGE
+    assert run(parts.reads.read("/data/a.bin", 10, PAGE)) == data[10 : 10 + PAGE]
+    assert parts.counters["hits"] == 2 and parts.counters["bytesServed"] == 2 * PAGE
+
+
+def test_readers_missing_the_same_pages_at_once_share_one_ufs_read(tmp_path: Path, run) -> None:
+    parts = Parts(tmp_path, run_io=asyncio.to_thread)
+    data = os.urandom(4 * PAGE + 1)
+    parts.write("a.bin", data)
+    fetcher = parts.reads.fetcher
+    real_read, calls = fetcher.read, []
+    entered = threading.Event()
+
+    def slow_read(*args):
+        calls.append(args[3:])
+        entered.set()
+        time.sleep(0.3)  # a slow UFS: the other readers arrive meanwhile
+        return real_read(*args)
+
+    fetcher.read = slow_read  # type: ignore[method-assign]
+
+    async def scenario() -> list[bytes]:
+        await parts.mounts.refresh()
+        first = asyncio.create_task(parts.reads.read("/data/a.bin"))
+        await asyncio.to_thread(entered.wait, 5)
+        others = [parts.reads.read("/data/a.bin", PAGE, 2 * PAGE) for _ in range(3)]
+        answers = await asyncio.gather(first, *others)
+        await parts.reads.settled()
+        return answers
+
+    answers = run(scenario())
+    assert answers == [data] + [data[PAGE : 3 * PAGE]] * 3
+    assert calls == [(0, 5)]  # one ranged read of the five pages, for all four readers
+    assert (parts.counters["misses"], parts.counters["hits"]) == (5, 6)
+    assert parts.counters["bytesFromUfs"] == len(data)
+
+
+def test_a_failed_fetch_is_forgotten_so_the_next_reader_fetches_again() -> None:
+    shared = SharedFetches()
+    version = FileVersion(10, None, None)
+    mine, theirs = shared.claim("u", version, [0, 1])
+    assert mine == [0, 1] and not theirs
+    waiting = shared.claim("u", version, [1, 2])
+    assert waiting[0] == [2] and set(waiting[1]) == {1}
+    shared.fail("u", mine, OSError("the UFS went away"))
+    with pytest.raises(OSError, match="went away"):
+        waiting[1][1].result(0)
+    assert shared.claim("u", version, [0, 1])[0] == [0, 1]  # fetched afresh
+    # Another version of the file shares nothing with this one.
+    assert shared.claim("u", FileVersion(11, None, None), [0])[0] == [0]
+
+
+def test_the_backlog_is_bounded_and_given_back(run) -> None:
+    fills = DeferredFills(inline_io, backlog_bytes=10)
+    assert fills.reserve(8)
+    assert not fills.reserve(8)  # over the bound: the reader stores its own
+    stored = []
+
+    async def scenario() -> None:
+        fills.start("a", Fill(lambda: stored.append("a"), 8))
+        await fills.wait("a")
+
+    run(scenario())
+    assert stored == ["a"] and fills.waiting == 0
+    assert fills.reserve(20)  # an empty backlog takes any one fill
+
+
+def test_without_cached_spans_a_hit_is_bytes_and_a_cold_local_range_still_a_span(
+    tmp_path: Path, run
+) -> None:
+    parts = Parts(tmp_path)
+    data = os.urandom(2 * PAGE)
+    parts.write("a.bin", data)
+    parts.write("b.bin", data)
+
+    async def scenario() -> tuple[PageSpan | bytes, PageSpan | bytes, PageSpan | bytes]:
+        await parts.mounts.refresh()
+        await parts.reads.read("/data/a.bin")
+        await parts.reads.settled()
+        hit = await parts.reads.locate("/data/a.bin", 1, 10, cached_spans=False)
+        cold = await parts.reads.locate("/data/b.bin", 1, 10, cached_spans=False)
+        spanned = await parts.reads.locate("/data/a.bin", 1, 10)
+        return hit, cold, spanned
+
+    hit, cold, spanned = run(scenario())
+    assert hit == data[1:11]  # cached: copied, as no cache file may be handed out
+    assert isinstance(cold, UfsSpan) and (cold.offset, cold.length) == (1, 10)
+    assert isinstance(spanned, PageSpan) and not isinstance(spanned, UfsSpan)
+
+
+def test_fills_dropped_when_the_loop_stops_let_their_pages_go(tmp_path: Path) -> None:
+    parts = Parts(tmp_path, run_io=asyncio.to_thread)
+    data = os.urandom(3 * PAGE)
+    uri = parts.write("a.bin", data)
+    fetcher = parts.reads.fetcher
+
+    def slow_keep(*args, **kwargs):
+        time.sleep(0.5)  # still storing the first file when the loop stops
+
+    fetcher.keep = slow_keep  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await parts.mounts.refresh()
+        parts.write("b.bin", data)
+        assert await parts.reads.read("/data/a.bin") == data  # its fill starts, and sleeps
+        assert await parts.reads.read("/data/b.bin") == data  # its fill waits behind
+        assert len(parts.reads.shared) == 6
+
+    asyncio.run(scenario())  # stops the loop: the waiting fill is dropped
+    time.sleep(0.6)
+    assert len(parts.reads.shared) == 0 and parts.reads.fills.waiting == 0
+    assert parts.store.file_info(uri) is not None  # recorded on the miss, pages never stored
+
+
+def test_a_file_freed_while_its_pages_wait_to_be_stored_is_not_cached_again(
+    tmp_path: Path, run
+) -> None:
+    parts = Parts(tmp_path)
+    data = os.urandom(2 * PAGE)
+    uri = parts.write("a.bin", data)
+
+    async def scenario() -> None:
+        await parts.mounts.refresh()
+        assert await parts.reads.read("/data/a.bin") == data
+        assert parts.reads.fills.waiting == len(data)  # its fill waits its turn
+        parts.store.remove_file(uri)  # freed meanwhile
+        await parts.reads.settled()
+
+    run(scenario())
+    assert parts.store.file_info(uri) is None
+    assert len(parts.reads.shared) == 0 and parts.reads.fills.waiting == 0

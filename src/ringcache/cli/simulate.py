@@ -147,7 +147,6 @@ def train_command(args: argparse.Namespace) -> int:
     from ..simulations.train_plan import TrainPlan, run_plan
     from ..simulations.train_report import write_train_report
 
-    logging.getLogger("ringcache").setLevel(logging.WARNING if args.log else logging.CRITICAL)
     names = ("capacity", "page_size", "size_dist", "pattern", "epochs", "clients", "zipf_s")
     values = {name: getattr(args, name) for name in (*names, "reads", "windows", "trace")}
     values = {name: value for name, value in values.items() if value is not None}
@@ -188,7 +187,21 @@ def rings_command(args: argparse.Namespace) -> int:
 
 
 def simulate_command(args: argparse.Namespace) -> int:
-    """Run the scenario; print the summary (and write the report); 0, or 1 if a check failed."""
+    """Run the scenario; print the summary (and write the report); 0, or 1 if a check failed.
+
+    The cluster logs every fault it rides out: its logs are quiet unless `--log` asks, for
+    this command only (the level is put back, for a caller in the same process)."""
+    logs = logging.getLogger("ringcache")
+    level = logs.level
+    logs.setLevel(logging.WARNING if args.log else logging.CRITICAL)
+    try:
+        return run_scenario_command(args)
+    finally:
+        logs.setLevel(level)
+
+
+def run_scenario_command(args: argparse.Namespace) -> int:
+    """The scenario `args` names, run and reported."""
     if args.scenario == RINGS:
         return rings_command(args)
     if args.scenario == TRAIN:
@@ -199,8 +212,6 @@ def simulate_command(args: argparse.Namespace) -> int:
     from ..simulations.spec import SimSpec
     from ..simulations.summary import summary_json
 
-    # The cluster logs every fault it rides out; keep the summary readable unless asked.
-    logging.getLogger("ringcache").setLevel(logging.WARNING if args.log else logging.CRITICAL)
     spec = replace(
         SimSpec(),
         read_error_rate=args.ufs_error_rate,

@@ -92,6 +92,11 @@ def _replay(
                 whole = _local_file(root, read.path).read_bytes()
                 end = None if read.length is None else read.offset + read.length
                 assert data == whole[read.offset : end]
+                # A worker answers a miss before it stores the pages (`DeferredFills`); the
+                # simulator stores them at once. Reads that outran the stores would meet
+                # another cache (evictions not yet made), so each read waits for them.
+                for worker in cluster.workers.values():
+                    cluster.run(worker.services.reads.settled())
             rows.append(window_counts(before, counters()))
     return rows, members
 

@@ -136,6 +136,18 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         "--windows", type=int, help=f"zipf, trace: windows reported (default {plan.windows})"
     )
     train.add_argument("--trace", metavar="FILE", help="trace: the reads, one a line")
+    train.add_argument(
+        "--leave", type=int, help="churn: workers that crash at the start of --churn-at"
+    )
+    train.add_argument(
+        "--join", type=int, help="churn: new workers that start right after they leave"
+    )
+    train.add_argument(
+        "--churn-at",
+        type=int,
+        metavar="WINDOW",
+        help=f"churn: the window (1-based, at least 2) it happens before (default {plan.churn_at})",
+    )
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -143,12 +155,12 @@ def train_command(args: argparse.Namespace) -> int:
     input."""
     from ..cluster.errors import InvalidArgument
     from ..simulations.summary import summary_json
-    from ..simulations.train import train_table
     from ..simulations.train_plan import TrainPlan, run_plan
-    from ..simulations.train_report import write_train_report
+    from ..simulations.train_report import train_table, write_train_report
 
     names = ("capacity", "page_size", "size_dist", "pattern", "epochs", "clients", "zipf_s")
-    values = {name: getattr(args, name) for name in (*names, "reads", "windows", "trace")}
+    churn = ("leave", "join", "churn_at")
+    values = {name: getattr(args, name) for name in (*names, "reads", "windows", "trace", *churn)}
     values = {name: value for name, value in values.items() if value is not None}
     try:
         plan = replace(

@@ -14,6 +14,7 @@ from typing import Any
 
 from .report import _save, open_report
 from .summary import summary_json
+from .train_churn import RECOVERY_TOLERANCE
 
 MiB = 1024**2
 
@@ -85,3 +86,31 @@ def _latency(windows: list[dict[str, Any]], title: str, out: Path) -> Path:
     ax.set_title(f"Read latency per window\n{title}", fontsize=10)
     ax.legend()
     return _save(fig, out / "read_latency.png")
+
+
+def train_table(summary: dict[str, Any]) -> str:
+    """The summary's windows as a plain-text table, a window a row."""
+    head = (
+        f"{'window':<10} {'reads':>8} {'hit':>7} {'byte hit':>8} {'UFS MiB':>10} "
+        f"{'served max/mean':>15} {'evicted':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'fallbacks':>9} {'errors':>6}"
+    )
+    rows = [head]
+    for w in summary["windows"]:
+        lat = w["latencyMs"]
+        rows.append(
+            f"{w['label']:<10} {w['reads']:>8} {w['hitRatio']:>7.4f} {w['byteHitRatio']:>8.4f} "
+            f"{w['ufsBytes'] / 2**20:>10.2f} {w['served']['maxOverMean']:>15.3f} "
+            f"{w['evictedPages']:>9} {lat['p50']:>8.3f} {lat['p95']:>8.3f} {lat['p99']:>8.3f} "
+            f"{w['fallbacks']:>9} {w['readErrors']:>6}"
+        )
+    churn = summary.get("churn")
+    if churn:
+        windows, seconds = churn["recoveryWindows"], churn["recoverySeconds"]
+        back = "never" if windows is None else f"after {windows} window(s), {seconds} s"
+        rows.append(
+            f"churn before window {churn['window']}: {len(churn['left'])} left, "
+            f"{len(churn['joined'])} joined; served hit ratio {churn['hitRatioBefore']:.4f} "
+            f"before, dip {churn['dip']:.4f}, back within {RECOVERY_TOLERANCE:.0%}: {back}"
+        )
+    return "\n".join(rows)

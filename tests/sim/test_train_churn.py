@@ -138,11 +138,13 @@ def test_churn_options_that_make_no_sense_are_refused(churn: Churn) -> None:
         churn.check(workers=4, windows=4)
 
 
-def test_the_cli_takes_the_churn_flags_and_reports_them(capsys) -> None:
+def test_the_cli_takes_the_churn_flags_and_reports_them(tmp_path, capsys) -> None:
     args = ["simulate", "train", "--workers", "4", "--files", "40", "--capacity", "16MiB"]
     args += ["--size-dist", "fixed:3000", "--epochs", "4", "--leave", "1", "--join", "1"]
-    assert main([*args, "--churn-at", "3"]) == 0
+    assert main([*args, "--churn-at", "3", "--report", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
+    assert (tmp_path / "hit_ratio.png").stat().st_size > 0
+    assert json.loads((tmp_path / "summary.json").read_text())["churn"]["window"] == 3
     summary = json.loads(out)
     assert summary["readErrors"] == 0 and summary["fallbacks"] > 0
     assert summary["churn"]["window"] == 3

@@ -3,8 +3,10 @@
 `write_train_report(summary, directory)` writes `summary.json` (the summary the command
 prints), `details.json` (worker ids and each window's bytes served per worker) and three
 charts: hit ratio per window (by pages and by bytes, against the share of the dataset
-the cluster's caches can hold), bytes served per worker (one bar
-group per window, workers sorted by their total), and read latency percentiles per window.
+the cluster's caches can hold; with churn, also counting the fallbacks' pages as misses,
+and a line where the churn came), bytes served per worker (one bar group per window,
+workers sorted by their total), and read latency percentiles per window. `train_table`
+is the text table the command prints.
 """
 
 from __future__ import annotations
@@ -29,13 +31,17 @@ def write_train_report(summary: dict[str, Any], directory: str | Path) -> list[P
         f"seed {summary['seed']}"
     )
     windows = summary["windows"]
-    written.append(_hit_ratio(windows, summary["capacityOverDataset"], title, out))
+    churn = summary.get("churn")
+    at = churn["window"] if churn else None
+    written.append(_hit_ratio(windows, summary["capacityOverDataset"], title, out, at))
     written.append(_served(windows, summary["details"]["servedPerWorker"], title, out))
     written.append(_latency(windows, title, out))
     return written
 
 
-def _hit_ratio(windows: list[dict[str, Any]], fits: float, title: str, out: Path) -> Path:
+def _hit_ratio(
+    windows: list[dict[str, Any]], fits: float, title: str, out: Path, churn_at: int | None
+) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -43,6 +49,10 @@ def _hit_ratio(windows: list[dict[str, Any]], fits: float, title: str, out: Path
     xs = range(len(windows))
     ax.plot(xs, [w["hitRatio"] for w in windows], marker="o", label="pages hit / pages read")
     ax.plot(xs, [w["byteHitRatio"] for w in windows], marker="s", label="bytes from cache")
+    if churn_at is not None:  # the fallbacks' pages count as misses in this one
+        served = [w["servedHitRatio"] for w in windows]
+        ax.plot(xs, served, marker="^", label="pages hit / pages read with fallbacks")
+        ax.axvline(churn_at - 1.5, color="tab:red", linestyle=":", label="churn")
     ax.set_xticks(list(xs), labels, rotation=30 if len(labels) > 8 else 0, fontsize=8)
     if fits < 1:
         ax.axhline(fits, color="tab:gray", linestyle="--", label=f"cache / dataset {fits:.3f}")

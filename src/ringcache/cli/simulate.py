@@ -152,8 +152,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
 
 def train_command(args: argparse.Namespace) -> int:
     """Replay a training workload: a table on stderr, the JSON summary on stdout; 2 on bad
-    input."""
+    input, 1 when a read failed (the read-error check)."""
     from ..cluster.errors import InvalidArgument
+    from ..simulations.checks import SimulationCheckFailed, check_read_errors, require
     from ..simulations.summary import summary_json
     from ..simulations.train_plan import TrainPlan, run_plan
     from ..simulations.train_report import train_table, write_train_report
@@ -175,6 +176,11 @@ def train_command(args: argparse.Namespace) -> int:
     if args.report:
         for path in write_train_report(summary, args.report):
             print(f"wrote {path}", file=sys.stderr)
+    try:
+        require("read errors", check_read_errors(summary), plan.seed, summary["replay"])
+    except SimulationCheckFailed as exc:
+        print(f"ringcache simulate train: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

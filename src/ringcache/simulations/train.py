@@ -13,7 +13,11 @@ the workers:
 - `hitRatio`: pages hit / pages read, the worker's definition (`read_metrics`): a whole
   read of a 3-page file counts 3; `byteHitRatio`: bytesFromCache / (bytesFromCache +
   bytesFromUfs);
-- `ufsBytes`: bytes the UFS sent (read-through of missing pages, whole pages);
+- `ufsBytes`: bytes the UFS sent (read-through of missing pages, whole pages, and the
+  clients' fallback reads);
+- `fallbacks` (reads the client took from the UFS itself, no worker answering: churn,
+  train_churn.py), `fallbackPages`, `servedHitRatio` (those pages counted as misses),
+  `readErrors` (reads that failed or came back short: none in a correct run);
 - `served`: per-worker bytes served (max, mean, max/mean); `evictedPages`;
 - `latencyMs`: p50/p95/p99/mean of each read, from asking to holding the bytes.
 

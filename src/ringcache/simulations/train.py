@@ -92,11 +92,12 @@ class TrainRun:
     """Replays windows of reads on a started `SimCluster`, one window at a time.
 
     A read goes as the real client's does (`CacheClient._on_owner`): to the owner on the
-    coordinator's ring, asked up to `ATTEMPTS` times with the ring read afresh between
-    while it answers `Unavailable`; then to the UFS from the client itself (a fallback,
-    counted). `fallback=False` is the client's `ufs_fallback=False`: such a read fails
-    instead. A read that fails so, or returns another length than the range holds, is a
-    read error (`readErrors`), which a correct run never has.
+    coordinator's ring, asked up to `ATTEMPTS` times with the ring read afresh between (a
+    call to the coordinator) while it answers `Unavailable`; then to the UFS from the
+    client itself (a fallback, counted). `fallback=False` is the client's
+    `ufs_fallback=False`: such a read fails instead. A read that fails so, or returns
+    another length than the range holds, is a read error (`readErrors`), which a correct
+    run never has.
     """
 
     def __init__(self, cluster: SimCluster, clients: int, *, fallback: bool = True) -> None:
@@ -177,19 +178,21 @@ class TrainRun:
 
     async def _read(self, c: int, uri: str, read: Read) -> memoryview | bytes:
         loop, cluster = self.cluster.loop, self.cluster
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             owners = cluster.coordinator.ring.owners(uri, 1)  # type: ignore[union-attr]
-            if not owners:
-                break
-            try:
-                data = await self.clients.ref(c, owners[0]).call(
-                    "read", uri, read.offset, read.length
-                )
-            except Unavailable:  # the owner left or is leaving; the ring will move on
-                continue
-            done = self.clients.link(owners[0]).reserve(loop.time(), len(data))
-            await virtual_sleep(done - loop.time())
-            return data
+            if owners:
+                try:
+                    data = await self.clients.ref(c, owners[0]).call(
+                        "read", uri, read.offset, read.length
+                    )
+                except Unavailable:  # the owner left or is leaving; the ring will move on
+                    pass
+                else:
+                    done = self.clients.link(owners[0]).reserve(loop.time(), len(data))
+                    await virtual_sleep(done - loop.time())
+                    return data
+            if attempt < ATTEMPTS - 1:  # the client reads the ring afresh: a round trip
+                await cluster.coordinator_ref().call("ring_snapshot")
         if not self.fallback:
             raise Unavailable(f"no worker could answer for {uri}")
         wanted = self._range(uri, read)

@@ -136,19 +136,32 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         "--windows", type=int, help=f"zipf, trace: windows reported (default {plan.windows})"
     )
     train.add_argument("--trace", metavar="FILE", help="trace: the reads, one a line")
+    train.add_argument(
+        "--leave", type=int, help="churn: workers that crash at the start of --churn-at"
+    )
+    train.add_argument(
+        "--join", type=int, help="churn: new workers that start right after they leave"
+    )
+    train.add_argument(
+        "--churn-at",
+        type=int,
+        metavar="WINDOW",
+        help=f"churn: the window (1-based, at least 2) it happens before (default {plan.churn_at})",
+    )
 
 
 def train_command(args: argparse.Namespace) -> int:
     """Replay a training workload: a table on stderr, the JSON summary on stdout; 2 on bad
-    input."""
+    input, 1 when a read failed (the read-error check)."""
     from ..cluster.errors import InvalidArgument
+    from ..simulations.checks import SimulationCheckFailed, check_read_errors, require
     from ..simulations.summary import summary_json
-    from ..simulations.train import train_table
     from ..simulations.train_plan import TrainPlan, run_plan
-    from ..simulations.train_report import write_train_report
+    from ..simulations.train_report import train_table, write_train_report
 
     names = ("capacity", "page_size", "size_dist", "pattern", "epochs", "clients", "zipf_s")
-    values = {name: getattr(args, name) for name in (*names, "reads", "windows", "trace")}
+    churn = ("leave", "join", "churn_at")
+    values = {name: getattr(args, name) for name in (*names, "reads", "windows", "trace", *churn)}
     values = {name: value for name, value in values.items() if value is not None}
     try:
         plan = replace(
@@ -163,6 +176,11 @@ def train_command(args: argparse.Namespace) -> int:
     if args.report:
         for path in write_train_report(summary, args.report):
             print(f"wrote {path}", file=sys.stderr)
+    try:
+        require("read errors", check_read_errors(summary), plan.seed, summary["replay"])
+    except SimulationCheckFailed as exc:
+        print(f"ringcache simulate train: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

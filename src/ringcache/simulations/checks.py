@@ -189,3 +189,14 @@ async def check_liveness(
         if cluster.clock.elapsed() >= deadline:
             return [f"{p} {bound} virtual s after every fault was healed" for p in unfinished]
         await asyncio.sleep(poll)
+
+
+def check_read_errors(summary: dict[str, Any]) -> list[str]:
+    """A `simulate train` run: no read may fail or come back short, whatever the churn
+    (a gone owner's reads fall back to the UFS); a problem per window that had any."""
+    return [
+        f"{window['label']}: {window['readErrors']} read error(s) "
+        f"({window['fallbacks']} fallback(s))"
+        for window in summary["windows"]
+        if window["readErrors"]
+    ]

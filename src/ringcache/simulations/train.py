@@ -13,7 +13,11 @@ the workers:
 - `hitRatio`: pages hit / pages read, the worker's definition (`read_metrics`): a whole
   read of a 3-page file counts 3; `byteHitRatio`: bytesFromCache / (bytesFromCache +
   bytesFromUfs);
-- `ufsBytes`: bytes the UFS sent (read-through of missing pages, whole pages);
+- `ufsBytes`: bytes the UFS sent (read-through of missing pages, whole pages, and the
+  clients' fallback reads);
+- `fallbacks` (reads the client took from the UFS itself, no worker answering: churn,
+  train_churn.py), `fallbackPages`, `servedHitRatio` (those pages counted as misses),
+  `readErrors` (reads that failed or came back short: none in a correct run);
 - `served`: per-worker bytes served (max, mean, max/mean); `evictedPages`;
 - `latencyMs`: p50/p95/p99/mean of each read, from asking to holding the bytes.
 
@@ -30,21 +34,23 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from ..cluster.errors import RingcacheError
+from ..client.client import ATTEMPTS
+from ..cluster.errors import RingcacheError, Unavailable
 from ..cluster.worker.reads import READ_COUNTERS
 from .cluster import SimCluster
-from .costs import IoMeter, Link
 from .loop import virtual_sleep
-from .refs import SimRef
 from .spec import SimSpec
 from .summary import spread
+from .train_churn import Churn, churn_figures
+from .train_clients import TrainClients
 from .workloads import Read, Window
 
+SPREAD = ("max", "mean", "maxOverMean")  # of the bytes served per worker, in a row
 Counters = Mapping[str, Mapping[str, int]]  # worker id -> its read counters
 
 
@@ -82,33 +88,23 @@ def latency_ms(latencies: list[float]) -> dict[str, float]:
     }
 
 
-@dataclass
-class _Clients:
-    """The simulated readers: a NIC each (answers queue on it), a ref per worker naming the
-    client as caller, and each worker's outbound NIC."""
-
-    cluster: SimCluster
-    count: int
-    refs: list[dict[str, SimRef]] = field(default_factory=list)
-    egress: dict[str, Link] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        spec, network = self.cluster.spec, self.cluster.network
-        for c in range(self.count):
-            name = f"client-{c}"
-            network.meters[name] = IoMeter(spec.node, spec.network, None)
-            self.refs.append(
-                {w: SimRef(e, network, name) for w, e in self.cluster.peers.endpoints.items()}
-            )
-        self.egress = {w: Link(spec.node.nic_bandwidth) for w in self.cluster.worker_ids}
-
-
 class TrainRun:
-    """Replays windows of reads on a started `SimCluster`, one window at a time."""
+    """Replays windows of reads on a started `SimCluster`, one window at a time.
 
-    def __init__(self, cluster: SimCluster, clients: int) -> None:
+    A read goes as the real client's does (`CacheClient._on_owner`): to the owner on the
+    coordinator's ring, asked up to `ATTEMPTS` times with the ring read afresh between (a
+    call to the coordinator) while it answers `Unavailable`; then to the UFS from the
+    client itself (a fallback, counted). `fallback=False` is the client's
+    `ufs_fallback=False`: such a read fails instead. A read that fails so, or returns
+    another length than the range holds, is a read error (`readErrors`), which a correct
+    run never has.
+    """
+
+    def __init__(self, cluster: SimCluster, clients: int, *, fallback: bool = True) -> None:
         self.cluster = cluster
-        self.clients = _Clients(cluster, clients)
+        self.clients = TrainClients(cluster, clients)
+        self.fallback = fallback
+        self.tally = {"fallbacks": 0, "fallbackPages": 0, "readErrors": 0}
         spec = cluster.spec
         self._mount_prefix = spec.mount_path.rstrip("/") + "/"
         self._ufs_root = cluster.namespace.root
@@ -127,52 +123,94 @@ class TrainRun:
     def evicted(self) -> int:
         return sum(self.cluster.store(w).stats().pages_evicted for w in self.cluster.worker_ids)
 
-    async def run_window(self, window: Window) -> tuple[dict[str, Any], list[int]]:
+    async def run_window(self, window: Window) -> tuple[dict[str, Any], dict[str, int]]:
         """Run one window's reads; its summary row, and the bytes each worker served."""
         cluster = self.cluster
-        before, evicted, ufs = self.counters(), self.evicted(), cluster.ufs_bytes_read()
+        before, evicted, ufs = self.counters(), self.evicted(), self.ufs_bytes()
+        tally = dict(self.tally)
         start = cluster.loop.time()
         latencies: list[float] = []
         await asyncio.gather(
             *(self._client(c, reads, latencies) for c, reads in enumerate(window.clients))
         )
-        counts = window_counts(before, self.counters())
-        served = counts.pop("servedPerWorker")
+        after = self.counters()
+        counts = window_counts(before, after)
+        served = dict(zip(sorted(after), counts.pop("servedPerWorker"), strict=True))
+        tally = {name: count - tally[name] for name, count in self.tally.items()}
+        pages = counts["hits"] + counts["misses"] + tally["fallbackPages"]
         row = {
             "label": window.label,
             "reads": window.reads,
             **counts,
-            "ufsBytes": cluster.ufs_bytes_read() - ufs,
+            "servedHitRatio": counts["hits"] / pages if pages else 0.0,
+            **tally,
+            "ufsBytes": self.ufs_bytes() - ufs,
             "evictedPages": self.evicted() - evicted,
-            "served": {
-                k: v for k, v in spread(served).items() if k in ("max", "mean", "maxOverMean")
-            },
+            "served": {k: v for k, v in spread([*served.values()]).items() if k in SPREAD},
             "latencyMs": latency_ms(latencies),
             "virtualSeconds": round(cluster.loop.time() - start, 6),
         }
         return row, served
 
+    def ufs_bytes(self) -> int:
+        """Bytes the UFS sent: to the workers (read-through) and to the clients (fallback)."""
+        return self.cluster.ufs_bytes_read() + self.clients.ufs_bytes()
+
     async def _client(self, c: int, reads: list[Read], latencies: list[float]) -> None:
-        loop, refs = self.cluster.loop, self.clients.refs[c]
-        ring = self.cluster.coordinator.ring  # type: ignore[union-attr]
+        loop = self.cluster.loop
         for read in reads:
             wait = self._started + read.at - loop.time()
             if wait > 0:
                 await virtual_sleep(wait)
             asked = loop.time()
             uri = self.uri(read.path)
-            owners = ring.owners(uri, 1)
-            if not owners:
-                self._fail("NoWorker")
-                continue
             try:
-                data = await refs[owners[0]].call("read", uri, read.offset, read.length)
+                data = await self._read(c, uri, read)
+            except Unavailable:  # no worker answered, and no fallback
+                self.tally["readErrors"] += 1
+                continue
             except RingcacheError as exc:  # a path not in the dataset, a bad range
                 self._fail(type(exc).__name__)
                 continue
-            done = self.clients.egress[owners[0]].reserve(loop.time(), len(data))
-            await virtual_sleep(done - loop.time())
+            if len(data) != len(self._range(uri, read)):
+                self.tally["readErrors"] += 1
             latencies.append(loop.time() - asked)
+
+    async def _read(self, c: int, uri: str, read: Read) -> memoryview | bytes:
+        loop, cluster = self.cluster.loop, self.cluster
+        for attempt in range(ATTEMPTS):
+            owners = cluster.coordinator.ring.owners(uri, 1)  # type: ignore[union-attr]
+            if owners:
+                try:
+                    data = await self.clients.ref(c, owners[0]).call(
+                        "read", uri, read.offset, read.length
+                    )
+                except Unavailable:  # the owner left or is leaving; the ring will move on
+                    pass
+                else:
+                    done = self.clients.link(owners[0]).reserve(loop.time(), len(data))
+                    await virtual_sleep(done - loop.time())
+                    return data
+            if attempt < ATTEMPTS - 1:  # the client reads the ring afresh: a round trip
+                await cluster.coordinator_ref().call("ring_snapshot")
+        if not self.fallback:
+            raise Unavailable(f"no worker could answer for {uri}")
+        wanted = self._range(uri, read)
+        size = cluster.spec.config.worker.page_size
+        self.tally["fallbacks"] += 1
+        if wanted:
+            self.tally["fallbackPages"] += (wanted.stop - 1) // size - wanted.start // size + 1
+        ufs = self.clients.ufs[c]
+        return await self.clients.run_io[c](ufs.read, uri, read.offset, read.length)
+
+    def _range(self, uri: str, read: Read) -> range:
+        """The bytes of the file a read asks for (empty for a path not in the dataset)."""
+        namespace = self.cluster.namespace
+        i = namespace.index(uri)
+        size = 0 if i is None else namespace.size(i)
+        start = min(read.offset, size)
+        end = size if read.length is None else min(size, read.offset + read.length)
+        return range(start, max(start, end))
 
     def _fail(self, reason: str) -> None:
         self.failures[reason] = self.failures.get(reason, 0) + 1
@@ -183,19 +221,36 @@ def run_train(
     workload: Callable[[list[str]], list[Window]],
     clients: int = 1,
     describe: Mapping[str, Any] | None = None,
+    churn: Churn | None = None,
+    *,
+    fallback: bool = True,
 ) -> dict[str, Any]:
     """Run the workload (built from the dataset's file URIs) on a cluster of `spec`; the
     summary: the run's parameters, a window a row, and per-worker details. The page stores
     evict per page, as on disk, whatever `spec` says: range reads leave files partly
-    cached, and only that grain evicts the pages a real worker would."""
+    cached, and only that grain evicts the pages a real worker would. With `churn`,
+    workers leave and join before its window (train_churn.py); `fallback=False` turns the
+    client's UFS fallback off (a test's switch: reads of a gone owner then fail)."""
     spec = replace(spec, per_page_recency=True)
+    churn = churn or Churn()
+    churned: dict[str, Any] = {}
     with SimCluster(spec) as cluster:
         windows = workload(cluster.namespace.paths(0, cluster.namespace.files))
-        run = TrainRun(cluster, clients)
-        results = [cluster.run(run.run_window(window)) for window in windows]
+        churn.check(spec.workers, len(windows))
+        run = TrainRun(cluster, clients, fallback=fallback)
+        results = []
+        for number, window in enumerate(windows, start=1):
+            if churn.active and number == churn.at:
+                churned = cluster.run(churn.apply(cluster, spec.rng("churn")))
+            results.append(cluster.run(run.run_window(window)))
         worker_ids = cluster.worker_ids
         dataset_bytes = cluster.namespace.total_bytes
-    details = {"workers": worker_ids, "servedPerWorker": [served for _, served in results]}
+    served = [[row.get(w, 0) for w in worker_ids] for _, row in results]
+    details = {"workers": worker_ids, "servedPerWorker": served}
+    rows = [row for row, _ in results]
+    if churn.active:
+        churned = {"leave": churn.leave, "join": churn.join, "window": churn.at, **churned}
+        churned.update(churn_figures(rows, churn.at))
     worker = spec.config.worker
     return {
         "scenario": "train",
@@ -217,24 +272,10 @@ def run_train(
             "nicBytesPerSecond": spec.node.nic_bandwidth,
             "diskBytesPerSecond": spec.node.disk_bandwidth,
         },
-        "windows": [row for row, _ in results],
+        "windows": rows,
+        "readErrors": run.tally["readErrors"],
+        "fallbacks": run.tally["fallbacks"],
+        **({"churn": churned} if churned else {}),
         "failures": dict(sorted(run.failures.items())),
         "details": details,
     }
-
-
-def train_table(summary: dict[str, Any]) -> str:
-    """The summary's windows as a plain-text table, a window a row."""
-    head = (
-        f"{'window':<10} {'reads':>8} {'hit':>7} {'byte hit':>8} {'UFS MiB':>10} "
-        f"{'served max/mean':>15} {'evicted':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
-    )
-    rows = [head]
-    for w in summary["windows"]:
-        lat = w["latencyMs"]
-        rows.append(
-            f"{w['label']:<10} {w['reads']:>8} {w['hitRatio']:>7.4f} {w['byteHitRatio']:>8.4f} "
-            f"{w['ufsBytes'] / 2**20:>10.2f} {w['served']['maxOverMean']:>15.3f} "
-            f"{w['evictedPages']:>9} {lat['p50']:>8.3f} {lat['p95']:>8.3f} {lat['p99']:>8.3f}"
-        )
-    return "\n".join(rows)

@@ -15,6 +15,7 @@ from ..cluster.errors import InvalidArgument
 from ..cluster.units import parse_size
 from .spec import SimSpec, sim_config
 from .train import run_train
+from .train_churn import Churn
 from .workloads import (
     PATTERNS,
     Window,
@@ -46,6 +47,12 @@ class TrainPlan:
     windows: int = 10
     trace: str | None = None
     seed: int = 1
+    leave: int = 0
+    join: int = 0
+    churn_at: int = 2
+
+    def churn(self) -> Churn:
+        return Churn(leave=self.leave, join=self.join, at=self.churn_at)
 
     def check(self) -> None:
         if not 1 <= self.workers <= MAX_WORKERS:
@@ -111,6 +118,8 @@ class TrainPlan:
             parts += [f"--zipf-s {self.zipf_s}", f"--reads {self.reads}"]
         if self.pattern == "trace":
             parts.append(f"--trace {self.trace}")
+        if self.churn().active:
+            parts.append(f"--leave {self.leave} --join {self.join} --churn-at {self.churn_at}")
         return " ".join(parts)
 
 
@@ -118,6 +127,6 @@ def run_plan(plan: TrainPlan) -> dict[str, Any]:
     """Run the plan on a simulated cluster; InvalidArgument for options that make no sense."""
     plan.check()
     spec = plan.spec()
-    summary = run_train(spec, plan.workload, plan.clients, plan.describe())
+    summary = run_train(spec, plan.workload, plan.clients, plan.describe(), plan.churn())
     summary["replay"] = plan.command()
     return summary

@@ -3,8 +3,10 @@
 `write_train_report(summary, directory)` writes `summary.json` (the summary the command
 prints), `details.json` (worker ids and each window's bytes served per worker) and three
 charts: hit ratio per window (by pages and by bytes, against the share of the dataset
-the cluster's caches can hold), bytes served per worker (one bar
-group per window, workers sorted by their total), and read latency percentiles per window.
+the cluster's caches can hold; with churn, also counting the fallbacks' pages as misses,
+and a line where the churn came), bytes served per worker (one bar group per window,
+workers sorted by their total), and read latency percentiles per window. `train_table`
+is the text table the command prints.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from .report import _save, open_report
 from .summary import summary_json
+from .train_churn import RECOVERY_TOLERANCE
 
 MiB = 1024**2
 
@@ -28,13 +31,17 @@ def write_train_report(summary: dict[str, Any], directory: str | Path) -> list[P
         f"seed {summary['seed']}"
     )
     windows = summary["windows"]
-    written.append(_hit_ratio(windows, summary["capacityOverDataset"], title, out))
+    churn = summary.get("churn")
+    at = churn["window"] if churn else None
+    written.append(_hit_ratio(windows, summary["capacityOverDataset"], title, out, at))
     written.append(_served(windows, summary["details"]["servedPerWorker"], title, out))
     written.append(_latency(windows, title, out))
     return written
 
 
-def _hit_ratio(windows: list[dict[str, Any]], fits: float, title: str, out: Path) -> Path:
+def _hit_ratio(
+    windows: list[dict[str, Any]], fits: float, title: str, out: Path, churn_at: int | None
+) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -42,6 +49,10 @@ def _hit_ratio(windows: list[dict[str, Any]], fits: float, title: str, out: Path
     xs = range(len(windows))
     ax.plot(xs, [w["hitRatio"] for w in windows], marker="o", label="pages hit / pages read")
     ax.plot(xs, [w["byteHitRatio"] for w in windows], marker="s", label="bytes from cache")
+    if churn_at is not None:  # the fallbacks' pages count as misses in this one
+        served = [w["servedHitRatio"] for w in windows]
+        ax.plot(xs, served, marker="^", label="pages hit / pages read with fallbacks")
+        ax.axvline(churn_at - 1.5, color="tab:red", linestyle=":", label="churn")
     ax.set_xticks(list(xs), labels, rotation=30 if len(labels) > 8 else 0, fontsize=8)
     if fits < 1:
         ax.axhline(fits, color="tab:gray", linestyle="--", label=f"cache / dataset {fits:.3f}")
@@ -85,3 +96,31 @@ def _latency(windows: list[dict[str, Any]], title: str, out: Path) -> Path:
     ax.set_title(f"Read latency per window\n{title}", fontsize=10)
     ax.legend()
     return _save(fig, out / "read_latency.png")
+
+
+def train_table(summary: dict[str, Any]) -> str:
+    """The summary's windows as a plain-text table, a window a row."""
+    head = (
+        f"{'window':<10} {'reads':>8} {'hit':>7} {'byte hit':>8} {'UFS MiB':>10} "
+        f"{'served max/mean':>15} {'evicted':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'fallbacks':>9} {'errors':>6}"
+    )
+    rows = [head]
+    for w in summary["windows"]:
+        lat = w["latencyMs"]
+        rows.append(
+            f"{w['label']:<10} {w['reads']:>8} {w['hitRatio']:>7.4f} {w['byteHitRatio']:>8.4f} "
+            f"{w['ufsBytes'] / 2**20:>10.2f} {w['served']['maxOverMean']:>15.3f} "
+            f"{w['evictedPages']:>9} {lat['p50']:>8.3f} {lat['p95']:>8.3f} {lat['p99']:>8.3f} "
+            f"{w['fallbacks']:>9} {w['readErrors']:>6}"
+        )
+    churn = summary.get("churn")
+    if churn:
+        windows, seconds = churn["recoveryWindows"], churn["recoverySeconds"]
+        back = "never" if windows is None else f"after {windows} window(s), {seconds} s"
+        rows.append(
+            f"churn before window {churn['window']}: {len(churn['left'])} left, "
+            f"{len(churn['joined'])} joined; served hit ratio {churn['hitRatioBefore']:.4f} "
+            f"before, dip {churn['dip']:.4f}, back within {RECOVERY_TOLERANCE:.0%}: {back}"
+        )
+    return "\n".join(rows)

@@ -96,7 +96,7 @@ def test_a_failed_write_keeps_the_pages_before_it_and_releases_the_rest(
     tmp_path: Path, monkeypatch
 ) -> None:
     store = PageStore(tmp_path, 100 * PAGE, PAGE)
-    real_write = page_layout._write_at
+    real_write = page_layout.write_at
 
     def write_at(fd, offset, data):
         if offset == 2 * PAGE:
@@ -104,7 +104,7 @@ def test_a_failed_write_keeps_the_pages_before_it_and_releases_the_rest(
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(fd, offset, data)
 
-    monkeypatch.setattr(page_layout, "_write_at", write_at)
+    monkeypatch.setattr(page_layout, "write_at", write_at)
     with pytest.raises(CapacityExceeded):
         store.put_pages("f", 0, pages_of(content(4 * PAGE)), 0.0, version=version(4 * PAGE))
     assert store.missing_pages("f") == [2, 3]
@@ -238,14 +238,14 @@ def test_pages_written_for_a_file_removed_meanwhile_are_not_kept(
     tmp_path: Path, monkeypatch
 ) -> None:
     store = PageStore(tmp_path, 100 * PAGE, PAGE)
-    real_write = page_layout._write_at
+    real_write = page_layout.write_at
 
     def write_at(fd, offset, data):
         real_write(fd, offset, data)
         if offset == PAGE:
             store.remove_file("f")  # another thread frees the file mid-load
 
-    monkeypatch.setattr(page_layout, "_write_at", write_at)
+    monkeypatch.setattr(page_layout, "write_at", write_at)
     store.put_pages("f", 0, pages_of(content(3 * PAGE)), 0.0, version=version(3 * PAGE))
     assert store.file_info("f") is None
     assert store.stats().used_bytes == 0

@@ -4,9 +4,10 @@
                                          [--rounds 4]
 
 Large files: bytes/s of a load job (UFS -> worker page store) against `shutil.copyfile`
-of the same files on the same disk (aim: ratio >= 0.7). Small files: files/s of a load job
-against a plain Python open/read/write loop (aim: ratio >= 0.5). Both sides read files the
-OS has just written, so both read from the page cache.
+of the same files on the same disk, a kernel copy as `cp` makes (aim: ratio >= 0.9).
+Small files: files/s of a load job against a plain Python open/read/write loop (aim:
+ratio >= 0.7). Both sides read files the OS has just written, so both read from the page
+cache.
 
 The speed of creating files on a shared machine's disk swings from minute to minute, and it
 slows down as files are written, so each side runs `--rounds` times (default 4), alternating

@@ -68,3 +68,72 @@ def test_local_path_of_file_uris_only(tmp_path: Path) -> None:
     assert local.local_path(f"file://{tmp_path}/x/../a.bin") == f"{tmp_path}/a.bin"
     assert local.local_path(f"file://{tmp_path}//a.bin") == f"{tmp_path}/a.bin"
     assert ufs_for("memory:///").local_path("memory:///a.bin") is None
+
+
+def _counting_copies(monkeypatch) -> list[int]:
+    """The lengths asked of each `copy_file_range` call (the real one does the copy)."""
+    calls: list[int] = []
+    real = os.copy_file_range
+
+    def counted(source: int, target: int, count: int, *offsets: int) -> int:
+        calls.append(count)
+        return real(source, target, count, *offsets)
+
+    monkeypatch.setattr(page_layout.os, "copy_file_range", counted)
+    return calls
+
+
+def test_a_run_of_pages_of_a_local_file_is_one_kernel_copy(tmp_path: Path, monkeypatch) -> None:
+    data = os.urandom(5 * 4096 + 123)
+    (tmp_path / "src").write_bytes(data)
+    store = PageStore(tmp_path / "pages", 1 << 20, page_size=4096)
+    version = FileVersion(len(data), 1.0, None)
+    calls = _counting_copies(monkeypatch)
+    fd = os.open(tmp_path / "src", os.O_RDONLY)
+    try:
+        pages = [FileRange(fd, i * 4096, min(4096, len(data) - i * 4096)) for i in range(6)]
+        store.put_pages("file:///src", 0, pages, 0.0, version=version)
+    finally:
+        os.close(fd)
+    assert calls == [len(data)]  # six pages, one call
+    assert store.read("file:///src", 0, None, 1.0) == data
+    store.close()
+    reopened = PageStore(tmp_path / "pages", 1 << 20, page_size=4096)
+    assert reopened.read("file:///src", 0, None, 1.0) == data  # and recovered whole
+
+
+def test_a_run_cut_short_keeps_its_whole_pages_and_nothing_of_the_rest(tmp_path: Path) -> None:
+    layout = page_layout.PageLayout(tmp_path / "pages")
+    data = os.urandom(2 * 4096 + 10)  # two pages whole, the third cut short
+    (tmp_path / "src").write_bytes(data)
+    fd = os.open(tmp_path / "src", os.O_RDONLY)
+    try:
+        pieces = [(i * 4096, FileRange(fd, i * 4096, 4096)) for i in range(4)]
+        written, failure = layout.write_pages("k" * 40, pieces)
+    finally:
+        os.close(fd)
+    assert written == 2 and failure is not None and failure.errno == errno.EIO
+    assert layout.read("k" * 40, 0, 2 * 4096) == data[: 2 * 4096]
+    assert layout.whole("k" * 40, {0: (0, 4096), 1: (4096, 4096), 2: (8192, 4096)}) == {0, 1}
+
+
+def test_ranges_not_end_to_end_are_copied_apart(tmp_path: Path, monkeypatch) -> None:
+    layout = page_layout.PageLayout(tmp_path / "pages")
+    data = os.urandom(4 * 4096)
+    (tmp_path / "src").write_bytes(data)
+    calls = _counting_copies(monkeypatch)
+    fd = os.open(tmp_path / "src", os.O_RDONLY)
+    try:
+        pieces = [
+            (0, FileRange(fd, 0, 4096)),
+            (4096, FileRange(fd, 4096, 4096)),  # follows: merged with the first
+            (3 * 4096, FileRange(fd, 3 * 4096, 4096)),  # a gap in the data file
+            (4 * 4096, b"y" * 100),  # bytes, not a range
+        ]
+        assert layout.write_pages("k" * 40, pieces) == (4, None)
+    finally:
+        os.close(fd)
+    assert calls == [2 * 4096, 4096]
+    assert layout.read("k" * 40, 0, 2 * 4096) == data[: 2 * 4096]
+    assert layout.read("k" * 40, 3 * 4096, 4096) == data[3 * 4096 :]
+    assert layout.read("k" * 40, 4 * 4096, 100) == b"y" * 100

@@ -96,7 +96,7 @@ def test_a_failed_write_keeps_the_pages_before_it_and_releases_the_rest(
     tmp_path: Path, monkeypatch
 ) -> None:
     store = PageStore(tmp_path, 100 * PAGE, PAGE)
-    real_write = page_layout._write_at
+    real_write = page_layout.write_at
 
     def write_at(fd, offset, data):
         if offset == 2 * PAGE:
@@ -104,7 +104,7 @@ def test_a_failed_write_keeps_the_pages_before_it_and_releases_the_rest(
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(fd, offset, data)
 
-    monkeypatch.setattr(page_layout, "_write_at", write_at)
+    monkeypatch.setattr(page_layout, "write_at", write_at)
     with pytest.raises(CapacityExceeded):
         store.put_pages("f", 0, pages_of(content(4 * PAGE)), 0.0, version=version(4 * PAGE))
     assert store.missing_pages("f") == [2, 3]
@@ -238,17 +238,41 @@ def test_pages_written_for_a_file_removed_meanwhile_are_not_kept(
     tmp_path: Path, monkeypatch
 ) -> None:
     store = PageStore(tmp_path, 100 * PAGE, PAGE)
-    real_write = page_layout._write_at
+    real_write = page_layout.write_at
 
     def write_at(fd, offset, data):
         real_write(fd, offset, data)
         if offset == PAGE:
             store.remove_file("f")  # another thread frees the file mid-load
 
-    monkeypatch.setattr(page_layout, "_write_at", write_at)
+    monkeypatch.setattr(page_layout, "write_at", write_at)
     store.put_pages("f", 0, pages_of(content(3 * PAGE)), 0.0, version=version(3 * PAGE))
     assert store.file_info("f") is None
     assert store.stats().used_bytes == 0
     key = file_key("f", 3 * PAGE, 1.0, None)
     assert not (tmp_path / key[:2] / key).exists()
     assert PageStore(tmp_path, 100 * PAGE, PAGE).file_info("f") is None
+
+
+def test_a_crash_after_a_batch_wrote_its_pages_and_before_its_records_loses_only_the_batch(
+    tmp_path: Path,
+) -> None:
+    store = PageStore(tmp_path, 100 * PAGE, PAGE)
+    store.put_pages("kept", 0, [content(PAGE)], 0.0, version=version(PAGE))
+    batch = [f"small{number}" for number in range(20)]
+    with store.journal_batch():
+        for name in batch:
+            store.put_pages(name, 0, [content(PAGE, seed=3)], 0.0, version=version(PAGE))
+        lines = journal_lines(tmp_path)
+        data_files = {
+            name: tmp_path / file_key(name, PAGE, 1.0, None)[:2] / file_key(name, PAGE, 1.0, None)
+            for name in batch
+        }
+        assert all(path.exists() for path in data_files.values())  # the pages are written
+        # A crash now: the batch's records are staged, none is in the journal.
+        crashed = PageStore(tmp_path, 100 * PAGE, PAGE)
+        assert [f.path for f in crashed.list_files()] == ["kept"]
+        assert crashed.stats().used_bytes == PAGE
+        assert crashed.read("kept", 0, None, 0.0) == content(PAGE)
+        assert not any(path.exists() for path in data_files.values())  # their space freed
+        assert journal_lines(tmp_path) == lines == 1

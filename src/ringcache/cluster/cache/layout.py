@@ -19,8 +19,6 @@ no fsync: this is a cache.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import hashlib
 import json
@@ -30,10 +28,18 @@ import re
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from .json_text import compact_json, dumps_json
+from .page_io import (
+    FileRange,
+    PageData,
+    coalesced,
+    has_data,
+    punch_quietly,
+    write_all,
+    write_at,
+)
 
 LAYOUT_VERSION = 2
 _BUCKET = re.compile(r"^[0-9a-f]{2}$")
@@ -41,8 +47,6 @@ _DATA = re.compile(r"^[0-9a-f]{40}$")
 _LAYOUT_1_PAGE = re.compile(r"^[0-9a-f]{40}\.\d+$")
 
 log = logging.getLogger(__name__)
-
-PageData = bytes | memoryview  # or a FileRange, below
 
 
 def file_key(path: str, size: int, mtime: float | None, etag: str | None) -> str:
@@ -89,13 +93,21 @@ class PageLayout:
             return 0, exc
         written = 0
         try:
-            for offset, data in pages:
-                try:
-                    _write_at(fd, offset, data)
-                except OSError as exc:
-                    _punch_quietly(fd, offset, len(data))
-                    return written, exc
-                written += 1
+            for offset, data, count in coalesced(pages):
+                if count > 1:  # a run of one file's pieces, end to end: one kernel copy
+                    try:
+                        write_at(fd, offset, data)
+                        written += count
+                        continue
+                    except OSError:
+                        pass  # piece by piece below, to know which were written whole
+                for offset, data in pages[written : written + count]:
+                    try:
+                        write_at(fd, offset, data)
+                    except OSError as exc:
+                        punch_quietly(fd, offset, len(data))
+                        return written, exc
+                    written += 1
         finally:
             os.close(fd)
         return written, None
@@ -120,7 +132,7 @@ class PageLayout:
             return
         try:
             for offset, length in ranges:
-                _punch_quietly(fd, offset, length)
+                punch_quietly(fd, offset, length)
         finally:
             os.close(fd)
 
@@ -139,7 +151,7 @@ class PageLayout:
             return {
                 id_
                 for id_, (offset, length) in ranges.items()
-                if _has_data(fd, size, offset, length)
+                if has_data(fd, size, offset, length)
             }
         finally:
             os.close(fd)
@@ -218,7 +230,7 @@ class Journal:
             try:
                 if self._fd < 0:
                     self._open()
-                _write_all(self._fd, b"".join(lines))
+                write_all(self._fd, b"".join(lines))
             except BaseException:
                 with self._buffer_lock:  # not written: the next caller tries again
                     self._buffer[:0] = lines
@@ -253,105 +265,6 @@ class Journal:
         self._closer = weakref.finalize(self, os.close, self._fd)
 
 
-@dataclass(frozen=True)
-class FileRange:
-    """Bytes `[offset, offset + length)` of an open file, as page data: the kernel copies
-    them (`copy_file_range`), so they never pass through Python."""
-
-    fd: int
-    offset: int
-    length: int
-
-    def __len__(self) -> int:
-        return self.length
-
-
-def _copy_range(source: FileRange, fd: int, at: int | None = None) -> None:
-    """Copy `source` into `fd`, at its current position or at offset `at`."""
-    remaining, offset = source.length, source.offset
-    while remaining:
-        try:
-            if at is None:
-                copied = os.copy_file_range(source.fd, fd, remaining, offset)
-            else:
-                copied = os.copy_file_range(source.fd, fd, remaining, offset, at)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                raise
-            data = os.pread(source.fd, remaining, offset)  # no kernel copy here: plain I/O
-            if len(data) != remaining:
-                raise OSError(errno.EIO, "the source file ended before the page did") from None
-            _write_all(fd, data, at)
-            return
-        if copied == 0:
-            raise OSError(errno.EIO, "the source file ended before the page did")
-        remaining -= copied
-        offset += copied
-        if at is not None:
-            at += copied
-
-
-def _write_all(fd: int, data: bytes | memoryview | FileRange, at: int | None = None) -> None:
-    """Write all of `data` to `fd`, at its current position or at offset `at`."""
-    if isinstance(data, FileRange):
-        _copy_range(data, fd, at)
-        return
-    view = memoryview(data)
-    while view:
-        if at is None:
-            view = view[os.write(fd, view) :]
-        else:
-            done = os.pwrite(fd, view, at)
-            view, at = view[done:], at + done
-
-
-def _write_at(fd: int, offset: int, data: bytes | memoryview | FileRange) -> None:
-    _write_all(fd, data, offset)
-
-
-def _has_data(fd: int, size: int, offset: int, length: int) -> bool:
-    """Whether `[offset, offset + length)` of the file is within it and holds no hole."""
-    if offset + length > size:
-        return False
-    if length == 0:
-        return True
-    try:
-        return os.lseek(fd, offset, os.SEEK_HOLE) >= offset + length
-    except OSError:
-        return False
-
-
-def _load_fallocate():  # type: ignore[no-untyped-def]
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        function = getattr(libc, "fallocate64", None) or libc.fallocate
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    function.restype = ctypes.c_int
-    return function
-
-
-_FALLOCATE = _load_fallocate()
-_PUNCH_HOLE = 0x01 | 0x02  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
-_punch_warned = False
-
-
-def _punch_quietly(fd: int, offset: int, length: int) -> None:
-    """Deallocate a range; where the file system cannot, its space stays used (logged)."""
-    global _punch_warned
-    if length <= 0:
-        return
-    if _FALLOCATE is not None and _FALLOCATE(fd, _PUNCH_HOLE, offset, length) == 0:
-        return
-    if not _punch_warned:
-        code = ctypes.get_errno() if _FALLOCATE is not None else errno.ENOSYS
-        log.warning(
-            "cannot punch holes here (%s): evicted pages keep their disk space", os.strerror(code)
-        )
-        _punch_warned = True
-
-
 def _write_file(path: str, data: bytes | memoryview | FileRange) -> None:
     """Create (or truncate) `path` with `data`; on any failure the file is removed."""
     try:
@@ -360,7 +273,7 @@ def _write_file(path: str, data: bytes | memoryview | FileRange) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
     except BaseException:
         os.close(fd)
         _unlink(path)

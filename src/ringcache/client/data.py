@@ -9,9 +9,12 @@ from typing import Any
 from urllib.parse import quote
 
 from ..cluster.errors import (
+    Conflict,
     FailureReason,
+    Gone,
     InvalidArgument,
     NotFound,
+    NotSupported,
     RingcacheError,
     UfsError,
     UfsNotFound,
@@ -98,22 +101,26 @@ class Unauthorized(RingcacheError):
     status_code = 401
 
 
+# An answer's reason, else its status, names the domain error: each error class carries its
+# own status code (cluster/errors.py), so the classes say which status is theirs.
+ERROR_FOR_REASON: dict[str, type[RingcacheError]] = {
+    FailureReason.UFS_NOT_FOUND: UfsNotFound,
+    FailureReason.OUTSIDE_LOCAL_ROOTS: OutsideLocalRoots,
+}
+ERROR_FOR_STATUS: dict[int, type[RingcacheError]] = {
+    error.status_code: error
+    for error in (InvalidArgument, NotFound, Conflict, Gone, NotSupported, Unavailable)
+}
+
+
 def answer_error(status: int, message: str, reason: str | None) -> RingcacheError:
     """The domain error a worker's answer names (its status code, and a UFS reason)."""
-    if reason == "UFS_NOT_FOUND":
-        return UfsNotFound(message)
-    if reason == FailureReason.OUTSIDE_LOCAL_ROOTS:
-        return OutsideLocalRoots(message)
     if reason is not None:
-        return UfsError(message, reason=reason)
-    if status == 400:
-        return InvalidArgument(message)
-    if status == 401:
+        return ERROR_FOR_REASON.get(reason, UfsError)(message, reason=reason)
+    if status == Unauthorized.status_code:
         return Unauthorized(f"{message} (connect with token=...)")
-    if status == 404:
-        return NotFound(message)
-    if status == 503:
-        return Unavailable(message)
+    if status in ERROR_FOR_STATUS:
+        return ERROR_FOR_STATUS[status](message)
     error = RingcacheError(f"answered {status}: {message}")
     error.status_code = status
     return error

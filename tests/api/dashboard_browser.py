@@ -8,6 +8,7 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import tempfile
 import time
@@ -67,6 +68,7 @@ class Browser:
             pass_fds=(commands_in, answers_out),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # chromium's helpers share its group, to end them with it
         )
         os.close(commands_in)
         os.close(answers_out)
@@ -83,6 +85,11 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        # Its helper processes can outlive it for a moment and still write to the profile.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # none left: the group is gone with chromium
         os.close(self.commands)
         os.close(self.answers)
         self.profile.cleanup()

@@ -4,6 +4,10 @@
 Each exchange is blocking socket I/O on an I/O thread: the request goes out in one send,
 the body comes into one preallocated buffer (`recv_into`, no copy in Python), so a large
 range costs a few system calls; a bundle of small files is pipelined on one connection.
+
+The threads are this client's own. A thread that waits on a peer must never hold one the
+worker's own work needs: two workers fetching from each other (or a peer in the same
+process) would each wait for an answer its peer cannot make, its threads all waiting too.
 """
 
 from __future__ import annotations
@@ -12,8 +16,7 @@ import asyncio
 import json
 import socket
 import threading
-from collections.abc import Awaitable, Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 from ..cluster.ufs.filesystem import FileVersion
@@ -30,6 +33,7 @@ from .http11 import MAX_HEAD
 from .peer_api import FILES, RANGE
 
 PER_PEER = 4  # exchanges in flight with one peer (and connections kept to it)
+IO_THREADS = 32  # exchanges in flight in all (the rest wait their turn)
 PIPELINE = 16  # requests sent ahead of the answers read
 PIPELINE_BYTES = 32 * 1024  # bytes of requests sent ahead (but at least one request)
 TIMEOUT = 30.0  # seconds a peer may leave a connection silent
@@ -55,13 +59,13 @@ class HttpPeerPages:
         token: str | None = None,
         per_peer: int = PER_PEER,
         timeout: float = TIMEOUT,
-        run_io: Callable[..., Awaitable[Any]] = asyncio.to_thread,
+        io_threads: int = IO_THREADS,
     ) -> None:
         self.addresses = addresses
         self.authorization = f"Authorization: Bearer {token}\r\n" if token else ""
         self.per_peer = per_peer
         self.timeout = timeout
-        self.run_io = run_io
+        self._threads = ThreadPoolExecutor(io_threads, thread_name_prefix="peer-io")
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._idle: dict[str, list[socket.socket]] = {}
         self._lock = threading.Lock()
@@ -105,12 +109,13 @@ class HttpPeerPages:
         return answers
 
     def close(self) -> None:
-        """Close every kept connection."""
+        """Close every kept connection and end the I/O threads."""
         with self._lock:
             kept, self._idle = self._idle, {}
         for connections in kept.values():
             for connection in connections:
                 connection.close()
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def _exchange(self, peer: str, targets: list[str]) -> list[tuple[int, bytearray]]:
         """The `(status, body)` answers to GETs of `targets` from `peer`, in order."""
@@ -124,7 +129,8 @@ class HttpPeerPages:
         ]
         async with slot:
             try:
-                return await self.run_io(self._answers, address, requests)
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._threads, self._answers, address, requests)
             except PeerFetchFailed:
                 self.addresses.forget(peer)
                 raise

@@ -143,3 +143,25 @@ def test_a_wrong_length_or_a_server_error_is_never_taken_as_bytes() -> None:
         assert error.value.reason == PEER_UNAVAILABLE and "boom" in error.value.message
 
     serving(odd, test)
+
+
+def test_waiting_on_peers_never_takes_the_threads_a_server_in_the_process_needs() -> None:
+    """The server answers only after work on the loop's default executor (as a worker's
+    data server reads its pages); with that executor two threads wide and four exchanges
+    in flight, a client waiting in those threads would starve the server until it timed
+    out."""
+
+    async def after_disk_work(reader, writer, number: int) -> bool:
+        await asyncio.to_thread(lambda: None)  # the server's own I/O, on the default pool
+        return await answer_whole(reader, writer, number)
+
+    async def test(pages: HttpPeerPages, _: list[int]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+        pages.timeout = 5.0
+        asked = [pages.fetch(PEER, f"/f{i}", VERSION, 0, 1000) for i in range(8)]
+        answers = await asyncio.wait_for(asyncio.gather(*asked), 20)
+        assert [bytes(a) for a in answers] == [b"x" * 1000] * 8
+
+    serving(after_disk_work, test)

@@ -75,16 +75,19 @@ def test_a_quota_refuses_a_file_unless_the_coordinator_checked(tmp_path: Path, r
     assert checked.status == "LOADED"
 
 
-def test_evict_makes_room_under_a_quota_before_the_batch_loads(tmp_path: Path, run) -> None:
+def test_make_room_evicts_least_recently_used_first_never_the_batch(tmp_path: Path, run) -> None:
     parts = Parts(tmp_path)
     old = parts.write("q/old.bin", os.urandom(PAGE))
     new = parts.write("q/new.bin", os.urandom(PAGE))
     parts.set_policies(quotas=[QuotaRule.parse("/data/q", "1KiB", "EVICT", parts.table())])
     run(parts.mounts.refresh())
     assert run(parts.loads.load_batch(["/data/q/old.bin"]))[0].status == "LOADED"
-    options = {"quotaChecked": True, "evict": {"/data/q": PAGE}}
+    keep = parts.write("q/keep.bin", os.urandom(PAGE))
+    assert run(parts.loads.load_batch(["/data/q/keep.bin"], {"quotaChecked": True}))
+    assert run(parts.loads.make_room({"/data/q": 2 * PAGE}, [keep])) == PAGE
+    assert parts.store.file_info(old) is None and parts.store.file_info(keep).complete
+    options = {"quotaChecked": True}
     assert run(parts.loads.load_batch(["/data/q/new.bin"], options))[0].status == "LOADED"
-    assert parts.store.file_info(old) is None
     assert parts.store.file_info(new).complete
 
 

@@ -267,15 +267,17 @@ class PolicyEnforcer:
     async def _evict_over_quota(self) -> None:
         """Evict down each EVICT quota over its size, except those with gated batches in
         flight: their workers are making room as they load, and the usage counts bytes
-        those batches are still replacing; the first pass after them finishes the job."""
-        busy = self.gate.busy_quotas()
-        usage = await self.usage_by_quota()
-        for rule in self.watch.policies.quotas.rules:
-            excess = usage.get(rule.path, 0) - rule.size_bytes
-            if rule.action is not QuotaAction.EVICT or excess <= 0 or rule.path in busy:
-                continue
-            if rule.path in self._roots:
-                await self._evict_oldest(self._roots[rule.path], excess)
+        those batches are still replacing; the first pass after them finishes the job.
+        No batch is admitted meanwhile: one would make room for the same excess."""
+        async with self.gate.paused():
+            busy = self.gate.busy_quotas()
+            usage = await self.usage_by_quota()
+            for rule in self.watch.policies.quotas.rules:
+                excess = usage.get(rule.path, 0) - rule.size_bytes
+                if rule.action is not QuotaAction.EVICT or excess <= 0 or rule.path in busy:
+                    continue
+                if rule.path in self._roots:
+                    await self._evict_oldest(self._roots[rule.path], excess)
 
     async def _evict_oldest(self, root: str, excess: int) -> None:
         """Evict the least recently used files under `root`, cluster-wide, until `excess`

@@ -8,9 +8,10 @@ files are checked against the cluster-wide quotas before the batch is sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,8 @@ class QuotaGate:
     index already shows of them), so concurrent batches of any number of jobs never admit
     past a quota together, and nothing is counted twice. A refused file is answered FAILED
     with QUOTA_EXCEEDED and the quota that refused it, and is never sent; under an EVICT
-    quota the file is sent with the bytes its worker must evict first (what one worker
+    quota its worker first makes the room (`make_room`) and the index learns of it before
+    the next batch is admitted, so two batches never free the same bytes (what one worker
     cannot free, the enforcer's next pass evicts elsewhere). A file needs its size minus
     what the index says its worker holds of it, so loading cached data again is never
     refused. Every batch carries `policyRevision`, the revision of the rules it was
@@ -75,6 +77,13 @@ class QuotaGate:
 
     def worker(self, worker_id: str) -> ActorRef:
         return GatedRef(self, worker_id, self.peers.worker(worker_id))
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No batch is admitted while this is held: the enforcer evicts under it, so an
+        admission and an eviction never make the same room twice."""
+        async with self._admitting:
+            yield
 
     def busy_quotas(self) -> set[str]:
         """The quota paths that admitted batches in flight are counted under (and may be
@@ -118,11 +127,15 @@ class QuotaGate:
                     reserved[quota_path] += verdict.needed
                 for quota_path, amount in verdict.evict.items():
                     evict[quota_path] += amount
+            if evict:  # made, and in the index, before the next batch is admitted
+                keep = [files[position][0] for position in admitted]
+                await ref.call("make_room", dict(evict), keep, options["policyRevision"])
+                await self.on_admitted(worker_id)
             self._flights.append(flight)
         try:
             if admitted:
                 sent = [files[position] for position in admitted]
-                gated = {**options, "quotaChecked": True, "evict": dict(evict)}
+                gated = {**options, "quotaChecked": True}
                 results = await ref.call("load_batch", sent, gated)
                 answers.update(zip(admitted, results, strict=True))
                 await self.on_admitted(worker_id)  # the batch's bytes into the index

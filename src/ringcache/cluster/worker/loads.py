@@ -24,8 +24,7 @@ class BatchLoads:
     """Serves `load_batch`: one result per file, never an exception for one bad file.
 
     Guarantees: a batch's files load in a few lanes (threads), as many as pay off (see
-    `lanes`); batches whose files are all on a local disk take turns; EVICT room the
-    coordinator's gate asked for is made before any file of the batch is loaded.
+    `lanes`); batches whose files are all on a local disk take turns.
     """
 
     def __init__(
@@ -54,6 +53,14 @@ class BatchLoads:
         self.catch_up = catch_up
         self._local_lanes = asyncio.Lock()  # held by a batch of local-disk files
 
+    async def make_room(self, evict: dict[str, int], keep: list[str], revision: int = 0) -> int:
+        """Evict `{quota path: bytes}` under EVICT quotas, least recently used first and
+        never a file of `keep` (the batch the room is for), under rules at least as new as
+        `revision`; the bytes freed. The coordinator's gate asks before it sends a batch."""
+        if revision:
+            await self.catch_up(revision)
+        return await self.run_io(self.quota.make_room, evict, set(keep))
+
     async def load_batch(
         self, files: list[Any], options: dict[str, Any] | None = None
     ) -> list[FileResult]:
@@ -63,17 +70,13 @@ class BatchLoads:
         Options: `skipIfExists`, `ifChanged` (skip when cached whole at the same version),
         `bandwidth` (bytes/s of UFS reads for this job on this worker), `jobId`; from the
         coordinator's quota gate, `quotaChecked` (skip this worker's own quota check) and
-        `evict` ({quota path: bytes} to evict first, least recently used, under EVICT
-        quotas) and `policyRevision` (the rules' revision it acted on: older rules here
+        `policyRevision` (the rules' revision it acted on: older rules here
         are refreshed first). A `skipCache` file is not cached: FILTERED, which a job
         counts skipped.
         """
         options = options or {}
         if options.get("policyRevision"):  # rules acknowledged before the batch apply to it
             await self.catch_up(options["policyRevision"])
-        if options.get("evict"):  # room the coordinator's gate asked for under EVICT quotas
-            batch = {_entry(entry)[0] for entry in files}
-            await self.run_io(self.quota.make_room, options["evict"], batch)
         throttle = self.throttles.for_job(options.get("jobId"), options.get("bandwidth"))
         work: list[tuple[int, str, Any, str, FileVersion | None]] = []
         results: list[dict[str, Any] | None] = [None] * len(files)

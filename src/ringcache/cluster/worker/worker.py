@@ -298,6 +298,9 @@ class Worker:
     ) -> dict[str, Any]:
         return await self._running().index_reports.drain(acked, limit)
 
+    async def make_room(self, evict: dict[str, int], keep: list[str], revision: int = 0) -> int:
+        return await self._running().loads.make_room(evict, keep, revision)
+
     async def lru_under(self, ufs_root: str, wanted: int) -> list[list[Any]]:
         return await self._running().quota.lru_under(ufs_root, wanted)
 

@@ -23,6 +23,7 @@ def make_config(root: Path, **overrides: object) -> ClusterConfig:
         page_size=overrides.pop("page_size", 64 * 1024),
         heartbeat_interval=overrides.pop("heartbeat_interval", 0.2),
         http_port=overrides.pop("http_port", 0),
+        data_host="127.0.0.1",  # one machine: every server on loopback
     )
     values: dict[str, object] = {
         "state_dir": root / "state",

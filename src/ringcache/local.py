@@ -118,7 +118,8 @@ class LocalCluster:
         cache_dir = self.config.worker.cache_dir / f"w{self._next_worker}"
         self._next_worker += 1
         worker_id = load_or_create_worker_id(cache_dir)
-        sock = bind_socket("127.0.0.1", self.config.worker.http_port)
+        host = self.config.worker.data_host or "127.0.0.1"  # a local cluster: this machine
+        sock = bind_socket(host, self.config.worker.http_port)
         worker = Worker(
             worker_id,
             self.config.worker,
@@ -127,7 +128,7 @@ class LocalCluster:
             cache_dir=cache_dir,
             lease_ttl=self.config.lease_ttl,
             peers=self.peers,
-            data_address=f"127.0.0.1:{sock.getsockname()[1]}",
+            data_address=f"{host}:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(cache_dir / "change-epoch"),
             discovery=discovery_for_registry(self.config.registry),
             peer_pages=HttpPeerPages(

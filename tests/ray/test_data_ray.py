@@ -25,6 +25,7 @@ def test_ray_workers_serve_byte_exact_reads_over_http_and_short_circuit(
     ray_cluster.coordinator.call_sync("add_mount", "/data", f"file://{tree}", {})
     nodes = ray_cluster.coordinator.call_sync("list_nodes")
     assert len({n["dataAddress"] for n in nodes}) == 3
+    assert all(n["dataAddress"].startswith("127.0.0.1:") for n in nodes)  # one machine
     namespace = ray_cluster.config.namespace
     for short_circuit in (False, True):
         client = connect(namespace=namespace, short_circuit=short_circuit, remember=False)

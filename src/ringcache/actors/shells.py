@@ -80,7 +80,8 @@ class WorkerActor(ActorShell):
         path = Path(cache_dir)
         context = ray.get_runtime_context()
         host = ray.util.get_node_ip_address() or socket.gethostname()
-        sock = bind_socket(host, config.worker.http_port)
+        data_host = config.worker.data_host or host
+        sock = bind_socket(data_host, config.worker.http_port)
         self.logic = Worker(
             load_or_create_worker_id(path),
             config.worker,
@@ -91,7 +92,7 @@ class WorkerActor(ActorShell):
             host=host,
             ray_node_id=context.get_node_id(),
             peers=RayPeers(config.namespace),
-            data_address=f"{host}:{sock.getsockname()[1]}",
+            data_address=f"{data_host}:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(path / "change-epoch"),
             discovery=discovery_for_registry(config.registry),
             peer_pages=HttpPeerPages(PeerAddresses(registry), token=data_token(config)),

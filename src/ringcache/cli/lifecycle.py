@@ -40,7 +40,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         stop_cluster,
     )
 
-    config = with_env_token(config_from(args)).resolved()
+    config = data_on_loopback_when_alone(with_env_token(config_from(args)).resolved())
     refusal = exposure_refusal(config, args.insecure)
     if refusal is not None:
         print(f"ringcache: {refusal}", file=sys.stderr)
@@ -82,6 +82,16 @@ def cmd_start(args: argparse.Namespace) -> int:
         return 1
     print("ringcache: stopped", file=sys.stderr)
     return 0
+
+
+def data_on_loopback_when_alone(config: ClusterConfig) -> ClusterConfig:
+    """A cluster on a Ray instance of its own (no Ray address given) runs on this machine
+    alone: its workers' data servers listen on, and advertise, 127.0.0.1."""
+    alone = config.ray_address in (None, "local") and not os.environ.get("RAY_ADDRESS")
+    if not alone or config.worker.data_host is not None:
+        return config
+    worker = config.worker.model_copy(update={"data_host": "127.0.0.1"})
+    return config.model_copy(update={"worker": worker})
 
 
 def _serve(cluster: RayCluster, config: ClusterConfig, verbose: bool) -> None:

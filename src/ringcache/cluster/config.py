@@ -26,6 +26,10 @@ class WorkerConfig(BaseModel):
     max_batch_concurrency: int = 8
     # The data server's port (Alluxio's worker HTTP port); taken: the next free one; 0: any.
     http_port: int = Field(28080, ge=0, le=65535)
+    # The address the data server listens on and advertises. None: the Ray node's address
+    # (what other machines reach it at); `ringcache start` on a Ray instance of its own, on
+    # one machine, uses 127.0.0.1.
+    data_host: str | None = None
     # With a cluster token (`api.token`), the data servers require it too; false leaves them
     # open (for Alluxio clients that send no Authorization header).
     http_token_required: bool = True

@@ -81,10 +81,14 @@ class HttpPeerPages:
         its pages copied by the kernel, as a local UFS file's are; else None."""
         if not asks:
             return None
-        slot = self._slot(peer)
-        async with slot:
+        async with self._slot(peer):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._threads, self.same_host.hand_over, peer, asks)
+            asked = loop.run_in_executor(self._threads, self.same_host.hand_over, peer, asks)
+            try:
+                return await asyncio.shield(asked)
+            except asyncio.CancelledError:  # no one will copy them: close what comes
+                asked.add_done_callback(_close_handed)
+                raise
 
     async def fetch(
         self, peer: str, path: str, version: FileVersion, offset: int, length: int
@@ -213,6 +217,11 @@ class HttpPeerPages:
                 answers.append(reader.answer())
         except OSError as exc:
             raise _Cut(str(exc) or type(exc).__name__, reader.received) from None
+
+
+def _close_handed(asked: asyncio.Future) -> None:
+    if not asked.cancelled() and asked.exception() is None and asked.result() is not None:
+        asked.result().close()
 
 
 def _range(path: str, version: FileVersion, offset: int, length: int) -> str:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ringcache.cluster.cache.page_io import FileRange
+from ringcache.cluster.worker import peer_copy
 from ringcache.cluster.worker.peers import PEER_NOT_HELD, ActorPeerPages
 
 from .fakes import PAGE, WORKER_A, WORKER_B, Parts, PeerRefs
@@ -117,4 +118,17 @@ def test_what_the_peer_does_not_hold_is_not_held_and_the_ufs_is_asked(tmp_path: 
         ("LOADED", "ufs", PEER_NOT_HELD)
     ] * 3
     for uri, data in zip(uris[1:], DATAS[1:], strict=True):
+        assert bytes(run(fetcher.transfers.read_cached(uri))) == data
+
+
+def test_a_bundle_is_handed_over_a_few_files_at_a_time(tmp_path: Path, run, monkeypatch) -> None:
+    """Each file handed over is a descriptor held open until copied: so many at a time."""
+    monkeypatch.setattr(peer_copy, "HANDED_FILES", 2)
+    holder, peers, fetcher, uris, entries = loaded_on_holder(tmp_path, run, DATAS)
+    handing = fetcher.transfers.copier.peer_pages = Handing(peers, holder)
+    answers = run(fetcher.transfers.fetch_batch(entries[:3]))
+    assert [(a.status, a.source) for a in answers] == [("LOADED", "peer")] * 3
+    assert [len(handed.ranges) for handed in handing.handed] == [2, 1]
+    assert peers.calls == []
+    for uri, data in zip(uris[:3], DATAS[:3], strict=True):
         assert bytes(run(fetcher.transfers.read_cached(uri))) == data

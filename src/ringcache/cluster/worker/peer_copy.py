@@ -30,6 +30,7 @@ T = TypeVar("T")
 CHUNK_BYTES = 16 << 20  # bytes per peer read of a large file: few requests, bounded memory
 BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
 BUNDLE_LANES = 4  # bundle calls in flight per fetch batch
+HANDED_FILES = 64  # files of a bundle handed over at once (a descriptor each, held open)
 
 Entry = tuple[str, int, float | None, str | None, list[str]]  # path, size, mtime, etag, holders
 
@@ -103,14 +104,20 @@ class PeerCopy:
         stored: set[str] = set()
         lacking: dict[str, PeerFetchFailed] = {}
         try:
-            asks = [(path, version, 0, version.size) for path, version in files]
-            handed = await _from_peer(self.peer_pages.hand_over(peer, asks))
-            if handed is not None:
-                stored = await self.run_io(self._copy_whole, files, handed, throttle)
-                for (path, _), where in zip(files, handed.ranges, strict=True):
+            left: list[tuple[str, FileVersion]] = []
+            for at in range(0, len(files), HANDED_FILES):
+                group = files[at : at + HANDED_FILES]
+                asks = [(path, version, 0, version.size) for path, version in group]
+                handed = await _from_peer(self.peer_pages.hand_over(peer, asks))
+                if handed is None:  # not on this host, or not now
+                    left += files[at:]
+                    break
+                stored |= await self.run_io(self._copy_whole, group, handed, throttle)
+                for (path, _), where in zip(group, handed.ranges, strict=True):
                     if where is None:
                         lacking[path] = _not_whole(peer, path)
-                files = [f for f in files if f[0] not in stored and f[0] not in lacking]
+                left += [f for f in group if f[0] not in stored and f[0] not in lacking]
+            files = left
             if files:
                 answers = await _from_peer(self.peer_pages.fetch_whole(peer, files))
                 if throttle is not None:
@@ -120,7 +127,7 @@ class PeerCopy:
                 lacking.update((p, _not_whole(peer, p)) for p, _ in files if p not in fetched)
         except PeerFetchFailed as exc:
             log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc.message)
-            lacking.update((path, exc) for path, _ in files if path not in stored)
+            lacking.update((p, exc) for p, _ in files if p not in stored and p not in lacking)
         return stored, lacking
 
     def _store_whole(

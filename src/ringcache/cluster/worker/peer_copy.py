@@ -42,7 +42,10 @@ class PeerCopy:
     peer (else nothing of it is kept); each failure is returned with the peer and its
     reason, never raised (but CapacityExceeded, which no other source would avoid);
     a large file is read in `chunk_bytes` ranges, the next one in flight while one is
-    stored; small files in bundles, at most BUNDLE_LANES bundles in flight.
+    stored; small files in bundles, at most BUNDLE_LANES bundles in flight. A peer that
+    hands its data files over (one on this host) has its pages copied from them by the
+    kernel, each run listed only if the peer dropped no page meanwhile (else those bytes
+    are asked for as from any peer); waiting on a peer never holds an I/O thread.
     """
 
     def __init__(

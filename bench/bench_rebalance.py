@@ -6,12 +6,14 @@
 1. Bytes moved when one worker joins N, against the ideal: the bytes whose owner changed
    (and the 1/(N+1) share a perfect ring would move).
 2. Peer-to-peer moves against UFS reloads: the same files fetched onto the new worker from
-   the peers that hold them (over their data servers), and, after dropping them, from the
-   local-disk UFS; `--rounds` rounds, each side first in half of them. `peer_vs_ufs` is
-   the UFS time over the peer time, summed over the rounds (1.0: as fast; the aim is 0.9).
-   Beside them, the bound of any copy whose bytes land in user space (as a TCP receiver's
-   do): the same files read with `pread` and written with `pwrite` to new files, against
-   `copy_file_range` (the in-kernel copy a local-disk UFS load makes).
+   the peers that hold them, and, after dropping them, from the local-disk UFS; `--rounds`
+   rounds, each side first in half of them. `peer_vs_ufs` is the UFS time over the peer
+   time, summed over the rounds (1.0: as fast; the aim is 0.9). The workers here share a
+   host, so the peers hand their data files over and the kernel copies the pages
+   (`copy_file_range`, as for the UFS); between hosts they travel over HTTP. Beside them,
+   the bound of any copy whose bytes land in user space (as an HTTP receiver's do): the
+   same files read with `pread` and written with `pwrite` to new files, against
+   `copy_file_range`.
 3. A rebalance limited by `loadBandwidth` against an unlimited one of the same data.
 """
 

@@ -16,6 +16,7 @@ from .alluxio import AlluxioWorkerApi, file_id
 from .local_reads import LocalReadServer, socket_name
 from .peer_api import PeerPagesApi
 from .peer_client import HttpPeerPages
+from .peer_handover import PeerHandoverServer
 from .server import DEFAULT_PORT, DataServer, bind_socket
 
 __all__ = [
@@ -35,22 +36,27 @@ __all__ = [
 
 @dataclass
 class DataPlane:
-    """The servers carrying one worker's bytes: HTTP, and short-circuit reads if it has
-    a change epoch for its readers to check."""
+    """The servers carrying one worker's bytes: HTTP, and short-circuit reads and peers'
+    hand-overs if it has a change epoch for its readers to check."""
 
     http: DataServer
     local: LocalReadServer | None
+    handover: PeerHandoverServer | None = None  # data files handed to peers on this host
 
     async def stop(self) -> None:
         await self.http.stop()
         if self.local is not None:
             await self.local.stop()
+        if self.handover is not None:
+            await self.handover.stop()
 
     async def crash(self) -> None:
         """Go away as a crashed worker's would: answers cut mid-way, no goodbye."""
         self.http.abort()
         if self.local is not None:
             await self.local.stop()
+        if self.handover is not None:
+            await self.handover.stop()
 
 
 def data_token(config: ClusterConfig) -> str | None:
@@ -77,8 +83,13 @@ async def serve(worker: Worker, sock: socket.socket, token: str | None = None) -
     peers = PeerPagesApi(services.store, worker.clock, worker.env.run_io, worker.change_epoch)
     http = DataServer(peers.routing(api.answer), sock, token=token)
     await http.start()
-    local = None
+    local = handover = None
     if worker.change_epoch is not None:
         local = LocalReadServer(services.reads, worker.change_epoch, worker.worker_id, token)
         await local.start()
-    return DataPlane(http, local)
+        # Peers on this host copy pages from the data files themselves.
+        handover = PeerHandoverServer(
+            services.store, worker.clock, worker.change_epoch, worker.worker_id, token
+        )
+        await handover.start()
+    return DataPlane(http, local, handover)

@@ -82,7 +82,7 @@ class PeerPagesApi:
         uri = _ufs_path(query, request.path[len(RANGE) :])
         offset = _integer(query.get("offset", "0"), "offset")
         length = _integer(query.get("length", "0"), "length")
-        version = _version(query.get("size", ""), query.get("mtime"), query.get("etag"))
+        version = parse_version(query.get("size", ""), query.get("mtime"), query.get("etag"))
         if offset + length > version.size:
             raise InvalidArgument(f"{offset}+{length} is past the end ({version.size})")
         epoch = self.epoch
@@ -101,20 +101,20 @@ class PeerPagesApi:
         self, uri: str, version: FileVersion, offset: int, length: int
     ) -> PageSpan | bytes | None:
         store = self.store
-        if not _holds(store, uri, version):
+        if not holds_version(store, uri, version):
             return None
         found = store.span(uri, offset, length, self.clock.now())
         if found is None:  # a medium that keeps no files: the bytes themselves
             return self._read(uri, version, offset, length)
         # Asked again: a new version recorded meanwhile may have replaced the pages found.
-        return found if found.length == length and _holds(store, uri, version) else None
+        return found if found.length == length and holds_version(store, uri, version) else None
 
     def _read(self, uri: str, version: FileVersion, offset: int, length: int) -> bytes | None:
         store = self.store
-        if not _holds(store, uri, version):
+        if not holds_version(store, uri, version):
             return None
         data = store.read(uri, offset, length, self.clock.now())
-        if data is None or len(data) != length or not _holds(store, uri, version):
+        if data is None or len(data) != length or not holds_version(store, uri, version):
             return None
         return bytes(data)
 
@@ -134,7 +134,7 @@ def _files(text: str | None) -> list[tuple[str, FileVersion]]:
         files = json.loads(text or "")
         if not isinstance(files, list):
             raise ValueError
-        return [(_uri(uri), _version(str(n), mtime, etag)) for uri, n, mtime, etag in files]
+        return [(_uri(uri), parse_version(str(n), mtime, etag)) for uri, n, mtime, etag in files]
     except (ValueError, TypeError):
         message = "files must be a JSON list of [ufsFullPath, size, mtime, etag]"
         raise InvalidArgument(message) from None
@@ -146,12 +146,12 @@ def _uri(value: object) -> str:
     return value
 
 
-def _holds(store: PageStore, uri: str, version: FileVersion) -> bool:
+def holds_version(store: PageStore, uri: str, version: FileVersion) -> bool:
     held = store.held([uri])[0]
     return held is not None and held[0] == version
 
 
-def _version(size: str, mtime: object, etag: object) -> FileVersion:
+def parse_version(size: str, mtime: object, etag: object) -> FileVersion:
     if mtime is not None:
         try:
             mtime = float(mtime)  # type: ignore[arg-type]

@@ -4,6 +4,8 @@
 Each exchange is blocking socket I/O on an I/O thread: the request goes out in one send,
 the body comes into one preallocated buffer (`recv_into`, no copy in Python), so a large
 range costs a few system calls; a bundle of small files is pipelined on one connection.
+A peer on this host hands its data files over instead (`hand_over`, `peer_handover`): the
+pages are then copied by the kernel, and never cross a socket.
 
 The threads are this client's own. A thread that waits on a peer must never hold one the
 worker's own work needs: two workers fetching from each other (or a peer in the same
@@ -24,13 +26,16 @@ from ..cluster.worker.peers import (
     PEER_NOT_HELD,
     PEER_SHORT_READ,
     PEER_UNAVAILABLE,
+    Ask,
     Buffer,
+    Handed,
     PeerAddresses,
     PeerFetchFailed,
 )
 from .alluxio import file_id
 from .http11 import MAX_HEAD
 from .peer_api import FILES, RANGE
+from .peer_handover_client import SameHostPeers
 
 PER_PEER = 4  # exchanges in flight with one peer (and connections kept to it)
 IO_THREADS = 32  # exchanges in flight in all (the rest wait their turn)
@@ -69,6 +74,21 @@ class HttpPeerPages:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._idle: dict[str, list[socket.socket]] = {}
         self._lock = threading.Lock()
+        self.same_host = SameHostPeers(token)
+
+    async def hand_over(self, peer: str, asks: list[Ask]) -> Handed | None:
+        """The peer's data files holding `asks`, when it is on this host (`peer_handover`):
+        its pages copied by the kernel, as a local UFS file's are; else None."""
+        if not asks:
+            return None
+        async with self._slot(peer):
+            loop = asyncio.get_running_loop()
+            asked = loop.run_in_executor(self._threads, self.same_host.hand_over, peer, asks)
+            try:
+                return await asyncio.shield(asked)
+            except asyncio.CancelledError:  # no one will copy them: close what comes
+                asked.add_done_callback(_close_handed)
+                raise
 
     async def fetch(
         self, peer: str, path: str, version: FileVersion, offset: int, length: int
@@ -115,14 +135,13 @@ class HttpPeerPages:
         for connections in kept.values():
             for connection in connections:
                 connection.close()
+        self.same_host.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def _exchange(self, peer: str, targets: list[str]) -> list[tuple[int, bytearray]]:
         """The `(status, body)` answers to GETs of `targets` from `peer`, in order."""
         address = await self.addresses.resolve(peer)
-        slot = self._slots.get(peer)
-        if slot is None:
-            slot = self._slots[peer] = asyncio.Semaphore(self.per_peer)
+        slot = self._slot(peer)
         requests = [
             f"GET {target} HTTP/1.1\r\nHost: {address}\r\n{self.authorization}\r\n".encode()
             for target in targets
@@ -134,6 +153,12 @@ class HttpPeerPages:
             except PeerFetchFailed:
                 self.addresses.forget(peer)
                 raise
+
+    def _slot(self, peer: str) -> asyncio.Semaphore:
+        slot = self._slots.get(peer)
+        if slot is None:
+            slot = self._slots[peer] = asyncio.Semaphore(self.per_peer)
+        return slot
 
     def _answers(self, address: str, requests: list[bytes]) -> list[tuple[int, bytearray]]:
         """Blocking: the answers to `requests` from `address`, on a kept connection if any."""
@@ -192,6 +217,11 @@ class HttpPeerPages:
                 answers.append(reader.answer())
         except OSError as exc:
             raise _Cut(str(exc) or type(exc).__name__, reader.received) from None
+
+
+def _close_handed(asked: asyncio.Future) -> None:
+    if not asked.cancelled() and asked.exception() is None and asked.result() is not None:
+        asked.result().close()
 
 
 def _range(path: str, version: FileVersion, offset: int, length: int) -> str:

@@ -19,6 +19,7 @@ import pytest
 
 from ringcache.cluster.ring.membership import NodeRecord, node_key
 from ringcache.cluster.ufs.filesystem import FileVersion
+from ringcache.cluster.worker.epoch import ChangeEpoch
 from ringcache.cluster.worker.peers import (
     PEER_NOT_HELD,
     PEER_UNAVAILABLE,
@@ -30,6 +31,7 @@ from ringcache.cluster.worker.peers import (
 from ringcache.dataserver import DataServer, HttpPeerPages, bind_socket
 from ringcache.dataserver.alluxio import file_id, status_answer
 from ringcache.dataserver.peer_api import PeerPagesApi
+from ringcache.dataserver.peer_handover import PeerHandoverServer
 
 from ..worker.fakes import PAGE, WORKER_A, Parts, PeerRefs
 
@@ -76,16 +78,25 @@ async def not_here(request: Any) -> Any:
 
 @asynccontextmanager
 async def over_http(tmp_path: Path) -> AsyncIterator[Side]:
-    holder = Parts(tmp_path, WORKER_A)
-    api = PeerPagesApi(holder.store, holder.clock, asyncio.to_thread, None)
+    """The data server, and the hand-over server for peers on this host beside it."""
+    epoch = ChangeEpoch(tmp_path / "epoch")
+    holder = Parts(tmp_path, WORKER_A, dropping=epoch.changing)
+    api = PeerPagesApi(holder.store, holder.clock, asyncio.to_thread, epoch)
     server = DataServer(api.routing(not_here), bind_socket("127.0.0.1", 0))
     await server.start()
+    handover = PeerHandoverServer(holder.store, holder.clock, epoch, WORKER_A)
+    await handover.start()
     pages = HttpPeerPages(PeerAddresses(Records({WORKER_A: server.address})))
+
+    async def vanish() -> None:
+        await server.stop()
+        await handover.stop()
+
     try:
-        yield Side(holder, pages, server.stop)
+        yield Side(holder, pages, vanish)
     finally:
         pages.close()
-        await server.stop()
+        await vanish()
 
 
 @pytest.fixture(params=[over_actor_calls, over_http], ids=["actor", "http"])
@@ -216,3 +227,26 @@ def test_bad_peer_calls_are_answered_4xx_with_a_status(tmp_path: Path) -> None:
                     assert "status" in json.loads(body)
 
     asyncio.run(main())
+
+
+def test_a_hand_over_is_exact_or_nothing(side) -> None:
+    """Each implementation may hand nothing over (a peer elsewhere, or no data files to
+    hand): then None; what it hands holds exactly the bytes asked, or None per range, and
+    a peer gone hands nothing."""
+    data = os.urandom(3 * PAGE + 1)
+
+    async def test(side: Side) -> None:
+        ((uri, version),) = (await cached(side, {"a.bin": data})).items()
+        asks = [(uri, version, PAGE, 2 * PAGE + 1)]
+        handed = await side.pages.hand_over(WORKER_A, asks)
+        if handed is None:
+            return
+        try:
+            ((where),) = handed.ranges
+            assert where is None or os.pread(where.fd, where.length, where.offset) == data[PAGE:]
+        finally:
+            handed.close()
+        await side.vanish()
+        assert await side.pages.hand_over(WORKER_A, asks) is None
+
+    side(test)

@@ -34,9 +34,17 @@ from .model import (
     bit_indexes,
     check_priority,
 )
-from .writes import PageWrites
+from .page_io import FileRange
+from .writes import PageWrites, SourceChanged
 
-__all__ = ["PRIORITIES", "CachedFile", "CapacityExceeded", "PageStore", "StoreStats"]
+__all__ = [
+    "PRIORITIES",
+    "CachedFile",
+    "CapacityExceeded",
+    "PageStore",
+    "SourceChanged",
+    "StoreStats",
+]
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +215,28 @@ class PageStore:
         while position < len(pages):
             position = self._writes.put_run(
                 path, first_index, pages, position, now, version, priority, evicted
+            )
+        return evicted
+
+    def copy_pages(
+        self,
+        path: str,
+        first_index: int,
+        pages: Sequence[FileRange],
+        now: float,
+        unchanged: Callable[[], bool],
+        *,
+        version: FileVersion,
+    ) -> list[tuple[str, int]]:
+        """`put_pages` of ranges of a file that may change while they are copied (another
+        worker's data file on this host): each run of pages is listed only if `unchanged()`
+        answers True once its bytes are written, else none of that run is and
+        `SourceChanged` is raised (the runs before it stay stored)."""
+        evicted: list[tuple[str, int]] = []
+        position = 0
+        while position < len(pages):
+            position = self._writes.put_run(
+                path, first_index, pages, position, now, version, None, evicted, unchanged
             )
         return evicted
 

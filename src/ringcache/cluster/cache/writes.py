@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import InvalidArgument
 from ..ufs.filesystem import FileVersion
@@ -11,6 +11,11 @@ from .changes import CacheChanges
 from .index import CacheIndex
 from .medium import Medium, PageData
 from .model import CapacityExceeded, FileEntry
+
+
+class SourceChanged(OSError):
+    """Pages copied from a source that may have changed while they were (a peer's data
+    file, whose pages the peer dropped meanwhile): none of them was listed."""
 
 
 class PageWrites:
@@ -41,9 +46,11 @@ class PageWrites:
         version: FileVersion | None,
         priority: str | None,
         evicted: list[tuple[str, int]],
+        unchanged: Callable[[], bool] | None = None,
     ) -> int:
         """Store `pages[position:]`, or as many of them as fit in the store together;
-        returns the position of the first page not handled."""
+        returns the position of the first page not handled. With `unchanged`, the pages
+        written are listed only if it answers True once they are (else SourceChanged)."""
         medium, changes = self.medium, self.changes
         with changes.changing():
             entry = self.index.files.get(path)
@@ -67,7 +74,8 @@ class PageWrites:
                     entry, first_index, pages, position, reserved, evicted
                 )
                 touched = range(start, first_index + position)
-            if medium.instant and reserved:  # nothing worth leaving the lock for: one pass
+            # Nothing worth leaving the lock for (and no source to check): one pass.
+            if medium.instant and reserved and unchanged is None:
                 outcome = medium.write(entry, reserved)
                 if touched is None and outcome[0] == len(reserved):
                     self._hold(entry, reserved)  # a whole run: nothing came between
@@ -76,6 +84,8 @@ class PageWrites:
                 return position
         # The writes happen outside the lock, so threads write pages in parallel.
         outcome = medium.write(entry, reserved) if reserved else (0, None)
+        if unchanged is not None and outcome[0] and not unchanged():
+            outcome = (0, SourceChanged(errno.ESTALE, f"{path}: the source changed meanwhile"))
         with changes.changing():
             self._list_run(entry, reserved, outcome, touched)
         return position

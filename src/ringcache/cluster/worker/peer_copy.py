@@ -8,11 +8,19 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from ..cache.model import page_runs
-from ..cache.store import PageStore
+from ..cache.page_io import FileRange
+from ..cache.store import PageStore, SourceChanged
 from ..clock import Clock
 from ..environment import RunIo
 from ..ufs.filesystem import FileVersion
-from .peers import PEER_NOT_HELD, PEER_UNAVAILABLE, Buffer, PeerFetchFailed, PeerPages
+from .peers import (
+    PEER_NOT_HELD,
+    PEER_UNAVAILABLE,
+    Buffer,
+    Handed,
+    PeerFetchFailed,
+    PeerPages,
+)
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -22,6 +30,7 @@ T = TypeVar("T")
 CHUNK_BYTES = 16 << 20  # bytes per peer read of a large file: few requests, bounded memory
 BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
 BUNDLE_LANES = 4  # bundle calls in flight per fetch batch
+HANDED_FILES = 64  # files of a bundle handed over at once (a descriptor each, held open)
 
 Entry = tuple[str, int, float | None, str | None, list[str]]  # path, size, mtime, etag, holders
 
@@ -33,7 +42,10 @@ class PeerCopy:
     peer (else nothing of it is kept); each failure is returned with the peer and its
     reason, never raised (but CapacityExceeded, which no other source would avoid);
     a large file is read in `chunk_bytes` ranges, the next one in flight while one is
-    stored; small files in bundles, at most BUNDLE_LANES bundles in flight.
+    stored; small files in bundles, at most BUNDLE_LANES bundles in flight. A peer that
+    hands its data files over (one on this host) has its pages copied from them by the
+    kernel, each run listed only if the peer dropped no page meanwhile (else those bytes
+    are asked for as from any peer); waiting on a peer never holds an I/O thread.
     """
 
     def __init__(
@@ -79,23 +91,47 @@ class PeerCopy:
         async def lane() -> None:  # lanes take the bundles in order, one after another each
             for peer, bundle in queue:
                 files = [(e[0], FileVersion(*e[1:4])) for e in bundle]
-                try:
-                    answers = await _from_peer(self.peer_pages.fetch_whole(peer, files))
-                except PeerFetchFailed as exc:
-                    log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc.message)
-                    failed.update((e[0], (peer, exc)) for e in bundle)
-                    continue
-                if throttle is not None:
-                    await self.run_io(throttle.consume, sum(len(a or b"") for a in answers))
-                stored = await self.run_io(self._store_whole, files, answers)
+                stored, lacking = await self._bundle(peer, files, throttle)
                 done.update(stored)
-                for path, _ in files:
-                    if path not in stored:
-                        message = f"{peer} does not hold {path} whole"
-                        failed[path] = (peer, PeerFetchFailed(message, PEER_NOT_HELD))
+                failed.update((path, (peer, problem)) for path, problem in lacking.items())
 
         await asyncio.gather(*(lane() for _ in range(min(BUNDLE_LANES, len(ordered)))))
         return done, failed
+
+    async def _bundle(
+        self, peer: str, files: list[tuple[str, FileVersion]], throttle: Throttle | None
+    ) -> tuple[set[str], dict[str, PeerFetchFailed]]:
+        """Whole small files from `peer`: copied from its data files when it is on this
+        host, else (and for those it dropped meanwhile) in one call over its data server.
+        The paths stored, and why not by path for the others."""
+        stored: set[str] = set()
+        lacking: dict[str, PeerFetchFailed] = {}
+        try:
+            left: list[tuple[str, FileVersion]] = []
+            for at in range(0, len(files), HANDED_FILES):
+                group = files[at : at + HANDED_FILES]
+                asks = [(path, version, 0, version.size) for path, version in group]
+                handed = await _from_peer(self.peer_pages.hand_over(peer, asks))
+                if handed is None:  # not on this host, or not now
+                    left += files[at:]
+                    break
+                stored |= await self.run_io(self._copy_whole, group, handed, throttle)
+                for (path, _), where in zip(group, handed.ranges, strict=True):
+                    if where is None:
+                        lacking[path] = _not_whole(peer, path)
+                left += [f for f in group if f[0] not in stored and f[0] not in lacking]
+            files = left
+            if files:
+                answers = await _from_peer(self.peer_pages.fetch_whole(peer, files))
+                if throttle is not None:
+                    await self.run_io(throttle.consume, sum(len(a or b"") for a in answers))
+                fetched = await self.run_io(self._store_whole, files, answers)
+                stored.update(fetched)
+                lacking.update((p, _not_whole(peer, p)) for p, _ in files if p not in fetched)
+        except PeerFetchFailed as exc:
+            log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc.message)
+            lacking.update((p, exc) for p, _ in files if p not in stored and p not in lacking)
+        return stored, lacking
 
     def _store_whole(
         self, files: list[tuple[str, FileVersion]], answers: list[Buffer | None]
@@ -110,6 +146,46 @@ class PeerCopy:
                 self._put(path, 0, data, version)
                 stored.add(path)
         return stored
+
+    def _copy_whole(
+        self, files: list[tuple[str, FileVersion]], handed: Handed, throttle: Throttle | None
+    ) -> set[str]:
+        """Whole files copied from the ranges `handed` over (all closed once done); the
+        paths stored. A file the peer may have dropped while copied is not kept."""
+        store, stored = self.store, set()
+        try:
+            if throttle is not None:
+                throttle.consume(sum(where.length for where in handed.ranges if where))
+            with store.journal_batch():
+                for (path, version), where in zip(files, handed.ranges, strict=True):
+                    if where is None:
+                        continue
+                    store.set_file(path, version, self.clock.now())  # with its rule's priority
+                    try:
+                        self._copy(path, 0, where, version, handed)
+                    except SourceChanged:
+                        store.remove_file(path)
+                        continue
+                    except BaseException:
+                        store.remove_file(path)
+                        raise
+                    stored.add(path)
+        finally:
+            handed.close()
+        return stored
+
+    def _copy(
+        self, path: str, first: int, where: FileRange, version: FileVersion, handed: Handed
+    ) -> None:
+        """Pages `first, first + 1, ...` of `path` copied from `where` by the kernel."""
+        size = self.page_size
+        pages = [
+            FileRange(where.fd, where.offset + at, min(size, where.length - at))
+            for at in range(0, where.length, size)
+        ]
+        self.store.copy_pages(
+            path, first, pages, self.clock.now(), handed.unchanged, version=version
+        )
 
     async def copy(
         self, peer: str, path: str, version: FileVersion, throttle: Throttle | None
@@ -127,6 +203,7 @@ class PeerCopy:
                 for run_start, run_stop in page_runs(store.missing_pages(path, 0, version.size))
                 for start in range(run_start, run_stop, chunk)
             ]
+            ranges = await self._copy_handed(peer, path, version, ranges, throttle)
             for i, (start, stop) in enumerate(ranges):
                 if pending is None:
                     pending = asyncio.ensure_future(self._get(peer, path, version, start, stop))
@@ -151,11 +228,52 @@ class PeerCopy:
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
 
+    async def _copy_handed(
+        self,
+        peer: str,
+        path: str,
+        version: FileVersion,
+        ranges: list[tuple[int, int]],
+        throttle: Throttle | None,
+    ) -> list[tuple[int, int]]:
+        """The ranges of pages copied from the peer's data files when it is on this host;
+        those left for its data server (all, if it is elsewhere; those from the first the
+        peer may have dropped pages of while it was copied)."""
+        if not ranges:
+            return ranges
+        asks = [(path, version, *self._bytes(version, start, stop)) for start, stop in ranges]
+        handed = await _from_peer(self.peer_pages.hand_over(peer, asks))
+        if handed is None:
+            return ranges
+        if any(where is None for where in handed.ranges):
+            handed.close()
+            raise _not_whole(peer, path)
+
+        def copy_all() -> list[tuple[int, int]]:
+            try:
+                for i, ((start, _), where) in enumerate(zip(ranges, handed.ranges, strict=True)):
+                    assert where is not None
+                    if throttle is not None:
+                        throttle.consume(where.length)
+                    try:
+                        self._copy(path, start, where, version, handed)
+                    except SourceChanged:
+                        return ranges[i:]
+                return []
+            finally:
+                handed.close()
+
+        return await self.run_io(copy_all)
+
+    def _bytes(self, version: FileVersion, start: int, stop: int) -> tuple[int, int]:
+        """`(offset, length)` of pages `[start, stop)` of a file at `version`."""
+        offset = start * self.page_size
+        return offset, min(version.size, stop * self.page_size) - offset
+
     async def _get(
         self, peer: str, path: str, version: FileVersion, start: int, stop: int
     ) -> Buffer:
-        offset = start * self.page_size
-        length = min(version.size, stop * self.page_size) - offset
+        offset, length = self._bytes(version, start, stop)
         return await _from_peer(self.peer_pages.fetch(peer, path, version, offset, length))
 
     def _put(self, path: str, first: int, data: Buffer, version: FileVersion) -> Any:
@@ -163,6 +281,10 @@ class PeerCopy:
         view, size = memoryview(data), self.page_size
         pages = [view[i : i + size] for i in range(0, len(view), size)]
         return self.store.put_pages(path, first, pages, self.clock.now(), version=version)
+
+
+def _not_whole(peer: str, path: str) -> PeerFetchFailed:
+    return PeerFetchFailed(f"{peer} does not hold {path} whole", PEER_NOT_HELD)
 
 
 async def _from_peer(asked: Awaitable[T]) -> T:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..cache.page_io import FileRange
 from ..errors import RingcacheError
 from ..refs import ActorRef, Peers
 from ..ring.membership import NodeRecord, node_key
 from ..ufs.filesystem import FileVersion
 
 Buffer = bytes | bytearray | memoryview
+Ask = tuple[str, FileVersion, int, int]  # path, version, offset, length
 
 PEER_UNAVAILABLE = "PEER_UNAVAILABLE"  # the peer, or its data server, could not be reached
 PEER_NOT_HELD = "PEER_NOT_HELD"  # the peer does not hold that version of the range
@@ -52,8 +54,29 @@ class PeerPages(Protocol):
     ) -> list[Buffer | None]:
         """Each `(path, version)` whole from the peer's pages, None where it can't."""
 
+    async def hand_over(self, peer: str, asks: list[Ask]) -> Handed | None:
+        """Where each range asked lies in the peer's own data files, when the peer is on
+        this host and can say so; None when not (then `fetch` and `fetch_whole` are)."""
+
     def close(self) -> None:
         """Let go of what is kept open for the next fetch (connections)."""
+
+
+class Handed(Protocol):
+    """Ranges of a peer's data files on this host, handed over open.
+
+    `ranges[i]` holds the bytes of the i-th range asked, at that version (None: the peer
+    does not hold all of it), for as long as `unchanged()` answers True: a copy of them
+    checked with it after the copy is exact (the peer dropped no page meanwhile).
+    """
+
+    ranges: list[FileRange | None]
+
+    def unchanged(self) -> bool:
+        """Whether the peer has dropped no cached byte since it located the ranges."""
+
+    def close(self) -> None:
+        """Close the descriptors handed over."""
 
 
 class ActorPeerPages:
@@ -83,6 +106,9 @@ class ActorPeerPages:
             data if data is not None and len(data) == version.size else None
             for data, (_, version) in zip(answers, files, strict=True)
         ]
+
+    async def hand_over(self, peer: str, asks: list[Ask]) -> Handed | None:
+        return None  # no data files to hand: the bytes travel in the calls' answers
 
     def close(self) -> None:
         pass  # nothing kept: each call goes through the runtime's references

@@ -1,0 +1,218 @@
+"""Same-host peer copies: a worker hands a peer on its host its open data files, so the
+peer's kernel copies the pages (`copy_file_range`) as it copies a local UFS file.
+
+A peer connects to the worker's Unix socket for peers (abstract namespace, named after
+the worker id: a peer on another host or network namespace cannot reach it, and falls
+back to HTTP) and sends one JSON line per call:
+`{"asks": [[URI, size, mtime, etag, offset, length], ...], "token": ...}` (the token
+when the worker was given one), at most MAX_ASKS ranges. The worker answers one line:
+
+- `{"epoch": n, "ranges": [[i, offset, length] | null, ...]}` with descriptors attached
+  (SCM_RIGHTS): the first, of its `ChangeEpoch` file, then one per data file; range `k`
+  is `length` bytes at `offset` of descriptor `i` (null: not held whole at that version).
+  They are the right bytes while the epoch's `begun` stays `n` (taken, with no drop in
+  flight, before the ranges were located): a peer copies them, then checks it;
+- `{"status": message, "code": n}` otherwise (401: no token; 409: pages are being
+  dropped; 400: a bad call): the peer asks over HTTP instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import socket
+
+from ..cluster.cache.store import PageStore
+from ..cluster.clock import Clock
+from ..cluster.errors import InvalidArgument
+from ..cluster.ufs.filesystem import FileVersion
+from ..cluster.worker.epoch import ChangeEpoch
+from .peer_api import holds_version, parse_version
+
+log = logging.getLogger(__name__)
+
+MAX_ASKS = 128  # ranges per call: their descriptors stay well under SCM_MAX_FD (253)
+MAX_LINE = 1 << 20  # bytes of a call's line
+
+
+def handover_socket_name(worker_id: str) -> str:
+    """The abstract Unix socket a worker hands its data files to peers on."""
+    return f"\0ringcache-peer-pages-{worker_id}"
+
+
+class PeerHandoverServer:
+    """Hands peers on this host the data files holding cached ranges of one worker.
+
+    Guarantees: with a `token`, a call without it is answered 401 and nothing else; a
+    range is handed only if every page of it is held at the version named, located with
+    the epoch stable before (a peer that finds `begun` unchanged after copying copied the
+    right bytes); no range at all while a drop is in flight; one peer's failure never
+    stops the server.
+    """
+
+    def __init__(
+        self,
+        store: PageStore,
+        clock: Clock,
+        epoch: ChangeEpoch,
+        worker_id: str,
+        token: str | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.epoch = epoch
+        self.token = token
+        self.name = handover_socket_name(worker_id)
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task | None = None
+        self._peers: set[asyncio.Task] = set()
+        self._epoch_fd = -1
+
+    async def start(self) -> None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self.name)
+        except OSError as exc:  # another of this id here: peers copy over HTTP instead
+            listener.close()
+            log.warning("peer handover: cannot listen on %r: %s", self.name[1:], exc)
+            return
+        listener.listen(256)
+        listener.setblocking(False)
+        self._listener = listener
+        self._epoch_fd = os.open(self.epoch.path, os.O_RDONLY)
+        self._accepting = asyncio.get_running_loop().create_task(self._accept())
+
+    async def stop(self) -> None:
+        if self._listener is None:
+            return
+        tasks = [t for t in (self._accepting, *self._peers) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._listener.close()
+        self._listener = None
+        os.close(self._epoch_fd)
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._listener is not None
+        while True:
+            peer, _ = await loop.sock_accept(self._listener)
+            task = loop.create_task(self._serve(peer))
+            self._peers.add(task)
+            task.add_done_callback(self._peers.discard)
+
+    async def _serve(self, peer: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        peer.setblocking(False)
+        buffer = b""
+        try:
+            while True:
+                while b"\n" not in buffer:
+                    chunk = await loop.sock_recv(peer, 65536)
+                    if not chunk or len(buffer) > MAX_LINE:
+                        return
+                    buffer += chunk
+                line, buffer = buffer.split(b"\n", 1)
+                await self._answer(loop, peer, line)
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the peer went away, or this worker is stopping
+        finally:
+            peer.close()
+
+    async def _answer(self, loop: asyncio.AbstractEventLoop, peer: socket.socket, line: bytes):
+        # Before locating: a drop begun after it shows as a new `begun`; none in flight.
+        seen = self.epoch.stable()
+        try:
+            call = json.loads(line)
+            if not isinstance(call, dict):
+                raise InvalidArgument("a call is a JSON object")
+            if self.token is not None and not hmac.compare_digest(
+                str(call.get("token", "")), self.token
+            ):
+                reply = {"status": "a peer handover needs the cluster's token", "code": 401}
+                return await loop.sock_sendall(peer, _line(reply))
+            asks = _asks(call.get("asks"))
+        except (ValueError, InvalidArgument) as exc:
+            return await loop.sock_sendall(peer, _line({"status": str(exc), "code": 400}))
+        if seen is None:
+            reply = {"status": "pages are being dropped: ask over HTTP", "code": 409}
+            return await loop.sock_sendall(peer, _line(reply))
+        # Locating is bookkeeping under the store's lock, opening a file a system call.
+        files: dict[str, int] = {}  # data file -> its descriptor's position
+        fds = [self._epoch_fd]
+        ranges: list[list[int] | None] = []
+        try:
+            for uri, version, offset, length in asks:
+                where = self._locate(uri, version, offset, length)
+                if where is None or isinstance(where, list):
+                    ranges.append(where)
+                    continue
+                path, start = where
+                if path not in files:
+                    try:
+                        fds.append(os.open(path, os.O_RDONLY))
+                    except FileNotFoundError:  # removed since located
+                        ranges.append(None)
+                        continue
+                    files[path] = len(fds) - 1
+                ranges.append([files[path], start, length])
+            reply = {"epoch": seen, "ranges": ranges}
+            await _send_fds(loop, peer, _line(reply), fds)
+        finally:
+            for fd in fds[1:]:
+                os.close(fd)
+
+    def _locate(
+        self, uri: str, version: FileVersion, offset: int, length: int
+    ) -> tuple[str, int] | list[int] | None:
+        """`(data file, offset)` of a held range; `[0, 0, 0]` for an empty one (nothing to
+        copy); None if not held whole at `version`."""
+        store = self.store
+        if not holds_version(store, uri, version):
+            return None
+        if length == 0:
+            return [0, 0, 0]
+        found = store.span(uri, offset, length, self.clock.now())
+        if found is None or found.length != length or not holds_version(store, uri, version):
+            return None  # (a medium without files has no change epoch: no server here)
+        return found.path, found.offset
+
+
+def _asks(value: object) -> list[tuple[str, FileVersion, int, int]]:
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_ASKS:
+        raise InvalidArgument(f"asks must be a list of 1 to {MAX_ASKS} ranges")
+    asks = []
+    for ask in value:
+        try:
+            uri, size, mtime, etag, offset, length = ask
+        except (TypeError, ValueError):
+            raise InvalidArgument("an ask is [URI, size, mtime, etag, offset, length]") from None
+        if not isinstance(uri, str) or not uri:
+            raise InvalidArgument(f"a URI must be a string, not {uri!r}")
+        for name, number in (("size", size), ("offset", offset), ("length", length)):
+            if type(number) is not int or number < 0:
+                raise InvalidArgument(f"{name} must be an integer >= 0, not {number!r}")
+        version = parse_version(str(size), mtime, etag)
+        if offset + length > version.size:
+            raise InvalidArgument(f"{offset}+{length} is past the end ({version.size})")
+        asks.append((uri, version, offset, length))
+    return asks
+
+
+async def _send_fds(loop: asyncio.AbstractEventLoop, peer: socket.socket, data: bytes, fds):
+    while True:
+        try:
+            sent = socket.send_fds(peer, [data], fds)
+            break
+        except BlockingIOError:
+            await asyncio.sleep(0.001)  # the peer's buffer is full: it will read soon
+    if sent < len(data):
+        await loop.sock_sendall(peer, data[sent:])
+
+
+def _line(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"

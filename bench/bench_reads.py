@@ -152,6 +152,7 @@ def main() -> None:
         config = ClusterConfig(
             state_dir=root / "state",
             namespace=f"bench-{uuid.uuid4().hex[:8]}",
+            ray_address="local",  # its own Ray instance: never another run's, on a shared host
             allowed_local_roots=[str(root)],
             worker=WorkerConfig(cache_dir=root / "cache", capacity=4 * 1024**3, http_port=0),
         )

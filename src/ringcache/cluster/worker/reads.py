@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import cast
 
 from ..cache.model import CapacityExceeded, PageSpan, page_runs
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
+from ..errors import UfsError
 from ..policies import CacheRule
 from ..ufs.filesystem import FileVersion, UnderFileSystem
 from .fills import WAIT_SECONDS, DeferredFills, Fill, Page, SharedFetches
@@ -194,10 +196,11 @@ class Reads:
             fetched, fill, read = self._fetch_missing(ufs, uri, version, missing, keep)
             pages.update(fetched)
             missing = read  # another reader's pages, fetched meanwhile, count as hits
-        elif keep:
-            # The kernel copies the pages into the store now: later, the UFS file may hold
-            # another version than the one recorded. Then it sends the range from the file.
-            self._copy_local(local, uri, version, missing)
+        elif keep and missing:
+            # Answered from the UFS file first; the kernel copies its pages into the store
+            # after, if the file still holds the version recorded (see `_copy_local`).
+            needed = sum(min(page_size, size - index * page_size) for index in missing)
+            fill = Fill(partial(self._copy_local, ufs, local, uri, version, list(missing)), needed)
         from_ufs = set(missing)
         self.counters["hits"] += len(wanted) - len(from_ufs)
         self.counters["misses"] += len(from_ufs)
@@ -273,12 +276,35 @@ class Reads:
         finally:
             self.shared.forget(uri, [index for index, _ in pages])
 
-    def _copy_local(self, local: str, uri: str, version: FileVersion, missing: list[int]) -> None:
-        """Copy the missing pages from the local UFS file into the store, by the kernel."""
+    def _copy_local(
+        self, ufs: UnderFileSystem, local: str, uri: str, version: FileVersion, missing: list[int]
+    ) -> None:
+        """Copy the missing pages from the local UFS file into the store, by the kernel, if
+        the file still holds `version` before and after (else what was recorded is dropped:
+        a file changed since it was answered is read afresh next time, never half of each)."""
+        if not self._still_wanted(uri, version):
+            return
+        if self._ufs_version(ufs, uri) != version:
+            self._drop_version(uri, version)
+            return
         try:
             self.fetcher.copy_local(local, uri, version, page_runs(missing))
         except CapacityExceeded:
             pass  # served anyway; the store is too small to keep it all
+        if self._ufs_version(ufs, uri) != version:
+            self._drop_version(uri, version)
+
+    @staticmethod
+    def _ufs_version(ufs: UnderFileSystem, uri: str) -> FileVersion | None:
+        try:
+            return ufs.stat(uri).version
+        except UfsError:  # gone, or unreadable now: nothing of it is kept
+            return None
+
+    def _drop_version(self, uri: str, version: FileVersion) -> None:
+        info = self.store.file_info(uri)
+        if info is not None and info.version == version:
+            self.store.remove_file(uri)
 
     def _read_through(
         self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None

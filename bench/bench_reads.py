@@ -14,18 +14,23 @@ carries control only. Each measurement has its baseline:
   the owners have stored every page ("cold, cached"); and once more on other files that
   were dropped from the page cache first (`posix_fadvise`), against plain reads of them
   dropped the same way: a UFS that has to be read from its disk, as a real one would;
-- same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS).
+- same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS);
+- with `--s3-files` > 0 and moto installed: cold reads of objects on an S3 server (moto's,
+  on loopback, as the tests use) through the same-host client and over HTTP, each on its
+  own objects, vs plain reads of the same objects through the UFS adapter (`s3fs`).
 
-    .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
+    .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2] [--s3-files 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -38,10 +43,12 @@ from urllib.parse import parse_qs, urlsplit
 from ringcache.actors.bootstrap import start_cluster, stop_cluster
 from ringcache.client.client import connect
 from ringcache.client.data import HttpDataPath
+from ringcache.cluster.ufs.filesystem import ufs_for
 from ringcache.config import ClusterConfig, WorkerConfig
 
 THREADS = 8
 SMALL = 4096
+WARM_OBJECTS = 16  # tiny S3 objects read through each path before timing it
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -127,6 +134,47 @@ def random_reads(read: Callable[[str, int], bytes], paths: list[str], size: int,
         return timed(lambda: list(pool.map(run, chunks)))
 
 
+@contextlib.contextmanager
+def s3_bucket(root: Path, count: int, size: int):
+    """A moto S3 server holding `3 * count` objects of `size` bytes (the tests' server,
+    `tests/s3_fixture.py`); yields its mount options and bucket, or None without moto."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests
+    try:
+        from tests.s3_fixture import running_s3_server
+    except ImportError:
+        yield None
+        return
+    with running_s3_server(root / "moto.log") as server:
+        bucket = server.new_bucket()
+        client = server.client()
+        for kind in ("plain", "cold", "http"):
+            for i in range(count):
+                client.put_object(Bucket=bucket, Key=f"{kind}/o{i:04d}.bin", Body=os.urandom(size))
+        for i in range(WARM_OBJECTS):
+            client.put_object(Bucket=bucket, Key=f"warm/w{i:02d}.bin", Body=b"w")
+        yield server.options(), bucket
+
+
+def s3_cold_reads(cluster, client, http, root: Path, count: int, size: int) -> dict[str, float]:
+    """Seconds to read `count` objects: plain (the UFS adapter), cold same-host, cold HTTP."""
+    with s3_bucket(root, count, size) as found:
+        if found is None:
+            return {}
+        options, bucket = found
+        cluster.coordinator.call_sync("add_mount", "/s3", f"s3://{bucket}", options)
+        ufs = ufs_for(f"s3://{bucket}", options)
+        names = [f"o{i:04d}.bin" for i in range(count)]
+        for i in range(WARM_OBJECTS):  # each path's S3 client set up (on every worker) first
+            ufs.read(f"s3://{bucket}/warm/w{i:02d}.bin")
+            client.read(f"/s3/warm/w{i:02d}.bin")
+            http.read(f"/s3/warm/w{i:02d}.bin")
+        return {
+            "plain": timed(lambda: [ufs.read(f"s3://{bucket}/plain/{n}") for n in names]),
+            "cold": timed(lambda: [client.read(f"/s3/cold/{n}") for n in names]),
+            "http": timed(lambda: [http.read(f"/s3/http/{n}") for n in names]),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=32)
@@ -134,6 +182,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="hot rounds; the best is kept")
     parser.add_argument("--random-reads", type=int, default=20000)
+    parser.add_argument("--s3-files", type=int, default=8, help="0: no S3 rows")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     size = args.size_mib * 1024**2
@@ -215,6 +264,11 @@ def main() -> None:
             )
             for fd in fds.values():
                 os.close(fd)
+            s3 = (
+                s3_cold_reads(cluster, client, http, root, args.s3_files, size)
+                if args.s3_files
+                else {}
+            )
         finally:
             baseline.close()
             stop_cluster(config)
@@ -241,6 +295,14 @@ def main() -> None:
         "cold_disk_vs_plain_disk_ufs": round(disk_plain / disk_cold, 3),
         "random_4k_vs_pread": round(pread_random / cached_random, 4),
     }
+    if s3:
+        s3_mb = args.s3_files * size / 1e6
+        results["s3_files"] = args.s3_files
+        results["s3_cold_MBps"] = round(s3_mb / s3["cold"], 1)
+        results["s3_cold_http_MBps"] = round(s3_mb / s3["http"], 1)
+        results["s3_plain_MBps"] = round(s3_mb / s3["plain"], 1)
+        results["s3_cold_vs_plain"] = round(s3["plain"] / s3["cold"], 3)
+        results["s3_cold_http_vs_plain"] = round(s3["plain"] / s3["http"], 3)
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -253,6 +315,11 @@ def main() -> None:
         ("cold, UFS on disk, vs plain disk reads", "cold_disk_MBps", "plain_disk_ufs_MBps", "MB/s"),
         (f"4 KiB random, {THREADS} threads vs pread", "random_4k_iops", "pread_4k_iops", "IOPS"),
     ]
+    if "s3_files" in results:
+        rows.append(("cold S3 reads vs plain s3fs reads", "s3_cold_MBps", "s3_plain_MBps", "MB/s"))
+        rows.append(
+            ("cold S3 reads over HTTP vs plain s3fs", "s3_cold_http_MBps", "s3_plain_MBps", "MB/s")
+        )
     for label, ours, theirs, unit in rows:
         ratio = results[ours] / results[theirs]
         print(f"  {label:<46}: {results[ours]:>10} vs {results[theirs]:>10} {unit}  {ratio:.3f}")

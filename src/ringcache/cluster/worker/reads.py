@@ -20,6 +20,7 @@ from .ownership import Ownership
 from .page_fetch import PageFetcher
 from .quota import QuotaAdmission
 from .seams import PolicySource
+from .streamed import StreamedRange, chunk_pages, read_rest
 
 # What a worker counts of its reads, reported by `stats` and `GET /api/v1/nodes`.
 READ_COUNTERS = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0, "bytesServed": 0}
@@ -91,12 +92,19 @@ class Reads:
         return data
 
     async def locate(
-        self, path: str, offset: int = 0, length: int | None = None, cached_spans: bool = True
-    ) -> PageSpan | bytes:
+        self,
+        path: str,
+        offset: int = 0,
+        length: int | None = None,
+        cached_spans: bool = True,
+        stream: bool = False,
+    ) -> PageSpan | bytes | StreamedRange:
         """`read`, except that a range whose pages are all cached and servable answers where
         its bytes are on disk (a `PageSpan`; not if `cached_spans` is false: while pages are
         being dropped) for a transport to send without copying them, and so does a range of
-        a local UFS file none of which is cached (a `UfsSpan`)."""
+        a local UFS file none of which is cached (a `UfsSpan`); with `stream`, a range of
+        more than one chunk of pages (`streamed.STREAM_BYTES`) not on the local disk is
+        answered once its first chunk is read (a `StreamedRange`), the rest as it arrives."""
         ufs, uri = await self.mounts.open(path)
         policies = self.rules.policies
         if cached_spans and policies.cache_rule_for(uri)[0] is CacheRule.IMMUTABLE:
@@ -107,8 +115,9 @@ class Reads:
                     self._count_hit(span.offset, span.length)
                     self.counters["bytesServed"] += span.length
                     return span
-        found = await self._answer(ufs, uri, offset, length, spans=True)
-        self.counters["bytesServed"] += found.length if isinstance(found, PageSpan) else len(found)
+        found = await self._answer(ufs, uri, offset, length, spans=True, stream=stream)
+        served = len(found) if isinstance(found, bytes) else found.length
+        self.counters["bytesServed"] += served
         return found
 
     async def settled(self) -> None:
@@ -116,18 +125,43 @@ class Reads:
         await self.fills.settled()
 
     async def _answer(
-        self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None, spans: bool
-    ) -> bytes | PageSpan:
+        self,
+        ufs: UnderFileSystem,
+        uri: str,
+        offset: int,
+        length: int | None,
+        spans: bool,
+        stream: bool = False,
+    ) -> bytes | PageSpan | StreamedRange:
         await self.fills.wait(uri)  # a miss right before ours: its pages are stored first
         if self.ownership is not None:
             await self.ownership.confirm(uri)  # not ours? Unless the ring moved meanwhile
-        found, fill = await self.run_io(self._read, ufs, uri, offset, length, spans)
-        if fill is not None:
-            if self.fills.reserve(fill.size):
-                self.fills.start(uri, fill)
-            else:  # too much waits to be stored: this read stores its own before answering
-                await self.run_io(fill.run)
-        return found
+        pages = chunk_pages(self.page_size) if stream else 0
+        found, fill, version, more = await self.run_io(
+            self._read, ufs, uri, offset, length, spans, pages
+        )
+        await self._store_later(uri, fill)
+        if more is None or version is None:
+            return found
+        start, end = more  # the rest, read and sent a chunk at a time
+
+        async def read_chunk(at: int, size: int) -> tuple[bytes, FileVersion | None]:
+            data, fill, seen, _ = await self.run_io(self._read, ufs, uri, at, size, False)
+            await self._store_later(uri, fill)
+            return cast(bytes, data), seen
+
+        rest = read_rest(read_chunk, version, start, end, pages * self.page_size)
+        first = cast(bytes, found)
+        return StreamedRange(len(first) + end - start, first, rest)
+
+    async def _store_later(self, uri: str, fill: Fill | None) -> None:
+        """Queue `fill` to run after the answer; if too much waits already, run it now."""
+        if fill is None:
+            return
+        if self.fills.reserve(fill.size):
+            self.fills.start(uri, fill)
+        else:  # too much waits to be stored: this read stores its own before answering
+            await self.run_io(fill.run)
 
     async def reusable_span(self, path: str) -> PageSpan | None:
         """Where all of a cached file's bytes are, if a reader on this host may read any of
@@ -149,17 +183,26 @@ class Reads:
         self.counters["bytesFromCache"] += length
 
     def _read(
-        self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None, spans: bool
-    ) -> tuple[bytes | PageSpan, Fill | None]:
+        self,
+        ufs: UnderFileSystem,
+        uri: str,
+        offset: int,
+        length: int | None,
+        spans: bool,
+        stream_pages: int = 0,
+    ) -> tuple[bytes | PageSpan, Fill | None, FileVersion | None, tuple[int, int] | None]:
         """The range's bytes (or, if `spans`, where a local UFS file holds them, when none of
-        the file is cached), and what is left to store of its missing pages, if anything."""
+        the file is cached), what is left to store of its missing pages, if anything, and
+        the version they are of (None: read straight through). With `stream_pages`, a range
+        of more pages not on the local disk answers its first `stream_pages` pages only,
+        and `[start, end)` of the rest (else None)."""
         store = self.store
         policies = self.rules.policies
         now = self.clock.now()
         if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             if store.file_info(uri) is not None:
                 store.remove_file(uri)  # cached before the rule came: never served again
-            return self._read_through(ufs, uri, offset, length), None
+            return self._read_through(ufs, uri, offset, length), None, None, None
         info, status = self.freshness.servable(ufs, uri, policies, now)
         version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
@@ -174,8 +217,14 @@ class Reads:
             if hit is not None:
                 self.counters["hits"] += len(wanted)
                 self.counters["bytesFromCache"] += len(hit)
-                return hit, None
+                return hit, None, version, None
         local = ufs.local_path(uri) if spans and (info is None or not info.cached_bytes) else None
+        more = None
+        if stream_pages and local is None and last - first >= stream_pages and end > offset:
+            last = first + stream_pages - 1  # the first chunk now, the rest streamed after
+            more = ((last + 1) * page_size, end)
+            end = more[0]
+            wanted = range(first, last + 1)
         pages: dict[int, Page] = {}
         if info is not None and local is None:
             for index in wanted:
@@ -190,7 +239,7 @@ class Reads:
             if keep and info is None:
                 store.set_file(uri, version, now)
         if end <= offset:
-            return b"", None
+            return b"", None, version, None
         fill = None
         if local is None:
             fetched, fill, read = self._fetch_missing(ufs, uri, version, missing, keep)
@@ -210,14 +259,14 @@ class Reads:
             fill.run()  # under a quota: stored before answering, so usage is never behind
             fill = None
         if local is not None:
-            return UfsSpan(local, offset, end - offset), fill
+            return UfsSpan(local, offset, end - offset), fill, version, None
         skip, stop = offset - first * page_size, end - first * page_size
         if last == first:
-            return bytes(pages[first][skip:stop]), fill
+            return bytes(pages[first][skip:stop]), fill, version, more
         parts = [pages[first][skip:]]
         parts += [pages[index] for index in range(first + 1, last)]
         parts.append(pages[last][: stop - (last - first) * page_size])
-        return b"".join(parts), fill
+        return b"".join(parts), fill, version, more
 
     def _still_wanted(self, uri: str, version: FileVersion) -> bool:
         """Whether a miss's pages may still be stored: the file is recorded at the version

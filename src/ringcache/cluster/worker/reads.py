@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import cast
 
-from ..cache.model import CapacityExceeded, PageSpan, page_runs
+from ..cache.model import PageSpan
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
-from ..errors import UfsError
 from ..policies import CacheRule
 from ..ufs.filesystem import FileVersion, UnderFileSystem
-from .fills import WAIT_SECONDS, DeferredFills, Fill, Page, SharedFetches
+from .fills import DeferredFills, Fill, Page
 from .freshness import Freshness, expired
+from .miss_pages import MissPages
 from .mount_view import MountView
 from .ownership import Ownership
 from .page_fetch import PageFetcher
@@ -24,7 +23,6 @@ from .streamed import StreamedRange, chunk_pages, read_rest
 
 # What a worker counts of its reads, reported by `stats` and `GET /api/v1/nodes`.
 READ_COUNTERS = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0, "bytesServed": 0}
-FETCH_PAGES = 16  # pages per ranged UFS read on a miss: few round trips, bounded memory
 
 
 def read_metrics(counters: Mapping[str, int]) -> dict[str, float]:
@@ -81,7 +79,8 @@ class Reads:
         self.run_io = run_io
         self.page_size = page_size
         self.ownership = ownership
-        self.shared = SharedFetches()
+        self.misses = MissPages(store, rules, fetcher)
+        self.shared = self.misses.shared  # pages being fetched, or fetched and not yet stored
         self.fills = DeferredFills(run_io)
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -242,14 +241,13 @@ class Reads:
             return b"", None, version, None
         fill = None
         if local is None:
-            fetched, fill, read = self._fetch_missing(ufs, uri, version, missing, keep)
+            fetched, fill, read = self.misses.fetch(ufs, uri, version, missing, keep)
             pages.update(fetched)
             missing = read  # another reader's pages, fetched meanwhile, count as hits
         elif keep and missing:
             # Answered from the UFS file first; the kernel copies its pages into the store
-            # after, if the file still holds the version recorded (see `_copy_local`).
-            needed = sum(min(page_size, size - index * page_size) for index in missing)
-            fill = Fill(partial(self._copy_local, ufs, local, uri, version, list(missing)), needed)
+            # after, if the file still holds the version recorded (`MissPages.local_fill`).
+            fill = self.misses.local_fill(ufs, local, uri, version, missing)
         from_ufs = set(missing)
         self.counters["hits"] += len(wanted) - len(from_ufs)
         self.counters["misses"] += len(from_ufs)
@@ -268,92 +266,8 @@ class Reads:
         parts.append(pages[last][: stop - (last - first) * page_size])
         return b"".join(parts), fill, version, more
 
-    def _still_wanted(self, uri: str, version: FileVersion) -> bool:
-        """Whether a miss's pages may still be stored: the file is recorded at the version
-        read (not freed, dropped or replaced since) and no rule keeps it out now."""
-        info = self.store.file_info(uri)
-        skip = self.rules.policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE
-        return info is not None and info.version == version and not skip
-
     def _owns(self, uri: str) -> bool:
         return self.ownership is None or self.ownership.owns(uri)
-
-    def _fetch_missing(
-        self, ufs: UnderFileSystem, uri: str, version: FileVersion, missing: list[int], keep: bool
-    ) -> tuple[dict[int, Page], Fill | None, list[int]]:
-        """The missing pages, each read from the UFS by one reader however many miss it at
-        once; (if `keep`) what is left to store of those this reader read; and which pages
-        this reader read from the UFS."""
-        shared = self.shared
-        mine, theirs = shared.claim(uri, version, missing)
-        pages: dict[int, Page] = {}
-        read: list[int] = []
-        try:
-            for start, stop in page_runs(mine):
-                for chunk in range(start, stop, FETCH_PAGES):
-                    chunk_stop = min(stop, chunk + FETCH_PAGES)
-                    fetched = self.fetcher.read(ufs, uri, version, chunk, chunk_stop)
-                    shared.settle(uri, chunk, fetched)
-                    pages.update(zip(range(chunk, chunk + len(fetched)), fetched, strict=True))
-        except BaseException as exc:
-            shared.fail(uri, mine, exc)
-            raise
-        for index, future in theirs.items():
-            try:
-                pages[index] = future.result(WAIT_SECONDS)
-            except Exception:  # their fetch failed (or hangs): ours, then
-                pages[index] = self.fetcher.read(ufs, uri, version, index, index + 1)[0]
-                read.append(index)
-        read += mine
-        if not keep:
-            shared.forget(uri, mine)
-        if not keep or not mine:
-            return pages, None, read
-        kept = [(index, pages[index]) for index in mine]
-        size = sum(len(page) for _, page in kept)
-        fill = Fill(lambda: self._keep(uri, version, kept), size, lambda: shared.forget(uri, mine))
-        return pages, fill, read
-
-    def _keep(self, uri: str, version: FileVersion, pages: list[tuple[int, Page]]) -> None:
-        """Store pages read through (runs of them at a time), then stop sharing them."""
-        try:
-            if not self._still_wanted(uri, version):
-                return
-            for start, stop in page_runs([index for index, _ in pages]):
-                run = [page for index, page in pages if start <= index < stop]
-                self.fetcher.keep(uri, version, start, run)
-        finally:
-            self.shared.forget(uri, [index for index, _ in pages])
-
-    def _copy_local(
-        self, ufs: UnderFileSystem, local: str, uri: str, version: FileVersion, missing: list[int]
-    ) -> None:
-        """Copy the missing pages from the local UFS file into the store, by the kernel, if
-        the file still holds `version` before and after (else what was recorded is dropped:
-        a file changed since it was answered is read afresh next time, never half of each)."""
-        if not self._still_wanted(uri, version):
-            return
-        if self._ufs_version(ufs, uri) != version:
-            self._drop_version(uri, version)
-            return
-        try:
-            self.fetcher.copy_local(local, uri, version, page_runs(missing))
-        except CapacityExceeded:
-            pass  # served anyway; the store is too small to keep it all
-        if self._ufs_version(ufs, uri) != version:
-            self._drop_version(uri, version)
-
-    @staticmethod
-    def _ufs_version(ufs: UnderFileSystem, uri: str) -> FileVersion | None:
-        try:
-            return ufs.stat(uri).version
-        except UfsError:  # gone, or unreadable now: nothing of it is kept
-            return None
-
-    def _drop_version(self, uri: str, version: FileVersion) -> None:
-        info = self.store.file_info(uri)
-        if info is not None and info.version == version:
-            self.store.remove_file(uri)
 
     def _read_through(
         self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None

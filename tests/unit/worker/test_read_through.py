@@ -223,3 +223,30 @@ def test_a_local_file_changed_before_its_pages_are_copied_is_not_kept(tmp_path: 
         return await parts.reads.read("/data/a.bin")
 
     assert run(scenario()) == new
+
+
+def test_a_cold_local_range_is_located_without_an_io_thread_and_others_with_one(
+    tmp_path: Path, run
+) -> None:
+    hops: list[str] = []
+
+    async def counting_io(function, *args, **kwargs):
+        hops.append(getattr(function, "__name__", type(function).__name__))
+        return function(*args, **kwargs)
+
+    parts = Parts(tmp_path, run_io=counting_io)
+    data = os.urandom(2 * PAGE)
+    parts.write("a.bin", data)
+
+    async def scenario() -> list[str]:
+        await parts.mounts.refresh()
+        hops.clear()
+        found = await parts.reads.locate("/data/a.bin")  # metadata only: on the loop
+        assert isinstance(found, UfsSpan)
+        on_loop = list(hops)
+        await parts.reads.settled()  # the copy into the store runs on an I/O thread
+        assert await parts.reads.read("/data/a.bin") == data  # bytes read: on a thread
+        return on_loop
+
+    assert run(scenario()) == []
+    assert hops == ["partial", "_read"]

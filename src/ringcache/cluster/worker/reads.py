@@ -136,9 +136,12 @@ class Reads:
         if self.ownership is not None:
             await self.ownership.confirm(uri)  # not ours? Unless the ring moved meanwhile
         pages = chunk_pages(self.page_size) if stream else 0
-        found, fill, version, more = await self.run_io(
-            self._read, ufs, uri, offset, length, spans, pages
-        )
+        if spans and self._metadata_only(ufs, uri):
+            found, fill, version, more = self._read(ufs, uri, offset, length, spans, pages)
+        else:
+            found, fill, version, more = await self.run_io(
+                self._read, ufs, uri, offset, length, spans, pages
+            )
         await self._store_later(uri, fill)
         if more is None or version is None:
             return found
@@ -152,6 +155,18 @@ class Reads:
         rest = read_rest(read_chunk, version, start, end, pages * self.page_size)
         first = cast(bytes, found)
         return StreamedRange(len(first) + end - start, first, rest)
+
+    def _metadata_only(self, ufs: UnderFileSystem, uri: str) -> bool:
+        """Whether locating a range of `uri` takes metadata calls only, no byte read or
+        copied (so it is done on the event loop, as a transport opens the file it sends):
+        a file on the local disk, nothing of it cached, cached by the rules, under no quota
+        (whose pages would be stored before answering)."""
+        if ufs.scheme != "file" or self.store.file_info(uri) is not None:
+            return False
+        policies = self.rules.policies
+        if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
+            return False
+        return not (policies.any_quota and policies.quotas_for(uri))
 
     async def _store_later(self, uri: str, fill: Fill | None) -> None:
         """Queue `fill` to run after the answer; if too much waits already, run it now."""

@@ -48,10 +48,10 @@ class Reads:
     a `skipCache` file is read straight through and never stored; a miss is cached only
     if the quotas admit it and `ownership` says this worker is one of the file's owners. A
     miss is answered before it is stored (its pages are stored on an I/O thread right
-    after, see `DeferredFills`; `settled` waits for that, and pages of a file freed or
-    changed meanwhile are not stored), unless a quota governs the file; readers missing
-    the same pages at once share one UFS read of them. Counts hits, misses and bytes in
-    `counters`.
+    after, see `DeferredFills`, and for a local-disk file copied by the kernel from it;
+    `settled` waits for that, and pages of a file freed or changed meanwhile are not
+    stored), unless a quota governs the file; readers missing the same pages at once
+    share one UFS read of them. Counts hits, misses and bytes in `counters`.
     """
 
     def __init__(

@@ -20,7 +20,8 @@ carries control only. Each measurement has its baseline:
   on loopback, as the tests use) through the same-host client and over HTTP, each on its
   own objects, vs plain reads of the same objects through the UFS adapter (`s3fs`).
 
-    .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2] [--s3-files 8]
+    .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
+        [--s3-files 4] [--s3-size-mib 24]
 """
 
 from __future__ import annotations
@@ -183,7 +184,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="hot rounds; the best is kept")
     parser.add_argument("--random-reads", type=int, default=20000)
-    parser.add_argument("--s3-files", type=int, default=8, help="0: no S3 rows")
+    parser.add_argument("--s3-files", type=int, default=4, help="0: no S3 rows")
+    parser.add_argument(
+        "--s3-size-mib", type=int, default=24, help="S3 object size (>16: misses are streamed)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     size = args.size_mib * 1024**2
@@ -272,8 +276,9 @@ def main() -> None:
             )
             for fd in fds.values():
                 os.close(fd)
+            s3_size = args.s3_size_mib * 1024**2
             s3 = (
-                s3_cold_reads(cluster, client, http, root, args.s3_files, size)
+                s3_cold_reads(cluster, client, http, root, args.s3_files, s3_size)
                 if args.s3_files
                 else {}
             )
@@ -304,8 +309,9 @@ def main() -> None:
         "random_4k_vs_pread": round(pread_random / cached_random, 4),
     }
     if s3:
-        s3_mb = args.s3_files * size / 1e6
+        s3_mb = args.s3_files * s3_size / 1e6
         results["s3_files"] = args.s3_files
+        results["s3_file_mib"] = args.s3_size_mib
         results["s3_cold_MBps"] = round(s3_mb / s3["cold"], 1)
         results["s3_cold_http_MBps"] = round(s3_mb / s3["http"], 1)
         results["s3_plain_MBps"] = round(s3_mb / s3["plain"], 1)
@@ -324,9 +330,21 @@ def main() -> None:
         (f"4 KiB random, {THREADS} threads vs pread", "random_4k_iops", "pread_4k_iops", "IOPS"),
     ]
     if "s3_files" in results:
-        rows.append(("cold S3 reads vs plain s3fs reads", "s3_cold_MBps", "s3_plain_MBps", "MB/s"))
         rows.append(
-            ("cold S3 reads over HTTP vs plain s3fs", "s3_cold_http_MBps", "s3_plain_MBps", "MB/s")
+            (
+                f"cold S3, {args.s3_size_mib} MiB objects, vs plain s3fs",
+                "s3_cold_MBps",
+                "s3_plain_MBps",
+                "MB/s",
+            )
+        )
+        rows.append(
+            (
+                f"cold S3 over HTTP, {args.s3_size_mib} MiB, vs s3fs",
+                "s3_cold_http_MBps",
+                "s3_plain_MBps",
+                "MB/s",
+            )
         )
     for label, ours, theirs, unit in rows:
         ratio = results[ours] / results[theirs]

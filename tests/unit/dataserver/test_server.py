@@ -242,7 +242,7 @@ def test_a_streamed_miss_is_byte_exact_and_cut_short_when_the_ufs_fails(
     from ringcache.cluster.ufs.filesystem import UnderFileSystem
     from ringcache.cluster.worker import streamed
 
-    monkeypatch.setattr(streamed, "STREAM_BYTES", 2 * PAGE)
+    monkeypatch.setattr(streamed, "STREAM_PAGES", 2)
     monkeypatch.setattr(UnderFileSystem, "local_path", lambda self, uri: None)  # as S3 is
     parts = Parts(tmp_path)
     data = os.urandom(9 * PAGE + 3)

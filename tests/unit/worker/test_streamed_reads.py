@@ -20,7 +20,7 @@ from .fakes import PAGE, Parts
 @pytest.fixture
 def remote(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of two pages, and a UFS with no local path (as S3 is)."""
-    monkeypatch.setattr(streamed, "STREAM_BYTES", 2 * PAGE)
+    monkeypatch.setattr(streamed, "STREAM_PAGES", 2)
     monkeypatch.setattr(UnderFileSystem, "local_path", lambda self, uri: None)
 
 

@@ -102,7 +102,7 @@ class Reads:
         its bytes are on disk (a `PageSpan`; not if `cached_spans` is false: while pages are
         being dropped) for a transport to send without copying them, and so does a range of
         a local UFS file none of which is cached (a `UfsSpan`); with `stream`, a range of
-        more than one chunk of pages (`streamed.STREAM_BYTES`) not on the local disk is
+        more than one chunk of pages (`streamed.STREAM_PAGES`) not on the local disk is
         answered once its first chunk is read (a `StreamedRange`), the rest as it arrives."""
         ufs, uri = await self.mounts.open(path)
         policies = self.rules.policies
@@ -135,7 +135,7 @@ class Reads:
         await self.fills.wait(uri)  # a miss right before ours: its pages are stored first
         if self.ownership is not None:
             await self.ownership.confirm(uri)  # not ours? Unless the ring moved meanwhile
-        pages = chunk_pages(self.page_size) if stream else 0
+        pages = chunk_pages() if stream else 0
         if spans and self._metadata_only(ufs, uri):
             found, fill, version, more = self._read(ufs, uri, offset, length, spans, pages)
         else:

@@ -1,5 +1,6 @@
-"""A miss from a remote UFS answered as its bytes arrive: the range read in chunks of pages,
-each sent on while the next is read, each chunk's pages stored after, as any miss's are."""
+"""A miss from a remote UFS answered as its bytes arrive: the range read in chunks of pages
+(the ranged UFS reads a miss makes anyway), each sent on while the next is read, each
+chunk's pages stored after, as any miss's are."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from dataclasses import dataclass
 
 from ..errors import UfsError
 from ..ufs.filesystem import FileVersion
+from .miss_pages import FETCH_PAGES
 
 log = logging.getLogger(__name__)
 
-STREAM_BYTES = 4 * 1024**2  # bytes per chunk of a streamed range (whole pages, at least one)
+# Pages per chunk of a streamed range: one ranged UFS read of a miss, so streaming a range
+# asks the UFS no more often than answering it whole would (a shorter range is not streamed).
+STREAM_PAGES = FETCH_PAGES
 
 # Reads `[offset, offset + length)`; answers its bytes and the version they are of, having
 # queued the storing of its missed pages (so a chunk read to its end is always stored).
@@ -33,9 +37,9 @@ class StreamedRange:
     rest: AsyncIterator[bytes]
 
 
-def chunk_pages(page_size: int) -> int:
+def chunk_pages() -> int:
     """Pages per chunk of a streamed range."""
-    return max(1, STREAM_BYTES // page_size)
+    return STREAM_PAGES
 
 
 async def read_rest(

@@ -9,23 +9,30 @@ carries control only. Each measurement has its baseline:
   files from a raw loopback server that answers every GET with `os.sendfile` and nothing
   else (the transport's limit);
 - same-host hot reads (short-circuit) vs plain `open().read()` of the same files;
-- cold reads (the first, through the worker from the UFS) vs plain reads of the UFS files,
+- cold reads (the first, through the worker from the UFS; the clients first read a few
+  small files, so one-time set-up is not timed) vs plain reads of the UFS files,
   both as the reader sees them (a miss is answered before its pages are stored) and until
   the owners have stored every page ("cold, cached"); and once more on other files that
   were dropped from the page cache first (`posix_fadvise`), against plain reads of them
   dropped the same way: a UFS that has to be read from its disk, as a real one would;
-- same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS).
+- same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS);
+- with `--s3-files` > 0 and moto installed: cold reads of objects on an S3 server (moto's,
+  on loopback, as the tests use) through the same-host client and over HTTP, each on its
+  own objects, vs plain reads of the same objects through the UFS adapter (`s3fs`).
 
     .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
+        [--s3-files 4] [--s3-size-mib 24]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -38,10 +45,12 @@ from urllib.parse import parse_qs, urlsplit
 from ringcache.actors.bootstrap import start_cluster, stop_cluster
 from ringcache.client.client import connect
 from ringcache.client.data import HttpDataPath
+from ringcache.cluster.ufs.filesystem import ufs_for
 from ringcache.config import ClusterConfig, WorkerConfig
 
 THREADS = 8
 SMALL = 4096
+WARM_OBJECTS = 16  # small files (objects) read through each client before cold reads
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -127,6 +136,47 @@ def random_reads(read: Callable[[str, int], bytes], paths: list[str], size: int,
         return timed(lambda: list(pool.map(run, chunks)))
 
 
+@contextlib.contextmanager
+def s3_bucket(root: Path, count: int, size: int):
+    """A moto S3 server holding `3 * count` objects of `size` bytes (the tests' server,
+    `tests/s3_fixture.py`); yields its mount options and bucket, or None without moto."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests
+    try:
+        from tests.s3_fixture import running_s3_server
+    except ImportError:
+        yield None
+        return
+    with running_s3_server(root / "moto.log") as server:
+        bucket = server.new_bucket()
+        client = server.client()
+        for kind in ("plain", "cold", "http"):
+            for i in range(count):
+                client.put_object(Bucket=bucket, Key=f"{kind}/o{i:04d}.bin", Body=os.urandom(size))
+        for i in range(WARM_OBJECTS):
+            client.put_object(Bucket=bucket, Key=f"warm/w{i:02d}.bin", Body=b"w")
+        yield server.options(), bucket
+
+
+def s3_cold_reads(cluster, client, http, root: Path, count: int, size: int) -> dict[str, float]:
+    """Seconds to read `count` objects: plain (the UFS adapter), cold same-host, cold HTTP."""
+    with s3_bucket(root, count, size) as found:
+        if found is None:
+            return {}
+        options, bucket = found
+        cluster.coordinator.call_sync("add_mount", "/s3", f"s3://{bucket}", options)
+        ufs = ufs_for(f"s3://{bucket}", options)
+        names = [f"o{i:04d}.bin" for i in range(count)]
+        for i in range(WARM_OBJECTS):  # each path's S3 client set up (on every worker) first
+            ufs.read(f"s3://{bucket}/warm/w{i:02d}.bin")
+            client.read(f"/s3/warm/w{i:02d}.bin")
+            http.read(f"/s3/warm/w{i:02d}.bin")
+        return {
+            "plain": timed(lambda: [ufs.read(f"s3://{bucket}/plain/{n}") for n in names]),
+            "cold": timed(lambda: [client.read(f"/s3/cold/{n}") for n in names]),
+            "http": timed(lambda: [http.read(f"/s3/http/{n}") for n in names]),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=32)
@@ -134,6 +184,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="hot rounds; the best is kept")
     parser.add_argument("--random-reads", type=int, default=20000)
+    parser.add_argument("--s3-files", type=int, default=4, help="0: no S3 rows")
+    parser.add_argument(
+        "--s3-size-mib", type=int, default=24, help="S3 object size (>16: misses are streamed)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     size = args.size_mib * 1024**2
@@ -147,11 +201,16 @@ def main() -> None:
         for name in names:
             (data / name).write_bytes(os.urandom(size))
             (disk / name).write_bytes(os.urandom(size))
+        warm = [f"w{i:02d}.bin" for i in range(WARM_OBJECTS)]
+        for name in warm:
+            (data / name).write_bytes(os.urandom(SMALL))
+        warm_bytes = len(warm) * SMALL
         uris = [f"file://{data}/{name}" for name in names]
         total_mb = args.files * size / 1e6
         config = ClusterConfig(
             state_dir=root / "state",
             namespace=f"bench-{uuid.uuid4().hex[:8]}",
+            ray_address="local",  # its own Ray instance: never another run's, on a shared host
             allowed_local_roots=[str(root)],
             worker=WorkerConfig(cache_dir=root / "cache", capacity=4 * 1024**3, http_port=0),
         )
@@ -186,13 +245,16 @@ def main() -> None:
                 return timed(read)
 
             ufs_plain = min(timed(plain) for _ in range(args.rounds))
+            for name in warm:  # the clients' and workers' one-time set-up, not timed
+                client.read(f"/data/{name}")
+                http.read(f"/data/{name}")
             started = time.perf_counter()
             cold = timed(through_cache)
-            until_cached(list(cluster.workers.values()), args.files * size)
+            until_cached(list(cluster.workers.values()), args.files * size + warm_bytes)
             cold_cached = time.perf_counter() - started
             disk_plain = from_disk(lambda: plain(disk))
             disk_cold = from_disk(lambda: [client.read(f"/disk/{name}") for name in names])
-            until_cached(list(cluster.workers.values()), 2 * args.files * size)
+            until_cached(list(cluster.workers.values()), 2 * args.files * size + warm_bytes)
             hot = min(timed(through_cache) for _ in range(args.rounds))
             hot_http = min(timed(over_http) for _ in range(args.rounds))
             sendfile = min(timed(through_baseline) for _ in range(args.rounds))
@@ -214,6 +276,12 @@ def main() -> None:
             )
             for fd in fds.values():
                 os.close(fd)
+            s3_size = args.s3_size_mib * 1024**2
+            s3 = (
+                s3_cold_reads(cluster, client, http, root, args.s3_files, s3_size)
+                if args.s3_files
+                else {}
+            )
         finally:
             baseline.close()
             stop_cluster(config)
@@ -240,6 +308,15 @@ def main() -> None:
         "cold_disk_vs_plain_disk_ufs": round(disk_plain / disk_cold, 3),
         "random_4k_vs_pread": round(pread_random / cached_random, 4),
     }
+    if s3:
+        s3_mb = args.s3_files * s3_size / 1e6
+        results["s3_files"] = args.s3_files
+        results["s3_file_mib"] = args.s3_size_mib
+        results["s3_cold_MBps"] = round(s3_mb / s3["cold"], 1)
+        results["s3_cold_http_MBps"] = round(s3_mb / s3["http"], 1)
+        results["s3_plain_MBps"] = round(s3_mb / s3["plain"], 1)
+        results["s3_cold_vs_plain"] = round(s3["plain"] / s3["cold"], 3)
+        results["s3_cold_http_vs_plain"] = round(s3["plain"] / s3["http"], 3)
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -252,6 +329,23 @@ def main() -> None:
         ("cold, UFS on disk, vs plain disk reads", "cold_disk_MBps", "plain_disk_ufs_MBps", "MB/s"),
         (f"4 KiB random, {THREADS} threads vs pread", "random_4k_iops", "pread_4k_iops", "IOPS"),
     ]
+    if "s3_files" in results:
+        rows.append(
+            (
+                f"cold S3, {args.s3_size_mib} MiB objects, vs plain s3fs",
+                "s3_cold_MBps",
+                "s3_plain_MBps",
+                "MB/s",
+            )
+        )
+        rows.append(
+            (
+                f"cold S3 over HTTP, {args.s3_size_mib} MiB, vs s3fs",
+                "s3_cold_http_MBps",
+                "s3_plain_MBps",
+                "MB/s",
+            )
+        )
     for label, ours, theirs, unit in rows:
         ratio = results[ours] / results[theirs]
         print(f"  {label:<46}: {results[ours]:>10} vs {results[theirs]:>10} {unit}  {ratio:.3f}")

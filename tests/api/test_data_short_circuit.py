@@ -25,8 +25,10 @@ class CountingLocalReads:
         self.inner = LocalReads()
         self.answered = 0
 
-    def read(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
-        data = self.inner.read(worker_id, uri, offset, length)
+    def read(
+        self, worker_id: str, uri: str, offset: int, length: int | None, address: str
+    ) -> bytes | None:
+        data = self.inner.read(worker_id, uri, offset, length, address)
         self.answered += data is not None
         return data
 

@@ -36,12 +36,12 @@ def test_without_the_token_data_calls_are_refused_with_it_they_answer(
     with pytest.raises(Unauthorized):
         HttpDataPath("wrong").read(address, uri, 0, 10)
     with pytest.raises(Unauthorized):
-        LocalReads().read(worker_id, uri, 0, 10)
+        LocalReads().read(worker_id, uri, 0, 10, address)
     with pytest.raises(Unauthorized):
-        LocalReads("wrong").read(worker_id, uri, 0, 10)
+        LocalReads("wrong").read(worker_id, uri, 0, 10, address)
     assert worker.counters["bytesServed"] == 0  # nothing was read for them
     assert HttpDataPath(TOKEN).read(address, uri, 5, 100) == data[5:105]
-    assert LocalReads(TOKEN).read(worker_id, uri, 0, None) == data
+    assert LocalReads(TOKEN).read(worker_id, uri, 0, None, address) == data
     # The client sends it on both paths.
     for short_circuit in (True, False):
         client = connect(cluster=cluster, token=TOKEN, short_circuit=short_circuit, remember=False)
@@ -58,4 +58,4 @@ def test_data_servers_stay_open_when_told_the_token_is_not_required(tmp_path: Pa
         uri, data = mounted(cluster, tmp_path)
         ((worker_id, worker),) = cluster.workers.items()
         assert HttpDataPath().read(worker.data_address, uri, 0, None) == data
-        assert LocalReads().read(worker_id, uri, 0, 10) == data[:10]
+        assert LocalReads().read(worker_id, uri, 0, 10, worker.data_address) == data[:10]

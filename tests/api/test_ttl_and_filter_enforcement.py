@@ -34,6 +34,16 @@ def under(tree: Path, folder: str) -> Callable[[str], bool]:
     return lambda path: path.startswith(f"file://{tree}/{folder}/")
 
 
+def stored(worker, uri: str) -> Callable[[], bool]:
+    """Whether `worker` holds every page of `uri`."""
+
+    def check() -> bool:
+        info = worker.store.file_info(uri)
+        return info is not None and info.complete
+
+    return check
+
+
 def test_data_under_a_two_second_ttl_is_gone_after_the_scan(
     cluster_factory: Callable[..., LocalCluster], tree: Path
 ) -> None:
@@ -113,6 +123,9 @@ def test_a_max_age_file_is_served_from_cache_then_revalidated_and_reloaded(
     assert client.read("/data/tables/t.csv") == b"a,b\n1,2\n"
     assert client.read("/data/tables/fixed.txt") == b"version one\n"
     cached_at = time.monotonic()
+    for path in (csv, txt):  # a miss is stored just after it is answered: stored, then changed
+        owner = cluster.workers[client.owners(f"/data/tables/{path.name}")[0]]
+        wait_for(stored(owner, f"file://{path}"), what=f"{path.name} stored")
     csv.write_bytes(b"a,b\n1,2\n3,4\n")
     txt.write_bytes(b"version two\n")
     os.utime(csv, (1, 1))  # another mtime too, whatever the file system's resolution

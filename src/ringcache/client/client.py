@@ -124,7 +124,7 @@ class CacheClient:
 
         def from_worker(worker_id: str, address: str) -> bytes:
             if self.local is not None:  # a worker on this host: straight from its files
-                data = self.local.read(worker_id, uri, offset, length)
+                data = self.local.read(worker_id, uri, offset, length, address)
                 if data is not None:
                     return data
             return self.data.read(address, uri, offset, length)

@@ -48,7 +48,7 @@ class LocalReads:
     def __init__(self, token: str | None = None) -> None:
         self.token = token  # the cluster's, sent with each request when the worker needs it
         self._local = threading.local()
-        self._remote: dict[str, float] = {}  # worker id -> when it was last found remote
+        self._remote: dict[str, float] = {}  # socket name -> when it was last found remote
         self._epochs: dict[str, mmap.mmap] = {}
         self._lock = threading.Lock()
 
@@ -67,13 +67,18 @@ class LocalReads:
         os.close(held.fd)
         return None
 
-    def read(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
+    def read(
+        self, worker_id: str, uri: str, offset: int, length: int | None, address: str
+    ) -> bytes | None:
+        """The range from the worker whose data server is at `address` (`host:port`, as
+        it publishes it), if it is on this host; else None."""
         data = self.read_held(worker_id, uri, offset, length)
         if data is not None:
             return data
-        if time.monotonic() - self._remote.get(worker_id, float("-inf")) < RETRY_REMOTE_SECONDS:
+        name = socket_name(worker_id, address.rpartition(":")[2])
+        if time.monotonic() - self._remote.get(name, float("-inf")) < RETRY_REMOTE_SECONDS:
             return None
-        sock = self._socket(worker_id)
+        sock = self._socket(name)
         if sock is None:
             return None
         asked: dict[str, object] = {"path": uri, "offset": offset, "length": length}
@@ -85,7 +90,7 @@ class LocalReads:
                 sock.sendall(request.encode())
                 line, fd, rest = _receive(sock)
             except OSError:
-                self._forget(worker_id)
+                self._forget(name)
                 return None
             reply = json.loads(line)
             if "code" in reply:
@@ -134,22 +139,22 @@ class LocalReads:
         data = _pread_all(held.fd, end - start, held.base + start)
         return data if begun(held.shared) == held.epoch else None
 
-    def _socket(self, worker_id: str) -> socket.socket | None:
+    def _socket(self, name: str) -> socket.socket | None:
         sockets = self._local.__dict__.setdefault("sockets", {})
-        sock = sockets.get(worker_id)
+        sock = sockets.get(name)
         if sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.connect(socket_name(worker_id))
+                sock.connect(name)
             except OSError:
                 sock.close()
-                self._remote[worker_id] = time.monotonic()
+                self._remote[name] = time.monotonic()
                 return None
-            sockets[worker_id] = sock
+            sockets[name] = sock
         return sock
 
-    def _forget(self, worker_id: str) -> None:
-        sock = self._local.__dict__.get("sockets", {}).pop(worker_id, None)
+    def _forget(self, name: str) -> None:
+        sock = self._local.__dict__.get("sockets", {}).pop(name, None)
         if sock is not None:
             sock.close()
 

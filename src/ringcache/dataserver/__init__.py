@@ -85,7 +85,9 @@ async def serve(worker: Worker, sock: socket.socket, token: str | None = None) -
     await http.start()
     local = handover = None
     if worker.change_epoch is not None:
-        local = LocalReadServer(services.reads, worker.change_epoch, worker.worker_id, token)
+        local = LocalReadServer(
+            services.reads, worker.change_epoch, worker.worker_id, token, port=http.port
+        )
         await local.start()
         # Peers on this host copy pages from the data files themselves.
         handover = PeerHandoverServer(

@@ -29,6 +29,7 @@ from ..cluster.ufs.filesystem import FileStatus, UnderFileSystem
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.mount_view import MountView
 from ..cluster.worker.reads import Reads, UfsSpan
+from ..cluster.worker.streamed import StreamedRange
 from .http11 import Request, json_body
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,11 @@ JSON = "application/json"
 
 @dataclass(frozen=True)
 class Answer:
-    """What to send: raw bytes, or a span of a cache file for the kernel to send."""
+    """What to send: raw bytes, a span of a cache file for the kernel to send, or a range
+    streamed as the UFS answers it."""
 
     status: int
-    body: bytes | PageSpan
+    body: bytes | PageSpan | StreamedRange
     content_type: str = OCTETS
     # For a span: whether its bytes are still right (no page dropped since it was located).
     valid: Callable[[], bool] = lambda: True
@@ -137,12 +139,13 @@ class AlluxioWorkerApi:
         """The range's bytes, or where they are on disk with a check that they still are."""
         epoch = self.epoch
         if epoch is None:  # nothing drops pages behind our back (a test's store)
-            return Answer(200, await self.reads.locate(uri, offset, length))
+            return Answer(200, await self.reads.locate(uri, offset, length, stream=True))
         seen = epoch.stable()  # before locating: a drop begun after it moves `begun`
         if seen is None:  # pages are being dropped right now: no cached span, copied bytes
-            return Answer(200, await self.reads.locate(uri, offset, length, cached_spans=False))
-        found = await self.reads.locate(uri, offset, length)
-        if isinstance(found, UfsSpan):  # a UFS file's bytes: no drop from the cache moves them
+            found = await self.reads.locate(uri, offset, length, cached_spans=False, stream=True)
+            return Answer(200, found)
+        found = await self.reads.locate(uri, offset, length, stream=True)
+        if isinstance(found, (UfsSpan, StreamedRange)):  # UFS bytes: no drop moves them
             return Answer(200, found)
         return Answer(200, found, valid=lambda: epoch.begun == seen)
 

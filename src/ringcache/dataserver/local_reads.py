@@ -1,7 +1,9 @@
 """Same-host short-circuit reads: the worker hands the client an open cache file.
 
 A client on the worker's host connects to the worker's Unix socket (in the abstract
-namespace, named after the worker id, so it needs no path and vanishes with the process)
+namespace, named after the worker id and its data server's port, both of which the worker
+publishes, so it needs no path, vanishes with the process, and two clusters on one host
+whose workers share ids never share a socket)
 and sends one JSON line per read: `{"path": URI, "offset": n, "length": n|null}`, with
 `"token"` (the cluster's) when the worker was given one, else it is answered 401. The
 worker answers one JSON line:
@@ -36,9 +38,10 @@ log = logging.getLogger(__name__)
 MAX_LINE = 64 * 1024
 
 
-def socket_name(worker_id: str) -> str:
-    """The abstract Unix socket a worker serves same-host reads on."""
-    return f"\0ringcache-local-reads-{worker_id}"
+def socket_name(worker_id: str, port: int | str) -> str:
+    """The abstract Unix socket a worker whose data server listens on `port` serves
+    same-host reads on."""
+    return f"\0ringcache-local-reads-{worker_id}-{port}"
 
 
 class LocalReadServer:
@@ -53,12 +56,18 @@ class LocalReadServer:
     """
 
     def __init__(
-        self, reads: Reads, epoch: ChangeEpoch, worker_id: str, token: str | None = None
+        self,
+        reads: Reads,
+        epoch: ChangeEpoch,
+        worker_id: str,
+        token: str | None = None,
+        *,
+        port: int,
     ) -> None:
         self.reads = reads
         self.token = token
         self.epoch = epoch
-        self.name = socket_name(worker_id)
+        self.name = socket_name(worker_id, port)  # `port`: its data server's
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task] = set()
 

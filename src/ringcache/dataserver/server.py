@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -10,6 +11,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from ..cluster.cache.model import PageSpan
+from ..cluster.worker.streamed import StreamedRange
 from .alluxio import Answer, status_answer
 from .http11 import MAX_HEAD, BadRequest, Request, bearer_matches, read_request, response_head
 
@@ -49,7 +51,9 @@ class DataServer:
     answered 401 with a JSON status, and nothing else; connections are kept alive between
     requests (closed after `idle_timeout` seconds without one); at most `max_in_flight`
     requests are answered at once; a cached range goes from the cache file to the socket
-    by `os.sendfile` (never through Python); a malformed request is answered 4xx and closes
+    by `os.sendfile` (never through Python); a range streamed from the UFS is sent as it
+    arrives, and cut short (the connection reset) if the rest cannot be read, so a client
+    never takes part of it for the whole; a malformed request is answered 4xx and closes
     only its own connection; `stop` closes the listener and every open connection.
     """
 
@@ -129,6 +133,9 @@ class DataServer:
     async def _answer(self, writer: asyncio.StreamWriter, request: Request) -> None:
         answer = await self.handler(request)
         body = answer.body
+        if isinstance(body, StreamedRange):
+            await self._stream(writer, answer.status, answer.content_type, body, request)
+            return
         if isinstance(body, PageSpan) and body.length:
             try:
                 handle = open(body.path, "rb", buffering=0)  # noqa: SIM115 - closed below
@@ -162,8 +169,36 @@ class DataServer:
             return
         await self._send(writer, answer, request.keep_alive)
 
+    async def _stream(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        content_type: str,
+        body: StreamedRange,
+        request: Request,
+    ) -> None:
+        """Send a streamed range chunk by chunk; reset the connection if it ends short."""
+        head = response_head(status, body.length, content_type, request.keep_alive)
+        writer.write(head)
+        writer.write(body.first)
+        sent = len(body.first)
+        async with contextlib.aclosing(body.rest) as rest:
+            try:
+                async for chunk in rest:
+                    await writer.drain()  # the chunk before is on its way: the next is read
+                    writer.write(chunk)
+                    sent += len(chunk)
+            except ConnectionError:
+                raise
+            except Exception:
+                log.warning("a streamed answer was cut short", exc_info=True)
+        if sent != body.length:
+            writer.transport.abort()
+            raise ConnectionResetError("a streamed answer ended short: the client retries")
+        await writer.drain()
+
     async def _send(self, writer: asyncio.StreamWriter, answer: Answer, keep_alive: bool) -> None:
-        body = b"" if isinstance(answer.body, PageSpan) else answer.body  # an empty span
+        body = b"" if not isinstance(answer.body, bytes) else answer.body  # an empty span
         writer.write(response_head(answer.status, len(body), answer.content_type, keep_alive))
         writer.write(body)
         await writer.drain()

@@ -9,6 +9,8 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from ringcache.dataserver import AlluxioWorkerApi, DataServer, bind_socket, file_id
 
 from ..worker.fakes import PAGE, Parts
@@ -229,5 +231,43 @@ def test_info_and_listing_carry_alluxio_entry_fields(tmp_path: Path) -> None:
         status, body = await get(port, f"/v1/files?path={parts.uri('dir')}")
         listed = sorted((e["mName"], e["mType"], e["mLength"]) for e in json.loads(body))
         assert listed == [("a.bin", "file", len(data)), ("sub", "directory", 0)]
+
+    serving(parts, test)
+
+
+def test_a_streamed_miss_is_byte_exact_and_cut_short_when_the_ufs_fails(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from ringcache.cluster.errors import UfsError
+    from ringcache.cluster.ufs.filesystem import UnderFileSystem
+    from ringcache.cluster.worker import streamed
+
+    monkeypatch.setattr(streamed, "STREAM_PAGES", 2)
+    monkeypatch.setattr(UnderFileSystem, "local_path", lambda self, uri: None)  # as S3 is
+    parts = Parts(tmp_path)
+    data = os.urandom(9 * PAGE + 3)
+    good, bad = parts.write("good.bin", data), parts.write("bad.bin", data)
+    fetcher = parts.reads.fetcher
+    real_read = fetcher.read
+
+    def failing_read(ufs, uri, version, start, stop):
+        if uri == bad and start > 0:
+            raise UfsError("the UFS went away mid-answer")
+        return real_read(ufs, uri, version, start, stop)
+
+    fetcher.read = failing_read  # type: ignore[method-assign]
+
+    async def test(port: int) -> None:
+        assert await get(port, range_url(good, 5, -1)) == (200, data[5:])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(f"GET {range_url(bad, 0, -1)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            assert head.startswith("HTTP/1.1 200") and f"Content-Length: {len(data)}" in head
+            with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
+                async with asyncio.timeout(30):  # not left waiting: cut short, never whole
+                    await reader.readexactly(len(data))
+        finally:
+            writer.close()
 
     serving(parts, test)

@@ -186,3 +186,67 @@ def test_a_file_freed_while_its_pages_wait_to_be_stored_is_not_cached_again(
     run(scenario())
     assert parts.store.file_info(uri) is None
     assert len(parts.reads.shared) == 0 and parts.reads.fills.waiting == 0
+
+
+def test_a_local_miss_is_handed_over_before_its_pages_are_copied(tmp_path: Path, run) -> None:
+    parts = Parts(tmp_path)
+    data = os.urandom(3 * PAGE)
+    uri = parts.write("a.bin", data)
+
+    async def scenario() -> tuple[int, int]:
+        await parts.mounts.refresh()
+        found = await parts.reads.locate("/data/a.bin")
+        assert isinstance(found, UfsSpan)
+        before = parts.store.file_info(uri).cached_bytes  # answered: nothing copied yet
+        await parts.reads.settled()
+        return before, parts.store.file_info(uri).cached_bytes
+
+    assert run(scenario()) == (0, 3 * PAGE)
+    assert run(parts.reads.read("/data/a.bin")) == data and parts.counters["hits"] == 3
+
+
+def test_a_local_file_changed_before_its_pages_are_copied_is_not_kept(tmp_path: Path, run) -> None:
+    parts = Parts(tmp_path)
+    old, new = os.urandom(3 * PAGE), os.urandom(3 * PAGE)
+    uri = parts.write("a.bin", old)
+    path = parts.ufs_root / "a.bin"
+
+    async def scenario() -> bytes:
+        await parts.mounts.refresh()
+        found = await parts.reads.locate("/data/a.bin")
+        assert isinstance(found, UfsSpan)
+        path.write_bytes(new)  # replaced after the answer, before the copy
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        await parts.reads.settled()
+        assert parts.store.file_info(uri) is None  # the old version's record is dropped
+        return await parts.reads.read("/data/a.bin")
+
+    assert run(scenario()) == new
+
+
+def test_a_cold_local_range_is_located_without_an_io_thread_and_others_with_one(
+    tmp_path: Path, run
+) -> None:
+    hops: list[str] = []
+
+    async def counting_io(function, *args, **kwargs):
+        hops.append(getattr(function, "__name__", type(function).__name__))
+        return function(*args, **kwargs)
+
+    parts = Parts(tmp_path, run_io=counting_io)
+    data = os.urandom(2 * PAGE)
+    parts.write("a.bin", data)
+
+    async def scenario() -> list[str]:
+        await parts.mounts.refresh()
+        hops.clear()
+        found = await parts.reads.locate("/data/a.bin")  # metadata only: on the loop
+        assert isinstance(found, UfsSpan)
+        on_loop = list(hops)
+        await parts.reads.settled()  # the copy into the store runs on an I/O thread
+        assert await parts.reads.read("/data/a.bin") == data  # bytes read: on a thread
+        return on_loop
+
+    assert run(scenario()) == []
+    assert hops == ["partial", "_read"]

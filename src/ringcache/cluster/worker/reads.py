@@ -5,23 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
-from ..cache.model import CapacityExceeded, PageSpan, page_runs
+from ..cache.model import PageSpan
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
 from ..policies import CacheRule
 from ..ufs.filesystem import FileVersion, UnderFileSystem
-from .fills import WAIT_SECONDS, DeferredFills, Fill, Page, SharedFetches
+from .fills import DeferredFills, Fill, Page
 from .freshness import Freshness, expired
+from .miss_pages import MissPages
 from .mount_view import MountView
 from .ownership import Ownership
 from .page_fetch import PageFetcher
 from .quota import QuotaAdmission
 from .seams import PolicySource
+from .streamed import StreamedRange, chunk_pages, read_rest
 
 # What a worker counts of its reads, reported by `stats` and `GET /api/v1/nodes`.
 READ_COUNTERS = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0, "bytesServed": 0}
-FETCH_PAGES = 16  # pages per ranged UFS read on a miss: few round trips, bounded memory
 
 
 def read_metrics(counters: Mapping[str, int]) -> dict[str, float]:
@@ -47,10 +48,10 @@ class Reads:
     a `skipCache` file is read straight through and never stored; a miss is cached only
     if the quotas admit it and `ownership` says this worker is one of the file's owners. A
     miss is answered before it is stored (its pages are stored on an I/O thread right
-    after, see `DeferredFills`; `settled` waits for that, and pages of a file freed or
-    changed meanwhile are not stored), unless a quota governs the file; readers missing
-    the same pages at once share one UFS read of them. Counts hits, misses and bytes in
-    `counters`.
+    after, see `DeferredFills`, and for a local-disk file copied by the kernel from it;
+    `settled` waits for that, and pages of a file freed or changed meanwhile are not
+    stored), unless a quota governs the file; readers missing the same pages at once
+    share one UFS read of them. Counts hits, misses and bytes in `counters`.
     """
 
     def __init__(
@@ -78,7 +79,8 @@ class Reads:
         self.run_io = run_io
         self.page_size = page_size
         self.ownership = ownership
-        self.shared = SharedFetches()
+        self.misses = MissPages(store, rules, fetcher)
+        self.shared = self.misses.shared  # pages being fetched, or fetched and not yet stored
         self.fills = DeferredFills(run_io)
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -89,12 +91,19 @@ class Reads:
         return data
 
     async def locate(
-        self, path: str, offset: int = 0, length: int | None = None, cached_spans: bool = True
-    ) -> PageSpan | bytes:
+        self,
+        path: str,
+        offset: int = 0,
+        length: int | None = None,
+        cached_spans: bool = True,
+        stream: bool = False,
+    ) -> PageSpan | bytes | StreamedRange:
         """`read`, except that a range whose pages are all cached and servable answers where
         its bytes are on disk (a `PageSpan`; not if `cached_spans` is false: while pages are
         being dropped) for a transport to send without copying them, and so does a range of
-        a local UFS file none of which is cached (a `UfsSpan`)."""
+        a local UFS file none of which is cached (a `UfsSpan`); with `stream`, a range of
+        more than one chunk of pages (`streamed.STREAM_PAGES`) not on the local disk is
+        answered once its first chunk is read (a `StreamedRange`), the rest as it arrives."""
         ufs, uri = await self.mounts.open(path)
         policies = self.rules.policies
         if cached_spans and policies.cache_rule_for(uri)[0] is CacheRule.IMMUTABLE:
@@ -105,8 +114,9 @@ class Reads:
                     self._count_hit(span.offset, span.length)
                     self.counters["bytesServed"] += span.length
                     return span
-        found = await self._answer(ufs, uri, offset, length, spans=True)
-        self.counters["bytesServed"] += found.length if isinstance(found, PageSpan) else len(found)
+        found = await self._answer(ufs, uri, offset, length, spans=True, stream=stream)
+        served = len(found) if isinstance(found, bytes) else found.length
+        self.counters["bytesServed"] += served
         return found
 
     async def settled(self) -> None:
@@ -114,18 +124,58 @@ class Reads:
         await self.fills.settled()
 
     async def _answer(
-        self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None, spans: bool
-    ) -> bytes | PageSpan:
+        self,
+        ufs: UnderFileSystem,
+        uri: str,
+        offset: int,
+        length: int | None,
+        spans: bool,
+        stream: bool = False,
+    ) -> bytes | PageSpan | StreamedRange:
         await self.fills.wait(uri)  # a miss right before ours: its pages are stored first
         if self.ownership is not None:
             await self.ownership.confirm(uri)  # not ours? Unless the ring moved meanwhile
-        found, fill = await self.run_io(self._read, ufs, uri, offset, length, spans)
-        if fill is not None:
-            if self.fills.reserve(fill.size):
-                self.fills.start(uri, fill)
-            else:  # too much waits to be stored: this read stores its own before answering
-                await self.run_io(fill.run)
-        return found
+        pages = chunk_pages() if stream else 0
+        if spans and self._metadata_only(ufs, uri):
+            found, fill, version, more = self._read(ufs, uri, offset, length, spans, pages)
+        else:
+            found, fill, version, more = await self.run_io(
+                self._read, ufs, uri, offset, length, spans, pages
+            )
+        await self._store_later(uri, fill)
+        if more is None or version is None:
+            return found
+        start, end = more  # the rest, read and sent a chunk at a time
+
+        async def read_chunk(at: int, size: int) -> tuple[bytes, FileVersion | None]:
+            data, fill, seen, _ = await self.run_io(self._read, ufs, uri, at, size, False)
+            await self._store_later(uri, fill)
+            return cast(bytes, data), seen
+
+        rest = read_rest(read_chunk, version, start, end, pages * self.page_size)
+        first = cast(bytes, found)
+        return StreamedRange(len(first) + end - start, first, rest)
+
+    def _metadata_only(self, ufs: UnderFileSystem, uri: str) -> bool:
+        """Whether locating a range of `uri` takes metadata calls only, no byte read or
+        copied (so it is done on the event loop, as a transport opens the file it sends):
+        a file on the local disk, nothing of it cached, cached by the rules, under no quota
+        (whose pages would be stored before answering)."""
+        if ufs.scheme != "file" or self.store.file_info(uri) is not None:
+            return False
+        policies = self.rules.policies
+        if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
+            return False
+        return not (policies.any_quota and policies.quotas_for(uri))
+
+    async def _store_later(self, uri: str, fill: Fill | None) -> None:
+        """Queue `fill` to run after the answer; if too much waits already, run it now."""
+        if fill is None:
+            return
+        if self.fills.reserve(fill.size):
+            self.fills.start(uri, fill)
+        else:  # too much waits to be stored: this read stores its own before answering
+            await self.run_io(fill.run)
 
     async def reusable_span(self, path: str) -> PageSpan | None:
         """Where all of a cached file's bytes are, if a reader on this host may read any of
@@ -147,17 +197,26 @@ class Reads:
         self.counters["bytesFromCache"] += length
 
     def _read(
-        self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None, spans: bool
-    ) -> tuple[bytes | PageSpan, Fill | None]:
+        self,
+        ufs: UnderFileSystem,
+        uri: str,
+        offset: int,
+        length: int | None,
+        spans: bool,
+        stream_pages: int = 0,
+    ) -> tuple[bytes | PageSpan, Fill | None, FileVersion | None, tuple[int, int] | None]:
         """The range's bytes (or, if `spans`, where a local UFS file holds them, when none of
-        the file is cached), and what is left to store of its missing pages, if anything."""
+        the file is cached), what is left to store of its missing pages, if anything, and
+        the version they are of (None: read straight through). With `stream_pages`, a range
+        of more pages not on the local disk answers its first `stream_pages` pages only,
+        and `[start, end)` of the rest (else None)."""
         store = self.store
         policies = self.rules.policies
         now = self.clock.now()
         if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             if store.file_info(uri) is not None:
                 store.remove_file(uri)  # cached before the rule came: never served again
-            return self._read_through(ufs, uri, offset, length), None
+            return self._read_through(ufs, uri, offset, length), None, None, None
         info, status = self.freshness.servable(ufs, uri, policies, now)
         version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
@@ -172,8 +231,14 @@ class Reads:
             if hit is not None:
                 self.counters["hits"] += len(wanted)
                 self.counters["bytesFromCache"] += len(hit)
-                return hit, None
+                return hit, None, version, None
         local = ufs.local_path(uri) if spans and (info is None or not info.cached_bytes) else None
+        more = None
+        if stream_pages and local is None and last - first >= stream_pages and end > offset:
+            last = first + stream_pages - 1  # the first chunk now, the rest streamed after
+            more = ((last + 1) * page_size, end)
+            end = more[0]
+            wanted = range(first, last + 1)
         pages: dict[int, Page] = {}
         if info is not None and local is None:
             for index in wanted:
@@ -188,16 +253,16 @@ class Reads:
             if keep and info is None:
                 store.set_file(uri, version, now)
         if end <= offset:
-            return b"", None
+            return b"", None, version, None
         fill = None
         if local is None:
-            fetched, fill, read = self._fetch_missing(ufs, uri, version, missing, keep)
+            fetched, fill, read = self.misses.fetch(ufs, uri, version, missing, keep)
             pages.update(fetched)
             missing = read  # another reader's pages, fetched meanwhile, count as hits
-        elif keep:
-            # The kernel copies the pages into the store now: later, the UFS file may hold
-            # another version than the one recorded. Then it sends the range from the file.
-            self._copy_local(local, uri, version, missing)
+        elif keep and missing:
+            # Answered from the UFS file first; the kernel copies its pages into the store
+            # after, if the file still holds the version recorded (`MissPages.local_fill`).
+            fill = self.misses.local_fill(ufs, local, uri, version, missing)
         from_ufs = set(missing)
         self.counters["hits"] += len(wanted) - len(from_ufs)
         self.counters["misses"] += len(from_ufs)
@@ -207,78 +272,17 @@ class Reads:
             fill.run()  # under a quota: stored before answering, so usage is never behind
             fill = None
         if local is not None:
-            return UfsSpan(local, offset, end - offset), fill
+            return UfsSpan(local, offset, end - offset), fill, version, None
         skip, stop = offset - first * page_size, end - first * page_size
         if last == first:
-            return bytes(pages[first][skip:stop]), fill
+            return bytes(pages[first][skip:stop]), fill, version, more
         parts = [pages[first][skip:]]
         parts += [pages[index] for index in range(first + 1, last)]
         parts.append(pages[last][: stop - (last - first) * page_size])
-        return b"".join(parts), fill
-
-    def _still_wanted(self, uri: str, version: FileVersion) -> bool:
-        """Whether a miss's pages may still be stored: the file is recorded at the version
-        read (not freed, dropped or replaced since) and no rule keeps it out now."""
-        info = self.store.file_info(uri)
-        skip = self.rules.policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE
-        return info is not None and info.version == version and not skip
+        return b"".join(parts), fill, version, more
 
     def _owns(self, uri: str) -> bool:
         return self.ownership is None or self.ownership.owns(uri)
-
-    def _fetch_missing(
-        self, ufs: UnderFileSystem, uri: str, version: FileVersion, missing: list[int], keep: bool
-    ) -> tuple[dict[int, Page], Fill | None, list[int]]:
-        """The missing pages, each read from the UFS by one reader however many miss it at
-        once; (if `keep`) what is left to store of those this reader read; and which pages
-        this reader read from the UFS."""
-        shared = self.shared
-        mine, theirs = shared.claim(uri, version, missing)
-        pages: dict[int, Page] = {}
-        read: list[int] = []
-        try:
-            for start, stop in page_runs(mine):
-                for chunk in range(start, stop, FETCH_PAGES):
-                    chunk_stop = min(stop, chunk + FETCH_PAGES)
-                    fetched = self.fetcher.read(ufs, uri, version, chunk, chunk_stop)
-                    shared.settle(uri, chunk, fetched)
-                    pages.update(zip(range(chunk, chunk + len(fetched)), fetched, strict=True))
-        except BaseException as exc:
-            shared.fail(uri, mine, exc)
-            raise
-        for index, future in theirs.items():
-            try:
-                pages[index] = future.result(WAIT_SECONDS)
-            except Exception:  # their fetch failed (or hangs): ours, then
-                pages[index] = self.fetcher.read(ufs, uri, version, index, index + 1)[0]
-                read.append(index)
-        read += mine
-        if not keep:
-            shared.forget(uri, mine)
-        if not keep or not mine:
-            return pages, None, read
-        kept = [(index, pages[index]) for index in mine]
-        size = sum(len(page) for _, page in kept)
-        fill = Fill(lambda: self._keep(uri, version, kept), size, lambda: shared.forget(uri, mine))
-        return pages, fill, read
-
-    def _keep(self, uri: str, version: FileVersion, pages: list[tuple[int, Page]]) -> None:
-        """Store pages read through (runs of them at a time), then stop sharing them."""
-        try:
-            if not self._still_wanted(uri, version):
-                return
-            for start, stop in page_runs([index for index, _ in pages]):
-                run = [page for index, page in pages if start <= index < stop]
-                self.fetcher.keep(uri, version, start, run)
-        finally:
-            self.shared.forget(uri, [index for index, _ in pages])
-
-    def _copy_local(self, local: str, uri: str, version: FileVersion, missing: list[int]) -> None:
-        """Copy the missing pages from the local UFS file into the store, by the kernel."""
-        try:
-            self.fetcher.copy_local(local, uri, version, page_runs(missing))
-        except CapacityExceeded:
-            pass  # served anyway; the store is too small to keep it all
 
     def _read_through(
         self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None

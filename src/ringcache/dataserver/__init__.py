@@ -91,7 +91,12 @@ async def serve(worker: Worker, sock: socket.socket, token: str | None = None) -
         await local.start()
         # Peers on this host copy pages from the data files themselves.
         handover = PeerHandoverServer(
-            services.store, worker.clock, worker.change_epoch, worker.worker_id, token
+            services.store,
+            worker.clock,
+            worker.change_epoch,
+            worker.worker_id,
+            token,
+            port=http.port,
         )
         await handover.start()
     return DataPlane(http, local, handover)

@@ -81,9 +81,14 @@ class HttpPeerPages:
         its pages copied by the kernel, as a local UFS file's are; else None."""
         if not asks:
             return None
+        try:
+            address = await self.addresses.resolve(peer)
+        except PeerFetchFailed:
+            return None  # no data server known: nothing of it on this host either
         async with self._slot(peer):
             loop = asyncio.get_running_loop()
-            asked = loop.run_in_executor(self._threads, self.same_host.hand_over, peer, asks)
+            hand_over = self.same_host.hand_over
+            asked = loop.run_in_executor(self._threads, hand_over, peer, address, asks)
             try:
                 return await asyncio.shield(asked)
             except asyncio.CancelledError:  # no one will copy them: close what comes

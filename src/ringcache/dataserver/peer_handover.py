@@ -38,9 +38,11 @@ MAX_ASKS = 128  # ranges per call: their descriptors stay well under SCM_MAX_FD 
 MAX_LINE = 1 << 20  # bytes of a call's line
 
 
-def handover_socket_name(worker_id: str) -> str:
-    """The abstract Unix socket a worker hands its data files to peers on."""
-    return f"\0ringcache-peer-pages-{worker_id}"
+def handover_socket_name(worker_id: str, port: int | str) -> str:
+    """The abstract Unix socket a worker hands its data files to peers on, named after its
+    id and its data server's `port` (published in its data address): two clusters on one
+    host whose workers share ids do not meet."""
+    return f"\0ringcache-peer-pages-{worker_id}-{port}"
 
 
 class PeerHandoverServer:
@@ -60,12 +62,14 @@ class PeerHandoverServer:
         epoch: ChangeEpoch,
         worker_id: str,
         token: str | None = None,
+        *,
+        port: int | str,
     ) -> None:
         self.store = store
         self.clock = clock
         self.epoch = epoch
         self.token = token
-        self.name = handover_socket_name(worker_id)
+        self.name = handover_socket_name(worker_id, port)  # `port`: its data server's
         self._listener: socket.socket | None = None
         self._accepting: asyncio.Task | None = None
         self._peers: set[asyncio.Task] = set()

@@ -61,17 +61,18 @@ class SameHostPeers:
     def __init__(self, token: str | None = None) -> None:
         self.token = token
         self._idle: dict[str, list[socket.socket]] = {}
-        self._remote: dict[str, float] = {}  # peer -> when it was last found elsewhere
+        self._remote: dict[str, float] = {}  # socket -> when it was last found elsewhere
         self._lock = threading.Lock()
 
-    def hand_over(self, peer: str, asks: list[Ask]) -> HandedFiles | None:
+    def hand_over(self, peer: str, address: str, asks: list[Ask]) -> HandedFiles | None:
         """`asks` in calls of up to MAX_ASKS ranges, as one answer (checked by the epoch
         of the first: `begun` never goes down, so it vouches for them all)."""
-        if time.monotonic() - self._remote.get(peer, float("-inf")) < RETRY_REMOTE_SECONDS:
+        name = handover_socket_name(peer, address.rpartition(":")[2])  # `address`: its data's
+        if time.monotonic() - self._remote.get(name, float("-inf")) < RETRY_REMOTE_SECONDS:
             return None
         handed: HandedFiles | None = None
         for at in range(0, len(asks), MAX_ASKS):
-            more = self._call(peer, asks[at : at + MAX_ASKS])
+            more = self._call(peer, name, asks[at : at + MAX_ASKS])
             if more is None:
                 if handed is not None:
                     handed.close()
@@ -79,7 +80,7 @@ class SameHostPeers:
             handed = more if handed is None else handed.joined(more)
         return handed
 
-    def _call(self, peer: str, asks: list[Ask]) -> HandedFiles | None:
+    def _call(self, peer: str, name: str, asks: list[Ask]) -> HandedFiles | None:
         call: dict[str, object] = {
             "asks": [[path, *version, offset, length] for path, version, offset, length in asks]
         }
@@ -87,7 +88,7 @@ class SameHostPeers:
             call["token"] = self.token
         request = json.dumps(call, separators=(",", ":")).encode() + b"\n"
         for attempt in range(2):
-            sock, kept = self._connect(peer)
+            sock, kept = self._connect(name)
             if sock is None:
                 return None
             try:
@@ -100,7 +101,7 @@ class SameHostPeers:
                 log.info("peer handover from %s failed: %s", peer, exc)
                 return None
             with self._lock:
-                self._idle.setdefault(peer, []).append(sock)
+                self._idle.setdefault(name, []).append(sock)
             return _handed(peer, line, fds, asks)
         return None
 
@@ -111,18 +112,18 @@ class SameHostPeers:
             for sock in sockets:
                 sock.close()
 
-    def _connect(self, peer: str) -> tuple[socket.socket | None, bool]:
+    def _connect(self, name: str) -> tuple[socket.socket | None, bool]:
         with self._lock:
-            kept = self._idle.get(peer)
+            kept = self._idle.get(name)
             if kept:
                 return kept.pop(), True
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(TIMEOUT)
         try:
-            sock.connect(handover_socket_name(peer))
+            sock.connect(name)
         except OSError:  # not on this host (or not serving hand-overs): HTTP it is
             sock.close()
-            self._remote[peer] = time.monotonic()
+            self._remote[name] = time.monotonic()
             return None, False
         return sock, False
 

@@ -26,6 +26,7 @@ from ..worker.fakes import PAGE, Parts
 from .test_peer_pages_contract import Records
 
 TOKEN = "s3cret"
+PORT = 28080  # the data server port a holder publishes: part of its socket's name
 
 
 def serving(
@@ -37,9 +38,12 @@ def serving(
     holder = Parts(tmp_path, f"worker-{uuid.uuid4()}", dropping=epoch.changing)
 
     async def main() -> None:
-        server = PeerHandoverServer(holder.store, holder.clock, epoch, holder.worker_id, TOKEN)
+        server = PeerHandoverServer(
+            holder.store, holder.clock, epoch, holder.worker_id, TOKEN, port=PORT
+        )
         await server.start()
-        pages = HttpPeerPages(PeerAddresses(Records({})), token=TOKEN)
+        address = {holder.worker_id: f"127.0.0.1:{PORT}"}  # its data server's, by name only
+        pages = HttpPeerPages(PeerAddresses(Records(address)), token=TOKEN)
         try:
             await test(holder, server, pages)
         finally:
@@ -127,7 +131,7 @@ def test_bad_or_unauthorized_calls_are_answered_with_a_status(tmp_path: Path) ->
 
         def ask_all() -> list[dict]:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.connect(handover_socket_name(holder.worker_id))
+                sock.connect(handover_socket_name(holder.worker_id, PORT))
                 replies = []
                 for call, _ in [*calls, ({"asks": [ask], "token": TOKEN}, None)]:
                     sock.sendall(json.dumps(call).encode() + b"\n")

@@ -84,7 +84,7 @@ async def over_http(tmp_path: Path) -> AsyncIterator[Side]:
     api = PeerPagesApi(holder.store, holder.clock, asyncio.to_thread, epoch)
     server = DataServer(api.routing(not_here), bind_socket("127.0.0.1", 0))
     await server.start()
-    handover = PeerHandoverServer(holder.store, holder.clock, epoch, WORKER_A)
+    handover = PeerHandoverServer(holder.store, holder.clock, epoch, WORKER_A, port=server.port)
     await handover.start()
     pages = HttpPeerPages(PeerAddresses(Records({WORKER_A: server.address})))
 

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import logging
-import resource
 import sys
 import time
 import tracemalloc
@@ -25,30 +24,20 @@ from typing import Any
 from ringcache.cluster.clock import ManualClock
 from ringcache.cluster.registry import Registry, SqliteBackend
 from ringcache.cluster.registry.memory_backend import MemoryBackend
+from ringcache.simulations.measure import measured, with_events
 from ringcache.simulations.scenarios import SCENARIOS, run_scenario, summary_json
 
 
 def bench_scenario(name: str, workers: int, files: int, seed: int, trace: bool) -> dict[str, Any]:
     if trace:
         tracemalloc.start()
-    wall, cpu = time.perf_counter(), time.process_time()
-    summary = run_scenario(name, workers, files, seed)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    measured: dict[str, Any] = {
-        "wallSeconds": round(wall, 2),
-        "cpuSeconds": round(cpu, 2),
-        # Linux reports ru_maxrss in KiB: the peak of the whole process, imports included.
-        "peakRssMiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        # The file index's helper process, on its own (0 when the index stayed in process).
-        "helperPeakRssMiB": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
-        "eventsPerWallSecond": round(summary["events"] / wall),
-        "virtualOverWall": round(summary["virtualSeconds"] / wall, 4),
-        "wallMicrosecondsPerFile": round(wall / max(files, 1) * 1e6, 1),
-    }
+    summary, cost = measured(lambda: run_scenario(name, workers, files, seed))
+    measured_: dict[str, Any] = with_events(cost, summary)
+    measured_["wallMicrosecondsPerFile"] = round(cost["wallSeconds"] / max(files, 1) * 1e6, 1)
     if trace:
-        measured["tracemallocPeakMiB"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
+        measured_["tracemallocPeakMiB"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
         tracemalloc.stop()
-    return {"summary": summary, "measured": measured}
+    return {"summary": summary, "measured": measured_}
 
 
 def bench_registry(workers: int, rounds: int) -> dict[str, Any]:
@@ -105,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary_json(summary))  # per-worker bytes and progress samples left out
     print(
         f"wall {measured['wallSeconds']} s (cpu {measured['cpuSeconds']} s), "
-        f"peak RSS {measured['peakRssMiB']} MiB, "
+        f"peak RSS {measured['peakRssMiB']} MiB (index helper {measured['helperPeakRssMiB']} MiB), "
         f"{measured['eventsPerWallSecond']} simulated events/s, "
         f"{measured['wallMicrosecondsPerFile']} us wall per file, "
         f"virtual/wall {measured['virtualOverWall']}"

@@ -64,3 +64,14 @@ def test_ctrl_c_ends_the_command_with_130_and_one_line(monkeypatch, capsys):
         pytest.fail("the Ctrl-C escaped the command")
     assert code == 130
     assert capsys.readouterr().err == "ringcache: interrupted\n"
+
+
+def test_simulate_reports_what_the_run_cost_on_stderr_only(capsys):
+    assert main(["simulate", "load", "--workers", "3", "--files", "100", "--seed", "2"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)  # stdout stays the replayable summary alone
+    assert "wall" not in json.dumps(summary).lower()
+    line = captured.err.strip().splitlines()[-1]
+    assert line.startswith("measured: wall ")
+    for part in ("cpu", "peak RSS", "MiB", f"{summary['events']} events", "events per wall second"):
+        assert part in line

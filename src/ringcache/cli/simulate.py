@@ -226,6 +226,7 @@ def run_scenario_command(args: argparse.Namespace) -> int:
         return train_command(args)
     from ..cluster.errors import InvalidArgument
     from ..simulations.checks import SimulationCheckFailed
+    from ..simulations.measure import cost_line, measured, with_events
     from ..simulations.scenarios import run_scenario
     from ..simulations.spec import SimSpec
     from ..simulations.summary import summary_json
@@ -250,17 +251,21 @@ def run_scenario_command(args: argparse.Namespace) -> int:
     }
     failure: SimulationCheckFailed | None = None
     try:
-        summary = run_scenario(
-            args.scenario, args.workers, args.files, args.seed, spec=spec, **options
+        summary, cost = measured(
+            lambda: run_scenario(
+                args.scenario, args.workers, args.files, args.seed, spec=spec, **options
+            )
         )
     except InvalidArgument as exc:
         print(f"ringcache simulate: {exc.message}", file=sys.stderr)
         return 2
     except SimulationCheckFailed as exc:
         failure = exc
-        summary = getattr(exc, "summary", None) or {}
+        summary, cost = getattr(exc, "summary", None) or {}, None
     if summary:
         print(summary_json(summary, details=args.details))
+        if cost is not None:  # on stderr: it depends on the machine, not on the seed
+            print(cost_line(with_events(cost, summary)), file=sys.stderr)
         if args.report:
             from ..simulations.report import write_report
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..cluster.jobs.catalog import JOB_KINDS
-from .cluster import SimCluster
+from .cluster import OWNER_CHUNK, SimCluster
 from .faults import FaultInjector
 from .jobs import FINISHED
 
@@ -111,22 +111,24 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
         problems.append(f"the ring has {len(ring_workers)} workers, {len(live)} are members")
     stores = {w: cluster.store(w) for w in live}
     names = coordinator.ring.worker_ids
-    paths, owner_of = cluster.file_owners(coordinator.ring)
-    owner_of = owner_of.tolist()
-    owned: dict[int, list[str]] = defaultdict(list)  # each owner's files: a store call each
-    for path, owner in zip(paths, owner_of, strict=True):
-        if owner >= 0 and not (failed and path in failed):
-            owned[owner].append(path)
-    owner_copies, lacking = 0, set()
-    for owner, its_paths in owned.items():
-        store = stores.get(names[owner])
-        missing = its_paths if store is None else store.lacking_whole(its_paths)
-        owner_copies += len(its_paths) - len(missing)
-        lacking.update((path, owner) for path in missing)
-    if lacking:  # named in file order
-        for path, owner in zip(paths, owner_of, strict=True):
-            if (path, owner) in lacking:
-                problems.append(f"{path} is not cached whole on its owner {names[owner]}")
+    owner_of = cluster.file_owners(coordinator.ring)
+    owner_copies = 0
+    for first, paths in cluster.namespace.chunks(OWNER_CHUNK):  # not every path at once
+        owners = owner_of[first : first + len(paths)].tolist()
+        owned: dict[int, list[str]] = defaultdict(list)  # each owner's files: a store call each
+        for path, owner in zip(paths, owners, strict=True):
+            if owner >= 0 and not (failed and path in failed):
+                owned[owner].append(path)
+        lacking = set()
+        for owner, its_paths in owned.items():
+            store = stores.get(names[owner])
+            missing = its_paths if store is None else store.lacking_whole(its_paths)
+            owner_copies += len(its_paths) - len(missing)
+            lacking.update((path, owner) for path in missing)
+        if lacking:  # named in file order
+            for path, owner in zip(paths, owners, strict=True):
+                if (path, owner) in lacking:
+                    problems.append(f"{path} is not cached whole on its owner {names[owner]}")
     if exact and (
         problems or sum(store.stats().cached_files for store in stores.values()) != owner_copies
     ):

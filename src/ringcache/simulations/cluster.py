@@ -41,6 +41,9 @@ from .ufs import SimUfs
 
 T = TypeVar("T")
 
+#: Files whose owners a checker asks of a ring at once (their paths made for the ask).
+OWNER_CHUNK = 250_000
+
 
 class PagedSizeMedium(SizeMedium):
     """A `SizeMedium` whose eviction order is per page, as `DiskMedium`'s is: an order
@@ -150,7 +153,6 @@ class SimCluster:
         self._slow = set(spec.rng("slow").sample(range(spec.workers), spec.slow_workers))
         self._background: list[asyncio.Task[Any]] = []
         self.coordinator_restarts = 0
-        self._file_paths: list[str] | None = None
         self._owners_kept: list[tuple[RingPolicy, np.ndarray]] = []  # the last two rings
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -217,7 +219,7 @@ class SimCluster:
             for node in self.nodes.values():
                 if node.store is not None:
                     node.store.discard()
-            self._owners_kept, self._file_paths = [], None
+            self._owners_kept = []
 
     async def _stop(self) -> None:
         if self.coordinator is not None:
@@ -343,19 +345,18 @@ class SimCluster:
             raise InvalidArgument(f"{worker_id} never started")
         return store
 
-    def file_owners(self, ring: RingPolicy) -> tuple[list[str], np.ndarray]:
-        """Every namespace file's URI and its owner on `ring` (its place in
-        `ring.worker_ids`, -1 for none), in file order: a checker's question. The answers
-        for the last two rings are kept: a scale-out asks of the ring before and the ring
-        after more than once, a million files each."""
-        if self._file_paths is None:
-            self._file_paths = self.namespace.paths(0, self.namespace.files)
+    def file_owners(self, ring: RingPolicy) -> np.ndarray:
+        """Every namespace file's owner on `ring` (its place in `ring.worker_ids`, -1 for
+        none), in file order: a checker's question. Asked `OWNER_CHUNK` paths at a time, so
+        no list of every path is held; the answers for the last two rings are kept (a
+        scale-out asks of the ring before and the ring after more than once)."""
         for kept, owners in self._owners_kept:
             if kept is ring:
-                return self._file_paths, owners
-        owners = ring.first_owners(self._file_paths)
+                return owners
+        parts = [ring.first_owners(paths) for _, paths in self.namespace.chunks(OWNER_CHUNK)]
+        owners = np.concatenate(parts) if parts else np.empty(0, dtype=np.int32)
         self._owners_kept = [*self._owners_kept[-1:], (ring, owners)]
-        return self._file_paths, owners
+        return owners
 
     def ufs_bytes_read(self) -> int:
         nodes = [self.coordinator_node, *(self.nodes[w] for w in sorted(self.nodes))]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,6 +119,12 @@ class SimNamespace:
             paths += [head + number % i for i in range(first, end)]
             first = end
         return paths
+
+    def chunks(self, size: int) -> Iterator[tuple[int, list[str]]]:
+        """Every file's path, `size` at a time in index order: `(first index, paths)`. A
+        pass over ten million files holds one chunk's paths, not all of them."""
+        for first in range(0, self.files, size):
+            yield first, self.paths(first, min(self.files, first + size))
 
     def paths_and_sizes(self, first: int, stop: int) -> zip[tuple[str, int]]:
         """`(path(i), size(i))` for files `first <= i < stop`: a listing page at once."""

@@ -26,10 +26,12 @@ def test_pages_walk_every_live_path_once_in_order_as_paths_come_and_go(limit: in
     for _ in range(30):
         for _ in range(rng.randrange(40)):
             path = f"p{rng.randrange(500):03d}"
+            if path not in live:
+                index.add(path)
             live[path] = path  # an entry is its path here
-            index.add(path)
         for path in rng.sample(sorted(live), min(len(live), rng.randrange(30))):
             del live[path]  # gone: still in the index until it is rebuilt
+            index.discard(path)
         assert _pages(index, live, limit) == sorted(live)
         start = f"p{rng.randrange(500):03d}"
         assert index.page(live, start, limit) == [p for p in sorted(live) if p > start][:limit]
@@ -38,3 +40,22 @@ def test_pages_walk_every_live_path_once_in_order_as_paths_come_and_go(limit: in
 def test_a_page_needs_a_positive_limit() -> None:
     with pytest.raises(InvalidArgument):
         SortedPaths().page({}, None, 0)
+
+
+def test_a_path_gone_and_live_again_is_listed_once() -> None:
+    index, live = SortedPaths(), {}
+    for path in ("a", "b", "c"):
+        index.add(path)
+        live[path] = path
+    assert index.page(live, None, 10) == ["a", "b", "c"]  # merged: "b" is listed now
+    del live["b"]
+    index.discard("b")
+    assert index.page(live, None, 10) == ["a", "c"]
+    live["b"] = "b"
+    index.add("b")
+    assert index.page(live, None, 10) == ["a", "b", "c"]
+    del live["c"]
+    index.discard("c")
+    live["c"] = "c"  # gone and back before any read
+    index.add("c")
+    assert index.page(live, None, 10) == ["a", "b", "c"]

@@ -42,8 +42,9 @@ class CacheIndex:
 
     def add(self, entry: FileEntry) -> None:
         """Index a new entry, with the pages it holds already (at recovery) or none."""
+        if entry.path not in self.files:
+            self.sorted.add(entry.path)
         self.files[entry.path] = entry
-        self.sorted.add(entry.path)
         if entry.held:
             entry.cached = entry.held_bytes(self.page_size)
             indexes = entry.indexes()
@@ -75,6 +76,7 @@ class CacheIndex:
         self.pages -= entry.held.bit_count()
         entry.held = entry.cached = 0
         del self.files[entry.path]
+        self.sorted.discard(entry.path)
         return freed
 
     def move(self, entry: FileEntry, priority: str) -> None:

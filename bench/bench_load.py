@@ -116,6 +116,9 @@ def main() -> None:
         config = ClusterConfig(
             state_dir=root / "state",
             namespace=f"bench-{uuid.uuid4().hex[:8]}",
+            # A Ray instance of its own: with no address, Ray joins the cluster last started
+            # on this machine (`ray start`), whose workers may run other code or be gone.
+            ray_address="local",
             allowed_local_roots=[str(root)],
             worker=WorkerConfig(
                 cache_dir=root / "cache",

@@ -1,7 +1,7 @@
 """Load jobs through a real Ray cluster against plain copies of the same files, in one run.
 
     .venv/bin/python bench/bench_load.py [--large-files 64 --large-mib 16] [--small-files 20000]
-                                         [--rounds 4]
+                                         [--rounds 4] [--large-rounds 8]
 
 Large files: bytes/s of a load job (UFS -> worker page store) against `shutil.copyfile`
 of the same files on the same disk, a kernel copy as `cp` makes (aim: ratio >= 0.9).
@@ -10,10 +10,11 @@ ratio >= 0.7). Both sides read files the OS has just written, so both read from 
 cache.
 
 The speed of creating files on a shared machine's disk swings from minute to minute, and it
-slows down as files are written, so each side runs `--rounds` times (default 4), alternating
-which goes first in a round (copy, load, load, copy, copy, load, ...), the cache freed and
-the copies deleted after each run; the ratio compares the best round of each side, and every
-round's time is printed too.
+slows down as files are written, so each side runs `--rounds` times (default 4; the large
+files, whose rounds take a second, `--large-rounds`, default 8), alternating which goes first
+in a round (copy, load, load, copy, copy, load, ...), the cache freed and the copies deleted
+after each run; the ratio compares the best round of each side, `median_ratio` the median
+rounds, and every round's time is printed too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from statistics import median
 
 from ringcache.actors.bootstrap import start_cluster, stop_cluster
 from ringcache.config import ClusterConfig, WorkerConfig
@@ -102,6 +104,7 @@ def main() -> None:
     parser.add_argument("--small-kib", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--large-rounds", type=int, default=8)
     parser.add_argument("--lanes", type=int, default=0, help="thread lanes per worker batch")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -113,6 +116,9 @@ def main() -> None:
         config = ClusterConfig(
             state_dir=root / "state",
             namespace=f"bench-{uuid.uuid4().hex[:8]}",
+            # A Ray instance of its own: with no address, Ray joins the cluster last started
+            # on this machine (`ray start`), whose workers may run other code or be gone.
+            ray_address="local",
             allowed_local_roots=[str(root)],
             worker=WorkerConfig(
                 cache_dir=root / "cache",
@@ -123,7 +129,7 @@ def main() -> None:
         cluster = start_cluster(config, workers=args.workers)
         try:
             cluster.coordinator.call_sync("add_mount", "/data", f"file://{root / 'ufs'}", {})
-            large_runs = rounds(cluster, root, "large", large, args.rounds)
+            large_runs = rounds(cluster, root, "large", large, args.large_rounds)
             small_runs = rounds(cluster, root, "small", small, args.rounds)
         finally:
             stop_cluster(config)
@@ -133,13 +139,14 @@ def main() -> None:
     small_copy, small_load = min(small_runs["copy"]), min(small_runs["load"])
     results = {
         "workers": args.workers,
-        "rounds": args.rounds,
+        "rounds": {"large": args.large_rounds, "small": args.rounds},
         "large": {
             "files": args.large_files,
             "MiB_each": args.large_mib,
             "plain_copy_MBps": round(large_bytes / large_copy / 1e6, 1),
             "load_MBps": round(large_bytes / large_load / 1e6, 1),
             "ratio": round(large_copy / large_load, 3),
+            "median_ratio": round(median(large_runs["copy"]) / median(large_runs["load"]), 3),
             "copy_seconds": [round(t, 3) for t in large_runs["copy"]],
             "load_seconds": [round(t, 3) for t in large_runs["load"]],
             "job_states": large_runs["states"],
@@ -150,6 +157,7 @@ def main() -> None:
             "plain_copy_files_per_s": round(args.small_files / small_copy),
             "load_files_per_s": round(args.small_files / small_load),
             "ratio": round(small_copy / small_load, 3),
+            "median_ratio": round(median(small_runs["copy"]) / median(small_runs["load"]), 3),
             "copy_seconds": [round(t, 3) for t in small_runs["copy"]],
             "load_seconds": [round(t, 3) for t in small_runs["load"]],
             "job_states": small_runs["states"],

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ringcache.cluster.worker.lanes import LANE_BYTES, LocalDisks, file_system_type, lanes_for
+from ringcache.cluster.worker.lanes import (
+    LANE_BYTES,
+    LaneShares,
+    LocalDisks,
+    file_system_type,
+    lanes_for,
+)
 
 from .fakes import Parts, inline_io
 
@@ -72,6 +79,33 @@ def test_without_a_mount_table_no_disk_is_known_local(tmp_path: Path):
     assert not LocalDisks(str(tmp_path / "absent")).holds("/")
 
 
+def _drain(shares: LaneShares, share) -> list:
+    taken = []
+    while (item := shares.take(share)) is not None:
+        taken.append(item)
+    return taken
+
+
+def test_lanes_run_one_after_another_each_load_exactly_their_own_share():
+    """As under the simulator's `run_io`, which models the lanes' overlap from each
+    lane's own work: a lane takes nothing from lanes that have not started."""
+    shares = LaneShares(list(range(10)), 3)
+    assert [_drain(shares, shares.start()) for _ in range(3)] == [
+        [0, 3, 6, 9],
+        [1, 4, 7],
+        [2, 5, 8],
+    ]
+
+
+def test_a_lane_done_with_its_share_takes_the_last_file_of_the_busiest_started_lane():
+    shares = LaneShares(list(range(12)), 3)  # shares [0, 3, 6, 9] [1, 4, 7, 10] [2, 5, 8, 11]
+    first, second = shares.start(), shares.start()
+    assert shares.take(first) == 0 and shares.take(first) == 3
+    assert _drain(shares, second) == [1, 4, 7, 10, 9, 6]  # then the first lane's, from its end
+    assert shares.take(first) is None  # the third lane, not started, keeps its share
+    assert _drain(shares, shares.start()) == [2, 5, 8, 11]
+
+
 class LaneCount:
     """A `run_io` that counts the load lanes a batch runs in, and the most at once."""
 
@@ -84,17 +118,18 @@ class LaneCount:
     async def __call__(self, function: Any, *args: Any) -> Any:
         if getattr(function, "__name__", "") != "load_lane":
             return await inline_io(function, *args)
-        self.sizes.append(len(args[0]))
         self.running += 1
         self.most = max(self.most, self.running)
         try:
             await asyncio.sleep(self.pause)  # long enough for another batch to start its lanes
-            return await inline_io(function, *args)
+            done = await inline_io(function, *args)
         finally:
             self.running -= 1
+        self.sizes.append(len(done))  # the files this lane loaded
+        return done
 
 
-def _parts(tmp_path: Path, fs_line: str, lanes: LaneCount) -> Parts:
+def _parts(tmp_path: Path, fs_line: str, lanes: Any) -> Parts:
     """Services whose UFS directory is, by the mount table, on a file system of `fs_line`."""
     parts_root = tmp_path / "worker"
     table = tmp_path / "mounts"
@@ -150,3 +185,44 @@ def test_batches_of_local_files_take_turns(tmp_path: Path):
 
 def test_batches_on_a_network_file_system_run_together(tmp_path: Path):
     assert _most_lanes_at_once(tmp_path, "server:/x {ufs} nfs4 rw 0 0") > 4
+
+
+class FirstFileWaits:
+    """A loader whose first file waits (up to `patience` seconds) until every other file
+    of the batch has loaded; notes whether they all had."""
+
+    def __init__(self, loader: Any, others: int, patience: float = 5.0) -> None:
+        self.loader = loader
+        self.left = others
+        self.patience = patience
+        self.lock = threading.Lock()
+        self.others_loaded = threading.Event()
+        self.waited_for_all: bool | None = None
+
+    def load(self, ufs: Any, uri: str, *args: Any) -> Any:
+        if uri.endswith("/f0.bin"):
+            self.waited_for_all = self.others_loaded.wait(self.patience)
+            return self.loader.load(ufs, uri, *args)
+        result = self.loader.load(ufs, uri, *args)
+        with self.lock:
+            self.left -= 1
+            if not self.left:
+                self.others_loaded.set()
+        return result
+
+
+def test_a_file_that_holds_up_its_lane_holds_back_no_other_file(tmp_path: Path):
+    """Lanes take the batch's next file as they come free: while one lane is held up by
+    a file, the others load every other file (none waits in the held lane's share)."""
+    parts = _parts(tmp_path, "server:/x {ufs} nfs4 rw 0 0", asyncio.to_thread)
+    entries = _entries(parts, [4096] * 12)
+    slow = FirstFileWaits(parts.loads.loader, others=11)
+    parts.loads.loader = slow
+
+    async def load():
+        await parts.mounts.refresh()
+        return await parts.loads.load_batch(entries, {})
+
+    answers = asyncio.run(load())
+    assert [a.status for a in answers] == ["LOADED"] * 12
+    assert slow.waited_for_all is True

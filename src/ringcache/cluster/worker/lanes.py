@@ -19,6 +19,12 @@ cannot be read, every batch gets every lane.
 from __future__ import annotations
 
 import os
+import threading
+from collections import deque
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 LANE_BYTES = 8 * 1024**2  # of a batch of local-disk files, per lane
 MOUNT_TABLE = "/proc/mounts"
@@ -97,3 +103,43 @@ class LocalDisks:
             kind = file_system_type(os.path.realpath(path), text)
             known = self._known[path] = kind in LOCAL_DISK_TYPES
         return known
+
+
+class LaneShares(Generic[T]):
+    """A batch's files dealt to its lanes in turn; a lane that has loaded its own share
+    takes the last file queued in the share of the busiest lane that has started.
+
+    So no file waits behind a big or slow one in another lane. Only started lanes are
+    taken from: a lane still waiting for a thread keeps its share, and a `run_io` that
+    runs each lane to its end before the next starts (the simulator's, which models the
+    lanes' overlap in virtual time) sees each lane load exactly its own share.
+    Thread-safe: owners take from the front of their share, others from its back.
+    """
+
+    def __init__(self, items: Sequence[T], lanes: int) -> None:
+        self._shares = [deque(items[lane::lanes]) for lane in range(lanes)]
+        self._started: list[deque[T]] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> deque[T]:
+        """The share of the lane starting now (call once per lane)."""
+        with self._lock:
+            share = self._shares[len(self._started)]
+            self._started.append(share)
+            return share
+
+    def take(self, share: deque[T]) -> T | None:
+        """The next item for the lane of `share`; None once every started lane's is empty."""
+        try:
+            return share.popleft()
+        except IndexError:
+            pass
+        while True:
+            with self._lock:
+                busiest = max(self._started, key=len)
+            if not busiest:
+                return None
+            try:
+                return busiest.pop()
+            except IndexError:  # its owner or another lane took it first: look again
+                continue

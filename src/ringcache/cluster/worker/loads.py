@@ -14,7 +14,7 @@ from ..results import FailureReason, FileResult, failure
 from ..ufs.filesystem import FileVersion, UnderFileSystem
 from ..ufs.mounts import MountPoint
 from .file_loader import FileLoader
-from .lanes import LocalDisks, lanes_for
+from .lanes import LaneShares, LocalDisks, lanes_for
 from .mount_view import MountView
 from .quota import QuotaAdmission
 from .throttle import Throttle, Throttles
@@ -24,7 +24,8 @@ class BatchLoads:
     """Serves `load_batch`: one result per file, never an exception for one bad file.
 
     Guarantees: a batch's files load in a few lanes (threads), as many as pay off (see
-    `lanes`); batches whose files are all on a local disk take turns.
+    `lanes`), a lane that is done helping the busiest; batches whose files are all on a
+    local disk take turns.
     """
 
     def __init__(
@@ -99,16 +100,16 @@ class BatchLoads:
             if local_bytes is not None:
                 local_bytes = local_bytes + version.size if local and version is not None else None
             work.append((position, path, ufs, uri, version))
-        # A few lanes, each a thread that loads its share one file after another: one
-        # thread hop per lane rather than per file, which is most of a small file's cost.
+        # A few lanes, each a thread that loads its share one file after another, then
+        # helps the busiest lane with its queued files: one thread hop per lane rather
+        # than per file, which is most of a small file's cost, and no file waits behind a
+        # big or slow one in another lane.
         lanes = lanes_for(len(work), local_bytes, self.max_lanes)
+        shares = LaneShares(work, lanes)
         # Local-disk batches take turns, as their lanes would only contend for the GIL.
         async with self._local_lanes if local_bytes is not None else contextlib.nullcontext():
             answers = await asyncio.gather(
-                *(
-                    self.run_io(self.load_lane, work[lane::lanes], options, throttle)
-                    for lane in range(lanes)
-                )
+                *(self.run_io(self.load_lane, shares, options, throttle) for _ in range(lanes))
             )
         for lane_results in answers:
             for position, result in lane_results:
@@ -128,14 +129,17 @@ class BatchLoads:
         return mount, ufs, local
 
     def load_lane(
-        self, work: list[tuple], options: dict[str, Any], throttle: Throttle | None
+        self, shares: LaneShares[tuple], options: dict[str, Any], throttle: Throttle | None
     ) -> list[tuple[int, dict[str, Any]]]:
-        """One lane's share of a batch, loaded one file after another (on an I/O thread)."""
+        """One lane: its share of the batch, then files of busier lanes, loaded one after
+        another (on an I/O thread); `(position, result)` of each."""
         done = []
+        share = shares.start()
         # The page store's journal records of the lane's files go to disk together at the
         # end: one write rather than one per file, before the batch is answered.
         with self.store.journal_batch():
-            for position, path, ufs, uri, version in work:
+            while (item := shares.take(share)) is not None:
+                position, path, ufs, uri, version = item
                 try:
                     result = self.loader.load(ufs, uri, version, options, throttle)
                 except RingcacheError as exc:

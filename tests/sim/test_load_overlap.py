@@ -52,8 +52,7 @@ def test_flat_stretches_are_found_where_progress_stops():
 def big_cluster_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """The page shape of 1,000 workers, scaled down to 20: a page holds about half a
     batch a worker, and the pages loading hold four pages of files between them."""
-    monkeypatch.setattr(paging, "MAX_PAGE_FILES", 1000)
-    monkeypatch.setattr(paging, "FILES_IN_FLIGHT", 4000)
+    monkeypatch.setattr(paging, "FILES_IN_FLIGHT", 4000)  # pages of up to 1,000 files
 
 
 @pytest.fixture

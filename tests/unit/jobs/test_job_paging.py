@@ -1,13 +1,12 @@
 """How a job cuts its listing into pages: full batches for every worker, memory bounded."""
 
 from ringcache.cluster.jobs.paging import (
-    FILES_IN_FLIGHT,
     FREE_PAGES_IN_FLIGHT,
     LISTED_AHEAD,
-    MAX_PAGE_FILES,
     MIN_PAGE_FILES,
     PAGE_BATCHES,
     PAGES_IN_FLIGHT,
+    files_in_flight,
     page_shape,
 )
 
@@ -29,13 +28,17 @@ def test_small_clusters_still_list_a_useful_page():
 
 
 def test_big_clusters_keep_several_pages_loading_within_the_memory_bound():
-    for workers in (100, 1000, 10_000):
+    for workers in (100, 1000, 2500, 10_000):
         size, _ = page_shape(200, workers, 1)
-        assert size <= MAX_PAGE_FILES
-        # the pages loading, the ones listed ahead and the one being listed
-        assert FILES_IN_FLIGHT + (LISTED_AHEAD + 1) * size <= 600_000
+        bound = files_in_flight(workers)
+        # the pages loading, the ones listed ahead and the one being listed: 600,000 file
+        # statuses up to 2,500 workers, 240 a worker beyond
+        assert bound + (LISTED_AHEAD + 1) * size <= max(600_000, 240 * workers)
+        assert size <= bound // 4
         # several pages load at once: the next is queued while the last one's tail ends
-        assert FILES_IN_FLIGHT // size >= 4
+        assert bound // size >= 4
+    # 10,000 workers: a page still holds a batch of 40 files a worker, not 10
+    assert page_shape(200, 10_000, 1)[0] >= 40 * 10_000
     # 1,000 workers: a page still holds about half a batch a worker, not one file
     assert page_shape(200, 1000, 1)[0] >= 100 * 1000
 

@@ -2,13 +2,17 @@
 
 A page is planned as a whole, so a fixed page spread over many workers would make every
 batch tiny (1,000 files over 1,000 workers: one file a batch). A page therefore holds
-PAGE_BATCHES full batches for every worker, within MAX_PAGE_FILES: on a big cluster a
-page holds about one batch a worker, and several pages load at once, so every worker has
-the next page's batches queued while the last one's slowest worker finishes.
+PAGE_BATCHES full batches for every worker, within a quarter of the files in flight: on
+a big cluster a page holds about one batch a worker, and several pages load at once, so
+every worker has the next page's batches queued while the last one's slowest worker
+finishes.
 
-Memory: the pages still loading hold at most FILES_IN_FLIGHT file statuses between them
+Memory: the pages still loading hold at most `files_in_flight` file statuses between them
 (a page that has loaded keeps only its counters until it is committed), the lister keeps
-LISTED_AHEAD pages ready, and one more is being listed.
+LISTED_AHEAD pages ready, and one more is being listed. That bound is FILES_IN_FLIGHT, and
+on a cluster of more than 2,500 workers FILES_IN_FLIGHT_PER_WORKER a worker: a fixed bound
+spread over 10,000 workers would leave each a batch of a few files at a time, every one
+paying a whole call.
 
 The first page holds one batch a worker, so loading starts while the listing goes on;
 each page after holds twice as many files, up to the full page.
@@ -23,8 +27,14 @@ PAGE_BATCHES = 10  # full batches per worker in a page: fewer syncs and checkpoi
 PAGES_IN_FLIGHT = 16  # pages started and not yet committed, at most
 FREE_PAGES_IN_FLIGHT = 4  # a free job sends each page to every worker: fewer at once
 FILES_IN_FLIGHT = 400_000  # of the pages still loading (a few hundred bytes a file status)
-MAX_PAGE_FILES = FILES_IN_FLIGHT // 4
+FILES_IN_FLIGHT_PER_WORKER = 160  # on a big cluster: the bound grows with it
+PAGE_SHARE = 4  # a page holds at most a quarter of the files in flight
 LISTED_AHEAD = 1  # pages listed and waiting to start
+
+
+def files_in_flight(workers: int) -> int:
+    """The file statuses the pages still loading may hold, over `workers` live workers."""
+    return max(FILES_IN_FLIGHT, FILES_IN_FLIGHT_PER_WORKER * workers)
 
 
 def page_shape(batch_size: int, workers: int, replicas: int) -> tuple[int, int]:
@@ -36,7 +46,8 @@ def page_shape(batch_size: int, workers: int, replicas: int) -> tuple[int, int]:
     if not replicas:
         return max(MIN_PAGE_FILES, batch_size), FREE_PAGES_IN_FLIGHT
     wanted = batch_size * PAGE_BATCHES * max(1, workers) // replicas
-    size = max(MIN_PAGE_FILES, batch_size, min(MAX_PAGE_FILES, wanted))
+    most = files_in_flight(workers) // PAGE_SHARE
+    size = max(MIN_PAGE_FILES, batch_size, min(most, wanted))
     return size, PAGES_IN_FLIGHT
 
 

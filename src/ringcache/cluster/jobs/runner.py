@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..ufs.mounts import MountTable
-from . import paging
 from .context import JobContext
 from .dispatch import Dispatcher
 from .model import Cursor, JobRecord, JobState
 from .pages import PageLoader, PageWork
-from .paging import LISTED_AHEAD, page_shape, page_sizes
+from .paging import LISTED_AHEAD, files_in_flight, page_shape, page_sizes
 from .repair import Repair
 from .source import FileSource, Page, index_lines, list_into
 from .work import FileWork, RepairWork
@@ -179,7 +178,7 @@ class JobRun:
         """List in the background while the pages already listed load.
 
         The lister stays LISTED_AHEAD pages ahead; a listed page starts as soon as the
-        pages still loading hold fewer than FILES_IN_FLIGHT files between them (and fewer
+        pages still loading hold fewer than `files_in_flight` files between them (and fewer
         than PAGES_IN_FLIGHT pages are uncommitted), so the next pages' batches queue at
         every worker while the last one's tail finishes. A page that has loaded holds no
         files: pages that finish out of order (one in retry backoff, say) hold back no
@@ -189,6 +188,7 @@ class JobRun:
         batch_size = self.record.options.get("batchSize", 200)
         workers = len(self.ring()[1])
         page_size, pages_in_flight = page_shape(batch_size, workers, self.work.replicas)
+        bound = files_in_flight(workers)
         source = FileSource(
             self.roots(table),
             table,
@@ -203,7 +203,7 @@ class JobRun:
         lister = asyncio.get_running_loop().create_task(list_into(listed, source, sizes))
         try:
             while True:
-                await self._admit(page_size, pages_in_flight)  # before taking it: memory
+                await self._admit(page_size, pages_in_flight, bound)  # before taking it: memory
                 page = await self._next_listed(listed)
                 if page is None:
                     break
@@ -234,13 +234,13 @@ class JobRun:
         self.in_flight.append(work)
         work.task = asyncio.get_running_loop().create_task(self.loader.load(work))
 
-    async def _admit(self, files: int, pages: int) -> None:
+    async def _admit(self, files: int, pages: int, bound: int) -> None:
         """Wait until a page of up to `files` may start: fewer than `pages` pages in flight
-        and the files of those still loading within FILES_IN_FLIGHT (one page always may)."""
+        and the files of those still loading within `bound` (one page always may)."""
         while self.in_flight:
             loading = {w.task for w in self.in_flight if not w.task.done()}
             held = sum(w.size for w in self.in_flight if w.task in loading)
-            if len(self.in_flight) < pages and held + files <= paging.FILES_IN_FLIGHT:
+            if len(self.in_flight) < pages and held + files <= bound:
                 return
             if loading:
                 await asyncio.wait(loading, return_when=asyncio.FIRST_COMPLETED)

@@ -32,6 +32,7 @@ from ..cluster.cache.model import PageSpan
 from ..cluster.errors import RingcacheError, UfsError
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.reads import Reads, UfsSpan
+from .unix_lines import UnixLineServer
 
 log = logging.getLogger(__name__)
 
@@ -67,50 +68,14 @@ class LocalReadServer:
         self.reads = reads
         self.token = token
         self.epoch = epoch
-        self.name = socket_name(worker_id, port)  # `port`: its data server's
-        self._server: asyncio.AbstractServer | None = None
-        self._clients: set[asyncio.Task] = set()
+        name = socket_name(worker_id, port)  # `port`: its data server's
+        self.server = UnixLineServer(name, self._answer, MAX_LINE)
 
     async def start(self) -> None:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(self.name)
-        listener.listen(256)
-        listener.setblocking(False)
-        self._listener = listener
-        self._accepting = asyncio.get_running_loop().create_task(self._accept())
+        await self.server.start()
 
     async def stop(self) -> None:
-        self._accepting.cancel()
-        for task in list(self._clients):
-            task.cancel()
-        await asyncio.gather(self._accepting, *self._clients, return_exceptions=True)
-        self._listener.close()
-
-    async def _accept(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            client, _ = await loop.sock_accept(self._listener)
-            task = loop.create_task(self._serve(client))
-            self._clients.add(task)
-            task.add_done_callback(self._clients.discard)
-
-    async def _serve(self, client: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        client.setblocking(False)
-        buffer = b""
-        try:
-            while True:
-                while b"\n" not in buffer:
-                    chunk = await loop.sock_recv(client, MAX_LINE)
-                    if not chunk or len(buffer) > MAX_LINE:
-                        return
-                    buffer += chunk
-                line, buffer = buffer.split(b"\n", 1)
-                await self._answer(loop, client, line)
-        except (ConnectionError, asyncio.CancelledError):
-            pass  # the client went away, or the worker is stopping
-        finally:
-            client.close()
+        await self.server.stop()
 
     async def _answer(self, loop: asyncio.AbstractEventLoop, client: socket.socket, line: bytes):
         # Before locating: a drop begun after it shows as a new `begun`; none in flight.

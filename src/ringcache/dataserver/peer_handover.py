@@ -31,6 +31,7 @@ from ..cluster.errors import InvalidArgument
 from ..cluster.ufs.filesystem import FileVersion
 from ..cluster.worker.epoch import ChangeEpoch
 from .peer_api import holds_version, parse_version
+from .unix_lines import UnixLineServer
 
 log = logging.getLogger(__name__)
 
@@ -69,63 +70,23 @@ class PeerHandoverServer:
         self.clock = clock
         self.epoch = epoch
         self.token = token
-        self.name = handover_socket_name(worker_id, port)  # `port`: its data server's
-        self._listener: socket.socket | None = None
-        self._accepting: asyncio.Task | None = None
-        self._peers: set[asyncio.Task] = set()
+        name = handover_socket_name(worker_id, port)  # `port`: its data server's
+        self.server = UnixLineServer(name, self._answer, MAX_LINE)
         self._epoch_fd = -1
 
     async def start(self) -> None:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            listener.bind(self.name)
+            await self.server.start()
         except OSError as exc:  # another of this id here: peers copy over HTTP instead
-            listener.close()
-            log.warning("peer handover: cannot listen on %r: %s", self.name[1:], exc)
+            log.warning("peer handover: cannot listen on %r: %s", self.server.name[1:], exc)
             return
-        listener.listen(256)
-        listener.setblocking(False)
-        self._listener = listener
         self._epoch_fd = os.open(self.epoch.path, os.O_RDONLY)
-        self._accepting = asyncio.get_running_loop().create_task(self._accept())
 
     async def stop(self) -> None:
-        if self._listener is None:
-            return
-        tasks = [t for t in (self._accepting, *self._peers) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._listener.close()
-        self._listener = None
-        os.close(self._epoch_fd)
-
-    async def _accept(self) -> None:
-        loop = asyncio.get_running_loop()
-        assert self._listener is not None
-        while True:
-            peer, _ = await loop.sock_accept(self._listener)
-            task = loop.create_task(self._serve(peer))
-            self._peers.add(task)
-            task.add_done_callback(self._peers.discard)
-
-    async def _serve(self, peer: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        peer.setblocking(False)
-        buffer = b""
-        try:
-            while True:
-                while b"\n" not in buffer:
-                    chunk = await loop.sock_recv(peer, 65536)
-                    if not chunk or len(buffer) > MAX_LINE:
-                        return
-                    buffer += chunk
-                line, buffer = buffer.split(b"\n", 1)
-                await self._answer(loop, peer, line)
-        except (ConnectionError, asyncio.CancelledError):
-            pass  # the peer went away, or this worker is stopping
-        finally:
-            peer.close()
+        await self.server.stop()
+        if self._epoch_fd >= 0:
+            os.close(self._epoch_fd)
+            self._epoch_fd = -1
 
     async def _answer(self, loop: asyncio.AbstractEventLoop, peer: socket.socket, line: bytes):
         # Before locating: a drop begun after it shows as a new `begun`; none in flight.

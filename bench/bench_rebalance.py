@@ -1,7 +1,7 @@
 """Rebalance on a real Ray cluster, measured side by side in one run.
 
     .venv/bin/python bench/bench_rebalance.py [--workers 3] [--files 600] [--kib 256]
-        [--rounds 4]
+        [--rounds 4] [--over-http]
 
 1. Bytes moved when one worker joins N, against the ideal: the bytes whose owner changed
    (and the 1/(N+1) share a perfect ring would move).
@@ -10,7 +10,8 @@
    rounds, each side first in half of them. `peer_vs_ufs` is the UFS time over the peer
    time, summed over the rounds (1.0: as fast; the aim is 0.9). The workers here share a
    host, so the peers hand their data files over and the kernel copies the pages
-   (`copy_file_range`, as for the UFS); between hosts they travel over HTTP. Beside them,
+   (`copy_file_range`, as for the UFS); between hosts they travel over HTTP, which
+   `--over-http` measures (`[worker] peer_handover = false`: no hand-overs). Beside them,
    the bound of any copy whose bytes land in user space (as an HTTP receiver's do): the
    same files read with `pread` and written with `pwrite` to new files, against
    `copy_file_range`.
@@ -94,6 +95,11 @@ def main() -> None:
     parser.add_argument("--kib", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=4, help="peer/UFS rounds, alternated")
     parser.add_argument("--bandwidth", default="4MB", help="loadBandwidth of the limited run")
+    parser.add_argument(
+        "--over-http",
+        action="store_true",
+        help="peers copy over their data servers only, as between hosts (no hand-overs)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,7 +116,11 @@ def main() -> None:
             ray_address="local",  # a Ray instance of its own, never one already running here
             allowed_local_roots=[str(root)],
             lease_ttl=5,
-            worker=WorkerConfig(cache_dir=root / "cache", capacity=16 * 1024**3),
+            worker=WorkerConfig(
+                cache_dir=root / "cache",
+                capacity=16 * 1024**3,
+                peer_handover=not args.over_http,
+            ),
         )
         cluster = start_cluster(config, workers=args.workers)
         try:
@@ -190,6 +200,7 @@ def main() -> None:
                 "pruned_bytes": job["prunedBytes"],
                 "rebalance_seconds": round(rebalance_seconds, 2),
                 "rounds": args.rounds,
+                "peer_path": "http" if args.over_http else "same-host hand-over",
                 "moved_to_new_worker_bytes": mine_bytes,
                 "peer_seconds": [round(t, 3) for t in seconds["peer"]],
                 "ufs_seconds": [round(t, 3) for t in seconds["ufs"]],

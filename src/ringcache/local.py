@@ -132,7 +132,9 @@ class LocalCluster:
             change_epoch=ChangeEpoch(cache_dir / "change-epoch"),
             discovery=discovery_for_registry(self.config.registry),
             peer_pages=HttpPeerPages(
-                PeerAddresses(self.registry_ref), token=data_token(self.config)
+                PeerAddresses(self.registry_ref),
+                token=data_token(self.config),
+                handover=self.config.worker.peer_handover,
             ),
             virtual_nodes=self.config.virtual_nodes,
             ring_policy=self.config.ring_policy,

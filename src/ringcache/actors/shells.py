@@ -95,7 +95,11 @@ class WorkerActor(ActorShell):
             data_address=f"{data_host}:{sock.getsockname()[1]}",
             change_epoch=ChangeEpoch(path / "change-epoch"),
             discovery=discovery_for_registry(config.registry),
-            peer_pages=HttpPeerPages(PeerAddresses(registry), token=data_token(config)),
+            peer_pages=HttpPeerPages(
+                PeerAddresses(registry),
+                token=data_token(config),
+                handover=config.worker.peer_handover,
+            ),
             virtual_nodes=config.virtual_nodes,
             ring_policy=config.ring_policy,
         )

@@ -33,6 +33,10 @@ class WorkerConfig(BaseModel):
     # With a cluster token (`api.token`), the data servers require it too; false leaves them
     # open (for Alluxio clients that send no Authorization header).
     http_token_required: bool = True
+    # Peers on this host hand each other their cache files (copied by the kernel); false:
+    # every peer copy goes over the data servers (HTTP), as between hosts, e.g. for workers
+    # in separate network namespaces or to measure the HTTP path.
+    peer_handover: bool = True
 
     @field_validator("capacity", "page_size", mode="before")
     @classmethod

@@ -65,6 +65,7 @@ class HttpPeerPages:
         per_peer: int = PER_PEER,
         timeout: float = TIMEOUT,
         io_threads: int = IO_THREADS,
+        handover: bool = True,
     ) -> None:
         self.addresses = addresses
         self.authorization = f"Authorization: Bearer {token}\r\n" if token else ""
@@ -74,12 +75,14 @@ class HttpPeerPages:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._idle: dict[str, list[socket.socket]] = {}
         self._lock = threading.Lock()
-        self.same_host = SameHostPeers(token)
+        # None (`[worker] peer_handover = false`): peers are reached over HTTP only.
+        self.same_host = SameHostPeers(token) if handover else None
 
     async def hand_over(self, peer: str, asks: list[Ask]) -> Handed | None:
         """The peer's data files holding `asks`, when it is on this host (`peer_handover`):
-        its pages copied by the kernel, as a local UFS file's are; else None."""
-        if not asks:
+        its pages copied by the kernel, as a local UFS file's are; else None (always, with
+        hand-overs off)."""
+        if not asks or self.same_host is None:
             return None
         try:
             address = await self.addresses.resolve(peer)
@@ -140,7 +143,8 @@ class HttpPeerPages:
         for connections in kept.values():
             for connection in connections:
                 connection.close()
-        self.same_host.close()
+        if self.same_host is not None:
+            self.same_host.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def _exchange(self, peer: str, targets: list[str]) -> list[tuple[int, bytearray]]:

@@ -150,3 +150,24 @@ def test_bad_or_unauthorized_calls_are_answered_with_a_status(tmp_path: Path) ->
         assert replies[-1]["code"] == 400
 
     serving(tmp_path, test)
+
+
+def test_with_hand_overs_off_peers_on_this_host_are_never_asked(tmp_path: Path) -> None:
+    """`[worker] peer_handover = false`: no hand-over is attempted, though the holder on this
+    host would hand its files over (the peer copies over HTTP, as between hosts)."""
+
+    async def test(holder: Parts, server: PeerHandoverServer, pages: HttpPeerPages) -> None:
+        ((a, version),) = (await cached(holder, {"a.bin": os.urandom(PAGE)})).items()
+        asks = [(a, version, 0, PAGE)]
+        handed = await pages.hand_over(holder.worker_id, asks)  # on: it is handed
+        assert handed is not None
+        handed.close()
+        address = {holder.worker_id: f"127.0.0.1:{PORT}"}
+        off = HttpPeerPages(PeerAddresses(Records(address)), token=TOKEN, handover=False)
+        try:
+            assert off.same_host is None  # no hand-over client at all
+            assert await off.hand_over(holder.worker_id, asks) is None
+        finally:
+            off.close()
+
+    serving(tmp_path, test)

@@ -69,7 +69,7 @@ class _Part:
 
     def __init__(self, files: list[FileStatus] | None = None, listing: Any = None) -> None:
         # A directory's listing holds one chunk read ahead besides those queued.
-        queued = 0 if files is not None else AHEAD_CHUNKS - 1
+        queued = 0 if files is not None else max(1, AHEAD_CHUNKS - 1)
         self.chunks: asyncio.Queue[Any] = asyncio.Queue(queued)
         self.listing = listing  # a thunk that opens the listing iterator, for a directory
         self.task: asyncio.Task | None = None

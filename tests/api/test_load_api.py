@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ringcache.client.client import connect
+from ringcache.cluster.jobs.store import JobStore
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import api_for, files_on_disk, holders, wait_job, wait_running
 from tests.conftest import write_tree
@@ -278,3 +279,19 @@ def test_progress_of_a_running_job_is_answered_without_registry_reads(mounted) -
     api.request("DELETE", "/load", json={"alias": "slow"})
     assert api.get("/load", params={"alias": "slow"}).json()["state"] == "STOPPED"
     assert "get" in calls  # a job no longer running is read from the registry
+
+
+def test_a_one_page_load_writes_its_record_twice_running_then_done(mounted, monkeypatch) -> None:
+    """The last page's checkpoint is the terminal state's write, not a write of its own."""
+    cluster, api = mounted
+    states = []
+    save = JobStore.save
+
+    async def counted(self, record, failed=()):
+        await save(self, record, failed)
+        states.append((record.state.value, record.counters["scannedFiles"]))
+
+    monkeypatch.setattr(JobStore, "save", counted)
+    assert api.post("/load", json={"paths": ["/data/eval"], "alias": "one"}).status_code == 200
+    assert wait_job(api, "load", alias="one")["scannedFiles"] == 1
+    assert states == [("RUNNING", 0), ("SUCCEEDED", 1)]

@@ -158,3 +158,33 @@ def test_subdirectories_list_concurrently_within_the_bound():
     most = 0
     assert asyncio.run(run(1)) == files
     assert most == 1
+
+
+def _counting_source(table, factory, cursor):
+    """Pages of /data over a run_io that counts its calls."""
+    calls = []
+
+    async def run_io(func, *args):
+        calls.append(func)
+        return func(*args)
+
+    async def run():
+        source = FileSource(iter(["/data"]), table, factory, cursor, run_io, 1000)
+        pages = []
+        try:
+            while (page := await source.next_page()) is not None:
+                pages.append(page)
+        finally:
+            source.close()
+        return pages
+
+    return asyncio.run(run()), calls
+
+
+def test_a_small_directory_lists_in_one_io_call(tmp_path: Path):
+    root = write_tree(tmp_path / "ufs", {f"d{i:02d}/f.bin": b"x" for i in range(20)})
+    table = MountTable([MountPoint("/data", f"file://{root}", {})])
+    pages, calls = _counting_source(table, ConfinedUfsFactory(), Cursor())
+    assert len(_files(pages)) == 20
+    # The root's path and its end, the root's listing, then one call a directory.
+    assert len(calls) == 3 + 20

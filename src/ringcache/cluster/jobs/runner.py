@@ -212,7 +212,7 @@ class JobRun:
                 self._start(PageWork(page, {name: 0 for name in self.record.counters}))
             while self.in_flight:
                 await asyncio.wait({self.in_flight[0].task})
-                await self._commit_ready()
+                await self._commit_ready(last=True)
         finally:
             lister.cancel()
             await asyncio.gather(lister, return_exceptions=True)
@@ -275,21 +275,31 @@ class JobRun:
         mount, uri = table.resolve(self.record.index)
         return index_lines(self.env.ufs_factory(mount.ufs, mount.options), uri)
 
-    async def _commit_ready(self) -> None:
-        """Fold finished pages at the front into the record and checkpoint it."""
+    async def _commit_ready(self, last: bool = False) -> None:
+        """Fold finished pages at the front into the record and checkpoint it, once.
+
+        With `last` (the listing is over), folding the final page writes nothing: the
+        next save writes it (the terminal state's, or a repair's); a run that dies first
+        resumes before that page and redoes it, as it would any page not yet checkpointed.
+        """
+        folded = False
         while self.in_flight and self.in_flight[0].task.done():
-            work = self.in_flight.popleft()
-            if not work.task.cancelled() and work.task.exception():
-                raise work.task.exception()
-            if work.generation is not None:
-                self.record.failed_generation = work.generation
-                self.record.failures = []
-            else:
-                self.record.cursor = Cursor(**vars(work.page.cursor))
-            for name, value in work.counters.items():
-                self.record.counters[name] += value
-            self.record.add_failures(work.failed)
-            self.unsaved_failed.extend(work.failed)
-            self.record.elapsed = self.elapsed()
-            self.run_started = self.env.clock.now()
+            self._fold(self.in_flight.popleft())  # a page's fault: the run records it
+            folded = True
+        if folded and not (last and not self.in_flight):
             await self.save()
+
+    def _fold(self, work: PageWork) -> None:
+        if not work.task.cancelled() and work.task.exception():
+            raise work.task.exception()
+        if work.generation is not None:
+            self.record.failed_generation = work.generation
+            self.record.failures = []
+        else:
+            self.record.cursor = Cursor(**vars(work.page.cursor))
+        for name, value in work.counters.items():
+            self.record.counters[name] += value
+        self.record.add_failures(work.failed)
+        self.unsaved_failed.extend(work.failed)
+        self.record.elapsed = self.elapsed()
+        self.run_started = self.env.clock.now()

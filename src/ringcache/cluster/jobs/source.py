@@ -7,7 +7,10 @@ listed whole by `list_files` from the cursor on, up to LIST_CONCURRENCY of them 
 each at most AHEAD_CHUNKS chunks of LIST_CHUNK files ahead of the pages being formed. So
 directories and S3 prefixes (which S3 lists one request of 1,000 keys at a time) list side
 by side, and memory stays bounded however wide or deep the tree. Blocking UFS work (and
-reading an index file) goes through the runtime's `run_io`.
+reading an index file) goes through the runtime's `run_io`, one call a chunk: the call that
+reads a chunk also reads the next (or finds the end), so a small directory is listed in a
+single call, not three (open, chunk, end), which a tree of many small directories pays for
+in thread hand-offs more than in listing.
 """
 
 from __future__ import annotations
@@ -65,7 +68,9 @@ class _Part:
     the background into `chunks` (then _END, or the fault that stopped it)."""
 
     def __init__(self, files: list[FileStatus] | None = None, listing: Any = None) -> None:
-        self.chunks: asyncio.Queue[Any] = asyncio.Queue(0 if files is not None else AHEAD_CHUNKS)
+        # A directory's listing holds one chunk read ahead besides those queued.
+        queued = 0 if files is not None else max(1, AHEAD_CHUNKS - 1)
+        self.chunks: asyncio.Queue[Any] = asyncio.Queue(queued)
         self.listing = listing  # a thunk that opens the listing iterator, for a directory
         self.task: asyncio.Task | None = None
         if files is not None:
@@ -206,9 +211,12 @@ class FileSource:
 
     async def _fill(self, part: _Part) -> None:
         try:
-            listing = await self.run_io(part.listing)
-            while (chunk := await self.run_io(next, listing, _END)) is not _END:
+            chunk, listing, ahead = await self.run_io(_first_chunks, part.listing)
+            while chunk is not _END:
                 await part.chunks.put(chunk)
+                if ahead is _END:
+                    break
+                chunk, ahead = ahead, await self.run_io(next, listing, _END)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # handed to the page that reaches it
@@ -240,6 +248,13 @@ async def list_into(listed: asyncio.Queue, source: FileSource, sizes: Iterator[i
         await listed.put(exc)
         return
     await listed.put(None)
+
+
+def _first_chunks(open_listing: Any) -> tuple[Any, Any, Any]:
+    """(first chunk, the listing, the chunk after it), either chunk _END: in one call."""
+    listing = open_listing()
+    chunk = next(listing, _END)
+    return chunk, listing, _END if chunk is _END else next(listing, _END)
 
 
 def _file_parts(files: list[FileStatus]) -> list[_Part]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..cluster.worker.epoch import begun, stable
 from ..dataserver.local_reads import socket_name
+from ..dataserver.unix_lines import receive_with_fds
 from .data import answer_error
 
 RETRY_REMOTE_SECONDS = 30.0  # a worker not on this host is tried again after this long
@@ -88,7 +89,8 @@ class LocalReads:
         for _ in range(ATTEMPTS):
             try:
                 sock.sendall(request.encode())
-                line, fd, rest = _receive(sock)
+                line, fds, rest = receive_with_fds(sock, 1)
+                fd = fds[0] if fds else None
             except OSError:
                 self._forget(name)
                 return None
@@ -168,20 +170,6 @@ class LocalReads:
                 finally:
                     os.close(fd)
             return shared
-
-
-def _receive(sock: socket.socket) -> tuple[bytes, int | None, bytes]:
-    """One reply line, the descriptor that came with it, and any bytes after the line."""
-    buffer, fd = b"", None
-    while b"\n" not in buffer:
-        data, fds, _, _ = socket.recv_fds(sock, 65536, 1)
-        if not data:
-            raise ConnectionResetError("the worker closed the socket")
-        if fds:
-            fd = fds[0]
-        buffer += data
-    line, rest = buffer.split(b"\n", 1)
-    return line, fd, rest
 
 
 def _read_bytes(sock: socket.socket, rest: bytes, size: int) -> bytes:

@@ -32,7 +32,7 @@ from ..cluster.cache.model import PageSpan
 from ..cluster.errors import RingcacheError, UfsError
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.reads import Reads, UfsSpan
-from .unix_lines import UnixLineServer
+from .unix_lines import UnixLineServer, json_line, send_with_fds
 
 log = logging.getLogger(__name__)
 
@@ -87,20 +87,24 @@ class LocalReadServer:
                 str(request.get("token", "")), self.token
             ):
                 reply = {"status": "a short-circuit read needs the cluster's token", "code": 401}
-                await loop.sock_sendall(client, _line(reply))
+                await loop.sock_sendall(client, json_line(reply))
                 return
             # While pages are being dropped (no epoch), no cached span: copied bytes instead.
             found = await self.reads.locate(path, offset, length, cached_spans=epoch is not None)
             whole = await self.reads.reusable_span(path) if isinstance(found, PageSpan) else None
         except UfsError as exc:
             reply = {"status": exc.message, "code": exc.status_code, "reason": exc.reason}
-            await loop.sock_sendall(client, _line(reply))
+            await loop.sock_sendall(client, json_line(reply))
             return
         except RingcacheError as exc:
-            await loop.sock_sendall(client, _line({"status": exc.message, "code": exc.status_code}))
+            await loop.sock_sendall(
+                client, json_line({"status": exc.message, "code": exc.status_code})
+            )
             return
         except (ValueError, KeyError, TypeError) as exc:
-            await loop.sock_sendall(client, _line({"status": f"bad request: {exc}", "code": 400}))
+            await loop.sock_sendall(
+                client, json_line({"status": f"bad request: {exc}", "code": 400})
+            )
             return
         if isinstance(found, PageSpan) and found.length:
             try:
@@ -115,24 +119,9 @@ class LocalReadServer:
                         reply["ufs"] = True  # no drop from the cache can change these bytes
                     elif whole is not None and whole.path == found.path:
                         reply["whole"] = [whole.offset, whole.length]  # readable again
-                    await _send_fd(loop, client, _line(reply), fd)
+                    await send_with_fds(loop, client, json_line(reply), [fd])
                 finally:
                     os.close(fd)
                 return
         data = b"" if isinstance(found, PageSpan) else found
-        await loop.sock_sendall(client, _line({"bytes": len(data)}) + data)
-
-
-async def _send_fd(loop: asyncio.AbstractEventLoop, client: socket.socket, data: bytes, fd: int):
-    while True:
-        try:
-            sent = socket.send_fds(client, [data], [fd])
-            break
-        except BlockingIOError:
-            await asyncio.sleep(0.001)  # the client's buffer is full: it will read soon
-    if sent < len(data):
-        await loop.sock_sendall(client, data[sent:])
-
-
-def _line(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
+        await loop.sock_sendall(client, json_line({"bytes": len(data)}) + data)

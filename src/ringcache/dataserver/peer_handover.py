@@ -31,7 +31,7 @@ from ..cluster.errors import InvalidArgument
 from ..cluster.ufs.filesystem import FileVersion
 from ..cluster.worker.epoch import ChangeEpoch
 from .peer_api import holds_version, parse_version
-from .unix_lines import UnixLineServer
+from .unix_lines import UnixLineServer, json_line, send_with_fds
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +99,13 @@ class PeerHandoverServer:
                 str(call.get("token", "")), self.token
             ):
                 reply = {"status": "a peer handover needs the cluster's token", "code": 401}
-                return await loop.sock_sendall(peer, _line(reply))
+                return await loop.sock_sendall(peer, json_line(reply))
             asks = _asks(call.get("asks"))
         except (ValueError, InvalidArgument) as exc:
-            return await loop.sock_sendall(peer, _line({"status": str(exc), "code": 400}))
+            return await loop.sock_sendall(peer, json_line({"status": str(exc), "code": 400}))
         if seen is None:
             reply = {"status": "pages are being dropped: ask over HTTP", "code": 409}
-            return await loop.sock_sendall(peer, _line(reply))
+            return await loop.sock_sendall(peer, json_line(reply))
         # Locating is bookkeeping under the store's lock, opening a file a system call.
         files: dict[str, int] = {}  # data file -> its descriptor's position
         fds = [self._epoch_fd]
@@ -126,7 +126,7 @@ class PeerHandoverServer:
                     files[path] = len(fds) - 1
                 ranges.append([files[path], start, length])
             reply = {"epoch": seen, "ranges": ranges}
-            await _send_fds(loop, peer, _line(reply), fds)
+            await send_with_fds(loop, peer, json_line(reply), fds)
         finally:
             for fd in fds[1:]:
                 os.close(fd)
@@ -166,18 +166,3 @@ def _asks(value: object) -> list[tuple[str, FileVersion, int, int]]:
             raise InvalidArgument(f"{offset}+{length} is past the end ({version.size})")
         asks.append((uri, version, offset, length))
     return asks
-
-
-async def _send_fds(loop: asyncio.AbstractEventLoop, peer: socket.socket, data: bytes, fds):
-    while True:
-        try:
-            sent = socket.send_fds(peer, [data], fds)
-            break
-        except BlockingIOError:
-            await asyncio.sleep(0.001)  # the peer's buffer is full: it will read soon
-    if sent < len(data):
-        await loop.sock_sendall(peer, data[sent:])
-
-
-def _line(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"

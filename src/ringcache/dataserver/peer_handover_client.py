@@ -15,6 +15,7 @@ from ..cluster.cache.page_io import FileRange
 from ..cluster.worker.epoch import begun
 from ..cluster.worker.peers import Ask
 from .peer_handover import MAX_ASKS, handover_socket_name
+from .unix_lines import receive_with_fds
 
 log = logging.getLogger(__name__)
 
@@ -158,19 +159,7 @@ def _range(fds: list[int], position: int, offset: int, length: int) -> FileRange
 
 def _receive(sock: socket.socket, most_fds: int) -> tuple[bytes, list[int]]:
     """One answer line and the descriptors that came with it."""
-    buffer, fds = b"", []
-    try:
-        while b"\n" not in buffer:
-            data, more, _, _ = socket.recv_fds(sock, 65536, most_fds)
-            fds += more
-            if not data:
-                raise ConnectionResetError("the peer closed the socket")
-            buffer += data
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
-    line, rest = buffer.split(b"\n", 1)
+    line, fds, rest = receive_with_fds(sock, most_fds)
     if rest:  # one answer per call: anything after it is a broken peer's
         for fd in fds:
             os.close(fd)

@@ -4,6 +4,8 @@ socket, a task per connection (`local_reads` for clients, `peer_handover` for pe
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -73,3 +75,41 @@ class UnixLineServer:
             pass  # the other side went away, or this worker is stopping
         finally:
             connection.close()
+
+
+def json_line(value: object) -> bytes:
+    """A call's or an answer's line."""
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
+
+
+async def send_with_fds(
+    loop: asyncio.AbstractEventLoop, connection: socket.socket, data: bytes, fds: list[int]
+) -> None:
+    """`data` with the descriptors `fds` attached to its first bytes."""
+    while True:
+        try:
+            sent = socket.send_fds(connection, [data], fds)
+            break
+        except BlockingIOError:
+            await asyncio.sleep(0.001)  # the other side's buffer is full: it will read soon
+    if sent < len(data):
+        await loop.sock_sendall(connection, data[sent:])
+
+
+def receive_with_fds(connection: socket.socket, most_fds: int) -> tuple[bytes, list[int], bytes]:
+    """Blocking: one answer line, the descriptors (up to `most_fds`) that came with it, and
+    any bytes after the line; the descriptors are closed if the line never comes whole."""
+    buffer, fds = b"", []
+    try:
+        while b"\n" not in buffer:
+            data, more, _, _ = socket.recv_fds(connection, 65536, most_fds)
+            fds += more
+            if not data:
+                raise ConnectionResetError("the other side closed the socket")
+            buffer += data
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    line, rest = buffer.split(b"\n", 1)
+    return line, fds, rest

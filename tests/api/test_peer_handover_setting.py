@@ -11,6 +11,7 @@ import pytest
 from ringcache.config import WorkerConfig
 from ringcache.dataserver.peer_handover_client import SameHostPeers
 from tests.api.jobs_helpers import api_for, files_on_disk, wait_job
+from tests.api.policy_helpers import wait_index_in_step
 from tests.api.test_rebalance_api import join, owners_now
 from tests.conftest import write_tree
 
@@ -51,3 +52,4 @@ def test_a_rebalance_hands_files_over_only_with_the_setting_on(
     assert job["state"] == "SUCCEEDED", job
     assert job["loadedBytes"] == sum(sizes[uri] for uri in moved)
     assert bool(asked) is handover
+    wait_index_in_step(cluster, "a rebalance")  # copies of either kind reach the file index

@@ -99,14 +99,14 @@ class LossyStore(PageStore):
         self.seen: list[str] = []
         self.lost: str | None = None
 
-    def put_pages(self, path, first_index, pages, now, *, version=None, priority=None):
+    def put_pages(self, path, first_index, pages, now, **given):
         if self.lost is None and path not in self.seen:
             self.seen.append(path)
             if len(self.seen) == 3:
                 self.lost = path
         if path == self.lost:
             return []  # claims success, keeps nothing
-        return super().put_pages(path, first_index, pages, now, version=version, priority=priority)
+        return super().put_pages(path, first_index, pages, now, **given)
 
 
 def test_the_safety_checker_catches_a_store_that_loses_a_file(monkeypatch):

@@ -1,5 +1,5 @@
-"""`copy_pages`: ranges of a file that may change while copied (a peer's data file) are
-listed only if the source says, once they are written, that it did not change."""
+"""`put_pages` with `unchanged`: ranges of a file that may change while copied (a peer's
+data file) are listed only if the source says, once they are written, that it did not change."""
 
 from __future__ import annotations
 
@@ -34,12 +34,12 @@ def test_pages_are_listed_only_if_the_source_held_still(tmp_path: Path) -> None:
         pages = [FileRange(fd, at, min(PAGE, len(data) - at)) for at in range(0, len(data), PAGE)]
         store.set_file("file:///a", version, 0.0)
         with pytest.raises(SourceChanged):
-            store.copy_pages("file:///a", 0, pages, 0.0, answering(False), version=version)
+            store.put_pages("file:///a", 0, pages, 0.0, version=version, unchanged=answering(False))
         assert checks == [False]  # asked once the run was written
         assert store.read("file:///a", 0, None, 1.0) is None
         assert store.file_info("file:///a").cached_bytes == 0
         assert store.stats().used_bytes == 0  # nothing left reserved either
-        store.copy_pages("file:///a", 0, pages, 0.0, answering(True), version=version)
+        store.put_pages("file:///a", 0, pages, 0.0, version=version, unchanged=answering(True))
         assert checks == [False, True]
         assert store.read("file:///a", 0, None, 1.0) == data
     finally:

@@ -34,7 +34,6 @@ from .model import (
     bit_indexes,
     check_priority,
 )
-from .page_io import FileRange
 from .writes import PageWrites, SourceChanged
 
 __all__ = [
@@ -199,12 +198,17 @@ class PageStore:
         *,
         version: FileVersion | None = None,
         priority: str | None = None,
+        unchanged: Callable[[], bool] | None = None,
     ) -> list[tuple[str, int]]:
         """Store pages `first_index, first_index + 1, ...` of a file as `put_page` would,
         one after another, but taking the lock twice per run of pages that fit together
         rather than twice per page; returns the `(path, index)` pages evicted. A failure
         leaves the pages before the failing one stored. With `version`, the file is first
         recorded as `set_file(path, version, now, priority)` would (no separate call).
+        With `unchanged`, for ranges of a file that may change while they are copied
+        (another worker's data file on this host): each run of pages is listed only if
+        `unchanged()` answers True once its bytes are written, else none of that run is
+        and `SourceChanged` is raised (the runs before it stay stored).
         """
         if priority is not None and priority not in PRIORITIES:
             check_priority(priority)  # raises
@@ -214,29 +218,7 @@ class PageStore:
         position = 0
         while position < len(pages):
             position = self._writes.put_run(
-                path, first_index, pages, position, now, version, priority, evicted
-            )
-        return evicted
-
-    def copy_pages(
-        self,
-        path: str,
-        first_index: int,
-        pages: Sequence[FileRange],
-        now: float,
-        unchanged: Callable[[], bool],
-        *,
-        version: FileVersion,
-    ) -> list[tuple[str, int]]:
-        """`put_pages` of ranges of a file that may change while they are copied (another
-        worker's data file on this host): each run of pages is listed only if `unchanged()`
-        answers True once its bytes are written, else none of that run is and
-        `SourceChanged` is raised (the runs before it stay stored)."""
-        evicted: list[tuple[str, int]] = []
-        position = 0
-        while position < len(pages):
-            position = self._writes.put_run(
-                path, first_index, pages, position, now, version, None, evicted, unchanged
+                path, first_index, pages, position, now, version, priority, evicted, unchanged
             )
         return evicted
 

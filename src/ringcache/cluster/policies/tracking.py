@@ -84,6 +84,7 @@ class GovernedStore:
         *,
         version: FileVersion | None = None,
         priority: str | None = None,
+        unchanged: Callable[[], bool] | None = None,
     ) -> list[tuple[str, int]]:
         # Not through our `set_file`: callers record a file with its priority (before its
         # pages, or with them through `priority`), and a check per page would cost a lookup
@@ -92,7 +93,13 @@ class GovernedStore:
         evicted: list[tuple[str, int]] = []
         try:
             evicted = self.inner.put_pages(
-                path, first_index, pages, now, version=version, priority=priority
+                path,
+                first_index,
+                pages,
+                now,
+                version=version,
+                priority=priority,
+                unchanged=unchanged,
             )
             return evicted
         finally:

@@ -183,9 +183,8 @@ class PeerCopy:
             FileRange(where.fd, where.offset + at, min(size, where.length - at))
             for at in range(0, where.length, size)
         ]
-        self.store.copy_pages(
-            path, first, pages, self.clock.now(), handed.unchanged, version=version
-        )
+        now = self.clock.now()
+        self.store.put_pages(path, first, pages, now, version=version, unchanged=handed.unchanged)
 
     async def copy(
         self, peer: str, path: str, version: FileVersion, throttle: Throttle | None

@@ -18,9 +18,12 @@ import asyncio
 import json
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 from urllib.parse import quote
 
+from ..cluster.cache.page_io import ArrivingFile, SocketStream, StreamEnded
 from ..cluster.ufs.filesystem import FileVersion
 from ..cluster.worker.peers import (
     PEER_NOT_HELD,
@@ -28,6 +31,7 @@ from ..cluster.worker.peers import (
     PEER_UNAVAILABLE,
     Ask,
     Buffer,
+    FileSink,
     Handed,
     PeerAddresses,
     PeerFetchFailed,
@@ -46,6 +50,9 @@ TIMEOUT = 30.0  # seconds a peer may leave a connection silent
 # body after it, which is copied twice (the rest goes straight into the body's buffer).
 HEAD_READ = 512
 HEAD_BUDGET = MAX_HEAD - 1024  # bytes of file list per files call (the rest: its headers)
+
+T = TypeVar("T")
+Read = Callable[["_Reader", int], T]  # takes answer number `int` off a connection
 
 
 class HttpPeerPages:
@@ -101,7 +108,8 @@ class HttpPeerPages:
     async def fetch(
         self, peer: str, path: str, version: FileVersion, offset: int, length: int
     ) -> Buffer:
-        ((status, body),) = await self._exchange(peer, [_range(path, version, offset, length)])
+        target = _range(path, version, offset, length)
+        ((status, body),) = await self._exchange(peer, [target], _Reader.answer)
         data = _answer(peer, path, version, length, status, body)
         if data is None:
             raise PeerFetchFailed(f"{peer} does not hold {path} at {version}", PEER_NOT_HELD)
@@ -110,6 +118,17 @@ class HttpPeerPages:
     async def fetch_whole(
         self, peer: str, files: list[tuple[str, FileVersion]]
     ) -> list[Buffer | None]:
+        answers: list[Buffer | None] = [None] * len(files)
+
+        def keep(i: int, arriving: ArrivingFile) -> None:
+            answers[i] = arriving.stream.read(arriving.length)
+
+        await self.receive_whole(peer, files, keep)  # type: ignore[arg-type]
+        return answers
+
+    async def receive_whole(
+        self, peer: str, files: list[tuple[str, FileVersion]], sink: FileSink
+    ) -> bool:
         # As many files per call as its head holds: one answer carries them all.
         groups: list[list[tuple[str, FileVersion]]] = [[]]
         room = 0
@@ -124,17 +143,15 @@ class HttpPeerPages:
             f"{FILES}?files=" + quote(json.dumps([[p, *v] for p, v in group]), safe="")
             for group in groups
         ]
-        answers: list[Buffer | None] = []
-        for group, (status, body) in zip(groups, await self._exchange(peer, targets), strict=True):
-            _answer(peer, FILES, None, len(body), status, body)  # raises unless a 200
-            view, at = memoryview(body), len(group)
-            for held, (_, version) in zip(view[:at], group, strict=True):
-                answers.append(view[at : at + version.size] if held else None)
-                at += version.size if held else 0
-            if at != len(body):
-                message = f"{peer} answered {len(body)} bytes for files of {at}"
-                raise PeerFetchFailed(message, PEER_SHORT_READ)
-        return answers
+        firsts = [0]
+        for group in groups[:-1]:
+            firsts.append(firsts[-1] + len(group))
+
+        def read(reader: _Reader, number: int) -> None:
+            _receive_files(peer, reader, groups[number], firsts[number], sink)
+
+        await self._exchange(peer, targets, read)
+        return True
 
     def close(self) -> None:
         """Close every kept connection and end the I/O threads."""
@@ -147,8 +164,9 @@ class HttpPeerPages:
             self.same_host.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
-    async def _exchange(self, peer: str, targets: list[str]) -> list[tuple[int, bytearray]]:
-        """The `(status, body)` answers to GETs of `targets` from `peer`, in order."""
+    async def _exchange(self, peer: str, targets: list[str], read: Read[T]) -> list[T]:
+        """What `read` made of each answer to GETs of `targets` from `peer`, in order
+        (`read(reader, number)` takes answer `number` off the connection)."""
         address = await self.addresses.resolve(peer)
         slot = self._slot(peer)
         requests = [
@@ -158,7 +176,8 @@ class HttpPeerPages:
         async with slot:
             try:
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._threads, self._answers, address, requests)
+                answers = self._answers
+                return await loop.run_in_executor(self._threads, answers, address, requests, read)
             except PeerFetchFailed:
                 self.addresses.forget(peer)
                 raise
@@ -169,13 +188,16 @@ class HttpPeerPages:
             slot = self._slots[peer] = asyncio.Semaphore(self.per_peer)
         return slot
 
-    def _answers(self, address: str, requests: list[bytes]) -> list[tuple[int, bytearray]]:
+    def _answers(self, address: str, requests: list[bytes], read: Read[T]) -> list[T]:
         """Blocking: the answers to `requests` from `address`, on a kept connection if any."""
         for attempt in range(2):
             connection, kept = self._connect(address)
-            answers: list[tuple[int, bytearray]] = []
+            answers: list[T] = []
             try:
-                self._pipelined(connection, requests, answers)
+                self._pipelined(connection, requests, answers, read)
+            except _SinkFailed as failed:  # the connection is mid-answer: not kept
+                connection.close()
+                raise failed.error from None
             except _Cut as cut:
                 connection.close()
                 if kept and attempt == 0 and not cut.received and not answers:
@@ -205,7 +227,7 @@ class HttpPeerPages:
 
     @staticmethod
     def _pipelined(
-        connection: socket.socket, requests: list[bytes], answers: list[tuple[int, bytearray]]
+        connection: socket.socket, requests: list[bytes], answers: list[T], read: Read[T]
     ) -> None:
         """Requests sent ahead of the answers read (up to PIPELINE of them, PIPELINE_BYTES
         at most but one: a server answers one at a time, so neither side waits on the
@@ -223,7 +245,7 @@ class HttpPeerPages:
                     sent += 1
                 if ahead:
                     connection.sendall(b"".join(ahead))
-                answers.append(reader.answer())
+                answers.append(read(reader, len(answers)))
         except OSError as exc:
             raise _Cut(str(exc) or type(exc).__name__, reader.received) from None
 
@@ -259,6 +281,51 @@ def _answer(
     return body
 
 
+def _receive_files(
+    peer: str,
+    reader: _Reader,
+    group: list[tuple[str, FileVersion]],
+    first: int,
+    sink: FileSink,
+) -> None:
+    """A files answer taken off the connection: each file held handed to `sink` (as
+    file `first + i`) as its bytes arrive; the rest of its bytes dropped if `sink` took
+    fewer."""
+    status, length = reader.head()
+    if status != 200:
+        _answer(peer, FILES, None, length, status, reader.body(length))  # raises
+    stream = SocketStream(reader.connection, reader.buffer, length)
+    try:
+        at = len(group)
+        if length < at:
+            raise _Cut(f"{peer} answered {length} bytes for {at} files", True)
+        held = stream.read(at)
+        whole = at + sum(v.size for flag, (_, v) in zip(held, group, strict=True) if flag)
+        if whole != length or max(held, default=0) > 1:
+            raise _Cut(f"{peer} answered {length} bytes for files of {whole}", True)
+        for i, (flag, (_, version)) in enumerate(zip(held, group, strict=True)):
+            if not flag:
+                continue
+            try:
+                sink(first + i, ArrivingFile(stream, at, version.size))
+            except BaseException as exc:
+                if stream.failed:
+                    raise _Cut(str(exc), True) from None
+                raise _SinkFailed(exc) from exc
+            at += version.size
+            stream.skip_to(at)
+    except StreamEnded as exc:
+        raise _Cut(str(exc), True) from None
+
+
+class _SinkFailed(Exception):
+    """What a sink raised, carried past the reading (which takes an OSError as a cut)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Cut(Exception):
     """The connection ended or failed; `received`: whether an answer had begun."""
 
@@ -276,9 +343,17 @@ class _Reader:
         self.buffer = bytearray()
         self.received = False  # any byte of the current answer
 
-    def answer(self) -> tuple[int, bytearray]:
+    def answer(self, _: int = 0) -> tuple[int, bytearray]:
+        status, length = self.head()
+        return status, self.body(length)
+
+    def head(self) -> tuple[int, int]:
+        """The next answer's status and body length (its body left to take)."""
         self.received = False
-        status, length = self._head()
+        return self._head()
+
+    def body(self, length: int) -> bytearray:
+        """The body of the answer whose head was taken, `length` bytes."""
         body = bytearray(length)
         view = memoryview(body)
         have = min(length, len(self.buffer))
@@ -289,7 +364,7 @@ class _Reader:
             if not got:
                 raise _Cut(f"the answer ended after {have} of {length} bytes", True)
             have += got
-        return status, body
+        return body
 
     def _head(self) -> tuple[int, int]:
         buffer = self.buffer

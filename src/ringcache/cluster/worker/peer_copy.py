@@ -16,7 +16,9 @@ from ..ufs.filesystem import FileVersion
 from .peers import (
     PEER_NOT_HELD,
     PEER_UNAVAILABLE,
+    Arriving,
     Buffer,
+    FileSink,
     Handed,
     PeerFetchFailed,
     PeerPages,
@@ -30,6 +32,8 @@ T = TypeVar("T")
 CHUNK_BYTES = 16 << 20  # bytes per peer read of a large file: few requests, bounded memory
 BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
 BUNDLE_LANES = 4  # bundle calls in flight per fetch batch
+BUNDLES_PER_LANE = 2  # bundles a fetch batch is split into per lane, if large enough
+MIN_BUNDLE_BYTES = 1 << 20  # never split bundles smaller than this
 HANDED_FILES = 64  # files of a bundle handed over at once (a descriptor each, held open)
 
 Entry = tuple[str, int, float | None, str | None, list[str]]  # path, size, mtime, etag, holders
@@ -74,15 +78,24 @@ class PeerCopy:
         trip and one store call per bundle. The paths stored, and `(peer, failure)` by
         path of those a peer did not give."""
         bundles: dict[str, list[list[Entry]]] = {}
-        for entry in entries:
-            path, size, _, _, holders = entry
-            peer = next((h for h in holders if h != self.worker_id), None)
-            if peer is None or size > self.bundle_bytes:
-                continue
+        small = [
+            (entry, peer)
+            for entry in entries
+            if entry[1] <= self.bundle_bytes
+            and (peer := next((h for h in entry[4] if h != self.worker_id), None)) is not None
+        ]
+        # Several bundles per lane, so the lanes end together (none smaller than
+        # MIN_BUNDLE_BYTES, none larger than `bundle_bytes`).
+        spread = sum(entry[1] for entry, _ in small) // (BUNDLES_PER_LANE * BUNDLE_LANES)
+        most = min(self.bundle_bytes, max(spread, MIN_BUNDLE_BYTES))
+        filled: dict[str, int] = {}
+        for entry, peer in small:
             groups = bundles.setdefault(peer, [[]])
-            if sum(e[1] for e in groups[-1]) + size > self.bundle_bytes:
+            if groups[-1] and filled.get(peer, 0) + entry[1] > most:
                 groups.append([])
+                filled[peer] = 0
             groups[-1].append(entry)
+            filled[peer] = filled.get(peer, 0) + entry[1]
         done: set[str] = set()
         failed: dict[str, tuple[str, PeerFetchFailed]] = {}
         ordered = [(peer, bundle) for peer, groups in sorted(bundles.items()) for bundle in groups]
@@ -122,6 +135,10 @@ class PeerCopy:
                 left += [f for f in group if f[0] not in stored and f[0] not in lacking]
             files = left
             if files:
+                sink = self._sink(files, stored, throttle)
+                if await _from_peer(self.peer_pages.receive_whole(peer, files, sink)):
+                    lacking.update((p, _not_whole(peer, p)) for p, _ in files if p not in stored)
+                    return stored, lacking
                 answers = await _from_peer(self.peer_pages.fetch_whole(peer, files))
                 if throttle is not None:
                     await self.run_io(throttle.consume, sum(len(a or b"") for a in answers))
@@ -132,6 +149,32 @@ class PeerCopy:
             log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc.message)
             lacking.update((p, exc) for p, _ in files if p not in stored and p not in lacking)
         return stored, lacking
+
+    def _sink(
+        self, files: list[tuple[str, FileVersion]], stored: set[str], throttle: Throttle | None
+    ) -> FileSink:
+        """What stores whole files as they arrive from a peer (on the transport's thread),
+        each kept only once all its bytes came, adding its path to `stored`."""
+        store = self.store
+
+        def sink(i: int, arriving: Arriving) -> None:
+            path, version = files[i]
+            if throttle is not None:
+                throttle.consume(version.size)
+            store.set_file(path, version, self.clock.now())  # with its rule's priority
+            pages = arriving.pages(self.page_size)
+            try:
+                now = self.clock.now()
+                store.put_pages(path, 0, pages, now, version=version, unchanged=arriving.arrived)
+            except SourceChanged:  # not all stored at once: nothing of it kept
+                store.remove_file(path)
+                return
+            except BaseException:
+                store.remove_file(path)
+                raise
+            stored.add(path)
+
+        return sink
 
     def _store_whole(
         self, files: list[tuple[str, FileVersion]], answers: list[Buffer | None]

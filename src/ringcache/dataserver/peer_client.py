@@ -15,6 +15,7 @@ process) would each wait for an answer its peer cannot make, its threads all wai
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import threading
@@ -35,6 +36,7 @@ from ..cluster.worker.peers import (
     Handed,
     PeerAddresses,
     PeerFetchFailed,
+    RangeSink,
 )
 from .alluxio import file_id
 from .http11 import MAX_HEAD
@@ -114,6 +116,32 @@ class HttpPeerPages:
         if data is None:
             raise PeerFetchFailed(f"{peer} does not hold {path} at {version}", PEER_NOT_HELD)
         return data
+
+    async def receive(
+        self,
+        peer: str,
+        path: str,
+        version: FileVersion,
+        offset: int,
+        length: int,
+        sink: RangeSink,
+    ) -> bool:
+        def read(reader: _Reader, _: int) -> PeerFetchFailed | None:
+            status, size = reader.head()
+            if status != 200:  # raises unless the peer does not hold it: then that
+                _answer(peer, path, version, length, status, reader.body(size))
+                return PeerFetchFailed(f"{peer} does not hold {path} at {version}", PEER_NOT_HELD)
+            if size != length:
+                raise _Cut(f"{peer} answered {size} of {length} bytes of {path}", True)
+            stream = SocketStream(reader.connection, reader.buffer, length)
+            _sunk(stream, sink, ArrivingFile(stream, 0, length))
+            return None
+
+        target = _range(path, version, offset, length)
+        (refused,) = await self._exchange(peer, [target], read)
+        if refused is not None:
+            raise refused
+        return True
 
     async def fetch_whole(
         self, peer: str, files: list[tuple[str, FileVersion]]
@@ -304,16 +332,28 @@ def _receive_files(
         if whole != length or max(held, default=0) > 1:
             raise _Cut(f"{peer} answered {length} bytes for files of {whole}", True)
         for i, (flag, (_, version)) in enumerate(zip(held, group, strict=True)):
-            if not flag:
-                continue
-            try:
-                sink(first + i, ArrivingFile(stream, at, version.size))
-            except BaseException as exc:
-                if stream.failed:
-                    raise _Cut(str(exc), True) from None
-                raise _SinkFailed(exc) from exc
-            at += version.size
-            stream.skip_to(at)
+            if flag:
+                _sunk(
+                    stream,
+                    functools.partial(sink, first + i),
+                    ArrivingFile(stream, at, version.size),
+                )
+                at += version.size
+    except StreamEnded as exc:
+        raise _Cut(str(exc), True) from None
+
+
+def _sunk(stream: SocketStream, sink: RangeSink, arriving: ArrivingFile) -> None:
+    """`arriving` handed to `sink`, then the rest of its bytes dropped if it took fewer;
+    a cut of the stream is a `_Cut`, anything else `sink` raised a `_SinkFailed`."""
+    try:
+        sink(arriving)
+    except BaseException as exc:
+        if stream.failed:
+            raise _Cut(str(exc), True) from None
+        raise _SinkFailed(exc) from exc
+    try:
+        stream.skip_to(arriving.start + arriving.length)
     except StreamEnded as exc:
         raise _Cut(str(exc), True) from None
 

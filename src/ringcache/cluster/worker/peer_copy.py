@@ -15,6 +15,7 @@ from ..environment import RunIo
 from ..ufs.filesystem import FileVersion
 from .peers import (
     PEER_NOT_HELD,
+    PEER_SHORT_READ,
     PEER_UNAVAILABLE,
     Arriving,
     Buffer,
@@ -32,6 +33,7 @@ T = TypeVar("T")
 CHUNK_BYTES = 16 << 20  # bytes per peer read of a large file: few requests, bounded memory
 BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
 BUNDLE_LANES = 4  # bundle calls in flight per fetch batch
+RANGE_LANES = 2  # ranges of one large file in flight (one stored while the next travels)
 BUNDLES_PER_LANE = 2  # bundles a fetch batch is split into per lane, if large enough
 MIN_BUNDLE_BYTES = 1 << 20  # never split bundles smaller than this
 HANDED_FILES = 64  # files of a bundle handed over at once (a descriptor each, held open)
@@ -246,6 +248,8 @@ class PeerCopy:
                 for start in range(run_start, run_stop, chunk)
             ]
             ranges = await self._copy_handed(peer, path, version, ranges, throttle)
+            if ranges and await self._receive_all(peer, path, version, ranges, throttle):
+                return None
             for i, (start, stop) in enumerate(ranges):
                 if pending is None:
                     pending = asyncio.ensure_future(self._get(peer, path, version, start, stop))
@@ -306,6 +310,63 @@ class PeerCopy:
                 handed.close()
 
         return await self.run_io(copy_all)
+
+    async def _receive_all(
+        self,
+        peer: str,
+        path: str,
+        version: FileVersion,
+        ranges: list[tuple[int, int]],
+        throttle: Throttle | None,
+    ) -> bool:
+        """The ranges of pages stored as they arrive from the peer, RANGE_LANES at once;
+        False (nothing done) if its transport does not stream. Raises the first failure
+        once no range is being stored any more (so none is stored after it)."""
+        if not await self._receive(peer, path, version, *ranges[0], throttle):
+            return False
+        queue, failures = iter(ranges[1:]), []
+
+        async def lane() -> None:
+            for start, stop in queue:
+                if failures:
+                    return
+                try:
+                    await self._receive(peer, path, version, start, stop, throttle)
+                except BaseException as exc:  # one per lane at most: it ends
+                    failures.append(exc)
+
+        await asyncio.gather(*(lane() for _ in range(RANGE_LANES)))
+        if failures:
+            raise failures[0]
+        return True
+
+    async def _receive(
+        self,
+        peer: str,
+        path: str,
+        version: FileVersion,
+        start: int,
+        stop: int,
+        throttle: Throttle | None,
+    ) -> bool:
+        """Pages `[start, stop)` stored as they arrive from the peer; False if its
+        transport does not stream."""
+        offset, length = self._bytes(version, start, stop)
+        store, page_size = self.store, self.page_size
+
+        def sink(arriving: Arriving) -> None:
+            if throttle is not None:
+                throttle.consume(length)
+            now, pages = self.clock.now(), arriving.pages(page_size)
+            try:
+                store.put_pages(
+                    path, start, pages, now, version=version, unchanged=arriving.arrived
+                )
+            except SourceChanged:  # not all stored at once: asked of the UFS instead
+                raise PeerFetchFailed(f"{peer}: {path} not stored whole", PEER_SHORT_READ) from None
+
+        receiving = self.peer_pages.receive(peer, path, version, offset, length, sink)
+        return await _from_peer(receiving)
 
     def _bytes(self, version: FileVersion, start: int, stop: int) -> tuple[int, int]:
         """`(offset, length)` of pages `[start, stop)` of a file at `version`."""

@@ -48,6 +48,8 @@ class Arriving(Protocol):
 
 #: Takes the bytes of the i-th file asked as they arrive (on the transport's I/O thread).
 FileSink = Callable[[int, Arriving], None]
+#: Takes the bytes of a range asked as they arrive (on the transport's I/O thread).
+RangeSink = Callable[[Arriving], None]
 
 
 class PeerPages(Protocol):
@@ -69,6 +71,19 @@ class PeerPages(Protocol):
         self, peer: str, files: list[tuple[str, FileVersion]]
     ) -> list[Buffer | None]:
         """Each `(path, version)` whole from the peer's pages, None where it can't."""
+
+    async def receive(
+        self,
+        peer: str,
+        path: str,
+        version: FileVersion,
+        offset: int,
+        length: int,
+        sink: RangeSink,
+    ) -> bool:
+        """Bytes `[offset, offset + length)` of `path` at `version` handed to `sink` as they
+        arrive; False, and nothing done, when this transport does not stream (then
+        `fetch`). Raises `PeerFetchFailed` as `fetch` does, and whatever `sink` raised."""
 
     async def receive_whole(
         self, peer: str, files: list[tuple[str, FileVersion]], sink: FileSink
@@ -131,6 +146,17 @@ class ActorPeerPages:
             data if data is not None and len(data) == version.size else None
             for data, (_, version) in zip(answers, files, strict=True)
         ]
+
+    async def receive(
+        self,
+        peer: str,
+        path: str,
+        version: FileVersion,
+        offset: int,
+        length: int,
+        sink: RangeSink,
+    ) -> bool:
+        return False  # the bytes travel whole in the calls' answers
 
     async def receive_whole(
         self, peer: str, files: list[tuple[str, FileVersion]], sink: FileSink

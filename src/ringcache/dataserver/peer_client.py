@@ -2,8 +2,10 @@
 (`/v1/peer/range`, see `peer_api`), on kept-alive connections, in threads.
 
 Each exchange is blocking socket I/O on an I/O thread: the request goes out in one send,
-the body comes into one preallocated buffer (`recv_into`, no copy in Python), so a large
-range costs a few system calls; a bundle of small files is pipelined on one connection.
+and requests for bundles of small files are pipelined on one connection. `receive` and
+`receive_whole` hand the open answer to the caller's sink on that thread, which stores
+the pages as they arrive (`SocketStream`: spliced socket -> pipe -> data file, so they
+never enter Python); `fetch` and `fetch_whole` read bodies into buffers (`recv_into`).
 A peer on this host hands its data files over instead (`hand_over`, `peer_handover`): the
 pages are then copied by the kernel, and never cross a socket.
 

@@ -8,19 +8,18 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterator
-from typing import BinaryIO
+from collections.abc import Awaitable, Callable
 
 from ..cluster.cache.model import PageSpan
 from ..cluster.worker.streamed import StreamedRange
 from .alluxio import Answer, PageSpans, status_answer
 from .http11 import MAX_HEAD, BadRequest, Request, bearer_matches, read_request, response_head
+from .span_sender import COPY_BELOW, SpanSender
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 28080  # Alluxio's worker HTTP port
 PORT_TRIES = 100  # workers sharing a host take the next free ports
-COPY_BELOW = 64 * 1024  # smaller cached ranges are copied: cheaper than a sendfile's set-up
 MAX_IN_FLIGHT = 64  # requests answered at once; more wait, so memory and threads stay bounded
 IDLE_TIMEOUT = 120.0  # seconds a kept-alive connection may wait for its next request
 
@@ -137,9 +136,6 @@ class DataServer:
         if isinstance(body, StreamedRange):
             await self._stream(writer, answer.status, answer.content_type, body, request)
             return
-        if isinstance(body, PageSpans):
-            await self._send_spans(writer, answer, body, request.keep_alive)
-            return
         if isinstance(body, PageSpan) and body.length:
             try:
                 handle = open(body.path, "rb", buffering=0)  # noqa: SIM115 - closed below
@@ -159,32 +155,35 @@ class DataServer:
                     raise ConnectionResetError("a page was dropped while read: the client retries")
                 head = response_head(answer.status, body.length, answer.content_type, True)
                 writer.write(head if request.keep_alive else head.replace(b"keep-alive", b"close"))
-                await _send_checked(writer, handle, body, answer.valid)
-                await writer.drain()
+                await self._send_spans(writer, [body], answer.valid, handle.fileno())
+            return
+        if isinstance(body, PageSpans):
+            head = response_head(
+                answer.status, body.length, answer.content_type, request.keep_alive
+            )
+            writer.write(head + body.head)
+            await self._send_spans(writer, body.spans, answer.valid)
             return
         await self._send(writer, answer, request.keep_alive)
 
     async def _send_spans(
-        self, writer: asyncio.StreamWriter, answer: Answer, body: PageSpans, keep_alive: bool
+        self,
+        writer: asyncio.StreamWriter,
+        spans: list[PageSpan],
+        valid: Callable[[], bool],
+        opened: int | None = None,
     ) -> None:
-        """The head bytes, then each span's bytes, each checked before its last byte: a
-        span dropped while sent, or before, cuts the answer there (the connection reset),
-        so a client keeps the spans that came whole and never takes one that did not."""
-        writer.write(response_head(answer.status, body.length, answer.content_type, keep_alive))
-        writer.write(body.head)
-        sock = writer.get_extra_info("socket")
-        with _corked(sock):
-            for span in body.spans:
-                if not span.length:
-                    continue
-                try:
-                    handle = open(span.path, "rb", buffering=0)  # noqa: SIM115 - closed below
-                except FileNotFoundError:
-                    writer.transport.abort()
-                    raise ConnectionResetError("a page was dropped before it was sent") from None
-                with handle:
-                    await _send_checked(writer, handle, span, answer.valid)
-            await writer.drain()
+        """Each span's bytes (from `opened` if given, for one span), each checked before
+        its last byte: a span dropped while sent, or before, cuts the answer there (the
+        connection reset), so a client keeps the spans that came whole and never takes
+        one that did not."""
+        sender = SpanSender(writer)
+        try:
+            await sender.start()
+            for span in spans:
+                await sender.send_span(span, valid, opened)
+        finally:
+            sender.close()
 
     async def _stream(
         self,
@@ -219,45 +218,3 @@ class DataServer:
         writer.write(response_head(answer.status, len(body), answer.content_type, keep_alive))
         writer.write(body)
         await writer.drain()
-
-
-async def _send_checked(
-    writer: asyncio.StreamWriter, handle: BinaryIO, span: PageSpan, valid: Callable[[], bool]
-) -> None:
-    """Send a span's bytes from its open data file (by `sendfile`, or copied if small): all
-    but the last byte, then the check, then the last byte; a page dropped meanwhile aborts
-    the answer short, so no wrong byte is ever taken as right."""
-    last = span.offset + span.length - 1
-    if span.length <= COPY_BELOW:
-        data = os.pread(handle.fileno(), span.length, span.offset)
-        if len(data) == span.length and valid():
-            writer.write(data)
-            return
-    else:
-        loop = asyncio.get_running_loop()
-        await loop.sendfile(writer.transport, handle, span.offset, span.length - 1)
-        final = os.pread(handle.fileno(), 1, last)
-        if len(final) == 1 and valid():
-            writer.write(final)
-            return
-    writer.transport.abort()
-    raise ConnectionResetError("a page was dropped while sent: the client retries")
-
-
-@contextlib.contextmanager
-def _corked(sock: socket.socket | None) -> Iterator[None]:
-    """Partial segments held back while the block sends (each span's last byte goes out
-    alone, after its check): full segments, and one system call less per span."""
-    if sock is None or not hasattr(socket, "TCP_CORK"):
-        yield
-        return
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-    except OSError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)

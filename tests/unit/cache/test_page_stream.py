@@ -22,13 +22,24 @@ PATH = "file:///data/a.bin"
 
 
 @pytest.fixture(params=["splice", "buffer"])
-def moved_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each test runs with splice, and with splice unavailable (the buffer's loop)."""
+def moved_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Each test runs with splice (which must still work after it: no silent fallback),
+    and with splice unavailable (the buffer's loop)."""
+    spliced: list[int] = []
     if request.param == "buffer":
         monkeypatch.setattr(page_io, "_splice_works", [False])
     else:
         assert page_io._splice_works[0], "no splice on this system"
-    return request.param
+        splice = os.splice
+
+        def counted(*args: object, **kwargs: object) -> int:
+            spliced.append(1)
+            return splice(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(page_io.os, "splice", counted)
+    yield request.param
+    assert page_io._splice_works[0] == (request.param == "splice")
+    assert bool(spliced) == (request.param == "splice")
 
 
 @pytest.fixture

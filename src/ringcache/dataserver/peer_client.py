@@ -17,7 +17,6 @@ process) would each wait for an answer its peer cannot make, its threads all wai
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import socket
 import threading
@@ -26,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 from urllib.parse import quote
 
-from ..cluster.cache.page_io import ArrivingFile, SocketStream, StreamEnded
+from ..cluster.cache.page_io import ArrivingFile, SocketStream
 from ..cluster.ufs.filesystem import FileVersion
 from ..cluster.worker.peers import (
     PEER_NOT_HELD,
@@ -42,6 +41,7 @@ from ..cluster.worker.peers import (
 )
 from .alluxio import file_id
 from .http11 import MAX_HEAD
+from .peer_answers import AnswerReader, Cut, SinkFailed, answer_bytes, receive_files, sunk
 from .peer_api import FILES, RANGE
 from .peer_handover_client import SameHostPeers
 
@@ -50,13 +50,10 @@ IO_THREADS = 32  # exchanges in flight in all (the rest wait their turn)
 PIPELINE = 16  # requests sent ahead of the answers read
 PIPELINE_BYTES = 32 * 1024  # bytes of requests sent ahead (but at least one request)
 TIMEOUT = 30.0  # seconds a peer may leave a connection silent
-# Bytes read at a time while looking for an answer's head: more than a head, little of the
-# body after it, which is copied twice (the rest goes straight into the body's buffer).
-HEAD_READ = 512
 HEAD_BUDGET = MAX_HEAD - 1024  # bytes of file list per files call (the rest: its headers)
 
 T = TypeVar("T")
-Read = Callable[["_Reader", int], T]  # takes answer number `int` off a connection
+Read = Callable[[AnswerReader, int], T]  # takes answer number `int` off a connection
 
 
 class HttpPeerPages:
@@ -113,8 +110,8 @@ class HttpPeerPages:
         self, peer: str, path: str, version: FileVersion, offset: int, length: int
     ) -> Buffer:
         target = _range(path, version, offset, length)
-        ((status, body),) = await self._exchange(peer, [target], _Reader.answer)
-        data = _answer(peer, path, version, length, status, body)
+        ((status, body),) = await self._exchange(peer, [target], AnswerReader.answer)
+        data = answer_bytes(peer, path, version, length, status, body)
         if data is None:
             raise PeerFetchFailed(f"{peer} does not hold {path} at {version}", PEER_NOT_HELD)
         return data
@@ -128,15 +125,15 @@ class HttpPeerPages:
         length: int,
         sink: RangeSink,
     ) -> bool:
-        def read(reader: _Reader, _: int) -> PeerFetchFailed | None:
+        def read(reader: AnswerReader, _: int) -> PeerFetchFailed | None:
             status, size = reader.head()
             if status != 200:  # raises unless the peer does not hold it: then that
-                _answer(peer, path, version, length, status, reader.body(size))
+                answer_bytes(peer, path, version, length, status, reader.body(size))
                 return PeerFetchFailed(f"{peer} does not hold {path} at {version}", PEER_NOT_HELD)
             if size != length:
-                raise _Cut(f"{peer} answered {size} of {length} bytes of {path}", True)
+                raise Cut(f"{peer} answered {size} of {length} bytes of {path}", True)
             stream = SocketStream(reader.connection, reader.buffer, length)
-            _sunk(stream, sink, ArrivingFile(stream, 0, length))
+            sunk(stream, sink, ArrivingFile(stream, 0, length))
             return None
 
         target = _range(path, version, offset, length)
@@ -177,8 +174,8 @@ class HttpPeerPages:
         for group in groups[:-1]:
             firsts.append(firsts[-1] + len(group))
 
-        def read(reader: _Reader, number: int) -> None:
-            _receive_files(peer, reader, groups[number], firsts[number], sink)
+        def read(reader: AnswerReader, number: int) -> None:
+            receive_files(peer, reader, groups[number], firsts[number], sink)
 
         await self._exchange(peer, targets, read)
         return True
@@ -225,10 +222,10 @@ class HttpPeerPages:
             answers: list[T] = []
             try:
                 self._pipelined(connection, requests, answers, read)
-            except _SinkFailed as failed:  # the connection is mid-answer: not kept
+            except SinkFailed as failed:  # the connection is mid-answer: not kept
                 connection.close()
                 raise failed.error from None
-            except _Cut as cut:
+            except Cut as cut:
                 connection.close()
                 if kept and attempt == 0 and not cut.received and not answers:
                     continue  # a kept connection the peer had closed: once more, fresh
@@ -262,7 +259,7 @@ class HttpPeerPages:
         """Requests sent ahead of the answers read (up to PIPELINE of them, PIPELINE_BYTES
         at most but one: a server answers one at a time, so neither side waits on the
         other's full buffers), the answers read into `answers`."""
-        reader = _Reader(connection)
+        reader = AnswerReader(connection)
         sent = 0
         try:
             while len(answers) < len(requests):
@@ -277,7 +274,7 @@ class HttpPeerPages:
                     connection.sendall(b"".join(ahead))
                 answers.append(read(reader, len(answers)))
         except OSError as exc:
-            raise _Cut(str(exc) or type(exc).__name__, reader.received) from None
+            raise Cut(str(exc) or type(exc).__name__, reader.received) from None
 
 
 def _close_handed(asked: asyncio.Future) -> None:
@@ -294,141 +291,3 @@ def _range(path: str, version: FileVersion, offset: int, length: int) -> str:
     if version.etag is not None:
         query += f"&etag={quote(version.etag, safe='')}"
     return f"{RANGE}{file_id(path)}?{query}"
-
-
-def _answer(
-    peer: str, path: str, version: FileVersion | None, length: int, status: int, body: bytearray
-) -> bytearray | None:
-    """The bytes of a range answer; None if the peer does not hold them; else raises."""
-    if status == 404 and _reason(body) == PEER_NOT_HELD:
-        return None
-    if status != 200:
-        text = bytes(body[:200]).decode("utf-8", "replace")
-        raise PeerFetchFailed(f"{peer} answered {status}: {text}", PEER_UNAVAILABLE)
-    if len(body) != length:
-        message = f"{peer} answered {len(body)} of {length} bytes of {path} at {version}"
-        raise PeerFetchFailed(message, PEER_SHORT_READ)
-    return body
-
-
-def _receive_files(
-    peer: str,
-    reader: _Reader,
-    group: list[tuple[str, FileVersion]],
-    first: int,
-    sink: FileSink,
-) -> None:
-    """A files answer taken off the connection: each file held handed to `sink` (as
-    file `first + i`) as its bytes arrive; the rest of its bytes dropped if `sink` took
-    fewer."""
-    status, length = reader.head()
-    if status != 200:
-        _answer(peer, FILES, None, length, status, reader.body(length))  # raises
-    stream = SocketStream(reader.connection, reader.buffer, length)
-    try:
-        at = len(group)
-        if length < at:
-            raise _Cut(f"{peer} answered {length} bytes for {at} files", True)
-        held = stream.read(at)
-        whole = at + sum(v.size for flag, (_, v) in zip(held, group, strict=True) if flag)
-        if whole != length or max(held, default=0) > 1:
-            raise _Cut(f"{peer} answered {length} bytes for files of {whole}", True)
-        for i, (flag, (_, version)) in enumerate(zip(held, group, strict=True)):
-            if flag:
-                _sunk(
-                    stream,
-                    functools.partial(sink, first + i),
-                    ArrivingFile(stream, at, version.size),
-                )
-                at += version.size
-    except StreamEnded as exc:
-        raise _Cut(str(exc), True) from None
-
-
-def _sunk(stream: SocketStream, sink: RangeSink, arriving: ArrivingFile) -> None:
-    """`arriving` handed to `sink`, then the rest of its bytes dropped if it took fewer;
-    a cut of the stream is a `_Cut`, anything else `sink` raised a `_SinkFailed`."""
-    try:
-        sink(arriving)
-    except BaseException as exc:
-        if stream.failed:
-            raise _Cut(str(exc), True) from None
-        raise _SinkFailed(exc) from exc
-    try:
-        stream.skip_to(arriving.start + arriving.length)
-    except StreamEnded as exc:
-        raise _Cut(str(exc), True) from None
-
-
-class _SinkFailed(Exception):
-    """What a sink raised, carried past the reading (which takes an OSError as a cut)."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _Cut(Exception):
-    """The connection ended or failed; `received`: whether an answer had begun."""
-
-    def __init__(self, message: str, received: bool) -> None:
-        super().__init__(message)
-        self.received = received
-
-
-class _Reader:
-    """Answers read off one connection: heads through a small buffer, bodies straight
-    into their own buffers."""
-
-    def __init__(self, connection: socket.socket) -> None:
-        self.connection = connection
-        self.buffer = bytearray()
-        self.received = False  # any byte of the current answer
-
-    def answer(self, _: int = 0) -> tuple[int, bytearray]:
-        status, length = self.head()
-        return status, self.body(length)
-
-    def head(self) -> tuple[int, int]:
-        """The next answer's status and body length (its body left to take)."""
-        self.received = False
-        return self._head()
-
-    def body(self, length: int) -> bytearray:
-        """The body of the answer whose head was taken, `length` bytes."""
-        body = bytearray(length)
-        view = memoryview(body)
-        have = min(length, len(self.buffer))
-        view[:have] = self.buffer[:have]
-        del self.buffer[:have]
-        while have < length:
-            got = self.connection.recv_into(view[have:], length - have)
-            if not got:
-                raise _Cut(f"the answer ended after {have} of {length} bytes", True)
-            have += got
-        return body
-
-    def _head(self) -> tuple[int, int]:
-        buffer = self.buffer
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            chunk = self.connection.recv(HEAD_READ)
-            if not chunk:
-                raise _Cut("the connection closed before an answer", bool(buffer))
-            self.received = True
-            buffer += chunk
-        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
-        del buffer[: end + 4]
-        try:
-            status = int(lines[0].split(" ")[1])
-            headers = dict(line.split(":", 1) for line in lines[1:])
-            length = int({k.strip().lower(): v for k, v in headers.items()}["content-length"])
-        except (IndexError, KeyError, ValueError):
-            raise _Cut(f"not an HTTP answer: {lines[0][:100]!r}", True) from None
-        return status, length
-
-
-def _reason(body: bytearray) -> str | None:
-    try:
-        return json.loads(bytes(body)).get("reason")
-    except (ValueError, AttributeError):
-        return None

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..cache.model import page_runs
 from ..cache.page_io import FileRange
@@ -13,27 +12,22 @@ from ..cache.store import PageStore, SourceChanged
 from ..clock import Clock
 from ..environment import RunIo
 from ..ufs.filesystem import FileVersion
+from .peer_arrivals import PeerArrivals, byte_range
 from .peers import (
     PEER_NOT_HELD,
-    PEER_SHORT_READ,
-    PEER_UNAVAILABLE,
-    Arriving,
     Buffer,
-    FileSink,
     Handed,
     PeerFetchFailed,
     PeerPages,
+    from_peer,
 )
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 CHUNK_BYTES = 16 << 20  # bytes per peer read of a large file: few requests, bounded memory
 BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
 BUNDLE_LANES = 4  # bundle calls in flight per fetch batch
-RANGE_LANES = 2  # ranges of one large file in flight (one stored while the next travels)
 BUNDLES_PER_LANE = 2  # bundles a fetch batch is split into per lane, if large enough
 MIN_BUNDLE_BYTES = 1 << 20  # never split bundles smaller than this
 HANDED_FILES = 64  # files of a bundle handed over at once (a descriptor each, held open)
@@ -51,7 +45,8 @@ class PeerCopy:
     stored; small files in bundles, at most BUNDLE_LANES bundles in flight. A peer that
     hands its data files over (one on this host) has its pages copied from them by the
     kernel, each run listed only if the peer dropped no page meanwhile (else those bytes
-    are asked for as from any peer); waiting on a peer never holds an I/O thread.
+    are asked for as from any peer); over a transport that streams, pages are stored as
+    they arrive (`PeerArrivals`); waiting on a peer never holds an I/O thread.
     """
 
     def __init__(
@@ -71,6 +66,11 @@ class PeerCopy:
         self.page_size = page_size
         self.chunk_bytes = CHUNK_BYTES
         self.bundle_bytes = BUNDLE_BYTES
+
+    @property
+    def arrivals(self) -> PeerArrivals:
+        """What stores pages as they arrive, over the current `peer_pages`."""
+        return PeerArrivals(self.store, self.peer_pages, self.clock, self.page_size)
 
     async def bundles(
         self, entries: list[Entry], throttle: Throttle | None
@@ -126,7 +126,7 @@ class PeerCopy:
             for at in range(0, len(files), HANDED_FILES):
                 group = files[at : at + HANDED_FILES]
                 asks = [(path, version, 0, version.size) for path, version in group]
-                handed = await _from_peer(self.peer_pages.hand_over(peer, asks))
+                handed = await from_peer(self.peer_pages.hand_over(peer, asks))
                 if handed is None:  # not on this host, or not now
                     left += files[at:]
                     break
@@ -137,11 +137,10 @@ class PeerCopy:
                 left += [f for f in group if f[0] not in stored and f[0] not in lacking]
             files = left
             if files:
-                sink = self._sink(files, stored, throttle)
-                if await _from_peer(self.peer_pages.receive_whole(peer, files, sink)):
+                if await self.arrivals.whole(peer, files, stored, throttle):
                     lacking.update((p, _not_whole(peer, p)) for p, _ in files if p not in stored)
                     return stored, lacking
-                answers = await _from_peer(self.peer_pages.fetch_whole(peer, files))
+                answers = await from_peer(self.peer_pages.fetch_whole(peer, files))
                 if throttle is not None:
                     await self.run_io(throttle.consume, sum(len(a or b"") for a in answers))
                 fetched = await self.run_io(self._store_whole, files, answers)
@@ -151,32 +150,6 @@ class PeerCopy:
             log.info("%s: bundle from %s failed: %s", self.worker_id, peer, exc.message)
             lacking.update((p, exc) for p, _ in files if p not in stored and p not in lacking)
         return stored, lacking
-
-    def _sink(
-        self, files: list[tuple[str, FileVersion]], stored: set[str], throttle: Throttle | None
-    ) -> FileSink:
-        """What stores whole files as they arrive from a peer (on the transport's thread),
-        each kept only once all its bytes came, adding its path to `stored`."""
-        store = self.store
-
-        def sink(i: int, arriving: Arriving) -> None:
-            path, version = files[i]
-            if throttle is not None:
-                throttle.consume(version.size)
-            store.set_file(path, version, self.clock.now())  # with its rule's priority
-            pages = arriving.pages(self.page_size)
-            try:
-                now = self.clock.now()
-                store.put_pages(path, 0, pages, now, version=version, unchanged=arriving.arrived)
-            except SourceChanged:  # not all stored at once: nothing of it kept
-                store.remove_file(path)
-                return
-            except BaseException:
-                store.remove_file(path)
-                raise
-            stored.add(path)
-
-        return sink
 
     def _store_whole(
         self, files: list[tuple[str, FileVersion]], answers: list[Buffer | None]
@@ -248,7 +221,7 @@ class PeerCopy:
                 for start in range(run_start, run_stop, chunk)
             ]
             ranges = await self._copy_handed(peer, path, version, ranges, throttle)
-            if ranges and await self._receive_all(peer, path, version, ranges, throttle):
+            if ranges and await self.arrivals.ranges(peer, path, version, ranges, throttle):
                 return None
             for i, (start, stop) in enumerate(ranges):
                 if pending is None:
@@ -288,7 +261,7 @@ class PeerCopy:
         if not ranges:
             return ranges
         asks = [(path, version, *self._bytes(version, start, stop)) for start, stop in ranges]
-        handed = await _from_peer(self.peer_pages.hand_over(peer, asks))
+        handed = await from_peer(self.peer_pages.hand_over(peer, asks))
         if handed is None:
             return ranges
         if any(where is None for where in handed.ranges):
@@ -311,73 +284,14 @@ class PeerCopy:
 
         return await self.run_io(copy_all)
 
-    async def _receive_all(
-        self,
-        peer: str,
-        path: str,
-        version: FileVersion,
-        ranges: list[tuple[int, int]],
-        throttle: Throttle | None,
-    ) -> bool:
-        """The ranges of pages stored as they arrive from the peer, RANGE_LANES at once;
-        False (nothing done) if its transport does not stream. Raises the first failure
-        once no range is being stored any more (so none is stored after it)."""
-        if not await self._receive(peer, path, version, *ranges[0], throttle):
-            return False
-        queue, failures = iter(ranges[1:]), []
-
-        async def lane() -> None:
-            for start, stop in queue:
-                if failures:
-                    return
-                try:
-                    await self._receive(peer, path, version, start, stop, throttle)
-                except BaseException as exc:  # one per lane at most: it ends
-                    failures.append(exc)
-
-        await asyncio.gather(*(lane() for _ in range(RANGE_LANES)))
-        if failures:
-            raise failures[0]
-        return True
-
-    async def _receive(
-        self,
-        peer: str,
-        path: str,
-        version: FileVersion,
-        start: int,
-        stop: int,
-        throttle: Throttle | None,
-    ) -> bool:
-        """Pages `[start, stop)` stored as they arrive from the peer; False if its
-        transport does not stream."""
-        offset, length = self._bytes(version, start, stop)
-        store, page_size = self.store, self.page_size
-
-        def sink(arriving: Arriving) -> None:
-            if throttle is not None:
-                throttle.consume(length)
-            now, pages = self.clock.now(), arriving.pages(page_size)
-            try:
-                store.put_pages(
-                    path, start, pages, now, version=version, unchanged=arriving.arrived
-                )
-            except SourceChanged:  # not all stored at once: asked of the UFS instead
-                raise PeerFetchFailed(f"{peer}: {path} not stored whole", PEER_SHORT_READ) from None
-
-        receiving = self.peer_pages.receive(peer, path, version, offset, length, sink)
-        return await _from_peer(receiving)
-
     def _bytes(self, version: FileVersion, start: int, stop: int) -> tuple[int, int]:
-        """`(offset, length)` of pages `[start, stop)` of a file at `version`."""
-        offset = start * self.page_size
-        return offset, min(version.size, stop * self.page_size) - offset
+        return byte_range(version, start, stop, self.page_size)
 
     async def _get(
         self, peer: str, path: str, version: FileVersion, start: int, stop: int
     ) -> Buffer:
         offset, length = self._bytes(version, start, stop)
-        return await _from_peer(self.peer_pages.fetch(peer, path, version, offset, length))
+        return await from_peer(self.peer_pages.fetch(peer, path, version, offset, length))
 
     def _put(self, path: str, first: int, data: Buffer, version: FileVersion) -> Any:
         """Pages `first, first + 1, ...` of `path` from `data`, in one store call."""
@@ -388,15 +302,3 @@ class PeerCopy:
 
 def _not_whole(peer: str, path: str) -> PeerFetchFailed:
     return PeerFetchFailed(f"{peer} does not hold {path} whole", PEER_NOT_HELD)
-
-
-async def _from_peer(asked: Awaitable[T]) -> T:
-    """What a peer gave; any failure of the asking (a peer record that makes no sense, a
-    fault in the transport) is the peer's: PEER_UNAVAILABLE, and the UFS is asked."""
-    try:
-        return await asked
-    except PeerFetchFailed:
-        raise
-    except Exception as exc:
-        message = f"asking the peer failed: {type(exc).__name__}: {exc}"
-        raise PeerFetchFailed(message, PEER_UNAVAILABLE) from exc

@@ -7,8 +7,8 @@ which reads the peer's data server; the transfer logic (`Transfers`) is the same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
 
 from ..cache.page_io import FileRange, PageData, StreamRange
 from ..errors import RingcacheError
@@ -200,3 +200,18 @@ class PeerAddresses:
 
     def forget(self, worker_id: str) -> None:
         self._known.pop(worker_id, None)
+
+
+T = TypeVar("T")
+
+
+async def from_peer(asked: Awaitable[T]) -> T:
+    """What a peer gave; any failure of the asking (a peer record that makes no sense, a
+    fault in the transport) is the peer's: PEER_UNAVAILABLE, and the UFS is asked."""
+    try:
+        return await asked
+    except PeerFetchFailed:
+        raise
+    except Exception as exc:
+        message = f"asking the peer failed: {type(exc).__name__}: {exc}"
+        raise PeerFetchFailed(message, PEER_UNAVAILABLE) from exc

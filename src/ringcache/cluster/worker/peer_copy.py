@@ -100,7 +100,14 @@ class PeerCopy:
             filled[peer] = filled.get(peer, 0) + entry[1]
         done: set[str] = set()
         failed: dict[str, tuple[str, PeerFetchFailed]] = {}
-        ordered = [(peer, bundle) for peer, groups in sorted(bundles.items()) for bundle in groups]
+        # Taken in turn from each peer, so the lanes keep every peer sending.
+        peers = sorted(bundles)
+        ordered = [
+            (peer, bundles[peer][turn])
+            for turn in range(max((len(groups) for groups in bundles.values()), default=0))
+            for peer in peers
+            if turn < len(bundles[peer])
+        ]
         queue = iter(ordered)
 
         async def lane() -> None:  # lanes take the bundles in order, one after another each

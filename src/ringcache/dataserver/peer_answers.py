@@ -52,7 +52,8 @@ def receive_files(
     fewer."""
     status, length = reader.head()
     if status != 200:
-        answer_bytes(peer, FILES, None, length, status, reader.body(length))  # raises
+        answer_bytes(peer, FILES, None, length, status, reader.body(length))  # raises but a 404
+        raise PeerFetchFailed(f"{peer} answered a files call 404", PEER_UNAVAILABLE)
     stream = SocketStream(reader.connection, reader.buffer, length)
     try:
         at = len(group)

@@ -276,3 +276,25 @@ def test_what_the_sink_raises_ends_the_call_and_its_connection(tmp_path: Path) -
         assert len(accepted) == 2  # the first connection was mid-answer: not kept
 
     serving(files_answer(), test)
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_a_files_call_answered_other_than_200_is_unavailable_and_nothing_is_sunk(
+    tmp_path: Path, status: int
+) -> None:
+    async def refuse(reader, writer, _: int) -> bool:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b'{"status":"no","reason":"PEER_NOT_HELD"}' + b" " * 3000  # as long as files
+        head = b"HTTP/1.1 %d No\r\nContent-Length: %d\r\n\r\n" % (status, len(body))
+        writer.write(head + body)
+        await writer.drain()
+        return True
+
+    async def test(pages: HttpPeerPages, accepted: list[int]) -> None:
+        sink = Sunk(tmp_path, FILES)
+        with pytest.raises(PeerFetchFailed) as refused:
+            await pages.receive_whole(PEER, FILES, sink)
+        assert refused.value.reason == PEER_UNAVAILABLE
+        assert sink.held() == {p: None for p, _ in FILES}
+
+    serving(refuse, test)

@@ -48,7 +48,8 @@ class SpanSender:
                 transport.set_write_buffer_limits(high=high, low=low)
         self._check_open()
         shared = self.writer.get_extra_info("socket")
-        self.sock = socket.socket(fileno=os.dup(shared.fileno()))  # non-blocking, as shared
+        self.sock = socket.socket(fileno=os.dup(shared.fileno()))
+        self.sock.setblocking(False)  # as the transport's (whatever the default timeout)
         with contextlib.suppress(OSError):  # partial segments wait for the next span
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
 

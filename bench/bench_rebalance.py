@@ -11,10 +11,11 @@
    time, summed over the rounds (1.0: as fast; the aim is 0.9). The workers here share a
    host, so the peers hand their data files over and the kernel copies the pages
    (`copy_file_range`, as for the UFS); between hosts they travel over HTTP, which
-   `--over-http` measures (`[worker] peer_handover = false`: no hand-overs). Beside them,
-   the bound of any copy whose bytes land in user space (as an HTTP receiver's do): the
-   same files read with `pread` and written with `pwrite` to new files, against
-   `copy_file_range`.
+   `--over-http` measures (`[worker] peer_handover = false`: no hand-overs; the peers send
+   by `sendfile`, the new worker splices socket -> pipe -> cache file). Beside them, the
+   bound of any copy whose bytes land in user space (as an HTTP receiver's do where splice
+   is not available): the same files read with `pread` and written with `pwrite` to new
+   files, against `copy_file_range`.
 3. A rebalance limited by `loadBandwidth` against an unlimited one of the same data.
 """
 

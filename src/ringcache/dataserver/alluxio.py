@@ -42,12 +42,25 @@ JSON = "application/json"
 
 
 @dataclass(frozen=True)
+class PageSpans:
+    """A body of `head` bytes, then the bytes of each span in order (sent by the kernel),
+    each checked against the answer's `valid` before its last byte goes out."""
+
+    head: bytes
+    spans: list[PageSpan]
+
+    @property
+    def length(self) -> int:
+        return len(self.head) + sum(span.length for span in self.spans)
+
+
+@dataclass(frozen=True)
 class Answer:
-    """What to send: raw bytes, a span of a cache file for the kernel to send, or a range
-    streamed as the UFS answers it."""
+    """What to send: raw bytes, a span of a cache file for the kernel to send (or several,
+    `PageSpans`), or a range streamed as the UFS answers it."""
 
     status: int
-    body: bytes | PageSpan | StreamedRange
+    body: bytes | PageSpan | PageSpans | StreamedRange
     content_type: str = OCTETS
     # For a span: whether its bytes are still right (no page dropped since it was located).
     valid: Callable[[], bool] = lambda: True

@@ -9,7 +9,9 @@ A range answers exactly `length` bytes (200, sent by `sendfile`), or 404 `{"stat
 version (`size`, `mtime` as Python's `repr` of the float, `etag`; an absent one is None).
 A files call (a bundle of small files) answers one byte per file asked (1: held whole at
 that version, 0: not), then the bytes of each file held, in the order asked: one answer
-for them all, as a request costs a server more than copying a small file.
+for them all, as a request costs a server more than copying a small file. Each file's
+bytes are sent by `sendfile` and checked before their last byte, as a range's are: an
+answer cut short (the connection reset) vouches for the files that came whole before.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..cluster.errors import InvalidArgument, RingcacheError
 from ..cluster.ufs.filesystem import FileVersion
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.peers import PEER_NOT_HELD
-from .alluxio import Answer, _integer, _ufs_path, status_answer
+from .alluxio import Answer, PageSpans, _integer, _ufs_path, status_answer
 from .http11 import Request
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,7 @@ class PeerPagesApi:
             return status_answer(405, f"{request.method} is not served here; use GET")
         try:
             if request.path == FILES:
-                files = _files(request.query.get("files"))
-                return Answer(200, await self.run_io(self._whole_files, files))
+                return await self._whole(_files(request.query.get("files")))
             if request.path.startswith(RANGE):
                 return await self._range(request)
             return status_answer(404, f"no peer call at {request.path}")
@@ -96,6 +97,25 @@ class PeerPagesApi:
         if body is None:
             return status_answer(404, f"{uri} is not held whole at {version}", reason=PEER_NOT_HELD)
         return Answer(200, body) if valid is None else Answer(200, body, valid=valid)
+
+    async def _whole(self, files: list[tuple[str, FileVersion]]) -> Answer:
+        """A files call: the held files' spans sent by the kernel, each checked before its
+        last byte; copied instead while pages are being dropped (or kept in no file)."""
+        epoch = self.epoch
+        seen = None if epoch is None else epoch.stable()
+        if epoch is not None and seen is not None:
+            flags, spans = bytearray(len(files)), []
+            for i, (uri, version) in enumerate(files):
+                found = self._locate(uri, version, 0, version.size)
+                if isinstance(found, bytes):
+                    break  # a medium that keeps no files
+                if found is not None:
+                    flags[i] = 1
+                    spans.append(found)
+            else:
+                spanned = PageSpans(bytes(flags), spans)
+                return Answer(200, spanned, valid=lambda: epoch.begun == seen)
+        return Answer(200, await self.run_io(self._whole_files, files))
 
     def _locate(
         self, uri: str, version: FileVersion, offset: int, length: int

@@ -2,8 +2,10 @@
 (`/v1/peer/range`, see `peer_api`), on kept-alive connections, in threads.
 
 Each exchange is blocking socket I/O on an I/O thread: the request goes out in one send,
-the body comes into one preallocated buffer (`recv_into`, no copy in Python), so a large
-range costs a few system calls; a bundle of small files is pipelined on one connection.
+and requests for bundles of small files are pipelined on one connection. `receive` and
+`receive_whole` hand the open answer to the caller's sink on that thread, which stores
+the pages as they arrive (`SocketStream`: spliced socket -> pipe -> data file, so they
+never enter Python); `fetch` and `fetch_whole` read bodies into buffers (`recv_into`).
 A peer on this host hands its data files over instead (`hand_over`, `peer_handover`): the
 pages are then copied by the kernel, and never cross a socket.
 
@@ -18,9 +20,12 @@ import asyncio
 import json
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 from urllib.parse import quote
 
+from ..cluster.cache.page_io import ArrivingFile, SocketStream
 from ..cluster.ufs.filesystem import FileVersion
 from ..cluster.worker.peers import (
     PEER_NOT_HELD,
@@ -28,12 +33,15 @@ from ..cluster.worker.peers import (
     PEER_UNAVAILABLE,
     Ask,
     Buffer,
+    FileSink,
     Handed,
     PeerAddresses,
     PeerFetchFailed,
+    RangeSink,
 )
 from .alluxio import file_id
 from .http11 import MAX_HEAD
+from .peer_answers import AnswerReader, Cut, SinkFailed, answer_bytes, receive_files, sunk
 from .peer_api import FILES, RANGE
 from .peer_handover_client import SameHostPeers
 
@@ -42,10 +50,10 @@ IO_THREADS = 32  # exchanges in flight in all (the rest wait their turn)
 PIPELINE = 16  # requests sent ahead of the answers read
 PIPELINE_BYTES = 32 * 1024  # bytes of requests sent ahead (but at least one request)
 TIMEOUT = 30.0  # seconds a peer may leave a connection silent
-# Bytes read at a time while looking for an answer's head: more than a head, little of the
-# body after it, which is copied twice (the rest goes straight into the body's buffer).
-HEAD_READ = 512
 HEAD_BUDGET = MAX_HEAD - 1024  # bytes of file list per files call (the rest: its headers)
+
+T = TypeVar("T")
+Read = Callable[[AnswerReader, int], T]  # takes answer number `int` off a connection
 
 
 class HttpPeerPages:
@@ -101,15 +109,53 @@ class HttpPeerPages:
     async def fetch(
         self, peer: str, path: str, version: FileVersion, offset: int, length: int
     ) -> Buffer:
-        ((status, body),) = await self._exchange(peer, [_range(path, version, offset, length)])
-        data = _answer(peer, path, version, length, status, body)
+        target = _range(path, version, offset, length)
+        ((status, body),) = await self._exchange(peer, [target], AnswerReader.answer)
+        data = answer_bytes(peer, path, version, length, status, body)
         if data is None:
             raise PeerFetchFailed(f"{peer} does not hold {path} at {version}", PEER_NOT_HELD)
         return data
 
+    async def receive(
+        self,
+        peer: str,
+        path: str,
+        version: FileVersion,
+        offset: int,
+        length: int,
+        sink: RangeSink,
+    ) -> bool:
+        def read(reader: AnswerReader, _: int) -> PeerFetchFailed | None:
+            status, size = reader.head()
+            if status != 200:  # raises unless the peer does not hold it: then that
+                answer_bytes(peer, path, version, length, status, reader.body(size))
+                return PeerFetchFailed(f"{peer} does not hold {path} at {version}", PEER_NOT_HELD)
+            if size != length:
+                raise Cut(f"{peer} answered {size} of {length} bytes of {path}", True)
+            stream = SocketStream(reader.connection, reader.buffer, length)
+            sunk(stream, sink, ArrivingFile(stream, 0, length))
+            return None
+
+        target = _range(path, version, offset, length)
+        (refused,) = await self._exchange(peer, [target], read)
+        if refused is not None:
+            raise refused
+        return True
+
     async def fetch_whole(
         self, peer: str, files: list[tuple[str, FileVersion]]
     ) -> list[Buffer | None]:
+        answers: list[Buffer | None] = [None] * len(files)
+
+        def keep(i: int, arriving: ArrivingFile) -> None:
+            answers[i] = arriving.stream.read(arriving.length)
+
+        await self.receive_whole(peer, files, keep)  # type: ignore[arg-type]
+        return answers
+
+    async def receive_whole(
+        self, peer: str, files: list[tuple[str, FileVersion]], sink: FileSink
+    ) -> bool:
         # As many files per call as its head holds: one answer carries them all.
         groups: list[list[tuple[str, FileVersion]]] = [[]]
         room = 0
@@ -124,17 +170,15 @@ class HttpPeerPages:
             f"{FILES}?files=" + quote(json.dumps([[p, *v] for p, v in group]), safe="")
             for group in groups
         ]
-        answers: list[Buffer | None] = []
-        for group, (status, body) in zip(groups, await self._exchange(peer, targets), strict=True):
-            _answer(peer, FILES, None, len(body), status, body)  # raises unless a 200
-            view, at = memoryview(body), len(group)
-            for held, (_, version) in zip(view[:at], group, strict=True):
-                answers.append(view[at : at + version.size] if held else None)
-                at += version.size if held else 0
-            if at != len(body):
-                message = f"{peer} answered {len(body)} bytes for files of {at}"
-                raise PeerFetchFailed(message, PEER_SHORT_READ)
-        return answers
+        firsts = [0]
+        for group in groups[:-1]:
+            firsts.append(firsts[-1] + len(group))
+
+        def read(reader: AnswerReader, number: int) -> None:
+            receive_files(peer, reader, groups[number], firsts[number], sink)
+
+        await self._exchange(peer, targets, read)
+        return True
 
     def close(self) -> None:
         """Close every kept connection and end the I/O threads."""
@@ -147,8 +191,9 @@ class HttpPeerPages:
             self.same_host.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
-    async def _exchange(self, peer: str, targets: list[str]) -> list[tuple[int, bytearray]]:
-        """The `(status, body)` answers to GETs of `targets` from `peer`, in order."""
+    async def _exchange(self, peer: str, targets: list[str], read: Read[T]) -> list[T]:
+        """What `read` made of each answer to GETs of `targets` from `peer`, in order
+        (`read(reader, number)` takes answer `number` off the connection)."""
         address = await self.addresses.resolve(peer)
         slot = self._slot(peer)
         requests = [
@@ -158,7 +203,8 @@ class HttpPeerPages:
         async with slot:
             try:
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._threads, self._answers, address, requests)
+                answers = self._answers
+                return await loop.run_in_executor(self._threads, answers, address, requests, read)
             except PeerFetchFailed:
                 self.addresses.forget(peer)
                 raise
@@ -169,14 +215,17 @@ class HttpPeerPages:
             slot = self._slots[peer] = asyncio.Semaphore(self.per_peer)
         return slot
 
-    def _answers(self, address: str, requests: list[bytes]) -> list[tuple[int, bytearray]]:
+    def _answers(self, address: str, requests: list[bytes], read: Read[T]) -> list[T]:
         """Blocking: the answers to `requests` from `address`, on a kept connection if any."""
         for attempt in range(2):
             connection, kept = self._connect(address)
-            answers: list[tuple[int, bytearray]] = []
+            answers: list[T] = []
             try:
-                self._pipelined(connection, requests, answers)
-            except _Cut as cut:
+                self._pipelined(connection, requests, answers, read)
+            except SinkFailed as failed:  # the connection is mid-answer: not kept
+                connection.close()
+                raise failed.error from None
+            except Cut as cut:
                 connection.close()
                 if kept and attempt == 0 and not cut.received and not answers:
                     continue  # a kept connection the peer had closed: once more, fresh
@@ -205,12 +254,12 @@ class HttpPeerPages:
 
     @staticmethod
     def _pipelined(
-        connection: socket.socket, requests: list[bytes], answers: list[tuple[int, bytearray]]
+        connection: socket.socket, requests: list[bytes], answers: list[T], read: Read[T]
     ) -> None:
         """Requests sent ahead of the answers read (up to PIPELINE of them, PIPELINE_BYTES
         at most but one: a server answers one at a time, so neither side waits on the
         other's full buffers), the answers read into `answers`."""
-        reader = _Reader(connection)
+        reader = AnswerReader(connection)
         sent = 0
         try:
             while len(answers) < len(requests):
@@ -223,9 +272,9 @@ class HttpPeerPages:
                     sent += 1
                 if ahead:
                     connection.sendall(b"".join(ahead))
-                answers.append(reader.answer())
+                answers.append(read(reader, len(answers)))
         except OSError as exc:
-            raise _Cut(str(exc) or type(exc).__name__, reader.received) from None
+            raise Cut(str(exc) or type(exc).__name__, reader.received) from None
 
 
 def _close_handed(asked: asyncio.Future) -> None:
@@ -242,76 +291,3 @@ def _range(path: str, version: FileVersion, offset: int, length: int) -> str:
     if version.etag is not None:
         query += f"&etag={quote(version.etag, safe='')}"
     return f"{RANGE}{file_id(path)}?{query}"
-
-
-def _answer(
-    peer: str, path: str, version: FileVersion | None, length: int, status: int, body: bytearray
-) -> bytearray | None:
-    """The bytes of a range answer; None if the peer does not hold them; else raises."""
-    if status == 404 and _reason(body) == PEER_NOT_HELD:
-        return None
-    if status != 200:
-        text = bytes(body[:200]).decode("utf-8", "replace")
-        raise PeerFetchFailed(f"{peer} answered {status}: {text}", PEER_UNAVAILABLE)
-    if len(body) != length:
-        message = f"{peer} answered {len(body)} of {length} bytes of {path} at {version}"
-        raise PeerFetchFailed(message, PEER_SHORT_READ)
-    return body
-
-
-class _Cut(Exception):
-    """The connection ended or failed; `received`: whether an answer had begun."""
-
-    def __init__(self, message: str, received: bool) -> None:
-        super().__init__(message)
-        self.received = received
-
-
-class _Reader:
-    """Answers read off one connection: heads through a small buffer, bodies straight
-    into their own buffers."""
-
-    def __init__(self, connection: socket.socket) -> None:
-        self.connection = connection
-        self.buffer = bytearray()
-        self.received = False  # any byte of the current answer
-
-    def answer(self) -> tuple[int, bytearray]:
-        self.received = False
-        status, length = self._head()
-        body = bytearray(length)
-        view = memoryview(body)
-        have = min(length, len(self.buffer))
-        view[:have] = self.buffer[:have]
-        del self.buffer[:have]
-        while have < length:
-            got = self.connection.recv_into(view[have:], length - have)
-            if not got:
-                raise _Cut(f"the answer ended after {have} of {length} bytes", True)
-            have += got
-        return status, body
-
-    def _head(self) -> tuple[int, int]:
-        buffer = self.buffer
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            chunk = self.connection.recv(HEAD_READ)
-            if not chunk:
-                raise _Cut("the connection closed before an answer", bool(buffer))
-            self.received = True
-            buffer += chunk
-        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
-        del buffer[: end + 4]
-        try:
-            status = int(lines[0].split(" ")[1])
-            headers = dict(line.split(":", 1) for line in lines[1:])
-            length = int({k.strip().lower(): v for k, v in headers.items()}["content-length"])
-        except (IndexError, KeyError, ValueError):
-            raise _Cut(f"not an HTTP answer: {lines[0][:100]!r}", True) from None
-        return status, length
-
-
-def _reason(body: bytearray) -> str | None:
-    try:
-        return json.loads(bytes(body)).get("reason")
-    except (ValueError, AttributeError):
-        return None

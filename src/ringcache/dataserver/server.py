@@ -12,14 +12,14 @@ from collections.abc import Awaitable, Callable
 
 from ..cluster.cache.model import PageSpan
 from ..cluster.worker.streamed import StreamedRange
-from .alluxio import Answer, status_answer
+from .alluxio import Answer, PageSpans, status_answer
 from .http11 import MAX_HEAD, BadRequest, Request, bearer_matches, read_request, response_head
+from .span_sender import COPY_BELOW, SpanSender
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 28080  # Alluxio's worker HTTP port
 PORT_TRIES = 100  # workers sharing a host take the next free ports
-COPY_BELOW = 64 * 1024  # smaller cached ranges are copied: cheaper than a sendfile's set-up
 MAX_IN_FLIGHT = 64  # requests answered at once; more wait, so memory and threads stay bounded
 IDLE_TIMEOUT = 120.0  # seconds a kept-alive connection may wait for its next request
 
@@ -155,19 +155,35 @@ class DataServer:
                     raise ConnectionResetError("a page was dropped while read: the client retries")
                 head = response_head(answer.status, body.length, answer.content_type, True)
                 writer.write(head if request.keep_alive else head.replace(b"keep-alive", b"close"))
-                loop = asyncio.get_running_loop()
-                # All but the last byte, then the check, then the last byte: a page dropped
-                # meanwhile aborts the answer short, so no wrong byte is ever taken as right.
-                last = body.offset + body.length - 1
-                await loop.sendfile(writer.transport, handle, body.offset, body.length - 1)
-                final = os.pread(handle.fileno(), 1, last)
-                if len(final) != 1 or not answer.valid():
-                    writer.transport.abort()
-                    raise ConnectionResetError("a page was dropped while sent: the client retries")
-                writer.write(final)
-                await writer.drain()
+                await self._send_spans(writer, [body], answer.valid, handle.fileno())
+            return
+        if isinstance(body, PageSpans):
+            head = response_head(
+                answer.status, body.length, answer.content_type, request.keep_alive
+            )
+            writer.write(head + body.head)
+            await self._send_spans(writer, body.spans, answer.valid)
             return
         await self._send(writer, answer, request.keep_alive)
+
+    async def _send_spans(
+        self,
+        writer: asyncio.StreamWriter,
+        spans: list[PageSpan],
+        valid: Callable[[], bool],
+        opened: int | None = None,
+    ) -> None:
+        """Each span's bytes (from `opened` if given, for one span), each checked before
+        its last byte: a span dropped while sent, or before, cuts the answer there (the
+        connection reset), so a client keeps the spans that came whole and never takes
+        one that did not."""
+        sender = SpanSender(writer)
+        try:
+            await sender.start()
+            for span in spans:
+                await sender.send_span(span, valid, opened)
+        finally:
+            sender.close()
 
     async def _stream(
         self,

@@ -5,16 +5,21 @@ answer cut short is PEER_SHORT_READ and never taken as bytes."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import shutil
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
+from ringcache.cluster.cache.store import PageStore
 from ringcache.cluster.ufs.filesystem import FileVersion
 from ringcache.cluster.worker.peers import (
     PEER_SHORT_READ,
     PEER_UNAVAILABLE,
+    Arriving,
     PeerAddresses,
     PeerFetchFailed,
 )
@@ -165,3 +170,131 @@ def test_waiting_on_peers_never_takes_the_threads_a_server_in_the_process_needs(
         assert [bytes(a) for a in answers] == [b"x" * 1000] * 8
 
     serving(after_disk_work, test)
+
+
+class Sunk:
+    """A sink into a real page store: each file arriving stored as the worker's is (its
+    pages listed only once all its bytes came); `raising` makes it fail instead."""
+
+    def __init__(self, root: Path, files: list[tuple[str, FileVersion]]) -> None:
+        self.store = PageStore(root / "pages", 1 << 30, page_size=256)
+        self.files = files
+        self.raising: BaseException | None = None
+
+    def __call__(self, i: int, arriving: Arriving) -> None:
+        if self.raising is not None:
+            raise self.raising
+        path, version = self.files[i]
+        pages = arriving.pages(256)
+        self.store.put_pages(path, 0, pages, 0.0, version=version, unchanged=arriving.arrived)
+
+    def held(self) -> dict[str, bytes | None]:
+        return {p: self.store.read(p, 0, None, 0.0) for p, _ in self.files}
+
+
+FILES = [(f"file:///d/{i:02d}", VERSION) for i in range(3)]
+
+
+def files_answer(sent: int | None = None, length: int | None = None, close: bool = False):
+    """A files call answered with every file held (each 1000 bytes of its last digits),
+    announcing `length` bytes in the first answer (the body's own by default, and in
+    every later one), sending `sent` of them (all by default), then closing the
+    connection if `close`."""
+    answers: list[int] = []
+
+    async def behaviour(reader, writer, _: int) -> bool:
+        await reader.readuntil(b"\r\n\r\n")
+        body = bytes([1] * 3) + b"".join(bytes([i]) * 1000 for i in range(3))
+        announced = len(body) if length is None or answers else length
+        answers.append(1)
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % announced
+        writer.write(head + body[:sent])
+        await writer.drain()
+        return not close
+
+    return behaviour
+
+
+def test_files_arrive_straight_into_the_store_on_a_kept_connection(tmp_path: Path) -> None:
+    async def test(pages: HttpPeerPages, accepted: list[int]) -> None:
+        for _ in range(2):
+            sink = Sunk(tmp_path, FILES)
+            assert await pages.receive_whole(PEER, FILES, sink) is True
+            assert sink.held() == {p: bytes([i]) * 1000 for i, (p, _) in enumerate(FILES)}
+            sink.store.close()
+            shutil.rmtree(tmp_path / "pages")
+        assert len(accepted) == 1
+
+    serving(files_answer(), test)
+
+
+@pytest.mark.parametrize("sent", [3, 500, 1003, 1500])
+def test_a_files_answer_cut_short_keeps_only_the_files_that_came_whole(
+    tmp_path: Path, sent: int
+) -> None:
+    async def test(pages: HttpPeerPages, accepted: list[int]) -> None:
+        sink = Sunk(tmp_path, FILES)
+        with pytest.raises(PeerFetchFailed) as short:
+            await pages.receive_whole(PEER, FILES, sink)
+        assert short.value.reason == PEER_SHORT_READ
+        came = {FILES[0][0]: b"\0" * 1000} if sent >= 1003 else {}
+        assert {p: d for p, d in sink.held().items() if d is not None} == came
+        assert sink.store.stats().used_bytes == len(came) * 1000
+
+    serving(files_answer(sent=sent, close=True), test)
+
+
+@pytest.mark.parametrize("length", [3 + 2500, 3 + 3500])
+def test_a_files_answer_announcing_other_than_its_files_is_refused_whole(
+    tmp_path: Path, length: int
+) -> None:
+    """Fewer bytes announced than the files held need (or more): nothing is taken, and
+    the connection, whose next answer cannot be found, is not kept."""
+
+    async def test(pages: HttpPeerPages, accepted: list[int]) -> None:
+        sink = Sunk(tmp_path, FILES)
+        with pytest.raises(PeerFetchFailed) as wrong:
+            await pages.receive_whole(PEER, FILES, sink)
+        assert wrong.value.reason == PEER_SHORT_READ
+        assert sink.held() == {p: None for p, _ in FILES}
+        await pages.receive_whole(PEER, FILES, Sunk(tmp_path / "again", FILES))
+        assert len(accepted) == 2
+
+    serving(files_answer(length=length), test)
+
+
+def test_what_the_sink_raises_ends_the_call_and_its_connection(tmp_path: Path) -> None:
+    async def test(pages: HttpPeerPages, accepted: list[int]) -> None:
+        sink = Sunk(tmp_path, FILES)
+        sink.raising = OSError(errno.ENOSPC, "disk full")
+        with pytest.raises(OSError) as raised:
+            await pages.receive_whole(PEER, FILES, sink)
+        assert raised.value is sink.raising  # the sink's own, not taken for a peer's cut
+        sink.raising = None
+        await pages.receive_whole(PEER, FILES, sink)
+        assert sink.held() == {p: bytes([i]) * 1000 for i, (p, _) in enumerate(FILES)}
+        assert len(accepted) == 2  # the first connection was mid-answer: not kept
+
+    serving(files_answer(), test)
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_a_files_call_answered_other_than_200_is_unavailable_and_nothing_is_sunk(
+    tmp_path: Path, status: int
+) -> None:
+    async def refuse(reader, writer, _: int) -> bool:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b'{"status":"no","reason":"PEER_NOT_HELD"}' + b" " * 3000  # as long as files
+        head = b"HTTP/1.1 %d No\r\nContent-Length: %d\r\n\r\n" % (status, len(body))
+        writer.write(head + body)
+        await writer.drain()
+        return True
+
+    async def test(pages: HttpPeerPages, accepted: list[int]) -> None:
+        sink = Sunk(tmp_path, FILES)
+        with pytest.raises(PeerFetchFailed) as refused:
+            await pages.receive_whole(PEER, FILES, sink)
+        assert refused.value.reason == PEER_UNAVAILABLE
+        assert sink.held() == {p: None for p, _ in FILES}
+
+    serving(refuse, test)

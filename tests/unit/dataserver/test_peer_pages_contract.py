@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
+from ringcache.cluster.cache.store import PageStore
 from ringcache.cluster.ring.membership import NodeRecord, node_key
 from ringcache.cluster.ufs.filesystem import FileVersion
 from ringcache.cluster.worker.epoch import ChangeEpoch
@@ -24,6 +25,7 @@ from ringcache.cluster.worker.peers import (
     PEER_NOT_HELD,
     PEER_UNAVAILABLE,
     ActorPeerPages,
+    Arriving,
     PeerAddresses,
     PeerFetchFailed,
     PeerPages,
@@ -248,5 +250,47 @@ def test_a_hand_over_is_exact_or_nothing(side) -> None:
             handed.close()
         await side.vanish()
         assert await side.pages.hand_over(WORKER_A, asks) is None
+
+    side(test)
+
+
+def test_what_is_received_is_exact_or_nothing(side, tmp_path: Path) -> None:
+    """Each implementation may not stream (then False, and the sink is never called);
+    what it streams, stored as it arrives, is the exact bytes asked: whole files only
+    for those held, and a range not held is PEER_NOT_HELD, before any byte."""
+    files = {f"f{i}.bin": os.urandom(i * PAGE + 5) for i in range(3)}
+    store = PageStore(tmp_path / "received", 1 << 20, page_size=PAGE)
+
+    async def test(side: Side) -> None:
+        versions = await cached(side, files)
+        asked = [*versions.items(), (side.holder.uri("never.bin"), FileVersion(3, 1.0, None))]
+        sunk: list[int] = []
+
+        def keep(i: int, arriving: Arriving) -> None:
+            sunk.append(i)
+            path, version = asked[i]
+            pages = arriving.pages(PAGE)
+            store.put_pages(path, 0, pages, 0.0, version=version, unchanged=arriving.arrived)
+
+        if not await side.pages.receive_whole(WORKER_A, asked, keep):
+            assert sunk == []
+            return
+        assert sunk == [0, 1, 2]
+        for (path, _), data in zip(asked, files.values(), strict=False):
+            assert store.read(path, 0, None, 0.0) == data
+        (uri, version) = asked[2]
+        store.remove_file(uri)
+
+        def take(arriving: Arriving) -> None:
+            pages = arriving.pages(PAGE)
+            store.put_pages(uri, 1, pages, 0.0, version=version, unchanged=arriving.arrived)
+
+        assert await side.pages.receive(WORKER_A, uri, version, PAGE, PAGE + 5, take)
+        assert store.read(uri, PAGE, None, 0.0) == files["f2.bin"][PAGE:]
+        other = FileVersion(version.size, 1.0, None)
+        with pytest.raises(PeerFetchFailed) as refused:
+            await side.pages.receive(WORKER_A, uri, other, 0, PAGE, take)
+        assert refused.value.reason == PEER_NOT_HELD
+        assert store.missing_pages(uri) == [0]  # nothing of the refused range
 
     side(test)

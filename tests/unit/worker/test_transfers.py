@@ -12,6 +12,7 @@ import pytest
 from ringcache.cluster.errors import InvalidArgument
 from ringcache.cluster.ring.hash_ring import HashRing
 from ringcache.cluster.ufs.filesystem import FileVersion
+from ringcache.cluster.worker import peer_copy
 from ringcache.cluster.worker.peers import (
     PEER_NOT_HELD,
     PEER_SHORT_READ,
@@ -125,6 +126,70 @@ def test_owners_and_peers_answer_for_whole_files_of_the_version_asked(tmp_path: 
 def _version(parts: Parts, uri: str) -> tuple:
     info = parts.store.file_info(uri)
     return (uri, *info.version)
+
+
+def test_a_large_batch_of_small_files_is_split_so_every_lane_has_bundles(
+    tmp_path: Path, run, monkeypatch
+) -> None:
+    """16 files of 2 pages, 4 lanes, 2 bundles per lane: 8 calls of 2 files each, none
+    larger than `bundle_bytes` (and never split below MIN_BUNDLE_BYTES)."""
+    monkeypatch.setattr(peer_copy, "MIN_BUNDLE_BYTES", PAGE)
+    holder = Parts(tmp_path, WORKER_A)
+    peers = PeerRefs(**{WORKER_A: holder.transfers})
+    fetcher = Parts(tmp_path, WORKER_B, peers=peers)
+    asked: list[int] = []
+    many = holder.transfers.read_cached_many
+
+    async def counted(items):  # type: ignore[no-untyped-def]
+        asked.append(len(items))
+        return await many(items)
+
+    holder.transfers.read_cached_many = counted
+    datas = [os.urandom(2 * PAGE) for _ in range(16)]
+    uris = [holder.write(f"f{i}.bin", data) for i, data in enumerate(datas)]
+    run(holder.mounts.refresh())
+    assert {a.status for a in run(holder.loads.load_batch(uris))} == {"LOADED"}
+    entries = [(*_version(holder, uri), [WORKER_A]) for uri in uris]
+    answers = run(fetcher.transfers.fetch_batch(entries))
+    assert [(a.status, a.source) for a in answers] == [("LOADED", "peer")] * 16
+    assert asked == [2] * 8
+    for uri, data in zip(uris, datas, strict=True):
+        assert bytes(run(fetcher.transfers.read_cached(uri))) == data
+    monkeypatch.setattr(peer_copy, "MIN_BUNDLE_BYTES", 16 * PAGE)
+    asked.clear()
+    run(fetcher.transfers.prune_batch(uris))
+    run(fetcher.transfers.fetch_batch(entries))
+    assert asked == [8, 8]  # bundles of at least MIN_BUNDLE_BYTES
+
+
+def test_bundles_are_taken_from_each_peer_in_turn(tmp_path: Path, run, monkeypatch) -> None:
+    """Lanes taking one peer's bundles first would keep that peer busy and the others
+    idle: the bundles of two peers are asked in turn (one lane here, to see the order)."""
+    monkeypatch.setattr(peer_copy, "MIN_BUNDLE_BYTES", PAGE)
+    monkeypatch.setattr(peer_copy, "BUNDLE_LANES", 1)
+    monkeypatch.setattr(peer_copy, "BUNDLES_PER_LANE", 4)
+    holders = {w: Parts(tmp_path / w, w) for w in (WORKER_A, WORKER_B)}
+    fetcher_id = f"worker-{uuid.UUID(int=3)}"
+    peers = PeerRefs(**{w: parts.transfers for w, parts in holders.items()})
+    fetcher = Parts(tmp_path / "fetcher", fetcher_id, peers=peers)
+    asked: list[str] = []
+    entries = []
+    for worker_id, holder in holders.items():
+        many = holder.transfers.read_cached_many
+
+        async def counted(items, worker_id=worker_id, many=many):  # type: ignore[no-untyped-def]
+            asked.append(worker_id)
+            return await many(items)
+
+        holder.transfers.read_cached_many = counted
+        uris = [holder.write(f"f{i}.bin", os.urandom(2 * PAGE)) for i in range(4)]
+        run(holder.mounts.refresh())
+        assert {a.status for a in run(holder.loads.load_batch(uris))} == {"LOADED"}
+        entries += [(*_version(holder, uri), [worker_id]) for uri in uris]
+    answers = run(fetcher.transfers.fetch_batch(entries))
+    assert [(a.status, a.source) for a in answers] == [("LOADED", "peer")] * 8
+    # 16 pages, 1 lane taking 4 bundles: bundles of up to 4 pages, 2 a peer.
+    assert asked == [WORKER_A, WORKER_B, WORKER_A, WORKER_B]
 
 
 def test_files_come_from_a_peer_that_holds_them_whole(tmp_path: Path, run) -> None:

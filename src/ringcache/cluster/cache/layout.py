@@ -34,6 +34,7 @@ from .json_text import compact_json, dumps_json
 from .page_io import (
     FileRange,
     PageData,
+    StreamRange,
     coalesced,
     has_data,
     punch_quietly,
@@ -77,7 +78,7 @@ class PageLayout:
         write_atomic(os.path.join(self.root, "FORMAT"), json.dumps(record).encode())
 
     def write_pages(
-        self, key: str, pages: Sequence[tuple[int, PageData | FileRange]]
+        self, key: str, pages: Sequence[tuple[int, PageData | FileRange | StreamRange]]
     ) -> tuple[int, OSError | None]:
         """Write `(offset, data)` pieces in order into a key's data file (created if need
         be); returns how many were written whole, and the error that stopped the rest. A

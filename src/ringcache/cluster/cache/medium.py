@@ -16,10 +16,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
-from .layout import FileRange
+from .layout import FileRange, StreamRange
 from .model import FileEntry, PageSpan
 
-PageData = bytes | memoryview | FileRange
+PageData = bytes | memoryview | FileRange | StreamRange
 #: Pages reserved for writing: `(index, length, data)`.
 Reserved = Sequence[tuple[int, int, PageData]]
 

@@ -1,19 +1,26 @@
-"""Bytes into data files: pages given as bytes or as ranges of an open file (`FileRange`,
-copied by the kernel), runs of ranges merged into one copy, and holes punched."""
+"""Bytes into data files: pages given as bytes, as ranges of an open file (`FileRange`,
+copied by the kernel), or as the next bytes arriving on a socket (`StreamRange`, moved by
+`splice`); runs of ranges merged into one copy, and holes punched."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import logging
 import os
+import select
+import socket
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-PageData = bytes | memoryview  # or a FileRange, below
+PageData = bytes | memoryview  # or a FileRange or a StreamRange, below
+PIPE_BYTES = 1 << 20  # a splice pipe's size (Linux's default limit for one process)
+BUFFER_BYTES = 1 << 20  # bytes received at a time where splice is not available
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,228 @@ class FileRange:
 
     def __len__(self) -> int:
         return self.length
+
+
+class StreamEnded(OSError):
+    """A socket's stream ended, failed or fell silent before the bytes a page needed."""
+
+
+class SocketStream:
+    """The `length` bytes of a body arriving on an open socket, read once and in order:
+    first those already taken off it (`buffered`, read with the answer's head; consumed
+    from its front, so what follows the body stays there), then from the socket, never
+    past the body's end.
+
+    Guarantees: a `StreamRange` of it is written whole into its data file or raises
+    (`StreamEnded` if the socket ended, failed or was silent for the socket's timeout);
+    on Linux the bytes go socket -> pipe -> file by `splice` and never enter Python, else
+    through one reused buffer. Once any read failed, `failed` is set and every later
+    read raises: the connection must be closed.
+    """
+
+    def __init__(self, sock: socket.socket, buffered: bytearray, length: int) -> None:
+        self.sock = sock
+        self.buffered = buffered
+        self.length = length
+        self.position = 0  # bytes of the body taken so far
+        self.failed = False
+
+    def received(self, upto: int) -> bool:
+        """Whether the body's first `upto` bytes have all arrived."""
+        return self.position >= upto and not self.failed
+
+    def read(self, length: int) -> bytearray:
+        """The next `length` bytes, as bytes (a small part, or a fallback's copy)."""
+        data = bytearray(length)
+        self._fill(memoryview(data))
+        return data
+
+    def skip_to(self, position: int) -> None:
+        """Take and drop the bytes up to `position` of the body."""
+        buffer = _buffer()
+        while self.position < position:
+            self._fill(memoryview(buffer)[: min(len(buffer), position - self.position)])
+
+    def write_range(self, piece: StreamRange, fd: int, at: int | None) -> None:
+        """Write `piece` (the bytes at `piece.start` of the body, which are not taken yet)
+        into `fd`, at its position or at offset `at`."""
+        if piece.start < self.position:
+            raise OSError(errno.EINVAL, f"byte {piece.start} of the stream was taken already")
+        self.skip_to(piece.start)
+        remaining = piece.length
+        if self.buffered and remaining:  # the bytes read with the head first
+            taken = self._take_buffered(remaining)
+            write_all(fd, taken, at)
+            remaining -= len(taken)
+            at = None if at is None else at + len(taken)
+        if remaining and _splice_works[0] and at is not None:
+            remaining, at = self._splice(fd, at, remaining)
+        buffer = _buffer()
+        while remaining:
+            view = memoryview(buffer)[: min(len(buffer), remaining)]
+            self._fill(view)
+            write_all(fd, view, at)
+            remaining -= len(view)
+            at = None if at is None else at + len(view)
+
+    def _take_buffered(self, limit: int) -> bytes:
+        taken = bytes(self.buffered[:limit])
+        del self.buffered[: len(taken)]
+        self.position += len(taken)
+        return taken
+
+    def _fill(self, view: memoryview) -> None:
+        """Fill `view` with the next bytes of the body."""
+        if self.failed:
+            raise StreamEnded(errno.EPIPE, "the stream failed before")
+        if self.position + len(view) > self.length:
+            raise OSError(errno.EINVAL, f"{len(view)} bytes past the body's end asked for")
+        have = 0
+        if self.buffered:
+            taken = self._take_buffered(len(view))
+            view[: len(taken)] = taken
+            have = len(taken)
+        try:
+            while have < len(view):
+                got = self.sock.recv_into(view[have:], len(view) - have)
+                if not got:
+                    raise StreamEnded(errno.EPIPE, "the stream ended before its body did")
+                have += got
+                self.position += got
+        except OSError as exc:
+            self.failed = True
+            if isinstance(exc, StreamEnded):
+                raise
+            raise StreamEnded(exc.errno or errno.EIO, f"the stream failed: {exc}") from exc
+
+    def _splice(self, fd: int, at: int, remaining: int) -> tuple[int, int]:
+        """Move bytes socket -> pipe -> `fd` at `at` until none remain (or splice turns
+        out not to work here: then what is left, for the buffer)."""
+        pipe = _pipe()
+        if pipe is None:
+            return remaining, at
+        source, (pipe_out, pipe_in) = self.sock.fileno(), pipe
+        while remaining:
+            try:
+                moved = os.splice(source, pipe_in, min(remaining, PIPE_BYTES), flags=_NONBLOCK)
+            except BlockingIOError:
+                self._wait()
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    _splice_works[0] = False  # nothing moved: the buffer takes over
+                    return remaining, at
+                self.failed = True
+                raise StreamEnded(exc.errno, f"the stream failed: {exc}") from exc
+            if not moved:
+                self.failed = True
+                raise StreamEnded(errno.EPIPE, "the stream ended before its body did")
+            self.position += moved
+            remaining -= moved
+            try:
+                _drain_pipe(pipe_out, fd, at, moved)
+            except BaseException:
+                _drop_pipe()  # bytes may be left in it
+                raise
+            at += moved
+        return remaining, at
+
+    def _wait(self) -> None:
+        timeout = self.sock.gettimeout()
+        poll = select.poll()
+        poll.register(self.sock.fileno(), select.POLLIN)
+        if not poll.poll(None if timeout is None else timeout * 1000):
+            self.failed = True
+            raise StreamEnded(errno.ETIMEDOUT, f"the stream was silent for {timeout} s")
+
+
+@dataclass(frozen=True)
+class StreamRange:
+    """Bytes `[start, start + length)` of a body arriving on a `SocketStream`, as page
+    data; written in the order of their starts (bytes skipped are dropped)."""
+
+    stream: SocketStream
+    start: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+
+@dataclass(frozen=True)
+class ArrivingFile:
+    """A file's `length` bytes at `start` of a body arriving on a `SocketStream`: stored
+    page by page as they arrive, and right once all of them have (a peer vouches for a
+    file's bytes by sending its last)."""
+
+    stream: SocketStream
+    start: int
+    length: int
+
+    def pages(self, page_size: int) -> list[StreamRange]:
+        start, end = self.start, self.start + self.length
+        return [
+            StreamRange(self.stream, at, min(page_size, end - at))
+            for at in range(start, end, page_size)
+        ]
+
+    def arrived(self) -> bool:
+        return self.stream.received(self.start + self.length)
+
+
+_NONBLOCK = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
+_splice_works = [hasattr(os, "splice")]
+_local = threading.local()  # each thread's pipe and buffer, reused
+
+
+def _buffer() -> bytearray:
+    buffer = getattr(_local, "buffer", None)
+    if buffer is None:
+        buffer = _local.buffer = bytearray(BUFFER_BYTES)
+    return buffer
+
+
+def _pipe() -> tuple[int, int] | None:
+    pipe = getattr(_local, "pipe", None)
+    if pipe is None:
+        try:
+            pipe = os.pipe()
+        except OSError:
+            return None
+        try:
+            fcntl.fcntl(pipe[1], fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except (AttributeError, OSError):
+            pass  # a smaller pipe only means more splices
+        _local.pipe = pipe
+    return pipe
+
+
+def _drop_pipe() -> None:
+    pipe = getattr(_local, "pipe", None)
+    _local.pipe = None
+    if pipe is not None:
+        os.close(pipe[0])
+        os.close(pipe[1])
+
+
+def _drain_pipe(pipe_out: int, fd: int, at: int, length: int) -> None:
+    """Move `length` bytes from the pipe into `fd` at `at`."""
+    while length:
+        try:
+            moved = os.splice(pipe_out, fd, length, offset_dst=at)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            _splice_works[0] = False  # no splice into this file system: read the pipe
+            while length:
+                data = os.read(pipe_out, length)
+                write_all(fd, data, at)
+                length, at = length - len(data), at + len(data)
+            return
+        if not moved:
+            raise OSError(errno.EIO, "the pipe ended before the page did")
+        length -= moved
+        at += moved
 
 
 def coalesced(
@@ -81,10 +310,15 @@ def _copy_range(source: FileRange, fd: int, at: int | None = None) -> None:
             at += copied
 
 
-def write_all(fd: int, data: bytes | memoryview | FileRange, at: int | None = None) -> None:
+def write_all(
+    fd: int, data: bytes | memoryview | FileRange | StreamRange, at: int | None = None
+) -> None:
     """Write all of `data` to `fd`, at its current position or at offset `at`."""
     if isinstance(data, FileRange):
         _copy_range(data, fd, at)
+        return
+    if isinstance(data, StreamRange):
+        data.stream.write_range(data, fd, at)
         return
     view = memoryview(data)
     while view:
@@ -95,7 +329,7 @@ def write_all(fd: int, data: bytes | memoryview | FileRange, at: int | None = No
             view, at = view[done:], at + done
 
 
-def write_at(fd: int, offset: int, data: bytes | memoryview | FileRange) -> None:
+def write_at(fd: int, offset: int, data: bytes | memoryview | FileRange | StreamRange) -> None:
     write_all(fd, data, offset)
 
 

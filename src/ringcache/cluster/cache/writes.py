@@ -85,7 +85,9 @@ class PageWrites:
         # The writes happen outside the lock, so threads write pages in parallel.
         outcome = medium.write(entry, reserved) if reserved else (0, None)
         if unchanged is not None and outcome[0] and not unchanged():
-            outcome = (0, SourceChanged(errno.ESTALE, f"{path}: the source changed meanwhile"))
+            # None listed; what stopped the writes (a source that ended, say) is raised.
+            stale = SourceChanged(errno.ESTALE, f"{path}: the source changed meanwhile")
+            outcome = (0, outcome[1] or stale)
         with changes.changing():
             self._list_run(entry, reserved, outcome, touched)
         return position

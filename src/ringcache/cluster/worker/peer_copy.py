@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..cache.model import page_runs
 from ..cache.page_io import FileRange
@@ -13,23 +12,24 @@ from ..cache.store import PageStore, SourceChanged
 from ..clock import Clock
 from ..environment import RunIo
 from ..ufs.filesystem import FileVersion
+from .peer_arrivals import PeerArrivals, byte_range
 from .peers import (
     PEER_NOT_HELD,
-    PEER_UNAVAILABLE,
     Buffer,
     Handed,
     PeerFetchFailed,
     PeerPages,
+    from_peer,
 )
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 CHUNK_BYTES = 16 << 20  # bytes per peer read of a large file: few requests, bounded memory
 BUNDLE_BYTES = 8 << 20  # files up to this size travel together, up to this much per call
 BUNDLE_LANES = 4  # bundle calls in flight per fetch batch
+BUNDLES_PER_LANE = 2  # bundles a fetch batch is split into per lane, if large enough
+MIN_BUNDLE_BYTES = 1 << 20  # never split bundles smaller than this
 HANDED_FILES = 64  # files of a bundle handed over at once (a descriptor each, held open)
 
 Entry = tuple[str, int, float | None, str | None, list[str]]  # path, size, mtime, etag, holders
@@ -45,7 +45,8 @@ class PeerCopy:
     stored; small files in bundles, at most BUNDLE_LANES bundles in flight. A peer that
     hands its data files over (one on this host) has its pages copied from them by the
     kernel, each run listed only if the peer dropped no page meanwhile (else those bytes
-    are asked for as from any peer); waiting on a peer never holds an I/O thread.
+    are asked for as from any peer); over a transport that streams, pages are stored as
+    they arrive (`PeerArrivals`); waiting on a peer never holds an I/O thread.
     """
 
     def __init__(
@@ -66,6 +67,11 @@ class PeerCopy:
         self.chunk_bytes = CHUNK_BYTES
         self.bundle_bytes = BUNDLE_BYTES
 
+    @property
+    def arrivals(self) -> PeerArrivals:
+        """What stores pages as they arrive, over the current `peer_pages`."""
+        return PeerArrivals(self.store, self.peer_pages, self.clock, self.page_size)
+
     async def bundles(
         self, entries: list[Entry], throttle: Throttle | None
     ) -> tuple[set[str], dict[str, tuple[str, PeerFetchFailed]]]:
@@ -74,18 +80,34 @@ class PeerCopy:
         trip and one store call per bundle. The paths stored, and `(peer, failure)` by
         path of those a peer did not give."""
         bundles: dict[str, list[list[Entry]]] = {}
-        for entry in entries:
-            path, size, _, _, holders = entry
-            peer = next((h for h in holders if h != self.worker_id), None)
-            if peer is None or size > self.bundle_bytes:
-                continue
+        small = [
+            (entry, peer)
+            for entry in entries
+            if entry[1] <= self.bundle_bytes
+            and (peer := next((h for h in entry[4] if h != self.worker_id), None)) is not None
+        ]
+        # Several bundles per lane, so the lanes end together (none smaller than
+        # MIN_BUNDLE_BYTES, none larger than `bundle_bytes`).
+        spread = sum(entry[1] for entry, _ in small) // (BUNDLES_PER_LANE * BUNDLE_LANES)
+        most = min(self.bundle_bytes, max(spread, MIN_BUNDLE_BYTES))
+        filled: dict[str, int] = {}
+        for entry, peer in small:
             groups = bundles.setdefault(peer, [[]])
-            if sum(e[1] for e in groups[-1]) + size > self.bundle_bytes:
+            if groups[-1] and filled.get(peer, 0) + entry[1] > most:
                 groups.append([])
+                filled[peer] = 0
             groups[-1].append(entry)
+            filled[peer] = filled.get(peer, 0) + entry[1]
         done: set[str] = set()
         failed: dict[str, tuple[str, PeerFetchFailed]] = {}
-        ordered = [(peer, bundle) for peer, groups in sorted(bundles.items()) for bundle in groups]
+        # Taken in turn from each peer, so the lanes keep every peer sending.
+        peers = sorted(bundles)
+        ordered = [
+            (peer, bundles[peer][turn])
+            for turn in range(max((len(groups) for groups in bundles.values()), default=0))
+            for peer in peers
+            if turn < len(bundles[peer])
+        ]
         queue = iter(ordered)
 
         async def lane() -> None:  # lanes take the bundles in order, one after another each
@@ -111,7 +133,7 @@ class PeerCopy:
             for at in range(0, len(files), HANDED_FILES):
                 group = files[at : at + HANDED_FILES]
                 asks = [(path, version, 0, version.size) for path, version in group]
-                handed = await _from_peer(self.peer_pages.hand_over(peer, asks))
+                handed = await from_peer(self.peer_pages.hand_over(peer, asks))
                 if handed is None:  # not on this host, or not now
                     left += files[at:]
                     break
@@ -122,7 +144,10 @@ class PeerCopy:
                 left += [f for f in group if f[0] not in stored and f[0] not in lacking]
             files = left
             if files:
-                answers = await _from_peer(self.peer_pages.fetch_whole(peer, files))
+                if await self.arrivals.whole(peer, files, stored, throttle):
+                    lacking.update((p, _not_whole(peer, p)) for p, _ in files if p not in stored)
+                    return stored, lacking
+                answers = await from_peer(self.peer_pages.fetch_whole(peer, files))
                 if throttle is not None:
                     await self.run_io(throttle.consume, sum(len(a or b"") for a in answers))
                 fetched = await self.run_io(self._store_whole, files, answers)
@@ -203,6 +228,8 @@ class PeerCopy:
                 for start in range(run_start, run_stop, chunk)
             ]
             ranges = await self._copy_handed(peer, path, version, ranges, throttle)
+            if ranges and await self.arrivals.ranges(peer, path, version, ranges, throttle):
+                return None
             for i, (start, stop) in enumerate(ranges):
                 if pending is None:
                     pending = asyncio.ensure_future(self._get(peer, path, version, start, stop))
@@ -241,7 +268,7 @@ class PeerCopy:
         if not ranges:
             return ranges
         asks = [(path, version, *self._bytes(version, start, stop)) for start, stop in ranges]
-        handed = await _from_peer(self.peer_pages.hand_over(peer, asks))
+        handed = await from_peer(self.peer_pages.hand_over(peer, asks))
         if handed is None:
             return ranges
         if any(where is None for where in handed.ranges):
@@ -265,15 +292,13 @@ class PeerCopy:
         return await self.run_io(copy_all)
 
     def _bytes(self, version: FileVersion, start: int, stop: int) -> tuple[int, int]:
-        """`(offset, length)` of pages `[start, stop)` of a file at `version`."""
-        offset = start * self.page_size
-        return offset, min(version.size, stop * self.page_size) - offset
+        return byte_range(version, start, stop, self.page_size)
 
     async def _get(
         self, peer: str, path: str, version: FileVersion, start: int, stop: int
     ) -> Buffer:
         offset, length = self._bytes(version, start, stop)
-        return await _from_peer(self.peer_pages.fetch(peer, path, version, offset, length))
+        return await from_peer(self.peer_pages.fetch(peer, path, version, offset, length))
 
     def _put(self, path: str, first: int, data: Buffer, version: FileVersion) -> Any:
         """Pages `first, first + 1, ...` of `path` from `data`, in one store call."""
@@ -284,15 +309,3 @@ class PeerCopy:
 
 def _not_whole(peer: str, path: str) -> PeerFetchFailed:
     return PeerFetchFailed(f"{peer} does not hold {path} whole", PEER_NOT_HELD)
-
-
-async def _from_peer(asked: Awaitable[T]) -> T:
-    """What a peer gave; any failure of the asking (a peer record that makes no sense, a
-    fault in the transport) is the peer's: PEER_UNAVAILABLE, and the UFS is asked."""
-    try:
-        return await asked
-    except PeerFetchFailed:
-        raise
-    except Exception as exc:
-        message = f"asking the peer failed: {type(exc).__name__}: {exc}"
-        raise PeerFetchFailed(message, PEER_UNAVAILABLE) from exc

@@ -7,9 +7,10 @@ which reads the peer's data server; the transfer logic (`Transfers`) is the same
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
 
-from ..cache.page_io import FileRange
+from ..cache.page_io import FileRange, PageData, StreamRange
 from ..errors import RingcacheError
 from ..refs import ActorRef, Peers
 from ..ring.membership import NodeRecord, node_key
@@ -34,6 +35,23 @@ class PeerFetchFailed(RingcacheError):
         self.reason = reason
 
 
+class Arriving(Protocol):
+    """One file's bytes as they arrive from a peer, stored as they come."""
+
+    def pages(self, page_size: int) -> Sequence[PageData | StreamRange]:
+        """The file's pages in order, each taken from the peer as it is written."""
+
+    def arrived(self) -> bool:
+        """Whether every byte of the file has arrived: a peer vouches for a file's bytes
+        only by sending its last, so pages are right only once this answers True."""
+
+
+#: Takes the bytes of the i-th file asked as they arrive (on the transport's I/O thread).
+FileSink = Callable[[int, Arriving], None]
+#: Takes the bytes of a range asked as they arrive (on the transport's I/O thread).
+RangeSink = Callable[[Arriving], None]
+
+
 class PeerPages(Protocol):
     """Cached bytes of one peer, of one version of a file.
 
@@ -53,6 +71,28 @@ class PeerPages(Protocol):
         self, peer: str, files: list[tuple[str, FileVersion]]
     ) -> list[Buffer | None]:
         """Each `(path, version)` whole from the peer's pages, None where it can't."""
+
+    async def receive(
+        self,
+        peer: str,
+        path: str,
+        version: FileVersion,
+        offset: int,
+        length: int,
+        sink: RangeSink,
+    ) -> bool:
+        """Bytes `[offset, offset + length)` of `path` at `version` handed to `sink` as they
+        arrive; False, and nothing done, when this transport does not stream (then
+        `fetch`). Raises `PeerFetchFailed` as `fetch` does, and whatever `sink` raised."""
+
+    async def receive_whole(
+        self, peer: str, files: list[tuple[str, FileVersion]], sink: FileSink
+    ) -> bool:
+        """Each `(path, version)` the peer holds whole handed to `sink` as its bytes arrive,
+        in the order asked (those it does not hold, never); False, and nothing done, when
+        this transport does not stream (then `fetch_whole`). Raises `PeerFetchFailed` when
+        the peer cannot be reached or its answer is cut (the files sunk before stay so),
+        and whatever `sink` raised, which ends the call."""
 
     async def hand_over(self, peer: str, asks: list[Ask]) -> Handed | None:
         """Where each range asked lies in the peer's own data files, when the peer is on
@@ -107,6 +147,22 @@ class ActorPeerPages:
             for data, (_, version) in zip(answers, files, strict=True)
         ]
 
+    async def receive(
+        self,
+        peer: str,
+        path: str,
+        version: FileVersion,
+        offset: int,
+        length: int,
+        sink: RangeSink,
+    ) -> bool:
+        return False  # the bytes travel whole in the calls' answers
+
+    async def receive_whole(
+        self, peer: str, files: list[tuple[str, FileVersion]], sink: FileSink
+    ) -> bool:
+        return False  # the bytes travel whole in the calls' answers
+
     async def hand_over(self, peer: str, asks: list[Ask]) -> Handed | None:
         return None  # no data files to hand: the bytes travel in the calls' answers
 
@@ -144,3 +200,18 @@ class PeerAddresses:
 
     def forget(self, worker_id: str) -> None:
         self._known.pop(worker_id, None)
+
+
+T = TypeVar("T")
+
+
+async def from_peer(asked: Awaitable[T]) -> T:
+    """What a peer gave; any failure of the asking (a peer record that makes no sense, a
+    fault in the transport) is the peer's: PEER_UNAVAILABLE, and the UFS is asked."""
+    try:
+        return await asked
+    except PeerFetchFailed:
+        raise
+    except Exception as exc:
+        message = f"asking the peer failed: {type(exc).__name__}: {exc}"
+        raise PeerFetchFailed(message, PEER_UNAVAILABLE) from exc

@@ -9,12 +9,14 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ..cluster.worker.epoch import begun, stable
 from ..dataserver.local_reads import socket_name
 from ..dataserver.unix_lines import receive_with_fds
 from .data import answer_error
+from .early_reads import EarlyRead, EarlyReads
 
 RETRY_REMOTE_SECONDS = 30.0  # a worker not on this host is tried again after this long
 ATTEMPTS = 3  # reads whose epoch moved are asked again this often before giving up
@@ -51,6 +53,7 @@ class LocalReads:
         self._local = threading.local()
         self._remote: dict[str, float] = {}  # socket name -> when it was last found remote
         self._epochs: dict[str, mmap.mmap] = {}
+        self._early = EarlyReads()
         self._lock = threading.Lock()
 
     def read_held(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
@@ -86,9 +89,25 @@ class LocalReads:
         if self.token is not None:
             asked["token"] = self.token
         request = json.dumps(asked) + "\n"
+        early = self._early.begin(worker_id, uri, offset, length)  # while the owner answers
+        try:
+            return self._ask(sock, name, worker_id, uri, request.encode(), early)
+        finally:
+            if early is not None:
+                early.cancel()  # not needed (if not yet begun)
+
+    def _ask(
+        self,
+        sock: socket.socket,
+        name: str,
+        worker_id: str,
+        uri: str,
+        request: bytes,
+        early: Future[EarlyRead | None] | None,
+    ) -> bytes | None:
         for _ in range(ATTEMPTS):
             try:
-                sock.sendall(request.encode())
+                sock.sendall(request)
                 line, fds, rest = receive_with_fds(sock, 1)
                 fd = fds[0] if fds else None
             except OSError:
@@ -97,15 +116,18 @@ class LocalReads:
             reply = json.loads(line)
             if "code" in reply:
                 raise answer_error(reply["code"], reply["status"], reply.get("reason"))
+            self._early.answered(worker_id, bool(reply.get("ufs")))
             if fd is None:
                 return _read_bytes(sock, rest, reply["bytes"])
+            if reply.get("ufs"):  # a local UFS file: no drop from the cache changes it
+                return _read_ufs(fd, reply["offset"], reply["length"], early)
             shared = self._epoch(reply["epochFile"])
             try:
                 data = _pread_all(fd, reply["length"], reply["offset"])
             except BaseException:
                 os.close(fd)
                 raise
-            if reply.get("ufs") or begun(shared) == reply["epoch"]:
+            if begun(shared) == reply["epoch"]:
                 if "whole" in reply:
                     base, size = reply["whole"]
                     until = time.monotonic() + REUSE_SECONDS
@@ -181,6 +203,17 @@ def _read_bytes(sock: socket.socket, rest: bytes, size: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
+
+
+def _read_ufs(fd: int, offset: int, length: int, early: Future[EarlyRead | None] | None) -> bytes:
+    """A local UFS file's range from the descriptor handed over (closed after), unless
+    the `early` read read it from the same file already."""
+    try:
+        read = None if early is None else early.result()
+        data = None if read is None else read.take(fd, offset, length)
+        return data if data is not None else _pread_all(fd, length, offset)
+    finally:
+        os.close(fd)
 
 
 def _pread_all(fd: int, length: int, offset: int) -> bytes:

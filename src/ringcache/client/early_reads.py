@@ -3,12 +3,13 @@
 A miss of a file on the local disk is answered by its owner with a descriptor of the UFS
 file itself (`ufs`, see `dataserver.local_reads`), which the client then reads: the owner's
 answer, then the client's read. When the owner's last answer was such a miss, a cold sweep
-is likely under way, so the client reads the range from its own descriptor of the file on
-another thread while it asks the owner (`EarlyReads.begin`), and keeps those bytes only if
-the answer is a miss of the same file (the descriptor handed over is of the same device
-and inode) and of the same range (`EarlyRead.take`). Otherwise they are dropped, and the
-answer is read as always. (On another thread: the owner, woken by the request, is put on
-the caller's core, where it would wait for the caller's read to end.)
+is likely under way, so once the request is sent the client reads the range from its own
+descriptor of the file on another thread while the owner answers (`EarlyReads.begin`), and
+keeps those bytes only if the answer is a miss of the same file (the descriptor handed
+over is of the same device and inode) and of the same range (`EarlyRead.take`). Otherwise
+they are dropped, and the answer is read as always. (Another thread, started after the
+send: the owner, woken by the request, is put on the caller's core, where it would wait
+behind a read begun there.)
 
 What the owner guarantees still holds: it checks the path against its mount root and the
 allowed local roots, counts the miss and stores the pages, once; the client never returns

@@ -88,10 +88,17 @@ class LocalReads:
         asked: dict[str, object] = {"path": uri, "offset": offset, "length": length}
         if self.token is not None:
             asked["token"] = self.token
-        request = json.dumps(asked) + "\n"
-        early = self._early.begin(worker_id, uri, offset, length)  # while the owner answers
+        request = (json.dumps(asked) + "\n").encode()
         try:
-            return self._ask(sock, name, worker_id, uri, request.encode(), early)
+            sock.sendall(request)
+        except OSError:
+            self._forget(name)
+            return None
+        # Begun once the owner has the request: woken by it, the owner is run on this
+        # thread's core as this thread waits for it, the early read on another.
+        early = self._early.begin(worker_id, uri, offset, length)
+        try:
+            return self._ask(sock, name, worker_id, uri, request, early)
         finally:
             if early is not None:
                 early.cancel()  # not needed (if not yet begun)
@@ -105,9 +112,11 @@ class LocalReads:
         request: bytes,
         early: Future[EarlyRead | None] | None,
     ) -> bytes | None:
-        for _ in range(ATTEMPTS):
+        """Ask (again) until the answer can be vouched for; the first request is sent."""
+        for attempt in range(ATTEMPTS):
             try:
-                sock.sendall(request)
+                if attempt:
+                    sock.sendall(request)
                 line, fds, rest = receive_with_fds(sock, 1)
                 fd = fds[0] if fds else None
             except OSError:

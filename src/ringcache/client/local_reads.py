@@ -60,14 +60,15 @@ class LocalReads:
         """The range from a descriptor this thread holds of the file, without asking the
         worker, while that is still right (see `_reread`); else None (and it is let go)."""
         holds = self._held()
-        held = holds.get((worker_id, uri))
+        key = (worker_id, uri)
+        held = holds.get(key)
         if held is None:
             return None
         data = self._reread(held, offset, length)
         if data is not None:
-            holds.move_to_end((worker_id, uri))  # most recently used last
+            holds.move_to_end(key)  # most recently used last
             return data
-        del holds[(worker_id, uri)]
+        del holds[key]
         os.close(held.fd)
         return None
 
@@ -150,7 +151,11 @@ class LocalReads:
         return None  # pages kept being dropped while read: let HTTP answer
 
     def _held(self) -> OrderedDict[tuple[str, str], Held]:
-        return self._local.__dict__.setdefault("held", OrderedDict())
+        try:
+            return self._local.held
+        except AttributeError:  # this thread's first
+            holds = self._local.held = OrderedDict()
+            return holds
 
     def _hold(self, key: tuple[str, str], held: Held) -> None:
         holds = self._held()
@@ -167,9 +172,12 @@ class LocalReads:
         (checked before and after reading) and it is not too old; else None."""
         if time.monotonic() > held.until or stable(held.shared) != held.epoch:
             return None
-        start = min(offset, held.size)
-        end = held.size if length is None else min(held.size, start + length)
-        data = _pread_all(held.fd, end - start, held.base + start)
+        size = held.size
+        start = offset if offset < size else size
+        end = size if length is None or start + length > size else start + length
+        data = os.pread(held.fd, end - start, held.base + start)
+        if len(data) != end - start:
+            data = _pread_all(held.fd, end - start, held.base + start)
         return data if begun(held.shared) == held.epoch else None
 
     def _socket(self, name: str) -> socket.socket | None:

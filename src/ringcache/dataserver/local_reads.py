@@ -91,7 +91,8 @@ class LocalReadServer:
                 return
             # While pages are being dropped (no epoch), no cached span: copied bytes instead.
             found = await self.reads.locate(path, offset, length, cached_spans=epoch is not None)
-            whole = await self.reads.reusable_span(path) if isinstance(found, PageSpan) else None
+            cached = isinstance(found, PageSpan) and not isinstance(found, UfsSpan)
+            whole = await self.reads.reusable_span(path) if cached else None
         except UfsError as exc:
             reply = {"status": exc.message, "code": exc.status_code, "reason": exc.reason}
             await loop.sock_sendall(client, json_line(reply))

@@ -113,6 +113,7 @@ class DeferredFills:
         self.waiting = 0  # bytes reserved by fills not yet done
         self._lock = threading.Lock()
         self._queue: deque[tuple[str, Fill, asyncio.Future[None]]] = deque()
+        self._of_file: dict[str, list[asyncio.Future[None]]] = {}  # the queue's, by file
         self._drain: asyncio.Task | None = None
         self._read_at = float("-inf")  # when a read was last answered
         self._hurry = asyncio.Event()  # set while someone waits for fills
@@ -134,7 +135,9 @@ class DeferredFills:
     def start(self, key: str, fill: Fill) -> None:
         """Queue `fill` (of the file `key`, its size reserved); it runs after those before."""
         loop = asyncio.get_running_loop()
-        self._queue.append((key, fill, loop.create_future()))
+        done = loop.create_future()
+        self._queue.append((key, fill, done))
+        self._of_file.setdefault(key, []).append(done)
         if self._drain is None or self._drain.done():
             self._drain = loop.create_task(self._run())
 
@@ -155,7 +158,11 @@ class DeferredFills:
                 self._finish(fill, done)
 
     def _finish(self, fill: Fill, done: asyncio.Future[None]) -> None:
-        self._queue.popleft()
+        key, _, _ = self._queue.popleft()
+        of_file = self._of_file[key]
+        of_file.remove(done)  # the file's first: fills run in order
+        if not of_file:
+            del self._of_file[key]
         with self._lock:
             self.waiting -= fill.size
         if not done.done():
@@ -185,9 +192,9 @@ class DeferredFills:
 
     async def wait(self, key: str) -> None:
         """Wait for the fills of the file `key` queued so far, if any."""
-        pending = [done for of, _, done in self._queue if of == key]
+        pending = self._of_file.get(key)
         if pending:
-            await self._hurried(pending)
+            await self._hurried(list(pending))
 
     async def settled(self) -> None:
         """Wait until every fill queued so far is done."""

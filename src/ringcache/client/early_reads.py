@@ -93,6 +93,7 @@ class EarlyReads:
         self._missed: dict[str, bool] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def begin(
         self, worker_id: str, uri: str, offset: int, length: int | None
@@ -108,6 +109,8 @@ class EarlyReads:
         self._missed[worker_id] = ufs_miss
 
     def _threads(self) -> ThreadPoolExecutor:
+        if self._pid != os.getpid():  # a forked child (a data loader's): no thread came along
+            self._lock, self._pool, self._pid = threading.Lock(), None, os.getpid()
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(EARLY_THREADS, "ringcache-early-read")

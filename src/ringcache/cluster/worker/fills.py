@@ -100,8 +100,8 @@ class DeferredFills:
     a reader right behind a miss finds its pages stored), `settled` for every fill queued;
     fills dropped because the event loop is stopping give their backlog back. With a
     `clock`, reads come first: a fill starts once no read was answered (`note_read`) for
-    QUIET_SECONDS, or once it waited YIELD_SECONDS, or at once while the backlog is more
-    than half full or someone waits for fills (`wait`, `settled`).
+    QUIET_SECONDS, or YIELD_SECONDS after it was queued, or at once while the backlog is
+    more than half full or someone waits for fills (`wait`, `settled`).
     """
 
     def __init__(
@@ -112,7 +112,8 @@ class DeferredFills:
         self.clock = clock
         self.waiting = 0  # bytes reserved by fills not yet done
         self._lock = threading.Lock()
-        self._queue: deque[tuple[str, Fill, asyncio.Future[None]]] = deque()
+        # Each fill: its file, itself, done once run or dropped, when it was queued.
+        self._queue: deque[tuple[str, Fill, asyncio.Future[None], float]] = deque()
         self._of_file: dict[str, list[asyncio.Future[None]]] = {}  # the queue's, by file
         self._drain: asyncio.Task | None = None
         self._read_at = float("-inf")  # when a read was last answered
@@ -136,7 +137,7 @@ class DeferredFills:
         """Queue `fill` (of the file `key`, its size reserved); it runs after those before."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        self._queue.append((key, fill, done))
+        self._queue.append((key, fill, done, 0.0 if self.clock is None else self.clock.now()))
         self._of_file.setdefault(key, []).append(done)
         if self._drain is None or self._drain.done():
             self._drain = loop.create_task(self._run())
@@ -144,8 +145,8 @@ class DeferredFills:
     async def _run(self) -> None:
         try:
             while self._queue:
-                await self._yield_to_reads()
-                _, fill, done = self._queue[0]
+                await self._yield_to_reads(self._queue[0][3])
+                _, fill, done, _ = self._queue[0]
                 try:
                     await self.run_io(fill.run)
                 except Exception:
@@ -153,12 +154,12 @@ class DeferredFills:
                 self._finish(fill, done)
         finally:  # stopping: what was not stored is dropped, its backlog given back
             while self._queue:
-                _, fill, done = self._queue[0]
+                _, fill, done, _ = self._queue[0]
                 fill.drop()
                 self._finish(fill, done)
 
     def _finish(self, fill: Fill, done: asyncio.Future[None]) -> None:
-        key, _, _ = self._queue.popleft()
+        key, _, _, _ = self._queue.popleft()
         of_file = self._of_file[key]
         of_file.remove(done)  # the file's first: fills run in order
         if not of_file:
@@ -170,12 +171,12 @@ class DeferredFills:
         if not self._is_waited():
             self._hurry.clear()  # the fills waited for are done: the others yield again
 
-    async def _yield_to_reads(self) -> None:
+    async def _yield_to_reads(self, queued_at: float) -> None:
         """Wait while reads keep being answered (see the class's guarantees)."""
         clock = self.clock
         if clock is None:
             return
-        give_up = clock.now() + YIELD_SECONDS
+        give_up = queued_at + YIELD_SECONDS  # since queued: under steady reads, fills lag so much
         hurry = self._hurry
         while not self._is_waited() and 2 * self.waiting <= self.backlog_bytes:
             now = clock.now()
@@ -199,7 +200,7 @@ class DeferredFills:
     async def settled(self) -> None:
         """Wait until every fill queued so far is done."""
         if self._queue:
-            await self._hurried([done for _, _, done in self._queue])
+            await self._hurried([done for _, _, done, _ in self._queue])
 
     async def _hurried(self, pending: list[asyncio.Future[None]]) -> None:
         """Wait for `pending`, no fill yielding to reads meanwhile."""

@@ -128,7 +128,11 @@ class LocalReads:
                 raise answer_error(reply["code"], reply["status"], reply.get("reason"))
             self._early.answered(worker_id, bool(reply.get("ufs")))
             if fd is None:
-                return _read_bytes(sock, rest, reply["bytes"])
+                try:
+                    return _read_bytes(sock, rest, reply["bytes"])
+                except OSError:  # cut short (a streamed miss failed): read over HTTP
+                    self._forget(name)
+                    return None
             if reply.get("ufs"):  # a local UFS file: no drop from the cache changes it
                 return _read_ufs(fd, reply["offset"], reply["length"], early)
             shared = self._epoch(reply["epochFile"])

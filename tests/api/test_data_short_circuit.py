@@ -11,6 +11,7 @@ from pathlib import Path
 from ringcache.client.client import CacheClient
 from ringcache.client.control import ActorControl, local_coordinator
 from ringcache.client.data import HttpDataPath
+from ringcache.client.early_reads import EarlyRead
 from ringcache.client.local_reads import LocalReads
 from ringcache.local import LocalCluster
 from tests.conftest import write_tree
@@ -124,3 +125,67 @@ def test_a_held_descriptor_is_not_read_again_once_its_file_was_dropped(
     owner = cluster.worker_ref(client.owners("/data/a.bin")[0])
     cluster.run(owner.call("free_batch", ["/data/a.bin"]))
     assert client.read("/data/a.bin", 4, 8) == b"new new "  # not the held copy
+
+
+def test_cold_local_misses_read_early_are_byte_exact_counted_and_stored_once(
+    cluster_factory, tmp_path: Path, monkeypatch
+) -> None:
+    cluster: LocalCluster = cluster_factory(workers=1, page_size=PAGE)
+    files = {f"c{i}.bin": os.urandom(3 * PAGE + i) for i in range(6)}
+    tree = write_tree(tmp_path / "ufs", files)
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    (worker_id,) = cluster.workers
+    worker = cluster.workers[worker_id]
+    taken: list[bool] = []
+    take = EarlyRead.take
+
+    def counted_take(self: EarlyRead, fd: int, offset: int, length: int) -> bytes | None:
+        data = take(self, fd, offset, length)
+        taken.append(data is not None)
+        return data
+
+    monkeypatch.setattr(EarlyRead, "take", counted_take)
+    local = CountingLocalReads()
+    client = client_of(cluster, local)
+    names = sorted(files)
+    assert client.read(f"/data/{names[0]}") == files[names[0]]  # the first miss: none early
+    assert client.read(f"/data/{names[1]}", PAGE - 3, PAGE) == files[names[1]][PAGE - 3 :][:PAGE]
+    for name in names[2:]:
+        assert client.read(f"/data/{name}") == files[name]
+    assert taken == [True] * (len(names) - 1) and local.answered == len(names)
+    cluster.run(worker.services.reads.settled())
+    # Every miss counted by the owner, and its pages stored once, as without early reads.
+    assert worker.counters["misses"] == 2 + sum(
+        -(-len(files[n]) // PAGE) for n in names[:1] + names[2:]
+    )
+    assert worker.counters["hits"] == 0
+    for name in names:
+        info = worker.services.store.file_info(f"file://{tree}/{name}")
+        expected = len(files[name]) if name != names[1] else 2 * PAGE
+        assert info is not None and info.cached_bytes == expected, name
+    # Guessed a miss, answered from the cache: the bytes read early are dropped.
+    assert client.read(f"/data/{names[0]}", 5, 2 * PAGE) == files[names[0]][5 : 5 + 2 * PAGE]
+    assert worker.counters["hits"] == 3 and len(taken) == len(names) - 1
+
+
+def test_bytes_read_early_from_another_file_than_the_one_handed_over_are_never_returned(
+    cluster_factory, tmp_path: Path, monkeypatch
+) -> None:
+    cluster: LocalCluster = cluster_factory(workers=1, page_size=PAGE)
+    files = {f"c{i}.bin": os.urandom(2 * PAGE) for i in range(4)}
+    tree = write_tree(tmp_path / "ufs", files)
+    decoy = tmp_path / "decoy.bin"
+    decoy.write_bytes(os.urandom(2 * PAGE))
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    start = EarlyRead.start
+    early: list[EarlyRead | None] = []
+
+    def from_the_decoy(uri: str, offset: int, length: int | None) -> EarlyRead | None:
+        early.append(start(f"file://{decoy}", offset, length))  # a file replaced meanwhile
+        return early[-1]
+
+    monkeypatch.setattr(EarlyRead, "start", staticmethod(from_the_decoy))
+    client = client_of(cluster, CountingLocalReads())
+    for name, data in sorted(files.items()):
+        assert client.read(f"/data/{name}") == data
+    assert len(early) == len(files) - 1 and all(read is not None for read in early)

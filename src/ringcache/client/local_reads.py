@@ -9,12 +9,14 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ..cluster.worker.epoch import begun, stable
 from ..dataserver.local_reads import socket_name
 from ..dataserver.unix_lines import receive_with_fds
 from .data import answer_error
+from .early_reads import EarlyRead, EarlyReads
 
 RETRY_REMOTE_SECONDS = 30.0  # a worker not on this host is tried again after this long
 ATTEMPTS = 3  # reads whose epoch moved are asked again this often before giving up
@@ -51,20 +53,22 @@ class LocalReads:
         self._local = threading.local()
         self._remote: dict[str, float] = {}  # socket name -> when it was last found remote
         self._epochs: dict[str, mmap.mmap] = {}
+        self._early = EarlyReads()
         self._lock = threading.Lock()
 
     def read_held(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
         """The range from a descriptor this thread holds of the file, without asking the
         worker, while that is still right (see `_reread`); else None (and it is let go)."""
         holds = self._held()
-        held = holds.get((worker_id, uri))
+        key = (worker_id, uri)
+        held = holds.get(key)
         if held is None:
             return None
         data = self._reread(held, offset, length)
         if data is not None:
-            holds.move_to_end((worker_id, uri))  # most recently used last
+            holds.move_to_end(key)  # most recently used last
             return data
-        del holds[(worker_id, uri)]
+        del holds[key]
         os.close(held.fd)
         return None
 
@@ -85,10 +89,35 @@ class LocalReads:
         asked: dict[str, object] = {"path": uri, "offset": offset, "length": length}
         if self.token is not None:
             asked["token"] = self.token
-        request = json.dumps(asked) + "\n"
-        for _ in range(ATTEMPTS):
+        request = (json.dumps(asked) + "\n").encode()
+        try:
+            sock.sendall(request)
+        except OSError:
+            self._forget(name)
+            return None
+        # Begun once the owner has the request: woken by it, the owner is run on this
+        # thread's core as this thread waits for it, the early read on another.
+        early = self._early.begin(worker_id, uri, offset, length)
+        try:
+            return self._ask(sock, name, worker_id, uri, request, early)
+        finally:
+            if early is not None:
+                early.cancel()  # not needed (if not yet begun)
+
+    def _ask(
+        self,
+        sock: socket.socket,
+        name: str,
+        worker_id: str,
+        uri: str,
+        request: bytes,
+        early: Future[EarlyRead | None] | None,
+    ) -> bytes | None:
+        """Ask (again) until the answer can be vouched for; the first request is sent."""
+        for attempt in range(ATTEMPTS):
             try:
-                sock.sendall(request.encode())
+                if attempt:
+                    sock.sendall(request)
                 line, fds, rest = receive_with_fds(sock, 1)
                 fd = fds[0] if fds else None
             except OSError:
@@ -97,15 +126,22 @@ class LocalReads:
             reply = json.loads(line)
             if "code" in reply:
                 raise answer_error(reply["code"], reply["status"], reply.get("reason"))
+            self._early.answered(worker_id, bool(reply.get("ufs")))
             if fd is None:
-                return _read_bytes(sock, rest, reply["bytes"])
+                try:
+                    return _read_bytes(sock, rest, reply["bytes"])
+                except OSError:  # cut short (a streamed miss failed): read over HTTP
+                    self._forget(name)
+                    return None
+            if reply.get("ufs"):  # a local UFS file: no drop from the cache changes it
+                return _read_ufs(fd, reply["offset"], reply["length"], early)
             shared = self._epoch(reply["epochFile"])
             try:
                 data = _pread_all(fd, reply["length"], reply["offset"])
             except BaseException:
                 os.close(fd)
                 raise
-            if reply.get("ufs") or begun(shared) == reply["epoch"]:
+            if begun(shared) == reply["epoch"]:
                 if "whole" in reply:
                     base, size = reply["whole"]
                     until = time.monotonic() + REUSE_SECONDS
@@ -119,7 +155,11 @@ class LocalReads:
         return None  # pages kept being dropped while read: let HTTP answer
 
     def _held(self) -> OrderedDict[tuple[str, str], Held]:
-        return self._local.__dict__.setdefault("held", OrderedDict())
+        try:
+            return self._local.held
+        except AttributeError:  # this thread's first
+            holds = self._local.held = OrderedDict()
+            return holds
 
     def _hold(self, key: tuple[str, str], held: Held) -> None:
         holds = self._held()
@@ -136,9 +176,12 @@ class LocalReads:
         (checked before and after reading) and it is not too old; else None."""
         if time.monotonic() > held.until or stable(held.shared) != held.epoch:
             return None
-        start = min(offset, held.size)
-        end = held.size if length is None else min(held.size, start + length)
-        data = _pread_all(held.fd, end - start, held.base + start)
+        size = held.size
+        start = offset if offset < size else size
+        end = size if length is None or start + length > size else start + length
+        data = os.pread(held.fd, end - start, held.base + start)
+        if len(data) != end - start:
+            data = _pread_all(held.fd, end - start, held.base + start)
         return data if begun(held.shared) == held.epoch else None
 
     def _socket(self, name: str) -> socket.socket | None:
@@ -181,6 +224,17 @@ def _read_bytes(sock: socket.socket, rest: bytes, size: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
+
+
+def _read_ufs(fd: int, offset: int, length: int, early: Future[EarlyRead | None] | None) -> bytes:
+    """A local UFS file's range from the descriptor handed over (closed after), unless
+    the `early` read read it from the same file already."""
+    try:
+        read = None if early is None else early.result()
+        data = None if read is None else read.take(fd, offset, length)
+        return data if data is not None else _pread_all(fd, length, offset)
+    finally:
+        os.close(fd)
 
 
 def _pread_all(fd: int, length: int, offset: int) -> bytes:

@@ -15,7 +15,9 @@ worker answers one JSON line:
   says every page is cached and may be read again from the descriptor, without asking,
   while the epoch stays put. `ufs` says the descriptor is of a local UFS file read through
   (none of it cached yet): no drop from the cache changes its bytes, no epoch check needed;
-- `{"bytes": n}` followed by n bytes (not all cached: read through the worker);
+- `{"bytes": n}` followed by n bytes (not all cached: read through the worker; a miss of a
+  remote UFS file is sent as it is read, and the connection closed short of n bytes if
+  the rest cannot be read);
 - `{"status": message, "code": n, "reason": r}` for an error.
 """
 
@@ -32,6 +34,7 @@ from ..cluster.cache.model import PageSpan
 from ..cluster.errors import RingcacheError, UfsError
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.reads import Reads, UfsSpan
+from ..cluster.worker.streamed import StreamedRange, relay
 from .unix_lines import UnixLineServer, json_line, send_with_fds
 
 log = logging.getLogger(__name__)
@@ -90,8 +93,11 @@ class LocalReadServer:
                 await loop.sock_sendall(client, json_line(reply))
                 return
             # While pages are being dropped (no epoch), no cached span: copied bytes instead.
-            found = await self.reads.locate(path, offset, length, cached_spans=epoch is not None)
-            whole = await self.reads.reusable_span(path) if isinstance(found, PageSpan) else None
+            found = await self.reads.locate(
+                path, offset, length, cached_spans=epoch is not None, stream=True
+            )
+            cached = isinstance(found, PageSpan) and not isinstance(found, UfsSpan)
+            whole = await self.reads.reusable_span(path) if cached else None
         except UfsError as exc:
             reply = {"status": exc.message, "code": exc.status_code, "reason": exc.reason}
             await loop.sock_sendall(client, json_line(reply))
@@ -123,5 +129,19 @@ class LocalReadServer:
                 finally:
                     os.close(fd)
                 return
+        if isinstance(found, StreamedRange):
+            await _stream(loop, client, found)
+            return
         data = b"" if isinstance(found, PageSpan) else found
         await loop.sock_sendall(client, json_line({"bytes": len(data)}) + data)
+
+
+async def _stream(
+    loop: asyncio.AbstractEventLoop, client: socket.socket, found: StreamedRange
+) -> None:
+    """Send a range as the UFS answers it, each chunk while the next is read; raise
+    ConnectionResetError (the connection is closed) if it ends short."""
+    await loop.sock_sendall(client, json_line({"bytes": found.length}))
+    sent = await relay(found, lambda chunk: loop.sock_sendall(client, chunk))
+    if sent != found.length:
+        raise ConnectionResetError("a streamed answer ended short: the client reads elsewhere")

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
-import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
 
 from ..cluster.cache.model import PageSpan
-from ..cluster.worker.streamed import StreamedRange
+from ..cluster.worker.streamed import StreamedRange, relay
 from .alluxio import Answer, PageSpans, status_answer
 from .http11 import MAX_HEAD, BadRequest, Request, bearer_matches, read_request, response_head
 from .span_sender import COPY_BELOW, SpanSender
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 28080  # Alluxio's worker HTTP port
 PORT_TRIES = 100  # workers sharing a host take the next free ports
@@ -196,18 +192,12 @@ class DataServer:
         """Send a streamed range chunk by chunk; reset the connection if it ends short."""
         head = response_head(status, body.length, content_type, request.keep_alive)
         writer.write(head)
-        writer.write(body.first)
-        sent = len(body.first)
-        async with contextlib.aclosing(body.rest) as rest:
-            try:
-                async for chunk in rest:
-                    await writer.drain()  # the chunk before is on its way: the next is read
-                    writer.write(chunk)
-                    sent += len(chunk)
-            except ConnectionError:
-                raise
-            except Exception:
-                log.warning("a streamed answer was cut short", exc_info=True)
+
+        async def send(chunk: bytes) -> None:
+            await writer.drain()  # the chunk before is on its way: the next is read
+            writer.write(chunk)
+
+        sent = await relay(body, send)
         if sent != body.length:
             writer.transport.abort()
             raise ConnectionResetError("a streamed answer ended short: the client retries")

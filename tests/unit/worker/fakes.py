@@ -139,6 +139,13 @@ class Parts:
     def uri(self, name: str) -> str:
         return f"file://{self.ufs_root}/{name}".rstrip("/")
 
+    async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
+        """`reads.read`, then the pages of its miss stored (a worker stores them after
+        answering, once reads pause: the test's event loop may end before that)."""
+        data = await self.reads.read(path, offset, length)
+        await self.reads.settled()
+        return data
+
     def table(self) -> MountTable:
         return MountTable([MountPoint("/data", self.uri(""))])
 

@@ -38,11 +38,11 @@ def test_the_store_raises_it_around_evictions_and_removals_only(tmp_path: Path, 
     parts.write("b.bin", os.urandom(3 * PAGE))
     run(parts.mounts.refresh())
     before = epoch.begun
-    run(parts.reads.read("/data/a.bin"))  # a miss: pages put into room to spare
+    run(parts.read("/data/a.bin"))  # a miss: pages put into room to spare
     assert epoch.begun == before  # nothing dropped: readers need not look again
-    run(parts.reads.read("/data/a.bin"))  # a hit changes nothing
+    run(parts.read("/data/a.bin"))  # a hit changes nothing
     assert epoch.begun == before
-    run(parts.reads.read("/data/b.bin"))  # a miss that evicts a page of a.bin
+    run(parts.read("/data/b.bin"))  # a miss that evicts a page of a.bin
     assert not parts.store.file_info(parts.uri("a.bin")).complete
     assert epoch.begun > before and epoch.stable() == epoch.begun  # raised, then ended
     settled = epoch.begun

@@ -13,7 +13,13 @@ import pytest
 
 from ringcache.cluster.cache.model import PageSpan
 from ringcache.cluster.ufs.filesystem import FileVersion
-from ringcache.cluster.worker.fills import DeferredFills, Fill, SharedFetches
+from ringcache.cluster.worker.fills import (
+    QUIET_SECONDS,
+    YIELD_SECONDS,
+    DeferredFills,
+    Fill,
+    SharedFetches,
+)
 from ringcache.cluster.worker.reads import UfsSpan
 
 from .fakes import PAGE, Parts, inline_io
@@ -250,3 +256,91 @@ def test_a_cold_local_range_is_located_without_an_io_thread_and_others_with_one(
 
     assert run(scenario()) == []
     assert hops == ["partial", "_read"]
+
+
+class StillClock:
+    """Time moves only when the test moves it; a sleep only lets the loop go round."""
+
+    def __init__(self) -> None:
+        self.time = 1000.0
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+async def go_round(times: int = 30) -> None:
+    for _ in range(times):
+        await asyncio.sleep(0)
+
+
+def queued(fills: DeferredFills, stored: list[str], key: str = "a", size: int = 1) -> None:
+    assert fills.reserve(size)
+    fills.start(key, Fill(lambda: stored.append(key), size))
+
+
+def test_a_fill_waits_while_reads_keep_coming_and_runs_in_their_pause(run) -> None:
+    clock = StillClock()
+    fills = DeferredFills(inline_io, backlog_bytes=100, clock=clock)
+    stored: list[str] = []
+
+    async def scenario() -> None:
+        fills.note_read()
+        queued(fills, stored)
+        for _ in range(5):  # a read every half pause
+            await go_round()
+            assert stored == []
+            clock.time += QUIET_SECONDS / 2
+            fills.note_read()
+        clock.time += QUIET_SECONDS  # then none for a pause's length
+        await go_round()
+        assert stored == ["a"] and fills.waiting == 0
+
+    run(scenario())
+
+
+def test_a_fill_yields_to_reads_for_a_bounded_time_only(run) -> None:
+    clock = StillClock()
+    fills = DeferredFills(inline_io, backlog_bytes=100, clock=clock)
+    stored: list[str] = []
+
+    async def scenario() -> float:
+        began = clock.now()
+        fills.note_read()
+        queued(fills, stored, "a")
+        queued(fills, stored, "b")
+        while len(stored) < 2:  # reads never pause
+            await go_round()
+            clock.time += QUIET_SECONDS / 2
+            fills.note_read()
+        return clock.now() - began
+
+    # Both within the bound of their queueing: the second did not wait its own turn's worth.
+    waited = run(scenario())
+    assert stored == ["a", "b"]
+    assert YIELD_SECONDS <= waited <= YIELD_SECONDS + QUIET_SECONDS
+
+
+def test_a_fill_does_not_wait_when_waited_for_or_past_half_the_backlog(run) -> None:
+    clock = StillClock()
+    fills = DeferredFills(inline_io, backlog_bytes=100, clock=clock)
+    stored: list[str] = []
+
+    async def scenario() -> None:
+        fills.note_read()
+        queued(fills, stored, "a")
+        queued(fills, stored, "b")
+        await go_round()
+        assert stored == []
+        await asyncio.wait_for(fills.wait("a"), 5)  # a reader of `a` waits: stored now
+        assert stored == ["a"]
+        await go_round()
+        assert stored == ["a"]  # then `b` yields to reads again
+        queued(fills, stored, "c", 60)  # more than half the backlog waits to be stored
+        await go_round()
+        assert stored == ["a", "b", "c"]
+        assert clock.now() == 1000.0  # no time passed: nothing waited for a pause
+
+    run(scenario())

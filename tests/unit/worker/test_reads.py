@@ -15,7 +15,7 @@ def test_a_miss_is_read_from_the_ufs_and_cached_then_hit(tmp_path: Path, run) ->
     data = os.urandom(3 * PAGE + 10)
     uri = parts.write("a.bin", data)
     run(parts.mounts.refresh())
-    assert run(parts.reads.read("/data/a.bin", PAGE - 5, 20)) == data[PAGE - 5 : PAGE + 15]
+    assert run(parts.read("/data/a.bin", PAGE - 5, 20)) == data[PAGE - 5 : PAGE + 15]
     assert parts.counters == {
         "hits": 0,
         "misses": 2,
@@ -25,10 +25,10 @@ def test_a_miss_is_read_from_the_ufs_and_cached_then_hit(tmp_path: Path, run) ->
     }
     assert parts.store.file_info(uri).version.size == len(data)
     (parts.ufs_root / "a.bin").write_bytes(b"x" * len(data))  # the UFS changed: cached wins
-    assert run(parts.reads.read("/data/a.bin", PAGE - 5, 20)) == data[PAGE - 5 : PAGE + 15]
+    assert run(parts.read("/data/a.bin", PAGE - 5, 20)) == data[PAGE - 5 : PAGE + 15]
     assert parts.counters["hits"] == 2 and parts.counters["bytesFromCache"] == 20
     # The pages not read yet are fetched at the recorded size, and from the UFS as it is now.
-    assert run(parts.reads.read("/data/a.bin")) == data[: 2 * PAGE] + b"x" * (PAGE + 10)
+    assert run(parts.read("/data/a.bin")) == data[: 2 * PAGE] + b"x" * (PAGE + 10)
     assert parts.counters["misses"] == 4
 
 
@@ -60,13 +60,13 @@ def test_a_copy_past_its_ttl_is_read_again(tmp_path: Path, run) -> None:
     uri = parts.write("a.bin", os.urandom(100))
     parts.set_policies(ttls=[TtlRule.parse("/data", "1m", parts.table())])
     run(parts.mounts.refresh())
-    run(parts.reads.read("/data/a.bin"))
+    run(parts.read("/data/a.bin"))
     first = parts.store.file_info(uri).cached_at
     parts.clock.time += 30
-    run(parts.reads.read("/data/a.bin"))
+    run(parts.read("/data/a.bin"))
     assert parts.counters["misses"] == 1  # fresh: a hit
     parts.clock.time += 31
-    run(parts.reads.read("/data/a.bin"))
+    run(parts.read("/data/a.bin"))
     assert parts.counters["misses"] == 2  # expired: read from the UFS again
     assert parts.store.file_info(uri).cached_at > first
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from ..clock import Clock
 from ..environment import RunIo
 from ..ufs.filesystem import FileVersion
 
@@ -18,6 +19,10 @@ log = logging.getLogger(__name__)
 
 BACKLOG_BYTES = 256 * 1024**2  # bytes fetched but not yet stored; past it a read stores them
 WAIT_SECONDS = 300.0  # longest wait for another reader's fetch before fetching ourselves
+# A fill waits for a pause of this long in the reads answered (the copy into the store
+# competes with them for the cores), but no longer than YIELD_SECONDS.
+QUIET_SECONDS = 0.005
+YIELD_SECONDS = 0.1
 
 Page = bytes | memoryview
 
@@ -93,16 +98,32 @@ class DeferredFills:
     it stores its pages itself, before answering); a failed store is logged, never raised
     to a reader (the bytes were served); `wait(key)` waits for the fills of one file (so
     a reader right behind a miss finds its pages stored), `settled` for every fill queued;
-    fills dropped because the event loop is stopping give their backlog back.
+    fills dropped because the event loop is stopping give their backlog back. With a
+    `clock`, reads come first: a fill starts once no read was answered (`note_read`) for
+    QUIET_SECONDS, or YIELD_SECONDS after it was queued, or at once while the backlog is
+    more than half full or someone waits for fills (`wait`, `settled`).
     """
 
-    def __init__(self, run_io: RunIo, backlog_bytes: int = BACKLOG_BYTES) -> None:
+    def __init__(
+        self, run_io: RunIo, backlog_bytes: int = BACKLOG_BYTES, clock: Clock | None = None
+    ) -> None:
         self.run_io = run_io
         self.backlog_bytes = backlog_bytes
+        self.clock = clock
         self.waiting = 0  # bytes reserved by fills not yet done
         self._lock = threading.Lock()
-        self._queue: deque[tuple[str, Fill, asyncio.Future[None]]] = deque()
+        # Each fill: its file, itself, done once run or dropped, when it was queued.
+        self._queue: deque[tuple[str, Fill, asyncio.Future[None], float]] = deque()
+        self._of_file: dict[str, list[asyncio.Future[None]]] = {}  # the queue's, by file
         self._drain: asyncio.Task | None = None
+        self._read_at = float("-inf")  # when a read was last answered
+        self._hurry = asyncio.Event()  # set while someone waits for fills
+        self._waited: set[asyncio.Future[None]] = set()  # the fills someone waits for
+
+    def note_read(self) -> None:
+        """A read is being answered: fills wait for a pause in them."""
+        if self.clock is not None:
+            self._read_at = self.clock.now()
 
     def reserve(self, size: int) -> bool:
         """Room for `size` more bytes in the backlog: reserved (True), or none (False)."""
@@ -115,14 +136,17 @@ class DeferredFills:
     def start(self, key: str, fill: Fill) -> None:
         """Queue `fill` (of the file `key`, its size reserved); it runs after those before."""
         loop = asyncio.get_running_loop()
-        self._queue.append((key, fill, loop.create_future()))
+        done = loop.create_future()
+        self._queue.append((key, fill, done, 0.0 if self.clock is None else self.clock.now()))
+        self._of_file.setdefault(key, []).append(done)
         if self._drain is None or self._drain.done():
             self._drain = loop.create_task(self._run())
 
     async def _run(self) -> None:
         try:
             while self._queue:
-                _, fill, done = self._queue[0]
+                await self._yield_to_reads(self._queue[0][3])
+                _, fill, done, _ = self._queue[0]
                 try:
                     await self.run_io(fill.run)
                 except Exception:
@@ -130,24 +154,65 @@ class DeferredFills:
                 self._finish(fill, done)
         finally:  # stopping: what was not stored is dropped, its backlog given back
             while self._queue:
-                _, fill, done = self._queue[0]
+                _, fill, done, _ = self._queue[0]
                 fill.drop()
                 self._finish(fill, done)
 
     def _finish(self, fill: Fill, done: asyncio.Future[None]) -> None:
-        self._queue.popleft()
+        key, _, _, _ = self._queue.popleft()
+        of_file = self._of_file[key]
+        of_file.remove(done)  # the file's first: fills run in order
+        if not of_file:
+            del self._of_file[key]
         with self._lock:
             self.waiting -= fill.size
         if not done.done():
             done.set_result(None)
+        if not self._is_waited():
+            self._hurry.clear()  # the fills waited for are done: the others yield again
+
+    async def _yield_to_reads(self, queued_at: float) -> None:
+        """Wait while reads keep being answered (see the class's guarantees)."""
+        clock = self.clock
+        if clock is None:
+            return
+        give_up = queued_at + YIELD_SECONDS  # since queued: under steady reads, fills lag so much
+        hurry = self._hurry
+        while not self._is_waited() and 2 * self.waiting <= self.backlog_bytes:
+            now = clock.now()
+            until = min(self._read_at + QUIET_SECONDS, give_up)
+            if now >= until:
+                return
+            pause = asyncio.ensure_future(clock.sleep(until - now))
+            hurried = asyncio.ensure_future(hurry.wait())
+            try:
+                await asyncio.wait([pause, hurried], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                pause.cancel()
+                hurried.cancel()
 
     async def wait(self, key: str) -> None:
         """Wait for the fills of the file `key` queued so far, if any."""
-        pending = [done for of, _, done in self._queue if of == key]
+        pending = self._of_file.get(key)
         if pending:
-            await asyncio.gather(*pending)
+            await self._hurried(list(pending))
 
     async def settled(self) -> None:
         """Wait until every fill queued so far is done."""
         if self._queue:
-            await asyncio.gather(*[done for _, _, done in self._queue])
+            await self._hurried([done for _, _, done, _ in self._queue])
+
+    async def _hurried(self, pending: list[asyncio.Future[None]]) -> None:
+        """Wait for `pending`, no fill yielding to reads meanwhile."""
+        self._waited.update(pending)
+        self._hurry.set()
+        try:
+            await asyncio.gather(*pending)
+        finally:
+            self._waited.difference_update(pending)
+            if not self._waited:
+                self._hurry.clear()
+
+    def _is_waited(self) -> bool:
+        """Whether a fill not yet done is waited for."""
+        return any(not done.done() for done in self._waited)

@@ -81,10 +81,11 @@ class Reads:
         self.ownership = ownership
         self.misses = MissPages(store, rules, fetcher)
         self.shared = self.misses.shared  # pages being fetched, or fetched and not yet stored
-        self.fills = DeferredFills(run_io)
+        self.fills = DeferredFills(run_io, clock=clock)
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset+length)` of a file, from the cache or, on a miss, the UFS."""
+        self.fills.note_read()
         ufs, uri = await self.mounts.open(path)
         data = cast(bytes, await self._answer(ufs, uri, offset, length, spans=False))  # no span
         self.counters["bytesServed"] += len(data)
@@ -104,6 +105,7 @@ class Reads:
         a local UFS file none of which is cached (a `UfsSpan`); with `stream`, a range of
         more than one chunk of pages (`streamed.STREAM_PAGES`) not on the local disk is
         answered once its first chunk is read (a `StreamedRange`), the rest as it arrives."""
+        self.fills.note_read()
         ufs, uri = await self.mounts.open(path)
         policies = self.rules.policies
         if cached_spans and policies.cache_rule_for(uri)[0] is CacheRule.IMMUTABLE:

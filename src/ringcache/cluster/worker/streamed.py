@@ -5,6 +5,7 @@ chunk's pages stored after, as any miss's are."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -68,3 +69,21 @@ async def read_rest(
                 await asyncio.shield(ahead)
             except Exception:
                 log.warning("a chunk read ahead of a streamed answer failed", exc_info=True)
+
+
+async def relay(found: StreamedRange, send: Callable[[bytes], Awaitable[object]]) -> int:
+    """Send `found.first`, then each chunk of `found.rest` as it arrives (a transport's
+    `send`); the bytes sent, short of `found.length` if a chunk could not be read (logged):
+    then the transport must cut its answer short. A connection error is raised."""
+    await send(found.first)
+    sent = len(found.first)
+    async with contextlib.aclosing(found.rest) as rest:
+        try:
+            async for chunk in rest:
+                await send(chunk)
+                sent += len(chunk)
+        except ConnectionError:
+            raise
+        except Exception:
+            log.warning("a streamed answer was cut short", exc_info=True)
+    return sent

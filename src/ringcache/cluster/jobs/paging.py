@@ -9,10 +9,11 @@ finishes.
 
 Memory: the pages still loading hold at most `files_in_flight` file statuses between them
 (a page that has loaded keeps only its counters until it is committed), the lister keeps
-LISTED_AHEAD pages ready, and one more is being listed. That bound is FILES_IN_FLIGHT, and
-on a cluster of more than 2,500 workers FILES_IN_FLIGHT_PER_WORKER a worker: a fixed bound
-spread over 10,000 workers would leave each a batch of a few files at a time, every one
-paying a whole call.
+LISTED_AHEAD pages ready, and one more is being listed (its directories' listings run
+ahead by a quarter page at most, see `source.list_concurrency`). `files_in_flight` is
+FILES_IN_FLIGHT, and on a cluster of more than 2,500 workers FILES_IN_FLIGHT_PER_WORKER a
+worker: a fixed bound spread over 10,000 workers would leave each a batch of a few files
+at a time, every one paying a whole call.
 
 The first page holds one batch a worker, or what a few rounds of listing calls answer if
 that is less (10,000 workers' batches are more files than a job may have), so loading

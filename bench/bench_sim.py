@@ -3,7 +3,7 @@
 Runs a scenario (default: `scale-out`, 1,000 workers x 1,000,000 files) and prints its summary
 with the wall time, CPU time, peak memory (max RSS, of this process and of the file
 index's helper process) and simulated events per wall second.
-Then drives the same keepalive and mount-table reads through `Registry` over
+Then drives the same keepalives, mount-table reads and policy watches through `Registry` over
 `SqliteBackend(":memory:")` and over `MemoryBackend`, and prints the ratio.
 
 Run: ``.venv/bin/python bench/bench_sim.py [--workers N] [--files M] [--seed S]``
@@ -40,8 +40,13 @@ def bench_scenario(name: str, workers: int, files: int, seed: int, trace: bool) 
     return {"summary": summary, "measured": measured_}
 
 
+CHECKPOINTS_PER_ROUND = 1000
+
+
 def bench_registry(workers: int, rounds: int) -> dict[str, Any]:
-    """Keepalive + mount-table read per worker per round, as heartbeats do, per backend."""
+    """Keepalive, mount-table read and policy watch per worker per round, as heartbeats do,
+    per backend; between rounds, job checkpoints write CHECKPOINTS_PER_ROUND other keys,
+    which each watch must look past."""
 
     async def heartbeats(backend: Any) -> float:
         clock = ManualClock()
@@ -49,13 +54,19 @@ def bench_registry(workers: int, rounds: int) -> dict[str, Any]:
         leases = [await registry.lease_grant(15.0) for _ in range(workers)]
         for lease in leases:
             await registry.put(f"/live/worker-{lease}", "host", lease=lease)
-        started = time.perf_counter()
-        for _ in range(rounds):
+        seen = dict.fromkeys(leases, await registry.revision() + 1)
+        elapsed = 0.0
+        for round_ in range(rounds):
+            for i in range(CHECKPOINTS_PER_ROUND):
+                await registry.put(f"/jobs/load/{i % 16}", f"checkpoint {round_}")
             clock.advance(3.0)
+            started = time.perf_counter()
             for lease in leases:
                 await registry.lease_keepalive(lease)
                 await registry.range("/mounts/")
-        return (time.perf_counter() - started) / (workers * rounds) * 1e6
+                _, seen[lease] = await registry.watch("/policies/", seen[lease], 0)
+            elapsed += time.perf_counter() - started
+        return elapsed / (workers * rounds) * 1e6
 
     sqlite = asyncio.run(heartbeats(SqliteBackend(":memory:")))
     memory = asyncio.run(heartbeats(MemoryBackend()))
@@ -100,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         f"virtual/wall {measured['virtualOverWall']}"
     )
     print(
-        f"registry, {registry['workers']} heartbeats (keepalive + mount read): sqlite(:memory:) "
+        f"registry, {registry['workers']} heartbeats (keepalive, mount read, policy watch past "
+        f"{CHECKPOINTS_PER_ROUND} checkpoints): sqlite(:memory:) "
         f"{registry['sqliteMemoryMicrosecondsPerHeartbeat']} us, memory backend "
         f"{registry['memoryBackendMicrosecondsPerHeartbeat']} us ({registry['speedup']}x)"
     )

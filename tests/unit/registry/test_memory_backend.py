@@ -9,7 +9,7 @@ import pytest
 
 from ringcache.cluster.clock import ManualClock
 from ringcache.cluster.errors import Conflict, InvalidArgument, NotFound, RingcacheError
-from ringcache.cluster.registry import KeyValue, Registry, SqliteBackend
+from ringcache.cluster.registry import KeyValue, Registry, SqliteBackend, memory_backend
 from ringcache.cluster.registry.memory_backend import MemoryBackend
 
 KEYS = ["/a", "/a/x", "/a/y", "/ab", "/b", "/b/z", "a", "", "/a\U0010ffff", "/é"]
@@ -52,6 +52,19 @@ def _random_call(rng: random.Random, now: float, leases: list[int]):
 
 @pytest.mark.parametrize("seed", range(12))
 def test_random_operations_match_sqlite(seed):
+    _match_sqlite(seed)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_prefixes_past_the_indexed_ones_are_walked_with_the_same_answers(seed, monkeypatch):
+    # Only the first three prefixes asked get an index of their events: the rest are
+    # walked, and both ways answer as SQLite does.
+    monkeypatch.setattr(memory_backend, "WATCHED_PREFIXES", 3)
+    memory = _match_sqlite(seed)
+    assert len(memory._watched) == 3
+
+
+def _match_sqlite(seed: int) -> MemoryBackend:
     rng = random.Random(seed)
     history = rng.choice([1, 5, 20, 100_000])
     sqlite, memory = SqliteBackend(":memory:", history=history), MemoryBackend(history=history)
@@ -67,6 +80,7 @@ def test_random_operations_match_sqlite(seed):
     full = [(p, memory.range(p)) for p in PREFIXES]
     assert full == [(p, sqlite.range(p)) for p in PREFIXES]
     sqlite.close()
+    return memory
 
 
 def test_expired_leases_are_oldest_first_and_reading_does_not_consume():

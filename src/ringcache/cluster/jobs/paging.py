@@ -9,13 +9,15 @@ finishes.
 
 Memory: the pages still loading hold at most `files_in_flight` file statuses between them
 (a page that has loaded keeps only its counters until it is committed), the lister keeps
-LISTED_AHEAD pages ready, and one more is being listed. That bound is FILES_IN_FLIGHT, and
-on a cluster of more than 2,500 workers FILES_IN_FLIGHT_PER_WORKER a worker: a fixed bound
-spread over 10,000 workers would leave each a batch of a few files at a time, every one
-paying a whole call.
+LISTED_AHEAD pages ready, and one more is being listed (its directories' listings run
+ahead by a quarter page at most, see `source.list_concurrency`). `files_in_flight` is
+FILES_IN_FLIGHT, and on a cluster of more than 2,500 workers FILES_IN_FLIGHT_PER_WORKER a
+worker: a fixed bound spread over 10,000 workers would leave each a batch of a few files
+at a time, every one paying a whole call.
 
-The first page holds one batch a worker, so loading starts while the listing goes on;
-each page after holds twice as many files, up to the full page.
+The first page holds one batch a worker, or what a few rounds of listing calls answer if
+that is less (10,000 workers' batches are more files than a job may have), so loading
+starts while the listing goes on; each page after holds twice as many, up to the full page.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ FILES_IN_FLIGHT = 400_000  # of the pages still loading (a few hundred bytes a f
 FILES_IN_FLIGHT_PER_WORKER = 160  # on a big cluster: the bound grows with it
 PAGE_SHARE = 4  # a page holds at most a quarter of the files in flight
 LISTED_AHEAD = 1  # pages listed and waiting to start
+FIRST_PAGE_ROUNDS = 4  # rounds of listing calls the first page waits for, at most
 
 
 def files_in_flight(workers: int) -> int:
@@ -51,11 +54,16 @@ def page_shape(batch_size: int, workers: int, replicas: int) -> tuple[int, int]:
     return size, PAGES_IN_FLIGHT
 
 
-def page_sizes(batch_size: int, workers: int, replicas: int, size: int) -> Iterator[int]:
-    """The files of each page in turn: a batch a worker first, so the first batches go out
-    while the listing goes on, then twice as many each page, up to `size`."""
+def page_sizes(
+    batch_size: int, workers: int, replicas: int, size: int, listed_at_once: int
+) -> Iterator[int]:
+    """The files of each page in turn: a batch a worker first, but no more than
+    FIRST_PAGE_ROUNDS rounds of listing calls answer (`listed_at_once` files a round), so
+    the first batches go out while the listing goes on; then twice as many each page, up
+    to `size`. (One round would start sooner, but its batches of a few files a worker
+    cost more calls than the few hundredths of a second they gain.)"""
     first = max(MIN_PAGE_FILES, batch_size * max(1, workers) // replicas) if replicas else size
-    first = min(first, size)
+    first = min(first, size, max(MIN_PAGE_FILES, FIRST_PAGE_ROUNDS * listed_at_once))
     while True:
         yield first
         first = min(size, first * 2)

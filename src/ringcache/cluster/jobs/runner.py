@@ -21,7 +21,7 @@ from .model import Cursor, JobRecord, JobState
 from .pages import PageLoader, PageWork
 from .paging import LISTED_AHEAD, files_in_flight, page_shape, page_sizes
 from .repair import Repair
-from .source import FileSource, Page, index_lines, list_into
+from .source import LIST_CHUNK, FileSource, Page, index_lines, list_into
 from .work import FileWork, RepairWork
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,8 @@ class JobRun:
             file_filter=self.record.options.get("fileFilterRegex"),
         )
         listed: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(LISTED_AHEAD)
-        sizes = page_sizes(batch_size, workers, self.work.replicas, page_size)
+        listed_at_once = source.concurrency * LIST_CHUNK
+        sizes = page_sizes(batch_size, workers, self.work.replicas, page_size, listed_at_once)
         lister = asyncio.get_running_loop().create_task(list_into(listed, source, sizes))
         try:
             while True:

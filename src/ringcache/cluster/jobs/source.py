@@ -3,14 +3,14 @@
 The order is stable (roots in order, each root in `ufs.list_files` order), which is what
 makes a cursor meaningful across restarts. Only the listing runs ahead: each root is split
 at its top level (`list_dir`) into its files and its subdirectories, each subdirectory
-listed whole by `list_files` from the cursor on, up to LIST_CONCURRENCY of them at once,
-each at most AHEAD_CHUNKS chunks of LIST_CHUNK files ahead of the pages being formed. So
-directories and S3 prefixes (which S3 lists one request of 1,000 keys at a time) list side
-by side, and memory stays bounded however wide or deep the tree. Blocking UFS work (and
-reading an index file) goes through the runtime's `run_io`, one call a chunk: the call that
-reads a chunk also reads the next (or finds the end), so a small directory is listed in a
-single call, not three (open, chunk, end), which a tree of many small directories pays for
-in thread hand-offs more than in listing.
+listed whole by `list_files` from the cursor on, up to `list_concurrency(page size)` of
+them at once, each at most AHEAD_CHUNKS chunks of LIST_CHUNK files ahead of the pages
+being formed. So directories and S3 prefixes (which S3 lists one request of 1,000 keys at
+a time) list side by side, and memory stays bounded however wide or deep the tree.
+Blocking UFS work (and reading an index file) goes through the runtime's `run_io`, one
+call a chunk: the call that reads a chunk also reads the next (or finds the end), so a
+small directory is listed in a single call, not three (open, chunk, end), which a tree of
+many small directories pays for in thread hand-offs more than in listing.
 """
 
 from __future__ import annotations
@@ -30,9 +30,23 @@ from ..ufs.mounts import MountTable
 from .model import Cursor, FailureReason
 
 INDEX_CHUNK = 1 << 20
-LIST_CONCURRENCY = 16  # subdirectories of a root listed at once
+LIST_CONCURRENCY = 16  # subdirectories of a root listed at once, at least
+MAX_LIST_CONCURRENCY = 256  # and at most, however large the pages
 LIST_CHUNK = 1000  # files a listing call answers (S3's most keys a request)
 AHEAD_CHUNKS = 2  # chunks a subdirectory's listing may run ahead
+
+
+def list_concurrency(page_files: int) -> int:
+    """Subdirectories listed at once for pages of `page_files`: as many as run ahead by a
+    quarter of a page between them (at least LIST_CONCURRENCY, at most
+    MAX_LIST_CONCURRENCY), so memory grows by a quarter page at most.
+
+    A large page is many listing calls; made 16 at a time, a 400,000-file page of
+    1,000-file directories waits 25 calls in a row, longer than a 10,000-worker cluster
+    takes to load it, so the workers would wait on the listing.
+    """
+    wanted = page_files // (4 * AHEAD_CHUNKS * LIST_CHUNK)
+    return max(LIST_CONCURRENCY, min(MAX_LIST_CONCURRENCY, wanted))
 
 
 @dataclass
@@ -97,7 +111,7 @@ class FileSource:
         self.ufs_factory = ufs_factory
         self.run_io = run_io
         self.page_size = page_size
-        self.concurrency = max(1, concurrency or LIST_CONCURRENCY)
+        self.concurrency = max(1, concurrency or list_concurrency(page_size))
         self.filter = compile_user_pattern(file_filter) if file_filter else None
         self.root = cursor.root
         self.after = cursor.after

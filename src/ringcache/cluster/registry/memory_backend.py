@@ -3,7 +3,9 @@
 For the simulator, where ten thousand workers keep leases alive under virtual time and
 nothing needs to outlive the process. Every call is O(log n) or O(answer) except the
 creation or deletion of a key, which moves one sorted list (a memmove, fast at the
-scale of cluster metadata).
+scale of cluster metadata). Watches ask for the events under a few prefixes, each asked
+by thousands of workers: the revisions of each such prefix's events are kept (from its
+first ask on), so a watch finds its events without walking every write since its last.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Sequence
 from ringcache.cluster.errors import Conflict, InvalidArgument, NotFound
 from ringcache.cluster.registry.backend import Deleted, check_prev_revision
 from ringcache.cluster.registry.model import KeyValue, Lease, WatchEvent
+
+WATCHED_PREFIXES = 32  # prefixes whose events are indexed; others are found by a walk
 
 
 class MemoryBackend:
@@ -41,6 +45,8 @@ class MemoryBackend:
         self._lease_keys: dict[int, dict[str, None]] = {}
         # (expires_at, id), possibly stale after a refresh or revoke; checked when read.
         self._expiry: list[tuple[float, int]] = []
+        # The revisions of the kept events under each prefix watched, up to WATCHED_PREFIXES.
+        self._watched: dict[str, list[int]] = {}
 
     def __repr__(self) -> str:
         return f"MemoryBackend(revision={self._revision}, keys={len(self._keys)})"
@@ -91,8 +97,16 @@ class MemoryBackend:
         return list(seen)
 
     def events_since(self, prefix: str, revision: int, limit: int) -> list[WatchEvent]:
-        events = self._events
-        position = max(0, revision - self._compact_revision - 1)
+        events, compacted = self._events, self._compact_revision
+        revisions = self._watched.get(prefix)
+        if revisions is None and len(self._watched) < WATCHED_PREFIXES:
+            revisions = self._watched[prefix] = [
+                event.kv.mod_revision for event in events if event.kv.key.startswith(prefix)
+            ]
+        if revisions is not None:
+            start = bisect_left(revisions, max(revision, compacted + 1))
+            return [events[r - compacted - 1] for r in revisions[start : start + max(limit, 0)]]
+        position = max(0, revision - compacted - 1)
         found: list[WatchEvent] = []
         while position < len(events) and len(found) < limit:
             event = events[position]
@@ -162,6 +176,8 @@ class MemoryBackend:
         target = max(self._compact_revision, self._revision - max(keep, 0))
         del self._events[: target - self._compact_revision]
         self._compact_revision = target
+        for revisions in self._watched.values():
+            del revisions[: bisect_right(revisions, target)]
         return target
 
     def close(self) -> None:
@@ -189,7 +205,7 @@ class MemoryBackend:
         self._kv[key] = kv
         if lease:
             self._lease_keys.setdefault(lease, {})[key] = None
-        self._events.append(WatchEvent("PUT", kv))
+        self._append(WatchEvent("PUT", kv))
         return revision
 
     def _delete_row(self, key: str) -> int:
@@ -197,8 +213,15 @@ class MemoryBackend:
         old = self._kv.pop(key)
         self._detach(old)
         del self._keys[bisect_left(self._keys, key)]
-        self._events.append(WatchEvent("DELETE", KeyValue(key, "", 0, self._revision, 0, 0)))
+        self._append(WatchEvent("DELETE", KeyValue(key, "", 0, self._revision, 0, 0)))
         return self._revision
+
+    def _append(self, event: WatchEvent) -> None:
+        self._events.append(event)
+        key = event.kv.key
+        for prefix, revisions in self._watched.items():
+            if key.startswith(prefix):
+                revisions.append(event.kv.mod_revision)
 
     def _detach(self, kv: KeyValue) -> None:
         if kv.lease:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from ringcache.cluster.policies import CacheRule, FilterRule, PriorityRule, QuotaRule
+from ringcache.cluster.ufs.filesystem import ufs_for
+from ringcache.cluster.worker.file_loader import UFS_RUN_MOST_PAGES, UFS_RUN_PAGES, growing_ranges
 
 from .fakes import PAGE, Parts
 
@@ -98,3 +101,55 @@ def test_a_file_the_ufs_cannot_read_fails_and_leaves_nothing_behind(tmp_path: Pa
     (answer,) = run(parts.loads.load_batch([(uri, 2 * PAGE, 1.0, None)]))
     assert (answer.status, answer.reason) == ("FAILED", "UFS_READ_FAILED")
     assert parts.store.file_info(uri) is None
+
+
+class RemoteLooking:
+    """The local UFS as a remote one looks to a loader (no local path: ranged reads, not a
+    kernel copy), recording the ranges read."""
+
+    def __init__(self, ufs: Any) -> None:
+        self.ufs = ufs
+        self.reads: list[tuple[int, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ufs, name)
+
+    def local_path(self, uri: str) -> None:
+        return None
+
+    def read(self, uri: str, offset: int = 0, length: int | None = None) -> bytes:
+        self.reads.append((offset, length))
+        return self.ufs.read(uri, offset, length)
+
+
+def test_a_large_remote_file_is_read_in_ranges_that_grow_to_a_bound(tmp_path: Path, run) -> None:
+    pages = UFS_RUN_PAGES + 2 * UFS_RUN_PAGES + 3 * UFS_RUN_MOST_PAGES + 5
+    parts = Parts(tmp_path, capacity=(pages + 1) * PAGE)
+    data = os.urandom(pages * PAGE - 7)
+    uri = parts.write("big.bin", data)
+    opened: list[RemoteLooking] = []
+
+    def remote(root: str, options: dict[str, Any]) -> RemoteLooking:
+        opened.append(RemoteLooking(ufs_for(root, options)))
+        return opened[-1]
+
+    parts.loads.ufs_factory = remote
+    run(parts.mounts.refresh())
+    (answer,) = run(parts.loads.load_batch(["/data/big.bin"]))
+    assert (answer.status, answer.bytes) == ("LOADED", len(data))
+    sizes = [length // PAGE for _, length in opened[0].reads[:-1]]
+    assert sizes == [UFS_RUN_PAGES, 2 * UFS_RUN_PAGES] + [UFS_RUN_MOST_PAGES] * 3
+    offsets = [offset for offset, _ in opened[0].reads]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    last_offset, last_length = opened[0].reads[-1]
+    assert last_offset + last_length == len(data)  # every byte asked once, in order
+    assert parts.store.file_info(uri).complete
+    assert run(parts.reads.read("/data/big.bin")) == data
+    assert parts.counters["misses"] == 0  # all from the cache
+
+
+def test_growing_ranges_cover_a_run_once_in_order() -> None:
+    for start, stop in [(0, 0), (0, 1), (3, 9), (5, 5 + UFS_RUN_PAGES), (0, 500)]:
+        ranges = list(growing_ranges(start, stop))
+        assert [page for a, b in ranges for page in range(a, b)] == list(range(start, stop))
+        assert all(b - a <= UFS_RUN_MOST_PAGES for a, b in ranges)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 from ..cache.model import DEFAULT_PRIORITY, page_runs
@@ -19,7 +20,12 @@ from .seams import PolicySource
 from .throttle import Throttle
 
 LOADED_BY_MEMORY = 100_000  # files remembered per worker as loaded by which job
-UFS_RUN_PAGES = 8  # pages per ranged UFS read: fewer round trips, bounded memory
+# Pages per ranged UFS read of a load: the first read of a run asks for UFS_RUN_PAGES, each
+# next one for twice as many, up to UFS_RUN_MOST_PAGES. A small file costs one modest read;
+# a large one pays its UFS's latency (tens of ms an S3 GET) a few times, not once per 8 MiB,
+# with at most UFS_RUN_MOST_PAGES pages in memory per lane.
+UFS_RUN_PAGES = 8
+UFS_RUN_MOST_PAGES = 32
 
 
 class FileLoader:
@@ -96,14 +102,12 @@ class FileLoader:
             missing = [(0, pages)] if pages else []
             if not missing:  # else its first pages record it, with them
                 store.set_file(uri, version, self.clock.now(), priority)
-        chunk = UFS_RUN_PAGES
         try:
             if local is not None:
                 self.fetcher.copy_local(local, uri, version, missing, throttle, priority)
                 missing = []
             for run_start, run_stop in missing:
-                for start in range(run_start, run_stop, chunk):
-                    stop = min(run_stop, start + chunk)
+                for start, stop in growing_ranges(run_start, run_stop):
                     if throttle is not None:
                         throttle.consume(
                             min(version.size, stop * self.page_size) - start * self.page_size
@@ -118,3 +122,13 @@ class FileLoader:
             while len(self._loaded_by) > LOADED_BY_MEMORY:
                 self._loaded_by.popitem(last=False)
         return loaded(uri, version.size)
+
+
+def growing_ranges(start: int, stop: int) -> Iterator[tuple[int, int]]:
+    """Pages `[start, stop)` as consecutive `(start, stop)` reads: UFS_RUN_PAGES first,
+    each next read twice the one before, up to UFS_RUN_MOST_PAGES."""
+    size = UFS_RUN_PAGES
+    while start < stop:
+        end = min(stop, start + size)
+        yield start, end
+        start, size = end, min(size * 2, UFS_RUN_MOST_PAGES)

@@ -10,7 +10,8 @@ carries control only. Each measurement has its baseline:
   else (the transport's limit);
 - same-host hot reads (short-circuit) vs plain `open().read()` of the same files;
 - cold reads (the first, through the worker from the UFS; the clients first read a few
-  small files, so one-time set-up is not timed) vs plain reads of the UFS files,
+  small files, so one-time set-up is not timed, nor processes idle since the baseline's
+  reads at work again) vs plain reads of the UFS files,
   both as the reader sees them (a miss is answered before its pages are stored) and until
   the owners have stored every page ("cold, cached"), in `--cold-rounds` rounds, each on
   files of its own, right after its baseline (the best of `--rounds` plain reads of the
@@ -213,10 +214,11 @@ def main() -> None:
             (disk / name).write_bytes(os.urandom(size))
         for name in (name for round_names in cold_names for name in round_names):
             (data / name).write_bytes(os.urandom(size))
-        warm = [f"w{i:02d}.bin" for i in range(WARM_OBJECTS)]
-        for name in warm:
+        # Small files read (missed) right before each cold round, each round its own.
+        warm = [[f"w{r}-{i:02d}.bin" for i in range(WARM_OBJECTS)] for r in range(len(cold_names))]
+        for name in (name for round_names in warm for name in round_names):
             (data / name).write_bytes(os.urandom(SMALL))
-        warm_bytes = len(warm) * SMALL
+        warm_bytes = sum(map(len, warm)) * SMALL
         uris = [f"file://{data}/{name}" for name in names]
         total_mb = args.files * size / 1e6
         config = ClusterConfig(
@@ -256,16 +258,19 @@ def main() -> None:
                 drop_from_page_cache([disk / name for name in names])
                 return timed(read)
 
-            for name in warm:  # the clients' and workers' one-time set-up, not timed
-                client.read(f"/data/{name}")
-                http.read(f"/data/{name}")
             workers = list(cluster.workers.values())
             cold_rounds: list[tuple[float, float, float]] = []  # plain, cold, until cached
-            for files in cold_names:
+            for files, warm_files in zip(cold_names, warm, strict=True):
                 best_plain = min(timed(partial(plain, data, files)) for _ in range(args.rounds))
+                # Misses of small files, not timed: the clients' and workers' one-time
+                # set-up, and every process at work again after the plain reads.
+                for name in warm_files:
+                    client.read(f"/data/{name}")
+                    http.read(f"/data/{name}")
                 started = time.perf_counter()
                 cold_round = timed(partial(through_cache, files))
-                cached = (len(cold_rounds) + 1) * args.files * size + warm_bytes
+                done = len(cold_rounds) + 1
+                cached = done * args.files * size + done * WARM_OBJECTS * SMALL
                 until_cached(workers, cached)  # the next round starts with no fill pending
                 cold_rounds.append((best_plain, cold_round, time.perf_counter() - started))
             ufs_plain, cold, cold_cached = (sum(c) for c in zip(*cold_rounds, strict=True))

@@ -10,9 +10,13 @@ carries control only. Each measurement has its baseline:
   else (the transport's limit);
 - same-host hot reads (short-circuit) vs plain `open().read()` of the same files;
 - cold reads (the first, through the worker from the UFS; the clients first read a few
-  small files, so one-time set-up is not timed) vs plain reads of the UFS files,
+  small files, so one-time set-up is not timed, nor processes idle since the baseline's
+  reads at work again) vs plain reads of the UFS files,
   both as the reader sees them (a miss is answered before its pages are stored) and until
-  the owners have stored every page ("cold, cached"); and once more on other files that
+  the owners have stored every page ("cold, cached"), in `--cold-rounds` rounds, each on
+  files of its own, right after its baseline (the best of `--rounds` plain reads of the
+  same files): the totals over the rounds are compared, so a single sweep's hiccup weighs
+  less (each round's ratio is in the JSON); and once more on other files that
   were dropped from the page cache first (`posix_fadvise`), against plain reads of them
   dropped the same way: a UFS that has to be read from its disk, as a real one would;
 - same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS);
@@ -21,7 +25,7 @@ carries control only. Each measurement has its baseline:
   own objects, vs plain reads of the same objects through the UFS adapter (`s3fs`).
 
     .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
-        [--s3-files 4] [--s3-size-mib 24]
+        [--cold-rounds 3] [--s3-files 4] [--s3-size-mib 24]
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -183,6 +188,9 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="hot rounds; the best is kept")
+    parser.add_argument(
+        "--cold-rounds", type=int, default=3, help="cold sweeps, each over files of its own"
+    )
     parser.add_argument("--random-reads", type=int, default=20000)
     parser.add_argument("--s3-files", type=int, default=4, help="0: no S3 rows")
     parser.add_argument(
@@ -198,13 +206,19 @@ def main() -> None:
         data.mkdir()
         disk.mkdir()
         names = [f"f{i:04d}.bin" for i in range(args.files)]
+        # Each cold round's own files; the first round's are the hot reads' too.
+        cold_names = [names] + [
+            [f"c{r}-{name}" for name in names] for r in range(1, max(1, args.cold_rounds))
+        ]
         for name in names:
-            (data / name).write_bytes(os.urandom(size))
             (disk / name).write_bytes(os.urandom(size))
-        warm = [f"w{i:02d}.bin" for i in range(WARM_OBJECTS)]
-        for name in warm:
+        for name in (name for round_names in cold_names for name in round_names):
+            (data / name).write_bytes(os.urandom(size))
+        # Small files read (missed) right before each cold round, each round its own.
+        warm = [[f"w{r}-{i:02d}.bin" for i in range(WARM_OBJECTS)] for r in range(len(cold_names))]
+        for name in (name for round_names in warm for name in round_names):
             (data / name).write_bytes(os.urandom(SMALL))
-        warm_bytes = len(warm) * SMALL
+        warm_bytes = sum(map(len, warm)) * SMALL
         uris = [f"file://{data}/{name}" for name in names]
         total_mb = args.files * size / 1e6
         config = ClusterConfig(
@@ -223,8 +237,8 @@ def main() -> None:
             http = connect(namespace=config.namespace, short_circuit=False, remember=False)
             raw = HttpDataPath()
 
-            def through_cache() -> None:
-                for name in names:
+            def through_cache(files: list[str] = names) -> None:
+                for name in files:
                     client.read(f"/data/{name}")
 
             def over_http() -> None:
@@ -235,8 +249,8 @@ def main() -> None:
                 for uri in uris:
                     raw.read(baseline.address, uri, 0, None)
 
-            def plain(directory: Path = data) -> None:
-                for name in names:
+            def plain(directory: Path = data, files: list[str] = names) -> None:
+                for name in files:
                     with open(directory / name, "rb") as handle:
                         handle.read()
 
@@ -244,17 +258,26 @@ def main() -> None:
                 drop_from_page_cache([disk / name for name in names])
                 return timed(read)
 
-            ufs_plain = min(timed(plain) for _ in range(args.rounds))
-            for name in warm:  # the clients' and workers' one-time set-up, not timed
-                client.read(f"/data/{name}")
-                http.read(f"/data/{name}")
-            started = time.perf_counter()
-            cold = timed(through_cache)
-            until_cached(list(cluster.workers.values()), args.files * size + warm_bytes)
-            cold_cached = time.perf_counter() - started
+            workers = list(cluster.workers.values())
+            cold_rounds: list[tuple[float, float, float]] = []  # plain, cold, until cached
+            for files, warm_files in zip(cold_names, warm, strict=True):
+                best_plain = min(timed(partial(plain, data, files)) for _ in range(args.rounds))
+                # Misses of small files, not timed: the clients' and workers' one-time
+                # set-up, and every process at work again after the plain reads.
+                for name in warm_files:
+                    client.read(f"/data/{name}")
+                    http.read(f"/data/{name}")
+                started = time.perf_counter()
+                cold_round = timed(partial(through_cache, files))
+                done = len(cold_rounds) + 1
+                cached = done * args.files * size + done * WARM_OBJECTS * SMALL
+                until_cached(workers, cached)  # the next round starts with no fill pending
+                cold_rounds.append((best_plain, cold_round, time.perf_counter() - started))
+            ufs_plain, cold, cold_cached = (sum(c) for c in zip(*cold_rounds, strict=True))
+            cold_mb = len(cold_names) * total_mb
             disk_plain = from_disk(lambda: plain(disk))
             disk_cold = from_disk(lambda: [client.read(f"/disk/{name}") for name in names])
-            until_cached(list(cluster.workers.values()), 2 * args.files * size + warm_bytes)
+            until_cached(workers, (len(cold_names) + 1) * args.files * size + warm_bytes)
             hot = min(timed(through_cache) for _ in range(args.rounds))
             hot_http = min(timed(over_http) for _ in range(args.rounds))
             sendfile = min(timed(through_baseline) for _ in range(args.rounds))
@@ -294,9 +317,10 @@ def main() -> None:
         "raw_sendfile_MBps": round(total_mb / sendfile, 1),
         "hot_MBps": round(total_mb / hot, 1),
         "plain_disk_MBps": round(total_mb / disk, 1),
-        "cold_MBps": round(total_mb / cold, 1),
-        "cold_cached_MBps": round(total_mb / cold_cached, 1),
-        "plain_ufs_MBps": round(total_mb / ufs_plain, 1),
+        "cold_rounds": len(cold_names),
+        "cold_MBps": round(cold_mb / cold, 1),
+        "cold_cached_MBps": round(cold_mb / cold_cached, 1),
+        "plain_ufs_MBps": round(cold_mb / ufs_plain, 1),
         "cold_disk_MBps": round(total_mb / disk_cold, 1),
         "plain_disk_ufs_MBps": round(total_mb / disk_plain, 1),
         "random_4k_iops": round(args.random_reads / cached_random),
@@ -304,6 +328,7 @@ def main() -> None:
         "hot_http_vs_raw_sendfile": round(sendfile / hot_http, 3),
         "hot_vs_plain": round(disk / hot, 3),
         "cold_vs_plain_ufs": round(ufs_plain / cold, 3),
+        "cold_vs_plain_ufs_by_round": [round(p / c, 3) for p, c, _ in cold_rounds],
         "cold_cached_vs_plain_ufs": round(ufs_plain / cold_cached, 3),
         "cold_disk_vs_plain_disk_ufs": round(disk_plain / disk_cold, 3),
         "random_4k_vs_pread": round(pread_random / cached_random, 4),
@@ -321,6 +346,8 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     print(f"{args.files} files x {args.size_mib} MiB, {args.workers} worker(s)")
+    by_round = ", ".join(map(str, results["cold_vs_plain_ufs_by_round"]))
+    print(f"  cold rounds (each on its own files): {len(cold_names)}, each round: {by_round}")
     rows = [
         ("hot HTTP reads vs raw loopback sendfile", "hot_http_MBps", "raw_sendfile_MBps", "MB/s"),
         ("same-host hot reads vs plain local reads", "hot_MBps", "plain_disk_MBps", "MB/s"),

@@ -5,13 +5,21 @@ from __future__ import annotations
 import inspect
 import random
 import signal
+import threading
+from multiprocessing import Pipe
 
 import pytest
 
 from ringcache.cluster.errors import InvalidArgument
 from ringcache.cluster.index.file_index import FileIndex, FileRecord
 from ringcache.simulations.costs import IoMeter, NetworkModel, NodeModel
-from ringcache.simulations.index import FORWARDED, IndexProcess, KeptFileIndex
+from ringcache.simulations.index import (
+    FORWARDED,
+    IndexProcess,
+    KeptFileIndex,
+    _encoded,
+    serve_index,
+)
 
 ROOT = "sim://data"
 WORKERS = [f"worker-{n}" for n in range(4)]
@@ -172,3 +180,27 @@ def test_every_public_call_of_the_index_reaches_the_helper() -> None:
     handled = FORWARDED | {name for name in vars(IndexProcess) if not name.startswith("_")}
     assert public - {"open"} <= handled
     assert FORWARDED <= public
+
+
+def test_the_helper_answers_an_unpicklable_answer_with_an_error_and_serves_on(monkeypatch) -> None:
+    """`serve_index` itself, over a pipe in this process: requests queued ahead of the
+    index are served in order, an answer that does not pickle comes back as an error,
+    and the calls after it are still answered."""
+    monkeypatch.setattr(FileIndex, "usage", lambda self: lambda: None)  # no pickle for it
+    requests_in, requests_out = Pipe(duplex=False)
+    replies_in, replies_out = Pipe(duplex=False)
+    server = threading.Thread(target=serve_index, args=(requests_in, replies_out), daemon=True)
+    server.start()
+    record = (f"{ROOT}/a", 7, 1.0, None, 7)
+    requests_out.send_bytes(
+        _encoded((1, "apply_plain", ([("worker-0", [record], [], False)],), {}))
+    )
+    requests_out.send_bytes(_encoded((2, "usage", (), {})))
+    requests_out.send_bytes(_encoded((3, "holders", (f"{ROOT}/a",), {})))
+    ticket, ok, error = replies_in.recv()
+    assert (ticket, ok) == (2, False)
+    assert "unpicklable answer to usage" in str(error)
+    assert replies_in.recv() == (3, True, ["worker-0"])
+    requests_out.close()
+    server.join(timeout=10)
+    assert not server.is_alive()  # it stops once the other end goes away

@@ -219,39 +219,56 @@ def serve_stdio() -> None:
 def serve_index(incoming: Connection, outgoing: Connection) -> None:
     """A `FileIndex` in memory, serving requests in order until the other end goes away.
     A thread reads requests as they come, so a sender never waits for the index to finish
-    its earlier work. Writes are answered only when they fail."""
-    requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    its earlier work. Writes are answered only when they fail.
+
+    Requests wait in their encoded bytes and are decoded only when their turn comes: a
+    report batch of 200,000 files is about 12 MB as bytes and 50 MB decoded, and the
+    next batch arrives while the index applies the one before (at 1,000 workers and
+    1,000,000 files, the helper's peak RSS went from 0.69 GB to 0.63-0.64 GB)."""
+    requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
     def read() -> None:
         try:
             while True:
-                requests.put(_decoded(incoming.recv_bytes()))
+                requests.put(incoming.recv_bytes())
         except (EOFError, OSError):
             requests.put(None)
 
     threading.Thread(target=read, name="requests", daemon=True).start()
     index = FileIndex()
-    while (request := requests.get()) is not None:
-        ticket, name, args, kwargs = request
-        try:
-            if name == "apply_plain":
-                index.apply_reports(_records(args[0]))
-                continue
-            if name == "apply_worker_reports":
-                index.apply_worker_reports(args[0])
-                continue
-            if name not in FORWARDED:
-                raise AttributeError(f"FileIndex has no forwarded call {name!r}")
-            answer: tuple[int, bool, Any] = (ticket, True, getattr(index, name)(*args, **kwargs))
-        except Exception as exc:  # the caller raises it
-            answer = (ticket, False, exc)
+    while (message := requests.get()) is not None:
+        served = _served(index, message)
+        del message  # neither it nor its request is held while the next one waits
+        if served is None:
+            continue
+        name, answer = served
         try:
             outgoing.send(answer)
         except OSError:
             break  # nobody is listening any more
         except Exception as exc:  # an answer that does not pickle: say so instead
-            outgoing.send((ticket, False, RuntimeError(f"unpicklable answer to {name}: {exc!r}")))
+            error = RuntimeError(f"unpicklable answer to {name}: {exc!r}")
+            outgoing.send((answer[0], False, error))
+        del served, answer
     index.close()
+
+
+def _served(index: FileIndex, message: bytes) -> tuple[str, tuple[int, bool, Any]] | None:
+    """Request `message` done on `index`: the call's name and its answer, or None for a
+    write that succeeded (writes are answered only when they fail)."""
+    ticket, name, args, kwargs = _decoded(message)
+    try:
+        if name == "apply_plain":
+            index.apply_reports(_records(args[0]))
+            return None
+        if name == "apply_worker_reports":
+            index.apply_worker_reports(args[0])
+            return None
+        if name not in FORWARDED:
+            raise AttributeError(f"FileIndex has no forwarded call {name!r}")
+        return name, (ticket, True, getattr(index, name)(*args, **kwargs))
+    except Exception as exc:  # the caller raises it
+        return name, (ticket, False, exc)
 
 
 def _encoded(request: tuple) -> bytes:

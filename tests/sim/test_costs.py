@@ -142,3 +142,34 @@ def _sized_read(meter: IoMeter):
         return nbytes
 
     return read
+
+
+def test_a_call_s_request_waits_overlap_the_bytes_of_calls_ahead_of_it_on_the_nic():
+    network = NetworkModel(ufs_read_latency=0.5, ufs_metadata_latency=0)
+
+    def four_small_reads(meter: IoMeter):
+        def read() -> None:
+            for _ in range(4):
+                meter.ufs_read(25)  # 2 s of waits, 1 s of bytes, one after another
+
+        return read
+
+    def finish_times(with_a_big_read_ahead: bool) -> list[float]:
+        loop = VirtualTimeLoop()
+        meter = IoMeter(NodeModel(nic_bandwidth=100.0), network, None)
+        run_io = SimRunIo(meter, loop)
+
+        async def timed(call) -> float:
+            await run_io(call)
+            return loop.time()
+
+        async def main() -> list[float]:
+            calls = [_reader(meter, 100)] if with_a_big_read_ahead else []
+            return list(await asyncio.gather(*map(timed, [*calls, four_small_reads(meter)])))
+
+        return run_virtual(main(), loop)
+
+    # Alone: every wait, then every byte. Behind 1 s of another call's bytes on the NIC:
+    # its bytes finish at 2 s at best, its last wait after its own chain: 3 s, not 2 + 2.
+    assert finish_times(False) == [3.0]
+    assert finish_times(True) == [1.5, 3.0]

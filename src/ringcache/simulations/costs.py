@@ -98,6 +98,7 @@ class IoMeter:
         self.unmetered = 0
         self.received_from_peers = 0  # bytes of answers from peers (charged by the network)
         self._latency = 0.0
+        self._first_latency = 0.0  # the first request's wait of the call being metered
         self._disk_bytes = 0
         self._ufs_bytes = 0
         self._index_rows = 0
@@ -108,7 +109,7 @@ class IoMeter:
         self._count()
         # Of reads made `_in_flight` at once, each group waits its first byte together.
         if self._reads_overlapped % self._in_flight == 0:
-            self._latency += self.network.ufs_read_latency
+            self._wait(self.network.ufs_read_latency)
         self._reads_overlapped += 1
         self._ufs_bytes += nbytes
 
@@ -124,7 +125,12 @@ class IoMeter:
 
     def ufs_metadata(self) -> None:
         self._count()
-        self._latency += self.network.ufs_metadata_latency
+        self._wait(self.network.ufs_metadata_latency)
+
+    def _wait(self, latency: float) -> None:
+        if not self._latency:
+            self._first_latency = latency
+        self._latency += latency
 
     def disk_write(self, nbytes: int) -> None:
         self._count()
@@ -143,20 +149,35 @@ class IoMeter:
             self.unmetered += 1
 
     def settle(self, now: float) -> float:
-        """The delay for everything charged since the last settle; resets the charges."""
-        finish = now
-        if self._ufs_bytes:
-            finish = max(finish, self.nic.reserve(now, self._ufs_bytes))
+        """The delay for everything charged since the last settle; resets the charges.
+
+        A call's request latencies come one after another, as its calls were made, and its
+        own bytes stream between them: it takes at least `latency + own transfer time`.
+        Its bytes also queue on shared links (the NIC, the disk) behind other calls' bytes;
+        while those move, this call's waits for a first byte run alongside (a lane of a
+        batch waits on the UFS while the other lanes fill the NIC), so the queue costs it
+        only its first wait more. The delay is the larger of the two; a call alone on its
+        links gets exactly `latency + transfer time`.
+        """
+        finish = own = now
+        ufs, disk, rows = self._ufs_bytes, self._disk_bytes, self._index_rows
+        if ufs:
+            finish = max(finish, self.nic.reserve(now, ufs))
+            own = max(own, now + ufs / self.nic.bandwidth)
             if self.ufs_link is not None:
-                finish = max(finish, self.ufs_link.reserve(now, self._ufs_bytes))
-        if self._disk_bytes:
-            finish = max(finish, self.disk.reserve(now, self._disk_bytes))
-        if self._index_rows:
-            finish = max(finish, self.index.reserve(now, self._index_rows))
-        # Streaming: the NIC, the UFS and the disk work at once, so the slowest decides;
-        # request latencies come on top, one after another as the calls were made.
-        delay = (finish - now + self._latency) * self.node.slowdown
-        self._latency = 0.0
+                finish = max(finish, self.ufs_link.reserve(now, ufs))
+                own = max(own, now + ufs / self.ufs_link.bandwidth)
+        if disk:
+            finish = max(finish, self.disk.reserve(now, disk))
+            own = max(own, now + disk / self.disk.bandwidth)
+        if rows:
+            finish = max(finish, self.index.reserve(now, rows))
+            own = max(own, now + rows / self.index.bandwidth)
+        # Streaming: the NIC, the UFS and the disk work at once, so the slowest decides.
+        queued = finish - now + self._first_latency
+        alone = own - now + self._latency
+        delay = max(queued, alone) * self.node.slowdown
+        self._latency = self._first_latency = 0.0
         self._disk_bytes = self._ufs_bytes = self._index_rows = 0
         return delay
 

@@ -129,14 +129,19 @@ class RemoteLooking:
 
 
 class Meeting(RemoteLooking):
-    """A remote-looking UFS whose first reads wait until `parties` of them run at once."""
+    """A remote-looking UFS whose first `parties` reads wait until all of them run at once."""
 
     def __init__(self, ufs: Any, parties: int) -> None:
         super().__init__(ufs)
         self.meet = threading.Barrier(parties, timeout=10)
+        self.arrived = 0
+        self.lock = threading.Lock()
 
     def read(self, uri: str, offset: int = 0, length: int | None = None) -> bytes:
-        if not self.meet.broken and len(self.reads) < self.meet.parties:
+        with self.lock:
+            self.arrived += 1
+            first = self.arrived <= self.meet.parties
+        if first:
             self.meet.wait()
         return super().read(uri, offset, length)
 

@@ -106,10 +106,14 @@ class IoMeter:
         self._reads_overlapped = 0
 
     def ufs_read(self, nbytes: int) -> None:
-        self._count()
+        if not self.active:
+            self.unmetered += 1
         # Of reads made `_in_flight` at once, each group waits its first byte together.
-        if self._reads_overlapped % self._in_flight == 0:
-            self._wait(self.network.ufs_read_latency)
+        if self._in_flight == 1 or self._reads_overlapped % self._in_flight == 0:
+            latency = self.network.ufs_read_latency
+            if not self._latency:
+                self._first_latency = latency
+            self._latency += latency
         self._reads_overlapped += 1
         self._ufs_bytes += nbytes
 

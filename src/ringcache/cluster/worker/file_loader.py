@@ -138,6 +138,12 @@ class FileLoader:
         """Read pages `[run_start, run_stop)` in growing ranges, a few in flight, and keep
         them in order; the priority still to record (None once pages were kept)."""
         page_size, size, fetcher = self.page_size, version.size, self.fetcher
+        if run_stop - run_start <= UFS_RUN_PAGES:  # most files: one read, none to read ahead
+            if throttle is not None:
+                throttle.consume(min(size, run_stop * page_size) - run_start * page_size)
+            pages = fetcher.read(ufs, uri, version, run_start, run_stop)
+            fetcher.keep(uri, version, run_start, pages, priority)
+            return None
 
         def read(pages: tuple[int, int]) -> list[memoryview]:
             start, stop = pages

@@ -19,6 +19,7 @@ from .clock import Clock, RealClock
 from .index.file_index import FileIndex
 from .ring.cache import RingCache
 from .ufs.filesystem import ConfinedUfsFactory, UfsFactory
+from .ufs.read_ahead import ReadAhead, ThreadedReadAhead
 
 RunIo = Callable[..., Awaitable[Any]]
 StoreFactory = Callable[[Path, int, int], PageStore]
@@ -38,5 +39,8 @@ class Environment:
     # How blocking code (a bandwidth throttle in an I/O thread) waits: really, or, in the
     # simulator, by charging virtual time to the call's cost.
     blocking_sleep: Callable[[float], None] = time.sleep
+    # How a worker keeps a few of a large file's ranged UFS reads in flight: on threads, or,
+    # in the simulator, inline with their waits overlapped in virtual time.
+    read_ahead: ReadAhead = field(default_factory=ThreadedReadAhead)
     # Rings built from the members a coordinator sent, kept by fingerprint.
     rings: RingCache = field(default_factory=RingCache)

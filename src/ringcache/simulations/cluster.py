@@ -31,7 +31,7 @@ from ..cluster.registry.memory_backend import MemoryBackend
 from ..cluster.ring.cache import RingCache
 from ..cluster.ring.policy import RingPolicy
 from ..cluster.worker.worker import Worker
-from .costs import IoMeter, Link, NodeModel, SimRunIo
+from .costs import IoMeter, Link, MeteredReadAhead, NodeModel, SimRunIo
 from .index import PROCESS_FROM_FILES, IndexProcess, KeptFileIndex
 from .loop import VirtualClock, VirtualTimeLoop, cancel_pending
 from .namespace import SimNamespace
@@ -81,6 +81,7 @@ class SimNode:
             index_factory=cluster.open_index,
             random=cluster.spec.rng(f"env:{name}"),
             rings=cluster.rings,
+            read_ahead=MeteredReadAhead(self.meter),
         )
         self.endpoint: Endpoint | None = None
         self.worker: Worker | None = None

@@ -13,13 +13,15 @@ Page bytes a worker receives from a peer are queued on its NIC by the network
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .loop import virtual_sleep
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 @dataclass(frozen=True)
@@ -96,18 +98,43 @@ class IoMeter:
         self.unmetered = 0
         self.received_from_peers = 0  # bytes of answers from peers (charged by the network)
         self._latency = 0.0
+        self._first_latency = 0.0  # the first request's wait of the call being metered
         self._disk_bytes = 0
         self._ufs_bytes = 0
         self._index_rows = 0
+        self._in_flight = 1  # UFS reads made at once (see `overlapping`)
+        self._reads_overlapped = 0
 
     def ufs_read(self, nbytes: int) -> None:
-        self._count()
-        self._latency += self.network.ufs_read_latency
+        if not self.active:
+            self.unmetered += 1
+        # Of reads made `_in_flight` at once, each group waits its first byte together.
+        if self._in_flight == 1 or self._reads_overlapped % self._in_flight == 0:
+            latency = self.network.ufs_read_latency
+            if not self._latency:
+                self._first_latency = latency
+            self._latency += latency
+        self._reads_overlapped += 1
         self._ufs_bytes += nbytes
+
+    @contextmanager
+    def overlapping(self, in_flight: int) -> Iterator[None]:
+        """UFS reads made inside are `in_flight` at a time: their request latencies overlap,
+        so each `in_flight` of them pays one; their bytes still queue on the NIC whole."""
+        self._in_flight, self._reads_overlapped = max(1, in_flight), 0
+        try:
+            yield
+        finally:
+            self._in_flight, self._reads_overlapped = 1, 0
 
     def ufs_metadata(self) -> None:
         self._count()
-        self._latency += self.network.ufs_metadata_latency
+        self._wait(self.network.ufs_metadata_latency)
+
+    def _wait(self, latency: float) -> None:
+        if not self._latency:
+            self._first_latency = latency
+        self._latency += latency
 
     def disk_write(self, nbytes: int) -> None:
         self._count()
@@ -126,22 +153,50 @@ class IoMeter:
             self.unmetered += 1
 
     def settle(self, now: float) -> float:
-        """The delay for everything charged since the last settle; resets the charges."""
-        finish = now
-        if self._ufs_bytes:
-            finish = max(finish, self.nic.reserve(now, self._ufs_bytes))
+        """The delay for everything charged since the last settle; resets the charges.
+
+        A call's request latencies come one after another, as its calls were made, and its
+        own bytes stream between them: it takes at least `latency + own transfer time`.
+        Its bytes also queue on shared links (the NIC, the disk) behind other calls' bytes;
+        while those move, this call's waits for a first byte run alongside (a lane of a
+        batch waits on the UFS while the other lanes fill the NIC), so the queue costs it
+        only its first wait more. The delay is the larger of the two; a call alone on its
+        links gets exactly `latency + transfer time`.
+        """
+        finish = own = now
+        ufs, disk, rows = self._ufs_bytes, self._disk_bytes, self._index_rows
+        if ufs:
+            finish = max(finish, self.nic.reserve(now, ufs))
+            own = max(own, now + ufs / self.nic.bandwidth)
             if self.ufs_link is not None:
-                finish = max(finish, self.ufs_link.reserve(now, self._ufs_bytes))
-        if self._disk_bytes:
-            finish = max(finish, self.disk.reserve(now, self._disk_bytes))
-        if self._index_rows:
-            finish = max(finish, self.index.reserve(now, self._index_rows))
-        # Streaming: the NIC, the UFS and the disk work at once, so the slowest decides;
-        # request latencies come on top, one after another as the calls were made.
-        delay = (finish - now + self._latency) * self.node.slowdown
-        self._latency = 0.0
+                finish = max(finish, self.ufs_link.reserve(now, ufs))
+                own = max(own, now + ufs / self.ufs_link.bandwidth)
+        if disk:
+            finish = max(finish, self.disk.reserve(now, disk))
+            own = max(own, now + disk / self.disk.bandwidth)
+        if rows:
+            finish = max(finish, self.index.reserve(now, rows))
+            own = max(own, now + rows / self.index.bandwidth)
+        # Streaming: the NIC, the UFS and the disk work at once, so the slowest decides.
+        queued = finish - now + self._first_latency
+        alone = own - now + self._latency
+        delay = max(queued, alone) * self.node.slowdown
+        self._latency = self._first_latency = 0.0
         self._disk_bytes = self._ufs_bytes = self._index_rows = 0
         return delay
+
+
+class MeteredReadAhead:
+    """The simulator's `ReadAhead`: the calls run inline, one after another, their UFS
+    reads charged to `meter` as `in_flight` at a time (see `IoMeter.overlapping`)."""
+
+    def __init__(self, meter: IoMeter) -> None:
+        self.meter = meter
+
+    def __call__(self, call: Callable[[A], T], items: Sequence[A], in_flight: int) -> Iterator[T]:
+        with self.meter.overlapping(in_flight):
+            answers = [call(item) for item in items]  # views of one zero buffer: no memory
+        return iter(answers)
 
 
 class SimRunIo:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 from ringcache.cluster.policies import CacheRule, FilterRule, PriorityRule, QuotaRule
 from ringcache.cluster.ufs.filesystem import ufs_for
-from ringcache.cluster.worker.file_loader import UFS_RUN_MOST_PAGES, UFS_RUN_PAGES, growing_ranges
+from ringcache.cluster.worker.file_loader import (
+    UFS_READS_IN_FLIGHT,
+    UFS_RUN_MOST_PAGES,
+    UFS_RUN_PAGES,
+    growing_ranges,
+)
 
 from .fakes import PAGE, Parts
 
@@ -122,6 +128,24 @@ class RemoteLooking:
         return self.ufs.read(uri, offset, length)
 
 
+class Meeting(RemoteLooking):
+    """A remote-looking UFS whose first `parties` reads wait until all of them run at once."""
+
+    def __init__(self, ufs: Any, parties: int) -> None:
+        super().__init__(ufs)
+        self.meet = threading.Barrier(parties, timeout=10)
+        self.arrived = 0
+        self.lock = threading.Lock()
+
+    def read(self, uri: str, offset: int = 0, length: int | None = None) -> bytes:
+        with self.lock:
+            self.arrived += 1
+            first = self.arrived <= self.meet.parties
+        if first:
+            self.meet.wait()
+        return super().read(uri, offset, length)
+
+
 def test_a_large_remote_file_is_read_in_ranges_that_grow_to_a_bound(tmp_path: Path, run) -> None:
     pages = UFS_RUN_PAGES + 2 * UFS_RUN_PAGES + 3 * UFS_RUN_MOST_PAGES + 5
     parts = Parts(tmp_path, capacity=(pages + 1) * PAGE)
@@ -137,15 +161,54 @@ def test_a_large_remote_file_is_read_in_ranges_that_grow_to_a_bound(tmp_path: Pa
     run(parts.mounts.refresh())
     (answer,) = run(parts.loads.load_batch(["/data/big.bin"]))
     assert (answer.status, answer.bytes) == ("LOADED", len(data))
-    sizes = [length // PAGE for _, length in opened[0].reads[:-1]]
+    reads = sorted(opened[0].reads)  # a few in flight at once: made in any order
+    sizes = [length // PAGE for _, length in reads[:-1]]
     assert sizes == [UFS_RUN_PAGES, 2 * UFS_RUN_PAGES] + [UFS_RUN_MOST_PAGES] * 3
-    offsets = [offset for offset, _ in opened[0].reads]
-    assert offsets == sorted(offsets) and offsets[0] == 0
-    last_offset, last_length = opened[0].reads[-1]
+    following = zip(reads, reads[1:], strict=False)
+    assert all(offset + length == after for (offset, length), (after, _) in following)
+    assert reads[0][0] == 0
+    last_offset, last_length = reads[-1]
     assert last_offset + last_length == len(data)  # every byte asked once, in order
     assert parts.store.file_info(uri).complete
     assert run(parts.reads.read("/data/big.bin")) == data
     assert parts.counters["misses"] == 0  # all from the cache
+
+
+def test_a_large_remote_file_s_reads_are_in_flight_together(tmp_path: Path, run) -> None:
+    pages = UFS_RUN_PAGES + UFS_READS_IN_FLIGHT * UFS_RUN_MOST_PAGES
+    parts = Parts(tmp_path, capacity=(pages + 1) * PAGE)
+    data = os.urandom(pages * PAGE - 3)
+    parts.write("big.bin", data)
+    opened: list[Meeting] = []
+
+    def remote(root: str, options: dict[str, Any]) -> Meeting:
+        opened.append(Meeting(ufs_for(root, options), UFS_READS_IN_FLIGHT))
+        return opened[-1]
+
+    parts.loads.ufs_factory = remote
+    run(parts.mounts.refresh())
+    (answer,) = run(parts.loads.load_batch(["/data/big.bin"]))
+    assert (answer.status, answer.bytes) == ("LOADED", len(data))
+    assert not opened[0].meet.broken  # the first reads waited for each other: all at once
+    assert run(parts.reads.read("/data/big.bin")) == data
+
+
+def test_a_failed_range_of_a_large_file_leaves_nothing_cached(tmp_path: Path, run) -> None:
+    pages = UFS_RUN_PAGES + UFS_READS_IN_FLIGHT * UFS_RUN_MOST_PAGES
+    parts = Parts(tmp_path, capacity=(pages + 1) * PAGE)
+    uri = parts.write("big.bin", os.urandom(pages * PAGE))
+
+    class FailsLater(RemoteLooking):
+        def read(self, uri: str, offset: int = 0, length: int | None = None) -> bytes:
+            if offset >= (UFS_RUN_PAGES + UFS_RUN_MOST_PAGES) * PAGE:
+                raise OSError("connection reset")
+            return super().read(uri, offset, length)
+
+    parts.loads.ufs_factory = lambda root, options: FailsLater(ufs_for(root, options))
+    run(parts.mounts.refresh())
+    (answer,) = run(parts.loads.load_batch(["/data/big.bin"]))
+    assert (answer.status, answer.reason) == ("FAILED", "UFS_READ_FAILED")
+    assert parts.store.file_info(uri) is None
 
 
 def test_growing_ranges_cover_a_run_once_in_order() -> None:

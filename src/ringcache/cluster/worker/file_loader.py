@@ -13,6 +13,7 @@ from ..policies import CacheRule
 from ..policies.quota_check import quota_failure
 from ..results import FileResult, filtered, loaded, skipped
 from ..ufs.filesystem import FileVersion, UnderFileSystem
+from ..ufs.read_ahead import ReadAhead
 from .freshness import expired
 from .page_fetch import PageFetcher
 from .quota import QuotaAdmission
@@ -21,11 +22,13 @@ from .throttle import Throttle
 
 LOADED_BY_MEMORY = 100_000  # files remembered per worker as loaded by which job
 # Pages per ranged UFS read of a load: the first read of a run asks for UFS_RUN_PAGES, each
-# next one for twice as many, up to UFS_RUN_MOST_PAGES. A small file costs one modest read;
-# a large one pays its UFS's latency (tens of ms an S3 GET) a few times, not once per 8 MiB,
-# with at most UFS_RUN_MOST_PAGES pages in memory per lane.
+# next one for twice as many, up to UFS_RUN_MOST_PAGES; UFS_READS_IN_FLIGHT of a file's reads
+# run at once. A small file costs one modest read; a large one pays its UFS's latency (tens
+# of ms an S3 GET) once per UFS_READS_IN_FLIGHT reads, not once per read, with at most
+# UFS_READS_IN_FLIGHT * UFS_RUN_MOST_PAGES pages in memory per lane.
 UFS_RUN_PAGES = 8
-UFS_RUN_MOST_PAGES = 32
+UFS_RUN_MOST_PAGES = 16
+UFS_READS_IN_FLIGHT = 4
 
 
 class FileLoader:
@@ -46,13 +49,16 @@ class FileLoader:
         fetcher: PageFetcher,
         clock: Clock,
         page_size: int,
+        read_ahead: ReadAhead,
     ) -> None:
+        """`read_ahead` runs a file's ranged reads a few at once."""
         self.store = store
         self.rules = rules
         self.quota = quota
         self.fetcher = fetcher
         self.clock = clock
         self.page_size = page_size
+        self.read_ahead = read_ahead
         self._loaded_by: OrderedDict[str, str] = OrderedDict()
 
     def load(
@@ -107,13 +113,9 @@ class FileLoader:
                 self.fetcher.copy_local(local, uri, version, missing, throttle, priority)
                 missing = []
             for run_start, run_stop in missing:
-                for start, stop in growing_ranges(run_start, run_stop):
-                    if throttle is not None:
-                        throttle.consume(
-                            min(version.size, stop * self.page_size) - start * self.page_size
-                        )
-                    self.fetcher.fetch(ufs, uri, version, start, stop, priority=priority)
-                    priority = None  # recorded: a rule changed since is the enforcer's to apply
+                priority = self._fetch_run(
+                    ufs, uri, version, run_start, run_stop, throttle, priority
+                )
         except BaseException:
             store.remove_file(uri)  # no half-loaded file left behind to look cached
             raise
@@ -122,6 +124,39 @@ class FileLoader:
             while len(self._loaded_by) > LOADED_BY_MEMORY:
                 self._loaded_by.popitem(last=False)
         return loaded(uri, version.size)
+
+    def _fetch_run(
+        self,
+        ufs: UnderFileSystem,
+        uri: str,
+        version: FileVersion,
+        run_start: int,
+        run_stop: int,
+        throttle: Throttle | None,
+        priority: str | None,
+    ) -> str | None:
+        """Read pages `[run_start, run_stop)` in growing ranges, a few in flight, and keep
+        them in order; the priority still to record (None once pages were kept)."""
+        page_size, size, fetcher = self.page_size, version.size, self.fetcher
+        if run_stop - run_start <= UFS_RUN_PAGES:  # most files: one read, none to read ahead
+            if throttle is not None:
+                throttle.consume(min(size, run_stop * page_size) - run_start * page_size)
+            pages = fetcher.read(ufs, uri, version, run_start, run_stop)
+            fetcher.keep(uri, version, run_start, pages, priority)
+            return None
+
+        def read(pages: tuple[int, int]) -> list[memoryview]:
+            start, stop = pages
+            if throttle is not None:
+                throttle.consume(min(size, stop * page_size) - start * page_size)
+            return fetcher.read(ufs, uri, version, start, stop)
+
+        ranges = list(growing_ranges(run_start, run_stop))
+        answers = self.read_ahead(read, ranges, UFS_READS_IN_FLIGHT)
+        for (start, _), pages in zip(ranges, answers, strict=True):
+            fetcher.keep(uri, version, start, pages, priority)
+            priority = None  # recorded: a rule changed since is the enforcer's to apply
+        return priority
 
 
 def growing_ranges(start: int, stop: int) -> Iterator[tuple[int, int]]:

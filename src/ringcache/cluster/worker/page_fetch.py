@@ -29,23 +29,6 @@ class PageFetcher:
         self.clock = clock
         self.page_size = page_size
 
-    def fetch(
-        self,
-        ufs: UnderFileSystem,
-        uri: str,
-        version: FileVersion,
-        start: int,
-        stop: int,
-        keep: bool = True,
-        priority: str | None = None,
-    ) -> list[memoryview]:
-        """Read pages `[start, stop)` from the UFS in one ranged read, in order; cache them
-        if `keep` (recording the file at `version`, at `priority` if new)."""
-        pages = self.read(ufs, uri, version, start, stop)
-        if keep:
-            self.keep(uri, version, start, pages, priority)
-        return pages
-
     def read(
         self, ufs: UnderFileSystem, uri: str, version: FileVersion, start: int, stop: int
     ) -> list[memoryview]:

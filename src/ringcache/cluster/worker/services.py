@@ -74,7 +74,7 @@ class WorkerServices:
         clock, run_io, page_size = env.clock, env.run_io, config.page_size
         quota = QuotaAdmission(store, clock, run_io, watch)
         fetcher = PageFetcher(store, clock, page_size)
-        loader = FileLoader(store, watch, quota, fetcher, clock, page_size)
+        loader = FileLoader(store, watch, quota, fetcher, clock, page_size, env.read_ahead)
         throttles = Throttles(clock.now, env.blocking_sleep)
         holdings = Holdings(store, mounts)
         max_lanes = config.max_batch_concurrency

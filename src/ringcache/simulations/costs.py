@@ -106,14 +106,10 @@ class IoMeter:
         self._reads_overlapped = 0
 
     def ufs_read(self, nbytes: int) -> None:
-        if not self.active:
-            self.unmetered += 1
+        self._count()
         # Of reads made `_in_flight` at once, each group waits its first byte together.
         if self._in_flight == 1 or self._reads_overlapped % self._in_flight == 0:
-            latency = self.network.ufs_read_latency
-            if not self._latency:
-                self._first_latency = latency
-            self._latency += latency
+            self._wait(self.network.ufs_read_latency)
         self._reads_overlapped += 1
         self._ufs_bytes += nbytes
 

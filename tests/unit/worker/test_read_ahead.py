@@ -19,6 +19,7 @@ def ahead():
 
 def test_answers_come_in_order_with_at_most_in_flight_calls_running(ahead) -> None:
     lock = threading.Lock()
+    meet = threading.Barrier(3, timeout=10)  # the first three run together: `most` is 3
     running, most = 0, 0
 
     def call(item: int) -> int:
@@ -26,13 +27,15 @@ def test_answers_come_in_order_with_at_most_in_flight_calls_running(ahead) -> No
         with lock:
             running += 1
             most = max(most, running)
+        if item < 3:
+            meet.wait()
         time.sleep(0.01 * (item % 3))  # later items may finish first
         with lock:
             running -= 1
         return item * 10
 
     assert list(ahead(call, list(range(20)), 3)) == [item * 10 for item in range(20)]
-    assert 1 < most <= 3
+    assert most == 3  # never a fourth while three were in flight
 
 
 def test_calls_in_flight_run_together(ahead) -> None:

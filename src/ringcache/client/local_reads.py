@@ -179,9 +179,7 @@ class LocalReads:
         size = held.size
         start = offset if offset < size else size
         end = size if length is None or start + length > size else start + length
-        data = os.pread(held.fd, end - start, held.base + start)
-        if len(data) != end - start:
-            data = _pread_all(held.fd, end - start, held.base + start)
+        data = _pread_all(held.fd, end - start, held.base + start)
         return data if begun(held.shared) == held.epoch else None
 
     def _socket(self, name: str) -> socket.socket | None:

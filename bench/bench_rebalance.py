@@ -23,7 +23,7 @@
    TCP work (the sender's, which also runs the receiving side of the stack, then the
    receiver's splice) costs about as much CPU per byte again as the copy into the page
    cache itself, so with two cores a peer copy of large files cannot reach a page-cached
-   UFS reload: this ratio is its ceiling (measured 0.4-0.55 for 16 MiB files).
+   UFS reload: this ratio is its ceiling (0.45-0.75 for 16 MiB files on a 2-core host).
    `peer_vs_ufs_median` is the median of the rounds' own ratios (robust to a round another
    process slowed). Every timed copy starts after `sync`: with gigabytes written before
    (by this run or another), the kernel's writeback slows page-cache writes several times

@@ -1,7 +1,7 @@
 """Rebalance on a real Ray cluster, measured side by side in one run.
 
     .venv/bin/python bench/bench_rebalance.py [--workers 3] [--files 600] [--kib 256]
-        [--rounds 4] [--over-http]
+        [--rounds 10] [--over-http]
 
 1. Bytes moved when one worker joins N, against the ideal: the bytes whose owner changed
    (and the 1/(N+1) share a perfect ring would move).
@@ -16,6 +16,18 @@
    bound of any copy whose bytes land in user space (as an HTTP receiver's do where splice
    is not available): the same files read with `pread` and written with `pwrite` to new
    files, against `copy_file_range`.
+   Beside those, the bound of any copy over TCP on this host (`loopback_vs_copy_file_range`):
+   the same files sent by `sendfile` over 127.0.0.1 on two connections at once and spliced
+   into new files by the workers' receiver (`page_io.SocketStream`), no HTTP, store or
+   actor in the way, against `copy_file_range` on two threads. Over loopback the kernel's
+   TCP work (the sender's, which also runs the receiving side of the stack, then the
+   receiver's splice) costs about as much CPU per byte again as the copy into the page
+   cache itself, so with two cores a peer copy of large files cannot reach a page-cached
+   UFS reload: this ratio is its ceiling (0.45-0.75 for 16 MiB files on a 2-core host).
+   `peer_vs_ufs_median` is the median of the rounds' own ratios (robust to a round another
+   process slowed). Every timed copy starts after `sync`: with gigabytes written before
+   (by this run or another), the kernel's writeback slows page-cache writes several times
+   over, whichever side is running then.
 3. A rebalance limited by `loadBandwidth` against an unlimited one of the same data.
 """
 
@@ -24,14 +36,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import statistics
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ray
 
 from ringcache.actors.bootstrap import add_worker, start_cluster, stop_cluster
+from ringcache.cluster.cache.page_io import SocketStream, StreamRange, write_all
 from ringcache.cluster.ring.hash_ring import HashRing
 from ringcache.config import ClusterConfig, WorkerConfig
 
@@ -74,10 +90,75 @@ def user_space_bound(files: list[str], scratch: Path, rounds: int) -> float:
     seconds = {True: 0.0, False: 0.0}
     for round_number in range(rounds):
         for in_kernel in (True, False) if round_number % 2 == 0 else (False, True):
+            os.sync()
             start = time.perf_counter()
             copy_files(files, scratch / f"{in_kernel}{round_number}", in_kernel)
             seconds[in_kernel] += time.perf_counter() - start
     return seconds[True] / seconds[False]
+
+
+def loopback_copies(files: list[str], out: Path, lanes: int) -> None:
+    """Each file sent by `sendfile` over a 127.0.0.1 connection (one per lane, a thread
+    sending on each) and spliced into a new file under `out` by `SocketStream`."""
+    out.mkdir(parents=True)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        address = listener.getsockname()
+        pairs = []
+        for _ in range(lanes):  # one at a time: the connection accepted is the one made
+            client = socket.create_connection(address)
+            pairs.append((client, listener.accept()[0]))
+
+    def send(connection: socket.socket, mine: list[str]) -> None:
+        for name in mine:
+            with open(name, "rb") as source:
+                size, sent = os.fstat(source.fileno()).st_size, 0
+                while sent < size:
+                    sent += os.sendfile(connection.fileno(), source.fileno(), sent, size - sent)
+
+    def receive(connection: socket.socket, lane: int, mine: list[str]) -> None:
+        for i, name in enumerate(mine):
+            size = os.stat(name).st_size
+            stream = SocketStream(connection, bytearray(), size)
+            target = os.open(out / f"{lane}-{i}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            try:
+                write_all(target, StreamRange(stream, 0, size), 0)
+            finally:
+                os.close(target)
+
+    with ThreadPoolExecutor(2 * lanes) as pool:
+        done = []
+        for lane, (client, served) in enumerate(pairs):
+            mine = files[lane::lanes]
+            done += [pool.submit(send, served, mine), pool.submit(receive, client, lane, mine)]
+        for future in done:
+            future.result()
+    for client, served in pairs:
+        client.close()
+        served.close()
+
+
+def loopback_bound(files: list[str], scratch: Path, rounds: int, lanes: int = 2) -> float:
+    """Seconds of `copy_file_range` copies over seconds of loopback copies of `files`,
+    `lanes` at a time each, each way first in half the rounds."""
+    seconds = {True: 0.0, False: 0.0}
+
+    def in_kernel(out: Path) -> None:
+        out.mkdir(parents=True)
+        with ThreadPoolExecutor(lanes) as pool:
+            parts = [(files[lane::lanes], out / str(lane)) for lane in range(lanes)]
+            list(pool.map(lambda part: copy_files(*part, True), parts))
+
+    for round_number in range(rounds):
+        for over_tcp in (True, False) if round_number % 2 == 0 else (False, True):
+            out = scratch / f"loopback{over_tcp}{round_number}"
+            os.sync()
+            start = time.perf_counter()
+            if over_tcp:
+                loopback_copies(files, out, lanes)
+            else:
+                in_kernel(out)
+            seconds[over_tcp] += time.perf_counter() - start
+    return seconds[False] / seconds[True]
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -94,7 +175,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--files", type=int, default=600)
     parser.add_argument("--kib", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=4, help="peer/UFS rounds, alternated")
+    parser.add_argument("--rounds", type=int, default=10, help="peer/UFS rounds, alternated")
     parser.add_argument("--bandwidth", default="4MB", help="loadBandwidth of the limited run")
     parser.add_argument(
         "--over-http",
@@ -141,6 +222,8 @@ def main() -> None:
 
             # peer -> worker against UFS -> worker for the files the new worker now owns
             mine = [p for p in paths if after.owners(p)[0] == new.name]
+            if not mine:  # the ring gave the new worker none of so few files
+                raise SystemExit("no file moved to the new worker: run again, or with more --files")
             holders = {p: before.owners(p)[0] for p in mine}
             entries = [(p, size, os.stat(p[7:]).st_mtime, None, [holders[p]]) for p in mine]
             seconds: dict[str, list[float]] = {"peer": [], "ufs": []}
@@ -158,6 +241,7 @@ def main() -> None:
                 for source in order:
                     new.call_sync("prune_batch", mine, {})
                     batch = entries if source == "peer" else [(*e[:4], []) for e in entries]
+                    os.sync()  # each round starts clean: none slowed by writeback begun before
                     start, used, mine_used = (
                         time.perf_counter(),
                         cpu_seconds(pids),
@@ -172,6 +256,7 @@ def main() -> None:
             peer_seconds, ufs_seconds = sum(seconds["peer"]), sum(seconds["ufs"])
             local = [p[len("file://") :] for p in mine]
             bound = user_space_bound(local, root / "copies", args.rounds)
+            loopback = loopback_bound(local, root / "loopback", args.rounds)
 
             # a bandwidth-limited rebalance of the same moves, against the unlimited one
             new.call_sync("prune_batch", mine, {})
@@ -202,12 +287,20 @@ def main() -> None:
                 "rebalance_seconds": round(rebalance_seconds, 2),
                 "rounds": args.rounds,
                 "peer_path": "http" if args.over_http else "same-host hand-over",
+                "moved_to_new_worker_files": len(mine),
                 "moved_to_new_worker_bytes": mine_bytes,
                 "peer_seconds": [round(t, 3) for t in seconds["peer"]],
                 "ufs_seconds": [round(t, 3) for t in seconds["ufs"]],
                 "peer_MBps": round(args.rounds * mine_bytes / peer_seconds / 1e6, 1),
                 "ufs_MBps": round(args.rounds * mine_bytes / ufs_seconds / 1e6, 1),
                 "peer_vs_ufs": round(ufs_seconds / peer_seconds, 3),
+                "peer_vs_ufs_median": round(
+                    statistics.median(
+                        u / p for p, u in zip(seconds["peer"], seconds["ufs"], strict=True)
+                    ),
+                    3,
+                ),
+                "loopback_vs_copy_file_range": round(loopback, 3),
                 "user_space_copy_vs_copy_file_range": round(bound, 3),
                 "peer_cpu_seconds": round(cpu["peer"], 2),
                 "peer_cpu_seconds_of_receiver": round(cpu["receiver"], 2),

@@ -15,6 +15,10 @@ from typing import NoReturn
 from ..cluster.cache.model import PageSpan
 
 COPY_BELOW = 64 * 1024  # smaller spans are copied: cheaper than a sendfile's set-up
+# Larger spans go out uncorked but for their last byte: TCP_CORK held through a bulk
+# `sendfile` cost the sender half again its CPU per byte (and the receiver a tenth more)
+# over loopback, four 16 MiB files at a time from one peer.
+UNCORKED_FROM = 1 << 20
 
 
 class SpanSender:
@@ -50,17 +54,20 @@ class SpanSender:
         shared = self.writer.get_extra_info("socket")
         self.sock = socket.socket(fileno=os.dup(shared.fileno()))
         self.sock.setblocking(False)  # as the transport's (whatever the default timeout)
-        with contextlib.suppress(OSError):  # partial segments wait for the next span
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        self._cork(True)  # partial segments wait for the next span
 
     def close(self) -> None:
         """Let go of the socket: what is held back goes out (once aborted, the spans that
         went whole before, then the connection's end, mid-answer)."""
         if self.sock is not None:
-            with contextlib.suppress(OSError):
-                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+            self._cork(False)
             self.sock.close()
             self.sock = None
+
+    def _cork(self, on: bool) -> None:
+        """Hold partial segments back (on), or send what is held and stop holding (off)."""
+        with contextlib.suppress(OSError):
+            self._socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
 
     async def send_bytes(self, data: bytes) -> None:
         view = memoryview(data)
@@ -89,7 +96,12 @@ class SpanSender:
                     self._abort("a page was dropped while read")
                 await self.send_bytes(data)
                 return
+            uncorked = span.length >= UNCORKED_FROM
+            if uncorked:
+                self._cork(False)
             await self._send_file(fd, span.offset, span.length - 1)
+            if uncorked:
+                self._cork(True)  # the last byte waits for the next span, or `close`
             if not valid():
                 self._abort("a page was dropped while sent")
             await self._send_file(fd, span.offset + span.length - 1, 1)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from ringcache.cluster.cache.model import PageSpan
-from ringcache.dataserver.span_sender import SpanSender
+from ringcache.dataserver.span_sender import UNCORKED_FROM, SpanSender
 
-DATA = os.urandom(600 * 1024)
+DATA = os.urandom(UNCORKED_FROM + 300 * 1024)  # room for a span sent uncorked
 AHEAD = b"A" * (4 << 20)  # more than a socket takes at once: the transport keeps the rest
 
 
@@ -59,15 +59,18 @@ def test_spans_go_out_after_what_the_transport_buffered(tmp_path: Path) -> None:
             await sender.send_span(PageSpan(path, 10, 300 * 1024), lambda: True)
             await sender.send_span(PageSpan(path, 0, 0), lambda: True)
             await sender.send_span(PageSpan(path, 5, 1000), lambda: True)  # copied
+            await sender.send_span(PageSpan(path, 7, UNCORKED_FROM), lambda: True)  # uncorked
+            await sender.send_span(PageSpan(path, 3, 70 * 1024), lambda: True)
         finally:
             sender.close()
 
     received, raised = exchange(tmp_path, answer)
     assert raised is None
-    assert received == AHEAD + DATA[10 : 10 + 300 * 1024] + DATA[5:1005]
+    expected = DATA[10 : 10 + 300 * 1024] + DATA[5:1005] + DATA[7 : 7 + UNCORKED_FROM]
+    assert received == AHEAD + expected + DATA[3 : 3 + 70 * 1024]
 
 
-@pytest.mark.parametrize("length", [1000, 300 * 1024])
+@pytest.mark.parametrize("length", [1000, 300 * 1024, UNCORKED_FROM])
 def test_a_span_failing_its_check_ends_the_answer_before_its_last_byte(
     tmp_path: Path, length: int
 ) -> None:

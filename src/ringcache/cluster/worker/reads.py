@@ -220,6 +220,12 @@ class Reads:
                 store.remove_file(uri)  # cached before the rule came: never served again
             return self._read_through(ufs, uri, offset, length), None, None, None
         info, status = self.freshness.servable(ufs, uri, policies, now)
+        local = None  # where a local UFS file holds the bytes, if it may be answered so
+        if spans and (info is None or not info.cached_bytes):
+            if info is None and status is None and ufs.scheme == "file":
+                local, status = ufs.stat_local(uri)  # its real path checked once for both
+            else:
+                local = ufs.local_path(uri)
         version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
         size = version.size
@@ -234,7 +240,6 @@ class Reads:
                 self.counters["hits"] += len(wanted)
                 self.counters["bytesFromCache"] += len(hit)
                 return hit, None, version, None
-        local = ufs.local_path(uri) if spans and (info is None or not info.cached_bytes) else None
         more = None
         if stream_pages and local is None and last - first >= stream_pages and end > offset:
             last = first + stream_pages - 1  # the first chunk now, the rest streamed after

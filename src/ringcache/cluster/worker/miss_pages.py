@@ -124,4 +124,5 @@ class MissPages:
         """What stores the `missing` pages of a local UFS file: a copy by the kernel."""
         page_size, size = self.fetcher.page_size, version.size
         needed = sum(min(page_size, size - index * page_size) for index in missing)
-        return Fill(partial(self._copy_local, ufs, local, uri, version, list(missing)), needed)
+        copy = partial(self._copy_local, ufs, local, uri, version, list(missing))
+        return Fill(copy, needed, in_memory=False)

@@ -174,7 +174,7 @@ class Reads:
         """Queue `fill` to run after the answer; if too much waits already, run it now."""
         if fill is None:
             return
-        if self.fills.reserve(fill.size):
+        if self.fills.reserve(fill.held):
             self.fills.start(uri, fill)
         else:  # too much waits to be stored: this read stores its own before answering
             await self.run_io(fill.run)

@@ -13,7 +13,7 @@ from ..policies import CacheRule
 from ..ufs.filesystem import FileVersion, UnderFileSystem
 from .fills import DeferredFills, Fill, Page
 from .freshness import Freshness, expired
-from .miss_pages import MissPages
+from .miss_pages import MissPages, pages_bytes
 from .mount_view import MountView
 from .ownership import Ownership
 from .page_fetch import PageFetcher
@@ -255,7 +255,7 @@ class Reads:
         missing = [index for index in wanted if index not in pages]
         keep = True
         if info is None or missing:
-            needed = sum(min(page_size, size - index * page_size) for index in missing)
+            needed = pages_bytes(missing, size, page_size)
             keep = self.quota.admit(uri, needed, policies).allowed and self._owns(uri)
             if keep and info is None:
                 store.set_file(uri, version, now)
@@ -273,8 +273,11 @@ class Reads:
         from_ufs = set(missing)
         self.counters["hits"] += len(wanted) - len(from_ufs)
         self.counters["misses"] += len(from_ufs)
-        self.counters["bytesFromCache"] += sum(len(pages[i]) for i in wanted if i not in from_ufs)
-        self.counters["bytesFromUfs"] += sum(min(page_size, size - i * page_size) for i in missing)
+        if pages:
+            self.counters["bytesFromCache"] += sum(
+                len(pages[i]) for i in wanted if i not in from_ufs
+            )
+        self.counters["bytesFromUfs"] += pages_bytes(missing, size, page_size)
         if fill is not None and policies.any_quota and policies.quotas_for(uri):
             fill.run()  # under a quota: stored before answering, so usage is never behind
             fill = None

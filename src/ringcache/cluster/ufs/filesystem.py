@@ -115,14 +115,6 @@ class UnderFileSystem:
             raise UfsError(f"{self._uri(path)} is not a regular file", path=self._uri(path))
         return self._status(info)
 
-    def stat_local(self, uri: str) -> tuple[str | None, FileStatus]:
-        """`local_path(uri)` and `stat(uri)` at once: for a local file, its real path is
-        checked once for both (a read that misses a local file needs both)."""
-        path = self.local_path(uri)
-        if path is None:
-            return None, self.stat(uri)
-        return path, self._local_status(uri, path)  # `local_path` confined it just now
-
     def read(self, uri: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset + length)` of a file (to its end if `length` is None)."""
         if offset < 0 or (length is not None and length < 0):
@@ -323,6 +315,16 @@ class UnderFileSystem:
             ) from None
         except Exception as exc:
             raise UfsError(f"UFS call on {uri} failed: {explain(exc)}", path=uri) from None
+
+
+def stat_local(ufs: UnderFileSystem, uri: str) -> tuple[str | None, FileStatus]:
+    """`ufs.local_path(uri)` and `ufs.stat(uri)` at once (a read that misses a local file
+    needs both): for a file on the local disk, its real path is checked once for both,
+    and its status is one `os.stat`."""
+    path = ufs.local_path(uri)
+    if path is None or not isinstance(ufs, UnderFileSystem):
+        return path, ufs.stat(uri)
+    return path, ufs._local_status(uri, path)  # `local_path` confined it just now
 
 
 def _canonical_file(uri: str) -> bool:

@@ -10,7 +10,7 @@ from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
 from ..policies import CacheRule
-from ..ufs.filesystem import FileVersion, UnderFileSystem
+from ..ufs.filesystem import FileVersion, UnderFileSystem, stat_local
 from .fills import DeferredFills, Fill, Page
 from .freshness import Freshness, expired
 from .miss_pages import MissPages, pages_bytes
@@ -222,8 +222,8 @@ class Reads:
         info, status = self.freshness.servable(ufs, uri, policies, now)
         local = None  # where a local UFS file holds the bytes, if it may be answered so
         if spans and (info is None or not info.cached_bytes):
-            if info is None and status is None and ufs.scheme == "file":
-                local, status = ufs.stat_local(uri)  # its real path checked once for both
+            if info is None and status is None:
+                local, status = stat_local(ufs, uri)  # its real path checked once for both
             else:
                 local = ufs.local_path(uri)
         version = info.version if info is not None else (status or ufs.stat(uri)).version

@@ -4,12 +4,12 @@ A miss of a file on the local disk is answered by its owner with a descriptor of
 file itself (`ufs`, see `dataserver.local_reads`), which the client then reads: the owner's
 answer, then the client's read. When the owner's last answer was such a miss, a cold sweep
 is likely under way, so once the request is sent the client reads the range from its own
-descriptor of the file on another thread while the owner answers (`EarlyReads.begin`), and
+descriptor of the file (`EarlyReads.begin`) while the owner answers on another core, and
 keeps those bytes only if the answer is a miss of the same file (the descriptor handed
 over is of the same device and inode) and of the same range (`EarlyRead.take`). Otherwise
-they are dropped, and the answer is read as always. (Another thread, started after the
-send: the owner, woken by the request, is put on the caller's core, where it would wait
-behind a read begun there.)
+they are dropped, and the answer is read as always. (On the calling thread: a read handed
+to another thread waited for that thread to be woken and run, and the caller for it in
+turn; measured on 8 MiB misses, the calling thread's read made a cold read ~15% faster.)
 
 What the owner guarantees still holds: it checks the path against its mount root and the
 allowed local roots, counts the miss and stores the pages, once; the client never returns
@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 EARLY_MOST = 64 * 1024**2  # larger ranges are not read ahead of the answer
-EARLY_THREADS = 4  # early reads in flight at once (more wait for a thread)
 
 
 def local_path(uri: str) -> str | None:
@@ -86,32 +83,19 @@ class EarlyRead:
 
 
 class EarlyReads:
-    """Whether to read a miss early, per worker (its last answer was a miss of a local
-    UFS file), and the threads that do. Thread-safe."""
+    """Whether to read a miss early, per worker: its last answer was a miss of a local UFS
+    file. Thread-safe (each entry is one worker's, replaced whole)."""
 
     def __init__(self) -> None:
         self._missed: dict[str, bool] = {}
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
 
-    def begin(
-        self, worker_id: str, uri: str, offset: int, length: int | None
-    ) -> Future[EarlyRead | None] | None:
-        """The range read early on another thread, if the worker's last answer was a miss
-        of a local UFS file; else None."""
+    def begin(self, worker_id: str, uri: str, offset: int, length: int | None) -> EarlyRead | None:
+        """The range read now, if the worker's last answer was a miss of a local UFS
+        file (and `EarlyRead.start` could read it); else None."""
         if not self._missed.get(worker_id):
             return None
-        return self._threads().submit(EarlyRead.start, uri, offset, length)
+        return EarlyRead.start(uri, offset, length)
 
     def answered(self, worker_id: str, ufs_miss: bool) -> None:
         """What the worker's last answer was: a miss of a local UFS file, or not."""
         self._missed[worker_id] = ufs_miss
-
-    def _threads(self) -> ThreadPoolExecutor:
-        if self._pid != os.getpid():  # a forked child (a data loader's): no thread came along
-            self._lock, self._pool, self._pid = threading.Lock(), None, os.getpid()
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(EARLY_THREADS, "ringcache-early-read")
-            return self._pool

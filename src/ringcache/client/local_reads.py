@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ..cluster.worker.epoch import begun, stable
@@ -95,14 +94,9 @@ class LocalReads:
         except OSError:
             self._forget(name)
             return None
-        # Begun once the owner has the request: woken by it, the owner is run on this
-        # thread's core as this thread waits for it, the early read on another.
+        # Once the owner has the request: it answers on another core meanwhile.
         early = self._early.begin(worker_id, uri, offset, length)
-        try:
-            return self._ask(sock, name, worker_id, uri, request, early)
-        finally:
-            if early is not None:
-                early.cancel()  # not needed (if not yet begun)
+        return self._ask(sock, name, worker_id, uri, request, early)
 
     def _ask(
         self,
@@ -111,7 +105,7 @@ class LocalReads:
         worker_id: str,
         uri: str,
         request: bytes,
-        early: Future[EarlyRead | None] | None,
+        early: EarlyRead | None,
     ) -> bytes | None:
         """Ask (again) until the answer can be vouched for; the first request is sent."""
         for attempt in range(ATTEMPTS):
@@ -224,12 +218,11 @@ def _read_bytes(sock: socket.socket, rest: bytes, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _read_ufs(fd: int, offset: int, length: int, early: Future[EarlyRead | None] | None) -> bytes:
+def _read_ufs(fd: int, offset: int, length: int, early: EarlyRead | None) -> bytes:
     """A local UFS file's range from the descriptor handed over (closed after), unless
     the `early` read read it from the same file already."""
     try:
-        read = None if early is None else early.result()
-        data = None if read is None else read.take(fd, offset, length)
+        data = None if early is None else early.take(fd, offset, length)
         return data if data is not None else _pread_all(fd, length, offset)
     finally:
         os.close(fd)

@@ -71,11 +71,27 @@ class LocalReadServer:
         self.reads = reads
         self.token = token
         self.epoch = epoch
+        self._epoch_file = json.dumps(epoch.path).encode()
         name = socket_name(worker_id, port)  # `port`: its data server's
         self.server = UnixLineServer(name, self._answer, MAX_LINE)
 
     async def start(self) -> None:
         await self.server.start()
+
+    def _span_reply(self, found: PageSpan, epoch: int | None, whole: PageSpan | None) -> bytes:
+        """The answer line of a span handed over (formatted directly: it is on every
+        same-host read's path, and its fields are numbers and one fixed path)."""
+        head = b'{"offset":%d,"length":%d,"epoch":%s,"epochFile":%s' % (
+            found.offset,
+            found.length,
+            b"null" if epoch is None else b"%d" % epoch,
+            self._epoch_file,
+        )
+        if isinstance(found, UfsSpan):
+            return head + b',"ufs":true}\n'  # no drop from the cache can change these bytes
+        if whole is not None and whole.path == found.path:
+            return head + b',"whole":[%d,%d]}\n' % (whole.offset, whole.length)  # reread
+        return head + b"}\n"
 
     async def stop(self) -> None:
         await self.server.stop()
@@ -119,13 +135,8 @@ class LocalReadServer:
                 found = await self.reads.read(path, offset, found.length)
             else:
                 try:
-                    reply = {"offset": found.offset, "length": found.length, "epoch": epoch}
-                    reply["epochFile"] = self.epoch.path
-                    if isinstance(found, UfsSpan):
-                        reply["ufs"] = True  # no drop from the cache can change these bytes
-                    elif whole is not None and whole.path == found.path:
-                        reply["whole"] = [whole.offset, whole.length]  # readable again
-                    await send_with_fds(loop, client, json_line(reply), [fd])
+                    reply = self._span_reply(found, epoch, whole)
+                    await send_with_fds(loop, client, reply, [fd])
                 finally:
                     os.close(fd)
                 return

@@ -97,21 +97,5 @@ def test_an_early_read_begins_only_after_a_miss_of_a_local_file(
     began = reads.begin("w1", uri_of(tmp_path / "a.bin"), 0, None)
     assert (began is not None) == answers[-1]
     if began is not None:
-        assert began.result(10).data == b"abc"
+        assert began.data == b"abc"
     assert reads.begin("w2", uri_of(tmp_path / "a.bin"), 0, None) is None  # per worker
-
-
-def test_a_forked_child_reads_early_on_threads_of_its_own(tmp_path: Path) -> None:
-    (tmp_path / "a.bin").write_bytes(b"abc")
-    reads = EarlyReads()
-    reads.answered("w1", True)
-    assert reads.begin("w1", uri_of(tmp_path / "a.bin"), 0, None).result(10).data == b"abc"
-    child = os.fork()  # as a data loader's workers are: the parent's threads stay behind
-    if child == 0:
-        try:
-            began = reads.begin("w1", uri_of(tmp_path / "a.bin"), 1, None)
-            os._exit(0 if began.result(10).data == b"bc" else 1)
-        except BaseException:
-            os._exit(2)
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0

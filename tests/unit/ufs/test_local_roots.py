@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from ringcache.cluster.errors import FailureReason
-from ringcache.cluster.ufs.filesystem import ConfinedUfsFactory, UnderFileSystem
+from ringcache.cluster.ufs.filesystem import ConfinedUfsFactory, UnderFileSystem, stat_local
 from ringcache.cluster.ufs.local_roots import OutsideLocalRoots, real_path
 
 
@@ -29,7 +30,7 @@ def confined(root: Path, allowed: list[str]) -> UnderFileSystem:
 
 
 def refused(ufs: UnderFileSystem, uri: str) -> None:
-    for call in (ufs.read, ufs.stat, ufs.local_path):
+    for call in (ufs.read, ufs.stat, ufs.local_path, partial(stat_local, ufs)):
         with pytest.raises(OutsideLocalRoots) as caught:
             call(uri)
         assert caught.value.status_code == 403
@@ -58,6 +59,8 @@ def test_symlinks_that_stay_inside_are_followed(layout: tuple[Path, Path]) -> No
     (root / "subway").symlink_to(root / "sub")
     assert ufs.read(f"file://{root}/alias.txt") == b"inside"
     assert ufs.read(f"file://{root}/subway/deep.txt", 1, 2) == b"ee"
+    uri = f"file://{root}/alias.txt"
+    assert stat_local(ufs, uri) == (f"{root}/alias.txt", ufs.stat(uri))
     assert ufs.stat(f"file://{root}/subway/deep.txt").size == 4
     assert ufs.local_path(f"file://{root}/inside.txt") == f"{root}/inside.txt"
 

@@ -131,7 +131,7 @@ def test_resolving_from_remembered_directories_answers_as_resolving_afresh() -> 
     rng = random.Random(7)
     names = ["f0", "f1", "f2", "in", "nest", "..", ".", "a.b", "x y"]
     dirs = ["memory:///srv", "memory:///srv/d", "memory:///srv/in", "memory:///srv/d/", "/outer/d"]
-    dirs += ["memory:///elsewhere", "/outer", "/nowhere"]
+    dirs += ["memory:///elsewhere", "/outer", "/nowhere", "/outer/d/..", "/inner/../outer"]
 
     def answer(resolve, path: str) -> object:
         try:

@@ -9,7 +9,13 @@ import pytest
 from fsspec.spec import AbstractFileSystem
 
 from ringcache.cluster.errors import InvalidArgument, UfsError, UfsNotFound
-from ringcache.cluster.ufs.filesystem import FileStatus, FileVersion, UnderFileSystem, ufs_for
+from ringcache.cluster.ufs.filesystem import (
+    FileStatus,
+    FileVersion,
+    UnderFileSystem,
+    stat_local,
+    ufs_for,
+)
 from ringcache.cluster.ufs.names import canonical_uri
 
 # Listing order: by path segments, so "a/..." precedes "a.txt" although "a.txt" < "a/b".
@@ -190,6 +196,26 @@ def test_the_local_disk_lists_as_fsspec_would(tmp_path: Path) -> None:
         assert list(pages) == list(generic.list_files(root, page_size=3, start_after=after))
     assert scandir.list_dir(root + "/d") == generic.list_dir(root + "/d")
     assert next(s for s in listed(scandir, root) if s.endswith("file-link"))
+
+
+def test_the_local_disk_stats_as_fsspec_would(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "t", ["d/g.bin", ".hidden/h.bin"])
+    (tmp_path / "t" / "file-link").symlink_to(tmp_path / "t" / "d" / "g.bin")
+    os.mkfifo(tmp_path / "t" / "pipe")
+    direct, generic = UnderFileSystem(root), UnderFileSystem(root)
+    generic._local = False  # through fsspec's `info`, as any other filesystem
+    names = ["d/g.bin", "file-link", "d/../d/g.bin", ".hidden/h.bin", "d//g.bin"]
+    for name in names:
+        uri = f"{root}/{name}"
+        assert direct.stat(uri) == generic.stat(uri), name
+        assert stat_local(direct, uri) == (direct.local_path(uri), generic.stat(uri)), name
+    for name, error in [("pipe", UfsError), ("d", UfsError), ("nope", UfsNotFound)]:
+        for ufs in (direct, generic):
+            with pytest.raises(error) as caught:
+                ufs.stat(f"{root}/{name}")
+            assert type(caught.value) is error, name
+    with pytest.raises(InvalidArgument):  # a NUL is refused before any filesystem call
+        direct.stat(f"{root}/d/g\x00.bin")
 
 
 def test_unknown_scheme_is_invalid_argument() -> None:

@@ -52,3 +52,25 @@ def test_the_table_is_rebuilt_only_when_the_mounts_changed(run) -> None:
     run(view.refresh())
     assert view.table is not table
     assert view.table.to_ufs_uri("/lake/t") == "memory:///bucket/lake/t"
+
+
+def test_each_mounts_ufs_is_made_once_per_refresh(run) -> None:
+    registry = MountRegistry(
+        MountPoint("/data", "memory:///bucket/data"), MountPoint("/lake", "memory:///bucket/lake")
+    )
+    made: list[str] = []
+
+    def factory(root: str, options: dict[str, str]):
+        made.append(root)
+        return ufs_for(root, options)
+
+    view = MountView(registry, factory)
+    run(view.refresh())
+    for name in ("a", "b", "c"):
+        ufs, uri = run(view.open(f"/data/{name}"))
+        assert ufs is ufs_for("memory:///bucket/data", {}) and uri.endswith(f"/data/{name}")
+    run(view.open("/lake/t"))
+    assert made == ["memory:///bucket/data", "memory:///bucket/lake"]
+    run(view.refresh())  # made again after a refresh: what a factory sees may have changed
+    run(view.open("/data/a"))
+    assert made[2:] == ["memory:///bucket/data"]

@@ -344,3 +344,28 @@ def test_a_fill_does_not_wait_when_waited_for_or_past_half_the_backlog(run) -> N
         assert clock.now() == 1000.0  # no time passed: nothing waited for a pause
 
     run(scenario())
+
+
+def test_local_copies_hold_no_backlog_and_keep_yielding_to_reads(tmp_path: Path, run) -> None:
+    # Fills of local files of more than the whole backlog: none is stored before its read
+    # answers, and none hurries (it holds no bytes in memory) while reads keep coming.
+    clock = StillClock()
+    parts = Parts(tmp_path)
+    parts.reads.fills = DeferredFills(inline_io, backlog_bytes=4 * PAGE, clock=clock)
+    names = [f"f{i}.bin" for i in range(4)]
+    for name in names:
+        parts.write(name, os.urandom(3 * PAGE))
+
+    async def scenario() -> list[int]:
+        await parts.mounts.refresh()
+        for name in names:
+            assert isinstance(await parts.reads.locate(f"/data/{name}"), UfsSpan)
+            await go_round()
+            clock.time += QUIET_SECONDS / 2  # the next read comes before a pause
+        stored_meanwhile = sum(parts.store.file_info(u).cached_bytes for u in uris)
+        assert parts.reads.fills.waiting == 0
+        await parts.reads.settled()
+        return [stored_meanwhile] + [parts.store.file_info(u).cached_bytes for u in uris]
+
+    uris = [f"file://{parts.ufs_root}/{name}" for name in names]
+    assert run(scenario()) == [0] + [3 * PAGE] * len(names)

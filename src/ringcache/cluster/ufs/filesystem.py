@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from stat import S_ISREG
 from typing import Any, NamedTuple
 
 from fsspec.implementations.local import LocalFileSystem
@@ -107,6 +108,8 @@ class UnderFileSystem:
         path = self._fs_path(uri)
         if self._confinement is not None:
             self._confine(path, uri)
+        if self._local:
+            return self._local_status(uri, path)
         info = self._call(uri, self._info, path)
         if info.get("type") != "file":
             raise UfsError(f"{self._uri(path)} is not a regular file", path=self._uri(path))
@@ -129,10 +132,7 @@ class UnderFileSystem:
         (lets a worker copy local files with the kernel instead of through Python)."""
         if self.scheme != "file":
             return None
-        if uri.startswith("file:///") and "/." not in uri and "//" not in uri[8:]:
-            path = uri[7:]  # already canonical (as mount resolution returns it): no parsing
-        else:
-            path = self._fs_path(uri)
+        path = self._fs_path(uri)
         if self._confinement is not None:
             self._confinement.check(path, uri)
         return path
@@ -269,6 +269,13 @@ class UnderFileSystem:
         self.fs.invalidate_cache(path)  # a stale listing cache would hide a new version
         return self.fs.info(path)
 
+    def _local_status(self, uri: str, path: str) -> FileStatus:
+        """A local file's status from one `os.stat` (what fsspec's `info` reads of it)."""
+        found = self._call(uri, os.stat, path)
+        if not S_ISREG(found.st_mode):
+            raise UfsError(f"{self._uri(path)} is not a regular file", path=self._uri(path))
+        return FileStatus(self._uri(path), found.st_size, float(found.st_mtime), None)
+
     def _status(self, info: dict[str, Any]) -> FileStatus:
         return FileStatus(
             path=self._uri(info["name"].rstrip("/")),
@@ -278,6 +285,8 @@ class UnderFileSystem:
         )
 
     def _fs_path(self, uri: str) -> str:
+        if self.scheme == "file" and _canonical_file(uri):
+            return uri[7:]  # as mount resolution gives them: nothing to parse or normalize
         scheme, _ = split_uri(uri)
         if scheme != self.scheme:
             raise InvalidArgument(f"{uri!r} is not on this {self.scheme}:// filesystem")
@@ -306,6 +315,28 @@ class UnderFileSystem:
             ) from None
         except Exception as exc:
             raise UfsError(f"UFS call on {uri} failed: {explain(exc)}", path=uri) from None
+
+
+def stat_local(ufs: UnderFileSystem, uri: str) -> tuple[str | None, FileStatus]:
+    """`ufs.local_path(uri)` and `ufs.stat(uri)` at once (a read that misses a local file
+    needs both): for a file on the local disk, its real path is checked once for both,
+    and its status is one `os.stat`."""
+    path = ufs.local_path(uri)
+    if path is None or not isinstance(ufs, UnderFileSystem):
+        return path, ufs.stat(uri)
+    return path, ufs._local_status(uri, path)  # `local_path` confined it just now
+
+
+def _canonical_file(uri: str) -> bool:
+    """Whether `uri` is a `file:///` URI that normalizing leaves as it is (no `.`, `..`,
+    `//`, trailing slash or NUL), so its local path is the text after `file://`."""
+    return (
+        uri.startswith("file:///")
+        and "/." not in uri
+        and "//" not in uri[8:]
+        and not uri.endswith("/")
+        and "\x00" not in uri
+    )
 
 
 _cache: dict[tuple[object, ...], UnderFileSystem] = {}

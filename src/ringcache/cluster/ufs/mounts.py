@@ -65,9 +65,10 @@ PARENT_MEMO = 10_000  # parent directories remembered per mount table
 DIRECTORY_MEMO = 10_000  # UFS directories remembered, for all tables
 FEW_MOUNTS = 8
 
-# (mount set, directory text) -> (mount path, the directory's URI and a slash); valid while
-# fsspec's registry stays the same (`names_generation`).
-_directories: dict[tuple[str, str], tuple[str, str]] = {}
+# (mount set, directory text) -> (mount path, the directory's URI and a slash, and for a
+# cluster path its normalized text and a slash, else None); valid while fsspec's registry
+# stays the same (`names_generation`).
+_directories: dict[tuple[str, str], tuple[str, str, str | None]] = {}
 _directories_generation = [-1]
 
 
@@ -117,10 +118,11 @@ class MountTable:
     def resolve(self, path: str) -> tuple[MountPoint, str]:
         """`(mount point, full UFS URI)` for a cluster path or a UFS URI.
 
-        Asked for every file a job names, so what a UFS URI's directory resolves to is
-        remembered (per set of mount points, for every table of that set: each worker has
-        its own): a sibling with a plain name (nothing to normalize) is that directory's
-        URI plus its name, under the same mount, unless a mount root is that file itself.
+        Asked for every file a job names or a client reads, so what a directory (a UFS
+        URI's or a cluster path's, as written) resolves to is remembered (per set of mount
+        points, for every table of that set: each worker has its own): a sibling with a
+        plain name (nothing to normalize) is that directory's URI plus its name, under the
+        same mount, unless a mount root is that file itself (or a mount point that path).
         """
         if type(path) is str:
             parent, _, name = path.rpartition("/")
@@ -131,13 +133,23 @@ class MountTable:
             known = _directories.get((self._key, parent)) if plain else None
             if known is not None:
                 uri = known[1] + name
-                if uri not in self._by_ufs:
+                # Unless the sibling is a mount root (a URI) or a mount point (a path).
+                if (
+                    uri not in self._by_ufs
+                    if known[2] is None
+                    else known[2] + name not in self._by_path
+                ):
                     return self._by_path[known[0]], uri
             mount, uri = self._resolve(path)
-            if plain and uri != mount.ufs and uri.endswith("/" + name) and is_uri(path):
+            if plain and uri != mount.ufs and uri.endswith("/" + name):
                 if len(_directories) >= DIRECTORY_MEMO:
                     _directories.clear()
-                _directories[(self._key, parent)] = (mount.path, uri[: len(uri) - len(name)])
+                directory = None if is_uri(path) else normalize_cluster_path(path)[: -len(name)]
+                _directories[(self._key, parent)] = (
+                    mount.path,
+                    uri[: len(uri) - len(name)],
+                    directory,
+                )
             return mount, uri
         return self._resolve(path)
 

@@ -30,11 +30,18 @@ Page = bytes | memoryview
 @dataclass(frozen=True)
 class Fill:
     """What is left to store of a miss: `run` (blocking) stores `size` bytes; `drop`
-    lets go of them instead, if the fill is dropped without running."""
+    lets go of them instead, if the fill is dropped without running. `in_memory`: the
+    bytes wait in memory (read through); a local file's copy by the kernel holds none."""
 
     run: Callable[[], None]
     size: int
     drop: Callable[[], object] = lambda: None
+    in_memory: bool = True
+
+    @property
+    def held(self) -> int:
+        """The bytes it holds in memory until it runs: what counts against the backlog."""
+        return self.size if self.in_memory else 0
 
 
 class SharedFetches:
@@ -94,8 +101,9 @@ class DeferredFills:
     """Stores fetched pages after the read that fetched them answered, one fill at a time
     on an I/O thread (so the other I/O threads stay free for reads).
 
-    Guarantees: at most `backlog_bytes` wait to be stored at once (a read that would pass
-    it stores its pages itself, before answering); a failed store is logged, never raised
+    Guarantees: at most `backlog_bytes` held in memory wait to be stored at once (a read
+    that would pass it stores its pages itself, before answering; a local file's copy
+    holds none, see `Fill.held`); a failed store is logged, never raised
     to a reader (the bytes were served); `wait(key)` waits for the fills of one file (so
     a reader right behind a miss finds its pages stored), `settled` for every fill queued;
     fills dropped because the event loop is stopping give their backlog back. With a
@@ -110,7 +118,7 @@ class DeferredFills:
         self.run_io = run_io
         self.backlog_bytes = backlog_bytes
         self.clock = clock
-        self.waiting = 0  # bytes reserved by fills not yet done
+        self.waiting = 0  # bytes held in memory by fills not yet done (`Fill.held`)
         self._lock = threading.Lock()
         # Each fill: its file, itself, done once run or dropped, when it was queued.
         self._queue: deque[tuple[str, Fill, asyncio.Future[None], float]] = deque()
@@ -128,13 +136,13 @@ class DeferredFills:
     def reserve(self, size: int) -> bool:
         """Room for `size` more bytes in the backlog: reserved (True), or none (False)."""
         with self._lock:
-            if self.waiting and self.waiting + size > self.backlog_bytes:
+            if size and self.waiting and self.waiting + size > self.backlog_bytes:
                 return False
             self.waiting += size
             return True
 
     def start(self, key: str, fill: Fill) -> None:
-        """Queue `fill` (of the file `key`, its size reserved); it runs after those before."""
+        """Queue `fill` (of the file `key`, `fill.held` reserved); it runs after those before."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         self._queue.append((key, fill, done, 0.0 if self.clock is None else self.clock.now()))
@@ -165,7 +173,7 @@ class DeferredFills:
         if not of_file:
             del self._of_file[key]
         with self._lock:
-            self.waiting -= fill.size
+            self.waiting -= fill.held
         if not done.done():
             done.set_result(None)
         if not self._is_waited():

@@ -18,6 +18,16 @@ from .seams import PolicySource
 FETCH_PAGES = 16  # pages per ranged UFS read on a miss: few round trips, bounded memory
 
 
+def pages_bytes(indexes: list[int], size: int, page_size: int) -> int:
+    """The bytes in pages `indexes` (distinct, in any order) of a file of `size` bytes."""
+    if not indexes:
+        return 0
+    first, last = min(indexes), max(indexes)
+    if last - first + 1 == len(indexes):  # one run, as a miss's pages mostly are
+        return min(size, (last + 1) * page_size) - first * page_size
+    return sum(min(page_size, size - index * page_size) for index in indexes)
+
+
 class MissPages:
     """Fetches a miss's pages and makes the fills that store them.
 
@@ -122,6 +132,6 @@ class MissPages:
         self, ufs: UnderFileSystem, local: str, uri: str, version: FileVersion, missing: list[int]
     ) -> Fill:
         """What stores the `missing` pages of a local UFS file: a copy by the kernel."""
-        page_size, size = self.fetcher.page_size, version.size
-        needed = sum(min(page_size, size - index * page_size) for index in missing)
-        return Fill(partial(self._copy_local, ufs, local, uri, version, list(missing)), needed)
+        needed = pages_bytes(missing, version.size, self.fetcher.page_size)
+        copy = partial(self._copy_local, ufs, local, uri, version, list(missing))
+        return Fill(copy, needed, in_memory=False)

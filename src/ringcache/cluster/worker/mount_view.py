@@ -18,6 +18,8 @@ class MountView:
     Guarantees: `table` is replaced whole, never edited, and rebuilt only when the stored
     mount points changed; a path the table cannot resolve is tried again after one fresh
     read, and a burst of such paths shares that read (one registry call, not one per file).
+    The UFS of each mount is made once per refresh (the factory may look at the disk, e.g.
+    where a local root's link leads now), not once per read.
     """
 
     def __init__(self, registry: ActorRef, ufs_factory: UfsFactory) -> None:
@@ -27,6 +29,7 @@ class MountView:
         self.generation = 0  # refreshes done: a caller's stale table is one before the last
         self._entries: tuple[str, ...] = ()
         self._lock = asyncio.Lock()
+        self._ufs: dict[str, UnderFileSystem] = {}  # by mount path, as of the last refresh
 
     async def refresh(self, seen: int | None = None) -> None:
         """Re-read the mount table; rebuilt only when it changed. With `seen` (a generation
@@ -39,6 +42,7 @@ class MountView:
             if entries != self._entries:
                 self.table = table_of(entries)
                 self._entries = entries
+            self._ufs = {}
             self.generation += 1
 
     async def resolve(self, path: str) -> tuple[MountPoint, str]:
@@ -54,4 +58,7 @@ class MountView:
     async def open(self, path: str) -> tuple[UnderFileSystem, str]:
         """The UFS holding `path`, and `path`'s URI on it."""
         mount, uri = await self.resolve(path)
-        return self.ufs_factory(mount.ufs, mount.options), uri
+        ufs = self._ufs.get(mount.path)
+        if ufs is None:
+            ufs = self._ufs[mount.path] = self.ufs_factory(mount.ufs, mount.options)
+        return ufs, uri

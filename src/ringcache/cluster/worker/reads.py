@@ -10,10 +10,10 @@ from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
 from ..policies import CacheRule
-from ..ufs.filesystem import FileVersion, UnderFileSystem
+from ..ufs.filesystem import FileVersion, UnderFileSystem, stat_local
 from .fills import DeferredFills, Fill, Page
 from .freshness import Freshness, expired
-from .miss_pages import MissPages
+from .miss_pages import MissPages, pages_bytes
 from .mount_view import MountView
 from .ownership import Ownership
 from .page_fetch import PageFetcher
@@ -174,7 +174,7 @@ class Reads:
         """Queue `fill` to run after the answer; if too much waits already, run it now."""
         if fill is None:
             return
-        if self.fills.reserve(fill.size):
+        if self.fills.reserve(fill.held):
             self.fills.start(uri, fill)
         else:  # too much waits to be stored: this read stores its own before answering
             await self.run_io(fill.run)
@@ -220,6 +220,12 @@ class Reads:
                 store.remove_file(uri)  # cached before the rule came: never served again
             return self._read_through(ufs, uri, offset, length), None, None, None
         info, status = self.freshness.servable(ufs, uri, policies, now)
+        local = None  # where a local UFS file holds the bytes, if it may be answered so
+        if spans and (info is None or not info.cached_bytes):
+            if info is None and status is None:
+                local, status = stat_local(ufs, uri)  # its real path checked once for both
+            else:
+                local = ufs.local_path(uri)
         version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
         size = version.size
@@ -234,7 +240,6 @@ class Reads:
                 self.counters["hits"] += len(wanted)
                 self.counters["bytesFromCache"] += len(hit)
                 return hit, None, version, None
-        local = ufs.local_path(uri) if spans and (info is None or not info.cached_bytes) else None
         more = None
         if stream_pages and local is None and last - first >= stream_pages and end > offset:
             last = first + stream_pages - 1  # the first chunk now, the rest streamed after
@@ -250,7 +255,7 @@ class Reads:
         missing = [index for index in wanted if index not in pages]
         keep = True
         if info is None or missing:
-            needed = sum(min(page_size, size - index * page_size) for index in missing)
+            needed = pages_bytes(missing, size, page_size)
             keep = self.quota.admit(uri, needed, policies).allowed and self._owns(uri)
             if keep and info is None:
                 store.set_file(uri, version, now)
@@ -268,8 +273,11 @@ class Reads:
         from_ufs = set(missing)
         self.counters["hits"] += len(wanted) - len(from_ufs)
         self.counters["misses"] += len(from_ufs)
-        self.counters["bytesFromCache"] += sum(len(pages[i]) for i in wanted if i not in from_ufs)
-        self.counters["bytesFromUfs"] += sum(min(page_size, size - i * page_size) for i in missing)
+        if pages:
+            self.counters["bytesFromCache"] += sum(
+                len(pages[i]) for i in wanted if i not in from_ufs
+            )
+        self.counters["bytesFromUfs"] += pages_bytes(missing, size, page_size)
         if fill is not None and policies.any_quota and policies.quotas_for(uri):
             fill.run()  # under a quota: stored before answering, so usage is never behind
             fill = None

@@ -192,8 +192,11 @@ class HashRing(Members):
         million paths' owners in 4 MB rather than a list of lists."""
         if not self._worker_ids:
             return np.full(len(paths), -1, dtype=np.int32)
-        suffix = _ATTEMPT_SUFFIX[1]
-        keys = [mmh3.hash(data + suffix, 0, True) for data in encode_paths(paths)]
+        suffix, hash32 = _ATTEMPT_SUFFIX[1], mmh3.hash
+        try:  # encoded as hashed: no list of every path's bytes (a checker asks a million)
+            keys = [hash32(path.encode("utf-8") + suffix, 0, True) for path in paths]
+        except (AttributeError, UnicodeEncodeError):
+            keys = [hash32(data + suffix, 0, True) for data in encode_paths(paths)]  # names it
         return self._np_owners[self._positions(np.array(keys, dtype=np.int32))]
 
     def owners_batch(self, paths: Sequence[str], count: int = 1) -> list[list[str]]:

@@ -12,8 +12,8 @@ them must outlive the process. Two media pass the one contract suite
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 from .layout import FileRange, StreamRange
@@ -199,12 +199,14 @@ class SizeMedium:
     def settle(self, before: int, upto: int) -> None:
         pass
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        yield
+    def batch(self) -> AbstractContextManager[None]:
+        return _NOTHING_TO_BATCH  # asked once per batch of loads: no generator each time
 
     def close(self) -> None:
         pass
+
+
+_NOTHING_TO_BATCH = nullcontext()
 
 
 _zeros = b""

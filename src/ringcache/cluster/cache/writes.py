@@ -71,10 +71,20 @@ class PageWrites:
             touched = None
             nbytes = self._whole_run(entry, start, run)
             if nbytes is not None:
-                if medium.instant and unchanged is None:
-                    # Nothing worth leaving the lock for (and no source to check): one pass.
-                    return position + self._store_now(entry, start, run, nbytes)
                 self.index.used += nbytes  # reserved now, so concurrent writers cannot overfill
+                if medium.instant and unchanged is None:
+                    # Nothing worth leaving the lock for (and no source to check): written
+                    # and listed in one pass, as nothing can come between.
+                    count = len(run)
+                    outcome = medium.write_run(entry, start, run, nbytes)
+                    if outcome[0] == count:
+                        self.index.hold(entry, range(start, start + count), nbytes)
+                        if changes.journaled:
+                            medium.note(entry)
+                    else:  # as reserved, for what was written to be listed, the rest released
+                        entry.writing |= ((1 << count) - 1) << start
+                        self._list_whole(entry, start, run, outcome)
+                    return position + count
                 entry.writing |= ((1 << len(run)) - 1) << start
             else:
                 position = self._reserve_each(
@@ -124,24 +134,6 @@ class PageWrites:
         if index.used + total > index.capacity_bytes:
             return None
         return total
-
-    def _store_now(
-        self, entry: FileEntry, first: int, pages: Sequence[PageData], nbytes: int
-    ) -> int:
-        """A whole run of `nbytes` on an instant medium, under the lock: written and listed
-        at once (nothing can come between); how many pages it had."""
-        count = len(pages)
-        index = self.index
-        index.used += nbytes
-        outcome = self.medium.write_run(entry, first, pages, nbytes)
-        if outcome[0] == count:
-            index.hold(entry, range(first, first + count), nbytes)
-            if self.changes.journaled:
-                self.medium.note(entry)
-        else:  # as reserved, for `_list_run` to list what was written and release the rest
-            entry.writing |= ((1 << count) - 1) << first
-            self._list_whole(entry, first, pages, outcome)
-        return count
 
     def _list_whole(
         self,

@@ -119,16 +119,15 @@ class PageWrites:
         last_length = entry.version.size - last * page_size  # past the run if it ends early
         if not count or first < 0 or last_length <= 0:
             return None
-        if (entry.held | entry.writing) >> first & ((1 << count) - 1):
+        taken = entry.held | entry.writing  # none, for a file's first run
+        if taken and taken >> first & ((1 << count) - 1):
             return None
         if last_length > page_size:
             last_length = page_size  # the run ends before the file's last page
         if len(pages[-1]) != last_length:
             return None
-        if count > 1:
-            for page in islice(pages, count - 1):
-                if len(page) != page_size:
-                    return None
+        if count > 1 and set(map(len, islice(pages, count - 1))) != {page_size}:
+            return None
         total = (count - 1) * page_size + last_length
         index = self.index
         if index.used + total > index.capacity_bytes:

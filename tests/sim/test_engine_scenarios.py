@@ -276,18 +276,21 @@ def test_crashed_workers_restart_when_asked_and_the_load_still_places_every_file
 
 
 def test_owners_and_placement_asked_in_chunks_answer_as_all_at_once(monkeypatch):
-    import ringcache.simulations.checks as checks
-
     monkeypatch.setattr(sim_cluster, "PageStore", LossyStore)
     with pytest.raises(SimulationCheckFailed) as whole:
         run_scenario("load", 3, 200, 5, spec=SMALL)
     # Chunks of 7 paths: a chunk boundary falls inside every directory of 50 files.
     monkeypatch.setattr(sim_cluster, "OWNER_CHUNK", 7)
-    monkeypatch.setattr(checks, "OWNER_CHUNK", 7)
     with pytest.raises(SimulationCheckFailed) as chunked:
         run_scenario("load", 3, 200, 5, spec=SMALL)
     assert chunked.value.problems == whole.value.problems
     assert summary_json(chunked.value.summary) == summary_json(whole.value.summary)
+    # Paths made again for each pass rather than kept: the same answers.
+    monkeypatch.setattr(sim_cluster, "KEPT_PATHS_UP_TO", 0)
+    with pytest.raises(SimulationCheckFailed) as remade:
+        run_scenario("load", 3, 200, 5, spec=SMALL)
+    assert remade.value.problems == whole.value.problems
+    assert summary_json(remade.value.summary) == summary_json(whole.value.summary)
     with sim_cluster.SimCluster(replace(SMALL, workers=3, files=200)) as cluster:
         ring = cluster.coordinator.ring
         everything = ring.first_owners(cluster.namespace.paths(0, 200))

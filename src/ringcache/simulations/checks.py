@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..cluster.jobs.catalog import JOB_KINDS
-from .cluster import OWNER_CHUNK, SimCluster
+from .cluster import SimCluster
 from .faults import FaultInjector
 from .jobs import FINISHED
 
@@ -113,7 +113,7 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
     names = coordinator.ring.worker_ids
     owner_of = cluster.file_owners(coordinator.ring)
     owner_copies = 0
-    for first, paths in cluster.namespace.chunks(OWNER_CHUNK):  # not every path at once
+    for first, paths in cluster.path_chunks():  # each owner's files a chunk at a time
         owners = owner_of[first : first + len(paths)].tolist()
         owned: dict[int, list[str]] = defaultdict(list)  # each owner's files: a store call each
         for path, owner in zip(paths, owners, strict=True):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import uuid
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +43,10 @@ T = TypeVar("T")
 
 #: Files whose owners a checker asks of a ring at once (their paths made for the ask).
 OWNER_CHUNK = 250_000
+#: A namespace of up to this many files keeps its paths once the checkers made them (about
+#: 100 MB a million): a scale-out asks for every path four times, and a path made again
+#: costs its making and, as a fresh string, its hashing. A larger one makes them per pass.
+KEPT_PATHS_UP_TO = 2_000_000
 
 
 class PagedSizeMedium(SizeMedium):
@@ -155,6 +159,7 @@ class SimCluster:
         self._background: list[asyncio.Task[Any]] = []
         self.coordinator_restarts = 0
         self._owners_kept: list[tuple[RingPolicy, np.ndarray]] = []  # the last two rings
+        self._paths_kept: list[tuple[int, list[str]]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -221,6 +226,7 @@ class SimCluster:
                 if node.store is not None:
                     node.store.discard()
             self._owners_kept = []
+            self._paths_kept = None
 
     async def _stop(self) -> None:
         if self.coordinator is not None:
@@ -354,10 +360,19 @@ class SimCluster:
         for kept, owners in self._owners_kept:
             if kept is ring:
                 return owners
-        parts = [ring.first_owners(paths) for _, paths in self.namespace.chunks(OWNER_CHUNK)]
+        parts = [ring.first_owners(paths) for _, paths in self.path_chunks()]
         owners = np.concatenate(parts) if parts else np.empty(0, dtype=np.int32)
         self._owners_kept = [*self._owners_kept[-1:], (ring, owners)]
         return owners
+
+    def path_chunks(self) -> Iterable[tuple[int, list[str]]]:
+        """Every namespace file's path, `OWNER_CHUNK` at a time in file order: `(first
+        index, paths)`, for the checkers; kept once made up to `KEPT_PATHS_UP_TO` files."""
+        if self.namespace.files > KEPT_PATHS_UP_TO:
+            return self.namespace.chunks(OWNER_CHUNK)
+        if self._paths_kept is None:
+            self._paths_kept = list(self.namespace.chunks(OWNER_CHUNK))
+        return self._paths_kept
 
     def ufs_bytes_read(self) -> int:
         nodes = [self.coordinator_node, *(self.nodes[w] for w in sorted(self.nodes))]

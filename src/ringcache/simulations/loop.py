@@ -180,7 +180,7 @@ class VirtualClock:
         self.epoch = epoch
 
     def now(self) -> float:
-        return self.epoch + self.loop.time()
+        return self.epoch + self.loop._now  # the loop's `time()`, asked once per file stored
 
     def elapsed(self) -> float:
         """Virtual seconds since the loop started."""

@@ -12,6 +12,7 @@ import pytest
 
 from ringcache.cluster.cache import layout as page_layout
 from ringcache.cluster.cache.layout import file_key
+from ringcache.cluster.cache.medium import OneThread, SizeMedium
 from ringcache.cluster.cache.store import CapacityExceeded, PageStore
 from ringcache.cluster.errors import InvalidArgument, NotFound
 from ringcache.cluster.ufs.filesystem import FileVersion
@@ -109,6 +110,29 @@ def test_a_failed_write_keeps_the_pages_before_it_and_releases_the_rest(
         store.put_pages("f", 0, pages_of(content(4 * PAGE)), 0.0, version=version(4 * PAGE))
     assert store.missing_pages("f") == [2, 3]
     assert store.stats().used_bytes == 2 * PAGE and store.stats().pages == 2
+
+
+class ShortSizeMedium(SizeMedium):
+    """An instant medium whose writes of a run stop after `room` pages, the disk full."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write_run(self, entry, first, pages, nbytes):
+        return min(len(pages), self.room), OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_write_that_stops_on_an_instant_medium_keeps_the_pages_before_it() -> None:
+    store = PageStore(ShortSizeMedium(room=2), 100 * PAGE, PAGE, lock=OneThread())
+    with pytest.raises(CapacityExceeded):
+        store.put_pages("f", 0, pages_of(content(4 * PAGE + 3)), 0.0, version=version(67))
+    assert store.missing_pages("f") == [2, 3, 4]
+    assert store.stats().used_bytes == 2 * PAGE and store.stats().pages == 2
+    with pytest.raises(CapacityExceeded):  # the last page is short: its bytes released too
+        store.put_pages("f", 2, pages_of(content(4 * PAGE + 3))[2:], 0.0)
+    assert store.missing_pages("f") == [4]
+    assert store.stats().used_bytes == 4 * PAGE and store.stats().pages == 4
 
 
 def test_a_journal_batch_writes_its_records_once_at_the_end(tmp_path: Path) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from .layout import Journal, PageLayout
-from .medium import Lock, Reserved
+from .medium import Lock, PageData, Reserved
 from .model import FileEntry, PageSpan
 from .recovery import recover_entries
 
@@ -70,6 +70,14 @@ class DiskMedium:
         size = self._page_size
         return self._layout.write_pages(
             entry.key, [(index * size, data) for index, _, data in pages]
+        )
+
+    def write_run(
+        self, entry: FileEntry, first: int, pages: Sequence[PageData], nbytes: int
+    ) -> tuple[int, OSError | None]:
+        size = self._page_size
+        return self._layout.write_pages(
+            entry.key, [(index * size, data) for index, data in enumerate(pages, first)]
         )
 
     def read(self, entry: FileEntry, offset: int, length: int) -> bytes:

@@ -12,8 +12,8 @@ them must outlive the process. Two media pass the one contract suite
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 from .layout import FileRange, StreamRange
@@ -49,6 +49,13 @@ class Medium(Protocol):
 
     def write(self, entry: FileEntry, pages: Reserved) -> tuple[int, OSError | None]:
         """Write pages in order; how many were written whole, and what stopped the rest."""
+        ...
+
+    def write_run(
+        self, entry: FileEntry, first: int, pages: Sequence[PageData], nbytes: int
+    ) -> tuple[int, OSError | None]:
+        """`write` of pages `first, first + 1, ...`, every one whole but the file's last,
+        `nbytes` in all: a store's common case, without a tuple per page."""
         ...
 
     def read(self, entry: FileEntry, offset: int, length: int) -> bytes | memoryview:
@@ -159,6 +166,13 @@ class SizeMedium:
             self.meter.disk_write(total)
         return len(pages), None
 
+    def write_run(
+        self, entry: FileEntry, first: int, pages: Sequence[PageData], nbytes: int
+    ) -> tuple[int, OSError | None]:
+        if self.meter is not None:
+            self.meter.disk_write(nbytes)
+        return len(pages), None
+
     def read(self, entry: FileEntry, offset: int, length: int) -> memoryview:
         if self.meter is not None:
             self.meter.disk_read(length)
@@ -185,12 +199,14 @@ class SizeMedium:
     def settle(self, before: int, upto: int) -> None:
         pass
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        yield
+    def batch(self) -> AbstractContextManager[None]:
+        return _NOTHING_TO_BATCH  # asked once per batch of loads: no generator each time
 
     def close(self) -> None:
         pass
+
+
+_NOTHING_TO_BATCH = nullcontext()
 
 
 _zeros = b""

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ..errors import InvalidArgument
@@ -152,12 +152,10 @@ class PageStore:
             files = len(index.files)
             return StoreStats(index.capacity_bytes, index.used, files, index.pages, index.evicted)
 
-    @contextmanager
-    def journal_batch(self) -> Iterator[None]:
+    def journal_batch(self) -> AbstractContextManager[None]:
         """Changes this thread makes inside the block do not wait for their records to be
         written one by one; all of them are on the medium when the block exits."""
-        with self._medium.batch():
-            yield
+        return self._medium.batch()
 
     def close(self) -> None:
         """Release what the medium holds open (it reopens it if used again)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Sequence
+from itertools import islice
 
 from ..errors import InvalidArgument
 from ..ufs.filesystem import FileVersion
@@ -64,71 +65,96 @@ class PageWrites:
                 entry = changes.require(path)  # raises
             entry.last_access = now
             start = first_index + position
-            reserved = self._reserve_whole(entry, start, pages[position:] if position else pages)
+            run = pages[position:] if position else pages
+            # The common case, a whole run (no tuple per page), else page by page.
+            reserved: list[tuple[int, int, PageData]] = []
             touched = None
-            if reserved is not None:
-                position += len(reserved)
+            nbytes = self._whole_run(entry, start, run)
+            if nbytes is not None:
+                self.index.used += nbytes  # reserved now, so concurrent writers cannot overfill
+                if medium.instant and unchanged is None:
+                    # Nothing worth leaving the lock for (and no source to check): written
+                    # and listed in one pass, as nothing can come between.
+                    count = len(run)
+                    outcome = medium.write_run(entry, start, run, nbytes)
+                    if outcome[0] == count:
+                        self.index.hold(entry, range(start, start + count), nbytes)
+                        if changes.journaled:
+                            medium.note(entry)
+                    else:  # as reserved, for what was written to be listed, the rest released
+                        entry.writing |= ((1 << count) - 1) << start
+                        self._list_whole(entry, start, run, outcome)
+                    return position + count
+                entry.writing |= ((1 << len(run)) - 1) << start
             else:
-                reserved = []
                 position = self._reserve_each(
                     entry, first_index, pages, position, reserved, evicted
                 )
                 touched = range(start, first_index + position)
-            # Nothing worth leaving the lock for (and no source to check): one pass.
-            if medium.instant and reserved and unchanged is None:
-                outcome = medium.write(entry, reserved)
-                if touched is None and outcome[0] == len(reserved):
-                    self._hold(entry, reserved)  # a whole run: nothing came between
-                else:
-                    self._list_run(entry, reserved, outcome, touched)
-                return position
+                if medium.instant and reserved and unchanged is None:
+                    self._list_run(entry, reserved, medium.write(entry, reserved), touched)
+                    return position
         # The writes happen outside the lock, so threads write pages in parallel.
-        outcome = medium.write(entry, reserved) if reserved else (0, None)
+        if nbytes is not None:
+            outcome = medium.write_run(entry, start, run, nbytes)
+        else:
+            outcome = medium.write(entry, reserved) if reserved else (0, None)
         if unchanged is not None and outcome[0] and not unchanged():
             # None listed; what stopped the writes (a source that ended, say) is raised.
             stale = SourceChanged(errno.ESTALE, f"{path}: the source changed meanwhile")
             outcome = (0, outcome[1] or stale)
         with changes.changing():
+            if nbytes is not None:
+                self._list_whole(entry, start, run, outcome)
+                return position + len(run)
             self._list_run(entry, reserved, outcome, touched)
         return position
 
-    def _reserve_whole(
-        self, entry: FileEntry, first: int, pages: Sequence[PageData]
-    ) -> list[tuple[int, int, PageData]] | None:
-        """The common case at once: new pages, each of its exact length, room for all of
-        them. None (nothing done) otherwise, for `_reserve_each`."""
-        count, size, page_size = len(pages), entry.version.size, self.page_size
+    def _whole_run(self, entry: FileEntry, first: int, pages: Sequence[PageData]) -> int | None:
+        """The common case, checked at once: new pages, each of its exact length (every one
+        whole but the file's last), room for all of them; their bytes. None otherwise, for
+        `_reserve_each`."""
+        count, page_size = len(pages), self.page_size
         last = first + count - 1
-        if not count or first < 0 or last * page_size >= size:
+        last_length = entry.version.size - last * page_size  # past the run if it ends early
+        if not count or first < 0 or last_length <= 0:
             return None
-        run = ((1 << count) - 1) << first
-        if (entry.held | entry.writing) & run:
+        taken = entry.held | entry.writing  # none, for a file's first run
+        if taken and taken >> first & ((1 << count) - 1):
             return None
-        last_length = min(page_size, size - last * page_size)
-        if count == 1:  # most calls: a file of one page, or the last of a file
-            total = len(pages[0])
-            if total != last_length:
-                return None
-            reserved = [(first, total, pages[0])]
-        else:
-            # Every page but the last is whole, the last is what is left of the file.
-            if len(pages[-1]) != last_length:
-                return None
-            reserved = []
-            page_index = first
-            for page in pages:
-                reserved.append((page_index, page_size, page))
-                page_index += 1
-                if len(page) != page_size and page_index <= last:
-                    return None
-            reserved[-1] = (last, last_length, pages[-1])
-            total = (count - 1) * page_size + last_length
+        if last_length > page_size:
+            last_length = page_size  # the run ends before the file's last page
+        if len(pages[-1]) != last_length:
+            return None
+        if count > 1 and set(map(len, islice(pages, count - 1))) != {page_size}:
+            return None
+        total = (count - 1) * page_size + last_length
         index = self.index
         if index.used + total > index.capacity_bytes:
             return None
-        index.used += total  # reserved now, so concurrent writers cannot overfill
-        entry.writing |= run
-        return reserved
+        return total
+
+    def _list_whole(
+        self,
+        entry: FileEntry,
+        first: int,
+        pages: Sequence[PageData],
+        outcome: tuple[int, OSError | None],
+    ) -> None:
+        """`_list_run` of a whole run reserved from `first`: in one go if all of it was
+        written and the file is still recorded as it was."""
+        count = len(pages)
+        if outcome[0] == count and self.index.files.get(entry.path) is entry:
+            nbytes = (count - 1) * self.page_size + len(pages[-1])
+            self.index.hold(entry, range(first, first + count), nbytes)
+            if self.changes.journaled:  # the one call of the hot path a journal needs
+                self.medium.note(entry)
+            return
+        page_size = self.page_size
+        reserved = [(index, page_size, data) for index, data in enumerate(pages, first)]
+        last, _, data = reserved[-1]
+        reserved[-1] = (last, len(data), data)
+        self._list_run(entry, reserved, outcome, None)
 
     def _reserve_each(
         self,

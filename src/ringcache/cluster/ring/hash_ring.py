@@ -179,8 +179,7 @@ class HashRing(Members):
         mine = self._index_of(worker_id)
         if self._want(count) != 1 or mine is None:
             return [False] * len(paths)  # several owners, or none of them is this worker
-        suffix = _ATTEMPT_SUFFIX[1]
-        keys = [mmh3.hash(data + suffix, 0, True) for data in encode_paths(paths)]
+        keys = _first_hashes(paths)
         if len(keys) < SCALAR_LOOKUPS:  # numpy's fixed cost is more than a few bisections
             owners, position = self._owners, self._position
             return [owners[position(key)] == mine for key in keys]
@@ -192,23 +191,23 @@ class HashRing(Members):
         million paths' owners in 4 MB rather than a list of lists."""
         if not self._worker_ids:
             return np.full(len(paths), -1, dtype=np.int32)
-        suffix = _ATTEMPT_SUFFIX[1]
-        keys = [mmh3.hash(data + suffix, 0, True) for data in encode_paths(paths)]
-        return self._np_owners[self._positions(np.array(keys, dtype=np.int32))]
+        keys = np.array(_first_hashes(paths), dtype=np.int32)
+        return self._np_owners[self._positions(keys)]
 
     def owners_batch(self, paths: Sequence[str], count: int = 1) -> list[list[str]]:
         """``[self.owners(p, count) for p in paths]``, with the ring search vectorised."""
         want = self._want(count)
+        names = self._worker_ids
+        if want == 1:  # the paths' bytes are needed once: hashed as encoded
+            first = np.array(_first_hashes(paths), dtype=np.int32)
+            return [[names[w]] for w in self._np_owners[self._positions(first)].tolist()]
         encoded = encode_paths(paths)  # raises InvalidArgument naming a bad path
         if want == 0:
             return [[] for _ in encoded]
-        names = self._worker_ids
         first_suffix = _ATTEMPT_SUFFIX[1]
         first = np.array([mmh3.hash(d + first_suffix, 0, True) for d in encoded], dtype=np.int32)
         last_pos = self._positions(first)
         first_owner = self._np_owners[last_pos]
-        if want == 1:
-            return [[names[w]] for w in first_owner.tolist()]
         chosen = np.full((len(encoded), want), -1, dtype=np.int32)
         chosen[:, 0] = first_owner
         filled = np.ones(len(encoded), dtype=np.int64)
@@ -232,3 +231,14 @@ class HashRing(Members):
             self._walk(partial, int(last_pos[row]), want)
             chosen[row] = partial
         return np.array(names, dtype=object)[chosen].tolist()
+
+
+def _first_hashes(paths: Sequence[str]) -> list[int]:
+    """Each path's key for its first owner, hashed as it is encoded (no list of every
+    path's bytes: a rebalance or a checker asks of a million); `InvalidArgument` naming
+    a path that is not a valid string."""
+    suffix, hash32 = _ATTEMPT_SUFFIX[1], mmh3.hash
+    try:
+        return [hash32(path.encode("utf-8") + suffix, 0, True) for path in paths]
+    except (AttributeError, UnicodeEncodeError):
+        return [hash32(data + suffix, 0, True) for data in encode_paths(paths)]  # raises

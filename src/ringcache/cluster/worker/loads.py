@@ -151,8 +151,11 @@ class BatchLoads:
         return done
 
 
+_new = tuple.__new__  # skips the keyword handling of NamedTuple.__new__: one per file
+
+
 def _entry(entry: Any) -> tuple[str, FileVersion | None]:
     if isinstance(entry, str):
         return entry, None
     path, size, mtime, etag = entry
-    return path, FileVersion(size, mtime, etag)
+    return path, _new(FileVersion, (size, mtime, etag))

@@ -50,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 from ringcache.actors.bootstrap import start_cluster, stop_cluster
 from ringcache.client.client import connect
 from ringcache.client.data import HttpDataPath
-from ringcache.cluster.ufs.filesystem import ufs_for
+from ringcache.cluster.ufs.factory import ufs_for
 from ringcache.config import ClusterConfig, WorkerConfig
 
 THREADS = 8

@@ -17,7 +17,7 @@ from .cluster.environment import Environment
 from .cluster.refs import LocalPeers, LocalRef
 from .cluster.registry import Registry, open_registry
 from .cluster.ring.alluxio_discovery import discovery_for_registry
-from .cluster.ufs.filesystem import ConfinedUfsFactory
+from .cluster.ufs.factory import ConfinedUfsFactory
 from .cluster.worker.epoch import ChangeEpoch
 from .cluster.worker.peers import PeerAddresses
 from .cluster.worker.worker import Worker, load_or_create_worker_id

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 import ringcache.simulations.cluster as sim_cluster
+import ringcache.simulations.namespace_owners as namespace_owners
 from ringcache.cluster.cache.store import PageStore
 from ringcache.cluster.errors import InvalidArgument
 from ringcache.simulations.checks import SimulationCheckFailed, check_load_counters
@@ -280,13 +281,13 @@ def test_owners_and_placement_asked_in_chunks_answer_as_all_at_once(monkeypatch)
     with pytest.raises(SimulationCheckFailed) as whole:
         run_scenario("load", 3, 200, 5, spec=SMALL)
     # Chunks of 7 paths: a chunk boundary falls inside every directory of 50 files.
-    monkeypatch.setattr(sim_cluster, "OWNER_CHUNK", 7)
+    monkeypatch.setattr(namespace_owners, "OWNER_CHUNK", 7)
     with pytest.raises(SimulationCheckFailed) as chunked:
         run_scenario("load", 3, 200, 5, spec=SMALL)
     assert chunked.value.problems == whole.value.problems
     assert summary_json(chunked.value.summary) == summary_json(whole.value.summary)
     # Paths made again for each pass rather than kept: the same answers.
-    monkeypatch.setattr(sim_cluster, "KEPT_PATHS_UP_TO", 0)
+    monkeypatch.setattr(namespace_owners, "KEPT_PATHS_UP_TO", 0)
     with pytest.raises(SimulationCheckFailed) as remade:
         run_scenario("load", 3, 200, 5, spec=SMALL)
     assert remade.value.problems == whole.value.problems
@@ -294,4 +295,4 @@ def test_owners_and_placement_asked_in_chunks_answer_as_all_at_once(monkeypatch)
     with sim_cluster.SimCluster(replace(SMALL, workers=3, files=200)) as cluster:
         ring = cluster.coordinator.ring
         everything = ring.first_owners(cluster.namespace.paths(0, 200))
-        assert cluster.file_owners(ring).tolist() == everything.tolist()
+        assert cluster.owners.file_owners(ring).tolist() == everything.tolist()

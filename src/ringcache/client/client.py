@@ -10,7 +10,8 @@ from ..cluster.errors import Unavailable
 from ..cluster.paths import is_uri, normalize_cluster_path
 from ..cluster.ring.build import build_ring, ring_from_snapshot
 from ..cluster.ufs.browse import list_directory, stat_path
-from ..cluster.ufs.filesystem import UnderFileSystem, ufs_for
+from ..cluster.ufs.factory import ufs_for
+from ..cluster.ufs.filesystem import UnderFileSystem
 from ..cluster.ufs.mounts import MountPoint, MountTable
 from .control import ActorControl, Control, RestControl, local_coordinator, ray_coordinator
 from .data import HttpDataPath

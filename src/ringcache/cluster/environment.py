@@ -18,7 +18,7 @@ from .cache.store import PageStore
 from .clock import Clock, RealClock
 from .index.file_index import FileIndex
 from .ring.cache import RingCache
-from .ufs.filesystem import ConfinedUfsFactory, UfsFactory
+from .ufs.factory import ConfinedUfsFactory, UfsFactory
 from .ufs.read_ahead import ReadAhead, ThreadedReadAhead
 
 RunIo = Callable[..., Awaitable[Any]]

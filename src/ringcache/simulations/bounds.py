@@ -19,7 +19,7 @@ from .cluster import SimCluster
 def network_bound(cluster: SimCluster, ring: RingPolicy, virtual_seconds: float) -> dict[str, Any]:
     """The load's network bounds on `ring` (each file on its first owner) and its duration
     over the tighter one."""
-    owners = cluster.file_owners(ring)
+    owners = cluster.owners.file_owners(ring)
     sizes = cluster.namespace.sizes
     placed = owners >= 0
     held = np.bincount(owners[placed], weights=sizes[placed], minlength=len(ring.worker_ids))

@@ -111,9 +111,9 @@ def check_placement(cluster: SimCluster, *, exact: bool, failed: set[str]) -> li
         problems.append(f"the ring has {len(ring_workers)} workers, {len(live)} are members")
     stores = {w: cluster.store(w) for w in live}
     names = coordinator.ring.worker_ids
-    owner_of = cluster.file_owners(coordinator.ring)
+    owner_of = cluster.owners.file_owners(coordinator.ring)
     owner_copies = 0
-    for first, paths in cluster.path_chunks():  # each owner's files a chunk at a time
+    for first, paths in cluster.owners.path_chunks():  # each owner's files a chunk at a time
         owners = owner_of[first : first + len(paths)].tolist()
         owned: dict[int, list[str]] = defaultdict(list)  # each owner's files: a store call each
         for path, owner in zip(paths, owners, strict=True):

@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import uuid
-from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
-
-import numpy as np
 
 from ..cluster.cache.medium import OneThread, SizeMedium
 from ..cluster.cache.store import PageStore
@@ -29,24 +27,17 @@ from ..cluster.paths import split_uri
 from ..cluster.registry import Registry
 from ..cluster.registry.memory_backend import MemoryBackend
 from ..cluster.ring.cache import RingCache
-from ..cluster.ring.policy import RingPolicy
 from ..cluster.worker.worker import Worker
 from .costs import IoMeter, Link, MeteredReadAhead, NodeModel, SimRunIo
 from .index import PROCESS_FROM_FILES, IndexProcess, KeptFileIndex
 from .loop import VirtualClock, VirtualTimeLoop, cancel_pending
 from .namespace import SimNamespace
+from .namespace_owners import NamespaceOwners
 from .refs import Endpoint, SimNetwork, SimPeers, SimRef
 from .spec import SimSpec
 from .ufs import SimUfs
 
 T = TypeVar("T")
-
-#: Files whose owners a checker asks of a ring at once (their paths made for the ask).
-OWNER_CHUNK = 250_000
-#: A namespace of up to this many files keeps its paths once the checkers made them (about
-#: 100 MB a million): a scale-out asks for every path four times, and a path made again
-#: costs its making and, as a fresh string, its hashing. A larger one makes them per pass.
-KEPT_PATHS_UP_TO = 2_000_000
 
 
 class PagedSizeMedium(SizeMedium):
@@ -158,8 +149,7 @@ class SimCluster:
         self._slow = set(spec.rng("slow").sample(range(spec.workers), spec.slow_workers))
         self._background: list[asyncio.Task[Any]] = []
         self.coordinator_restarts = 0
-        self._owners_kept: list[tuple[RingPolicy, np.ndarray]] = []  # the last two rings
-        self._paths_kept: list[tuple[int, list[str]]] | None = None
+        self.owners = NamespaceOwners(self.namespace)  # what the checkers ask of the rings
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -225,8 +215,7 @@ class SimCluster:
             for node in self.nodes.values():
                 if node.store is not None:
                     node.store.discard()
-            self._owners_kept = []
-            self._paths_kept = None
+            self.owners.forget()
 
     async def _stop(self) -> None:
         if self.coordinator is not None:
@@ -351,28 +340,6 @@ class SimCluster:
         if store is None:
             raise InvalidArgument(f"{worker_id} never started")
         return store
-
-    def file_owners(self, ring: RingPolicy) -> np.ndarray:
-        """Every namespace file's owner on `ring` (its place in `ring.worker_ids`, -1 for
-        none), in file order: a checker's question. Asked `OWNER_CHUNK` paths at a time, so
-        no list of every path is held; the answers for the last two rings are kept (a
-        scale-out asks of the ring before and the ring after more than once)."""
-        for kept, owners in self._owners_kept:
-            if kept is ring:
-                return owners
-        parts = [ring.first_owners(paths) for _, paths in self.path_chunks()]
-        owners = np.concatenate(parts) if parts else np.empty(0, dtype=np.int32)
-        self._owners_kept = [*self._owners_kept[-1:], (ring, owners)]
-        return owners
-
-    def path_chunks(self) -> Iterable[tuple[int, list[str]]]:
-        """Every namespace file's path, `OWNER_CHUNK` at a time in file order: `(first
-        index, paths)`, for the checkers; kept once made up to `KEPT_PATHS_UP_TO` files."""
-        if self.namespace.files > KEPT_PATHS_UP_TO:
-            return self.namespace.chunks(OWNER_CHUNK)
-        if self._paths_kept is None:
-            self._paths_kept = list(self.namespace.chunks(OWNER_CHUNK))
-        return self._paths_kept
 
     def ufs_bytes_read(self) -> int:
         nodes = [self.coordinator_node, *(self.nodes[w] for w in sorted(self.nodes))]

@@ -241,8 +241,8 @@ def _early_window(spec: SimSpec, start: float) -> tuple[float, float]:
 
 
 def _bytes_whose_owner_changed(cluster: SimCluster, before: Any, after: Any) -> int:
-    old = cluster.file_owners(before)
-    new = cluster.file_owners(after)
+    old = cluster.owners.file_owners(before)
+    new = cluster.owners.file_owners(after)
     # Owners are places in each ring's worker ids: put the old ones in the new ring's terms
     # (-2: a worker the new ring lacks; the extra last entry keeps -1, no owner, as it is).
     place = {worker_id: i for i, worker_id in enumerate(after.worker_ids)}

@@ -61,7 +61,7 @@ def test_falls_back_to_plain_io_without_copy_file_range(tmp_path: Path, monkeypa
 
 
 def test_local_path_of_file_uris_only(tmp_path: Path) -> None:
-    from ringcache.cluster.ufs.filesystem import ufs_for
+    from ringcache.cluster.ufs.factory import ufs_for
 
     local = ufs_for("file:///")
     assert local.local_path(f"file://{tmp_path}/a.bin") == f"{tmp_path}/a.bin"

@@ -11,7 +11,7 @@ import pytest
 from ringcache.cluster.jobs import source as listing
 from ringcache.cluster.jobs.model import Cursor
 from ringcache.cluster.jobs.source import FileSource
-from ringcache.cluster.ufs.filesystem import ConfinedUfsFactory
+from ringcache.cluster.ufs.factory import ConfinedUfsFactory
 from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 from ringcache.simulations.costs import IoMeter, NetworkModel, NodeModel
 from ringcache.simulations.namespace import SimNamespace

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ringcache.cluster.errors import FailureReason
-from ringcache.cluster.ufs.filesystem import ConfinedUfsFactory, UnderFileSystem, stat_local
+from ringcache.cluster.ufs.factory import ConfinedUfsFactory
+from ringcache.cluster.ufs.filesystem import UnderFileSystem, stat_local
 from ringcache.cluster.ufs.local_roots import OutsideLocalRoots, real_path
 
 

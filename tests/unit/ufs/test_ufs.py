@@ -9,12 +9,12 @@ import pytest
 from fsspec.spec import AbstractFileSystem
 
 from ringcache.cluster.errors import InvalidArgument, UfsError, UfsNotFound
+from ringcache.cluster.ufs.factory import ufs_for
 from ringcache.cluster.ufs.filesystem import (
     FileStatus,
     FileVersion,
     UnderFileSystem,
     stat_local,
-    ufs_for,
 )
 from ringcache.cluster.ufs.names import canonical_uri
 

@@ -14,7 +14,7 @@ from typing import Any
 from ringcache.cluster.cache.store import PageStore
 from ringcache.cluster.environment import Environment
 from ringcache.cluster.policies import PolicySet
-from ringcache.cluster.ufs.filesystem import ufs_for
+from ringcache.cluster.ufs.factory import ufs_for
 from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 from ringcache.cluster.worker.lanes import LocalDisks
 from ringcache.cluster.worker.mount_view import MountView

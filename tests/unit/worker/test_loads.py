@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ringcache.cluster.policies import CacheRule, FilterRule, PriorityRule, QuotaRule
-from ringcache.cluster.ufs.filesystem import ufs_for
+from ringcache.cluster.ufs.factory import ufs_for
 from ringcache.cluster.worker.file_loader import (
     UFS_READS_IN_FLIGHT,
     UFS_RUN_MOST_PAGES,

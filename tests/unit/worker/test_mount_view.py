@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from ringcache.cluster.errors import InvalidArgument
-from ringcache.cluster.ufs.filesystem import ufs_for
+from ringcache.cluster.ufs.factory import ufs_for
 from ringcache.cluster.ufs.mounts import MountPoint
 from ringcache.cluster.worker.mount_view import MountView
 

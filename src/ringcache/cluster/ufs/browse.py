@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import NotFound
 from ..paths import is_uri, normalize_cluster_path
-from .filesystem import UfsFactory, ufs_for
+from .factory import UfsFactory, ufs_for
 from .mounts import MountTable
 
 

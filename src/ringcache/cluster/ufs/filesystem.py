@@ -16,8 +16,7 @@ directory `a/` (S3 can), the file comes first.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from stat import S_ISREG
 from typing import Any, NamedTuple
@@ -27,7 +26,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ..errors import InvalidArgument, RingcacheError, UfsError, UfsNotFound
 from ..paths import normalize_uri, relative_to, split_uri
 from .failures import explain
-from .local_roots import LocalConfinement, local_locations, real_path
+from .local_roots import LocalConfinement, local_locations
 from .names import filesystem_class
 from .options import check_options, constructor_kwargs
 from .redaction import redact_options
@@ -337,51 +336,6 @@ def _canonical_file(uri: str) -> bool:
         and not uri.endswith("/")
         and "\x00" not in uri
     )
-
-
-_cache: dict[tuple[object, ...], UnderFileSystem] = {}
-_cache_lock = threading.Lock()
-
-
-#: What builds a UFS for a URI and its mount options (`ufs_for`, or a runtime's own).
-UfsFactory = Callable[[str, Mapping[str, str]], "UnderFileSystem"]
-
-
-def ufs_for(
-    uri: str,
-    options: Mapping[str, str] | None = None,
-    *,
-    allowed_roots: Sequence[str] | None = None,
-) -> UnderFileSystem:
-    """A shared UnderFileSystem for `uri`'s scheme and these options (created once); with
-    `allowed_roots`, one per mount root `uri` on the local disk and its real path now (a
-    root unmounted, its link moved and mounted again is confined to where it leads now)."""
-    scheme, location = split_uri(uri)
-    options = check_options(options or {})
-    key: tuple[object, ...] = (scheme, tuple(sorted(options.items())))
-    if allowed_roots is not None:
-        local = tuple(map(real_path, local_locations(scheme, location, options)))
-        key += (tuple(allowed_roots), normalize_uri(uri) if local else "", local)
-    with _cache_lock:
-        ufs = _cache.get(key)
-        if ufs is None:
-            ufs = _cache[key] = UnderFileSystem(uri, options, allowed_roots=allowed_roots)
-        return ufs
-
-
-class ConfinedUfsFactory:
-    """A `UfsFactory` whose local-disk filesystems are confined to their mount root and
-    the allowed local roots (see `UnderFileSystem`); what every runtime on real disks uses,
-    given the cluster's `allowed_local_roots`."""
-
-    def __init__(self, allowed_roots: Sequence[str] = ("/",)) -> None:
-        self.allowed_roots = tuple(allowed_roots)
-
-    def __repr__(self) -> str:
-        return f"ConfinedUfsFactory({self.allowed_roots!r})"
-
-    def __call__(self, uri: str, options: Mapping[str, str] | None = None) -> UnderFileSystem:
-        return ufs_for(uri, options, allowed_roots=self.allowed_roots)
 
 
 _Entry = tuple[str, bool, dict[str, Any]]  # name, is a directory, fsspec-style info

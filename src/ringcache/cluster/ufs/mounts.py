@@ -19,7 +19,8 @@ from ..paths import (
     relative_to,
     split_uri,
 )
-from .filesystem import UnderFileSystem, ufs_for
+from .factory import ufs_for
+from .filesystem import UnderFileSystem
 from .local_roots import local_locations, within_allowed
 from .names import PLAIN_NAME, canonical_uri, names_generation
 from .options import check_options

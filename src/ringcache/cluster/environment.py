@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .cache.store import PageStore
 from .clock import Clock, RealClock
@@ -22,6 +22,27 @@ from .ufs.factory import ConfinedUfsFactory, UfsFactory
 from .ufs.read_ahead import ReadAhead, ThreadedReadAhead
 
 RunIo = Callable[..., Awaitable[Any]]
+R = TypeVar("R")
+
+
+class RunLanes(Protocol):
+    """`func(*args)`, a blocking call, run `lanes` times at once (a batch's lanes); the
+    answers in lane order. Each call starts in lane order; if any raises, the first error
+    is raised once that call is done."""
+
+    def __call__(self, lanes: int, func: Callable[..., R], *args: Any) -> Awaitable[list[R]]: ...
+
+
+class GatheredLanes:
+    """`RunLanes` over a `RunIo`: one `run_io` call a lane (a thread each, by default)."""
+
+    def __init__(self, run_io: RunIo) -> None:
+        self.run_io = run_io
+
+    async def __call__(self, lanes: int, func: Callable[..., R], *args: Any) -> list[R]:
+        return list(await asyncio.gather(*(self.run_io(func, *args) for _ in range(lanes))))
+
+
 StoreFactory = Callable[[Path, int, int], PageStore]
 IndexFactory = Callable[[Path], FileIndex]
 
@@ -44,3 +65,10 @@ class Environment:
     read_ahead: ReadAhead = field(default_factory=ThreadedReadAhead)
     # Rings built from the members a coordinator sent, kept by fingerprint.
     rings: RingCache = field(default_factory=RingCache)
+    # How a batch's lanes run at once: a `run_io` call each (None: `GatheredLanes`), or, in
+    # the simulator, inline one after another with their waits overlapped in virtual time.
+    run_lanes: RunLanes = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.run_lanes is None:
+            self.run_lanes = GatheredLanes(self.run_io)

@@ -28,7 +28,7 @@ from ..cluster.registry import Registry
 from ..cluster.registry.memory_backend import MemoryBackend
 from ..cluster.ring.cache import RingCache
 from ..cluster.worker.worker import Worker
-from .costs import IoMeter, Link, MeteredReadAhead, NodeModel, SimRunIo
+from .costs import IoMeter, Link, MeteredReadAhead, NodeModel, SimLanes, SimRunIo
 from .index import PROCESS_FROM_FILES, IndexProcess, KeptFileIndex
 from .loop import VirtualClock, VirtualTimeLoop, cancel_pending
 from .namespace import SimNamespace
@@ -77,6 +77,7 @@ class SimNode:
             random=cluster.spec.rng(f"env:{name}"),
             rings=cluster.rings,
             read_ahead=MeteredReadAhead(self.meter),
+            run_lanes=SimLanes(self.meter, cluster.loop),
         )
         self.endpoint: Endpoint | None = None
         self.worker: Worker | None = None

@@ -208,20 +208,62 @@ class SimRunIo:
         self.loop = loop
 
     async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        meter = self.meter
-        # No await happens between here and settle(), so no other task can charge this
-        # meter meanwhile: the charges below are exactly this call's.
-        meter.active = True
-        error: Exception | None = None
-        try:
-            result = func(*args, **kwargs)
-        except Exception as exc:  # re-raised below, once the call's time has passed
-            error = exc
-        finally:
-            meter.active = False
-        delay = meter.settle(self.loop.time())
+        result, error, delay = _charged(self.meter, self.loop.time(), func, args, kwargs)
         if delay > 0:
             await virtual_sleep(delay)
         if error is not None:
             raise error
-        return result
+        return result  # type: ignore[return-value]
+
+
+class SimLanes:
+    """The simulator's `Environment.run_lanes`: a batch's lanes run inline, one after
+    another, each charged as its own `SimRunIo` call made at the same virtual instant, as
+    lanes started together would be; the caller resumes when the slowest would have
+    finished, or, if a lane raised, when the first of those to finish would have, with
+    its error. One task rather than a task a lane: the same charges, far fewer events.
+    """
+
+    def __init__(self, meter: IoMeter, loop: asyncio.AbstractEventLoop) -> None:
+        self.meter = meter
+        self.loop = loop
+
+    async def __call__(self, lanes: int, func: Callable[..., T], *args: Any) -> list[T]:
+        await virtual_sleep(0)  # lanes started as tasks would run after what is ready now
+        meter, now = self.meter, self.loop.time()
+        answers: list[T] = []
+        longest = 0.0
+        failed: tuple[float, Exception] | None = None  # the lane that raised first
+        for _ in range(lanes):
+            result, error, delay = _charged(meter, now, func, args, {})
+            longest = max(longest, delay)
+            if error is None:
+                answers.append(result)  # type: ignore[arg-type]
+            elif failed is None or delay < failed[0]:
+                failed = (delay, error)
+        if failed is not None:
+            if failed[0] > 0:
+                await virtual_sleep(failed[0])
+            raise failed[1]
+        if longest > 0:
+            await virtual_sleep(longest)
+        return answers
+
+
+def _charged(
+    meter: IoMeter, now: float, func: Callable[..., T], args: tuple, kwargs: dict[str, Any]
+) -> tuple[T | None, Exception | None, float]:
+    """`func(*args, **kwargs)` run inline with its I/O charged to `meter`: its result, the
+    exception it raised (else None), and the delay its charges cost from `now`."""
+    # No await happens between here and settle(), so no other task can charge this
+    # meter meanwhile: the charges below are exactly this call's.
+    meter.active = True
+    result: T | None = None
+    error: Exception | None = None
+    try:
+        result = func(*args, **kwargs)
+    except Exception as exc:  # raised by the caller once the call's time has passed
+        error = exc
+    finally:
+        meter.active = False
+    return result, error, meter.settle(now)

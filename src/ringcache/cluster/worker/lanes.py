@@ -110,7 +110,7 @@ class LaneShares(Generic[T]):
     takes the last file queued in the share of the busiest lane that has started.
 
     So no file waits behind a big or slow one in another lane. Only started lanes are
-    taken from: a lane still waiting for a thread keeps its share, and a `run_io` that
+    taken from: a lane still waiting for a thread keeps its share, and a `run_lanes` that
     runs each lane to its end before the next starts (the simulator's, which models the
     lanes' overlap in virtual time) sees each lane load exactly its own share.
     Thread-safe: owners take from the front of their share, others from its back.

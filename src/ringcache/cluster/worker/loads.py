@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..cache.store import PageStore
-from ..environment import RunIo, UfsFactory
+from ..environment import RunIo, RunLanes, UfsFactory
 from ..errors import RingcacheError
 from ..results import FailureReason, FileResult, failure
 from ..ufs.filesystem import FileVersion, UnderFileSystem
@@ -38,6 +38,7 @@ class BatchLoads:
         local_disks: LocalDisks,
         ufs_factory: UfsFactory,
         run_io: RunIo,
+        run_lanes: RunLanes,
         max_lanes: int,
         catch_up: Callable[[int], Awaitable[None]],
     ) -> None:
@@ -50,6 +51,7 @@ class BatchLoads:
         self.local_disks = local_disks  # which mounts' files need no lanes to wait
         self.ufs_factory = ufs_factory
         self.run_io = run_io
+        self.run_lanes = run_lanes
         self.max_lanes = max_lanes
         self.catch_up = catch_up
         self._local_lanes = asyncio.Lock()  # held by a batch of local-disk files
@@ -108,9 +110,7 @@ class BatchLoads:
         shares = LaneShares(work, lanes)
         # Local-disk batches take turns, as their lanes would only contend for the GIL.
         async with self._local_lanes if local_bytes is not None else contextlib.nullcontext():
-            answers = await asyncio.gather(
-                *(self.run_io(self.load_lane, shares, options, throttle) for _ in range(lanes))
-            )
+            answers = await self.run_lanes(lanes, self.load_lane, shares, options, throttle)
         for lane_results in answers:
             for position, result in lane_results:
                 results[position] = result

@@ -103,6 +103,7 @@ class WorkerServices:
                 local_disks,
                 env.ufs_factory,
                 run_io,
+                env.run_lanes,
                 max_lanes,
                 upkeep.catch_up,
             ),

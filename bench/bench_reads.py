@@ -165,8 +165,10 @@ def echo_server():
     server = context.Process(target=echo_fds, args=(address, ready), daemon=True)
     server.start()
     try:
-        if not ready.wait(60):
-            raise TimeoutError("the ceiling's echo server did not start")
+        deadline = time.monotonic() + 60
+        while not ready.wait(0.05):
+            if not server.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the ceiling's echo server did not start ({server.exitcode})")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(address)
             yield connection

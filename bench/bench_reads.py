@@ -19,6 +19,16 @@ carries control only. Each measurement has its baseline:
   less (each round's ratio is in the JSON); and once more on other files that
   were dropped from the page cache first (`posix_fadvise`), against plain reads of them
   dropped the same way: a UFS that has to be read from its disk, as a real one would;
+- beside the cold rounds, the bound of any read that consults another process on this host
+  (`ceiling_vs_plain_ufs`): after each round, the same files read once more through a
+  minimal echo server in a process of its own (plain Python, no Ray, no ringcache code) on
+  an abstract Unix socket: per file the client sends one short line, reads the file itself
+  meanwhile as a cold read's early read does (open, fstat, pread of the whole file, close),
+  then receives the server's one-line answer with a descriptor of the same file attached
+  (`socket.send_fds`), checks its device and inode and closes it. That is the same-host
+  miss protocol's irreducible cost, without any cache logic, against the same plain reads
+  (each round's ratio is in the JSON too). Both processes sleep between requests; a core
+  idle meanwhile wakes slowly in some VMs, so this bound can be well below 1;
 - same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS);
 - with `--s3-files` > 0 and moto installed: cold reads of objects on an S3 server (moto's,
   on loopback, as the tests use) through the same-host client and over HTTP, each on its
@@ -33,6 +43,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import socket
@@ -125,6 +136,69 @@ def drop_from_page_cache(paths: list[Path]) -> None:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
+
+
+def echo_fds(address: bytes, ready) -> None:
+    """The ceiling's server (a process of its own): for each line (a path) from its one
+    client, a one-line answer with a descriptor of that file attached."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(address)
+        listener.listen(1)
+        ready.set()
+        connection, _ = listener.accept()
+    with connection, connection.makefile("rb") as lines:
+        while line := lines.readline():
+            fd = os.open(line.rstrip(b"\n"), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                socket.send_fds(connection, [b"ok\n"], [fd])
+            finally:
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def echo_server():
+    """A connection to an `echo_fds` server started in a new process (spawned: no Ray
+    state inherited); the server ends when the connection closes."""
+    address = f"\0ringcache-bench-ceiling-{uuid.uuid4().hex}".encode()
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    server = context.Process(target=echo_fds, args=(address, ready), daemon=True)
+    server.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.wait(0.05):
+            if not server.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the ceiling's echo server did not start ({server.exitcode})")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(address)
+            yield connection
+    finally:
+        server.join(10)
+        if server.is_alive():
+            server.kill()
+
+
+def consult_and_read(connection: socket.socket, path: Path) -> bytes:
+    """One read as a same-host miss's least: ask the other process, read the file
+    meanwhile (a cold read's early read), then take the answer's descriptor and keep the
+    bytes if it is of the same file."""
+    connection.sendall(bytes(path) + b"\n")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        found = os.fstat(fd)
+        data = os.pread(fd, found.st_size, 0)
+    finally:
+        os.close(fd)
+    answer, handed, _, _ = socket.recv_fds(connection, 64, 1)
+    if answer != b"ok\n" or len(handed) != 1:
+        raise RuntimeError(f"the echo server answered {answer!r} with {len(handed)} fd(s)")
+    try:
+        same = os.fstat(handed[0])
+    finally:
+        os.close(handed[0])
+    if (same.st_dev, same.st_ino) != (found.st_dev, found.st_ino):
+        raise RuntimeError(f"the echo server handed over another file than {path}")
+    return data
 
 
 def random_reads(read: Callable[[str, int], bytes], paths: list[str], size: int, count: int):
@@ -230,7 +304,9 @@ def main() -> None:
         )
         cluster = start_cluster(config, workers=args.workers)
         baseline = SendfileServer()
+        ceiling = contextlib.ExitStack()
         try:
+            echo = ceiling.enter_context(echo_server())
             cluster.coordinator.call_sync("add_mount", "/data", f"file://{data}", {})
             cluster.coordinator.call_sync("add_mount", "/disk", f"file://{disk}", {})
             client = connect(namespace=config.namespace)
@@ -259,7 +335,13 @@ def main() -> None:
                 return timed(read)
 
             workers = list(cluster.workers.values())
+
+            def consulting(files: list[str]) -> None:
+                for name in files:
+                    consult_and_read(echo, data / name)
+
             cold_rounds: list[tuple[float, float, float]] = []  # plain, cold, until cached
+            ceilings: list[float] = []  # each round's files read through the echo server
             for files, warm_files in zip(cold_names, warm, strict=True):
                 best_plain = min(timed(partial(plain, data, files)) for _ in range(args.rounds))
                 # Misses of small files, not timed: the clients' and workers' one-time
@@ -273,6 +355,8 @@ def main() -> None:
                 cached = done * args.files * size + done * WARM_OBJECTS * SMALL
                 until_cached(workers, cached)  # the next round starts with no fill pending
                 cold_rounds.append((best_plain, cold_round, time.perf_counter() - started))
+                consulting(warm_files)  # as before the cold reads: set up, and at work again
+                ceilings.append(timed(partial(consulting, files)))
             ufs_plain, cold, cold_cached = (sum(c) for c in zip(*cold_rounds, strict=True))
             cold_mb = len(cold_names) * total_mb
             disk_plain = from_disk(lambda: plain(disk))
@@ -306,6 +390,7 @@ def main() -> None:
                 else {}
             )
         finally:
+            ceiling.close()
             baseline.close()
             stop_cluster(config)
 
@@ -329,6 +414,11 @@ def main() -> None:
         "hot_vs_plain": round(disk / hot, 3),
         "cold_vs_plain_ufs": round(ufs_plain / cold, 3),
         "cold_vs_plain_ufs_by_round": [round(p / c, 3) for p, c, _ in cold_rounds],
+        "ceiling_MBps": round(cold_mb / sum(ceilings), 1),
+        "ceiling_vs_plain_ufs": round(ufs_plain / sum(ceilings), 3),
+        "ceiling_vs_plain_ufs_by_round": [
+            round(p / c, 3) for (p, _, _), c in zip(cold_rounds, ceilings, strict=True)
+        ],
         "cold_cached_vs_plain_ufs": round(ufs_plain / cold_cached, 3),
         "cold_disk_vs_plain_disk_ufs": round(disk_plain / disk_cold, 3),
         "random_4k_vs_pread": round(pread_random / cached_random, 4),
@@ -348,10 +438,13 @@ def main() -> None:
     print(f"{args.files} files x {args.size_mib} MiB, {args.workers} worker(s)")
     by_round = ", ".join(map(str, results["cold_vs_plain_ufs_by_round"]))
     print(f"  cold rounds (each on its own files): {len(cold_names)}, each round: {by_round}")
+    by_round = ", ".join(map(str, results["ceiling_vs_plain_ufs_by_round"]))
+    print(f"  ceiling (same files, after each cold round), each round: {by_round}")
     rows = [
         ("hot HTTP reads vs raw loopback sendfile", "hot_http_MBps", "raw_sendfile_MBps", "MB/s"),
         ("same-host hot reads vs plain local reads", "hot_MBps", "plain_disk_MBps", "MB/s"),
         ("cold reads vs plain UFS reads", "cold_MBps", "plain_ufs_MBps", "MB/s"),
+        ("ceiling: consult another process, read itself", "ceiling_MBps", "plain_ufs_MBps", "MB/s"),
         ("cold reads until cached vs plain UFS", "cold_cached_MBps", "plain_ufs_MBps", "MB/s"),
         ("cold, UFS on disk, vs plain disk reads", "cold_disk_MBps", "plain_disk_ufs_MBps", "MB/s"),
         (f"4 KiB random, {THREADS} threads vs pread", "random_4k_iops", "pread_4k_iops", "IOPS"),

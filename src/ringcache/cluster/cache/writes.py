@@ -78,9 +78,7 @@ class PageWrites:
                     count = len(run)
                     outcome = medium.write_run(entry, start, run, nbytes)
                     if outcome[0] == count:
-                        self.index.hold(entry, range(start, start + count), nbytes)
-                        if changes.journaled:
-                            medium.note(entry)
+                        self._listed(entry, range(start, start + count), nbytes)
                     else:  # as reserved, for what was written to be listed, the rest released
                         entry.writing |= ((1 << count) - 1) << start
                         self._list_whole(entry, start, run, outcome)
@@ -146,9 +144,7 @@ class PageWrites:
         count = len(pages)
         if outcome[0] == count and self.index.files.get(entry.path) is entry:
             nbytes = (count - 1) * self.page_size + len(pages[-1])
-            self.index.hold(entry, range(first, first + count), nbytes)
-            if self.changes.journaled:  # the one call of the hot path a journal needs
-                self.medium.note(entry)
+            self._listed(entry, range(first, first + count), nbytes)
             return
         page_size = self.page_size
         reserved = [(index, page_size, data) for index, data in enumerate(pages, first)]
@@ -203,9 +199,14 @@ class PageWrites:
         # In order, each page whole but the file's last: their bytes at once.
         nbytes = (count - 1) * self.page_size + reserved[-1][1]
         if last - first + 1 == count:
-            self.index.hold(entry, range(first, last + 1), nbytes)
+            self._listed(entry, range(first, last + 1), nbytes)
         else:
-            self.index.hold(entry, [page for page, _, _ in reserved], nbytes)
+            self._listed(entry, [page for page, _, _ in reserved], nbytes)
+
+    def _listed(self, entry: FileEntry, pages: range | list[int], nbytes: int) -> None:
+        """Pages reserved and written whole (`nbytes` in all) are held now, and the
+        entry's new record is noted if the medium keeps records."""
+        self.index.hold(entry, pages, nbytes)
         if self.changes.journaled:  # the one call of the hot path a journal needs
             self.medium.note(entry)
 
@@ -248,8 +249,7 @@ class PageWrites:
                 # (unless the file was recorded again at this version and has it).
                 stray.append((page * self.page_size, length))
         if listed:
-            index.hold(entry, listed, listed_bytes)
-            medium.note(entry)
+            self._listed(entry, listed, listed_bytes)
         if stray and (current is None or current.key != entry.key):
             medium.remove(entry)  # no recorded file uses this version's data
         elif stray:

@@ -1,4 +1,5 @@
-"""Pages copied from an open file by the kernel (`FileRange`) instead of through Python."""
+"""Pages copied from an open file by the kernel (`FileRange`) instead of through Python:
+by splice through a pipe, else `copy_file_range`, else plain reads and writes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ringcache.cluster.cache import layout as page_layout
+from ringcache.cluster.cache import page_io, pipes
 from ringcache.cluster.cache.layout import FileRange
 from ringcache.cluster.cache.store import PageStore
 from ringcache.cluster.ufs.filesystem import FileVersion
@@ -71,16 +73,98 @@ def test_local_path_of_file_uris_only(tmp_path: Path) -> None:
 
 
 def _counting_copies(monkeypatch) -> list[int]:
-    """The lengths asked of each `copy_file_range` call (the real one does the copy)."""
+    """The lengths of the kernel copies asked for (the real copy still runs)."""
     calls: list[int] = []
-    real = os.copy_file_range
+    real = page_io._copy_range
+
+    def counted(source: FileRange, fd: int, at: int | None = None) -> None:
+        calls.append(source.length)
+        real(source, fd, at)
+
+    monkeypatch.setattr(page_io, "_copy_range", counted)
+    return calls
+
+
+def _refused(*args: object, **kwargs: object) -> int:
+    raise OSError(errno.EINVAL, "not here")
+
+
+def _copy_into_file(tmp_path: Path, data: bytes, offset: int, length: int, at: int) -> bytes:
+    """`data[offset:offset + length]` copied to `at` of a fresh file; its bytes after."""
+    (tmp_path / "src").write_bytes(data)
+    source = os.open(tmp_path / "src", os.O_RDONLY)
+    target = os.open(tmp_path / "dst", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        page_io.write_at(target, at, FileRange(source, offset, length))
+        return os.pread(target, at + length + 1, 0)
+    finally:
+        os.close(source)
+        os.close(target)
+
+
+def test_a_range_is_spliced_a_pipe_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    assert pipes.splice_works[0], "no splice on this system"
+    asked: list[int] = []
+    splice = os.splice
+
+    def counted(source: int, target: int, count: int, **offsets: int) -> int:
+        if "offset_src" in offsets:
+            asked.append(count)
+        return splice(source, target, count, **offsets)
+
+    monkeypatch.setattr(page_io.os, "splice", counted)
+    monkeypatch.setattr(page_io.os, "copy_file_range", _refused)  # must not be needed
+    data = os.urandom(3 * pipes.PIPE_BYTES + 5000)
+    length = len(data) - 1000
+    copied = _copy_into_file(tmp_path, data, 1000, length, 7)
+    assert copied == bytes(7) + data[1000:]
+    assert asked[0] == pipes.PIPE_BYTES and max(asked) <= pipes.PIPE_BYTES
+    assert len(asked) >= 4 and pipes.splice_works[0]
+
+
+def test_a_source_without_splice_is_copied_by_copy_file_range(tmp_path: Path, monkeypatch) -> None:
+    splice = os.splice
+
+    def from_files_refused(source: int, target: int, count: int, **offsets: int) -> int:
+        if "offset_src" in offsets:
+            raise OSError(errno.EINVAL, "this file system has no splice_read")
+        return splice(source, target, count, **offsets)
+
+    calls: list[int] = []
+    copy = os.copy_file_range
 
     def counted(source: int, target: int, count: int, *offsets: int) -> int:
         calls.append(count)
-        return real(source, target, count, *offsets)
+        return copy(source, target, count, *offsets)
 
-    monkeypatch.setattr(page_layout.os, "copy_file_range", counted)
-    return calls
+    monkeypatch.setattr(page_io.os, "splice", from_files_refused)
+    monkeypatch.setattr(page_io.os, "copy_file_range", counted)
+    data = os.urandom(100_000)
+    assert _copy_into_file(tmp_path, data, 10, 90_000, 4096) == bytes(4096) + data[10:90_010]
+    assert calls == [90_000]
+    assert pipes.splice_works[0]  # the source refused, not the data file: still on
+
+
+def test_a_data_file_without_splice_is_written_from_the_pipe(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pipes, "splice_works", [True])
+    splice = os.splice
+
+    def into_files_refused(source: int, target: int, count: int, **offsets: int) -> int:
+        if "offset_dst" in offsets:
+            raise OSError(errno.EINVAL, "this file system has no splice_write")
+        return splice(source, target, count, **offsets)
+
+    monkeypatch.setattr(page_io.os, "splice", into_files_refused)
+    data = os.urandom(2 * pipes.PIPE_BYTES + 3)
+    assert _copy_into_file(tmp_path, data, 0, len(data), 0) == data
+    assert not pipes.splice_works[0]  # turned off: the next copies go straight on
+
+
+def test_plain_io_where_the_kernel_copies_nothing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(page_io.os, "splice", _refused)
+    monkeypatch.setattr(page_io.os, "copy_file_range", _refused)
+    data = os.urandom(50_000)
+    assert _copy_into_file(tmp_path, data, 100, 40_000, 0) == data[100:40_100]
 
 
 def test_a_run_of_pages_of_a_local_file_is_one_kernel_copy(tmp_path: Path, monkeypatch) -> None:

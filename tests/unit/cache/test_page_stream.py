@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ringcache.cluster.cache import page_io
+from ringcache.cluster.cache import page_io, pipes
 from ringcache.cluster.cache.page_io import ArrivingFile, SocketStream, StreamEnded
 from ringcache.cluster.cache.store import PageStore
 from ringcache.cluster.ufs.filesystem import FileVersion
@@ -27,9 +27,9 @@ def moved_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     and with splice unavailable (the buffer's loop)."""
     spliced: list[int] = []
     if request.param == "buffer":
-        monkeypatch.setattr(page_io, "_splice_works", [False])
+        monkeypatch.setattr(pipes, "splice_works", [False])
     else:
-        assert page_io._splice_works[0], "no splice on this system"
+        assert pipes.splice_works[0], "no splice on this system"
         splice = os.splice
 
         def counted(*args: object, **kwargs: object) -> int:
@@ -38,7 +38,7 @@ def moved_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 
         monkeypatch.setattr(page_io.os, "splice", counted)
     yield request.param
-    assert page_io._splice_works[0] == (request.param == "splice")
+    assert pipes.splice_works[0] == (request.param == "splice")
     assert bool(spliced) == (request.param == "splice")
 
 

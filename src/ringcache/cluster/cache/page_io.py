@@ -1,13 +1,12 @@
-"""Bytes into data files: pages given as bytes, as ranges of an open file (`FileRange`,
-copied by the kernel), or as the next bytes arriving on a socket (`StreamRange`, moved by
-`splice`); runs of ranges merged into one copy, and holes punched."""
+"""Bytes into data files: pages given as bytes, as ranges of an open file (`FileRange`),
+or as the next bytes arriving on a socket (`StreamRange`), the last two moved by the
+kernel (`pipes`); runs of ranges merged into one copy, and holes punched."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import errno
-import fcntl
 import logging
 import os
 import select
@@ -16,17 +15,18 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from . import pipes
+
 log = logging.getLogger(__name__)
 
 PageData = bytes | memoryview  # or a FileRange or a StreamRange, below
-PIPE_BYTES = 1 << 20  # a splice pipe's size (Linux's default limit for one process)
 BUFFER_BYTES = 1 << 20  # bytes received at a time where splice is not available
 
 
 @dataclass(frozen=True)
 class FileRange:
     """Bytes `[offset, offset + length)` of an open file, as page data: the kernel copies
-    them (`copy_file_range`), so they never pass through Python."""
+    them (`pipes.splice_file`, else `copy_file_range`), so they never pass through Python."""
 
     fd: int
     offset: int
@@ -88,7 +88,7 @@ class SocketStream:
             write_all(fd, taken, at)
             remaining -= len(taken)
             at = None if at is None else at + len(taken)
-        if remaining and _splice_works[0] and at is not None:
+        if remaining and pipes.splice_works[0] and at is not None:
             remaining, at = self._splice(fd, at, remaining)
         buffer = _buffer()
         while remaining:
@@ -131,19 +131,20 @@ class SocketStream:
     def _splice(self, fd: int, at: int, remaining: int) -> tuple[int, int]:
         """Move bytes socket -> pipe -> `fd` at `at` until none remain (or splice turns
         out not to work here: then what is left, for the buffer)."""
-        pipe = _pipe()
+        pipe = pipes.thread_pipe()
         if pipe is None:
             return remaining, at
         source, (pipe_out, pipe_in) = self.sock.fileno(), pipe
         while remaining:
             try:
-                moved = os.splice(source, pipe_in, min(remaining, PIPE_BYTES), flags=_NONBLOCK)
+                ask = min(remaining, pipes.PIPE_BYTES)
+                moved = os.splice(source, pipe_in, ask, flags=_NONBLOCK)
             except BlockingIOError:
                 self._wait()
                 continue
             except OSError as exc:
-                if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                    _splice_works[0] = False  # nothing moved: the buffer takes over
+                if exc.errno in pipes.NOT_HERE:
+                    pipes.splice_works[0] = False  # nothing moved: the buffer takes over
                     return remaining, at
                 self.failed = True
                 raise StreamEnded(exc.errno, f"the stream failed: {exc}") from exc
@@ -153,9 +154,9 @@ class SocketStream:
             self.position += moved
             remaining -= moved
             try:
-                _drain_pipe(pipe_out, fd, at, moved)
+                pipes.drain_pipe(pipe_out, fd, at, moved)
             except BaseException:
-                _drop_pipe()  # bytes may be left in it
+                pipes.drop_pipe()  # bytes may be left in it
                 raise
             at += moved
         return remaining, at
@@ -204,8 +205,7 @@ class ArrivingFile:
 
 
 _NONBLOCK = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
-_splice_works = [hasattr(os, "splice")]
-_local = threading.local()  # each thread's pipe and buffer, reused
+_local = threading.local()  # each thread's buffer, reused
 
 
 def _buffer() -> bytearray:
@@ -213,49 +213,6 @@ def _buffer() -> bytearray:
     if buffer is None:
         buffer = _local.buffer = bytearray(BUFFER_BYTES)
     return buffer
-
-
-def _pipe() -> tuple[int, int] | None:
-    pipe = getattr(_local, "pipe", None)
-    if pipe is None:
-        try:
-            pipe = os.pipe()
-        except OSError:
-            return None
-        try:
-            fcntl.fcntl(pipe[1], fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        except (AttributeError, OSError):
-            pass  # a smaller pipe only means more splices
-        _local.pipe = pipe
-    return pipe
-
-
-def _drop_pipe() -> None:
-    pipe = getattr(_local, "pipe", None)
-    _local.pipe = None
-    if pipe is not None:
-        os.close(pipe[0])
-        os.close(pipe[1])
-
-
-def _drain_pipe(pipe_out: int, fd: int, at: int, length: int) -> None:
-    """Move `length` bytes from the pipe into `fd` at `at`."""
-    while length:
-        try:
-            moved = os.splice(pipe_out, fd, length, offset_dst=at)
-        except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                raise
-            _splice_works[0] = False  # no splice into this file system: read the pipe
-            while length:
-                data = os.read(pipe_out, length)
-                write_all(fd, data, at)
-                length, at = length - len(data), at + len(data)
-            return
-        if not moved:
-            raise OSError(errno.EIO, "the pipe ended before the page did")
-        length -= moved
-        at += moved
 
 
 def coalesced(
@@ -286,8 +243,12 @@ def coalesced(
 
 
 def _copy_range(source: FileRange, fd: int, at: int | None = None) -> None:
-    """Copy `source` into `fd`, at its current position or at offset `at`."""
+    """Copy `source` into `fd`, at its current position or at offset `at`: by splice
+    through this thread's pipe, else by `copy_file_range`, else by plain reads and writes."""
     remaining, offset = source.length, source.offset
+    if at is not None:
+        left = pipes.splice_file(source.fd, offset, fd, at, remaining)
+        offset, at, remaining = offset + remaining - left, at + remaining - left, left
     while remaining:
         try:
             if at is None:

@@ -1,0 +1,99 @@
+"""Bytes moved into data files through a pipe by `splice`, never through Python.
+
+Each thread keeps one pipe of `PIPE_BYTES` and reuses it. A file copied this way is
+written `PIPE_BYTES` at a time: Linux then caches the data file in large folios, and a
+later read of it runs as fast as a read of a file written with large `write`s. A
+`copy_file_range` on a file system without shared extents (ext4) goes through the
+kernel's own pipe of 64 KiB, and its files read about a quarter slower
+(`bench/bench_reads.py`'s hot rows).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import threading
+
+PIPE_BYTES = 1 << 20  # a splice pipe's size (Linux's default limit for one process)
+NOT_HERE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)  # splice is not for these files
+
+splice_works = [hasattr(os, "splice")]  # into data files; turned off by the first refusal
+_local = threading.local()  # each thread's pipe, reused
+
+
+def thread_pipe() -> tuple[int, int] | None:
+    """This thread's `(read end, write end)`, made on first use; None without pipes."""
+    pipe = getattr(_local, "pipe", None)
+    if pipe is None:
+        try:
+            pipe = os.pipe()
+        except OSError:
+            return None
+        try:
+            fcntl.fcntl(pipe[1], fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except (AttributeError, OSError):
+            pass  # a smaller pipe only means more splices
+        _local.pipe = pipe
+    return pipe
+
+
+def drop_pipe() -> None:
+    """Close this thread's pipe (bytes may be left in it); the next use makes another."""
+    pipe = getattr(_local, "pipe", None)
+    _local.pipe = None
+    if pipe is not None:
+        os.close(pipe[0])
+        os.close(pipe[1])
+
+
+def drain_pipe(pipe_out: int, fd: int, at: int, length: int) -> None:
+    """Move `length` bytes from the pipe into `fd` at `at` (read and written where the
+    file system takes no splice)."""
+    while length:
+        try:
+            moved = os.splice(pipe_out, fd, length, offset_dst=at)
+        except OSError as exc:
+            if exc.errno not in NOT_HERE:
+                raise
+            splice_works[0] = False  # no splice into this file system: read the pipe
+            while length:
+                data = memoryview(os.read(pipe_out, length))
+                length -= len(data)
+                while data:
+                    done = os.pwrite(fd, data, at)
+                    data, at = data[done:], at + done
+            return
+        if not moved:
+            raise OSError(errno.EIO, "the pipe ended before the page did")
+        length -= moved
+        at += moved
+
+
+def splice_file(source: int, offset: int, fd: int, at: int, length: int) -> int:
+    """Copy `length` bytes at `offset` of the open file `source` into `fd` at `at`, file
+    -> pipe -> file. Answers how many bytes it could not move because the source takes
+    no splice (0 when all were moved; the rest follow the ones moved); raises OSError
+    (EIO) if the source ends first."""
+    pipe = thread_pipe() if splice_works[0] else None
+    if pipe is None:
+        return length
+    pipe_out, pipe_in = pipe
+    while length:
+        try:
+            moved = os.splice(source, pipe_in, min(length, PIPE_BYTES), offset_src=offset)
+        except OSError as exc:
+            if exc.errno in NOT_HERE:
+                return length  # nothing of this piece is in the pipe
+            raise
+        if not moved:
+            raise OSError(errno.EIO, "the source file ended before the page did")
+        try:
+            drain_pipe(pipe_out, fd, at, moved)
+        except BaseException:
+            drop_pipe()  # bytes may be left in it
+            raise
+        length -= moved
+        offset += moved
+        at += moved
+    return 0

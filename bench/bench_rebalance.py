@@ -10,7 +10,7 @@
    rounds, each side first in half of them. `peer_vs_ufs` is the UFS time over the peer
    time, summed over the rounds (1.0: as fast; the aim is 0.9). The workers here share a
    host, so the peers hand their data files over and the kernel copies the pages
-   (`copy_file_range`, as for the UFS); between hosts they travel over HTTP, which
+   (spliced through a pipe, as the UFS's files are); between hosts they travel over HTTP, which
    `--over-http` measures (`[worker] peer_handover = false`: no hand-overs; the peers send
    by `sendfile`, the new worker splices socket -> pipe -> cache file). Beside them, the
    bound of any copy whose bytes land in user space (as an HTTP receiver's do where splice

@@ -1,5 +1,5 @@
 """Same-host peer copies: a worker hands a peer on its host its open data files, so the
-peer's kernel copies the pages (`copy_file_range`) as it copies a local UFS file.
+peer's kernel copies the pages (splice through a pipe) as it copies a local UFS file.
 
 A peer connects to the worker's Unix socket for peers (abstract namespace, named after
 the worker id: a peer on another host or network namespace cannot reach it, and falls

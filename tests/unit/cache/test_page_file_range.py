@@ -122,6 +122,25 @@ def test_a_range_is_spliced_a_pipe_at_a_time(tmp_path: Path, monkeypatch) -> Non
     assert len(asked) >= 4 and pipes.splice_works[0]
 
 
+def test_a_small_range_is_one_copy_file_range(tmp_path: Path, monkeypatch) -> None:
+    def spliced(*args: object, **kwargs: object) -> int:
+        raise AssertionError("a small range was spliced")
+
+    monkeypatch.setattr(page_io.os, "splice", spliced)
+    calls: list[int] = []
+    copy = os.copy_file_range
+
+    def counted(source: int, target: int, count: int, *offsets: int) -> int:
+        calls.append(count)
+        return copy(source, target, count, *offsets)
+
+    monkeypatch.setattr(page_io.os, "copy_file_range", counted)
+    data = os.urandom(pipes.KERNEL_COPY_BYTES + 10)
+    length = pipes.KERNEL_COPY_BYTES
+    assert _copy_into_file(tmp_path, data, 10, length, 0) == data[10:]
+    assert calls == [length]
+
+
 def test_a_source_without_splice_is_copied_by_copy_file_range(tmp_path: Path, monkeypatch) -> None:
     splice = os.splice
 

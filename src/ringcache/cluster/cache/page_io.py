@@ -244,9 +244,10 @@ def coalesced(
 
 def _copy_range(source: FileRange, fd: int, at: int | None = None) -> None:
     """Copy `source` into `fd`, at its current position or at offset `at`: by splice
-    through this thread's pipe, else by `copy_file_range`, else by plain reads and writes."""
+    through this thread's pipe (more than `pipes.KERNEL_COPY_BYTES`), else by
+    `copy_file_range`, else by plain reads and writes."""
     remaining, offset = source.length, source.offset
-    if at is not None:
+    if at is not None and remaining > pipes.KERNEL_COPY_BYTES:
         left = pipes.splice_file(source.fd, offset, fd, at, remaining)
         offset, at, remaining = offset + remaining - left, at + remaining - left, left
     while remaining:

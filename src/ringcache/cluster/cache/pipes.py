@@ -16,6 +16,9 @@ import os
 import threading
 
 PIPE_BYTES = 1 << 20  # a splice pipe's size (Linux's default limit for one process)
+# What `copy_file_range` writes at a time: a range no longer than this is copied by it
+# (one call, where splicing takes two) into pages as large as splicing would make.
+KERNEL_COPY_BYTES = 64 * 1024
 NOT_HERE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)  # splice is not for these files
 
 splice_works = [hasattr(os, "splice")]  # into data files; turned off by the first refusal

@@ -94,8 +94,8 @@ def test_eviction_and_free_racing_short_circuit_readers_never_give_wrong_bytes(
             name = rng.choice(names)
             if rng.random() < 0.3:
                 cluster.run(worker.call("free_batch", [f"/data/{name}"]))
-            else:
-                assert churner.read(f"/data/{name}") == files[name]
+            elif churner.read(f"/data/{name}") != files[name]:  # over HTTP
+                wrong.append(f"{name} whole, over HTTP")
 
     threads = [threading.Thread(target=read, args=(c, i)) for i, c in enumerate(readers)]
     threads.append(threading.Thread(target=churn))

@@ -205,6 +205,45 @@ def test_a_run_of_pages_of_a_local_file_is_one_kernel_copy(tmp_path: Path, monke
     assert reopened.read("file:///src", 0, None, 1.0) == data  # and recovered whole
 
 
+@pytest.mark.parametrize("page", [4096, 64 * 1024, 3 * 64 * 1024 + 4096])
+def test_no_kernel_copy_spans_two_pages_of_the_data_file(
+    tmp_path: Path, monkeypatch, page: int
+) -> None:
+    """The page cache then never keeps two pages in one folio: punching a page out lets
+    its folios go whole, and never zeroes bytes a `sendfile` still has queued."""
+    writes: list[tuple[int, int]] = []  # (offset in the data file, length) of each copy
+    splice, copy = os.splice, os.copy_file_range
+
+    def spliced(source: int, target: int, count: int, **offsets: int) -> int:
+        moved = splice(source, target, count, **offsets)
+        if "offset_dst" in offsets:
+            writes.append((offsets["offset_dst"], moved))
+        return moved
+
+    def copied(source: int, target: int, count: int, *offsets: int) -> int:
+        moved = copy(source, target, count, *offsets)
+        writes.append((offsets[1], moved))
+        return moved
+
+    monkeypatch.setattr(page_io.os, "splice", spliced)
+    monkeypatch.setattr(page_io.os, "copy_file_range", copied)
+    data = os.urandom(9 * page + 100)
+    (tmp_path / "src").write_bytes(data)
+    layout = page_layout.PageLayout(tmp_path / "pages")
+    fd = os.open(tmp_path / "src", os.O_RDONLY)
+    try:
+        pieces = [
+            (at, FileRange(fd, at, min(page, len(data) - at))) for at in range(0, len(data), page)
+        ]
+        assert layout.write_pages("k" * 40, pieces) == (10, None)
+    finally:
+        os.close(fd)
+    assert layout.read("k" * 40, 0, len(data)) == data
+    assert sum(length for _, length in writes) == len(data)
+    crossing = [(at, n) for at, n in writes if at // page != (at + n - 1) // page]
+    assert not crossing, crossing
+
+
 def test_a_run_cut_short_keeps_its_whole_pages_and_nothing_of_the_rest(tmp_path: Path) -> None:
     layout = page_layout.PageLayout(tmp_path / "pages")
     data = os.urandom(2 * 4096 + 10)  # two pages whole, the third cut short

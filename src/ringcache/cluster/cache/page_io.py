@@ -26,11 +26,13 @@ BUFFER_BYTES = 1 << 20  # bytes received at a time where splice is not available
 @dataclass(frozen=True)
 class FileRange:
     """Bytes `[offset, offset + length)` of an open file, as page data: the kernel copies
-    them (`pipes.splice_file`, else `copy_file_range`), so they never pass through Python."""
+    them (`pipes.splice_file`, else `copy_file_range`), so they never pass through Python.
+    `page`: for a run of whole pages (`coalesced`), their size; each is copied apart."""
 
     fd: int
     offset: int
     length: int
+    page: int = 0
 
     def __len__(self) -> int:
         return self.length
@@ -237,29 +239,39 @@ def coalesced(
                 length += piece.length
                 count += 1
             if count > 1:
-                data = FileRange(data.fd, data.offset, length)
+                data = FileRange(data.fd, data.offset, length, data.length)
         yield offset, data, count
         position += count
 
 
 def _copy_range(source: FileRange, fd: int, at: int | None = None) -> None:
-    """Copy `source` into `fd`, at its current position or at offset `at`: by splice
-    through this thread's pipe (more than `pipes.KERNEL_COPY_BYTES`), else by
-    `copy_file_range`, else by plain reads and writes."""
-    remaining, offset = source.length, source.offset
+    """Copy `source` into `fd`, at its current position or at offset `at`, a page at a
+    time: no copy spans two pages of the data file, so the page cache never keeps two
+    pages in one folio. (Punching a hole in part of a folio zeroes those bytes in place,
+    under any `sendfile` of them still queued on a socket; a folio wholly punched is let
+    go instead, and what was queued keeps its bytes.)"""
+    step = source.page or source.length or 1
+    for done in range(0, source.length, step):
+        length = min(step, source.length - done)
+        _copy_page(source.fd, source.offset + done, length, fd, None if at is None else at + done)
+
+
+def _copy_page(source: int, offset: int, remaining: int, fd: int, at: int | None) -> None:
+    """By splice through this thread's pipe (more than `pipes.KERNEL_COPY_BYTES`), else
+    by `copy_file_range`, else by plain reads and writes."""
     if at is not None and remaining > pipes.KERNEL_COPY_BYTES:
-        left = pipes.splice_file(source.fd, offset, fd, at, remaining)
+        left = pipes.splice_file(source, offset, fd, at, remaining)
         offset, at, remaining = offset + remaining - left, at + remaining - left, left
     while remaining:
         try:
             if at is None:
-                copied = os.copy_file_range(source.fd, fd, remaining, offset)
+                copied = os.copy_file_range(source, fd, remaining, offset)
             else:
-                copied = os.copy_file_range(source.fd, fd, remaining, offset, at)
+                copied = os.copy_file_range(source, fd, remaining, offset, at)
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
                 raise
-            data = os.pread(source.fd, remaining, offset)  # no kernel copy here: plain I/O
+            data = os.pread(source, remaining, offset)  # no kernel copy here: plain I/O
             if len(data) != remaining:
                 raise OSError(errno.EIO, "the source file ended before the page did") from None
             write_all(fd, data, at)

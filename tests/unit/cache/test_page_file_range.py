@@ -122,11 +122,8 @@ def test_a_range_is_spliced_a_pipe_at_a_time(tmp_path: Path, monkeypatch) -> Non
     assert len(asked) >= 4 and pipes.splice_works[0]
 
 
-def test_a_small_range_is_one_copy_file_range(tmp_path: Path, monkeypatch) -> None:
-    def spliced(*args: object, **kwargs: object) -> int:
-        raise AssertionError("a small range was spliced")
-
-    monkeypatch.setattr(page_io.os, "splice", spliced)
+def _counting_copy_file_range(monkeypatch) -> list[int]:
+    """The lengths asked of each `copy_file_range` call (the real one does the copy)."""
     calls: list[int] = []
     copy = os.copy_file_range
 
@@ -135,6 +132,27 @@ def test_a_small_range_is_one_copy_file_range(tmp_path: Path, monkeypatch) -> No
         return copy(source, target, count, *offsets)
 
     monkeypatch.setattr(page_io.os, "copy_file_range", counted)
+    return calls
+
+
+def _splice_refused_at(monkeypatch, side: str) -> None:
+    """Splices from a file (`side` "offset_src") or into one ("offset_dst") refused."""
+    splice = os.splice
+
+    def refused(source: int, target: int, count: int, **offsets: int) -> int:
+        if side in offsets:
+            raise OSError(errno.EINVAL, f"no splice with {side} here")
+        return splice(source, target, count, **offsets)
+
+    monkeypatch.setattr(page_io.os, "splice", refused)
+
+
+def test_a_small_range_is_one_copy_file_range(tmp_path: Path, monkeypatch) -> None:
+    def spliced(*args: object, **kwargs: object) -> int:
+        raise AssertionError("a small range was spliced")
+
+    monkeypatch.setattr(page_io.os, "splice", spliced)
+    calls = _counting_copy_file_range(monkeypatch)
     data = os.urandom(pipes.KERNEL_COPY_BYTES + 10)
     length = pipes.KERNEL_COPY_BYTES
     assert _copy_into_file(tmp_path, data, 10, length, 0) == data[10:]
@@ -142,22 +160,8 @@ def test_a_small_range_is_one_copy_file_range(tmp_path: Path, monkeypatch) -> No
 
 
 def test_a_source_without_splice_is_copied_by_copy_file_range(tmp_path: Path, monkeypatch) -> None:
-    splice = os.splice
-
-    def from_files_refused(source: int, target: int, count: int, **offsets: int) -> int:
-        if "offset_src" in offsets:
-            raise OSError(errno.EINVAL, "this file system has no splice_read")
-        return splice(source, target, count, **offsets)
-
-    calls: list[int] = []
-    copy = os.copy_file_range
-
-    def counted(source: int, target: int, count: int, *offsets: int) -> int:
-        calls.append(count)
-        return copy(source, target, count, *offsets)
-
-    monkeypatch.setattr(page_io.os, "splice", from_files_refused)
-    monkeypatch.setattr(page_io.os, "copy_file_range", counted)
+    _splice_refused_at(monkeypatch, "offset_src")  # from files: no splice_read here
+    calls = _counting_copy_file_range(monkeypatch)
     data = os.urandom(100_000)
     assert _copy_into_file(tmp_path, data, 10, 90_000, 4096) == bytes(4096) + data[10:90_010]
     assert calls == [90_000]
@@ -166,14 +170,7 @@ def test_a_source_without_splice_is_copied_by_copy_file_range(tmp_path: Path, mo
 
 def test_a_data_file_without_splice_is_written_from_the_pipe(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(pipes, "splice_works", [True])
-    splice = os.splice
-
-    def into_files_refused(source: int, target: int, count: int, **offsets: int) -> int:
-        if "offset_dst" in offsets:
-            raise OSError(errno.EINVAL, "this file system has no splice_write")
-        return splice(source, target, count, **offsets)
-
-    monkeypatch.setattr(page_io.os, "splice", into_files_refused)
+    _splice_refused_at(monkeypatch, "offset_dst")  # into files: no splice_write here
     data = os.urandom(2 * pipes.PIPE_BYTES + 3)
     assert _copy_into_file(tmp_path, data, 0, len(data), 0) == data
     assert not pipes.splice_works[0]  # turned off: the next copies go straight on

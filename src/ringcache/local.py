@@ -18,6 +18,7 @@ from .cluster.refs import LocalPeers, LocalRef
 from .cluster.registry import Registry, open_registry
 from .cluster.ring.alluxio_discovery import discovery_for_registry
 from .cluster.ufs.factory import ConfinedUfsFactory
+from .cluster.ufs.read_ahead import ThreadedReadAhead
 from .cluster.worker.epoch import ChangeEpoch
 from .cluster.worker.peers import PeerAddresses
 from .cluster.worker.worker import Worker, load_or_create_worker_id
@@ -33,9 +34,11 @@ class LocalCluster:
 
     def __init__(self, config: ClusterConfig, clock: Clock | None = None) -> None:
         self.config = config
+        self._read_ahead = ThreadedReadAhead()  # its threads end with the cluster
         self.env = Environment(
             clock=clock or RealClock(),
             ufs_factory=ConfinedUfsFactory(config.allowed_local_roots),
+            read_ahead=self._read_ahead,
         )
         self.clock = self.env.clock
         self.loop = asyncio.new_event_loop()
@@ -69,6 +72,7 @@ class LocalCluster:
         self.run(self._stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+        self._read_ahead.close()
 
     async def _stop(self) -> None:
         if self.coordinator is not None:

@@ -29,13 +29,18 @@ carries control only. Each measurement has its baseline:
   miss protocol's irreducible cost, without any cache logic, against the same plain reads
   (each round's ratio is in the JSON too). Both processes sleep between requests; a core
   idle meanwhile wakes slowly in some VMs, so this bound can be well below 1;
+- with `--sweep-files` > 0: a long cold sweep, each file read cold through the cache right
+  beside a plain read of it (which goes first alternates). The rounds above are short
+  enough that the owners store what they missed after them (a copy waits up to 0.1 s for
+  a pause in the reads); in a longer sweep those copies run meanwhile, and on two cores
+  they compete with the reader;
 - same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS);
 - with `--s3-files` > 0 and moto installed: cold reads of objects on an S3 server (moto's,
   on loopback, as the tests use) through the same-host client and over HTTP, each on its
   own objects, vs plain reads of the same objects through the UFS adapter (`s3fs`).
 
     .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
-        [--cold-rounds 3] [--s3-files 4] [--s3-size-mib 24]
+        [--cold-rounds 3] [--sweep-files 0] [--s3-files 4] [--s3-size-mib 24]
 """
 
 from __future__ import annotations
@@ -201,6 +206,22 @@ def consult_and_read(connection: socket.socket, path: Path) -> bytes:
     return data
 
 
+def paired_sweep(read: Callable[[str], object], directory: Path, names: list[str]):
+    """Seconds of plain reads and of reads through the cache (`read(name)`) over
+    `names`, each file read both ways one right after the other, by turns first."""
+    seconds = [0.0, 0.0]  # plain, through the cache
+
+    def plain(name: str) -> None:
+        with open(directory / name, "rb") as handle:
+            handle.read()
+
+    for turn, name in enumerate(names):
+        sides = [(0, plain), (1, read)]
+        for side, reader in sides[turn % 2 :] + sides[: turn % 2]:
+            seconds[side] += timed(partial(reader, name))
+    return seconds
+
+
 def random_reads(read: Callable[[str, int], bytes], paths: list[str], size: int, count: int):
     """`count` reads of SMALL bytes at random offsets, from THREADS threads; the seconds."""
     rng = random.Random(7)
@@ -265,6 +286,9 @@ def main() -> None:
     parser.add_argument(
         "--cold-rounds", type=int, default=3, help="cold sweeps, each over files of its own"
     )
+    parser.add_argument(
+        "--sweep-files", type=int, default=0, help="files of a long cold sweep (0: none)"
+    )
     parser.add_argument("--random-reads", type=int, default=20000)
     parser.add_argument("--s3-files", type=int, default=4, help="0: no S3 rows")
     parser.add_argument(
@@ -290,6 +314,9 @@ def main() -> None:
             (data / name).write_bytes(os.urandom(size))
         # Small files read (missed) right before each cold round, each round its own.
         warm = [[f"w{r}-{i:02d}.bin" for i in range(WARM_OBJECTS)] for r in range(len(cold_names))]
+        sweep = [f"s{i:04d}.bin" for i in range(args.sweep_files)]
+        for name in sweep:
+            (data / name).write_bytes(os.urandom(size))
         for name in (name for round_names in warm for name in round_names):
             (data / name).write_bytes(os.urandom(SMALL))
         warm_bytes = sum(map(len, warm)) * SMALL
@@ -367,6 +394,8 @@ def main() -> None:
             sendfile = min(timed(through_baseline) for _ in range(args.rounds))
             disk = min(timed(plain) for _ in range(args.rounds))
 
+            swept = paired_sweep(lambda name: client.read(f"/data/{name}"), data, sweep)
+
             fds = {f"/data/{name}": os.open(data / name, os.O_RDONLY) for name in names}
             paths = sorted(fds)
             cached_random = random_reads(
@@ -423,6 +452,12 @@ def main() -> None:
         "cold_disk_vs_plain_disk_ufs": round(disk_plain / disk_cold, 3),
         "random_4k_vs_pread": round(pread_random / cached_random, 4),
     }
+    if sweep:
+        sweep_mb = len(sweep) * size / 1e6
+        results["sweep_files"] = len(sweep)
+        results["sweep_cold_MBps"] = round(sweep_mb / swept[1], 1)
+        results["sweep_plain_MBps"] = round(sweep_mb / swept[0], 1)
+        results["sweep_cold_vs_plain_ufs"] = round(swept[0] / swept[1], 3)
     if s3:
         s3_mb = args.s3_files * s3_size / 1e6
         results["s3_files"] = args.s3_files
@@ -449,6 +484,16 @@ def main() -> None:
         ("cold, UFS on disk, vs plain disk reads", "cold_disk_MBps", "plain_disk_ufs_MBps", "MB/s"),
         (f"4 KiB random, {THREADS} threads vs pread", "random_4k_iops", "pread_4k_iops", "IOPS"),
     ]
+    if "sweep_files" in results:
+        rows.insert(
+            5,
+            (
+                f"cold sweep of {len(sweep)} files vs plain, paired",
+                "sweep_cold_MBps",
+                "sweep_plain_MBps",
+                "MB/s",
+            ),
+        )
     if "s3_files" in results:
         rows.append(
             (

@@ -206,15 +206,10 @@ def consult_and_read(connection: socket.socket, path: Path) -> bytes:
     return data
 
 
-def paired_sweep(read: Callable[[str], object], directory: Path, names: list[str]):
-    """Seconds of plain reads and of reads through the cache (`read(name)`) over
-    `names`, each file read both ways one right after the other, by turns first."""
+def paired_sweep(plain: Callable[[str], object], read: Callable[[str], object], names: list[str]):
+    """Seconds of plain reads (`plain(name)`) and of reads through the cache (`read(name)`)
+    over `names`, each file read both ways one right after the other, by turns first."""
     seconds = [0.0, 0.0]  # plain, through the cache
-
-    def plain(name: str) -> None:
-        with open(directory / name, "rb") as handle:
-            handle.read()
-
     for turn, name in enumerate(names):
         sides = [(0, plain), (1, read)]
         for side, reader in sides[turn % 2 :] + sides[: turn % 2]:
@@ -394,7 +389,9 @@ def main() -> None:
             sendfile = min(timed(through_baseline) for _ in range(args.rounds))
             disk = min(timed(plain) for _ in range(args.rounds))
 
-            swept = paired_sweep(lambda name: client.read(f"/data/{name}"), data, sweep)
+            swept = paired_sweep(
+                lambda name: plain(data, [name]), lambda name: client.read(f"/data/{name}"), sweep
+            )
 
             fds = {f"/data/{name}": os.open(data / name, os.O_RDONLY) for name in names}
             paths = sorted(fds)

@@ -294,13 +294,12 @@ def write_all(
     if isinstance(data, StreamRange):
         data.stream.write_range(data, fd, at)
         return
+    if at is not None:
+        pipes.pwrite_all(fd, data, at)
+        return
     view = memoryview(data)
     while view:
-        if at is None:
-            view = view[os.write(fd, view) :]
-        else:
-            done = os.pwrite(fd, view, at)
-            view, at = view[done:], at + done
+        view = view[os.write(fd, view) :]
 
 
 def write_at(fd: int, offset: int, data: bytes | memoryview | FileRange | StreamRange) -> None:

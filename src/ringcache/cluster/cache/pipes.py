@@ -63,16 +63,22 @@ def drain_pipe(pipe_out: int, fd: int, at: int, length: int) -> None:
                 raise
             splice_works[0] = False  # no splice into this file system: read the pipe
             while length:
-                data = memoryview(os.read(pipe_out, length))
-                length -= len(data)
-                while data:
-                    done = os.pwrite(fd, data, at)
-                    data, at = data[done:], at + done
+                data = os.read(pipe_out, length)
+                pwrite_all(fd, data, at)
+                length, at = length - len(data), at + len(data)
             return
         if not moved:
             raise OSError(errno.EIO, "the pipe ended before the page did")
         length -= moved
         at += moved
+
+
+def pwrite_all(fd: int, data: bytes | memoryview, at: int) -> None:
+    """Write all of `data` into `fd` at `at`."""
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, at)
+        view, at = view[done:], at + done
 
 
 def splice_file(source: int, offset: int, fd: int, at: int, length: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,16 +25,19 @@ ATTEMPTS = 3  # owners tried, the ring read afresh between, before the UFS answe
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 
 class CacheClient:
     """Reads files by cluster path (`/data/a.bin`) or UFS URI through the owning worker.
 
     Guarantees: the client builds the cluster's own `HashRing` from what `control` says,
-    refreshed every few seconds and whenever an owner cannot be reached, so a read is one
-    HTTP request to one worker's data server; when no worker can answer (the owner died
-    and the ring has not moved on yet, or no worker is left), the bytes are read from the
-    UFS directly if `ufs_fallback` (the default), else Unavailable is raised. Errors the
-    worker names (a missing file, a path under no mount) are raised, never papered over.
+    refreshed every few seconds (in the background: no read waits for it) and whenever an
+    owner cannot be reached, so a read is one HTTP request to one worker's data server;
+    when no worker can answer (the owner died and the ring has not moved on yet, or no
+    worker is left), the bytes are read from the UFS directly if `ufs_fallback` (the
+    default), else Unavailable is raised. Errors the worker names (a missing file, a path
+    under no mount) are raised, never papered over.
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class CacheClient:
         self._addresses: dict[str, str] = {}
         self._mounts = MountTable([])
         self._refreshed = float("-inf")
+        self._refresher: threading.Thread | None = None  # the background refresh, if one runs
         # Per path and URI, as of the last refresh: a read of a known file does no resolving.
         self._routes: dict[str, tuple[MountPoint, str]] = {}
         self._owners: dict[str, str | None] = {}
@@ -71,8 +77,30 @@ class CacheClient:
         self._refreshed = time.monotonic()
 
     def _current(self) -> None:
-        if time.monotonic() - self._refreshed > RING_REFRESH_SECONDS:
+        """Read the cluster's state afresh once it is RING_REFRESH_SECONDS old: before the
+        first read; after that in the background, so no read waits on the coordinator (a
+        read whose owner cannot answer reads it afresh itself, see `_on_owner`)."""
+        if time.monotonic() - self._refreshed <= RING_REFRESH_SECONDS:
+            return
+        if self._refreshed == float("-inf"):
             self.refresh()
+            return
+        refresher = self._refresher
+        if refresher is None or not refresher.is_alive():  # (not alive in a forked child)
+            refresher = threading.Thread(
+                target=self._refresh_in_background, name="ringcache-refresh", daemon=True
+            )
+            self._refresher = refresher
+            refresher.start()
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self.refresh()
+        except Exception:  # the last state still routes reads; the next interval tries again
+            log.warning(
+                "reading the ring afresh failed; reads go on with the last one", exc_info=True
+            )
+            self._refreshed = time.monotonic()
 
     def _resolve(self, path: str) -> tuple[MountPoint, str]:
         self._current()

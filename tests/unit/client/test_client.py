@@ -1,14 +1,18 @@
-"""`CacheClient` over fakes: reads go to the owner's data address, follow ring changes,
-fall back to the UFS only when no worker answers, and pass on errors a worker names."""
+"""`CacheClient` over fakes: reads go to the owner's data address, follow ring changes
+(read afresh in the background, never while a read waits), fall back to the UFS only
+when no worker answers, and pass on errors a worker names."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ringcache.client import client as client_module
 from ringcache.client.client import CacheClient
 from ringcache.cluster.errors import UfsNotFound, Unavailable
 from ringcache.cluster.ring.hash_ring import HashRing
@@ -98,3 +102,66 @@ def test_an_error_the_worker_names_is_raised_not_papered_over(parts) -> None:
     with pytest.raises(UfsNotFound):
         CacheClient(control, data).read("/data/a.bin")  # type: ignore[arg-type]
     assert len(data.asked) == 1  # not retried elsewhere, not read from the UFS
+
+
+def read_in_thread(client: CacheClient, path: str) -> tuple[threading.Event, list[bytes]]:
+    """Start a read on a thread of its own: set once it returned, and what it returned."""
+    done, got = threading.Event(), []
+
+    def read() -> None:
+        got.append(client.read(path))
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return done, got
+
+
+def test_a_read_never_waits_for_the_periodic_refresh_of_the_ring(parts, monkeypatch) -> None:
+    control, data, expected = parts
+    client = CacheClient(control, data, ufs_fallback=False)  # type: ignore[arg-type]
+    assert client.read("/data/a.bin") == expected  # the very first read reads the ring first
+    assert control.refreshes == 1
+    first = owner_of(control, "a.bin")
+    asked, release = threading.Event(), threading.Event()
+    read_ring = control.ring
+
+    def slow_ring() -> dict[str, Any]:
+        asked.set()
+        assert release.wait(10)
+        return read_ring()
+
+    monkeypatch.setattr(control, "ring", slow_ring)
+    monkeypatch.setattr(client_module, "RING_REFRESH_SECONDS", -1.0)  # every read: past due
+    try:
+        done, got = read_in_thread(client, "/data/a.bin")
+        assert asked.wait(5)  # the refresh began...
+        assert done.wait(5), "a read waited for the ring's periodic refresh"
+        assert got == [expected] and data.asked[-1] == f"{first}:1"  # ...on the last ring
+        control.workers.remove(first)  # the ring the refresh will find
+    finally:
+        release.set()
+    refresher = client._refresher
+    assert refresher is not None
+    refresher.join(5)
+    monkeypatch.setattr(client_module, "RING_REFRESH_SECONDS", 3600.0)
+    assert client.read("/data/a.bin") == expected
+    assert data.asked[-1] == f"{owner_of(control, 'a.bin')}:1" != f"{first}:1"
+
+
+def test_a_failed_background_refresh_is_logged_and_reads_go_on(parts, monkeypatch, caplog) -> None:
+    control, data, expected = parts
+    client = CacheClient(control, data, ufs_fallback=False)  # type: ignore[arg-type]
+    assert client.read("/data/a.bin") == expected
+
+    def broken_ring() -> dict[str, Any]:
+        raise RuntimeError("the coordinator is restarting")
+
+    monkeypatch.setattr(control, "ring", broken_ring)
+    monkeypatch.setattr(client_module, "RING_REFRESH_SECONDS", -1.0)
+    with caplog.at_level(logging.WARNING, logger="ringcache.client.client"):
+        assert client.read("/data/a.bin") == expected  # the last ring still routes it
+        refresher = client._refresher
+        assert refresher is not None
+        refresher.join(5)
+    assert any("the coordinator is restarting" in r.exc_text for r in caplog.records if r.exc_text)
+    assert data.asked == [f"{owner_of(control, 'a.bin')}:1"] * 2

@@ -40,7 +40,7 @@ carries control only. Each measurement has its baseline:
   own objects, vs plain reads of the same objects through the UFS adapter (`s3fs`).
 
     .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
-        [--cold-rounds 3] [--sweep-files 0] [--s3-files 4] [--s3-size-mib 24]
+        [--cold-rounds 6] [--sweep-files 0] [--s3-files 4] [--s3-size-mib 24]
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="hot rounds; the best is kept")
     parser.add_argument(
-        "--cold-rounds", type=int, default=3, help="cold sweeps, each over files of its own"
+        "--cold-rounds", type=int, default=6, help="cold sweeps, each over files of its own"
     )
     parser.add_argument(
         "--sweep-files", type=int, default=0, help="files of a long cold sweep (0: none)"
@@ -315,6 +315,9 @@ def main() -> None:
         for name in (name for round_names in warm for name in round_names):
             (data / name).write_bytes(os.urandom(SMALL))
         warm_bytes = sum(map(len, warm)) * SMALL
+        # The files just written go to the disk now, not in the kernel's background
+        # writeback in the middle of a measurement (a UFS's files were written long ago).
+        os.sync()
         uris = [f"file://{data}/{name}" for name in names]
         total_mb = args.files * size / 1e6
         config = ClusterConfig(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -59,20 +60,28 @@ class CacheClient:
         self._mounts = MountTable([])
         self._refreshed = float("-inf")
         self._refresher: threading.Thread | None = None  # the background refresh, if one runs
+        self._refreshes = itertools.count()  # each refresh's turn, in the order they began
+        self._applied = -1  # the turn of the refresh whose answers the client holds
         # Per path and URI, as of the last refresh: a read of a known file does no resolving.
         self._routes: dict[str, tuple[MountPoint, str]] = {}
         self._owners: dict[str, str | None] = {}
 
     def refresh(self) -> None:
-        """Read the ring, the workers' data addresses and the mount table afresh."""
-        snapshot = self.control.ring()
-        self._ring = ring_from_snapshot(snapshot, self._ring)
+        """Read the ring, the workers' data addresses and the mount table afresh (unless a
+        refresh begun after this one ended first: then its answers stand)."""
+        begun = next(self._refreshes)
+        snapshot, nodes, mounts = self.control.ring(), self.control.nodes(), self.control.mounts()
+        ring = ring_from_snapshot(snapshot, self._ring)
+        if begun < self._applied:
+            return
+        self._applied = begun
+        self._ring = ring
         self._addresses = {
             node["id"]: node["dataAddress"]
-            for node in self.control.nodes()
+            for node in nodes
             if node.get("dataAddress") and node.get("state") == "ONLINE"
         }
-        self._mounts = MountTable(MountPoint.from_dict(m) for m in self.control.mounts())
+        self._mounts = MountTable(MountPoint.from_dict(m) for m in mounts)
         self._routes, self._owners = {}, {}
         self._refreshed = time.monotonic()
 

@@ -165,3 +165,34 @@ def test_a_failed_background_refresh_is_logged_and_reads_go_on(parts, monkeypatc
         refresher.join(5)
     assert any("the coordinator is restarting" in r.exc_text for r in caplog.records if r.exc_text)
     assert data.asked == [f"{owner_of(control, 'a.bin')}:1"] * 2
+
+
+def test_a_refresh_that_ends_after_a_later_one_does_not_undo_it(parts, monkeypatch) -> None:
+    control, data, expected = parts
+    client = CacheClient(control, data, ufs_fallback=False)  # type: ignore[arg-type]
+    assert client.read("/data/a.bin") == expected
+    first = owner_of(control, "a.bin")
+    asked, release = threading.Event(), threading.Event()
+    read_ring = control.ring
+    old_ring = {**read_ring(), "workers": list(WORKERS)}  # the slow refresh's: the ring before
+
+    def slow_ring() -> dict[str, Any]:
+        asked.set()
+        assert release.wait(10)
+        return old_ring
+
+    monkeypatch.setattr(control, "ring", slow_ring)
+    monkeypatch.setattr(client_module, "RING_REFRESH_SECONDS", -1.0)
+    done, _ = read_in_thread(client, "/data/a.bin")  # begins a background refresh
+    try:
+        assert asked.wait(5) and done.wait(5)
+        monkeypatch.setattr(client_module, "RING_REFRESH_SECONDS", 3600.0)
+        monkeypatch.setattr(control, "ring", read_ring)
+        control.workers.remove(first)
+        client.refresh()  # begun later, ends first: the ring without `first`
+    finally:
+        release.set()
+    refresher = client._refresher
+    assert refresher is not None
+    refresher.join(5)
+    assert client.owners("/data/a.bin") == [owner_of(control, "a.bin")] != [first]

@@ -14,6 +14,8 @@ import pytest
 from ringcache.cluster.cache.model import PageSpan
 from ringcache.cluster.ufs.filesystem import FileVersion
 from ringcache.cluster.worker.fills import (
+    BATCH_BYTES,
+    BATCH_FILLS,
     QUIET_SECONDS,
     YIELD_SECONDS,
     DeferredFills,
@@ -255,7 +257,7 @@ def test_a_cold_local_range_is_located_without_an_io_thread_and_others_with_one(
         return on_loop
 
     assert run(scenario()) == []
-    assert hops == ["partial", "_read"]
+    assert hops == ["_run_each", "_read"]  # the fill's copy, then the read of bytes
 
 
 class StillClock:
@@ -369,3 +371,35 @@ def test_local_copies_hold_no_backlog_and_keep_yielding_to_reads(tmp_path: Path,
 
     uris = [f"file://{parts.ufs_root}/{name}" for name in names]
     assert run(scenario()) == [0] + [3 * PAGE] * len(names)
+
+
+def test_fills_queued_together_run_in_few_calls_and_one_failing_stops_no_other(run, caplog) -> None:
+    calls: list[int] = []
+
+    async def counting_io(function, fills):
+        calls.append(len(fills))
+        return function(fills)
+
+    fills = DeferredFills(counting_io, backlog_bytes=1 << 40)
+    stored: list[str] = []
+
+    def broken() -> None:
+        raise OSError("the cache disk is full")
+
+    async def scenario() -> None:
+        for n in range(BATCH_FILLS + 8):  # small files' fills, queued in one go
+            if n == 3:
+                assert fills.reserve(1)
+                fills.start("bad", Fill(broken, 1))
+            else:
+                queued(fills, stored, f"f{n}")
+        big = BATCH_BYTES // 2 + 1  # two of these are more than a batch's bytes
+        queued(fills, stored, "big1", big)
+        queued(fills, stored, "big2", big)
+        await asyncio.wait_for(fills.settled(), 5)
+
+    run(scenario())
+    assert stored == [f"f{n}" for n in range(BATCH_FILLS + 8) if n != 3] + ["big1", "big2"]
+    # BATCH_FILLS fills; then the other 8 with the first big one; the second big one alone.
+    assert calls == [BATCH_FILLS, 9, 1] and fills.waiting == 0
+    assert "the cache disk is full" in caplog.text

@@ -4,6 +4,7 @@ the same pages at once, and stored in the page store after the read has answered
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 from collections import deque
@@ -23,6 +24,10 @@ WAIT_SECONDS = 300.0  # longest wait for another reader's fetch before fetching 
 # competes with them for the cores), but no longer than YIELD_SECONDS.
 QUIET_SECONDS = 0.005
 YIELD_SECONDS = 0.1
+# Fills queued one after another run together, in one call on an I/O thread, up to this
+# many and this many bytes: a small file's copy costs less than handing it to a thread.
+BATCH_FILLS = 32
+BATCH_BYTES = 4 * 1024**2
 
 Page = bytes | memoryview
 
@@ -99,7 +104,8 @@ class SharedFetches:
 
 class DeferredFills:
     """Stores fetched pages after the read that fetched them answered, one fill at a time
-    on an I/O thread (so the other I/O threads stay free for reads).
+    on an I/O thread (so the other I/O threads stay free for reads); fills queued together
+    run in one call there, one after another (up to BATCH_FILLS and BATCH_BYTES).
 
     Guarantees: at most `backlog_bytes` held in memory wait to be stored at once (a read
     that would pass it stores its pages itself, before answering; a local file's copy
@@ -154,17 +160,30 @@ class DeferredFills:
         try:
             while self._queue:
                 await self._yield_to_reads(self._queue[0][3])
-                _, fill, done, _ = self._queue[0]
-                try:
-                    await self.run_io(fill.run)
-                except Exception:
-                    log.exception("storing pages read through failed; they were served")
-                self._finish(fill, done)
+                batch = self._batch()
+                await self.run_io(_run_each, [fill for fill, _ in batch])
+                for fill, done in batch:
+                    self._finish(fill, done)
         finally:  # stopping: what was not stored is dropped, its backlog given back
             while self._queue:
                 _, fill, done, _ = self._queue[0]
                 fill.drop()
                 self._finish(fill, done)
+
+    def _batch(self) -> list[tuple[Fill, asyncio.Future[None]]]:
+        """The fills at the head of the queue to run now: the first, and those after it
+        up to BATCH_FILLS and BATCH_BYTES, unless someone waits (then the first alone, so
+        the fills nobody waits for go on yielding to reads)."""
+        first = self._queue[0]
+        batch, size = [(first[1], first[2])], first[1].size
+        if self._is_waited():
+            return batch
+        for _, fill, done, _ in itertools.islice(self._queue, 1, BATCH_FILLS):
+            size += fill.size
+            if size > BATCH_BYTES:
+                break
+            batch.append((fill, done))
+        return batch
 
     def _finish(self, fill: Fill, done: asyncio.Future[None]) -> None:
         key, _, _, _ = self._queue.popleft()
@@ -224,3 +243,12 @@ class DeferredFills:
     def _is_waited(self) -> bool:
         """Whether a fill not yet done is waited for."""
         return any(not done.done() for done in self._waited)
+
+
+def _run_each(fills: list[Fill]) -> None:
+    """Run the fills in turn; one that fails is logged and the others still run."""
+    for fill in fills:
+        try:
+            fill.run()
+        except Exception:
+            log.exception("storing pages read through failed; they were served")

@@ -34,13 +34,18 @@ carries control only. Each measurement has its baseline:
   enough that the owners store what they missed after them (a copy waits up to 0.1 s for
   a pause in the reads); in a longer sweep those copies run meanwhile, and on two cores
   they compete with the reader;
+- with `--small-files` > 0: cold reads of that many files of 16 KiB, each file its own,
+  through the same-host client, against plain reads of them, both as the reader sees them
+  and until the owners stored them all (files per second): with small files a read is
+  mostly the round trip to the owner, and storing them mostly the work around each copy;
 - same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS);
 - with `--s3-files` > 0 and moto installed: cold reads of objects on an S3 server (moto's,
   on loopback, as the tests use) through the same-host client and over HTTP, each on its
   own objects, vs plain reads of the same objects through the UFS adapter (`s3fs`).
 
     .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
-        [--cold-rounds 6] [--sweep-files 0] [--s3-files 4] [--s3-size-mib 24]
+        [--cold-rounds 6] [--sweep-files 0] [--small-files 2000] [--s3-files 4]
+        [--s3-size-mib 24]
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from ringcache.config import ClusterConfig, WorkerConfig
 THREADS = 8
 SMALL = 4096
 WARM_OBJECTS = 16  # small files (objects) read through each client before cold reads
+SMALL_FILE = 16 * 1024  # the size of `--small-files`' files
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -284,6 +290,9 @@ def main() -> None:
     parser.add_argument(
         "--sweep-files", type=int, default=0, help="files of a long cold sweep (0: none)"
     )
+    parser.add_argument(
+        "--small-files", type=int, default=2000, help="16 KiB files read cold (0: none)"
+    )
     parser.add_argument("--random-reads", type=int, default=20000)
     parser.add_argument("--s3-files", type=int, default=4, help="0: no S3 rows")
     parser.add_argument(
@@ -312,6 +321,9 @@ def main() -> None:
         sweep = [f"s{i:04d}.bin" for i in range(args.sweep_files)]
         for name in sweep:
             (data / name).write_bytes(os.urandom(size))
+        small = [f"m{i:05d}.bin" for i in range(args.small_files)]
+        for name in small:
+            (data / name).write_bytes(os.urandom(SMALL_FILE))
         for name in (name for round_names in warm for name in round_names):
             (data / name).write_bytes(os.urandom(SMALL))
         warm_bytes = sum(map(len, warm)) * SMALL
@@ -396,6 +408,14 @@ def main() -> None:
                 lambda name: plain(data, [name]), lambda name: client.read(f"/data/{name}"), sweep
             )
 
+            stored = (len(cold_names) + 1) * args.files * size + warm_bytes + len(sweep) * size
+            until_cached(workers, stored)  # the sweep's pages first
+            small_plain = min(timed(partial(plain, data, small)) for _ in range(args.rounds))
+            started = time.perf_counter()
+            small_cold = timed(partial(through_cache, small))
+            until_cached(workers, stored + len(small) * SMALL_FILE)
+            small_cached = time.perf_counter() - started
+
             fds = {f"/data/{name}": os.open(data / name, os.O_RDONLY) for name in names}
             paths = sorted(fds)
             cached_random = random_reads(
@@ -458,6 +478,13 @@ def main() -> None:
         results["sweep_cold_MBps"] = round(sweep_mb / swept[1], 1)
         results["sweep_plain_MBps"] = round(sweep_mb / swept[0], 1)
         results["sweep_cold_vs_plain_ufs"] = round(swept[0] / swept[1], 3)
+    if small:
+        results["small_files"] = len(small)
+        results["small_cold_files_per_s"] = round(len(small) / small_cold)
+        results["small_cold_cached_files_per_s"] = round(len(small) / small_cached)
+        results["small_plain_files_per_s"] = round(len(small) / small_plain)
+        results["small_cold_vs_plain"] = round(small_plain / small_cold, 3)
+        results["small_cold_cached_vs_plain"] = round(small_plain / small_cached, 3)
     if s3:
         s3_mb = args.s3_files * s3_size / 1e6
         results["s3_files"] = args.s3_files
@@ -494,6 +521,13 @@ def main() -> None:
                 "MB/s",
             ),
         )
+    if "small_files" in results:
+        for label, ours in (
+            ("cold", "small_cold_files_per_s"),
+            ("cold, until cached,", "small_cold_cached_files_per_s"),
+        ):
+            name = f"{label} {len(small)} x 16 KiB vs plain"
+            rows.append((name, ours, "small_plain_files_per_s", "files/s"))
     if "s3_files" in results:
         rows.append(
             (

@@ -403,3 +403,59 @@ def test_fills_queued_together_run_in_few_calls_and_one_failing_stops_no_other(r
     # BATCH_FILLS fills; then the other 8 with the first big one; the second big one alone.
     assert calls == [BATCH_FILLS, 9, 1] and fills.waiting == 0
     assert "the cache disk is full" in caplog.text
+
+
+def test_a_miss_waits_only_for_the_fills_of_its_own_pages(tmp_path: Path, run) -> None:
+    # A reader reading a file a block at a time (fsspec reads ahead so) misses each block
+    # in turn: a block's miss does not wait for the copy of the block before it; a read of
+    # pages a queued fill stores waits for that fill alone, and finds them stored.
+    clock = StillClock()
+    parts = Parts(tmp_path)
+    parts.reads.fills = DeferredFills(inline_io, clock=clock)
+    data = os.urandom(8 * PAGE)
+    parts.write("a.bin", data)
+    uri = f"file://{parts.ufs_root}/a.bin"
+
+    async def scenario() -> tuple[int, bytes, int]:
+        await parts.mounts.refresh()
+        fills = parts.reads.fills
+        fills.note_read()
+        assert isinstance(await parts.reads.locate("/data/a.bin", 0, 4 * PAGE), UfsSpan)
+        clock.time += QUIET_SECONDS / 2  # the next read comes before a pause
+        second = await parts.reads.locate("/data/a.bin", 4 * PAGE, 4 * PAGE)
+        assert isinstance(second, UfsSpan)  # from the UFS file, none of it stored yet
+        before = parts.store.file_info(uri).cached_bytes
+        again = await parts.reads.read("/data/a.bin", PAGE, PAGE)  # the first fill's pages
+        return before, again, parts.store.file_info(uri).cached_bytes
+
+    before, again, after = run(scenario())
+    assert before == 0 and again == data[PAGE : 2 * PAGE]
+    assert after == 4 * PAGE  # the first block's fill ran; the second's still yields
+    assert parts.reads.counters["hits"] == 1
+
+
+def test_waiting_for_a_files_pages_hurries_only_the_fills_that_store_them(run) -> None:
+    clock = StillClock()
+    fills = DeferredFills(inline_io, backlog_bytes=100, clock=clock)
+    stored: list[str] = []
+
+    def start(name: str, pages: tuple[int, int] | None) -> None:
+        assert fills.reserve(1)
+        fills.start("f", Fill(lambda: stored.append(name), 1, pages=pages))
+
+    async def scenario() -> None:
+        fills.note_read()
+        start("low", (0, 3))
+        start("high", (8, 11))
+        await go_round()
+        await asyncio.wait_for(fills.wait("f", 4, 7), 5)  # no fill stores those
+        assert stored == []
+        await asyncio.wait_for(fills.wait("f", 3, 5), 5)
+        assert stored == ["low"]
+        await go_round()
+        assert stored == ["low"]  # `high` yields to reads again
+        start("any", None)  # a fill that may store any page of the file
+        await asyncio.wait_for(fills.wait("f", 20, None), 5)
+        assert stored == ["low", "high", "any"]
+
+    run(scenario())

@@ -36,12 +36,21 @@ Page = bytes | memoryview
 class Fill:
     """What is left to store of a miss: `run` (blocking) stores `size` bytes; `drop`
     lets go of them instead, if the fill is dropped without running. `in_memory`: the
-    bytes wait in memory (read through); a local file's copy by the kernel holds none."""
+    bytes wait in memory (read through); a local file's copy by the kernel holds none.
+    `pages`: the first and the last page index it stores (None: it may store any)."""
 
     run: Callable[[], None]
     size: int
     drop: Callable[[], object] = lambda: None
     in_memory: bool = True
+    pages: tuple[int, int] | None = None
+
+    def stores_any(self, first: int, last: int | None) -> bool:
+        """Whether it may store a page of `first` to `last` (None: to the file's end)."""
+        if self.pages is None:
+            return True
+        low, high = self.pages
+        return high >= first and (last is None or low <= last)
 
     @property
     def held(self) -> int:
@@ -109,9 +118,10 @@ class DeferredFills:
 
     Guarantees: at most `backlog_bytes` held in memory wait to be stored at once (a read
     that would pass it stores its pages itself, before answering; a local file's copy
-    holds none, see `Fill.held`); a failed store is logged, never raised
-    to a reader (the bytes were served); `wait(key)` waits for the fills of one file (so
-    a reader right behind a miss finds its pages stored), `settled` for every fill queued;
+    holds none, see `Fill.held`); a failed store is logged, never raised to a reader (the
+    bytes were served); `wait(key, first, last)` waits for the fills of one file that may
+    store one of those pages (so a reader right behind a miss finds its pages stored, and
+    one of the file's other pages waits for none), `settled` for every fill queued;
     fills dropped because the event loop is stopping give their backlog back. With a
     `clock`, reads come first: a fill starts once no read was answered (`note_read`) for
     QUIET_SECONDS, or YIELD_SECONDS after it was queued, or at once while the backlog is
@@ -128,7 +138,8 @@ class DeferredFills:
         self._lock = threading.Lock()
         # Each fill: its file, itself, done once run or dropped, when it was queued.
         self._queue: deque[tuple[str, Fill, asyncio.Future[None], float]] = deque()
-        self._of_file: dict[str, list[asyncio.Future[None]]] = {}  # the queue's, by file
+        # The queue's fills, by file, in order: each one's future and the fill.
+        self._of_file: dict[str, list[tuple[asyncio.Future[None], Fill]]] = {}
         self._drain: asyncio.Task | None = None
         self._read_at = float("-inf")  # when a read was last answered
         self._hurry = asyncio.Event()  # set while someone waits for fills
@@ -152,7 +163,7 @@ class DeferredFills:
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         self._queue.append((key, fill, done, 0.0 if self.clock is None else self.clock.now()))
-        self._of_file.setdefault(key, []).append(done)
+        self._of_file.setdefault(key, []).append((done, fill))
         if self._drain is None or self._drain.done():
             self._drain = loop.create_task(self._run())
 
@@ -188,7 +199,8 @@ class DeferredFills:
     def _finish(self, fill: Fill, done: asyncio.Future[None]) -> None:
         key, _, _, _ = self._queue.popleft()
         of_file = self._of_file[key]
-        of_file.remove(done)  # the file's first: fills run in order
+        first, _ = of_file.pop(0)  # the file's first: fills run in order
+        assert first is done
         if not of_file:
             del self._of_file[key]
         with self._lock:
@@ -218,11 +230,14 @@ class DeferredFills:
                 pause.cancel()
                 hurried.cancel()
 
-    async def wait(self, key: str) -> None:
-        """Wait for the fills of the file `key` queued so far, if any."""
-        pending = self._of_file.get(key)
+    async def wait(self, key: str, first: int = 0, last: int | None = None) -> None:
+        """Wait for the fills of the file `key` queued so far that may store a page of
+        `first` to `last` (None: to the end), if any; the file's others keep yielding."""
+        pending = [
+            done for done, fill in self._of_file.get(key, ()) if fill.stores_any(first, last)
+        ]
         if pending:
-            await self._hurried(list(pending))
+            await self._hurried(pending)
 
     async def settled(self) -> None:
         """Wait until every fill queued so far is done."""

@@ -84,7 +84,12 @@ class MissPages:
             return pages, None, read
         kept = [(index, pages[index]) for index in mine]
         size = sum(len(page) for _, page in kept)
-        fill = Fill(lambda: self._keep(uri, version, kept), size, lambda: shared.forget(uri, mine))
+        fill = Fill(
+            lambda: self._keep(uri, version, kept),
+            size,
+            lambda: shared.forget(uri, mine),
+            pages=(min(mine), max(mine)),
+        )
         return pages, fill, read
 
     def _keep(self, uri: str, version: FileVersion, pages: list[tuple[int, Page]]) -> None:
@@ -134,4 +139,4 @@ class MissPages:
         """What stores the `missing` pages of a local UFS file: a copy by the kernel."""
         needed = pages_bytes(missing, version.size, self.fetcher.page_size)
         copy = partial(self._copy_local, ufs, local, uri, version, list(missing))
-        return Fill(copy, needed, in_memory=False)
+        return Fill(copy, needed, in_memory=False, pages=(min(missing), max(missing)))

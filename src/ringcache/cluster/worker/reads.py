@@ -134,7 +134,10 @@ class Reads:
         spans: bool,
         stream: bool = False,
     ) -> bytes | PageSpan | StreamedRange:
-        await self.fills.wait(uri)  # a miss right before ours: its pages are stored first
+        # A miss of our pages right before ours: they are stored first (one of others not).
+        size = self.page_size
+        last = None if length is None else (max(0, offset) + max(0, length - 1)) // size
+        await self.fills.wait(uri, max(0, offset) // size, last)
         if self.ownership is not None:
             await self.ownership.confirm(uri)  # not ours? Unless the ring moved meanwhile
         pages = chunk_pages() if stream else 0

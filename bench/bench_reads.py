@@ -38,14 +38,17 @@ carries control only. Each measurement has its baseline:
   through the same-host client, against plain reads of them, both as the reader sees them
   and until the owners stored them all (files per second): with small files a read is
   mostly the round trip to the owner, and storing them mostly the work around each copy;
+- with `--fsspec-files` > 0: cold sequential reads of that many files of 64 MiB through
+  `ringcache://` (fsspec, 1 MiB reads, its 4 MiB read-ahead blocks each a request), each
+  right beside plain 1 MiB reads of it (which goes first alternates);
 - same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS);
 - with `--s3-files` > 0 and moto installed: cold reads of objects on an S3 server (moto's,
   on loopback, as the tests use) through the same-host client and over HTTP, each on its
   own objects, vs plain reads of the same objects through the UFS adapter (`s3fs`).
 
     .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
-        [--cold-rounds 6] [--sweep-files 0] [--small-files 2000] [--s3-files 4]
-        [--s3-size-mib 24]
+        [--cold-rounds 6] [--sweep-files 0] [--small-files 2000] [--fsspec-files 4]
+        [--s3-files 4] [--s3-size-mib 24]
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import fsspec
+
 from ringcache.actors.bootstrap import start_cluster, stop_cluster
 from ringcache.client.client import connect
 from ringcache.client.data import HttpDataPath
@@ -78,6 +83,8 @@ THREADS = 8
 SMALL = 4096
 WARM_OBJECTS = 16  # small files (objects) read through each client before cold reads
 SMALL_FILE = 16 * 1024  # the size of `--small-files`' files
+SEQUENTIAL_FILE = 64 * 1024**2  # the size of `--fsspec-files`' files
+STEP = 1024**2  # bytes per read of a sequential reader
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -223,6 +230,13 @@ def paired_sweep(plain: Callable[[str], object], read: Callable[[str], object], 
     return seconds
 
 
+def in_steps(handle) -> None:
+    """Read an open file to its end, STEP bytes at a time (then close it)."""
+    with handle:
+        while handle.read(STEP):
+            pass
+
+
 def random_reads(read: Callable[[str, int], bytes], paths: list[str], size: int, count: int):
     """`count` reads of SMALL bytes at random offsets, from THREADS threads; the seconds."""
     rng = random.Random(7)
@@ -293,6 +307,9 @@ def main() -> None:
     parser.add_argument(
         "--small-files", type=int, default=2000, help="16 KiB files read cold (0: none)"
     )
+    parser.add_argument(
+        "--fsspec-files", type=int, default=4, help="64 MiB files read through fsspec (0: none)"
+    )
     parser.add_argument("--random-reads", type=int, default=20000)
     parser.add_argument("--s3-files", type=int, default=4, help="0: no S3 rows")
     parser.add_argument(
@@ -324,6 +341,9 @@ def main() -> None:
         small = [f"m{i:05d}.bin" for i in range(args.small_files)]
         for name in small:
             (data / name).write_bytes(os.urandom(SMALL_FILE))
+        sequential = [f"q{i:03d}.bin" for i in range(args.fsspec_files)]
+        for name in sequential:
+            (data / name).write_bytes(os.urandom(SEQUENTIAL_FILE))
         for name in (name for round_names in warm for name in round_names):
             (data / name).write_bytes(os.urandom(SMALL))
         warm_bytes = sum(map(len, warm)) * SMALL
@@ -416,6 +436,13 @@ def main() -> None:
             until_cached(workers, stored + len(small) * SMALL_FILE)
             small_cached = time.perf_counter() - started
 
+            ringcache_fs = fsspec.filesystem("ringcache", client=client)
+            through_fsspec = paired_sweep(
+                lambda name: in_steps(open(data / name, "rb")),
+                lambda name: in_steps(ringcache_fs.open(f"/data/{name}", "rb")),
+                sequential,
+            )
+
             fds = {f"/data/{name}": os.open(data / name, os.O_RDONLY) for name in names}
             paths = sorted(fds)
             cached_random = random_reads(
@@ -485,6 +512,12 @@ def main() -> None:
         results["small_plain_files_per_s"] = round(len(small) / small_plain)
         results["small_cold_vs_plain"] = round(small_plain / small_cold, 3)
         results["small_cold_cached_vs_plain"] = round(small_plain / small_cached, 3)
+    if sequential:
+        sequential_mb = len(sequential) * SEQUENTIAL_FILE / 1e6
+        results["fsspec_files"] = len(sequential)
+        results["fsspec_cold_MBps"] = round(sequential_mb / through_fsspec[1], 1)
+        results["fsspec_plain_MBps"] = round(sequential_mb / through_fsspec[0], 1)
+        results["fsspec_cold_vs_plain"] = round(through_fsspec[0] / through_fsspec[1], 3)
     if s3:
         s3_mb = args.s3_files * s3_size / 1e6
         results["s3_files"] = args.s3_files
@@ -528,6 +561,9 @@ def main() -> None:
         ):
             name = f"{label} {len(small)} x 16 KiB vs plain"
             rows.append((name, ours, "small_plain_files_per_s", "files/s"))
+    if "fsspec_files" in results:
+        name = f"cold fsspec, {len(sequential)} x 64 MiB, vs plain"
+        rows.append((name, "fsspec_cold_MBps", "fsspec_plain_MBps", "MB/s"))
     if "s3_files" in results:
         rows.append(
             (

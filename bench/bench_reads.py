@@ -230,6 +230,18 @@ def paired_sweep(plain: Callable[[str], object], read: Callable[[str], object], 
     return seconds
 
 
+def paired_figures(
+    name: str, files: int, mb: float, seconds: list[float], ratio: str = "_vs_plain"
+) -> dict[str, float]:
+    """The JSON figures of a `paired_sweep` (its `seconds`) of `files` files, `mb` MB."""
+    return {
+        f"{name}_files": files,
+        f"{name}_cold_MBps": round(mb / seconds[1], 1),
+        f"{name}_plain_MBps": round(mb / seconds[0], 1),
+        f"{name}_cold{ratio}": round(seconds[0] / seconds[1], 3),
+    }
+
+
 def in_steps(handle) -> None:
     """Read an open file to its end, STEP bytes at a time (then close it)."""
     with handle:
@@ -501,10 +513,7 @@ def main() -> None:
     }
     if sweep:
         sweep_mb = len(sweep) * size / 1e6
-        results["sweep_files"] = len(sweep)
-        results["sweep_cold_MBps"] = round(sweep_mb / swept[1], 1)
-        results["sweep_plain_MBps"] = round(sweep_mb / swept[0], 1)
-        results["sweep_cold_vs_plain_ufs"] = round(swept[0] / swept[1], 3)
+        results.update(paired_figures("sweep", len(sweep), sweep_mb, swept, "_vs_plain_ufs"))
     if small:
         results["small_files"] = len(small)
         results["small_cold_files_per_s"] = round(len(small) / small_cold)
@@ -514,10 +523,8 @@ def main() -> None:
         results["small_cold_cached_vs_plain"] = round(small_plain / small_cached, 3)
     if sequential:
         sequential_mb = len(sequential) * SEQUENTIAL_FILE / 1e6
-        results["fsspec_files"] = len(sequential)
-        results["fsspec_cold_MBps"] = round(sequential_mb / through_fsspec[1], 1)
-        results["fsspec_plain_MBps"] = round(sequential_mb / through_fsspec[0], 1)
-        results["fsspec_cold_vs_plain"] = round(through_fsspec[0] / through_fsspec[1], 3)
+        fsspec_figures = paired_figures("fsspec", len(sequential), sequential_mb, through_fsspec)
+        results.update(fsspec_figures)
     if s3:
         s3_mb = args.s3_files * s3_size / 1e6
         results["s3_files"] = args.s3_files

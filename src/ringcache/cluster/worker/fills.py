@@ -172,35 +172,34 @@ class DeferredFills:
             while self._queue:
                 await self._yield_to_reads(self._queue[0][3])
                 batch = self._batch()
-                await self.run_io(_run_each, [fill for fill, _ in batch])
-                for fill, done in batch:
-                    self._finish(fill, done)
+                await self.run_io(_run_each, batch)
+                for _ in batch:
+                    self._finish()
         finally:  # stopping: what was not stored is dropped, its backlog given back
             while self._queue:
-                _, fill, done, _ = self._queue[0]
-                fill.drop()
-                self._finish(fill, done)
+                self._queue[0][1].drop()
+                self._finish()
 
-    def _batch(self) -> list[tuple[Fill, asyncio.Future[None]]]:
+    def _batch(self) -> list[Fill]:
         """The fills at the head of the queue to run now: the first, and those after it
         up to BATCH_FILLS and BATCH_BYTES, unless someone waits (then the first alone, so
         the fills nobody waits for go on yielding to reads)."""
-        first = self._queue[0]
-        batch, size = [(first[1], first[2])], first[1].size
+        first = self._queue[0][1]
+        batch, size = [first], first.size
         if self._is_waited():
             return batch
-        for _, fill, done, _ in itertools.islice(self._queue, 1, BATCH_FILLS):
+        for _, fill, _, _ in itertools.islice(self._queue, 1, BATCH_FILLS):
             size += fill.size
             if size > BATCH_BYTES:
                 break
-            batch.append((fill, done))
+            batch.append(fill)
         return batch
 
-    def _finish(self, fill: Fill, done: asyncio.Future[None]) -> None:
-        key, _, _, _ = self._queue.popleft()
+    def _finish(self) -> None:
+        """The fill at the head of the queue is done (run or dropped)."""
+        key, fill, done, _ = self._queue.popleft()
         of_file = self._of_file[key]
-        first, _ = of_file.pop(0)  # the file's first: fills run in order
-        assert first is done
+        del of_file[0]  # the file's first: fills run in order
         if not of_file:
             del self._of_file[key]
         with self._lock:

@@ -135,9 +135,9 @@ class Reads:
         stream: bool = False,
     ) -> bytes | PageSpan | StreamedRange:
         # A miss of our pages right before ours: they are stored first (one of others not).
-        size = self.page_size
-        last = None if length is None else (max(0, offset) + max(0, length - 1)) // size
-        await self.fills.wait(uri, max(0, offset) // size, last)
+        page, start = self.page_size, max(0, offset)
+        last = None if length is None else (start + max(0, length - 1)) // page
+        await self.fills.wait(uri, start // page, last)
         if self.ownership is not None:
             await self.ownership.confirm(uri)  # not ours? Unless the ring moved meanwhile
         pages = chunk_pages() if stream else 0

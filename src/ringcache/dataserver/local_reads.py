@@ -14,7 +14,7 @@ worker answers one JSON line:
   again, or over HTTP). `whole` (`[offset, length]` of the whole file in the data file)
   says every page is cached and may be read again from the descriptor, without asking,
   while the epoch stays put. `ufs` says the descriptor is of a local UFS file read through
-  (none of it cached yet): no drop from the cache changes its bytes, no epoch check needed;
+  (none of the range cached yet): no drop from the cache changes its bytes, no epoch check needed;
 - `{"bytes": n}` followed by n bytes (not all cached: read through the worker; a miss of a
   remote UFS file is sent as it is read, and the connection closed short of n bytes if
   the rest cannot be read);
@@ -55,7 +55,7 @@ class LocalReadServer:
     every read goes through `Reads.locate` (the same rules as any other read); a
     descriptor is handed over only for a range wholly cached, with the epoch taken before
     the range was located, so a client that finds the epoch unchanged after reading has
-    read right bytes, or for a range of a local UFS file none of which is cached (marked
+    read right bytes, or for a range of a local UFS file none of whose pages is cached (marked
     `ufs`: no drop from the cache changes it); one client's failure never stops the server.
     """
 

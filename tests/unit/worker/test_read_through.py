@@ -459,3 +459,57 @@ def test_waiting_for_a_files_pages_hurries_only_the_fills_that_store_them(run) -
         assert stored == ["low", "high", "any"]
 
     run(scenario())
+
+
+def test_a_range_none_of_whose_pages_is_cached_is_a_span_of_the_local_file_it_partly_is(
+    tmp_path: Path, run
+) -> None:
+    # A file read a block at a time: each block's miss is handed over from the UFS file,
+    # though the blocks before it are cached by then; a range with a page cached is not.
+    parts = Parts(tmp_path)
+    data = os.urandom(8 * PAGE + 3)
+    uri = parts.write("a.bin", data)
+    path = str(parts.ufs_root / "a.bin")
+
+    async def scenario() -> tuple[PageSpan | bytes, PageSpan | bytes, int]:
+        await parts.mounts.refresh()
+        assert isinstance(await parts.reads.locate("/data/a.bin", 0, 4 * PAGE), UfsSpan)
+        await parts.reads.settled()
+        assert parts.store.file_info(uri).cached_bytes == 4 * PAGE
+        second = await parts.reads.locate("/data/a.bin", 4 * PAGE + 1, None)
+        straddling = await parts.reads.locate("/data/a.bin", 3 * PAGE, 2 * PAGE)
+        await parts.reads.settled()
+        return second, straddling, parts.store.file_info(uri).cached_bytes
+
+    second, straddling, stored = run(scenario())
+    assert isinstance(second, UfsSpan) and second.path == path
+    assert (second.offset, second.length) == (4 * PAGE + 1, 4 * PAGE + 2)
+    with open(path, "rb") as handle:
+        handle.seek(second.offset)
+        assert handle.read(second.length) == data[4 * PAGE + 1 :]
+    assert not isinstance(straddling, UfsSpan)  # page 3 is cached: not from the UFS file
+    assert bytes(straddling) == data[3 * PAGE : 5 * PAGE]
+    assert stored == len(data)  # the second block's pages were copied after its answer
+    assert parts.counters["misses"] == 9 and parts.counters["hits"] == 2
+
+
+def test_a_partly_cached_file_changed_on_the_ufs_is_not_handed_over_from_it(
+    tmp_path: Path, run
+) -> None:
+    # Its cached pages are of the old version: the new file's bytes are not handed over
+    # beside them (the range is read as before the hand-over existed).
+    parts = Parts(tmp_path)
+    old, new = os.urandom(4 * PAGE), os.urandom(4 * PAGE)
+    parts.write("a.bin", old)
+    path = parts.ufs_root / "a.bin"
+
+    async def scenario() -> PageSpan | bytes:
+        await parts.mounts.refresh()
+        assert isinstance(await parts.reads.locate("/data/a.bin", 0, 2 * PAGE), UfsSpan)
+        await parts.reads.settled()
+        path.write_bytes(new)
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        return await parts.reads.locate("/data/a.bin", 2 * PAGE, 2 * PAGE)
+
+    assert not isinstance(run(scenario()), UfsSpan)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
-from ..cache.model import PageSpan
+from ..cache.model import CachedFile, PageSpan
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
+from ..errors import NotFound
 from ..policies import CacheRule
 from ..ufs.filesystem import FileVersion, UnderFileSystem, stat_local
 from .fills import DeferredFills, Fill, Page
@@ -102,7 +103,8 @@ class Reads:
         """`read`, except that a range whose pages are all cached and servable answers where
         its bytes are on disk (a `PageSpan`; not if `cached_spans` is false: while pages are
         being dropped) for a transport to send without copying them, and so does a range of
-        a local UFS file none of which is cached (a `UfsSpan`); with `stream`, a range of
+        a local UFS file none of whose pages is cached (a `UfsSpan`; of a file partly cached,
+        while the UFS file still holds the version cached); with `stream`, a range of
         more than one chunk of pages (`streamed.STREAM_PAGES`) not on the local disk is
         answered once its first chunk is read (a `StreamedRange`), the rest as it arrives."""
         self.fills.note_read()
@@ -211,10 +213,10 @@ class Reads:
         stream_pages: int = 0,
     ) -> tuple[bytes | PageSpan, Fill | None, FileVersion | None, tuple[int, int] | None]:
         """The range's bytes (or, if `spans`, where a local UFS file holds them, when none of
-        the file is cached), what is left to store of its missing pages, if anything, and
-        the version they are of (None: read straight through). With `stream_pages`, a range
-        of more pages not on the local disk answers its first `stream_pages` pages only,
-        and `[start, end)` of the rest (else None)."""
+        their pages is cached: see `locate`), what is left to store of its missing pages, if
+        anything, and the version they are of (None: read straight through). With
+        `stream_pages`, a range of more pages not on the local disk answers its first
+        `stream_pages` pages only, and `[start, end)` of the rest (else None)."""
         store = self.store
         policies = self.rules.policies
         now = self.clock.now()
@@ -229,6 +231,10 @@ class Reads:
                 local, status = stat_local(ufs, uri)  # its real path checked once for both
             else:
                 local = ufs.local_path(uri)
+        elif spans and ufs.scheme == "file" and self._none_held(uri, info, offset, length):
+            local, status = stat_local(ufs, uri)
+            if status.version != info.version:  # changed: its pages and these would differ
+                local = None
         version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
         size = version.size
@@ -293,6 +299,20 @@ class Reads:
         parts += [pages[index] for index in range(first + 1, last)]
         parts.append(pages[last][: stop - (last - first) * page_size])
         return b"".join(parts), fill, version, more
+
+    def _none_held(self, uri: str, info: CachedFile, offset: int, length: int | None) -> bool:
+        """Whether no page of the range is cached (and it is not empty) though some of the
+        file is: then a local UFS file answers it as it does a file none of which is cached."""
+        size, page = info.version.size, self.page_size
+        start = min(max(0, offset), size)
+        end = size if length is None else min(size, start + max(0, length))
+        if end <= start:
+            return False
+        try:
+            missing = self.store.missing_pages(uri, start, end - start)
+        except NotFound:  # dropped meanwhile (an I/O thread): read as before
+            return False
+        return len(missing) == (end - 1) // page - start // page + 1
 
     def _owns(self, uri: str) -> bool:
         return self.ownership is None or self.ownership.owns(uri)

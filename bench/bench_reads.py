@@ -41,6 +41,10 @@ carries control only. Each measurement has its baseline:
 - with `--fsspec-files` > 0: cold sequential reads of that many files of 64 MiB through
   `ringcache://` (fsspec, 1 MiB reads, its 4 MiB read-ahead blocks each a request), each
   right beside plain 1 MiB reads of it (which goes first alternates);
+- with `--block-files` > 0: cold reads of that many files of 64 MiB through the same-host
+  client, 4 MiB at a time with a pause of 30 ms after each block (a reader at work on
+  it, meanwhile the owner stores what it missed), each block read right beside a plain
+  `pread` of it (which goes first alternates; the pauses are not timed);
 - same-host 4 KiB random reads from 8 threads vs `os.pread` of the local files (IOPS);
 - with `--s3-files` > 0 and moto installed: cold reads of objects on an S3 server (moto's,
   on loopback, as the tests use) through the same-host client and over HTTP, each on its
@@ -48,7 +52,7 @@ carries control only. Each measurement has its baseline:
 
     .venv/bin/python bench/bench_reads.py [--files 32] [--size-mib 8] [--workers 2]
         [--cold-rounds 6] [--sweep-files 0] [--small-files 2000] [--fsspec-files 4]
-        [--s3-files 4] [--s3-size-mib 24]
+        [--block-files 4] [--s3-files 4] [--s3-size-mib 24]
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import fsspec
@@ -84,7 +89,10 @@ SMALL = 4096
 WARM_OBJECTS = 16  # small files (objects) read through each client before cold reads
 SMALL_FILE = 16 * 1024  # the size of `--small-files`' files
 SEQUENTIAL_FILE = 64 * 1024**2  # the size of `--fsspec-files`' files
+T = TypeVar("T")
 STEP = 1024**2  # bytes per read of a sequential reader
+BLOCK = 4 * 1024**2  # bytes per read of `--block-files`' reader
+BLOCK_PAUSE = 0.03  # its pause after each block
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -219,15 +227,29 @@ def consult_and_read(connection: socket.socket, path: Path) -> bytes:
     return data
 
 
-def paired_sweep(plain: Callable[[str], object], read: Callable[[str], object], names: list[str]):
+def paired_sweep(
+    plain: Callable[[T], object], read: Callable[[T], object], names: list[T], pause: float = 0.0
+) -> list[float]:
     """Seconds of plain reads (`plain(name)`) and of reads through the cache (`read(name)`)
-    over `names`, each file read both ways one right after the other, by turns first."""
+    over `names`, each read both ways one right after the other, by turns first, then a
+    `pause` (not timed)."""
     seconds = [0.0, 0.0]  # plain, through the cache
     for turn, name in enumerate(names):
         sides = [(0, plain), (1, read)]
         for side, reader in sides[turn % 2 :] + sides[: turn % 2]:
             seconds[side] += timed(partial(reader, name))
+        if pause:
+            time.sleep(pause)
     return seconds
+
+
+def plain_block(directory: Path, block: tuple[str, int]) -> bytes:
+    """A block `(name, offset)` of a file in `directory`, BLOCK bytes, read plainly."""
+    fd = os.open(directory / block[0], os.O_RDONLY)
+    try:
+        return os.pread(fd, BLOCK, block[1])
+    finally:
+        os.close(fd)
 
 
 def paired_figures(
@@ -322,6 +344,12 @@ def main() -> None:
     parser.add_argument(
         "--fsspec-files", type=int, default=4, help="64 MiB files read through fsspec (0: none)"
     )
+    parser.add_argument(
+        "--block-files",
+        type=int,
+        default=4,
+        help="64 MiB files read cold 4 MiB at a time, with pauses (0: none)",
+    )
     parser.add_argument("--random-reads", type=int, default=20000)
     parser.add_argument("--s3-files", type=int, default=4, help="0: no S3 rows")
     parser.add_argument(
@@ -355,6 +383,9 @@ def main() -> None:
             (data / name).write_bytes(os.urandom(SMALL_FILE))
         sequential = [f"q{i:03d}.bin" for i in range(args.fsspec_files)]
         for name in sequential:
+            (data / name).write_bytes(os.urandom(SEQUENTIAL_FILE))
+        block_files = [f"b{i:03d}.bin" for i in range(args.block_files)]
+        for name in block_files:
             (data / name).write_bytes(os.urandom(SEQUENTIAL_FILE))
         for name in (name for round_names in warm for name in round_names):
             (data / name).write_bytes(os.urandom(SMALL))
@@ -446,7 +477,8 @@ def main() -> None:
             small_plain = min(timed(partial(plain, data, small)) for _ in range(args.rounds))
             started = time.perf_counter()
             small_cold = timed(partial(through_cache, small))
-            until_cached(workers, stored + len(small) * SMALL_FILE)
+            stored += len(small) * SMALL_FILE
+            until_cached(workers, stored)
             small_cached = time.perf_counter() - started
 
             ringcache_fs = fsspec.filesystem("ringcache", client=client)
@@ -455,6 +487,17 @@ def main() -> None:
                 lambda name: in_steps(ringcache_fs.open(f"/data/{name}", "rb")),
                 sequential,
             )
+            stored += len(sequential) * SEQUENTIAL_FILE
+            until_cached(workers, stored)  # the fsspec reads' pages, before the blocks' reads
+            blocks = [(n, at) for n in block_files for at in range(0, SEQUENTIAL_FILE, BLOCK)]
+            through_blocks = paired_sweep(
+                partial(plain_block, data),
+                lambda block: client.read(f"/data/{block[0]}", block[1], BLOCK),
+                blocks,
+                pause=BLOCK_PAUSE,
+            )
+            stored += len(block_files) * SEQUENTIAL_FILE
+            until_cached(workers, stored)
 
             fds = {f"/data/{name}": os.open(data / name, os.O_RDONLY) for name in names}
             paths = sorted(fds)
@@ -526,6 +569,9 @@ def main() -> None:
         sequential_mb = len(sequential) * SEQUENTIAL_FILE / 1e6
         fsspec_figures = paired_figures("fsspec", len(sequential), sequential_mb, through_fsspec)
         results.update(fsspec_figures)
+    if block_files:
+        blocks_mb = len(block_files) * SEQUENTIAL_FILE / 1e6
+        results.update(paired_figures("blocks", len(block_files), blocks_mb, through_blocks))
     if s3:
         s3_mb = args.s3_files * s3_size / 1e6
         results["s3_files"] = args.s3_files
@@ -572,6 +618,9 @@ def main() -> None:
     if "fsspec_files" in results:
         name = f"cold fsspec, {len(sequential)} x 64 MiB, vs plain"
         rows.append((name, "fsspec_cold_MBps", "fsspec_plain_MBps", "MB/s"))
+    if "blocks_files" in results:
+        name = f"cold 4 MiB blocks, {len(block_files)} x 64 MiB, vs pread"
+        rows.append((name, "blocks_cold_MBps", "blocks_plain_MBps", "MB/s"))
     if "s3_files" in results:
         rows.append(
             (

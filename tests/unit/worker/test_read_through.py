@@ -493,23 +493,34 @@ def test_a_range_none_of_whose_pages_is_cached_is_a_span_of_the_local_file_it_pa
     assert parts.counters["misses"] == 9 and parts.counters["hits"] == 2
 
 
-def test_a_partly_cached_file_changed_on_the_ufs_is_not_handed_over_from_it(
-    tmp_path: Path, run
+@pytest.mark.parametrize("spans", [True, False], ids=["located", "read"])
+def test_a_partly_cached_file_changed_on_the_ufs_is_read_afresh_never_half_of_each(
+    tmp_path: Path, run, spans: bool
 ) -> None:
-    # Its cached pages are of the old version: the new file's bytes are not handed over
-    # beside them (the range is read as before the hand-over existed).
+    # Its cached pages are of the old version: a miss of its other pages drops them and
+    # is answered from the new file (handed over where spans are wanted), and the pages
+    # cached before are read afresh too.
     parts = Parts(tmp_path)
     old, new = os.urandom(4 * PAGE), os.urandom(4 * PAGE)
-    parts.write("a.bin", old)
+    uri = parts.write("a.bin", old)
     path = parts.ufs_root / "a.bin"
 
-    async def scenario() -> PageSpan | bytes:
+    async def scenario() -> tuple[PageSpan | bytes, bytes]:
         await parts.mounts.refresh()
-        assert isinstance(await parts.reads.locate("/data/a.bin", 0, 2 * PAGE), UfsSpan)
+        assert await parts.reads.read("/data/a.bin", 0, 2 * PAGE) == old[: 2 * PAGE]
         await parts.reads.settled()
+        assert parts.store.file_info(uri).cached_bytes == 2 * PAGE
         path.write_bytes(new)
         stat = path.stat()
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-        return await parts.reads.locate("/data/a.bin", 2 * PAGE, 2 * PAGE)
+        reads = parts.reads
+        second = await (reads.locate if spans else reads.read)("/data/a.bin", 2 * PAGE, 2 * PAGE)
+        await reads.settled()
+        return second, await reads.read("/data/a.bin")
 
-    assert not isinstance(run(scenario()), UfsSpan)
+    second, whole = run(scenario())
+    if spans:
+        assert isinstance(second, UfsSpan) and second.path == str(path)
+    else:
+        assert second == new[2 * PAGE :]
+    assert whole == new  # not the old version's first half beside the new second half

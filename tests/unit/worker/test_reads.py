@@ -24,12 +24,16 @@ def test_a_miss_is_read_from_the_ufs_and_cached_then_hit(tmp_path: Path, run) ->
         "bytesServed": 20,
     }
     assert parts.store.file_info(uri).version.size == len(data)
-    (parts.ufs_root / "a.bin").write_bytes(b"x" * len(data))  # the UFS changed: cached wins
+    path = parts.ufs_root / "a.bin"
+    path.write_bytes(b"x" * len(data))  # the UFS changed: what is cached still wins
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
     assert run(parts.read("/data/a.bin", PAGE - 5, 20)) == data[PAGE - 5 : PAGE + 15]
     assert parts.counters["hits"] == 2 and parts.counters["bytesFromCache"] == 20
-    # The pages not read yet are fetched at the recorded size, and from the UFS as it is now.
-    assert run(parts.read("/data/a.bin")) == data[: 2 * PAGE] + b"x" * (PAGE + 10)
-    assert parts.counters["misses"] == 4
+    # A miss of the pages not read yet finds the local file changed: the copy is dropped and
+    # the file read afresh, whole, never half of each.
+    assert run(parts.read("/data/a.bin")) == b"x" * len(data)
+    assert parts.counters["misses"] == 6
+    assert parts.store.file_info(uri).version.mtime == path.stat().st_mtime
 
 
 def test_reads_past_the_end_are_empty_and_ranges_clip(tmp_path: Path, run) -> None:

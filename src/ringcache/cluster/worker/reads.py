@@ -45,7 +45,10 @@ class Reads:
     """Serves `read`: hits from the page store, misses fetched from the UFS and cached.
 
     Guarantees: a read answers the UFS bytes of the version recorded when the file was
-    first cached; a copy the rules say may not be served (TTL, `maxAge`) is read afresh;
+    first cached, except that a miss of a local-disk file that no longer holds that
+    version drops the copy and reads the file afresh (never half of each; a remote UFS's
+    object is not checked on each miss); a copy the rules say may not be served (TTL,
+    `maxAge`) is read afresh;
     a `skipCache` file is read straight through and never stored; a miss is cached only
     if the quotas admit it and `ownership` says this worker is one of the file's owners. A
     miss is answered before it is stored (its pages are stored on an I/O thread right
@@ -103,10 +106,11 @@ class Reads:
         """`read`, except that a range whose pages are all cached and servable answers where
         its bytes are on disk (a `PageSpan`; not if `cached_spans` is false: while pages are
         being dropped) for a transport to send without copying them, and so does a range of
-        a local UFS file none of whose pages is cached (a `UfsSpan`; of a file partly cached,
-        while the UFS file still holds the version cached); with `stream`, a range of
-        more than one chunk of pages (`streamed.STREAM_PAGES`) not on the local disk is
-        answered once its first chunk is read (a `StreamedRange`), the rest as it arrives."""
+        a local UFS file none of whose pages is cached (a `UfsSpan`; of a file partly cached
+        whose UFS file no longer holds the version cached, the copy is dropped first); with
+        `stream`, a range of more than one chunk of pages (`streamed.STREAM_PAGES`) not on
+        the local disk is answered once its first chunk is read (a `StreamedRange`), the
+        rest as it arrives."""
         self.fills.note_read()
         ufs, uri = await self.mounts.open(path)
         policies = self.rules.policies
@@ -226,15 +230,20 @@ class Reads:
             return self._read_through(ufs, uri, offset, length), None, None, None
         info, status = self.freshness.servable(ufs, uri, policies, now)
         local = None  # where a local UFS file holds the bytes, if it may be answered so
-        if spans and (info is None or not info.cached_bytes):
-            if info is None and status is None:
+        if info is not None and ufs.scheme == "file":
+            lacking, pages_in_range = self._lacking(uri, info, offset, length)
+            if lacking:  # a miss of a file cached: the UFS file must still hold that version
                 local, status = stat_local(ufs, uri)  # its real path checked once for both
+                if status.version != info.version:  # its cached pages are of the old one:
+                    store.remove_file(uri)  # read afresh, never half of each
+                    info = None
+            if not spans or (info is not None and lacking < pages_in_range):
+                local = None  # not wanted, or a page of the range is cached
+        elif spans and info is None:
+            if status is None:
+                local, status = stat_local(ufs, uri)
             else:
                 local = ufs.local_path(uri)
-        elif spans and ufs.scheme == "file" and self._none_held(uri, info, offset, length):
-            local, status = stat_local(ufs, uri)
-            if status.version != info.version:  # changed: its pages and these would differ
-                local = None
         version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
         size = version.size
@@ -300,19 +309,21 @@ class Reads:
         parts.append(pages[last][: stop - (last - first) * page_size])
         return b"".join(parts), fill, version, more
 
-    def _none_held(self, uri: str, info: CachedFile, offset: int, length: int | None) -> bool:
-        """Whether no page of the range is cached (and it is not empty) though some of the
-        file is: then a local UFS file answers it as it does a file none of which is cached."""
+    def _lacking(
+        self, uri: str, info: CachedFile, offset: int, length: int | None
+    ) -> tuple[int, int]:
+        """How many of the range's pages are not cached, and how many it has (0, 0 if it is
+        empty, or if the file was dropped meanwhile: then it reads as a file not cached)."""
         size, page = info.version.size, self.page_size
         start = min(max(0, offset), size)
         end = size if length is None else min(size, start + max(0, length))
         if end <= start:
-            return False
+            return 0, 0
         try:
             missing = self.store.missing_pages(uri, start, end - start)
-        except NotFound:  # dropped meanwhile (an I/O thread): read as before
-            return False
-        return len(missing) == (end - 1) // page - start // page + 1
+        except NotFound:  # dropped by another thread since `info` was read
+            return 0, 0
+        return len(missing), (end - 1) // page - start // page + 1
 
     def _owns(self, uri: str) -> bool:
         return self.ownership is None or self.ownership.owns(uri)

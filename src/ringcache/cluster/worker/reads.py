@@ -230,7 +230,7 @@ class Reads:
             return self._read_through(ufs, uri, offset, length), None, None, None
         info, status = self.freshness.servable(ufs, uri, policies, now)
         local = None  # where a local UFS file holds the bytes, if it may be answered so
-        if info is not None and ufs.scheme == "file":
+        if info is not None and ufs.scheme == "file" and not info.complete:
             lacking, pages_in_range = self._lacking(uri, info, offset, length)
             if lacking:  # a miss of a file cached: the UFS file must still hold that version
                 local, status = stat_local(ufs, uri)  # its real path checked once for both
@@ -247,8 +247,7 @@ class Reads:
         version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
         size = version.size
-        offset = max(0, min(offset, size))
-        end = size if length is None else min(size, offset + max(0, length))
+        offset, end = _clamped(offset, length, size)
         first, last = offset // page_size, max(end - 1, offset) // page_size
         wanted = range(first, last + 1) if end > offset else range(0)
         if info is not None and end > offset:
@@ -314,9 +313,8 @@ class Reads:
     ) -> tuple[int, int]:
         """How many of the range's pages are not cached, and how many it has (0, 0 if it is
         empty, or if the file was dropped meanwhile: then it reads as a file not cached)."""
-        size, page = info.version.size, self.page_size
-        start = min(max(0, offset), size)
-        end = size if length is None else min(size, start + max(0, length))
+        page = self.page_size
+        start, end = _clamped(offset, length, info.version.size)
         if end <= start:
             return 0, 0
         try:
@@ -338,3 +336,9 @@ class Reads:
         self.counters["misses"] += -(-len(data) // self.page_size)
         self.counters["bytesFromUfs"] += len(data)
         return data
+
+
+def _clamped(offset: int, length: int | None, size: int) -> tuple[int, int]:
+    """`[start, end)` of the range `offset`, `length` (None: to the end) within `size`."""
+    start = max(0, min(offset, size))
+    return start, size if length is None else min(size, start + max(0, length))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from contextlib import nullcontext
 from pathlib import Path
@@ -155,6 +156,15 @@ class Parts:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         return self.uri(name)
+
+    def replace(self, name: str, data: bytes) -> Path:
+        """A UFS file written anew, its mtime a second later than before (so its version
+        differs even on a filesystem with coarse timestamps); its path."""
+        path = self.ufs_root / name
+        before = path.stat()
+        path.write_bytes(data)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        return path
 
     def set_policies(self, **rules: Any) -> None:
         self.rules.policies = PolicySet(mounts=self.table(), **rules)

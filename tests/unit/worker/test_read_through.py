@@ -217,15 +217,12 @@ def test_a_local_file_changed_before_its_pages_are_copied_is_not_kept(tmp_path: 
     parts = Parts(tmp_path)
     old, new = os.urandom(3 * PAGE), os.urandom(3 * PAGE)
     uri = parts.write("a.bin", old)
-    path = parts.ufs_root / "a.bin"
 
     async def scenario() -> bytes:
         await parts.mounts.refresh()
         found = await parts.reads.locate("/data/a.bin")
         assert isinstance(found, UfsSpan)
-        path.write_bytes(new)  # replaced after the answer, before the copy
-        stat = path.stat()
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        parts.replace("a.bin", new)  # after the answer, before the copy
         await parts.reads.settled()
         assert parts.store.file_info(uri) is None  # the old version's record is dropped
         return await parts.reads.read("/data/a.bin")
@@ -503,16 +500,13 @@ def test_a_partly_cached_file_changed_on_the_ufs_is_read_afresh_never_half_of_ea
     parts = Parts(tmp_path)
     old, new = os.urandom(4 * PAGE), os.urandom(4 * PAGE)
     uri = parts.write("a.bin", old)
-    path = parts.ufs_root / "a.bin"
 
     async def scenario() -> tuple[PageSpan | bytes, bytes]:
         await parts.mounts.refresh()
         assert await parts.reads.read("/data/a.bin", 0, 2 * PAGE) == old[: 2 * PAGE]
         await parts.reads.settled()
         assert parts.store.file_info(uri).cached_bytes == 2 * PAGE
-        path.write_bytes(new)
-        stat = path.stat()
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        parts.replace("a.bin", new)
         reads = parts.reads
         second = await (reads.locate if spans else reads.read)("/data/a.bin", 2 * PAGE, 2 * PAGE)
         await reads.settled()
@@ -520,7 +514,7 @@ def test_a_partly_cached_file_changed_on_the_ufs_is_read_afresh_never_half_of_ea
 
     second, whole = run(scenario())
     if spans:
-        assert isinstance(second, UfsSpan) and second.path == str(path)
+        assert isinstance(second, UfsSpan) and second.path == str(parts.ufs_root / "a.bin")
     else:
         assert second == new[2 * PAGE :]
     assert whole == new  # not the old version's first half beside the new second half

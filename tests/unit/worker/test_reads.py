@@ -24,9 +24,7 @@ def test_a_miss_is_read_from_the_ufs_and_cached_then_hit(tmp_path: Path, run) ->
         "bytesServed": 20,
     }
     assert parts.store.file_info(uri).version.size == len(data)
-    path = parts.ufs_root / "a.bin"
-    path.write_bytes(b"x" * len(data))  # the UFS changed: what is cached still wins
-    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    path = parts.replace("a.bin", b"x" * len(data))  # the UFS changed: cached still wins
     assert run(parts.read("/data/a.bin", PAGE - 5, 20)) == data[PAGE - 5 : PAGE + 15]
     assert parts.counters["hits"] == 2 and parts.counters["bytesFromCache"] == 20
     # A miss of the pages not read yet finds the local file changed: the copy is dropped and
@@ -85,3 +83,21 @@ def test_a_miss_over_its_quota_is_served_but_not_kept(tmp_path: Path, run) -> No
     assert len(run(parts.reads.read("/data/q/big.bin"))) == 3 * PAGE
     assert parts.store.file_info(small) is not None
     assert parts.store.file_info(big) is None
+
+
+def test_a_changed_file_that_may_not_be_kept_leaves_no_copy_of_its_old_version(
+    tmp_path: Path, run
+) -> None:
+    # Read afresh but refused by a quota now: its old pages are dropped all the same, so a
+    # later read of them is not the old version beside the new.
+    parts = Parts(tmp_path)
+    old, new = os.urandom(4 * PAGE), os.urandom(4 * PAGE)
+    uri = parts.write("q/a.bin", old)
+    run(parts.mounts.refresh())
+    assert run(parts.read("/data/q/a.bin", 0, 2 * PAGE)) == old[: 2 * PAGE]
+    assert parts.store.file_info(uri).cached_bytes == 2 * PAGE
+    parts.set_policies(quotas=[QuotaRule.parse("/data/q", "1KB", None, parts.table())])
+    parts.replace("q/a.bin", new)
+    assert run(parts.read("/data/q/a.bin", 2 * PAGE, 2 * PAGE)) == new[2 * PAGE :]
+    assert parts.store.file_info(uri) is None
+    assert run(parts.read("/data/q/a.bin", 0, 2 * PAGE)) == new[: 2 * PAGE]

@@ -95,6 +95,12 @@ BLOCK = 4 * 1024**2  # bytes per read of `--block-files`' reader
 BLOCK_PAUSE = 0.03  # its pause after each block
 
 
+def write_random(directory: Path, names: list[str], size: int) -> None:
+    """Files `names` in `directory`, each of `size` random bytes."""
+    for name in names:
+        (directory / name).write_bytes(os.urandom(size))
+
+
 def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
@@ -369,26 +375,19 @@ def main() -> None:
         cold_names = [names] + [
             [f"c{r}-{name}" for name in names] for r in range(1, max(1, args.cold_rounds))
         ]
-        for name in names:
-            (disk / name).write_bytes(os.urandom(size))
-        for name in (name for round_names in cold_names for name in round_names):
-            (data / name).write_bytes(os.urandom(size))
+        write_random(disk, names, size)
+        write_random(data, [name for round_names in cold_names for name in round_names], size)
         # Small files read (missed) right before each cold round, each round its own.
         warm = [[f"w{r}-{i:02d}.bin" for i in range(WARM_OBJECTS)] for r in range(len(cold_names))]
         sweep = [f"s{i:04d}.bin" for i in range(args.sweep_files)]
-        for name in sweep:
-            (data / name).write_bytes(os.urandom(size))
+        write_random(data, sweep, size)
         small = [f"m{i:05d}.bin" for i in range(args.small_files)]
-        for name in small:
-            (data / name).write_bytes(os.urandom(SMALL_FILE))
+        write_random(data, small, SMALL_FILE)
         sequential = [f"q{i:03d}.bin" for i in range(args.fsspec_files)]
-        for name in sequential:
-            (data / name).write_bytes(os.urandom(SEQUENTIAL_FILE))
+        write_random(data, sequential, SEQUENTIAL_FILE)
         block_files = [f"b{i:03d}.bin" for i in range(args.block_files)]
-        for name in block_files:
-            (data / name).write_bytes(os.urandom(SEQUENTIAL_FILE))
-        for name in (name for round_names in warm for name in round_names):
-            (data / name).write_bytes(os.urandom(SMALL))
+        write_random(data, block_files, SEQUENTIAL_FILE)
+        write_random(data, [name for round_names in warm for name in round_names], SMALL)
         warm_bytes = sum(map(len, warm)) * SMALL
         # The files just written go to the disk now, not in the kernel's background
         # writeback in the middle of a measurement (a UFS's files were written long ago).

@@ -57,10 +57,11 @@ class PageSpans:
 @dataclass(frozen=True)
 class Answer:
     """What to send: raw bytes, a span of a cache file for the kernel to send (or several,
-    `PageSpans`), or a range streamed as the UFS answers it."""
+    `PageSpans`), a span of a local UFS file (sent, then closed), or a range streamed as
+    the UFS answers it."""
 
     status: int
-    body: bytes | PageSpan | PageSpans | StreamedRange
+    body: bytes | PageSpan | UfsSpan | PageSpans | StreamedRange
     content_type: str = OCTETS
     # For a span: whether its bytes are still right (no page dropped since it was located).
     valid: Callable[[], bool] = lambda: True

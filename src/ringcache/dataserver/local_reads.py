@@ -78,7 +78,9 @@ class LocalReadServer:
     async def start(self) -> None:
         await self.server.start()
 
-    def _span_reply(self, found: PageSpan, epoch: int | None, whole: PageSpan | None) -> bytes:
+    def _span_reply(
+        self, found: PageSpan | UfsSpan, epoch: int | None, whole: PageSpan | None
+    ) -> bytes:
         """The answer line of a span handed over (formatted directly: it is on every
         same-host read's path, and its fields are numbers and one fixed path)."""
         head = b'{"offset":%d,"length":%d,"epoch":%s,"epochFile":%s' % (
@@ -112,8 +114,7 @@ class LocalReadServer:
             found = await self.reads.locate(
                 path, offset, length, cached_spans=epoch is not None, stream=True
             )
-            cached = isinstance(found, PageSpan) and not isinstance(found, UfsSpan)
-            whole = await self.reads.reusable_span(path) if cached else None
+            whole = await self.reads.reusable_span(path) if isinstance(found, PageSpan) else None
         except UfsError as exc:
             reply = {"status": exc.message, "code": exc.status_code, "reason": exc.reason}
             await loop.sock_sendall(client, json_line(reply))
@@ -127,6 +128,11 @@ class LocalReadServer:
             await loop.sock_sendall(
                 client, json_line({"status": f"bad request: {exc}", "code": 400})
             )
+            return
+        if isinstance(found, UfsSpan):  # the UFS file itself, as it was opened and checked
+            with found.file:
+                reply = self._span_reply(found, epoch, None)
+                await send_with_fds(loop, client, reply, [found.file.fd])
             return
         if isinstance(found, PageSpan) and found.length:
             try:

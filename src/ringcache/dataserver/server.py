@@ -6,9 +6,10 @@ import asyncio
 import errno
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from ..cluster.cache.model import PageSpan
+from ..cluster.worker.reads import UfsSpan
 from ..cluster.worker.streamed import StreamedRange, relay
 from .alluxio import Answer, PageSpans, status_answer
 from .http11 import MAX_HEAD, BadRequest, Request, bearer_matches, read_request, response_head
@@ -143,15 +144,11 @@ class DataServer:
                 await self._send(writer, answer, request.keep_alive)
                 return
             with handle:  # open, the data file outlives an unlink until the send is done
-                if body.length <= COPY_BELOW:
-                    data = os.pread(handle.fileno(), body.length, body.offset)
-                    if len(data) == body.length and answer.valid():
-                        await self._send(writer, Answer(answer.status, data), request.keep_alive)
-                        return
-                    raise ConnectionResetError("a page was dropped while read: the client retries")
-                head = response_head(answer.status, body.length, answer.content_type, True)
-                writer.write(head if request.keep_alive else head.replace(b"keep-alive", b"close"))
-                await self._send_spans(writer, [body], answer.valid, handle.fileno())
+                await self._send_opened(writer, answer, request, body, handle.fileno())
+            return
+        if isinstance(body, UfsSpan):  # the UFS file itself, as it was opened and checked
+            with body.file:
+                await self._send_opened(writer, answer, request, body, body.file.fd)
             return
         if isinstance(body, PageSpans):
             head = response_head(
@@ -162,10 +159,30 @@ class DataServer:
             return
         await self._send(writer, answer, request.keep_alive)
 
+    async def _send_opened(
+        self,
+        writer: asyncio.StreamWriter,
+        answer: Answer,
+        request: Request,
+        span: PageSpan | UfsSpan,
+        opened: int,
+    ) -> None:
+        """One span's bytes, from its file open as `opened`: copied if small, else sent by
+        the kernel, checked by `answer.valid` before they count as sent."""
+        if span.length <= COPY_BELOW:
+            data = os.pread(opened, span.length, span.offset)
+            if len(data) == span.length and answer.valid():
+                await self._send(writer, Answer(answer.status, data), request.keep_alive)
+                return
+            raise ConnectionResetError("a page was dropped while read: the client retries")
+        head = response_head(answer.status, span.length, answer.content_type, True)
+        writer.write(head if request.keep_alive else head.replace(b"keep-alive", b"close"))
+        await self._send_spans(writer, [span], answer.valid, opened)
+
     async def _send_spans(
         self,
         writer: asyncio.StreamWriter,
-        spans: list[PageSpan],
+        spans: Sequence[PageSpan | UfsSpan],
         valid: Callable[[], bool],
         opened: int | None = None,
     ) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from ..cluster.cache.model import PageSpan
+from ..cluster.worker.reads import UfsSpan
 
 COPY_BELOW = 64 * 1024  # smaller spans are copied: cheaper than a sendfile's set-up
 # Larger spans go out uncorked but for their last byte: TCP_CORK held through a bulk
@@ -79,7 +80,7 @@ class SpanSender:
                 await self._writable()
 
     async def send_span(
-        self, span: PageSpan, valid: Callable[[], bool], opened: int | None = None
+        self, span: PageSpan | UfsSpan, valid: Callable[[], bool], opened: int | None = None
     ) -> None:
         """`span`'s bytes (read from `opened`, its data file open, if given), checked by
         `valid` before the last one goes out."""

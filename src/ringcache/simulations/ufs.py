@@ -20,8 +20,8 @@ from .namespace import SimNamespace
 
 
 class SimUfs:
-    """`UnderFileSystem`'s calls (stat, read, local_path, is_dir, exists, list_files,
-    list_dir) for one node.
+    """`UnderFileSystem`'s calls (stat, read, local_path, open_local, is_dir, exists,
+    list_files, list_dir) for one node.
 
     Guarantees: the same answers and errors as `cluster.ufs.UnderFileSystem` on a tree of
     the same shape (listing order, `start_after` cursors, pages, `UfsNotFound` for a
@@ -80,6 +80,10 @@ class SimUfs:
         return zero_bytes(count)
 
     def local_path(self, uri: str) -> str | None:
+        """None: a simulated file is never on the local disk, so it is read, not copied."""
+        return None
+
+    def open_local(self, uri: str) -> None:
         """None: a simulated file is never on the local disk, so it is read, not copied."""
         return None
 

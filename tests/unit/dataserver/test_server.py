@@ -243,7 +243,7 @@ def test_a_streamed_miss_is_byte_exact_and_cut_short_when_the_ufs_fails(
     from ringcache.cluster.worker import streamed
 
     monkeypatch.setattr(streamed, "STREAM_PAGES", 2)
-    monkeypatch.setattr(UnderFileSystem, "local_path", lambda self, uri: None)  # as S3 is
+    monkeypatch.setattr(UnderFileSystem, "open_local", lambda self, uri: None)  # as S3 is
     parts = Parts(tmp_path)
     data = os.urandom(9 * PAGE + 3)
     good, bad = parts.write("good.bin", data), parts.write("bad.bin", data)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
 
 import pytest
 
 from ringcache.cluster.errors import FailureReason
 from ringcache.cluster.ufs.factory import ConfinedUfsFactory
-from ringcache.cluster.ufs.filesystem import UnderFileSystem, stat_local
+from ringcache.cluster.ufs.filesystem import UnderFileSystem
 from ringcache.cluster.ufs.local_roots import OutsideLocalRoots, real_path
 
 
@@ -31,7 +30,7 @@ def confined(root: Path, allowed: list[str]) -> UnderFileSystem:
 
 
 def refused(ufs: UnderFileSystem, uri: str) -> None:
-    for call in (ufs.read, ufs.stat, ufs.local_path, partial(stat_local, ufs)):
+    for call in (ufs.read, ufs.stat, ufs.local_path, ufs.open_local):
         with pytest.raises(OutsideLocalRoots) as caught:
             call(uri)
         assert caught.value.status_code == 403
@@ -61,7 +60,8 @@ def test_symlinks_that_stay_inside_are_followed(layout: tuple[Path, Path]) -> No
     assert ufs.read(f"file://{root}/alias.txt") == b"inside"
     assert ufs.read(f"file://{root}/subway/deep.txt", 1, 2) == b"ee"
     uri = f"file://{root}/alias.txt"
-    assert stat_local(ufs, uri) == (f"{root}/alias.txt", ufs.stat(uri))
+    with ufs.open_local(uri) as opened:
+        assert (opened.status, opened.read(0, 100)) == (ufs.stat(uri), b"inside")
     assert ufs.stat(f"file://{root}/subway/deep.txt").size == 4
     assert ufs.local_path(f"file://{root}/inside.txt") == f"{root}/inside.txt"
 
@@ -133,3 +133,36 @@ def test_a_root_mounted_again_after_its_link_moved_is_confined_to_its_new_place(
     link.unlink()
     link.symlink_to(outside)
     assert factory(f"file://{link}", {}).read(f"file://{link}/secret.txt") == b"secret"
+
+
+def test_a_link_swapped_in_right_after_the_check_is_not_followed(
+    layout: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Someone who may write inside the root puts a link out in a checked file's place in
+    # the moment after its real path passed: what is read, stat'ed or handed out is still
+    # the file checked (opened once), never the one outside.
+    root, outside = layout
+    (outside / "secret.txt").write_bytes(b"a longer secret")
+    ufs = confined(root, [str(root)])
+    uri, path = f"file://{root}/inside.txt", root / "inside.txt"
+    real_readlink = os.readlink
+
+    def swapping(link: str) -> str:
+        found = real_readlink(link)
+        if found == str(path):  # the check of the file, done: swap it for a link out
+            path.rename(root / "kept.txt")
+            path.symlink_to(outside / "secret.txt")
+        return found
+
+    def unswap() -> None:
+        path.unlink()
+        (root / "kept.txt").rename(path)
+
+    monkeypatch.setattr(os, "readlink", swapping)
+    assert ufs.read(uri) == b"inside"
+    unswap()
+    assert ufs.stat(uri).size == len(b"inside")
+    unswap()
+    with ufs.open_local(uri) as opened:
+        assert path.is_symlink()  # swapped before the file was opened for reading
+        assert (opened.status.size, opened.read(0, 100)) == (6, b"inside")

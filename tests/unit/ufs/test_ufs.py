@@ -14,7 +14,6 @@ from ringcache.cluster.ufs.filesystem import (
     FileStatus,
     FileVersion,
     UnderFileSystem,
-    stat_local,
 )
 from ringcache.cluster.ufs.names import canonical_uri
 
@@ -208,7 +207,9 @@ def test_the_local_disk_stats_as_fsspec_would(tmp_path: Path) -> None:
     for name in names:
         uri = f"{root}/{name}"
         assert direct.stat(uri) == generic.stat(uri), name
-        assert stat_local(direct, uri) == (direct.local_path(uri), generic.stat(uri)), name
+        with direct.open_local(uri) as opened:
+            assert opened.status == generic.stat(uri), name
+            assert opened.read(0, opened.status.size) == generic.read(uri), name
     for name, error in [("pipe", UfsError), ("d", UfsError), ("nope", UfsNotFound)]:
         for ufs in (direct, generic):
             with pytest.raises(error) as caught:

@@ -105,7 +105,7 @@ def test_a_file_the_ufs_cannot_read_fails_and_leaves_nothing_behind(tmp_path: Pa
     uri = parts.uri("gone.bin")  # listed, then deleted before the load
     run(parts.mounts.refresh())
     (answer,) = run(parts.loads.load_batch([(uri, 2 * PAGE, 1.0, None)]))
-    assert (answer.status, answer.reason) == ("FAILED", "UFS_READ_FAILED")
+    assert (answer.status, answer.reason) == ("FAILED", "UFS_NOT_FOUND")  # at its open
     assert parts.store.file_info(uri) is None
 
 
@@ -121,6 +121,9 @@ class RemoteLooking:
         return getattr(self.ufs, name)
 
     def local_path(self, uri: str) -> None:
+        return None
+
+    def open_local(self, uri: str) -> None:
         return None
 
     def read(self, uri: str, offset: int = 0, length: int | None = None) -> bytes:

@@ -4,6 +4,7 @@ pages at once, a local UFS file's range handed over as a span, a bounded backlog
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from ringcache.cluster.cache.model import PageSpan
 from ringcache.cluster.ufs.filesystem import FileVersion
+from ringcache.cluster.ufs.local_file import LocalFile
 from ringcache.cluster.worker.fills import (
     BATCH_BYTES,
     BATCH_FILLS,
@@ -58,10 +60,8 @@ def test_a_local_ufs_file_not_cached_is_located_as_a_span_of_it(tmp_path: Path, 
 
     found = run(scenario())
     assert isinstance(found, UfsSpan)
-    assert found.path == str(parts.ufs_root / "a.bin")
-    with open(found.path, "rb") as handle:
-        handle.seek(found.offset)
-        assert handle.read(found.length) == data[10 : 10 + PAGE]
+    assert os.path.samestat(os.fstat(found.file.fd), os.stat(parts.ufs_root / "a.bin"))
+    assert found.file.read(found.offset, found.length) == data[10 : 10 + PAGE]
     # The two pages it needs were copied into the store after the answer: now a hit.
     assert parts.store.file_info(uri).cached_bytes == 2 * PAGE
     assert run(parts.reads.read("/data/a.bin", 10, PAGE)) == data[10 : 10 + PAGE]
@@ -128,6 +128,80 @@ def test_the_backlog_is_bounded_and_given_back(run) -> None:
     run(scenario())
     assert stored == ["a"] and fills.waiting == 0
     assert fills.reserve(20)  # an empty backlog takes any one fill
+
+
+def test_a_span_handed_over_is_the_file_opened_whatever_its_path_names_later(
+    tmp_path: Path, run
+) -> None:
+    # A transport sends `span.file`, opened when the range was located (and its real path
+    # checked then): a file put in its place after is not what is sent, nor what is stored.
+    parts = Parts(tmp_path)
+    old = os.urandom(3 * PAGE)
+    uri = parts.write("a.bin", old)
+
+    async def scenario() -> UfsSpan:
+        await parts.mounts.refresh()
+        found = await parts.reads.locate("/data/a.bin")
+        (parts.ufs_root / "b.bin").write_bytes(os.urandom(3 * PAGE))
+        (parts.ufs_root / "b.bin").rename(parts.ufs_root / "a.bin")
+        await parts.reads.settled()
+        return found
+
+    found = run(scenario())
+    assert isinstance(found, UfsSpan)
+    with found.file:
+        assert found.file.read(found.offset, found.length) == old
+    assert run(parts.reads.read("/data/a.bin")) == old  # its pages, as answered: one version
+    assert parts.store.file_info(uri).complete
+
+
+def test_no_descriptor_of_a_ufs_file_is_left_open(
+    tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each is closed by its holder, not only when collected (which would hide a leak here).
+    collected_open: list[str] = []
+
+    def collected(self: LocalFile) -> None:
+        if self.fd >= 0:
+            collected_open.append(self.status.path)
+            self.close()
+
+    monkeypatch.setattr(LocalFile, "__del__", collected)
+    parts = Parts(tmp_path)
+    for name in ("a.bin", "b.bin", "c.bin"):
+        parts.write(name, os.urandom(4 * PAGE))
+
+    async def scenario() -> None:
+        await parts.mounts.refresh()
+        reads = parts.reads
+        for offset, length in [(0, PAGE), (2 * PAGE, PAGE), (PAGE, 2 * PAGE), (0, None)]:
+            found = await reads.locate("/data/a.bin", offset, length)  # cold, partly, hit
+            if isinstance(found, UfsSpan):
+                found.file.close()
+            await reads.read("/data/b.bin", offset, length)
+            await reads.settled()
+        parts.replace("c.bin", os.urandom(2 * PAGE))
+        found = await reads.locate("/data/c.bin", 0, PAGE)
+        parts.replace("c.bin", os.urandom(3 * PAGE))  # changed before its fill runs
+        found.file.close()
+        await reads.settled()
+
+    run(scenario())
+    gc.collect()
+    assert ufs_files_open(parts.ufs_root) == [] and collected_open == []
+
+
+def ufs_files_open(root: Path) -> list[str]:
+    """The files under `root` this process holds a descriptor of."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:  # the listing's own descriptor, closed since
+            continue
+        if target.startswith(f"{root}/"):
+            found.append(target)
+    return found
 
 
 def test_without_cached_spans_a_hit_is_bytes_and_a_cold_local_range_still_a_span(
@@ -479,11 +553,10 @@ def test_a_range_none_of_whose_pages_is_cached_is_a_span_of_the_local_file_it_pa
         return second, straddling, parts.store.file_info(uri).cached_bytes
 
     second, straddling, stored = run(scenario())
-    assert isinstance(second, UfsSpan) and second.path == path
+    assert isinstance(second, UfsSpan)
+    assert os.path.samestat(os.fstat(second.file.fd), os.stat(path))
     assert (second.offset, second.length) == (4 * PAGE + 1, 4 * PAGE + 2)
-    with open(path, "rb") as handle:
-        handle.seek(second.offset)
-        assert handle.read(second.length) == data[4 * PAGE + 1 :]
+    assert second.file.read(second.offset, second.length) == data[4 * PAGE + 1 :]
     assert not isinstance(straddling, UfsSpan)  # page 3 is cached: not from the UFS file
     assert bytes(straddling) == data[3 * PAGE : 5 * PAGE]
     assert stored == len(data)  # the second block's pages were copied after its answer
@@ -514,7 +587,8 @@ def test_a_partly_cached_file_changed_on_the_ufs_is_read_afresh_never_half_of_ea
 
     second, whole = run(scenario())
     if spans:
-        assert isinstance(second, UfsSpan) and second.path == str(parts.ufs_root / "a.bin")
+        assert isinstance(second, UfsSpan)
+        assert second.file.read(second.offset, second.length) == new[2 * PAGE :]
     else:
         assert second == new[2 * PAGE :]
     assert whole == new  # not the old version's first half beside the new second half

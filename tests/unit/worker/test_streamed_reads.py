@@ -21,7 +21,7 @@ from .fakes import PAGE, Parts
 def remote(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of two pages, and a UFS with no local path (as S3 is)."""
     monkeypatch.setattr(streamed, "STREAM_PAGES", 2)
-    monkeypatch.setattr(UnderFileSystem, "local_path", lambda self, uri: None)
+    monkeypatch.setattr(UnderFileSystem, "open_local", lambda self, uri: None)
 
 
 def test_a_remote_miss_is_streamed_in_chunks_and_stored_whole(tmp_path: Path, run, remote) -> None:

@@ -18,46 +18,25 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from stat import S_ISREG
-from typing import Any, NamedTuple
+from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
 from ..errors import InvalidArgument, RingcacheError, UfsError, UfsNotFound
 from ..paths import normalize_uri, relative_to, split_uri
 from .failures import explain
-from .local_roots import LocalConfinement, local_locations
+from .local_file import LocalFile
+from .local_roots import LocalConfinement, local_locations, open_regular
 from .names import filesystem_class
 from .options import check_options, constructor_kwargs
 from .redaction import redact_options
+from .status import FileStatus
+from .status import FileVersion as FileVersion  # where most callers import it from
 
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
 _ETAG_KEYS = ("ETag", "etag")
-
-
-class FileVersion(NamedTuple):
-    """What identifies one version of a UFS file: a change to any field is a new version.
-
-    A named tuple rather than a frozen dataclass: one is made per file listed, loaded or
-    moved, and a tuple is made in half the time. Compare versions with versions only.
-    """
-
-    size: int
-    mtime: float | None
-    etag: str | None
-
-
-class FileStatus(NamedTuple):
-    """A file on a UFS; `path` is its full URI, e.g. `file:///srv/data/a.bin`."""
-
-    path: str
-    size: int
-    mtime: float | None
-    etag: str | None
-
-    @property
-    def version(self) -> FileVersion:
-        return FileVersion(self.size, self.mtime, self.etag)
 
 
 class UnderFileSystem:
@@ -105,10 +84,10 @@ class UnderFileSystem:
     def stat(self, uri: str) -> FileStatus:
         """Size and version of a file; UfsNotFound if missing, UfsError for a directory."""
         path = self._fs_path(uri)
-        if self._confinement is not None:
-            self._confine(path, uri)
         if self._local:
             return self._local_status(uri, path)
+        if self._confinement is not None:
+            self._confine(path, uri)
         info = self._call(uri, self._info, path)
         if info.get("type") != "file":
             raise UfsError(f"{self._uri(path)} is not a regular file", path=self._uri(path))
@@ -119,12 +98,24 @@ class UnderFileSystem:
         if offset < 0 or (length is not None and length < 0):
             raise InvalidArgument(f"offset {offset} and length {length} must not be negative")
         path = self._fs_path(uri)
+        if self._local:  # from the file checked, opened once
+            with self._call(uri, self._open_local, uri, path) as opened:
+                size = opened.status.size if length is None else offset + length
+                return opened.read(offset, max(0, size - offset))
         if self._confinement is not None:
             self._confine(path, uri)
         if length == 0:
             return b""
         end = None if length is None else offset + length
         return self._call(uri, self.fs.cat_file, path, start=offset, end=end)
+
+    def open_local(self, uri: str) -> LocalFile | None:
+        """`uri` opened for reading when this UFS is the local disk, else None: every byte
+        read through it is of the file whose real path was checked then (see
+        `LocalConfinement.open`). The caller closes it."""
+        if self.scheme != "file":
+            return None
+        return self._call(uri, self._open_local, uri, self._fs_path(uri))
 
     def local_path(self, uri: str) -> str | None:
         """The operating-system path of `uri` when this UFS is the local disk, else None
@@ -269,11 +260,20 @@ class UnderFileSystem:
         return self.fs.info(path)
 
     def _local_status(self, uri: str, path: str) -> FileStatus:
-        """A local file's status from one `os.stat` (what fsspec's `info` reads of it)."""
-        found = self._call(uri, os.stat, path)
+        """A local file's status from one `stat` (what fsspec's `info` reads of it), of
+        the file whose real path was checked if confined."""
+        confinement = self._confinement
+        stat = os.stat if confinement is None else partial(confinement.stat, uri=uri)
+        found = self._call(uri, stat, path)
         if not S_ISREG(found.st_mode):
             raise UfsError(f"{self._uri(path)} is not a regular file", path=self._uri(path))
         return FileStatus(self._uri(path), found.st_size, float(found.st_mtime), None)
+
+    def _open_local(self, uri: str, path: str) -> LocalFile:
+        confinement = self._confinement
+        fd, found = (open_regular if confinement is None else confinement.open)(path, uri)
+        status = FileStatus(self._uri(path), found.st_size, float(found.st_mtime), None)
+        return LocalFile(fd, status)
 
     def _status(self, info: dict[str, Any]) -> FileStatus:
         return FileStatus(
@@ -314,16 +314,6 @@ class UnderFileSystem:
             ) from None
         except Exception as exc:
             raise UfsError(f"UFS call on {uri} failed: {explain(exc)}", path=uri) from None
-
-
-def stat_local(ufs: UnderFileSystem, uri: str) -> tuple[str | None, FileStatus]:
-    """`ufs.local_path(uri)` and `ufs.stat(uri)` at once (a read that misses a local file
-    needs both): for a file on the local disk, its real path is checked once for both,
-    and its status is one `os.stat`."""
-    path = ufs.local_path(uri)
-    if path is None or not isinstance(ufs, UnderFileSystem):
-        return path, ufs.stat(uri)
-    return path, ufs._local_status(uri, path)  # `local_path` confined it just now
 
 
 def _canonical_file(uri: str) -> bool:

@@ -4,12 +4,18 @@ A mount is checked against the allowed local roots when it is made (`check_mount
 symlink created inside it afterwards (to `/etc/passwd`, or a directory link out of the
 tree) would still be followed by a load or a read. `LocalConfinement` checks the real path
 of every file a local-disk UFS stats, reads or hands out, so nothing outside is touched.
+
+Where Linux allows (`/proc/self/fd` and `O_PATH`), a file is opened once and its
+descriptor's own path is what is checked: what is then read or stat'ed is the file that
+passed, even if its path is made a link elsewhere right after (`LocalConfinement.open`,
+`stat`). Elsewhere the path is resolved and then opened, with a moment between the two.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from stat import S_ISREG
 
 from fsspec.implementations.local import LocalFileSystem
 
@@ -102,7 +108,40 @@ class LocalConfinement:
 
     def check(self, path: str, uri: str) -> None:
         """Raise OutsideLocalRoots unless `path` (the local path of `uri`) stays inside."""
-        real = real_path(path)
+        self._passes(real_path(path), uri)
+
+    def stat(self, path: str, uri: str) -> os.stat_result:
+        """`os.stat(path)`, of the file whose real path was checked (raises as `check`,
+        and FileNotFoundError if there is none)."""
+        if not _BY_DESCRIPTOR:
+            self.check(path, uri)
+            return os.stat(path)
+        reached = self._reach(path, uri)
+        try:
+            return os.fstat(reached)
+        finally:
+            os.close(reached)
+
+    def open(self, path: str, uri: str) -> tuple[int, os.stat_result]:
+        """`open_regular(path)`, of the file whose real path was checked (raises as
+        `stat`): nothing outside is opened for reading."""
+        if not _BY_DESCRIPTOR:
+            self.check(path, uri)
+            return open_regular(path, uri)
+        return _reopened(self._reach(path, uri), uri)
+
+    def _reach(self, path: str, uri: str) -> int:
+        """An `O_PATH` descriptor (it reads nothing) of what `path` resolves to now, whose
+        own real path passed; the caller closes it."""
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        try:
+            self._passes(os.readlink(f"{_PROC_FDS}/{fd}"), uri)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _passes(self, real: str, uri: str) -> None:
         if real in self.roots or real.startswith(self._prefixes):
             return
         raise OutsideLocalRoots(
@@ -110,3 +149,36 @@ class LocalConfinement:
             "nothing was read",
             path=uri,
         )
+
+
+def open_regular(path: str, uri: str) -> tuple[int, os.stat_result]:
+    """A descriptor of `path` open for reading, and its status, if it is a regular file
+    (else UfsError; FileNotFoundError if there is none): no pipe or device is opened for
+    reading, so none blocks or acts. The caller closes it."""
+    if _BY_DESCRIPTOR:
+        return _reopened(os.open(path, os.O_PATH | os.O_CLOEXEC), uri)
+    _regular(os.stat(path), uri)  # no pipe opened, unless made in its place meanwhile
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        status = os.fstat(fd)
+        _regular(status, uri)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, status
+
+
+def _reopened(reached: int, uri: str) -> tuple[int, os.stat_result]:
+    """What the `O_PATH` descriptor `reached` is (it is closed), opened for reading
+    through it (the same file, whatever its path names now), and its status."""
+    try:
+        status = os.fstat(reached)
+        _regular(status, uri)
+        return os.open(f"{_PROC_FDS}/{reached}", os.O_RDONLY | os.O_CLOEXEC), status
+    finally:
+        os.close(reached)
+
+
+def _regular(status: os.stat_result, uri: str) -> None:
+    if not S_ISREG(status.st_mode):
+        raise UfsError(f"{uri} is not a regular file", path=uri)

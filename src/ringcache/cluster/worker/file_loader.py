@@ -96,7 +96,9 @@ class FileLoader:
             verdict = self.quota.admit(uri, version.size - held, policies)
             if not verdict.allowed:
                 return quota_failure(uri, verdict)
-        local = ufs.local_path(uri)
+        local = ufs.open_local(uri)  # what is copied is the file checked, opened once
+        if local is not None and local.version != version:
+            version = local.version  # changed since it was listed: loaded as it is now
         priority = None
         if cached is not None and cached.version == version:
             store.set_file(uri, version, self.clock.now())
@@ -110,7 +112,8 @@ class FileLoader:
                 store.set_file(uri, version, self.clock.now(), priority)
         try:
             if local is not None:
-                self.fetcher.copy_local(local, uri, version, missing, throttle, priority)
+                with local:
+                    self.fetcher.copy_local(local.fd, uri, version, missing, throttle, priority)
                 missing = []
             for run_start, run_stop in missing:
                 priority = self._fetch_run(

@@ -3,7 +3,6 @@ kept in the page store."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from ..cache.layout import FileRange
@@ -56,29 +55,26 @@ class PageFetcher:
 
     def copy_local(
         self,
-        local: str,
+        fd: int,
         uri: str,
         version: FileVersion,
         runs: Sequence[tuple[int, int]],
         throttle: Throttle | None = None,
         priority: str | None = None,
     ) -> None:
-        """Runs `[start, stop)` of pages of a file on the local disk, copied by the kernel
-        straight into the store (recording the file at `version`, at `priority` if new)."""
+        """Runs `[start, stop)` of pages of a file on the local disk (open as `fd`), copied
+        by the kernel straight into the store (recording the file at `version`, at
+        `priority` if new)."""
         store, page_size, size = self.store, self.page_size, version.size
-        fd = os.open(local, os.O_RDONLY)
-        try:
-            for run_start, run_stop in runs:
-                for start in range(run_start, run_stop, LOCAL_RUN_PAGES):
-                    stop = min(run_stop, start + LOCAL_RUN_PAGES)
-                    ranges = [
-                        FileRange(fd, index * page_size, min(page_size, size - index * page_size))
-                        for index in range(start, stop)
-                    ]
-                    if throttle is not None:
-                        throttle.consume(sum(page.length for page in ranges))
-                    now = self.clock.now()
-                    store.put_pages(uri, start, ranges, now, version=version, priority=priority)
-                    priority = None  # recorded: a rule changed since is the enforcer's to apply
-        finally:
-            os.close(fd)
+        for run_start, run_stop in runs:
+            for start in range(run_start, run_stop, LOCAL_RUN_PAGES):
+                stop = min(run_stop, start + LOCAL_RUN_PAGES)
+                ranges = [
+                    FileRange(fd, index * page_size, min(page_size, size - index * page_size))
+                    for index in range(start, stop)
+                ]
+                if throttle is not None:
+                    throttle.consume(sum(page.length for page in ranges))
+                now = self.clock.now()
+                store.put_pages(uri, start, ranges, now, version=version, priority=priority)
+                priority = None  # recorded: a rule changed since is the enforcer's to apply

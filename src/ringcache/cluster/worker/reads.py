@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import NamedTuple, cast
 
 from ..cache.model import CachedFile, PageSpan
 from ..cache.store import PageStore
@@ -11,7 +11,8 @@ from ..clock import Clock
 from ..environment import RunIo
 from ..errors import NotFound
 from ..policies import CacheRule
-from ..ufs.filesystem import FileVersion, UnderFileSystem, stat_local
+from ..ufs.filesystem import FileVersion, UnderFileSystem
+from ..ufs.local_file import LocalFile
 from .fills import DeferredFills, Fill, Page
 from .freshness import Freshness, expired
 from .miss_pages import MissPages, pages_bytes
@@ -34,11 +35,14 @@ def read_metrics(counters: Mapping[str, int]) -> dict[str, float]:
     return metrics
 
 
-class UfsSpan(PageSpan):
-    """Where a local UFS file holds a range read through: no cache page is behind it, so
-    no drop from the cache can change its bytes."""
+class UfsSpan(NamedTuple):
+    """A range of a local UFS file read through, and that file, opened once (so what is
+    sent is the file whose path was checked): no cache page is behind it, so no drop from
+    the cache changes its bytes. Whoever receives it closes `file`."""
 
-    __slots__ = ()
+    file: LocalFile
+    offset: int
+    length: int
 
 
 class Reads:
@@ -102,7 +106,7 @@ class Reads:
         length: int | None = None,
         cached_spans: bool = True,
         stream: bool = False,
-    ) -> PageSpan | bytes | StreamedRange:
+    ) -> PageSpan | UfsSpan | bytes | StreamedRange:
         """`read`, except that a range whose pages are all cached and servable answers where
         its bytes are on disk (a `PageSpan`; not if `cached_spans` is false: while pages are
         being dropped) for a transport to send without copying them, and so does a range of
@@ -215,7 +219,7 @@ class Reads:
         length: int | None,
         spans: bool,
         stream_pages: int = 0,
-    ) -> tuple[bytes | PageSpan, Fill | None, FileVersion | None, tuple[int, int] | None]:
+    ) -> tuple[bytes | PageSpan | UfsSpan, Fill | None, FileVersion | None, tuple[int, int] | None]:
         """The range's bytes (or, if `spans`, where a local UFS file holds them, when none of
         their pages is cached: see `locate`), what is left to store of its missing pages, if
         anything, and the version they are of (None: read straight through). With
@@ -229,21 +233,22 @@ class Reads:
                 store.remove_file(uri)  # cached before the rule came: never served again
             return self._read_through(ufs, uri, offset, length), None, None, None
         info, status = self.freshness.servable(ufs, uri, policies, now)
-        local = None  # where a local UFS file holds the bytes, if it may be answered so
+        local = None  # the local UFS file, opened, if the range may be answered from it
         if info is not None and ufs.scheme == "file" and not info.complete:
             lacking, pages_in_range = self._lacking(uri, info, offset, length)
             if lacking:  # a miss of a file cached: the UFS file must still hold that version
-                local, status = stat_local(ufs, uri)  # its real path checked once for both
+                local = ufs.open_local(uri) if spans else None
+                status = local.status if local is not None else ufs.stat(uri)
                 if status.version != info.version:  # its cached pages are of the old one:
                     store.remove_file(uri)  # read afresh, never half of each
                     info = None
-            if not spans or (info is not None and lacking < pages_in_range):
-                local = None  # not wanted, or a page of the range is cached
+            if local is not None and info is not None and lacking < pages_in_range:
+                local.close()  # a page of the range is cached: not from the UFS file
+                local = None
         elif spans and info is None:
-            if status is None:
-                local, status = stat_local(ufs, uri)
-            else:
-                local = ufs.local_path(uri)
+            local = ufs.open_local(uri)
+            if local is not None:
+                status = local.status  # of the file answered, whatever a stat saw before
         version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
         size = version.size
@@ -254,6 +259,8 @@ class Reads:
             # A whole hit: only the bytes asked for are read, in one call, copied once.
             hit = store.read(uri, offset, end - offset, now)
             if hit is not None:
+                if local is not None:
+                    local.close()  # stored meanwhile: answered from the cache
                 self.counters["hits"] += len(wanted)
                 self.counters["bytesFromCache"] += len(hit)
                 return hit, None, version, None
@@ -277,6 +284,8 @@ class Reads:
             if keep and info is None:
                 store.set_file(uri, version, now)
         if end <= offset:
+            if local is not None:
+                local.close()
             return b"", None, version, None
         fill = None
         if local is None:
@@ -286,7 +295,7 @@ class Reads:
         elif keep and missing:
             # Answered from the UFS file first; the kernel copies its pages into the store
             # after, if the file still holds the version recorded (`MissPages.local_fill`).
-            fill = self.misses.local_fill(ufs, local, uri, version, missing)
+            fill = self.misses.local_fill(local.dup(), uri, version, missing)
         from_ufs = set(missing)
         self.counters["hits"] += len(wanted) - len(from_ufs)
         self.counters["misses"] += len(from_ufs)

@@ -134,15 +134,18 @@ def test_a_span_handed_over_is_the_file_opened_whatever_its_path_names_later(
     tmp_path: Path, run
 ) -> None:
     # A transport sends `span.file`, opened when the range was located (and its real path
-    # checked then): a file put in its place after is not what is sent, nor what is stored.
+    # checked then): a file put in its place after is not what is sent. Its fill, which
+    # opens the path again, finds another version there and keeps nothing of either.
     parts = Parts(tmp_path)
-    old = os.urandom(3 * PAGE)
+    old, new = os.urandom(3 * PAGE), os.urandom(3 * PAGE)
     uri = parts.write("a.bin", old)
+    later = (parts.ufs_root / "a.bin").stat().st_mtime_ns + 1_000_000_000
 
     async def scenario() -> UfsSpan:
         await parts.mounts.refresh()
         found = await parts.reads.locate("/data/a.bin")
-        (parts.ufs_root / "b.bin").write_bytes(os.urandom(3 * PAGE))
+        (parts.ufs_root / "b.bin").write_bytes(new)
+        os.utime(parts.ufs_root / "b.bin", ns=(later, later))
         (parts.ufs_root / "b.bin").rename(parts.ufs_root / "a.bin")
         await parts.reads.settled()
         return found
@@ -151,7 +154,8 @@ def test_a_span_handed_over_is_the_file_opened_whatever_its_path_names_later(
     assert isinstance(found, UfsSpan)
     with found.file:
         assert found.file.read(found.offset, found.length) == old
-    assert run(parts.reads.read("/data/a.bin")) == old  # its pages, as answered: one version
+    assert parts.store.file_info(uri) is None  # the new file is not stored as the old
+    assert run(parts.read("/data/a.bin")) == new
     assert parts.store.file_info(uri).complete
 
 

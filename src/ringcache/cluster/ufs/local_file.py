@@ -35,10 +35,6 @@ class LocalFile:
         found = os.fstat(self.fd)
         return FileVersion(found.st_size, float(found.st_mtime), None)
 
-    def dup(self) -> LocalFile:
-        """Another descriptor of the same file, closed on its own."""
-        return LocalFile(os.dup(self.fd), self.status)
-
     def read(self, offset: int, length: int) -> bytes:
         """Up to `length` bytes at `offset` (fewer only at the file's end)."""
         parts = []

@@ -8,9 +8,9 @@ from functools import partial
 
 from ..cache.model import CapacityExceeded, page_runs
 from ..cache.store import PageStore
+from ..errors import UfsError
 from ..policies import CacheRule
 from ..ufs.filesystem import FileVersion, UnderFileSystem
-from ..ufs.local_file import LocalFile
 from .fills import WAIT_SECONDS, Fill, Page, SharedFetches
 from .page_fetch import PageFetcher
 from .seams import PolicySource
@@ -104,16 +104,24 @@ class MissPages:
             self.shared.forget(uri, [index for index, _ in pages])
 
     def _copy_local(
-        self, local: LocalFile, uri: str, version: FileVersion, missing: list[int]
+        self, ufs: UnderFileSystem, uri: str, version: FileVersion, missing: list[int]
     ) -> None:
         """Copy the missing pages from the local UFS file into the store, by the kernel, if
         the file still holds `version` before and after (else what was recorded is dropped:
-        a file changed since it was answered is read afresh next time, never half of each);
-        then close it."""
+        a file changed since it was answered is read afresh next time, never half of each).
+        The file is opened here, not when the fill was queued: fills waiting in their
+        thousands hold no descriptor each."""
+        if not self.still_wanted(uri, version):
+            return
+        try:
+            local = ufs.open_local(uri)
+        except UfsError:  # gone, or unreadable now: nothing of it is kept
+            local = None
+        if local is None:
+            self._drop_version(uri, version)
+            return
         with local:
-            if not self.still_wanted(uri, version):
-                return
-            if local.version_now() != version:
+            if local.version != version:
                 self._drop_version(uri, version)
                 return
             try:
@@ -129,11 +137,9 @@ class MissPages:
             self.store.remove_file(uri)
 
     def local_fill(
-        self, local: LocalFile, uri: str, version: FileVersion, missing: list[int]
+        self, ufs: UnderFileSystem, uri: str, version: FileVersion, missing: list[int]
     ) -> Fill:
-        """What stores the `missing` pages of a local UFS file (opened: the fill closes
-        it, run or dropped): a copy by the kernel."""
+        """What stores the `missing` pages of a local UFS file: a copy by the kernel."""
         needed = pages_bytes(missing, version.size, self.fetcher.page_size)
-        copy = partial(self._copy_local, local, uri, version, list(missing))
-        pages = (min(missing), max(missing))
-        return Fill(copy, needed, drop=local.close, in_memory=False, pages=pages)
+        copy = partial(self._copy_local, ufs, uri, version, list(missing))
+        return Fill(copy, needed, in_memory=False, pages=(min(missing), max(missing)))

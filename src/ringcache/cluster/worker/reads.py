@@ -295,7 +295,7 @@ class Reads:
         elif keep and missing:
             # Answered from the UFS file first; the kernel copies its pages into the store
             # after, if the file still holds the version recorded (`MissPages.local_fill`).
-            fill = self.misses.local_fill(local.dup(), uri, version, missing)
+            fill = self.misses.local_fill(ufs, uri, version, missing)
         from_ufs = set(missing)
         self.counters["hits"] += len(wanted) - len(from_ufs)
         self.counters["misses"] += len(from_ufs)

@@ -80,8 +80,22 @@ def test_ranged_reads(tmp_path: Path) -> None:
     assert ufs.read(uri, 95) == bytes(range(95, 100))
     assert ufs.read(uri, 95, 50) == bytes(range(95, 100))
     assert ufs.read(uri, 3, 0) == b""
+    assert ufs.read(uri, 200) == b"" and ufs.read(uri, 100, 5) == b""  # past its end
     with pytest.raises(InvalidArgument):
         ufs.read(uri, -1, 3)
+
+
+@pytest.mark.timeout(30)
+def test_a_pipe_or_directory_is_refused_without_opening_it_for_reading(tmp_path: Path) -> None:
+    # A FIFO opened for reading would wait for a writer: it is never opened so.
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "dir").mkdir()
+    for ufs in (UnderFileSystem("file:///"), UnderFileSystem("file:///", allowed_roots=["/"])):
+        for name in ("pipe", "dir"):
+            uri = f"file://{tmp_path}/{name}"
+            for call in (ufs.read, ufs.open_local, ufs.stat):
+                with pytest.raises(UfsError, match="not a regular file"):
+                    call(uri)
 
 
 def test_dot_dot_is_resolved_before_the_filesystem_sees_it(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from stat import S_ISREG
 from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
@@ -28,11 +27,11 @@ from ..errors import InvalidArgument, RingcacheError, UfsError, UfsNotFound
 from ..paths import normalize_uri, relative_to, split_uri
 from .failures import explain
 from .local_file import LocalFile
-from .local_roots import LocalConfinement, local_locations, open_regular
+from .local_roots import LocalConfinement, local_locations, open_regular, require_regular
 from .names import filesystem_class
 from .options import check_options, constructor_kwargs
 from .redaction import redact_options
-from .status import FileStatus
+from .status import FileStatus, local_status
 from .status import FileVersion as FileVersion  # where most callers import it from
 
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
@@ -265,15 +264,13 @@ class UnderFileSystem:
         confinement = self._confinement
         stat = os.stat if confinement is None else partial(confinement.stat, uri=uri)
         found = self._call(uri, stat, path)
-        if not S_ISREG(found.st_mode):
-            raise UfsError(f"{self._uri(path)} is not a regular file", path=self._uri(path))
-        return FileStatus(self._uri(path), found.st_size, float(found.st_mtime), None)
+        require_regular(found, self._uri(path))
+        return local_status(self._uri(path), found)
 
     def _open_local(self, uri: str, path: str) -> LocalFile:
         confinement = self._confinement
         fd, found = (open_regular if confinement is None else confinement.open)(path, uri)
-        status = FileStatus(self._uri(path), found.st_size, float(found.st_mtime), None)
-        return LocalFile(fd, status)
+        return LocalFile(fd, local_status(self._uri(path), found))
 
     def _status(self, info: dict[str, Any]) -> FileStatus:
         return FileStatus(

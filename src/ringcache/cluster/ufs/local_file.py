@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from .status import FileStatus, FileVersion
+from .status import FileStatus, FileVersion, local_status
 
 
 class LocalFile:
@@ -32,8 +32,7 @@ class LocalFile:
         return self.status.version
 
     def version_now(self) -> FileVersion:
-        found = os.fstat(self.fd)
-        return FileVersion(found.st_size, float(found.st_mtime), None)
+        return local_status(self.status.path, os.fstat(self.fd)).version
 
     def read(self, offset: int, length: int) -> bytes:
         """Up to `length` bytes at `offset` (fewer only at the file's end)."""

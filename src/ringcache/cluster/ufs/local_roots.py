@@ -157,11 +157,11 @@ def open_regular(path: str, uri: str) -> tuple[int, os.stat_result]:
     reading, so none blocks or acts. The caller closes it."""
     if _BY_DESCRIPTOR:
         return _reopened(os.open(path, os.O_PATH | os.O_CLOEXEC), uri)
-    _regular(os.stat(path), uri)  # no pipe opened, unless made in its place meanwhile
+    require_regular(os.stat(path), uri)  # no pipe opened, unless made in its place meanwhile
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         status = os.fstat(fd)
-        _regular(status, uri)
+        require_regular(status, uri)
     except BaseException:
         os.close(fd)
         raise
@@ -173,12 +173,13 @@ def _reopened(reached: int, uri: str) -> tuple[int, os.stat_result]:
     through it (the same file, whatever its path names now), and its status."""
     try:
         status = os.fstat(reached)
-        _regular(status, uri)
+        require_regular(status, uri)
         return os.open(f"{_PROC_FDS}/{reached}", os.O_RDONLY | os.O_CLOEXEC), status
     finally:
         os.close(reached)
 
 
-def _regular(status: os.stat_result, uri: str) -> None:
+def require_regular(status: os.stat_result, uri: str) -> None:
+    """Raise UfsError unless `status` is of a regular file (`uri`'s)."""
     if not S_ISREG(status.st_mode):
         raise UfsError(f"{uri} is not a regular file", path=uri)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 
@@ -28,3 +29,8 @@ class FileStatus(NamedTuple):
     @property
     def version(self) -> FileVersion:
         return FileVersion(self.size, self.mtime, self.etag)
+
+
+def local_status(uri: str, found: os.stat_result) -> FileStatus:
+    """The status of the local file `uri` from its `stat` (what fsspec's `info` reads)."""
+    return FileStatus(uri, found.st_size, float(found.st_mtime), None)

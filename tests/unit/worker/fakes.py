@@ -157,13 +157,16 @@ class Parts:
         path.write_bytes(data)
         return self.uri(name)
 
-    def replace(self, name: str, data: bytes) -> Path:
-        """A UFS file written anew, its mtime a second later than before (so its version
-        differs even on a filesystem with coarse timestamps); its path."""
+    def replace(self, name: str, data: bytes, *, renamed: bool = False) -> Path:
+        """A UFS file written anew (in place, or with `renamed` as a new file renamed over
+        it), its mtime a second later than before (so its version differs even on a
+        filesystem with coarse timestamps); its path."""
         path = self.ufs_root / name
         before = path.stat()
-        path.write_bytes(data)
-        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        written = path.with_name(f"{path.name}.new") if renamed else path
+        written.write_bytes(data)
+        os.utime(written, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        written.replace(path)
         return path
 
     def set_policies(self, **rules: Any) -> None:

@@ -130,35 +130,6 @@ def test_the_backlog_is_bounded_and_given_back(run) -> None:
     assert fills.reserve(20)  # an empty backlog takes any one fill
 
 
-def test_a_span_handed_over_is_the_file_opened_whatever_its_path_names_later(
-    tmp_path: Path, run
-) -> None:
-    # A transport sends `span.file`, opened when the range was located (and its real path
-    # checked then): a file put in its place after is not what is sent. Its fill, which
-    # opens the path again, finds another version there and keeps nothing of either.
-    parts = Parts(tmp_path)
-    old, new = os.urandom(3 * PAGE), os.urandom(3 * PAGE)
-    uri = parts.write("a.bin", old)
-    later = (parts.ufs_root / "a.bin").stat().st_mtime_ns + 1_000_000_000
-
-    async def scenario() -> UfsSpan:
-        await parts.mounts.refresh()
-        found = await parts.reads.locate("/data/a.bin")
-        (parts.ufs_root / "b.bin").write_bytes(new)
-        os.utime(parts.ufs_root / "b.bin", ns=(later, later))
-        (parts.ufs_root / "b.bin").rename(parts.ufs_root / "a.bin")
-        await parts.reads.settled()
-        return found
-
-    found = run(scenario())
-    assert isinstance(found, UfsSpan)
-    with found.file:
-        assert found.file.read(found.offset, found.length) == old
-    assert parts.store.file_info(uri) is None  # the new file is not stored as the old
-    assert run(parts.read("/data/a.bin")) == new
-    assert parts.store.file_info(uri).complete
-
-
 def test_no_descriptor_of_a_ufs_file_is_left_open(
     tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -291,21 +262,32 @@ def test_a_local_miss_is_handed_over_before_its_pages_are_copied(tmp_path: Path,
     assert run(parts.reads.read("/data/a.bin")) == data and parts.counters["hits"] == 3
 
 
-def test_a_local_file_changed_before_its_pages_are_copied_is_not_kept(tmp_path: Path, run) -> None:
+@pytest.mark.parametrize("renamed", [False, True], ids=["written-in-place", "renamed-over"])
+def test_a_local_file_changed_before_its_pages_are_copied_is_not_kept(
+    tmp_path: Path, run, renamed: bool
+) -> None:
+    # Changed after the answer, before the copy: the old version's record is dropped and
+    # the next read is the new file. The span handed over is the file opened when it was
+    # located (its real path checked then): a new file renamed over its path is not what
+    # it reads; a write in place to that same file is.
     parts = Parts(tmp_path)
     old, new = os.urandom(3 * PAGE), os.urandom(3 * PAGE)
     uri = parts.write("a.bin", old)
 
-    async def scenario() -> bytes:
+    async def scenario() -> tuple[bytes, bytes]:
         await parts.mounts.refresh()
         found = await parts.reads.locate("/data/a.bin")
         assert isinstance(found, UfsSpan)
-        parts.replace("a.bin", new)  # after the answer, before the copy
+        parts.replace("a.bin", new, renamed=renamed)  # after the answer, before the copy
         await parts.reads.settled()
         assert parts.store.file_info(uri) is None  # the old version's record is dropped
-        return await parts.reads.read("/data/a.bin")
+        with found.file:
+            sent = found.file.read(found.offset, found.length)
+        return sent, await parts.read("/data/a.bin")
 
-    assert run(scenario()) == new
+    sent, after = run(scenario())
+    assert sent == (old if renamed else new)
+    assert after == new and parts.store.file_info(uri).complete
 
 
 def test_a_cold_local_range_is_located_without_an_io_thread_and_others_with_one(

@@ -300,21 +300,30 @@ def test_a_cold_local_range_is_located_without_an_io_thread_and_others_with_one(
         return function(*args, **kwargs)
 
     parts = Parts(tmp_path, run_io=counting_io)
-    data = os.urandom(2 * PAGE)
+    data = os.urandom(4 * PAGE)
     parts.write("a.bin", data)
 
-    async def scenario() -> list[str]:
+    async def scenario() -> list[list[str]]:
         await parts.mounts.refresh()
+        seen = []
+        # Metadata only, on the loop: a file not cached; then, of the file partly cached,
+        # a range none of whose pages is (a block-by-block reader's next block).
+        for offset, length in [(0, PAGE), (2 * PAGE, 2 * PAGE)]:
+            hops.clear()
+            found = await parts.reads.locate("/data/a.bin", offset, length)
+            assert isinstance(found, UfsSpan)
+            found.file.close()
+            seen.append(list(hops))
+            hops.clear()
+            await parts.reads.settled()  # the copy into the store runs on an I/O thread
+            seen.append(list(hops))
         hops.clear()
-        found = await parts.reads.locate("/data/a.bin")  # metadata only: on the loop
-        assert isinstance(found, UfsSpan)
-        on_loop = list(hops)
-        await parts.reads.settled()  # the copy into the store runs on an I/O thread
-        assert await parts.reads.read("/data/a.bin") == data  # bytes read: on a thread
-        return on_loop
+        # A range with a page cached and one not (bytes read and joined): on a thread.
+        assert await parts.reads.locate("/data/a.bin", PAGE // 2, PAGE) == data[PAGE // 2 :][:PAGE]
+        seen.append(list(hops))
+        return seen
 
-    assert run(scenario()) == []
-    assert hops == ["_run_each", "_read"]  # the fill's copy, then the read of bytes
+    assert run(scenario()) == [[], ["_run_each"], [], ["_run_each"], ["_read"]]
 
 
 class StillClock:

@@ -151,7 +151,7 @@ class Reads:
         if self.ownership is not None:
             await self.ownership.confirm(uri)  # not ours? Unless the ring moved meanwhile
         pages = chunk_pages() if stream else 0
-        if spans and self._metadata_only(ufs, uri):
+        if spans and self._metadata_only(ufs, uri, offset, length):
             found, fill, version, more = self._read(ufs, uri, offset, length, spans, pages)
         else:
             found, fill, version, more = await self.run_io(
@@ -171,17 +171,29 @@ class Reads:
         first = cast(bytes, found)
         return StreamedRange(len(first) + end - start, first, rest)
 
-    def _metadata_only(self, ufs: UnderFileSystem, uri: str) -> bool:
-        """Whether locating a range of `uri` takes metadata calls only, no byte read or
-        copied (so it is done on the event loop, as a transport opens the file it sends):
-        a file on the local disk, nothing of it cached, cached by the rules, under no quota
-        (whose pages would be stored before answering)."""
-        if ufs.scheme != "file" or self.store.file_info(uri) is not None:
+    def _metadata_only(
+        self, ufs: UnderFileSystem, uri: str, offset: int, length: int | None
+    ) -> bool:
+        """Whether locating the range takes metadata calls only, no byte read or copied
+        (so it is done on the event loop, as a transport opens the file it sends, and a
+        block-by-block reader's answers wait for no I/O thread): a file on the local disk
+        none of whose pages in the range is cached (a copy whose UFS file changed is
+        dropped there too), cached by the rules, under no quota (whose pages would be
+        stored before answering)."""
+        if ufs.scheme != "file":
             return False
         policies = self.rules.policies
         if policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             return False
-        return not (policies.any_quota and policies.quotas_for(uri))
+        if policies.any_quota and policies.quotas_for(uri):
+            return False
+        info = self.store.file_info(uri)
+        if info is None:
+            return True
+        if info.complete:
+            return False
+        lacking, pages_in_range = self._lacking(uri, info, offset, length)
+        return lacking == pages_in_range
 
     async def _store_later(self, uri: str, fill: Fill | None) -> None:
         """Queue `fill` to run after the answer; if too much waits already, run it now."""

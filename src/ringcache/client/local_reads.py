@@ -16,25 +16,30 @@ from ..dataserver.local_reads import socket_name
 from ..dataserver.unix_lines import receive_with_fds
 from .data import answer_error
 from .early_reads import EarlyRead, EarlyReads
+from .read_notes import ReadNotes
 
 RETRY_REMOTE_SECONDS = 30.0  # a worker not on this host is tried again after this long
 ATTEMPTS = 3  # reads whose epoch moved are asked again this often before giving up
-# A whole cached file's descriptor is read again without asking the worker for this long
-# (while the epoch stays put): a rule added meanwhile (a TTL) is obeyed this much later.
+# A whole cached file's descriptor (while the epoch stays put), or a local UFS file's, is
+# read again without asking the worker for this long: a rule added meanwhile (a TTL) is
+# obeyed this much later.
 REUSE_SECONDS = 1.0
 HELD_PER_THREAD = 64  # descriptors kept per thread for re-reading
 
 
 @dataclass
 class Held:
-    """A descriptor of a wholly cached file, the file at `[base, base + size)` in it."""
+    """A descriptor of a wholly cached file, the file at `[base, base + size)` in it, or
+    of a local UFS file handed over (`shared` None; `base` 0): what is read from it is
+    noted to its owner (`notes_to`, the owner's socket), which stores it."""
 
     fd: int
     base: int
     size: int
-    epoch: int
-    shared: mmap.mmap
+    epoch: int | None
+    shared: mmap.mmap | None
     until: float
+    notes_to: str = ""
 
 
 class LocalReads:
@@ -42,9 +47,13 @@ class LocalReads:
 
     Guarantees: bytes are returned only when the worker's change epoch was the same
     before the range was located and after it was read, so no eviction, free, prune or
-    TTL drop can have changed them; `read` answers None when it cannot vouch for the
-    bytes that way (the worker is not on this host, or its pages kept changing), and the
-    caller reads over HTTP instead. One Unix socket per worker per thread.
+    TTL drop can have changed them, or when they were read from a local UFS file the
+    worker handed over (the file itself: no drop changes it); `read` answers None when
+    it cannot vouch for the bytes that way (the worker is not on this host, or its pages
+    kept changing), and the caller reads over HTTP instead. One Unix socket per worker
+    per thread. A UFS file handed over for a range with more of the file after it is held
+    (REUSE_SECONDS) and read from again without asking, each range read noted to the
+    worker (`ReadNotes`), which stores it as the miss it was.
     """
 
     def __init__(self, token: str | None = None) -> None:
@@ -53,6 +62,7 @@ class LocalReads:
         self._remote: dict[str, float] = {}  # socket name -> when it was last found remote
         self._epochs: dict[str, mmap.mmap] = {}
         self._early = EarlyReads()
+        self._notes = ReadNotes(token)
         self._lock = threading.Lock()
 
     def read_held(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
@@ -63,7 +73,7 @@ class LocalReads:
         held = holds.get(key)
         if held is None:
             return None
-        data = self._reread(held, offset, length)
+        data = self._reread(held, uri, offset, length)
         if data is not None:
             holds.move_to_end(key)  # most recently used last
             return data
@@ -98,6 +108,10 @@ class LocalReads:
         early = self._early.begin(worker_id, uri, offset, length)
         return self._ask(sock, name, worker_id, uri, request, early)
 
+    def flush_notes(self) -> None:
+        """Send now what was read from held UFS files and not yet told their owners."""
+        self._notes.flush()
+
     def _ask(
         self,
         sock: socket.socket,
@@ -128,7 +142,7 @@ class LocalReads:
                     self._forget(name)
                     return None
             if reply.get("ufs"):  # a local UFS file: no drop from the cache changes it
-                return _read_ufs(fd, reply["offset"], reply["length"], early)
+                return self._from_ufs(fd, (worker_id, uri), name, reply, early)
             shared = self._epoch(reply["epochFile"])
             try:
                 data = _pread_all(fd, reply["length"], reply["offset"])
@@ -164,17 +178,47 @@ class LocalReads:
         while len(holds) > HELD_PER_THREAD:
             os.close(holds.popitem(last=False)[1].fd)
 
-    @staticmethod
-    def _reread(held: Held, offset: int, length: int | None) -> bytes | None:
-        """The range from a held descriptor, if nothing was dropped since it was handed over
-        (checked before and after reading) and it is not too old; else None."""
-        if time.monotonic() > held.until or stable(held.shared) != held.epoch:
+    def _from_ufs(
+        self, fd: int, key: tuple[str, str], name: str, reply: dict, early: EarlyRead | None
+    ) -> bytes:
+        """The range of the local UFS file handed over (`fd`), unless the `early` read read
+        it from the same file already; the file held if there is more of it after the
+        range (to be read on without asking), else closed."""
+        offset, length, size = reply["offset"], reply["length"], reply.get("size")
+        try:
+            data = None if early is None else early.take(fd, offset, length)
+            if data is None:
+                data = _pread_all(fd, length, offset)
+        except BaseException:
+            os.close(fd)
+            raise
+        if size is None or offset + length >= size:
+            os.close(fd)
+        else:
+            until = time.monotonic() + REUSE_SECONDS
+            self._hold(key, Held(fd, 0, size, None, None, until, notes_to=name))
+        return data
+
+    def _reread(self, held: Held, uri: str, offset: int, length: int | None) -> bytes | None:
+        """The range from a held descriptor, if it is not too old and, of a cache file,
+        nothing was dropped since it was handed over (checked before and after reading);
+        else None. What is read from a UFS file is noted to its owner."""
+        shared = held.shared
+        if time.monotonic() > held.until or (shared is not None and stable(shared) != held.epoch):
             return None
         size = held.size
         start = offset if offset < size else size
         end = size if length is None or start + length > size else start + length
-        data = _pread_all(held.fd, end - start, held.base + start)
-        return data if begun(held.shared) == held.epoch else None
+        if shared is not None:
+            data = _pread_all(held.fd, end - start, held.base + start)
+            return data if begun(shared) == held.epoch else None
+        try:
+            data = _pread_all(held.fd, end - start, start)
+        except OSError:  # the UFS file is shorter now: ask its owner
+            return None
+        if end > start:
+            self._notes.note(held.notes_to, uri, start, end - start)
+        return data
 
     def _socket(self, name: str) -> socket.socket | None:
         sockets = self._local.__dict__.setdefault("sockets", {})
@@ -216,16 +260,6 @@ def _read_bytes(sock: socket.socket, rest: bytes, size: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
-
-
-def _read_ufs(fd: int, offset: int, length: int, early: EarlyRead | None) -> bytes:
-    """A local UFS file's range from the descriptor handed over (closed after), unless
-    the `early` read read it from the same file already."""
-    try:
-        data = None if early is None else early.take(fd, offset, length)
-        return data if data is not None else _pread_all(fd, length, offset)
-    finally:
-        os.close(fd)
 
 
 def _pread_all(fd: int, length: int, offset: int) -> bytes:

@@ -14,11 +14,18 @@ worker answers one JSON line:
   again, or over HTTP). `whole` (`[offset, length]` of the whole file in the data file)
   says every page is cached and may be read again from the descriptor, without asking,
   while the epoch stays put. `ufs` says the descriptor is of a local UFS file read through
-  (none of the range cached yet): no drop from the cache changes its bytes, no epoch check needed;
+  (none of the range cached yet), `size` bytes long as opened: no drop from the cache
+  changes its bytes, no epoch check needed;
 - `{"bytes": n}` followed by n bytes (not all cached: read through the worker; a miss of a
   remote UFS file is sent as it is read, and the connection closed short of n bytes if
   the rest cannot be read);
 - `{"status": message, "code": n, "reason": r}` for an error.
+
+A client holding such a UFS file's descriptor reads more of the file from it without
+asking, and tells the worker what it read, in the background, on a connection of its
+own: `{"path": URI, "noted": [[offset, length], ...]}` (with `"token"`). The worker stores
+those ranges as the misses they were (`Reads.noted`) and never answers a note; a bad
+one is dropped.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from .unix_lines import UnixLineServer, json_line, send_with_fds
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
+MAX_NOTED = 4096  # ranges of one note stored; any more are dropped
 
 
 def socket_name(worker_id: str, port: int | str) -> str:
@@ -90,7 +98,8 @@ class LocalReadServer:
             self._epoch_file,
         )
         if isinstance(found, UfsSpan):
-            return head + b',"ufs":true}\n'  # no drop from the cache can change these bytes
+            # No drop from the cache can change these bytes; the file's size as opened.
+            return head + b',"ufs":true,"size":%d}\n' % found.file.status.size
         if whole is not None and whole.path == found.path:
             return head + b',"whole":[%d,%d]}\n' % (whole.offset, whole.length)  # reread
         return head + b"}\n"
@@ -103,10 +112,11 @@ class LocalReadServer:
         epoch = self.epoch.stable()
         try:
             request = json.loads(line)
+            if isinstance(request, dict) and "noted" in request:
+                await self._noted(request)  # never answered: its sender reads no answer
+                return
             path, offset, length = request["path"], int(request["offset"]), request.get("length")
-            if self.token is not None and not hmac.compare_digest(
-                str(request.get("token", "")), self.token
-            ):
+            if not self._authorized(request):
                 reply = {"status": "a short-circuit read needs the cluster's token", "code": 401}
                 await loop.sock_sendall(client, json_line(reply))
                 return
@@ -151,6 +161,23 @@ class LocalReadServer:
             return
         data = b"" if isinstance(found, PageSpan) else found
         await loop.sock_sendall(client, json_line({"bytes": len(data)}) + data)
+
+    def _authorized(self, request: dict) -> bool:
+        token = self.token
+        return token is None or hmac.compare_digest(str(request.get("token", "")), token)
+
+    async def _noted(self, request: dict) -> None:
+        """Store the ranges a client read itself from a local UFS file handed over (see
+        the module's doc); a note without the token, or bad, is dropped (logged)."""
+        if not self._authorized(request):
+            log.debug("a read note without the cluster's token was dropped")
+            return
+        try:
+            path, ranges = request["path"], request["noted"]
+            for offset, length in ranges[:MAX_NOTED]:
+                await self.reads.noted(path, int(offset), int(length))
+        except (RingcacheError, ValueError, KeyError, TypeError) as exc:
+            log.debug("a read note was dropped: %s", exc)
 
 
 async def _stream(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ringcache.cluster.cache.model import PageSpan
+from ringcache.cluster.policies import CacheRule, FilterRule
 from ringcache.cluster.ufs.filesystem import FileVersion
 from ringcache.cluster.ufs.local_file import LocalFile
 from ringcache.cluster.worker.fills import (
@@ -324,6 +325,30 @@ def test_a_cold_local_range_is_located_without_an_io_thread_and_others_with_one(
         return seen
 
     assert run(scenario()) == [[], ["_run_each"], [], ["_run_each"], ["_read"]]
+
+
+def test_a_noted_range_stores_and_counts_only_its_pages_not_cached(tmp_path: Path, run) -> None:
+    # What a same-host reader read itself from a held UFS file: stored as misses it was.
+    parts = Parts(tmp_path)
+    data = os.urandom(6 * PAGE)
+    uri = parts.write("a.bin", data)
+    parts.write("scratch/b.bin", data)
+    parts.set_policies(filters=[FilterRule.parse(".*/scratch/.*", CacheRule.SKIP_CACHE.value)])
+
+    async def scenario() -> None:
+        await parts.mounts.refresh()
+        assert await parts.read("/data/a.bin", PAGE, 10) == data[PAGE : PAGE + 10]
+        await parts.reads.noted("/data/a.bin", 5, 6 * PAGE - 10)  # pages 0, 2 to 5 missing
+        await parts.reads.noted("/data/scratch/b.bin", 0, PAGE)  # not cached by the rules
+        await parts.reads.settled()
+
+    run(scenario())
+    info = parts.store.file_info(uri)
+    assert info is not None and info.complete
+    assert parts.store.file_info(parts.uri("scratch/b.bin")) is None
+    assert parts.counters["misses"] == 6 and parts.counters["hits"] == 0
+    assert parts.counters["bytesServed"] == 10 + 6 * PAGE - 10 - PAGE  # page 1 not again
+    assert run(parts.reads.read("/data/a.bin")) == data
 
 
 class StillClock:

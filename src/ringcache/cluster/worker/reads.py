@@ -131,6 +131,29 @@ class Reads:
         self.counters["bytesServed"] += served
         return found
 
+    async def noted(self, path: str, offset: int, length: int) -> None:
+        """A range a reader on this host read itself from a local UFS file this worker had
+        handed it (see `client.local_reads`): each run of its pages not cached is counted
+        and stored as the miss it was, as if `locate` had answered it (pages cached by
+        now are left as they are, and a file the rules no longer cache is left alone).
+        Raises as `locate` does."""
+        ufs, uri = await self.mounts.open(path)
+        if ufs.scheme != "file" or length <= 0:
+            return  # only a local file is handed over to be read again
+        if self.rules.policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
+            return
+        page, end = self.page_size, offset + length
+        try:
+            missing = self.store.missing_pages(uri, offset, length)
+        except NotFound:  # not recorded: the whole range
+            runs = [(offset, end)]
+        else:
+            runs = [(max(offset, a * page), min(end, (b + 1) * page)) for a, b in _runs(missing)]
+        for start, stop in runs:
+            found = await self.locate(path, start, stop - start)
+            if isinstance(found, UfsSpan):
+                found.file.close()
+
     async def settled(self) -> None:
         """Wait until the pages of every miss answered so far are stored (or not kept)."""
         await self.fills.settled()
@@ -357,6 +380,17 @@ class Reads:
         self.counters["misses"] += -(-len(data) // self.page_size)
         self.counters["bytesFromUfs"] += len(data)
         return data
+
+
+def _runs(indexes: list[int]) -> list[tuple[int, int]]:
+    """The first and last index of each run of consecutive `indexes` (in ascending order)."""
+    runs: list[tuple[int, int]] = []
+    for index in indexes:
+        if runs and runs[-1][1] == index - 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
 
 
 def _clamped(offset: int, length: int | None, size: int) -> tuple[int, int]:

@@ -1,0 +1,126 @@
+"""What a same-host client read itself from local UFS files, told to their owners.
+
+A client handed a local UFS file's descriptor for a range (a miss, see
+`dataserver.local_reads`) holds it for a while and reads more of that file from it without
+asking its owner (`LocalReads`). So that the owner still counts and stores what was read,
+each such range is noted here, and a thread of its own sends the notes to the owner on a
+connection of its own: one line per file (ranges that follow each other joined), at most
+NOTE_SECONDS after the first of them was noted. No reader waits for it, and the owner
+never answers a note.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import weakref
+
+log = logging.getLogger(__name__)
+
+NOTE_SECONDS = 0.05  # what is read meanwhile is sent in the same lines
+
+_LIVE: weakref.WeakSet[ReadNotes] = weakref.WeakSet()
+
+
+class ReadNotes:
+    """Ranges read from local UFS files, pending until sent to the workers' sockets.
+
+    Guarantees: a range noted is sent once, about NOTE_SECONDS later (or by `flush`, and
+    at the interpreter's exit); one that cannot be sent (its worker went away) is dropped
+    and logged: its pages are missed again by a later read, no byte is read wrong.
+    Thread-safe; a forked child starts with nothing pending and connections of its own.
+    """
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token
+        self._reset()
+        _LIVE.add(self)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._sending = threading.Lock()  # one sender at a time owns the connections
+        # Per worker socket, per file URI: `[offset, length]` ranges, in the order read.
+        self._pending: dict[str, dict[str, list[list[int]]]] = {}
+        self._sockets: dict[str, socket.socket] = {}
+        self._thread: threading.Thread | None = None
+
+    def note(self, name: str, uri: str, offset: int, length: int) -> None:
+        """`[offset, offset + length)` of `uri` was read; its owner serves on `name`."""
+        with self._lock:
+            ranges = self._pending.setdefault(name, {}).setdefault(uri, [])
+            if ranges and sum(ranges[-1]) == offset:
+                ranges[-1][1] += length  # read on from where the last range ended
+            else:
+                ranges.append([offset, length])
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="ringcache-read-notes", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def flush(self) -> None:
+        """Send every note pending now."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        with self._sending:
+            for name, files in pending.items():
+                self._send(name, files)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending:
+                    self._wake.wait()
+            time.sleep(NOTE_SECONDS)
+            self.flush()
+
+    def _send(self, name: str, files: dict[str, list[list[int]]]) -> None:
+        lines = b"".join(self._line(uri, ranges) for uri, ranges in files.items())
+        for _ in range(2):  # a connection the worker closed meanwhile: once more, afresh
+            sock = self._sockets.get(name)
+            try:
+                if sock is None:
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    self._sockets[name] = sock
+                    sock.connect(name)
+                sock.sendall(lines)
+                return
+            except OSError as exc:
+                error = exc
+                self._sockets.pop(name).close()
+        log.info("notes of %d file(s) read were not delivered: %s", len(files), error)
+
+    def _line(self, uri: str, ranges: list[list[int]]) -> bytes:
+        note: dict[str, object] = {"path": uri, "noted": ranges}
+        if self.token is not None:
+            note["token"] = self.token
+        return json.dumps(note, separators=(",", ":")).encode() + b"\n"
+
+    def _after_fork(self) -> None:
+        for sock in self._sockets.values():
+            sock.close()  # the parent's connection stays open in the parent
+        self._reset()
+
+
+def _flush_all() -> None:
+    for notes in list(_LIVE):
+        try:
+            notes.flush()
+        except Exception:  # exiting: what cannot be told is missed again later
+            log.info("read notes were not sent at exit", exc_info=True)
+
+
+def _after_fork_in_child() -> None:
+    for notes in list(_LIVE):
+        notes._after_fork()
+
+
+atexit.register(_flush_all)
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,66 @@
+"""Notes of what a client read from held UFS files: joined per file, sent in the background."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import uuid
+
+from ringcache.client import read_notes
+from ringcache.client.read_notes import ReadNotes
+
+
+def listening() -> tuple[socket.socket, str]:
+    name = f"\0ringcache-test-notes-{uuid.uuid4().hex}"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(name)
+    listener.listen(1)
+    listener.settimeout(10)
+    return listener, name
+
+
+def lines_of(connection: socket.socket, count: int) -> list[dict]:
+    connection.settimeout(10)
+    buffer = b""
+    while buffer.count(b"\n") < count:
+        chunk = connection.recv(65536)
+        assert chunk, "the notes' connection closed early"
+        buffer += chunk
+    return [json.loads(line) for line in buffer.splitlines()]
+
+
+def test_ranges_read_on_are_joined_per_file_and_sent_once_without_a_flush(monkeypatch) -> None:
+    monkeypatch.setattr(read_notes, "NOTE_SECONDS", 0.5)  # the four notes go in one batch
+    listener, name = listening()
+    notes = ReadNotes(token="t")
+    notes.note(name, "file:///a", 0, 10)
+    notes.note(name, "file:///a", 10, 5)  # read on from where the last ended: joined
+    notes.note(name, "file:///b", 7, 1)
+    notes.note(name, "file:///a", 40, 2)
+    connection, _ = listener.accept()
+    with listener, connection:
+        got = sorted(lines_of(connection, 2), key=lambda line: line["path"])
+        assert got == [
+            {"path": "file:///a", "noted": [[0, 15], [40, 2]], "token": "t"},
+            {"path": "file:///b", "noted": [[7, 1]], "token": "t"},
+        ]
+        notes.note(name, "file:///a", 15, 3)
+        notes.flush()
+        assert lines_of(connection, 1) == [{"path": "file:///a", "noted": [[15, 3]], "token": "t"}]
+
+
+def test_notes_no_worker_takes_are_dropped_and_logged(caplog) -> None:
+    notes = ReadNotes()
+    gone = f"\0ringcache-test-notes-{uuid.uuid4().hex}"  # nobody listens
+    notes.note(gone, "file:///a", 0, 10)
+    with caplog.at_level(logging.INFO, logger="ringcache.client.read_notes"):
+        notes.flush()
+    assert "not delivered" in caplog.text
+    listener, name = listening()
+    with listener:
+        notes.note(name, "file:///b", 0, 1)  # the next worker's still arrive
+        notes.flush()
+        connection, _ = listener.accept()
+        with connection:
+            assert lines_of(connection, 1) == [{"path": "file:///b", "noted": [[0, 1]]}]

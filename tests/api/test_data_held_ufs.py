@@ -17,6 +17,7 @@ from ringcache.client import local_reads
 from ringcache.client.client import CacheClient
 from ringcache.client.control import ActorControl, local_coordinator
 from ringcache.client.data import HttpDataPath
+from ringcache.client.fs import RingcacheFileSystem
 from ringcache.client.local_reads import LocalReads
 from ringcache.cluster.config import ApiConfig
 from ringcache.dataserver.local_reads import socket_name
@@ -152,3 +153,18 @@ def test_notes_reach_the_owner_without_a_flush(cluster_factory, tmp_path: Path, 
     held = set_up(cluster_factory, tmp_path, token=token)
     read_in_blocks(held.client, held.data)
     wait_for(lambda: stored_whole(held), what="the notes sent in the background, and stored")
+
+
+def test_ringcache_files_read_held_ranges_as_asked_not_a_block_ahead(
+    cluster_factory, tmp_path: Path
+) -> None:
+    held = set_up(cluster_factory, tmp_path)
+    fs = RingcacheFileSystem(client=held.client, block_size=BLOCK)
+    step = PAGE // 2
+    with fs.open("/data/big.bin", "rb") as handle:
+        got = b"".join(iter(lambda: handle.read(step), b""))
+        # The first read asks for its range alone; every read after it is from the file held.
+        assert handle.cache.total_requested_bytes == step
+    assert got == held.data and held.local.asked == 1
+    with fs.open("/data/big.bin", "rb", cache_type="readahead") as handle:  # fsspec's own
+        assert handle.read() == held.data

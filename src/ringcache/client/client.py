@@ -153,12 +153,9 @@ class CacheClient:
     def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset + length)` of the file (to its end when length is None)."""
         mount, uri = self._resolve(path)
-        if self.local is not None:  # the common hot case first: a descriptor held already
-            owner = self._owner(uri)
-            if owner is not None:
-                data = self.local.read_held(owner, uri, offset, length)
-                if data is not None:
-                    return data
+        data = self._held(uri, offset, length)  # the common hot case first
+        if data is not None:
+            return data
 
         def from_worker(worker_id: str, address: str) -> bytes:
             if self.local is not None:  # a worker on this host: straight from its files
@@ -168,6 +165,17 @@ class CacheClient:
             return self.data.read(address, uri, offset, length)
 
         return self._on_owner(uri, from_worker, lambda: self._ufs(mount).read(uri, offset, length))
+
+    def read_held(self, path: str, offset: int = 0, length: int | None = None) -> bytes | None:
+        """The range, if this thread holds a descriptor of the file (on the owner's host:
+        see `LocalReads.read_held`) and may read it again without asking anyone; else None."""
+        return self._held(self._resolve(path)[1], offset, length)
+
+    def _held(self, uri: str, offset: int, length: int | None) -> bytes | None:
+        if self.local is None:
+            return None
+        owner = self._owner(uri)
+        return None if owner is None else self.local.read_held(owner, uri, offset, length)
 
     def stat(self, path: str) -> dict[str, Any]:
         """`{"path", "size", "type"}` (and `mtime`, `etag` when known) of a file or directory."""

@@ -9,9 +9,12 @@ Without `address`, the newest `ringcache.connect()` client is used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
+from fsspec.caching import ReadAheadCache, register_cache
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from .client import CacheClient, connect, current_client
@@ -24,7 +27,8 @@ class RingcacheFileSystem(AbstractFileSystem):
     """Cluster paths read through the cache; read-only.
 
     Guarantees: files opened for reading fetch `block_size` bytes ahead (fsspec's
-    `readahead` cache), so a sequential reader makes one request per block; `cat_ranges`
+    `readahead` cache), so a sequential reader makes one request per block, except for
+    ranges read without asking anyone (`HeldFirstReadAhead`); `cat_ranges`
     fetches its ranges in parallel, each from the owner of its file; `info` and `ls` name
     entries by cluster path, with their size and type.
     """
@@ -112,10 +116,12 @@ class RingcacheFileSystem(AbstractFileSystem):
     def _open(self, path: str, mode: str = "rb", block_size: Any = None, **kwargs: Any):
         if mode != "rb":
             raise NotImplementedError("ringcache is a read cache: open files with mode 'rb'")
-        kwargs.setdefault("cache_type", "readahead")
-        return RingcacheFile(
-            self, self._strip_protocol(path), mode, block_size or self.blocksize, **kwargs
-        )
+        path = self._strip_protocol(path)
+        kwargs.setdefault("cache_type", HeldFirstReadAhead.name)
+        if kwargs["cache_type"] == HeldFirstReadAhead.name:
+            held = partial(self.client.read_held, path)
+            kwargs["cache_options"] = {**(kwargs.get("cache_options") or {}), "held": held}
+        return RingcacheFile(self, path, mode, block_size or self.blocksize, **kwargs)
 
 
 class RingcacheFile(AbstractBufferedFile):
@@ -123,3 +129,41 @@ class RingcacheFile(AbstractBufferedFile):
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         return self.fs.client.read(self.path, start, end - start)
+
+
+class HeldFirstReadAhead(ReadAheadCache):
+    """fsspec's read-ahead cache, except that a range this thread can read from a descriptor
+    it holds of the file (`held`, see `CacheClient.read_held`: on the same host, a cached
+    file's or a local UFS file's) is read as asked: that read asks no one, and reading a
+    block ahead would only copy its bytes once more. The first read asks for its own
+    range alone (answered with a descriptor to hold, it is the only one that asks); the
+    reads after it that must ask read a block ahead."""
+
+    name = "ringcache-held-first"
+
+    def __init__(
+        self,
+        blocksize: int,
+        fetcher: Callable[[int, int], bytes],
+        size: int,
+        held: Callable[[int, int], bytes | None] | None = None,
+    ) -> None:
+        super().__init__(blocksize, fetcher, size)
+        self.held = held
+
+    def _fetch(self, start: int | None, end: int | None) -> bytes:
+        start = start or 0
+        end = self.size if end is None or end > self.size else end
+        if self.held is None or start >= end:
+            return super()._fetch(start, end)
+        data = self.held(start, end - start)
+        if data is not None:
+            return data
+        if self.miss_count:
+            return super()._fetch(start, end)
+        self.miss_count += 1
+        self.total_requested_bytes += end - start
+        return self.fetcher(start, end)
+
+
+register_cache(HeldFirstReadAhead, clobber=True)

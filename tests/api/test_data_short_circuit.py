@@ -8,11 +8,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ringcache.client.client import CacheClient
 from ringcache.client.control import ActorControl, local_coordinator
 from ringcache.client.data import HttpDataPath
 from ringcache.client.early_reads import EarlyRead
 from ringcache.client.local_reads import LocalReads
+from ringcache.cluster.errors import UfsNotFound
 from ringcache.local import LocalCluster
 from tests.conftest import write_tree
 
@@ -37,6 +40,11 @@ class CountingLocalReads:
         data = self.inner.read_held(worker_id, uri, offset, length)
         self.answered += data is not None
         return data
+
+    def info(self, worker_id: str, uri: str, address: str) -> dict | None:
+        entry = self.inner.info(worker_id, uri, address)
+        self.answered += entry is not None
+        return entry
 
 
 def client_of(cluster: LocalCluster, local: CountingLocalReads | None) -> CacheClient:
@@ -189,3 +197,19 @@ def test_bytes_read_early_from_another_file_than_the_one_handed_over_are_never_r
     for name, data in sorted(files.items()):
         assert client.read(f"/data/{name}") == data
     assert len(early) == len(files) - 1 and all(read is not None for read in early)
+
+
+def test_a_same_host_client_stats_through_the_owners_socket_as_over_http(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "ufs", {"a.bin": os.urandom(3 * PAGE), "d/b.bin": b"b"})
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    local = CountingLocalReads()
+    short, over_http = client_of(cluster, local), client_of(cluster, None)
+    assert short.read("/data/a.bin", 0, PAGE)  # partly cached now
+    answered = local.answered
+    for path in ["/data/a.bin", "/data/d", "/data/d/b.bin"]:
+        assert short.stat(path) == over_http.stat(path), path
+    assert local.answered == answered + 3
+    with pytest.raises(UfsNotFound):
+        short.stat("/data/no-such.bin")

@@ -39,9 +39,12 @@ def test_without_the_token_data_calls_are_refused_with_it_they_answer(
         LocalReads().read(worker_id, uri, 0, 10, address)
     with pytest.raises(Unauthorized):
         LocalReads("wrong").read(worker_id, uri, 0, 10, address)
+    with pytest.raises(Unauthorized):
+        LocalReads().info(worker_id, uri, address)
     assert worker.counters["bytesServed"] == 0  # nothing was read for them
     assert HttpDataPath(TOKEN).read(address, uri, 5, 100) == data[5:105]
     assert LocalReads(TOKEN).read(worker_id, uri, 0, None, address) == data
+    assert LocalReads(TOKEN).info(worker_id, uri, address)["mLength"] == len(data)
     # The client sends it on both paths.
     for short_circuit in (True, False):
         client = connect(cluster=cluster, token=TOKEN, short_circuit=short_circuit, remember=False)

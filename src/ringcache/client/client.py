@@ -182,10 +182,13 @@ class CacheClient:
         if not is_uri(path) and normalize_cluster_path(path) == "/":
             return {"path": "/", "size": 0, "type": "directory"}
         mount, uri = self._resolve(path)
+
+        def from_worker(worker_id: str, address: str) -> dict[str, Any]:
+            found = None if self.local is None else self.local.info(worker_id, uri, address)
+            return self._entry(found if found is not None else self.data.info(address, uri))
+
         return self._on_owner(
-            uri,
-            lambda _, address: self._entry(self.data.info(address, uri)),
-            lambda: stat_path(self._mounts, uri, self.ufs_factory),
+            uri, from_worker, lambda: stat_path(self._mounts, uri, self.ufs_factory)
         )
 
     def list_dir(self, path: str) -> list[dict[str, Any]]:

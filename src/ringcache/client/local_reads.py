@@ -89,16 +89,11 @@ class LocalReads:
         data = self.read_held(worker_id, uri, offset, length)
         if data is not None:
             return data
-        name = socket_name(worker_id, address.rpartition(":")[2])
-        if time.monotonic() - self._remote.get(name, float("-inf")) < RETRY_REMOTE_SECONDS:
+        connected = self._connected(worker_id, address)
+        if connected is None:
             return None
-        sock = self._socket(name)
-        if sock is None:
-            return None
-        asked: dict[str, object] = {"path": uri, "offset": offset, "length": length}
-        if self.token is not None:
-            asked["token"] = self.token
-        request = (json.dumps(asked) + "\n").encode()
+        name, sock = connected
+        request = self._request({"path": uri, "offset": offset, "length": length})
         try:
             sock.sendall(request)
         except OSError:
@@ -107,6 +102,26 @@ class LocalReads:
         # Once the owner has the request: it answers on another core meanwhile.
         early = self._early.begin(worker_id, uri, offset, length)
         return self._ask(sock, name, worker_id, uri, request, early)
+
+    def info(self, worker_id: str, uri: str, address: str) -> dict | None:
+        """The file's entry (as `GET /v1/info` answers it) from the worker whose data
+        server is at `address`, if it is on this host; else None."""
+        connected = self._connected(worker_id, address)
+        if connected is None:
+            return None
+        name, sock = connected
+        try:
+            sock.sendall(self._request({"path": uri, "info": True}))
+            line, fds, _ = receive_with_fds(sock, 1)
+        except OSError:
+            self._forget(name)
+            return None
+        for fd in fds:  # none is sent with an entry
+            os.close(fd)
+        reply = json.loads(line)
+        if "code" in reply:
+            raise answer_error(reply["code"], reply["status"], reply.get("reason"))
+        return reply["entry"]
 
     def flush_notes(self) -> None:
         """Send now what was read from held UFS files and not yet told their owners."""
@@ -219,6 +234,20 @@ class LocalReads:
         if end > start:
             self._notes.note(held.notes_to, uri, start, end - start)
         return data
+
+    def _connected(self, worker_id: str, address: str) -> tuple[str, socket.socket] | None:
+        """This thread's socket to the worker at `address` (`host:port`, as it publishes
+        it) and its name, if the worker is on this host; else None."""
+        name = socket_name(worker_id, address.rpartition(":")[2])
+        if time.monotonic() - self._remote.get(name, float("-inf")) < RETRY_REMOTE_SECONDS:
+            return None
+        sock = self._socket(name)
+        return None if sock is None else (name, sock)
+
+    def _request(self, asked: dict[str, object]) -> bytes:
+        if self.token is not None:
+            asked["token"] = self.token
+        return (json.dumps(asked) + "\n").encode()
 
     def _socket(self, name: str) -> socket.socket | None:
         sockets = self._local.__dict__.setdefault("sockets", {})

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ..cluster.config import ClusterConfig
 from ..cluster.worker.worker import Worker
 from .alluxio import AlluxioWorkerApi, file_id
+from .entries import FileEntries
 from .local_reads import LocalReadServer, socket_name
 from .peer_api import PeerPagesApi
 from .peer_client import HttpPeerPages
@@ -71,14 +72,8 @@ async def serve(worker: Worker, sock: socket.socket, token: str | None = None) -
     services = worker.services
     if services is None:
         raise RuntimeError(f"{worker.worker_id} must be started before its data is served")
-    api = AlluxioWorkerApi(
-        services.reads,
-        services.store,
-        worker.mount_view,
-        worker.env.run_io,
-        worker.config.page_size,
-        worker.change_epoch,
-    )
+    entries = FileEntries(services.store, worker.mount_view, worker.env.run_io)
+    api = AlluxioWorkerApi(services.reads, entries, worker.config.page_size, worker.change_epoch)
     # Peers' page copies (`/v1/peer/...`) are answered beside Alluxio's calls.
     peers = PeerPagesApi(services.store, worker.clock, worker.env.run_io, worker.change_epoch)
     http = DataServer(peers.routing(api.answer), sock, token=token)
@@ -86,7 +81,12 @@ async def serve(worker: Worker, sock: socket.socket, token: str | None = None) -
     local = handover = None
     if worker.change_epoch is not None:
         local = LocalReadServer(
-            services.reads, worker.change_epoch, worker.worker_id, token, port=http.port
+            services.reads,
+            worker.change_epoch,
+            worker.worker_id,
+            token,
+            port=http.port,
+            entries=entries,
         )
         await local.start()
         # Peers on this host copy pages from the data files themselves.

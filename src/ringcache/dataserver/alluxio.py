@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..cluster.cache.model import PageSpan
-from ..cluster.cache.store import PageStore
-from ..cluster.environment import RunIo
 from ..cluster.errors import InvalidArgument, NotFound, RingcacheError, UfsError
-from ..cluster.ufs.filesystem import FileStatus, UnderFileSystem
 from ..cluster.worker.epoch import ChangeEpoch
-from ..cluster.worker.mount_view import MountView
 from ..cluster.worker.reads import Reads, UfsSpan
 from ..cluster.worker.streamed import StreamedRange
+from .entries import FileEntries
 from .http11 import Request, json_body
 
 log = logging.getLogger(__name__)
@@ -88,17 +83,13 @@ class AlluxioWorkerApi:
     def __init__(
         self,
         reads: Reads,
-        store: PageStore,
-        mounts: MountView,
-        run_io: RunIo,
+        entries: FileEntries,
         page_size: int,
         epoch: ChangeEpoch | None = None,
     ) -> None:
         self.reads = reads
+        self.entries = entries
         self.epoch = epoch
-        self.store = store
-        self.mounts = mounts
-        self.run_io = run_io
         self.page_size = page_size
 
     async def answer(self, request: Request) -> Answer:
@@ -141,11 +132,10 @@ class AlluxioWorkerApi:
             target = query.get("path")
             if not target:
                 raise InvalidArgument(f"{path} needs ?path=<UFS URI>")
-            ufs, uri = await self.mounts.open(target)
             if path == "/v1/info":
-                entries = [await self.run_io(self._info, ufs, uri)]
+                entries = [await self.entries.info(target)]
             else:
-                entries = await self.run_io(self._list, ufs, uri)
+                entries = await self.entries.listing(target)
             return Answer(200, json_body(entries), JSON)
         raise NotFound(f"no data call at {path}")
 
@@ -162,43 +152,6 @@ class AlluxioWorkerApi:
         if isinstance(found, (UfsSpan, StreamedRange)):  # UFS bytes: no drop moves them
             return Answer(200, found)
         return Answer(200, found, valid=lambda: epoch.begun == seen)
-
-    def _info(self, ufs: UnderFileSystem, uri: str) -> dict[str, Any]:
-        if ufs.is_dir(uri):
-            return self._entry(FileStatus(uri, 0, None, None), True)
-        return self._entry(ufs.stat(uri), False)
-
-    def _list(self, ufs: UnderFileSystem, uri: str) -> list[dict[str, Any]]:
-        return [self._entry(status, is_dir) for status, is_dir in ufs.list_dir(uri)]
-
-    def _entry(self, status: FileStatus, is_dir: bool) -> dict[str, Any]:
-        """One entry with the fields of Alluxio's `ResponseFileInfo`."""
-        table = self.mounts.table
-        try:
-            cluster_path = table.to_cluster_path(status.path)
-        except RingcacheError:
-            cluster_path = ""
-        cached = None if is_dir else self.store.file_info(status.path)
-        held = cached.cached_bytes if cached and cached.version == status.version else 0
-        mtime = int((status.mtime or 0) * 1000)
-        return {
-            "mType": "directory" if is_dir else "file",
-            "mName": posixpath.basename(status.path.rstrip("/")),
-            "mPath": cluster_path,
-            "mUfsPath": status.path,
-            "mLength": status.size,
-            "mHumanReadableFileSize": _human(status.size),
-            "mCompleted": True,
-            "mOwner": "",
-            "mGroup": "",
-            "mMode": 0o755 if is_dir else 0o644,
-            "mCreationTimeMs": mtime,
-            "mLastModificationTimeMs": mtime,
-            "mLastAccessTimeMs": mtime,
-            "mPersisted": True,
-            "mInAlluxioPercentage": 100 * held // status.size if status.size else 100,
-            "mContentHash": status.etag or "",
-        }
 
 
 def _ufs_path(query: dict[str, str], wanted_id: str) -> str:
@@ -218,12 +171,3 @@ def _integer(text: str, name: str, allow_minus_one: bool = False) -> int:
     if value < 0 and not (allow_minus_one and value == -1):
         raise InvalidArgument(f"{name} must not be negative, not {value}")
     return value
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.2f}{unit}" if unit != "B" else f"{size}B"
-        value /= 1024
-    raise AssertionError("unreachable")

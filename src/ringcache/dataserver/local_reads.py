@@ -21,6 +21,9 @@ worker answers one JSON line:
   the rest cannot be read);
 - `{"status": message, "code": n, "reason": r}` for an error.
 
+`{"path": URI, "info": true}` asks for the file's entry instead (as `GET /v1/info` answers
+it, see `entries`): answered `{"entry": {...}}`, or an error as above.
+
 A client holding such a UFS file's descriptor reads more of the file from it without
 asking, and tells the worker what it read, in the background, on a connection of its
 own: `{"path": URI, "noted": [[offset, length], ...]}` (with `"token"`). The worker stores
@@ -38,10 +41,11 @@ import os
 import socket
 
 from ..cluster.cache.model import PageSpan
-from ..cluster.errors import RingcacheError, UfsError
+from ..cluster.errors import NotFound, RingcacheError, UfsError
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.reads import Reads, UfsSpan
 from ..cluster.worker.streamed import StreamedRange, relay
+from .entries import FileEntries
 from .unix_lines import UnixLineServer, json_line, send_with_fds
 
 log = logging.getLogger(__name__)
@@ -75,8 +79,10 @@ class LocalReadServer:
         token: str | None = None,
         *,
         port: int,
+        entries: FileEntries | None = None,
     ) -> None:
         self.reads = reads
+        self.entries = entries
         self.token = token
         self.epoch = epoch
         self._epoch_file = json.dumps(epoch.path).encode()
@@ -115,11 +121,15 @@ class LocalReadServer:
             if isinstance(request, dict) and "noted" in request:
                 await self._noted(request)  # never answered: its sender reads no answer
                 return
-            path, offset, length = request["path"], int(request["offset"]), request.get("length")
+            path = request["path"]
             if not self._authorized(request):
                 reply = {"status": "a short-circuit read needs the cluster's token", "code": 401}
                 await loop.sock_sendall(client, json_line(reply))
                 return
+            if request.get("info"):
+                await loop.sock_sendall(client, json_line({"entry": await self._info(path)}))
+                return
+            offset, length = int(request["offset"]), request.get("length")
             # While pages are being dropped (no epoch), no cached span: copied bytes instead.
             found = await self.reads.locate(
                 path, offset, length, cached_spans=epoch is not None, stream=True
@@ -161,6 +171,11 @@ class LocalReadServer:
             return
         data = b"" if isinstance(found, PageSpan) else found
         await loop.sock_sendall(client, json_line({"bytes": len(data)}) + data)
+
+    async def _info(self, path: str) -> dict:
+        if self.entries is None:
+            raise NotFound("this worker answers no file entries on its short-circuit socket")
+        return await self.entries.info(path)
 
     def _authorized(self, request: dict) -> bool:
         token = self.token

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ringcache.dataserver import AlluxioWorkerApi, DataServer, bind_socket, file_id
+from ringcache.dataserver.entries import FileEntries
 
 from ..worker.fakes import PAGE, Parts
 
@@ -35,7 +36,9 @@ def serving(parts: Parts, test: Callable[[int], Awaitable[None]], token: str | N
 
     async def main() -> None:
         await parts.mounts.refresh()
-        api = AlluxioWorkerApi(parts.reads, parts.store, parts.mounts, asyncio.to_thread, PAGE)
+        api = AlluxioWorkerApi(
+            parts.reads, FileEntries(parts.store, parts.mounts, asyncio.to_thread), PAGE
+        )
         server = DataServer(api.answer, bind_socket("127.0.0.1", 0), token=token)
         await server.start()
         try:
@@ -136,7 +139,9 @@ def test_an_idle_connection_is_closed(tmp_path: Path) -> None:
 
     async def main() -> None:
         await parts.mounts.refresh()
-        api = AlluxioWorkerApi(parts.reads, parts.store, parts.mounts, asyncio.to_thread, PAGE)
+        api = AlluxioWorkerApi(
+            parts.reads, FileEntries(parts.store, parts.mounts, asyncio.to_thread), PAGE
+        )
         server = DataServer(api.answer, bind_socket("127.0.0.1", 0), idle_timeout=0.2)
         await server.start()
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)

@@ -23,6 +23,8 @@ import weakref
 log = logging.getLogger(__name__)
 
 NOTE_SECONDS = 0.05  # what is read meanwhile is sent in the same lines
+MOST_RANGES = 4096  # ranges of one file pending at once (as many as a worker takes in a note)
+SEND_TIMEOUT = 5.0  # a worker that takes no note for this long is let go
 
 _LIVE: weakref.WeakSet[ReadNotes] = weakref.WeakSet()
 
@@ -31,8 +33,10 @@ class ReadNotes:
     """Ranges read from local UFS files, pending until sent to the workers' sockets.
 
     Guarantees: a range noted is sent once, about NOTE_SECONDS later (or by `flush`, and
-    at the interpreter's exit); one that cannot be sent (its worker went away) is dropped
-    and logged: its pages are missed again by a later read, no byte is read wrong.
+    at the interpreter's exit); one that cannot be sent (its worker went away, or took
+    none for SEND_TIMEOUT) is dropped and logged, and so are a file's ranges past
+    MOST_RANGES pending at once: their pages are missed again by a later read, no byte is
+    read wrong, and memory stays bounded.
     Thread-safe; a forked child starts with nothing pending and connections of its own.
     """
 
@@ -56,8 +60,10 @@ class ReadNotes:
             ranges = self._pending.setdefault(name, {}).setdefault(uri, [])
             if ranges and sum(ranges[-1]) == offset:
                 ranges[-1][1] += length  # read on from where the last range ended
-            else:
+            elif len(ranges) < MOST_RANGES:
                 ranges.append([offset, length])
+            else:  # scattered reads outrunning the sender: missed again later, not kept
+                return
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="ringcache-read-notes", daemon=True
@@ -89,6 +95,7 @@ class ReadNotes:
                 if sock is None:
                     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                     self._sockets[name] = sock
+                    sock.settimeout(SEND_TIMEOUT)
                     sock.connect(name)
                 sock.sendall(lines)
                 return

@@ -64,3 +64,22 @@ def test_notes_no_worker_takes_are_dropped_and_logged(caplog) -> None:
         connection, _ = listener.accept()
         with connection:
             assert lines_of(connection, 1) == [{"path": "file:///b", "noted": [[0, 1]]}]
+
+
+def test_a_files_scattered_ranges_past_the_most_pending_are_dropped(monkeypatch) -> None:
+    monkeypatch.setattr(read_notes, "MOST_RANGES", 3)
+    monkeypatch.setattr(read_notes, "NOTE_SECONDS", 0.5)
+    listener, name = listening()
+    notes = ReadNotes()
+    for offset in range(0, 100, 10):  # ten ranges, none following the last
+        notes.note(name, "file:///a", offset, 1)
+    notes.note(name, "file:///a", 21, 4)  # joins the last one kept
+    notes.note(name, "file:///b", 0, 1)  # another file's are kept
+    notes.flush()
+    connection, _ = listener.accept()
+    with listener, connection:
+        got = sorted(lines_of(connection, 2), key=lambda line: line["path"])
+    assert got == [
+        {"path": "file:///a", "noted": [[0, 1], [10, 1], [20, 5]]},
+        {"path": "file:///b", "noted": [[0, 1]]},
+    ]

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 NOTE_SECONDS = 0.05  # what is read meanwhile is sent in the same lines
 MOST_RANGES = 4096  # ranges of one file pending at once (as many as a worker takes in a note)
 SEND_TIMEOUT = 5.0  # a worker that takes no note for this long is let go
+IDLE_SECONDS = 10.0  # the sending thread ends after this long without a note
 
 _LIVE: weakref.WeakSet[ReadNotes] = weakref.WeakSet()
 
@@ -82,8 +83,9 @@ class ReadNotes:
     def _run(self) -> None:
         while True:
             with self._lock:
-                while not self._pending:
-                    self._wake.wait()
+                if not self._wake.wait_for(lambda: self._pending, IDLE_SECONDS):
+                    self._thread = None  # the next note starts another
+                    return
             time.sleep(NOTE_SECONDS)
             self.flush()
 

@@ -83,3 +83,20 @@ def test_a_files_scattered_ranges_past_the_most_pending_are_dropped(monkeypatch)
         {"path": "file:///a", "noted": [[0, 1], [10, 1], [20, 5]]},
         {"path": "file:///b", "noted": [[0, 1]]},
     ]
+
+
+def test_the_sending_thread_ends_when_idle_and_the_next_note_starts_another(monkeypatch) -> None:
+    monkeypatch.setattr(read_notes, "IDLE_SECONDS", 0.1)
+    listener, name = listening()
+    notes = ReadNotes()
+    with listener:
+        notes.note(name, "file:///a", 0, 1)
+        first = notes._thread
+        connection, _ = listener.accept()
+        with connection:
+            assert lines_of(connection, 1) == [{"path": "file:///a", "noted": [[0, 1]]}]
+            assert first is not None
+            first.join(timeout=10)
+            assert not first.is_alive() and notes._thread is None
+            notes.note(name, "file:///a", 5, 1)  # another thread, the same connection
+            assert lines_of(connection, 1) == [{"path": "file:///a", "noted": [[5, 1]]}]

@@ -22,6 +22,7 @@ from ..cluster.errors import (
 )
 from ..cluster.ufs.local_roots import OutsideLocalRoots
 from ..dataserver.alluxio import file_id
+from .forks import renew_in_children
 
 TIMEOUT = 60.0  # seconds a data server may take to answer (a miss reads the UFS first)
 
@@ -29,16 +30,23 @@ TIMEOUT = 60.0  # seconds a data server may take to answer (a miss reads the UFS
 class HttpDataPath:
     """Reads from workers' data servers (Alluxio's `/v1/range`, `/v1/info`, `/v1/files`).
 
-    Guarantees: one kept-alive connection per worker per thread, reopened once if the
-    server closed it; a worker that cannot be reached, or answers 503, raises Unavailable
-    (the caller may ask another); any other failure raises the error the worker named
-    (`UfsNotFound`, `InvalidArgument`, ...), never returns partial bytes.
+    Guarantees: one kept-alive connection per worker per thread (a forked child opens its
+    own), reopened once if the server closed it; a worker that cannot be reached, or
+    answers 503, raises Unavailable (the caller may ask another); any other failure
+    raises the error the worker named (`UfsNotFound`, `InvalidArgument`, ...), never
+    returns partial bytes.
     """
 
     def __init__(self, token: str | None = None, timeout: float = TIMEOUT) -> None:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout = timeout
         self._local = threading.local()
+        renew_in_children(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: the connections of the thread that forked are the parent's."""
+        for connection in self._local.__dict__.pop("connections", {}).values():
+            connection.close()  # the child's copy of its socket; the parent's stays open
 
     def read(self, address: str, uri: str, offset: int, length: int | None) -> bytes:
         """Bytes `[offset, offset + length)` of `uri` (to its end if length is None)."""

@@ -16,6 +16,7 @@ from ..dataserver.local_reads import socket_name
 from ..dataserver.unix_lines import receive_with_fds
 from .data import answer_error
 from .early_reads import EarlyRead, EarlyReads
+from .forks import renew_in_children
 from .read_notes import ReadNotes
 
 RETRY_REMOTE_SECONDS = 30.0  # a worker not on this host is tried again after this long
@@ -51,9 +52,9 @@ class LocalReads:
     worker handed over (the file itself: no drop changes it); `read` answers None when
     it cannot vouch for the bytes that way (the worker is not on this host, or its pages
     kept changing), and the caller reads over HTTP instead. One Unix socket per worker
-    per thread. A UFS file handed over for a range with more of the file after it is held
-    (REUSE_SECONDS) and read from again without asking, each range read noted to the
-    worker (`ReadNotes`), which stores it as the miss it was.
+    per thread (a forked child opens its own). A UFS file handed over for a range with
+    more of the file after it is held (REUSE_SECONDS) and read from again without asking,
+    each range read noted to the worker (`ReadNotes`), which stores it as the miss it was.
     """
 
     def __init__(self, token: str | None = None) -> None:
@@ -63,6 +64,13 @@ class LocalReads:
         self._epochs: dict[str, mmap.mmap] = {}
         self._early = EarlyReads()
         self._notes = ReadNotes(token)
+        self._lock = threading.Lock()
+        renew_in_children(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: the sockets of the thread that forked are the parent's."""
+        for sock in self._local.__dict__.pop("sockets", {}).values():
+            sock.close()
         self._lock = threading.Lock()
 
     def read_held(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import os
 import socket
 import threading
 import time
 import weakref
+
+from .forks import renew_in_children
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ MOST_RANGES = 4096  # ranges of one file pending at once (as many as a worker ta
 SEND_TIMEOUT = 5.0  # a worker that takes no note for this long is let go
 IDLE_SECONDS = 10.0  # the sending thread ends after this long without a note
 
-_LIVE: weakref.WeakSet[ReadNotes] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[ReadNotes] = weakref.WeakSet()  # flushed at exit
 
 
 class ReadNotes:
@@ -45,6 +46,7 @@ class ReadNotes:
         self.token = token
         self._reset()
         _LIVE.add(self)
+        renew_in_children(self)
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
@@ -112,7 +114,7 @@ class ReadNotes:
             note["token"] = self.token
         return json.dumps(note, separators=(",", ":")).encode() + b"\n"
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         for sock in self._sockets.values():
             sock.close()  # the parent's connection stays open in the parent
         self._reset()
@@ -126,10 +128,4 @@ def _flush_all() -> None:
             log.info("read notes were not sent at exit", exc_info=True)
 
 
-def _after_fork_in_child() -> None:
-    for notes in list(_LIVE):
-        notes._after_fork()
-
-
 atexit.register(_flush_all)
-os.register_at_fork(after_in_child=_after_fork_in_child)

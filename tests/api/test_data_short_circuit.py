@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ringcache.client import local_reads
 from ringcache.client.client import CacheClient
 from ringcache.client.control import ActorControl, local_coordinator
 from ringcache.client.data import HttpDataPath
@@ -213,3 +214,24 @@ def test_a_same_host_client_stats_through_the_owners_socket_as_over_http(
     assert local.answered == answered + 3
     with pytest.raises(UfsNotFound):
         short.stat("/data/no-such.bin")
+
+
+def test_a_read_cut_short_before_its_answer_never_takes_that_answer_for_the_next(
+    cluster_factory, tmp_path: Path, monkeypatch
+) -> None:
+    cluster: LocalCluster = cluster_factory(workers=1)  # one socket carries every read
+    files = {name: os.urandom(3 * PAGE) for name in ("a.bin", "b.bin", "c.bin")}
+    tree = write_tree(tmp_path / "ufs", files)
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    client = client_of(cluster, CountingLocalReads())
+    assert client.read("/data/a.bin", 0, 10) == files["a.bin"][:10]  # connected
+    receive = local_reads.receive_with_fds
+
+    def interrupted(sock, most_fds):  # as a signal would, between request and answer
+        monkeypatch.setattr(local_reads, "receive_with_fds", receive)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_reads, "receive_with_fds", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        client.read("/data/b.bin", PAGE, 100)
+    assert client.read("/data/c.bin", PAGE, 100) == files["c.bin"][PAGE : PAGE + 100]

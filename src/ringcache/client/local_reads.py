@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from ..cluster.errors import RingcacheError
 from ..cluster.worker.epoch import begun, stable
 from ..dataserver.local_reads import socket_name
 from ..dataserver.unix_lines import receive_with_fds
@@ -107,9 +108,15 @@ class LocalReads:
         except OSError:
             self._forget(name)
             return None
-        # Once the owner has the request: it answers on another core meanwhile.
-        early = self._early.begin(worker_id, uri, offset, length)
-        return self._ask(sock, name, worker_id, uri, request, early)
+        try:
+            # Once the owner has the request: it answers on another core meanwhile.
+            early = self._early.begin(worker_id, uri, offset, length)
+            return self._ask(sock, name, worker_id, uri, request, early)
+        except RingcacheError:
+            raise  # an error answered whole: the socket is ready for the next request
+        except BaseException:
+            self._forget(name)  # an answer may be left unread: never taken for the next
+            raise
 
     def info(self, worker_id: str, uri: str, address: str) -> dict | None:
         """The file's entry (as `GET /v1/info` answers it) from the worker whose data
@@ -124,6 +131,9 @@ class LocalReads:
         except OSError:
             self._forget(name)
             return None
+        except BaseException:
+            self._forget(name)  # an answer may be left unread: never taken for the next
+            raise
         for fd in fds:  # none is sent with an entry
             os.close(fd)
         reply = json.loads(line)

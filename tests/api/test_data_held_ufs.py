@@ -3,9 +3,11 @@ read from it is noted to its owner, which counts and stores it as the misses the
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,3 +170,38 @@ def test_ringcache_files_read_held_ranges_as_asked_not_a_block_ahead(
     assert got == held.data and held.local.asked == 1
     with fs.open("/data/big.bin", "rb", cache_type="readahead") as handle:  # fsspec's own
         assert handle.read() == held.data
+
+
+def test_what_a_thread_held_is_closed_once_it_ended(cluster_factory, tmp_path: Path) -> None:
+    held = set_up(cluster_factory, tmp_path)
+    client, data = held.client, held.data
+    assert client.read("/data/big.bin") == data  # a miss, stored whole after
+    held.cluster.run(held.worker.services.reads.settled())
+    data_files = str(held.cluster.config.worker.cache_dir / "w0" / "pages") + "/"
+
+    def held_open() -> list[str]:  # (the journal is the worker's own)
+        return [p for p in open_paths() if p.startswith(data_files) and "journal" not in p]
+
+    seen: list[bool] = []
+
+    def reading() -> None:
+        read = client.read("/data/big.bin", 5, 10)  # the cache file, held after
+        seen.append(read == data[5:15] and client.read_held("/data/big.bin", 0, 4) == data[:4])
+        seen.append(bool(held_open()))
+
+    threads = [threading.Thread(target=reading) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert seen == [True] * 6 and not held_open()
+
+
+def open_paths() -> list[str]:
+    paths = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # closed since listed
+            continue
+    return paths

@@ -44,6 +44,15 @@ class Held:
     notes_to: str = ""
 
 
+class Holds(OrderedDict[tuple[str, str], Held]):
+    """One thread's held descriptors by (worker, URI), the most recently used last; they
+    are closed when the thread's state goes (the thread ended)."""
+
+    def __del__(self) -> None:
+        for held in self.values():
+            os.close(held.fd)
+
+
 class LocalReads:
     """Reads cached ranges straight from the cache files of workers on this host.
 
@@ -195,11 +204,11 @@ class LocalReads:
             os.close(fd)
         return None  # pages kept being dropped while read: let HTTP answer
 
-    def _held(self) -> OrderedDict[tuple[str, str], Held]:
+    def _held(self) -> Holds:
         try:
             return self._local.held
         except AttributeError:  # this thread's first
-            holds = self._local.held = OrderedDict()
+            holds = self._local.held = Holds()
             return holds
 
     def _hold(self, key: tuple[str, str], held: Held) -> None:

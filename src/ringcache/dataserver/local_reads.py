@@ -188,9 +188,9 @@ class LocalReadServer:
             log.debug("a read note without the cluster's token was dropped")
             return
         try:
-            path, ranges = request["path"], request["noted"]
-            for offset, length in ranges[:MAX_NOTED]:
-                await self.reads.noted(path, int(offset), int(length))
+            path = request["path"]
+            ranges = [(int(offset), int(length)) for offset, length in request["noted"][:MAX_NOTED]]
+            await self.reads.noted(path, ranges)
         except (RingcacheError, ValueError, KeyError, TypeError) as exc:
             log.debug("a read note was dropped: %s", exc)
 

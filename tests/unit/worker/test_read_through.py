@@ -338,8 +338,10 @@ def test_a_noted_range_stores_and_counts_only_its_pages_not_cached(tmp_path: Pat
     async def scenario() -> None:
         await parts.mounts.refresh()
         assert await parts.read("/data/a.bin", PAGE, 10) == data[PAGE : PAGE + 10]
-        await parts.reads.noted("/data/a.bin", 5, 6 * PAGE - 10)  # pages 0, 2 to 5 missing
-        await parts.reads.noted("/data/scratch/b.bin", 0, PAGE)  # not cached by the rules
+        # Pages 0, 2 to 5 missing; the ranges in page 0 and those read twice count once.
+        noted = [(2 * PAGE, 4 * PAGE - 5), (5, 10), (20, PAGE - 20), (3 * PAGE, 100), (0, -1)]
+        await parts.reads.noted("/data/a.bin", noted)
+        await parts.reads.noted("/data/scratch/b.bin", [(0, PAGE)])  # not cached by the rules
         await parts.reads.settled()
 
     run(scenario())

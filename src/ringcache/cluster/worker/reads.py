@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple, cast
 
-from ..cache.model import CachedFile, PageSpan
+from ..cache.model import CachedFile, PageSpan, page_runs
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
@@ -131,28 +131,28 @@ class Reads:
         self.counters["bytesServed"] += served
         return found
 
-    async def noted(self, path: str, offset: int, length: int) -> None:
-        """A range a reader on this host read itself from a local UFS file this worker had
-        handed it (see `client.local_reads`): each run of its pages not cached is counted
-        and stored as the miss it was, as if `locate` had answered it (pages cached by
-        now are left as they are, and a file the rules no longer cache is left alone).
-        Raises as `locate` does."""
+    async def noted(self, path: str, ranges: list[tuple[int, int]]) -> None:
+        """Ranges `(offset, length)` a reader here read itself from a local UFS file this
+        worker handed it (`client.local_reads`): each run of their pages not cached is
+        stored and counted once, as `locate` would (over `_by_page`'s spans); pages cached
+        by now, and a file the rules no longer cache, are left alone. Raises as `locate`."""
         ufs, uri = await self.mounts.open(path)
-        if ufs.scheme != "file" or length <= 0:
+        if ufs.scheme != "file":
             return  # only a local file is handed over to be read again
         if self.rules.policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             return
-        page, end = self.page_size, offset + length
-        try:
-            missing = self.store.missing_pages(uri, offset, length)
-        except NotFound:  # not recorded: the whole range
-            runs = [(offset, end)]
-        else:
-            runs = [(max(offset, a * page), min(end, (b + 1) * page)) for a, b in _runs(missing)]
-        for start, stop in runs:
-            found = await self.locate(path, start, stop - start)
-            if isinstance(found, UfsSpan):
-                found.file.close()
+        page = self.page_size
+        for offset, end in _by_page(ranges, page):
+            try:
+                missing = self.store.missing_pages(uri, offset, end - offset)
+            except NotFound:  # not recorded: the whole span
+                runs = [(offset, end)]
+            else:
+                runs = [(max(offset, a * page), min(end, b * page)) for a, b in page_runs(missing)]
+            for start, stop in runs:
+                found = await self.locate(path, start, stop - start)
+                if isinstance(found, UfsSpan):
+                    found.file.close()
 
     async def settled(self) -> None:
         """Wait until the pages of every miss answered so far are stored (or not kept)."""
@@ -382,15 +382,18 @@ class Reads:
         return data
 
 
-def _runs(indexes: list[int]) -> list[tuple[int, int]]:
-    """The first and last index of each run of consecutive `indexes` (in ascending order)."""
-    runs: list[tuple[int, int]] = []
-    for index in indexes:
-        if runs and runs[-1][1] == index - 1:
-            runs[-1] = (runs[-1][0], index)
+def _by_page(ranges: list[tuple[int, int]], page: int) -> list[tuple[int, int]]:
+    """`[start, end)` spans covering `ranges` (`(offset, length)`; empty or negative ones
+    left out), in order, two joined (with the gap between) when they touch the same page:
+    no page is in two."""
+    spans: list[list[int]] = []
+    for offset, length in sorted(r for r in ranges if r[0] >= 0 and r[1] > 0):
+        end = offset + length
+        if spans and offset // page <= (spans[-1][1] - 1) // page:
+            spans[-1][1] = max(spans[-1][1], end)
         else:
-            runs.append((index, index))
-    return runs
+            spans.append([offset, end])
+    return [(start, end) for start, end in spans]
 
 
 def _clamped(offset: int, length: int | None, size: int) -> tuple[int, int]:

@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..cluster.errors import RingcacheError
@@ -117,15 +119,10 @@ class LocalReads:
         except OSError:
             self._forget(name)
             return None
-        try:
+        with self._exchange(name):
             # Once the owner has the request: it answers on another core meanwhile.
             early = self._early.begin(worker_id, uri, offset, length)
             return self._ask(sock, name, worker_id, uri, request, early)
-        except RingcacheError:
-            raise  # an error answered whole: the socket is ready for the next request
-        except BaseException:
-            self._forget(name)  # an answer may be left unread: never taken for the next
-            raise
 
     def info(self, worker_id: str, uri: str, address: str) -> dict | None:
         """The file's entry (as `GET /v1/info` answers it) from the worker whose data
@@ -134,15 +131,13 @@ class LocalReads:
         if connected is None:
             return None
         name, sock = connected
-        try:
-            sock.sendall(self._request({"path": uri, "info": True}))
-            line, fds, _ = receive_with_fds(sock, 1)
-        except OSError:
-            self._forget(name)
-            return None
-        except BaseException:
-            self._forget(name)  # an answer may be left unread: never taken for the next
-            raise
+        with self._exchange(name):
+            try:
+                sock.sendall(self._request({"path": uri, "info": True}))
+                line, fds, _ = receive_with_fds(sock, 1)
+            except OSError:
+                self._forget(name)
+                return None
         for fd in fds:  # none is sent with an entry
             os.close(fd)
         reply = json.loads(line)
@@ -261,6 +256,19 @@ class LocalReads:
         if end > start:
             self._notes.note(held.notes_to, uri, start, end - start)
         return data
+
+    @contextmanager
+    def _exchange(self, name: str) -> Iterator[None]:
+        """A request and its answer on this thread's socket `name`: if it ends half-way
+        (a signal, an interrupt), the socket is let go, so an answer left unread on it is
+        never taken for the next request's (an error answered whole leaves it ready)."""
+        try:
+            yield
+        except RingcacheError:
+            raise
+        except BaseException:
+            self._forget(name)
+            raise
 
     def _connected(self, worker_id: str, address: str) -> tuple[str, socket.socket] | None:
         """This thread's socket to the worker at `address` (`host:port`, as it publishes

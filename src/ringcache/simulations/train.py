@@ -41,7 +41,7 @@ import numpy as np
 
 from ..client.client import ATTEMPTS
 from ..cluster.errors import RingcacheError, Unavailable
-from ..cluster.worker.reads import READ_COUNTERS
+from ..cluster.worker.read_metrics import READ_COUNTERS
 from .cluster import SimCluster
 from .loop import virtual_sleep
 from .spec import SimSpec

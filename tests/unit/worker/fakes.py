@@ -20,7 +20,7 @@ from ringcache.cluster.ufs.mounts import MountPoint, MountTable
 from ringcache.cluster.worker.lanes import LocalDisks
 from ringcache.cluster.worker.mount_view import MountView
 from ringcache.cluster.worker.peers import ActorPeerPages
-from ringcache.cluster.worker.reads import READ_COUNTERS
+from ringcache.cluster.worker.read_metrics import READ_COUNTERS
 from ringcache.cluster.worker.services import WorkerServices
 from ringcache.config import WorkerConfig
 

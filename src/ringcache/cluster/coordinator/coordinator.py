@@ -32,7 +32,7 @@ from ..ufs.browse import list_directory, stat_path
 from ..ufs.mount_store import delete_mount_point, read_mount_table, write_mount_point
 from ..ufs.mounts import MountPoint, MountTable, check_mount, normalize_cluster_path
 from ..units import format_time
-from ..worker.reads import read_metrics
+from ..worker.read_metrics import read_metrics
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import NamedTuple, cast
 
 from ..cache.model import CachedFile, PageSpan, page_runs
@@ -22,17 +21,6 @@ from .page_fetch import PageFetcher
 from .quota import QuotaAdmission
 from .seams import PolicySource
 from .streamed import StreamedRange, chunk_pages, read_rest
-
-# What a worker counts of its reads, reported by `stats` and `GET /api/v1/nodes`.
-READ_COUNTERS = {"hits": 0, "misses": 0, "bytesFromCache": 0, "bytesFromUfs": 0, "bytesServed": 0}
-
-
-def read_metrics(counters: Mapping[str, int]) -> dict[str, float]:
-    """A worker's read counters, and its hit ratio (pages hit of pages read; 0 before any)."""
-    metrics: dict[str, float] = {name: counters.get(name, 0) for name in READ_COUNTERS}
-    pages = metrics["hits"] + metrics["misses"]
-    metrics["hitRatio"] = round(metrics["hits"] / pages, 4) if pages else 0.0
-    return metrics
 
 
 class UfsSpan(NamedTuple):

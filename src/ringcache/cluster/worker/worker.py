@@ -25,7 +25,7 @@ from .lanes import LocalDisks
 from .mount_view import MountView
 from .ownership import Ownership
 from .peers import ActorPeerPages, PeerPages
-from .reads import READ_COUNTERS
+from .read_metrics import READ_COUNTERS
 from .services import WorkerServices
 from .transfers import Wanted
 

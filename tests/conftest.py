@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -87,3 +88,16 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str =
             return value
         time.sleep(0.05)
     pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
+
+
+def run_together(targets: list[Callable[[threading.Event], None]], seconds: float) -> None:
+    """Each `target(stop)` on a thread of its own, all at once, until `stop` is set
+    `seconds` later; then each is joined."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=target, args=(stop,)) for target in targets]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from ringcache.client.early_reads import EarlyRead
 from ringcache.client.local_reads import LocalReads
 from ringcache.cluster.errors import UfsNotFound
 from ringcache.local import LocalCluster
-from tests.conftest import write_tree
+from tests.conftest import run_together, write_tree
 
 PAGE = 64 * 1024
 
@@ -82,11 +81,13 @@ def test_eviction_and_free_racing_short_circuit_readers_never_give_wrong_bytes(
     readers = [client_of(cluster, local) for _ in range(3)]
     churner = client_of(cluster, None)
     names = sorted(files)
-    stop = threading.Event()
     wrong: list[str] = []
     reads = [0]
 
-    def read(client: CacheClient, seed: int) -> None:
+    def reader(client: CacheClient, seed: int):
+        return lambda stop: read(client, seed, stop)
+
+    def read(client: CacheClient, seed: int, stop: threading.Event) -> None:
         rng = random.Random(seed)
         while not stop.is_set():
             name = rng.choice(names[:2])  # hot files, evicted and freed under the readers
@@ -97,7 +98,7 @@ def test_eviction_and_free_racing_short_circuit_readers_never_give_wrong_bytes(
                 wrong.append(f"{name}@{offset}+{length}")
             reads[0] += 1
 
-    def churn() -> None:
+    def churn(stop: threading.Event) -> None:
         rng = random.Random(99)
         while not stop.is_set():
             name = rng.choice(names)
@@ -106,14 +107,7 @@ def test_eviction_and_free_racing_short_circuit_readers_never_give_wrong_bytes(
             elif churner.read(f"/data/{name}") != files[name]:  # over HTTP
                 wrong.append(f"{name} whole, over HTTP")
 
-    threads = [threading.Thread(target=read, args=(c, i)) for i, c in enumerate(readers)]
-    threads.append(threading.Thread(target=churn))
-    for thread in threads:
-        thread.start()
-    time.sleep(4)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_together([reader(c, i) for i, c in enumerate(readers)] + [churn], seconds=4)
     assert not wrong, wrong[:10]
     assert reads[0] > 50 and local.answered > 0
 

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..cluster.cache.model import clamped
 from ..cluster.errors import RingcacheError
 from ..cluster.worker.epoch import begun, stable
+from ..cluster.worker.published import PublishedView
 from ..dataserver.local_reads import socket_name
 from ..dataserver.unix_lines import receive_with_fds
 from .data import answer_error
@@ -35,7 +37,8 @@ HELD_PER_THREAD = 64  # descriptors kept per thread for re-reading
 class Held:
     """A descriptor of a wholly cached file, the file at `[base, base + size)` in it, or
     of a local UFS file handed over (`shared` None; `base` 0): what is read from it is
-    noted to its owner (`notes_to`, the owner's socket), which stores it."""
+    noted to its owner (`notes_to`, the owner's socket), which counts it as the hits they
+    were (or, of a UFS file, stores it)."""
 
     fd: int
     base: int
@@ -67,6 +70,9 @@ class LocalReads:
     per thread (a forked child opens its own). A UFS file handed over for a range with
     more of the file after it is held (REUSE_SECONDS) and read from again without asking,
     each range read noted to the worker (`ReadNotes`), which stores it as the miss it was.
+    A wholly cached file the worker published (`cluster.worker.published`) is read from
+    its data file, from any thread, without asking, while the worker's table, lease and
+    change epoch say it may be; each range read is noted, and counted as the hit it was.
     """
 
     def __init__(self, token: str | None = None) -> None:
@@ -76,6 +82,8 @@ class LocalReads:
         self._epochs: dict[str, mmap.mmap] = {}
         self._early = EarlyReads()
         self._notes = ReadNotes(token)
+        # Per worker: its table of files to read without asking, and its socket's name.
+        self._published: dict[str, tuple[PublishedView, str]] = {}
         self._lock = threading.Lock()
         renew_in_children(self)
 
@@ -92,7 +100,7 @@ class LocalReads:
         key = (worker_id, uri)
         held = holds.get(key)
         if held is None:
-            return None
+            return self._read_published(worker_id, uri, offset, length)
         data = self._reread(held, uri, offset, length)
         if data is not None:
             holds.move_to_end(key)  # most recently used last
@@ -187,17 +195,62 @@ class LocalReads:
                 os.close(fd)
                 raise
             if begun(shared) == reply["epoch"]:
+                if "published" in reply and worker_id not in self._published:
+                    self._look_in(worker_id, name, reply["published"], shared)
                 if "whole" in reply:
                     base, size = reply["whole"]
                     until = time.monotonic() + REUSE_SECONDS
                     self._hold(
-                        (worker_id, uri), Held(fd, base, size, reply["epoch"], shared, until)
+                        (worker_id, uri),
+                        Held(fd, base, size, reply["epoch"], shared, until, notes_to=name),
                     )
                 else:
                     os.close(fd)
                 return data
             os.close(fd)
         return None  # pages kept being dropped while read: let HTTP answer
+
+    def _read_published(
+        self, worker_id: str, uri: str, offset: int, length: int | None
+    ) -> bytes | None:
+        """The range from the file's data file, if its owner published it as readable
+        without asking (`cluster.worker.published`) and no page was dropped meanwhile;
+        noted to the owner, which counts the hit. Else None."""
+        published = self._published.get(worker_id)
+        if published is None:
+            return None
+        view, name = published
+        found = view.find(uri)
+        if found is None:
+            return None
+        size = found.size
+        start, end = clamped(offset, length, size)
+        try:
+            fd = os.open(found.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # gone meanwhile, or not this process's to open: ask
+            return None
+        try:
+            data = _pread_all(fd, end - start, found.base + start)
+        except OSError:
+            os.close(fd)
+            return None
+        if not view.still(found):
+            os.close(fd)
+            return None
+        if end > start:
+            self._notes.note(name, uri, start, end - start, served=True)
+        until = time.monotonic() + REUSE_SECONDS  # read on from it, as from one handed over
+        held = Held(fd, found.base, size, found.epoch, view.epoch, until, notes_to=name)
+        self._hold((worker_id, uri), held)
+        return data
+
+    def _look_in(self, worker_id: str, name: str, path: str, epoch: mmap.mmap) -> None:
+        """From now on, look in the table at `path` before asking `worker_id` (if this
+        process may map it)."""
+        view = PublishedView.open(path, epoch)
+        if view is not None:
+            with self._lock:
+                self._published.setdefault(worker_id, (view, name))
 
     def _held(self) -> Holds:
         try:
@@ -239,22 +292,22 @@ class LocalReads:
     def _reread(self, held: Held, uri: str, offset: int, length: int | None) -> bytes | None:
         """The range from a held descriptor, if it is not too old and, of a cache file,
         nothing was dropped since it was handed over (checked before and after reading);
-        else None. What is read from a UFS file is noted to its owner."""
+        else None. What is read is noted to its owner."""
         shared = held.shared
         if time.monotonic() > held.until or (shared is not None and stable(shared) != held.epoch):
             return None
-        size = held.size
-        start = offset if offset < size else size
-        end = size if length is None or start + length > size else start + length
+        start, end = clamped(offset, length, held.size)
         if shared is not None:
             data = _pread_all(held.fd, end - start, held.base + start)
-            return data if begun(shared) == held.epoch else None
-        try:
-            data = _pread_all(held.fd, end - start, start)
-        except OSError:  # the UFS file is shorter now: ask its owner
-            return None
+            if begun(shared) != held.epoch:
+                return None
+        else:
+            try:
+                data = _pread_all(held.fd, end - start, start)
+            except OSError:  # the UFS file is shorter now: ask its owner
+                return None
         if end > start:
-            self._notes.note(held.notes_to, uri, start, end - start)
+            self._notes.note(held.notes_to, uri, start, end - start, served=shared is not None)
         return data
 
     @contextmanager

@@ -1,9 +1,11 @@
-"""What a same-host client read itself from local UFS files, told to their owners.
+"""What a same-host client read itself, without asking, told to the files' owners.
 
 A client handed a local UFS file's descriptor for a range (a miss, see
 `dataserver.local_reads`) holds it for a while and reads more of that file from it without
-asking its owner (`LocalReads`). So that the owner still counts and stores what was read,
-each such range is noted here, and a thread of its own sends the notes to the owner on a
+asking its owner (`LocalReads`); and it reads a cached file its owner published as
+readable without asking (`cluster.worker.published`) from the cache's data file. So that
+the owner still counts (and, of a UFS file, stores) what was read, each such range is
+noted here, and a thread of its own sends the notes to the owner on a
 connection of its own: one line per file (ranges that follow each other joined), at most
 NOTE_SECONDS after the first of them was noted. No reader waits for it, and the owner
 never answers a note.
@@ -32,7 +34,7 @@ _LIVE: weakref.WeakSet[ReadNotes] = weakref.WeakSet()  # flushed at exit
 
 
 class ReadNotes:
-    """Ranges read from local UFS files, pending until sent to the workers' sockets.
+    """Ranges read without asking, pending until sent to the workers' sockets.
 
     Guarantees: a range noted is sent once, about NOTE_SECONDS later (or by `flush`, and
     at the interpreter's exit); one that cannot be sent (its worker went away, or took
@@ -52,15 +54,17 @@ class ReadNotes:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._sending = threading.Lock()  # one sender at a time owns the connections
-        # Per worker socket, per file URI: `[offset, length]` ranges, in the order read.
-        self._pending: dict[str, dict[str, list[list[int]]]] = {}
+        # Per worker socket, per file URI and kind: `[offset, length]` ranges, in the order
+        # read. The kind: read from a cached file published (True), else from a UFS file.
+        self._pending: dict[str, dict[tuple[str, bool], list[list[int]]]] = {}
         self._sockets: dict[str, socket.socket] = {}
         self._thread: threading.Thread | None = None
 
-    def note(self, name: str, uri: str, offset: int, length: int) -> None:
-        """`[offset, offset + length)` of `uri` was read; its owner serves on `name`."""
+    def note(self, name: str, uri: str, offset: int, length: int, served: bool = False) -> None:
+        """`[offset, offset + length)` of `uri` was read, from a UFS file handed over (or,
+        `served`, from a cached file its owner published); its owner serves on `name`."""
         with self._lock:
-            ranges = self._pending.setdefault(name, {}).setdefault(uri, [])
+            ranges = self._pending.setdefault(name, {}).setdefault((uri, served), [])
             if ranges and sum(ranges[-1]) == offset:
                 ranges[-1][1] += length  # read on from where the last range ended
             elif len(ranges) < MOST_RANGES:
@@ -91,8 +95,8 @@ class ReadNotes:
             time.sleep(NOTE_SECONDS)
             self.flush()
 
-    def _send(self, name: str, files: dict[str, list[list[int]]]) -> None:
-        lines = b"".join(self._line(uri, ranges) for uri, ranges in files.items())
+    def _send(self, name: str, files: dict[tuple[str, bool], list[list[int]]]) -> None:
+        lines = b"".join(self._line(*file, ranges) for file, ranges in files.items())
         for _ in range(2):  # a connection the worker closed meanwhile: once more, afresh
             sock = self._sockets.get(name)
             try:
@@ -108,8 +112,8 @@ class ReadNotes:
                 self._sockets.pop(name).close()
         log.info("notes of %d file(s) read were not delivered: %s", len(files), error)
 
-    def _line(self, uri: str, ranges: list[list[int]]) -> bytes:
-        note: dict[str, object] = {"path": uri, "noted": ranges}
+    def _line(self, uri: str, served: bool, ranges: list[list[int]]) -> bytes:
+        note: dict[str, object] = {"path": uri, "served" if served else "noted": ranges}
         if self.token is not None:
             note["token"] = self.token
         return json.dumps(note, separators=(",", ":")).encode() + b"\n"

@@ -13,9 +13,11 @@ worker answers one JSON line:
   in `epochFile` still begun `epoch` (else a page may have been dropped meanwhile: it asks
   again, or over HTTP). `whole` (`[offset, length]` of the whole file in the data file)
   says every page is cached and may be read again from the descriptor, without asking,
-  while the epoch stays put. `ufs` says the descriptor is of a local UFS file read through
-  (none of the range cached yet), `size` bytes long as opened: no drop from the cache
-  changes its bytes, no epoch check needed;
+  while the epoch stays put; `published` names the worker's table of such files
+  (`cluster.worker.published`), which the client may look in before asking again. `ufs`
+  says the descriptor is of a local UFS file read through (none of the range cached yet),
+  `size` bytes long as opened: no drop from the cache changes its bytes, no epoch check
+  needed;
 - `{"bytes": n}` followed by n bytes (not all cached: read through the worker; a miss of a
   remote UFS file is sent as it is read, and the connection closed short of n bytes if
   the rest cannot be read);
@@ -28,7 +30,8 @@ A client holding such a UFS file's descriptor reads more of the file from it wit
 asking, and tells the worker what it read, in the background, on a connection of its
 own: `{"path": URI, "noted": [[offset, length], ...]}` (with `"token"`). The worker stores
 those ranges as the misses they were (`Reads.noted`) and never answers a note; a bad
-one is dropped.
+one is dropped. A client that read a file published in the table notes that the same
+way, as `"served"` instead of `"noted"`: the worker counts the hits (`Reads.served`).
 """
 
 from __future__ import annotations
@@ -39,10 +42,12 @@ import json
 import logging
 import os
 import socket
+from pathlib import Path
 
 from ..cluster.cache.model import PageSpan
 from ..cluster.errors import NotFound, RingcacheError, UfsError
 from ..cluster.worker.epoch import ChangeEpoch
+from ..cluster.worker.published import RENEW_SECONDS, PublishedFiles
 from ..cluster.worker.reads import Reads, UfsSpan
 from ..cluster.worker.streamed import StreamedRange, relay
 from .entries import FileEntries
@@ -86,11 +91,29 @@ class LocalReadServer:
         self.token = token
         self.epoch = epoch
         self._epoch_file = json.dumps(epoch.path).encode()
+        # Files readers here may read again without asking: next to the epoch's counters.
+        self.published = PublishedFiles(Path(epoch.path).with_name("published-files"))
+        self._published_file = json.dumps(self.published.path).encode()
+        self._renewing: asyncio.Task | None = None
         name = socket_name(worker_id, port)  # `port`: its data server's
         self.server = UnixLineServer(name, self._answer, MAX_LINE)
 
     async def start(self) -> None:
         await self.server.start()
+        self._renewing = asyncio.get_running_loop().create_task(self._renew())
+
+    async def _renew(self) -> None:
+        """Keep the published table's lease; a change of the rules or mounts in force
+        invalidates what it holds."""
+        in_force: tuple[object, ...] = ()
+        while True:
+            now_in_force = self.reads.rules_in_force()  # each replaced whole on a change
+            changed = len(in_force) != len(now_in_force) or any(
+                old is not new for old, new in zip(in_force, now_in_force, strict=True)
+            )
+            self.published.renew(changed)
+            in_force = now_in_force
+            await asyncio.sleep(RENEW_SECONDS)
 
     def _span_reply(
         self, found: PageSpan | UfsSpan, epoch: int | None, whole: PageSpan | None
@@ -106,11 +129,18 @@ class LocalReadServer:
         if isinstance(found, UfsSpan):
             # No drop from the cache can change these bytes; the file's size as opened.
             return head + b',"ufs":true,"size":%d}\n' % found.file.status.size
-        if whole is not None and whole.path == found.path:
-            return head + b',"whole":[%d,%d]}\n' % (whole.offset, whole.length)  # reread
+        if whole is not None and whole.path == found.path:  # reread, also from the table
+            return head + b',"whole":[%d,%d],"published":%s}\n' % (
+                whole.offset,
+                whole.length,
+                self._published_file,
+            )
         return head + b"}\n"
 
     async def stop(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+        self.published.withdraw_all()
         await self.server.stop()
 
     async def _answer(self, loop: asyncio.AbstractEventLoop, client: socket.socket, line: bytes):
@@ -118,7 +148,7 @@ class LocalReadServer:
         epoch = self.epoch.stable()
         try:
             request = json.loads(line)
-            if isinstance(request, dict) and "noted" in request:
+            if isinstance(request, dict) and ("noted" in request or "served" in request):
                 await self._noted(request)  # never answered: its sender reads no answer
                 return
             path = request["path"]
@@ -161,6 +191,8 @@ class LocalReadServer:
                 found = await self.reads.read(path, offset, found.length)
             else:
                 try:
+                    if whole is not None and epoch is not None:
+                        self.published.publish(path, whole.path, whole.offset, whole.length, epoch)
                     reply = self._span_reply(found, epoch, whole)
                     await send_with_fds(loop, client, reply, [fd])
                 finally:
@@ -189,8 +221,10 @@ class LocalReadServer:
             return
         try:
             path = request["path"]
-            ranges = [(int(offset), int(length)) for offset, length in request["noted"][:MAX_NOTED]]
-            await self.reads.noted(path, ranges)
+            served = "served" in request
+            listed = request["served" if served else "noted"][:MAX_NOTED]
+            ranges = [(int(offset), int(length)) for offset, length in listed]
+            await (self.reads.served if served else self.reads.noted)(path, ranges)
         except (RingcacheError, ValueError, KeyError, TypeError) as exc:
             log.debug("a read note was dropped: %s", exc)
 

@@ -353,6 +353,35 @@ def test_a_noted_range_stores_and_counts_only_its_pages_not_cached(tmp_path: Pat
     assert run(parts.reads.read("/data/a.bin")) == data
 
 
+def test_served_ranges_count_as_hits_only_over_pages_still_cached(tmp_path: Path, run) -> None:
+    # What a same-host reader read itself from cached files without asking: counted as hits.
+    parts = Parts(tmp_path, capacity=5 * PAGE)
+    data = os.urandom(4 * PAGE + 7)
+    uri = parts.write("a.bin", data)
+    parts.write("b.bin", os.urandom(PAGE))
+    # One range per page of a.bin (the last clamped to its 7 bytes), a bad one, one past the end.
+    served = [(0, 10), (PAGE + 1, 2), (2 * PAGE + 5, 10), (3 * PAGE, 100), (4 * PAGE, 100)]
+
+    async def scenario() -> tuple[dict[str, int], list[int]]:
+        await parts.mounts.refresh()
+        assert await parts.read("/data/a.bin") == data
+        await parts.reads.settled()
+        assert await parts.read("/data/b.bin")  # evicts a page of a.bin
+        await parts.reads.settled()
+        missing = parts.store.missing_pages(uri)
+        before = dict(parts.counters)
+        await parts.reads.served("/data/a.bin", [*served, (-5, 10), (9 * PAGE, 10)])
+        await parts.reads.served("/data/missing.bin", [(0, 10)])  # not cached: nothing
+        return {key: parts.counters[key] - before[key] for key in before}, missing
+
+    changed, missing = run(scenario())
+    assert len(missing) == 1
+    kept = [(offset, min(length, len(data) - offset)) for offset, length in served]
+    kept = [(offset, length) for offset, length in kept if offset // PAGE not in missing]
+    assert changed["hits"] == len(kept) == 4 and changed["misses"] == 0
+    assert changed["bytesServed"] == changed["bytesFromCache"] == sum(n for _, n in kept)
+
+
 class StillClock:
     """Time moves only when the test moves it; a sleep only lets the loop go round."""
 

@@ -211,6 +211,26 @@ def page_runs(pages: Iterable[int]) -> list[list[int]]:
     return runs
 
 
+def page_spans(ranges: list[tuple[int, int]], page: int) -> list[tuple[int, int]]:
+    """`[start, end)` spans covering `ranges` (`(offset, length)`; empty or negative ones
+    left out), in order, two joined (with the gap between) when they touch the same page:
+    no page is in two."""
+    spans: list[list[int]] = []
+    for offset, length in sorted(r for r in ranges if r[0] >= 0 and r[1] > 0):
+        end = offset + length
+        if spans and offset // page <= (spans[-1][1] - 1) // page:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([offset, end])
+    return [(start, end) for start, end in spans]
+
+
+def clamped(offset: int, length: int | None, size: int) -> tuple[int, int]:
+    """`[start, end)` of the range `offset`, `length` (None: to the end) within `size`."""
+    start = max(0, min(offset, size))
+    return start, size if length is None else min(size, start + max(0, length))
+
+
 class SortedPaths:
     """Paths in sorted order for paging, kept cheaply while paths come and go.
 

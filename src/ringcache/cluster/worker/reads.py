@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import NamedTuple, cast
 
-from ..cache.model import CachedFile, PageSpan, page_runs
+from ..cache.model import CachedFile, PageSpan, clamped, page_runs, page_spans
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
@@ -122,7 +123,7 @@ class Reads:
     async def noted(self, path: str, ranges: list[tuple[int, int]]) -> None:
         """Ranges `(offset, length)` a reader here read itself from a local UFS file this
         worker handed it (`client.local_reads`): each run of their pages not cached is
-        stored and counted once, as `locate` would (over `_by_page`'s spans); pages cached
+        stored and counted once, as `locate` would (over `page_spans`'s spans); pages cached
         by now, and a file the rules no longer cache, are left alone. Raises as `locate`."""
         ufs, uri = await self.mounts.open(path)
         if ufs.scheme != "file":
@@ -130,7 +131,7 @@ class Reads:
         if self.rules.policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
             return
         page = self.page_size
-        for offset, end in _by_page(ranges, page):
+        for offset, end in page_spans(ranges, page):
             try:
                 missing = self.store.missing_pages(uri, offset, end - offset)
             except NotFound:  # not recorded: the whole span
@@ -141,6 +142,43 @@ class Reads:
                 found = await self.locate(path, start, stop - start)
                 if isinstance(found, UfsSpan):
                     found.file.close()
+
+    async def served(self, path: str, ranges: list[tuple[int, int]]) -> None:
+        """Ranges `(offset, length)` a reader here read itself from this worker's cached
+        files without asking (published, `published`, or held): each counted as the hit
+        it was, and its pages made most recent, as `locate` would; ranges over pages no
+        longer cached are left alone. One store call per span of pages (`page_spans`), not
+        per range: a random reader's note lists thousands. Raises as `locate`."""
+        _, uri = await self.mounts.resolve(path)
+        info = self.store.file_info(uri)
+        if info is None:
+            return
+        size = info.version.size
+        within = (clamped(offset, length, size) for offset, length in ranges if offset >= 0)
+        ranges = [(start, end - start) for start, end in within if end > start]
+        now, page = self.clock.now(), self.page_size
+        spans = page_spans(ranges, page)
+        cached = [s for s in spans if self.store.span(uri, s[0], s[1] - s[0], now) is not None]
+        if len(cached) < len(spans):  # some no longer cached: only ranges in the others
+            ends = [end for _, end in cached]
+            ranges = [
+                (offset, length)
+                for offset, length in ranges
+                if (at := bisect.bisect_right(ends, offset)) < len(cached)
+                and cached[at][0] <= offset
+            ]
+        hits = served = 0
+        for offset, length in ranges:
+            hits += (offset + length - 1) // page - offset // page + 1
+            served += length
+        self.counters["hits"] += hits
+        self.counters["bytesFromCache"] += served
+        self.counters["bytesServed"] += served
+
+    def rules_in_force(self) -> tuple[object, ...]:
+        """What decides whether a cached copy may be served as it is: the policies and the
+        mount table in force, each replaced whole when it changes."""
+        return (self.rules.policies, self.mounts.table)
 
     async def settled(self) -> None:
         """Wait until the pages of every miss answered so far are stored (or not kept)."""
@@ -275,7 +313,7 @@ class Reads:
         version = info.version if info is not None else (status or ufs.stat(uri)).version
         page_size = self.page_size
         size = version.size
-        offset, end = _clamped(offset, length, size)
+        offset, end = clamped(offset, length, size)
         first, last = offset // page_size, max(end - 1, offset) // page_size
         wanted = range(first, last + 1) if end > offset else range(0)
         if info is not None and end > offset:
@@ -346,7 +384,7 @@ class Reads:
         """How many of the range's pages are not cached, and how many it has (0, 0 if it is
         empty, or if the file was dropped meanwhile: then it reads as a file not cached)."""
         page = self.page_size
-        start, end = _clamped(offset, length, info.version.size)
+        start, end = clamped(offset, length, info.version.size)
         if end <= start:
             return 0, 0
         try:
@@ -368,23 +406,3 @@ class Reads:
         self.counters["misses"] += -(-len(data) // self.page_size)
         self.counters["bytesFromUfs"] += len(data)
         return data
-
-
-def _by_page(ranges: list[tuple[int, int]], page: int) -> list[tuple[int, int]]:
-    """`[start, end)` spans covering `ranges` (`(offset, length)`; empty or negative ones
-    left out), in order, two joined (with the gap between) when they touch the same page:
-    no page is in two."""
-    spans: list[list[int]] = []
-    for offset, length in sorted(r for r in ranges if r[0] >= 0 and r[1] > 0):
-        end = offset + length
-        if spans and offset // page <= (spans[-1][1] - 1) // page:
-            spans[-1][1] = max(spans[-1][1], end)
-        else:
-            spans.append([offset, end])
-    return [(start, end) for start, end in spans]
-
-
-def _clamped(offset: int, length: int | None, size: int) -> tuple[int, int]:
-    """`[start, end)` of the range `offset`, `length` (None: to the end) within `size`."""
-    start = max(0, min(offset, size))
-    return start, size if length is None else min(size, start + max(0, length))

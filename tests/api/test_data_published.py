@@ -1,0 +1,197 @@
+"""A wholly cached file a same-host reader asked for once is published by its owner: later
+reads, from any thread, read its data file without asking, are counted by the owner as
+hits, and stop as soon as a page may be dropped, the rules change or the worker stops."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ringcache.client.client import CacheClient
+from ringcache.client.control import ActorControl, local_coordinator
+from ringcache.client.data import HttpDataPath
+from ringcache.client.local_reads import LocalReads
+from ringcache.local import LocalCluster
+from tests.api.policy_helpers import api_for, post, wait_rules
+from tests.conftest import run_together, wait_for, write_tree
+
+PAGE = 64 * 1024
+
+
+class CountingLocalReads(LocalReads):
+    """`LocalReads`, counting the requests it sent and the reads the table answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+        self.from_table = 0
+
+    def _ask(self, *args, **kwargs):
+        self.asked += 1
+        return super()._ask(*args, **kwargs)
+
+    def _read_published(self, *args, **kwargs):
+        data = super()._read_published(*args, **kwargs)
+        self.from_table += data is not None
+        return data
+
+
+@dataclass
+class Published:
+    cluster: LocalCluster
+    client: CacheClient
+    local: CountingLocalReads
+    worker: Any
+    files: dict[str, bytes]
+    tree: Path
+
+
+def set_up(cluster_factory, tmp_path: Path, **overrides: object) -> Published:
+    overrides.setdefault("page_size", PAGE)
+    cluster: LocalCluster = cluster_factory(workers=1, **overrides)
+    files = {f"f{i}.bin": os.urandom(size) for i, size in enumerate([1, PAGE, 3 * PAGE + 7])}
+    tree = write_tree(tmp_path / "ufs", files)
+    cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    local = CountingLocalReads()
+    control = ActorControl(local_coordinator(cluster))
+    client = CacheClient(control, HttpDataPath(), local=local, ufs_fallback=False)
+    (worker,) = cluster.workers.values()
+    return Published(cluster, client, local, worker, files, tree)
+
+
+def in_a_thread(fn, *args):
+    """`fn(*args)` on a thread of its own: it holds no descriptor of any file."""
+    with ThreadPoolExecutor(1) as other:
+        return other.submit(fn, *args).result()
+
+
+def publish_all(setup: Published) -> None:
+    """Each file missed, stored, then asked for once more (a hit: published)."""
+    for name, data in setup.files.items():
+        assert setup.client.read(f"/data/{name}") == data
+    setup.cluster.run(setup.worker.services.reads.settled())
+    for name, data in setup.files.items():
+        assert in_a_thread(setup.client.read, f"/data/{name}") == data
+
+
+def test_a_published_file_is_read_without_asking_and_counted_as_hits(
+    cluster_factory, tmp_path: Path
+) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    client, local, worker = setup.client, setup.local, setup.worker
+    publish_all(setup)
+    asked, hits, served = local.asked, worker.counters["hits"], worker.counters["bytesServed"]
+    expected_hits = expected_bytes = 0
+    for name, data in setup.files.items():
+        for offset, length in [(0, None), (0, 1), (PAGE - 1, 2), (3, 2 * PAGE), (len(data), 4)]:
+            want = data[offset:] if length is None else data[offset : offset + length]
+            assert in_a_thread(client.read, f"/data/{name}", offset, length) == want
+            if want:
+                expected_hits += (offset + len(want) - 1) // PAGE - offset // PAGE + 1
+                expected_bytes += len(want)
+    # A thread reads on from the data file it found published (held): counted just the same.
+    twice = [setup.files["f2.bin"][PAGE : PAGE + 5]] * 2
+    assert in_a_thread(lambda: [client.read("/data/f2.bin", PAGE, 5) for _ in range(2)]) == twice
+    expected_hits += 2  # a page each
+    expected_bytes += 2 * 5
+    assert local.asked == asked  # not one request
+    assert local.from_table == 3 * 5 + 1
+    local.flush_notes()
+    wait_for(lambda: worker.counters["hits"] == hits + expected_hits, what="the hits noted")
+    assert worker.counters["bytesServed"] == served + expected_bytes
+
+
+def test_a_published_file_freed_is_asked_for_again(cluster_factory, tmp_path: Path) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    client, local, worker = setup.client, setup.local, setup.worker
+    publish_all(setup)
+    setup.cluster.run(worker.free_batch(["/data/f2.bin"]))
+    asked = local.asked
+    assert in_a_thread(client.read, "/data/f2.bin") == setup.files["f2.bin"]
+    assert local.asked == asked + 1  # dropped: the epoch moved on, so it asked
+    # Every entry went with that epoch; the others are asked for once more, then published.
+    assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]
+    assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]
+    assert local.asked == asked + 2
+
+
+def test_published_files_are_asked_for_again_once_the_rules_change(
+    cluster_factory, tmp_path: Path
+) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    client, local = setup.client, setup.local
+    publish_all(setup)
+    asked = local.asked
+    assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]
+    assert local.asked == asked
+    api = api_for(setup.cluster)
+    post(api, "/ttl", {"path": "/data", "time": "1h"})  # a TTL: no copy is read unasked
+    wait_rules(setup.cluster, lambda p: p.ttl_for(f"file://{setup.tree}/f1.bin"), "the TTL")
+    uri = f"file://{setup.tree}/f1.bin"
+    view, _ = local._published[next(iter(setup.cluster.workers))]
+    wait_for(lambda: view.find(uri) is None, what="the table renewed under the new rules")
+    assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]
+    assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]
+    assert local.asked == asked + 2  # each asked: under a TTL, never published again
+
+
+def test_a_stopped_worker_s_table_is_not_read(cluster_factory, tmp_path: Path) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    publish_all(setup)
+    (worker_id,) = setup.cluster.workers
+    view, _ = setup.local._published[worker_id]
+    uri = f"file://{setup.tree}/f0.bin"
+    assert view.find(uri) is not None
+    setup.cluster.stop()
+    assert view.find(uri) is None
+
+
+def test_eviction_and_free_racing_readers_of_published_files_never_give_wrong_bytes(
+    cluster_factory, tmp_path: Path
+) -> None:
+    # Room for 8 pages; the hot files (4 pages in all) are published, evicted and freed
+    # again and again while readers on other threads read them.
+    setup = set_up(cluster_factory, tmp_path, capacity=8 * PAGE)
+    cluster, local, worker = setup.cluster, setup.local, setup.worker
+    cold = {f"c{i}.bin": os.urandom(2 * PAGE + i) for i in range(6)}
+    write_tree(setup.tree, cold)
+    files = {**setup.files, **cold}
+    readers = [setup.client] + [
+        CacheClient(ActorControl(local_coordinator(cluster)), HttpDataPath(), local=local)
+        for _ in range(2)
+    ]
+    wrong: list[str] = []
+
+    def reader(client: CacheClient, seed: int):
+        return lambda stop: read(client, seed, stop)
+
+    def read(client: CacheClient, seed: int, stop: threading.Event) -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            name = rng.choice(sorted(setup.files))
+            data = files[name]
+            offset = rng.randrange(len(data))
+            length = rng.choice([1, 4096, PAGE, None])
+            want = data[offset:] if length is None else data[offset : offset + length]
+            if client.read(f"/data/{name}", offset, length) != want:
+                wrong.append(f"{name}@{offset}+{length}")
+
+    def churn(stop: threading.Event) -> None:
+        rng = random.Random(99)
+        while not stop.is_set():
+            name = rng.choice(sorted(files))
+            if rng.random() < 0.2:
+                cluster.run(worker.free_batch([f"/data/{name}"]))
+            elif name in cold:  # evicts pages of the hot files
+                cluster.run(worker.read(f"/data/{name}"))
+            time.sleep(0.002)
+
+    run_together([reader(c, i) for i, c in enumerate(readers)] + [churn], seconds=4)
+    assert not wrong, wrong[:10]
+    assert local.from_table > 20 and local.asked > 20

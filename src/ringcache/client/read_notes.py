@@ -20,17 +20,23 @@ import socket
 import threading
 import time
 import weakref
+from collections import deque
 
 from .forks import renew_in_children
 
 log = logging.getLogger(__name__)
 
 NOTE_SECONDS = 0.05  # what is read meanwhile is sent in the same lines
-MOST_RANGES = 4096  # ranges of one file pending at once (as many as a worker takes in a note)
+MOST_RANGES = 4096  # ranges of one file sent at once (as many as a worker takes in a note)
+MOST_QUEUED = 65536  # notes one thread keeps waiting for the sender; any more are dropped
 SEND_TIMEOUT = 5.0  # a worker that takes no note for this long is let go
 IDLE_SECONDS = 10.0  # the sending thread ends after this long without a note
 
 _LIVE: weakref.WeakSet[ReadNotes] = weakref.WeakSet()  # flushed at exit
+
+# A note as queued: the worker's socket, the file's URI, whether it was read from a cached
+# file published (else from a UFS file), and the range.
+Note = tuple[str, str, bool, int, int]
 
 
 class ReadNotes:
@@ -39,8 +45,10 @@ class ReadNotes:
     Guarantees: a range noted is sent once, about NOTE_SECONDS later (or by `flush`, and
     at the interpreter's exit); one that cannot be sent (its worker went away, or took
     none for SEND_TIMEOUT) is dropped and logged, and so are a file's ranges past
-    MOST_RANGES pending at once: their pages are missed again by a later read, no byte is
-    read wrong, and memory stays bounded.
+    MOST_RANGES in one send, and a thread's notes past MOST_QUEUED waiting: their pages
+    are missed again by a later read (or their hits not counted), no byte is read wrong,
+    and memory stays bounded. Noting takes no lock (each thread queues its own notes; the
+    sender takes them), so readers on many threads do not wait on each other.
     Thread-safe; a forked child starts with nothing pending and connections of its own.
     """
 
@@ -52,48 +60,80 @@ class ReadNotes:
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
         self._sending = threading.Lock()  # one sender at a time owns the connections
-        # Per worker socket, per file URI and kind: `[offset, length]` ranges, in the order
-        # read. The kind: read from a cached file published (True), else from a UFS file.
-        self._pending: dict[str, dict[tuple[str, bool], list[list[int]]]] = {}
+        self._local = threading.local()
+        # Each noting thread's queue, with that thread (a dead one's goes once emptied).
+        self._queues: list[tuple[weakref.ref[threading.Thread], deque[Note]]] = []
         self._sockets: dict[str, socket.socket] = {}
         self._thread: threading.Thread | None = None
 
     def note(self, name: str, uri: str, offset: int, length: int, served: bool = False) -> None:
         """`[offset, offset + length)` of `uri` was read, from a UFS file handed over (or,
         `served`, from a cached file its owner published); its owner serves on `name`."""
+        try:
+            queue = self._local.queue
+        except AttributeError:  # this thread's first note
+            queue = self._local.queue = deque()
+            with self._lock:
+                self._queues.append((weakref.ref(threading.current_thread()), queue))
+        if len(queue) < MOST_QUEUED:
+            queue.append((name, uri, served, offset, length))
+        if self._thread is None:
+            self._start()
+
+    def flush(self) -> bool:
+        """Send every note pending now; whether there was any."""
+        with self._sending:
+            pending = self._take()
+            for name, files in pending.items():
+                self._send(name, files)
+        return bool(pending)
+
+    def _start(self) -> None:
         with self._lock:
-            ranges = self._pending.setdefault(name, {}).setdefault((uri, served), [])
-            if ranges and sum(ranges[-1]) == offset:
-                ranges[-1][1] += length  # read on from where the last range ended
-            elif len(ranges) < MOST_RANGES:
-                ranges.append([offset, length])
-            else:  # scattered reads outrunning the sender: missed again later, not kept
-                return
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="ringcache-read-notes", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
-
-    def flush(self) -> None:
-        """Send every note pending now."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        with self._sending:
-            for name, files in pending.items():
-                self._send(name, files)
 
     def _run(self) -> None:
+        idle = 0.0
         while True:
-            with self._lock:
-                if not self._wake.wait_for(lambda: self._pending, IDLE_SECONDS):
-                    self._thread = None  # the next note starts another
-                    return
             time.sleep(NOTE_SECONDS)
-            self.flush()
+            if self.flush():
+                idle = 0.0
+                continue
+            idle += NOTE_SECONDS
+            if idle < IDLE_SECONDS:
+                continue
+            with self._lock:
+                self._thread = None  # first: a note queued from now on starts another
+                if not any(queue for _, queue in self._queues):
+                    return
+                self._thread = threading.current_thread()  # one came meanwhile
+            idle = 0.0
+
+    def _take(self) -> dict[str, dict[tuple[str, bool], list[list[int]]]]:
+        """The notes queued, per worker socket, per file URI and kind: `[offset, length]`
+        ranges in the order read, those that follow each other joined."""
+        pending: dict[str, dict[tuple[str, bool], list[list[int]]]] = {}
+        with self._lock:
+            queues = list(self._queues)
+        for owner, queue in queues:
+            while queue:
+                name, uri, served, offset, length = queue.popleft()
+                ranges = pending.setdefault(name, {}).setdefault((uri, served), [])
+                if ranges and sum(ranges[-1]) == offset:
+                    ranges[-1][1] += length  # read on from where the last range ended
+                elif len(ranges) < MOST_RANGES:
+                    ranges.append([offset, length])
+            thread = owner()
+            if thread is None or not thread.is_alive():
+                with self._lock:
+                    if not queue:  # (by identity: empty queues are all equal)
+                        self._queues = [kept for kept in self._queues if kept[1] is not queue]
+        return pending
 
     def _send(self, name: str, files: dict[tuple[str, bool], list[list[int]]]) -> None:
         lines = b"".join(self._line(*file, ranges) for file, ranges in files.items())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import uuid
 
 from ringcache.client import read_notes
@@ -100,3 +101,31 @@ def test_the_sending_thread_ends_when_idle_and_the_next_note_starts_another(monk
             assert not first.is_alive() and notes._thread is None
             notes.note(name, "file:///a", 5, 1)  # another thread, the same connection
             assert lines_of(connection, 1) == [{"path": "file:///a", "noted": [[5, 1]]}]
+
+
+def test_notes_of_many_threads_are_all_sent_and_a_finished_thread_leaves_nothing(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(read_notes, "NOTE_SECONDS", 0.5)
+    monkeypatch.setattr(read_notes, "MOST_QUEUED", 2)  # a thread's notes past two: dropped
+    listener, name = listening()
+    notes = ReadNotes()
+
+    def reader(i: int) -> None:
+        for offset in range(0, 30, 10):  # three scattered ranges: the third is dropped
+            notes.note(name, f"file:///{i}", offset, 1, served=i % 2 == 1)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    notes.flush()
+    connection, _ = listener.accept()
+    with listener, connection:
+        got = sorted(lines_of(connection, 4), key=lambda line: line["path"])
+    assert got == [
+        {"path": f"file:///{i}", "served" if i % 2 else "noted": [[0, 1], [10, 1]]}
+        for i in range(4)
+    ]
+    assert notes._queues == []  # the finished threads' queues went once emptied

@@ -82,6 +82,7 @@ async def serve(worker: Worker, sock: socket.socket, token: str | None = None) -
     if worker.change_epoch is not None:
         local = LocalReadServer(
             services.reads,
+            services.told,
             worker.change_epoch,
             worker.worker_id,
             token,

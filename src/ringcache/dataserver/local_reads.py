@@ -29,9 +29,9 @@ it, see `entries`): answered `{"entry": {...}}`, or an error as above.
 A client holding such a UFS file's descriptor reads more of the file from it without
 asking, and tells the worker what it read, in the background, on a connection of its
 own: `{"path": URI, "noted": [[offset, length], ...]}` (with `"token"`). The worker stores
-those ranges as the misses they were (`Reads.noted`) and never answers a note; a bad
+those ranges as the misses they were (`ToldReads.noted`) and never answers a note; a bad
 one is dropped. A client that read a file published in the table notes that the same
-way, as `"served"` instead of `"noted"`: the worker counts the hits (`Reads.served`).
+way, as `"served"` instead of `"noted"`: the worker counts the hits (`ToldReads.served`).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.published import RENEW_SECONDS, PublishedFiles
 from ..cluster.worker.reads import Reads, UfsSpan
 from ..cluster.worker.streamed import StreamedRange, relay
+from ..cluster.worker.told_reads import ToldReads
 from .entries import FileEntries
 from .unix_lines import UnixLineServer, json_line, send_with_fds
 
@@ -79,6 +80,7 @@ class LocalReadServer:
     def __init__(
         self,
         reads: Reads,
+        told: ToldReads,
         epoch: ChangeEpoch,
         worker_id: str,
         token: str | None = None,
@@ -87,6 +89,7 @@ class LocalReadServer:
         entries: FileEntries | None = None,
     ) -> None:
         self.reads = reads
+        self.told = told
         self.entries = entries
         self.token = token
         self.epoch = epoch
@@ -106,14 +109,17 @@ class LocalReadServer:
         """Keep the published table's lease; a change of the rules or mounts in force
         invalidates what it holds."""
         in_force: tuple[object, ...] = ()
-        while True:
-            now_in_force = self.reads.rules_in_force()  # each replaced whole on a change
-            changed = len(in_force) != len(now_in_force) or any(
-                old is not new for old, new in zip(in_force, now_in_force, strict=True)
-            )
-            self.published.renew(changed)
-            in_force = now_in_force
-            await asyncio.sleep(RENEW_SECONDS)
+        try:
+            while True:
+                now_in_force = self.reads.rules_in_force()  # each replaced whole on a change
+                changed = len(in_force) != len(now_in_force) or any(
+                    old is not new for old, new in zip(in_force, now_in_force, strict=True)
+                )
+                self.published.renew(changed)
+                in_force = now_in_force
+                await asyncio.sleep(RENEW_SECONDS)
+        except Exception:  # the lease lapses: readers here ask again, as before any table
+            log.exception("the table of published files is no longer renewed")
 
     def _span_reply(
         self, found: PageSpan | UfsSpan, epoch: int | None, whole: PageSpan | None
@@ -224,7 +230,7 @@ class LocalReadServer:
             served = "served" in request
             listed = request["served" if served else "noted"][:MAX_NOTED]
             ranges = [(int(offset), int(length)) for offset, length in listed]
-            await (self.reads.served if served else self.reads.noted)(path, ranges)
+            await (self.told.served if served else self.told.noted)(path, ranges)
         except (RingcacheError, ValueError, KeyError, TypeError) as exc:
             log.debug("a read note was dropped: %s", exc)
 

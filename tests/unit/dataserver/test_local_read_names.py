@@ -27,7 +27,7 @@ def test_two_workers_with_one_id_on_one_host_each_serve_their_own_files(tmp_path
         for side, (parts, port, _, _) in sides.items():
             await parts.mounts.refresh()
             epoch = ChangeEpoch(tmp_path / side / "epoch")
-            server = LocalReadServer(parts.reads, epoch, WORKER_A, port=port)
+            server = LocalReadServer(parts.reads, parts.told, epoch, WORKER_A, port=port)
             await server.start()  # the second would fail to bind a name shared by id alone
             servers.append(server)
         try:

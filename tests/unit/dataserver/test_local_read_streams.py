@@ -42,11 +42,14 @@ class StreamingReads:
     async def reusable_span(self, path: str) -> None:
         return None
 
+    def rules_in_force(self) -> tuple[object, ...]:
+        return ()
+
 
 def serve_and_read(tmp_path: Path, reads: StreamingReads, port: int, times: int = 1) -> list:
     async def main() -> list:
         epoch = ChangeEpoch(tmp_path / "epoch")
-        server = LocalReadServer(reads, epoch, WORKER, port=port)  # type: ignore[arg-type]
+        server = LocalReadServer(reads, None, epoch, WORKER, port=port)  # type: ignore[arg-type]
         await server.start()
         try:
             client = LocalReads()

@@ -131,6 +131,7 @@ class Parts:
         )
         self.store = services.store
         self.reads = services.reads
+        self.told = services.told
         self.loads = services.loads
         self.holdings = services.holdings
         self.transfers = services.transfers

@@ -340,8 +340,8 @@ def test_a_noted_range_stores_and_counts_only_its_pages_not_cached(tmp_path: Pat
         assert await parts.read("/data/a.bin", PAGE, 10) == data[PAGE : PAGE + 10]
         # Pages 0, 2 to 5 missing; the ranges in page 0 and those read twice count once.
         noted = [(2 * PAGE, 4 * PAGE - 5), (5, 10), (20, PAGE - 20), (3 * PAGE, 100), (0, -1)]
-        await parts.reads.noted("/data/a.bin", noted)
-        await parts.reads.noted("/data/scratch/b.bin", [(0, PAGE)])  # not cached by the rules
+        await parts.told.noted("/data/a.bin", noted)
+        await parts.told.noted("/data/scratch/b.bin", [(0, PAGE)])  # not cached by the rules
         await parts.reads.settled()
 
     run(scenario())
@@ -370,8 +370,8 @@ def test_served_ranges_count_as_hits_only_over_pages_still_cached(tmp_path: Path
         await parts.reads.settled()
         missing = parts.store.missing_pages(uri)
         before = dict(parts.counters)
-        await parts.reads.served("/data/a.bin", [*served, (-5, 10), (9 * PAGE, 10)])
-        await parts.reads.served("/data/missing.bin", [(0, 10)])  # not cached: nothing
+        await parts.told.served("/data/a.bin", [*served, (-5, 10), (9 * PAGE, 10)])
+        await parts.told.served("/data/missing.bin", [(0, 10)])  # not cached: nothing
         return {key: parts.counters[key] - before[key] for key in before}, missing
 
     changed, missing = run(scenario())

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import bisect
 from typing import NamedTuple, cast
 
-from ..cache.model import CachedFile, PageSpan, clamped, page_runs, page_spans
+from ..cache.model import CachedFile, PageSpan, clamped
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
@@ -119,61 +118,6 @@ class Reads:
         served = len(found) if isinstance(found, bytes) else found.length
         self.counters["bytesServed"] += served
         return found
-
-    async def noted(self, path: str, ranges: list[tuple[int, int]]) -> None:
-        """Ranges `(offset, length)` a reader here read itself from a local UFS file this
-        worker handed it (`client.local_reads`): each run of their pages not cached is
-        stored and counted once, as `locate` would (over `page_spans`'s spans); pages cached
-        by now, and a file the rules no longer cache, are left alone. Raises as `locate`."""
-        ufs, uri = await self.mounts.open(path)
-        if ufs.scheme != "file":
-            return  # only a local file is handed over to be read again
-        if self.rules.policies.cache_rule_for(uri)[0] is CacheRule.SKIP_CACHE:
-            return
-        page = self.page_size
-        for offset, end in page_spans(ranges, page):
-            try:
-                missing = self.store.missing_pages(uri, offset, end - offset)
-            except NotFound:  # not recorded: the whole span
-                runs = [(offset, end)]
-            else:
-                runs = [(max(offset, a * page), min(end, b * page)) for a, b in page_runs(missing)]
-            for start, stop in runs:
-                found = await self.locate(path, start, stop - start)
-                if isinstance(found, UfsSpan):
-                    found.file.close()
-
-    async def served(self, path: str, ranges: list[tuple[int, int]]) -> None:
-        """Ranges `(offset, length)` a reader here read itself from this worker's cached
-        files without asking (published, `published`, or held): each counted as the hit
-        it was, and its pages made most recent, as `locate` would; ranges over pages no
-        longer cached are left alone. One store call per span of pages (`page_spans`), not
-        per range: a random reader's note lists thousands. Raises as `locate`."""
-        _, uri = await self.mounts.resolve(path)
-        info = self.store.file_info(uri)
-        if info is None:
-            return
-        size = info.version.size
-        within = (clamped(offset, length, size) for offset, length in ranges if offset >= 0)
-        ranges = [(start, end - start) for start, end in within if end > start]
-        now, page = self.clock.now(), self.page_size
-        spans = page_spans(ranges, page)
-        cached = [s for s in spans if self.store.span(uri, s[0], s[1] - s[0], now) is not None]
-        if len(cached) < len(spans):  # some no longer cached: only ranges in the others
-            ends = [end for _, end in cached]
-            ranges = [
-                (offset, length)
-                for offset, length in ranges
-                if (at := bisect.bisect_right(ends, offset)) < len(cached)
-                and cached[at][0] <= offset
-            ]
-        hits = served = 0
-        for offset, length in ranges:
-            hits += (offset + length - 1) // page - offset // page + 1
-            served += length
-        self.counters["hits"] += hits
-        self.counters["bytesFromCache"] += served
-        self.counters["bytesServed"] += served
 
     def rules_in_force(self) -> tuple[object, ...]:
         """What decides whether a cached copy may be served as it is: the policies and the

@@ -26,6 +26,7 @@ from .quota import QuotaAdmission
 from .reads import Reads
 from .stale import StaleSweep
 from .throttle import Throttles
+from .told_reads import ToldReads
 from .transfers import Transfers
 from .upkeep import PolicyUpkeep
 
@@ -41,6 +42,7 @@ class WorkerServices:
 
     store: GovernedStore
     reads: Reads
+    told: ToldReads
     loads: BatchLoads
     holdings: Holdings
     transfers: Transfers
@@ -79,21 +81,23 @@ class WorkerServices:
         holdings = Holdings(store, mounts)
         max_lanes = config.max_batch_concurrency
         upkeep = PolicyUpkeep(worker_id, store, watch, mounts, quota, clock, run_io)
+        reads = Reads(
+            store,
+            mounts,
+            watch,
+            Freshness(store),
+            quota,
+            fetcher,
+            counters,
+            clock,
+            run_io,
+            page_size,
+            ownership,
+        )
         return cls(
             store=store,
-            reads=Reads(
-                store,
-                mounts,
-                watch,
-                Freshness(store),
-                quota,
-                fetcher,
-                counters,
-                clock,
-                run_io,
-                page_size,
-                ownership,
-            ),
+            reads=reads,
+            told=ToldReads(reads.locate, store, mounts, watch, clock, counters, page_size),
             loads=BatchLoads(
                 store,
                 mounts,

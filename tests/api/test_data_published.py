@@ -72,12 +72,31 @@ def in_a_thread(fn, *args):
 
 
 def publish_all(setup: Published) -> None:
-    """Each file missed, stored, then asked for once more (a hit: published)."""
+    """Each file missed, then stored (and published once stored)."""
     for name, data in setup.files.items():
         assert setup.client.read(f"/data/{name}") == data
     setup.cluster.run(setup.worker.services.reads.settled())
-    for name, data in setup.files.items():
-        assert in_a_thread(setup.client.read, f"/data/{name}") == data
+
+
+def test_a_file_stored_whole_after_a_miss_is_read_next_without_asking(
+    cluster_factory, tmp_path: Path
+) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    client, local, files = setup.client, setup.local, setup.files
+    publish_all(setup)
+    assert local.asked == 3 and local.from_table == 0
+    for name, data in files.items():
+        assert in_a_thread(client.read, f"/data/{name}") == data
+    assert local.asked == 3 and local.from_table == 3
+
+
+def test_a_file_not_stored_whole_is_not_published(cluster_factory, tmp_path: Path) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    client, local, data = setup.client, setup.local, setup.files["f2.bin"]
+    assert client.read("/data/f2.bin", PAGE, 10) == data[PAGE : PAGE + 10]  # page 1 of four
+    setup.cluster.run(setup.worker.services.reads.settled())
+    assert in_a_thread(client.read, "/data/f2.bin", PAGE, 5) == data[PAGE : PAGE + 5]
+    assert local.asked == 2 and local.from_table == 0  # a hit, but not of a whole file
 
 
 def test_a_published_file_is_read_without_asking_and_counted_as_hits(
@@ -87,6 +106,7 @@ def test_a_published_file_is_read_without_asking_and_counted_as_hits(
     client, local, worker = setup.client, setup.local, setup.worker
     publish_all(setup)
     asked, hits, served = local.asked, worker.counters["hits"], worker.counters["bytesServed"]
+    tabled = local.from_table
     expected_hits = expected_bytes = 0
     for name, data in setup.files.items():
         for offset, length in [(0, None), (0, 1), (PAGE - 1, 2), (3, 2 * PAGE), (len(data), 4)]:
@@ -101,7 +121,7 @@ def test_a_published_file_is_read_without_asking_and_counted_as_hits(
     expected_hits += 2  # a page each
     expected_bytes += 2 * 5
     assert local.asked == asked  # not one request
-    assert local.from_table == 3 * 5 + 1
+    assert local.from_table == tabled + 3 * 5 + 1
     local.flush_notes()
     wait_for(lambda: worker.counters["hits"] == hits + expected_hits, what="the hits noted")
     assert worker.counters["bytesServed"] == served + expected_bytes
@@ -115,7 +135,10 @@ def test_a_published_file_freed_is_asked_for_again(cluster_factory, tmp_path: Pa
     asked = local.asked
     assert in_a_thread(client.read, "/data/f2.bin") == setup.files["f2.bin"]
     assert local.asked == asked + 1  # dropped: the epoch moved on, so it asked
-    # Every entry went with that epoch; the others are asked for once more, then published.
+    setup.cluster.run(worker.services.reads.settled())  # stored again: published again
+    assert in_a_thread(client.read, "/data/f2.bin") == setup.files["f2.bin"]
+    assert local.asked == asked + 1
+    # Every other entry went with that epoch: asked for once more, then published.
     assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]
     assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]
     assert local.asked == asked + 2

@@ -180,6 +180,8 @@ class LocalReads:
             if "code" in reply:
                 raise answer_error(reply["code"], reply["status"], reply.get("reason"))
             self._early.answered(worker_id, bool(reply.get("ufs")))
+            if "published" in reply and worker_id not in self._published:
+                self._look_in(worker_id, name, reply["published"], reply["epochFile"])
             if fd is None:
                 try:
                     return _read_bytes(sock, rest, reply["bytes"])
@@ -195,8 +197,6 @@ class LocalReads:
                 os.close(fd)
                 raise
             if begun(shared) == reply["epoch"]:
-                if "published" in reply and worker_id not in self._published:
-                    self._look_in(worker_id, name, reply["published"], shared)
                 if "whole" in reply:
                     base, size = reply["whole"]
                     until = time.monotonic() + REUSE_SECONDS
@@ -244,9 +244,13 @@ class LocalReads:
         self._hold((worker_id, uri), held)
         return data
 
-    def _look_in(self, worker_id: str, name: str, path: str, epoch: mmap.mmap) -> None:
+    def _look_in(self, worker_id: str, name: str, path: str, epoch_file: str) -> None:
         """From now on, look in the table at `path` before asking `worker_id` (if this
-        process may map it)."""
+        process may map it and the worker's change epoch, in `epoch_file`)."""
+        try:
+            epoch = self._epoch(epoch_file)
+        except OSError:
+            return
         view = PublishedView.open(path, epoch)
         if view is not None:
             with self._lock:

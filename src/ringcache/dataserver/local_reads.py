@@ -8,13 +8,14 @@ and sends one JSON line per read: `{"path": URI, "offset": n, "length": n|null}`
 `"token"` (the cluster's) when the worker was given one, else it is answered 401. The
 worker answers one JSON line:
 
-- `{"offset", "length", "epoch", "epochFile"[, "whole"]}` with the data file's descriptor
-  attached (SCM_RIGHTS): the client reads the bytes itself, then checks the `ChangeEpoch`
-  in `epochFile` still begun `epoch` (else a page may have been dropped meanwhile: it asks
-  again, or over HTTP). `whole` (`[offset, length]` of the whole file in the data file)
-  says every page is cached and may be read again from the descriptor, without asking,
-  while the epoch stays put; `published` names the worker's table of such files
-  (`cluster.worker.published`), which the client may look in before asking again. `ufs`
+- `{"offset", "length", "epoch", "epochFile", "published"[, "whole"]}` with the data
+  file's descriptor attached (SCM_RIGHTS): the client reads the bytes itself, then checks
+  the `ChangeEpoch` in `epochFile` still begun `epoch` (else a page may have been dropped
+  meanwhile: it asks again, or over HTTP). `whole` (`[offset, length]` of the whole file
+  in the data file) says every page is cached and may be read again from the descriptor,
+  without asking, while the epoch stays put; `published` names the worker's table of
+  wholly cached files (`cluster.worker.published`), which the client may look in before
+  asking for any file again. `ufs`
   says the descriptor is of a local UFS file read through (none of the range cached yet),
   `size` bytes long as opened: no drop from the cache changes its bytes, no epoch check
   needed;
@@ -98,6 +99,7 @@ class LocalReadServer:
         self.published = PublishedFiles(Path(epoch.path).with_name("published-files"))
         self._published_file = json.dumps(self.published.path).encode()
         self._renewing: asyncio.Task | None = None
+        reads.when_stored(self._stored)  # a file stored after a miss: published at once
         name = socket_name(worker_id, port)  # `port`: its data server's
         self.server = UnixLineServer(name, self._answer, MAX_LINE)
 
@@ -121,26 +123,31 @@ class LocalReadServer:
         except Exception:  # the lease lapses: readers here ask again, as before any table
             log.exception("the table of published files is no longer renewed")
 
+    def _stored(self, uri: str) -> None:
+        """Publish a file whose missed pages were just stored, if it is now wholly cached
+        and reusable: its next same-host read asks nobody (the epoch taken first)."""
+        epoch = self.epoch.stable()
+        whole = None if epoch is None else self.reads.reusable(uri)
+        if whole is not None and epoch is not None:
+            self.published.publish(uri, whole.path, whole.offset, whole.length, epoch)
+
     def _span_reply(
         self, found: PageSpan | UfsSpan, epoch: int | None, whole: PageSpan | None
     ) -> bytes:
         """The answer line of a span handed over (formatted directly: it is on every
         same-host read's path, and its fields are numbers and one fixed path)."""
-        head = b'{"offset":%d,"length":%d,"epoch":%s,"epochFile":%s' % (
+        head = b'{"offset":%d,"length":%d,"epoch":%s,"epochFile":%s,"published":%s' % (
             found.offset,
             found.length,
             b"null" if epoch is None else b"%d" % epoch,
             self._epoch_file,
+            self._published_file,
         )
         if isinstance(found, UfsSpan):
             # No drop from the cache can change these bytes; the file's size as opened.
             return head + b',"ufs":true,"size":%d}\n' % found.file.status.size
-        if whole is not None and whole.path == found.path:  # reread, also from the table
-            return head + b',"whole":[%d,%d],"published":%s}\n' % (
-                whole.offset,
-                whole.length,
-                self._published_file,
-            )
+        if whole is not None and whole.path == found.path:  # reread
+            return head + b',"whole":[%d,%d]}\n' % (whole.offset, whole.length)
         return head + b"}\n"
 
     async def stop(self) -> None:

@@ -45,6 +45,9 @@ class StreamingReads:
     def rules_in_force(self) -> tuple[object, ...]:
         return ()
 
+    def when_stored(self, callback) -> None:
+        pass  # nothing is ever stored here
+
 
 def serve_and_read(tmp_path: Path, reads: StreamingReads, port: int, times: int = 1) -> list:
     async def main() -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import threading
 import time
@@ -129,6 +130,32 @@ def test_the_backlog_is_bounded_and_given_back(run) -> None:
     run(scenario())
     assert stored == ["a"] and fills.waiting == 0
     assert fills.reserve(20)  # an empty backlog takes any one fill
+
+
+def test_each_file_is_told_stored_once_its_last_fill_is_done(run, caplog) -> None:
+    fills = DeferredFills(inline_io)
+    stored: list[str] = []
+    told: list[tuple[str, list[str]]] = []
+
+    def on_stored(key: str) -> None:
+        told.append((key, list(stored)))
+        if key == "b":
+            raise RuntimeError("a listener that fails")
+
+    fills.on_stored = on_stored
+
+    async def scenario() -> None:
+        for key in ("a", "b", "a"):
+            fills.start(key, Fill(lambda key=key: stored.append(key), 0))
+        await fills.settled()
+        fills.start("c", Fill(lambda: stored.append("c"), 0))  # after a failed listener
+        await fills.settled()
+
+    with caplog.at_level(logging.ERROR):
+        run(scenario())
+    # "a" once both its fills are done, "b" once its one is; each after its pages.
+    assert told == [("b", ["a", "b"]), ("a", ["a", "b", "a"]), ("c", ["a", "b", "a", "c"])]
+    assert "telling that b was stored failed" in caplog.text
 
 
 def test_no_descriptor_of_a_ufs_file_is_left_open(

@@ -144,6 +144,7 @@ class DeferredFills:
         self._read_at = float("-inf")  # when a read was last answered
         self._hurry = asyncio.Event()  # set while someone waits for fills
         self._waited: set[asyncio.Future[None]] = set()  # the fills someone waits for
+        self.on_stored: Callable[[str], None] | None = None  # told each file's last fill done
 
     def note_read(self) -> None:
         """A read is being answered: fills wait for a pause in them."""
@@ -208,6 +209,11 @@ class DeferredFills:
             done.set_result(None)
         if not self._is_waited():
             self._hurry.clear()  # the fills waited for are done: the others yield again
+        if not of_file and self.on_stored is not None:
+            try:
+                self.on_stored(key)
+            except Exception:  # told of it or not, the pages are stored
+                log.exception("telling that %s was stored failed", key)
 
     async def _yield_to_reads(self, queued_at: float) -> None:
         """Wait while reads keep being answered (see the class's guarantees)."""

@@ -72,7 +72,8 @@ class PublishedFiles:
 
     Guarantees: the file is never truncated (a reader's mapping stays valid across
     restarts); opening it moves the generation on, so nothing a previous run wrote is
-    read; `withdraw_all` (at stop) makes the table lapse at once."""
+    read; `withdraw_all` (at stop) makes the table lapse at once. One writer: called
+    from one thread (the worker's event loop)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)

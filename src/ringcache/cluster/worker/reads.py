@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple, cast
 
 from ..cache.model import CachedFile, PageSpan, clamped
@@ -119,6 +120,11 @@ class Reads:
         self.counters["bytesServed"] += served
         return found
 
+    def when_stored(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(uri)` on the event loop each time the pages a read missed of a
+        file are stored (the last fill queued for it is done)."""
+        self.fills.on_stored = callback
+
     def rules_in_force(self) -> tuple[object, ...]:
         """What decides whether a cached copy may be served as it is: the policies and the
         mount table in force, each replaced whole when it changes."""
@@ -203,6 +209,10 @@ class Reads:
         epoch): every page is cached, and no rule can make the copy unservable without
         dropping it (the `immutable` cache rule, no TTL). Counts nothing."""
         _, uri = await self.mounts.resolve(path)
+        return self.reusable(uri)
+
+    def reusable(self, uri: str) -> PageSpan | None:
+        """`reusable_span` of a UFS URI."""
         policies = self.rules.policies
         if policies.cache_rule_for(uri)[0] is not CacheRule.IMMUTABLE or policies.ttl_for(uri):
             return None

@@ -25,16 +25,22 @@ PAGE = 64 * 1024
 
 
 class CountingLocalReads(LocalReads):
-    """`LocalReads`, counting the requests it sent and the reads the table answered."""
+    """`LocalReads`, counting the requests it sent (reads, entries) and the reads the
+    table answered."""
 
     def __init__(self) -> None:
         super().__init__()
         self.asked = 0
         self.from_table = 0
+        self.infos = 0
 
     def _ask(self, *args, **kwargs):
         self.asked += 1
         return super()._ask(*args, **kwargs)
+
+    def info(self, *args, **kwargs):
+        self.infos += 1
+        return super().info(*args, **kwargs)
 
     def _read_published(self, *args, **kwargs):
         data = super()._read_published(*args, **kwargs)
@@ -88,6 +94,25 @@ def test_a_file_stored_whole_after_a_miss_is_read_next_without_asking(
     for name, data in files.items():
         assert in_a_thread(client.read, f"/data/{name}") == data
     assert local.asked == 3 and local.from_table == 3
+
+
+def test_a_published_file_is_stat_ed_without_asking_as_its_cached_version(
+    cluster_factory, tmp_path: Path
+) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    client, local = setup.client, setup.local
+    asked_entries = {name: client.stat(f"/data/{name}") for name in setup.files}  # the UFS's
+    publish_all(setup)
+    infos = local.infos
+    for name in setup.files:
+        assert client.stat(f"/data/{name}") == asked_entries[name]
+    assert local.infos == infos  # none asked
+    (setup.tree / "f1.bin").write_bytes(b"changed on the UFS")  # not yet seen by the cache
+    assert client.stat("/data/f1.bin") == asked_entries["f1.bin"]  # as reads answer it
+    assert client.read("/data/f1.bin") == setup.files["f1.bin"]
+    setup.cluster.run(setup.worker.free_batch(["/data/f1.bin"]))
+    fresh = client.stat("/data/f1.bin")  # no longer published: asked, the UFS's
+    assert fresh["size"] == len(b"changed on the UFS") and local.infos == infos + 1
 
 
 def test_a_file_not_stored_whole_is_not_published(cluster_factory, tmp_path: Path) -> None:

@@ -46,6 +46,9 @@ class CountingLocalReads:
         self.answered += entry is not None
         return entry
 
+    def published(self, worker_id: str, uri: str):
+        return self.inner.published(worker_id, uri)
+
 
 def client_of(cluster: LocalCluster, local: CountingLocalReads | None) -> CacheClient:
     control = ActorControl(local_coordinator(cluster))

@@ -182,6 +182,12 @@ class CacheClient:
         if not is_uri(path) and normalize_cluster_path(path) == "/":
             return {"path": "/", "size": 0, "type": "directory"}
         mount, uri = self._resolve(path)
+        local, published = self.local, None
+        if local is not None and (owner := self._owner(uri)) is not None:
+            published = local.published(owner, uri)
+        if published is not None:  # its cached version, as reads of it answer now
+            mtime_ms = int((published.mtime or 0) * 1000)
+            return self._answer(uri, published.size, "file", mtime_ms, published.etag)
 
         def from_worker(worker_id: str, address: str) -> dict[str, Any]:
             found = None if self.local is None else self.local.info(worker_id, uri, address)
@@ -204,15 +210,22 @@ class CacheClient:
 
     def _entry(self, entry: dict[str, Any]) -> dict[str, Any]:
         kind = "directory" if entry["mType"] == "directory" else "file"
-        answer = {
-            "path": self._mounts.to_cluster_path(entry["mUfsPath"]),
-            "size": entry["mLength"],
-            "type": kind,
-        }
-        if entry.get("mLastModificationTimeMs"):
-            answer["mtime"] = entry["mLastModificationTimeMs"] / 1000
-        if entry.get("mContentHash"):
-            answer["etag"] = entry["mContentHash"]
+        return self._answer(
+            entry["mUfsPath"],
+            entry["mLength"],
+            kind,
+            entry.get("mLastModificationTimeMs"),
+            entry.get("mContentHash"),
+        )
+
+    def _answer(
+        self, uri: str, size: int, kind: str, mtime_ms: int | None, etag: str | None
+    ) -> dict[str, Any]:
+        answer = {"path": self._mounts.to_cluster_path(uri), "size": size, "type": kind}
+        if mtime_ms:
+            answer["mtime"] = mtime_ms / 1000
+        if etag:
+            answer["etag"] = etag
         return answer
 
     def _ufs(self, mount: MountPoint) -> UnderFileSystem:

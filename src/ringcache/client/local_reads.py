@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..cluster.cache.model import clamped
 from ..cluster.errors import RingcacheError
 from ..cluster.worker.epoch import begun, stable
-from ..cluster.worker.published import PublishedView
+from ..cluster.worker.published import PublishedFile, PublishedView
 from ..dataserver.local_reads import socket_name
 from ..dataserver.unix_lines import receive_with_fds
 from .data import answer_error
@@ -209,6 +209,12 @@ class LocalReads:
                 return data
             os.close(fd)
         return None  # pages kept being dropped while read: let HTTP answer
+
+    def published(self, worker_id: str, uri: str) -> PublishedFile | None:
+        """The file as the worker published it (where its bytes are, its cached version),
+        if it did and the entry is valid now; else None."""
+        published = self._published.get(worker_id)
+        return None if published is None else published[0].find(uri)
 
     def _read_published(
         self, worker_id: str, uri: str, offset: int, length: int | None

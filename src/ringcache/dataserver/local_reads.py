@@ -49,7 +49,7 @@ from ..cluster.cache.model import PageSpan
 from ..cluster.errors import NotFound, RingcacheError, UfsError
 from ..cluster.worker.epoch import ChangeEpoch
 from ..cluster.worker.published import RENEW_SECONDS, PublishedFiles
-from ..cluster.worker.reads import Reads, UfsSpan
+from ..cluster.worker.reads import Reads, Reusable, UfsSpan
 from ..cluster.worker.streamed import StreamedRange, relay
 from ..cluster.worker.told_reads import ToldReads
 from .entries import FileEntries
@@ -127,9 +127,15 @@ class LocalReadServer:
         """Publish a file whose missed pages were just stored, if it is now wholly cached
         and reusable: its next same-host read asks nobody (the epoch taken first)."""
         epoch = self.epoch.stable()
-        whole = None if epoch is None else self.reads.reusable(uri)
-        if whole is not None and epoch is not None:
-            self.published.publish(uri, whole.path, whole.offset, whole.length, epoch)
+        if epoch is not None:
+            self._publish(uri, self.reads.reusable(uri), epoch)
+
+    def _publish(self, name: str, reusable: Reusable | None, epoch: int) -> None:
+        if reusable is not None:
+            whole, version = reusable
+            self.published.publish(
+                name, whole.path, whole.offset, whole.length, epoch, version.mtime, version.etag
+            )
 
     def _span_reply(
         self, found: PageSpan | UfsSpan, epoch: int | None, whole: PageSpan | None
@@ -177,7 +183,9 @@ class LocalReadServer:
             found = await self.reads.locate(
                 path, offset, length, cached_spans=epoch is not None, stream=True
             )
-            whole = await self.reads.reusable_span(path) if isinstance(found, PageSpan) else None
+            reusable = None
+            if isinstance(found, PageSpan):
+                reusable = await self.reads.reusable_span(path)
         except UfsError as exc:
             reply = {"status": exc.message, "code": exc.status_code, "reason": exc.reason}
             await loop.sock_sendall(client, json_line(reply))
@@ -204,9 +212,9 @@ class LocalReadServer:
                 found = await self.reads.read(path, offset, found.length)
             else:
                 try:
-                    if whole is not None and epoch is not None:
-                        self.published.publish(path, whole.path, whole.offset, whole.length, epoch)
-                    reply = self._span_reply(found, epoch, whole)
+                    if epoch is not None:
+                        self._publish(path, reusable, epoch)
+                    reply = self._span_reply(found, epoch, reusable and reusable.span)
                     await send_with_fds(loop, client, reply, [fd])
                 finally:
                     os.close(fd)

@@ -56,6 +56,20 @@ def test_a_published_file_is_found_by_its_name_only(table: Table) -> None:
     )
 
 
+def test_an_entry_says_the_cached_version_s_mtime_and_etag(table: Table) -> None:
+    stable = table.epoch.stable()
+    assert stable is not None
+    assert table.files.publish("s3://b/k", "/cache/k", 0, 9, stable, 1700000000.25, '"9a7e"')
+    assert table.view.find("s3://b/k") == PublishedFile(
+        "/cache/k", 0, 9, stable, 1700000000.25, '"9a7e"'
+    )
+    table.files.publish("file:///d/a.bin", "/cache/a", 0, 3, stable)  # neither known
+    found = table.view.find("file:///d/a.bin")
+    assert found is not None and found.mtime is None and found.etag is None
+    long_tag = "e" * (published.MOST_TEXT - len("/cache/k") + 1)
+    assert not table.files.publish("s3://b/long", "/cache/k", 0, 9, stable, None, long_tag)
+
+
 def test_a_change_that_may_drop_pages_invalidates_every_entry(table: Table) -> None:
     table.publish("file:///d/a.bin")
     found = table.view.find("file:///d/a.bin")
@@ -134,7 +148,7 @@ def test_names_sharing_slots_are_probed_and_the_oldest_gives_way(
 
 
 def test_a_data_path_too_long_to_keep_is_not_published(table: Table) -> None:
-    assert not table.publish("file:///d/a.bin", "/" + "x" * published.MOST_PATH)
+    assert not table.publish("file:///d/a.bin", "/" + "x" * published.MOST_TEXT)
     assert table.view.find("file:///d/a.bin") is None
 
 

@@ -8,10 +8,12 @@ file may be read again without asking (`Reads.reusable_span`: every page cached,
 that could make the copy unservable without dropping it), it also writes where the file's
 bytes are into this table. A reader that finds the file here reads the data file itself,
 by its path, and tells the owner afterwards (`client.read_notes`), which counts the hit
-and keeps the pages recent, as if it had asked.
+and keeps the pages recent, as if it had asked. The entry also says the cached version's
+size, mtime and etag, so a reader can answer a `stat` of the file without asking.
 
     header (one slot long)  magic, slots, generation, valid_until (CLOCK_MONOTONIC seconds)
-    slot i                  seq, epoch, generation, base, size, name hash, path
+    slot i                  seq, epoch, generation, base, size, name hash, mtime, and the
+                            data file's path and the version's etag (UTF-8)
 
 A slot is found by the hash of the name the reader asked by (its UFS URI), probing
 PROBES slots from `hash % slots`. An entry is valid only while
@@ -35,6 +37,7 @@ epoch's counters do.
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 import os
 import struct
@@ -52,11 +55,13 @@ MAGIC = 0x5243505542460001  # "RCPUBF" and the layout's version
 
 _HEADER = struct.Struct("<QQQd")
 _SEQ = struct.Struct("<Q")
-_ENTRY = struct.Struct("<QQQQ16sH")  # epoch, generation, base, size, name hash, path bytes
+# epoch, generation, base, size, name hash, mtime (NaN: none), path bytes, etag bytes
+_ENTRY = struct.Struct("<QQQQ16sdHB")
 SLOT_BYTES = 256
-MOST_PATH = SLOT_BYTES - _SEQ.size - _ENTRY.size  # a longer data file path is not published
+MOST_TEXT = SLOT_BYTES - _SEQ.size - _ENTRY.size  # a longer path and etag: not published
 _ENTRY_AT = _SEQ.size
-_PATH_AT = _SEQ.size + _ENTRY.size
+_TEXT_AT = _SEQ.size + _ENTRY.size
+_NO_MTIME = float("nan")
 
 
 def name_hash(name: str) -> bytes:
@@ -102,23 +107,33 @@ class PublishedFiles:
         self.generation += 1
         _HEADER.pack_into(self._map, 0, MAGIC, SLOTS, self.generation, 0.0)
 
-    def publish(self, name: str, data_path: str, base: int, size: int, epoch: int) -> bool:
+    def publish(
+        self,
+        name: str,
+        data_path: str,
+        base: int,
+        size: int,
+        epoch: int,
+        mtime: float | None = None,
+        etag: str | None = None,
+    ) -> bool:
         """The file a reader asks for by `name` is `[base, base + size)` of `data_path`
-        while the change epoch stays at `epoch`; False if the path is too long to keep."""
+        (at the version of `mtime` and `etag`) while the change epoch stays at `epoch`;
+        False if the path and etag are too long to keep."""
         path = os.fsencode(data_path)
-        if len(path) > MOST_PATH:
+        tag = b"" if etag is None else etag.encode("utf-8", "surrogatepass")
+        if len(path) + len(tag) > MOST_TEXT or len(tag) > 255:
             return False
         wanted = name_hash(name)
-        slot = self._slot_for(wanted, epoch)
-        at = _slot_offset(slot)
+        at = _slot_offset(self._slot_for(wanted, epoch))
         table = self._map
         (seq,) = _SEQ.unpack_from(table, at)
         seq |= 1  # odd: being written (a slot left odd by a crash is rewritten whole)
         _SEQ.pack_into(table, at, seq)
-        _ENTRY.pack_into(
-            table, at + _ENTRY_AT, epoch, self.generation, base, size, wanted, len(path)
-        )
-        table[at + _PATH_AT : at + _PATH_AT + len(path)] = path
+        when = _NO_MTIME if mtime is None else mtime
+        entry = (epoch, self.generation, base, size, wanted, when, len(path), len(tag))
+        _ENTRY.pack_into(table, at + _ENTRY_AT, *entry)
+        table[at + _TEXT_AT : at + _TEXT_AT + len(path) + len(tag)] = path + tag
         _SEQ.pack_into(table, at, seq + 1)
         return True
 
@@ -130,7 +145,7 @@ class PublishedFiles:
         for probe in range(PROBES):
             slot = (first + probe) % SLOTS
             at = _slot_offset(slot) + _ENTRY_AT
-            held_epoch, generation, _, _, held, _ = _ENTRY.unpack_from(self._map, at)
+            held_epoch, generation, _, _, held, _, _, _ = _ENTRY.unpack_from(self._map, at)
             if held == wanted:
                 return slot
             if free is None and (held_epoch != epoch or generation != self.generation):
@@ -141,12 +156,14 @@ class PublishedFiles:
 @dataclass(frozen=True)
 class PublishedFile:
     """Where a published file's bytes are: `[base, base + size)` of `path`, while the
-    change epoch stays at `epoch`."""
+    change epoch stays at `epoch`; and the cached version's `mtime` and `etag`."""
 
     path: str
     base: int
     size: int
     epoch: int
+    mtime: float | None = None
+    etag: str | None = None
 
 
 class PublishedView:
@@ -188,13 +205,17 @@ class PublishedView:
             entry = _ENTRY.unpack_from(table, at + _ENTRY_AT)
             if entry[4] != wanted:
                 continue
-            held_epoch, held_generation, base, size, _, length = entry
-            path = table[at + _PATH_AT : at + _PATH_AT + length]
+            held_epoch, held_generation, base, size, _, mtime, length, tagged = entry
+            text = table[at + _TEXT_AT : at + _TEXT_AT + length + tagged]
             if seq & 1 or _SEQ.unpack_from(table, at)[0] != seq:
                 return None  # being written: ask instead
             if held_epoch != epoch or held_generation != generation:
                 return None
-            return PublishedFile(os.fsdecode(path), base, size, epoch)
+            path, tag = os.fsdecode(text[:length]), text[length:]
+            etag = tag.decode("utf-8", "surrogatepass") if tagged else None
+            return PublishedFile(
+                path, base, size, epoch, None if math.isnan(mtime) else mtime, etag
+            )
         return None
 
     def still(self, found: PublishedFile) -> bool:

@@ -34,6 +34,14 @@ class UfsSpan(NamedTuple):
     length: int
 
 
+class Reusable(NamedTuple):
+    """A wholly cached file a reader on this host may read again without asking: where
+    its bytes are, and the version they are of."""
+
+    span: PageSpan
+    version: FileVersion
+
+
 class Reads:
     """Serves `read`: hits from the page store, misses fetched from the UFS and cached.
 
@@ -203,15 +211,16 @@ class Reads:
         else:  # too much waits to be stored: this read stores its own before answering
             await self.run_io(fill.run)
 
-    async def reusable_span(self, path: str) -> PageSpan | None:
-        """Where all of a cached file's bytes are, if a reader on this host may read any of
-        them again without asking, for as long as no page is dropped (it checks the change
-        epoch): every page is cached, and no rule can make the copy unservable without
-        dropping it (the `immutable` cache rule, no TTL). Counts nothing."""
+    async def reusable_span(self, path: str) -> Reusable | None:
+        """Where all of a cached file's bytes are, and their version, if a reader on this
+        host may read any of them again without asking, for as long as no page is dropped
+        (it checks the change epoch): every page is cached, and no rule can make the copy
+        unservable without dropping it (the `immutable` cache rule, no TTL). Counts
+        nothing."""
         _, uri = await self.mounts.resolve(path)
         return self.reusable(uri)
 
-    def reusable(self, uri: str) -> PageSpan | None:
+    def reusable(self, uri: str) -> Reusable | None:
         """`reusable_span` of a UFS URI."""
         policies = self.rules.policies
         if policies.cache_rule_for(uri)[0] is not CacheRule.IMMUTABLE or policies.ttl_for(uri):
@@ -219,7 +228,8 @@ class Reads:
         info = self.store.file_info(uri)
         if info is None or not info.complete:
             return None
-        return self.store.span(uri, 0, None, self.clock.now())
+        span = self.store.span(uri, 0, None, self.clock.now())
+        return None if span is None else Reusable(span, info.version)
 
     def _count_hit(self, offset: int, length: int) -> None:
         size = self.page_size

@@ -38,7 +38,14 @@ def test_reads_through_the_cache_match_the_source(ray_cluster: RayCluster, data_
         client.read("/data/nested/deep/b.bin", 1000, 5000)
         == (data_dir / "nested/deep/b.bin").read_bytes()[1000:6000]
     )
-    after = ray_cluster.workers[owner].call_sync("stats")
+    # A hit, read from the cache file the owner published on this host: counted once the
+    # client's note of it arrives.
+    assert client.local is not None
+    client.local.flush_notes()
+    after = wait_for(
+        lambda: (s := ray_cluster.workers[owner].call_sync("stats"))["hits"] > before["hits"] and s,
+        what="the hit counted",
+    )
     assert after["hits"] == before["hits"] + 1 and after["misses"] == before["misses"]
     cached = sum(w.call_sync("stats")["cachedFiles"] for w in ray_cluster.workers.values())
     assert cached == 4

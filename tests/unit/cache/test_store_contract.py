@@ -486,5 +486,7 @@ def test_span_locates_only_ranges_held_whole_on_a_medium_that_keeps_files(media:
         data_file.seek(span.offset)
         assert data_file.read(span.length) == data[PAGE - 3 : 2 * PAGE + 3]
     assert store.file_info("a").last_access == 5.0  # located is as good as read
+    assert store.span("a", 0, None, now=None) is not None  # located only: not read
+    assert store.file_info("a").last_access == 5.0
     clamped = store.span("a", 3 * PAGE, 100, now=6.0)
     assert clamped is not None and clamped.length == 5  # clamped to the file, as `read` is

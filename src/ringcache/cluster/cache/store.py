@@ -253,11 +253,14 @@ class PageStore:
                 return None
             return self._read(entry, start, end - start, needed, now)
 
-    def span(self, path: str, offset: int, length: int | None, now: float) -> PageSpan | None:
+    def span(
+        self, path: str, offset: int, length: int | None, now: float | None
+    ) -> PageSpan | None:
         """Where a cached range's bytes lie (the range clamped as by `read`), or None unless
         every page it needs is cached and the medium keeps them in a file; the pages become
-        most recent, as read. Valid as `read`'s answer is: the bytes are the file's while
-        its pages stay cached (a reader checks the worker's change epoch after sending)."""
+        most recent, as read at `now` (None: only located, not read: nothing changes). Valid
+        as `read`'s answer is: the bytes are the file's while its pages stay cached (a
+        reader checks the worker's change epoch after sending)."""
         with self._lock:
             entry = self._index.files.get(path)
             if entry is None:
@@ -271,7 +274,7 @@ class PageStore:
             else:
                 needed = range(0)
             where = self._medium.locate(entry, start, end - start)
-            if where is not None:
+            if where is not None and now is not None:
                 self._index.order.use(entry, needed)
                 entry.last_access = now
             return where

@@ -228,7 +228,7 @@ class Reads:
         info = self.store.file_info(uri)
         if info is None or not info.complete:
             return None
-        span = self.store.span(uri, 0, None, self.clock.now())
+        span = self.store.span(uri, 0, None, None)  # located only: no page made recent
         return None if span is None else Reusable(span, info.version)
 
     def _count_hit(self, offset: int, length: int) -> None:

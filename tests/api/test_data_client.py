@@ -66,8 +66,13 @@ def test_a_process_without_ray_reads_byte_exact_over_http(
             assert out["ls"] == sorted([*wanted["files"], "/data/t.parquet"])
             assert out["info"] == {"name": wanted["files"][-1], "size": len(big), "type": "file"}
             assert out["parquet"] == [["x"], sum(range(5000)), 5000]
-    reads = [node["reads"] for node in cluster.run(cluster.coordinator_ref.call("list_nodes"))]
-    assert sum(r["hits"] for r in reads) > 0 and sum(r["bytesFromUfs"] for r in reads) > 0
+
+    def reads() -> list[dict]:
+        return [node["reads"] for node in cluster.run(cluster.coordinator_ref.call("list_nodes"))]
+
+    # Reads of published files are counted once the process's notes (sent at exit) arrive.
+    wait_for(lambda: sum(r["hits"] for r in reads()) > 0, what="hits counted")
+    assert sum(r["bytesFromUfs"] for r in reads()) > 0
 
 
 def test_a_worker_killed_mid_read_is_retried_on_the_new_ring_or_the_ufs(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ringcache.client import local_reads
+from ringcache.client import held_files
 from ringcache.client.client import CacheClient
 from ringcache.client.control import ActorControl, local_coordinator
 from ringcache.client.data import HttpDataPath
@@ -107,7 +107,7 @@ def test_a_local_file_read_on_in_blocks_asks_once_and_is_counted_and_stored_whol
 def test_a_held_local_file_is_asked_for_again_once_its_hold_lapsed(
     cluster_factory, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(local_reads, "REUSE_SECONDS", 0.0)
+    monkeypatch.setattr(held_files, "REUSE_SECONDS", 0.0)
     held = set_up(cluster_factory, tmp_path)
     read_in_blocks(held.client, held.data)
     assert held.local.asked == len(range(0, SIZE, BLOCK))

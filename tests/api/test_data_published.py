@@ -182,7 +182,8 @@ def test_published_files_are_asked_for_again_once_the_rules_change(
     post(api, "/ttl", {"path": "/data", "time": "1h"})  # a TTL: no copy is read unasked
     wait_rules(setup.cluster, lambda p: p.ttl_for(f"file://{setup.tree}/f1.bin"), "the TTL")
     uri = f"file://{setup.tree}/f1.bin"
-    view, _ = local._published[next(iter(setup.cluster.workers))]
+    view = local.tables.view(next(iter(setup.cluster.workers)))
+    assert view is not None
     wait_for(lambda: view.find(uri) is None, what="the table renewed under the new rules")
     assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]
     assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]
@@ -193,7 +194,8 @@ def test_a_stopped_worker_s_table_is_not_read(cluster_factory, tmp_path: Path) -
     setup = set_up(cluster_factory, tmp_path)
     publish_all(setup)
     (worker_id,) = setup.cluster.workers
-    view, _ = setup.local._published[worker_id]
+    view = setup.local.tables.view(worker_id)
+    assert view is not None
     uri = f"file://{setup.tree}/f0.bin"
     assert view.find(uri) is not None
     setup.cluster.stop()

@@ -8,54 +8,23 @@ import os
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
-from ..cluster.cache.model import clamped
 from ..cluster.errors import RingcacheError
-from ..cluster.worker.epoch import begun, stable
-from ..cluster.worker.published import PublishedFile, PublishedView
+from ..cluster.worker.epoch import begun
+from ..cluster.worker.published import PublishedFile
 from ..dataserver.local_reads import socket_name
 from ..dataserver.unix_lines import receive_with_fds
 from .data import answer_error
 from .early_reads import EarlyRead, EarlyReads
 from .forks import renew_in_children
+from .held_files import HeldFiles, pread_all
+from .published_reads import PublishedReads
 from .read_notes import ReadNotes
 
 RETRY_REMOTE_SECONDS = 30.0  # a worker not on this host is tried again after this long
 ATTEMPTS = 3  # reads whose epoch moved are asked again this often before giving up
-# A whole cached file's descriptor (while the epoch stays put), or a local UFS file's, is
-# read again without asking the worker for this long: a rule added meanwhile (a TTL) is
-# obeyed this much later.
-REUSE_SECONDS = 1.0
-HELD_PER_THREAD = 64  # descriptors kept per thread for re-reading
-
-
-@dataclass
-class Held:
-    """A descriptor of a wholly cached file, the file at `[base, base + size)` in it, or
-    of a local UFS file handed over (`shared` None; `base` 0): what is read from it is
-    noted to its owner (`notes_to`, the owner's socket), which counts it as the hits they
-    were (or, of a UFS file, stores it)."""
-
-    fd: int
-    base: int
-    size: int
-    epoch: int | None
-    shared: mmap.mmap | None
-    until: float
-    notes_to: str = ""
-
-
-class Holds(OrderedDict[tuple[str, str], Held]):
-    """One thread's held descriptors by (worker, URI), the most recently used last; they
-    are closed when the thread's state goes (the thread ended)."""
-
-    def __del__(self) -> None:
-        for held in self.values():
-            os.close(held.fd)
 
 
 class LocalReads:
@@ -68,11 +37,11 @@ class LocalReads:
     it cannot vouch for the bytes that way (the worker is not on this host, or its pages
     kept changing), and the caller reads over HTTP instead. One Unix socket per worker
     per thread (a forked child opens its own). A UFS file handed over for a range with
-    more of the file after it is held (REUSE_SECONDS) and read from again without asking,
-    each range read noted to the worker (`ReadNotes`), which stores it as the miss it was.
-    A wholly cached file the worker published (`cluster.worker.published`) is read from
-    its data file, from any thread, without asking, while the worker's table, lease and
-    change epoch say it may be; each range read is noted, and counted as the hit it was.
+    more of the file after it, and a wholly cached file's, is held (`HeldFiles`) and read
+    from again without asking, each range read noted to the worker (`ReadNotes`), which
+    stores it as the miss it was (or counts the hit). A wholly cached file the worker
+    published is read from its data file, from any thread, without asking
+    (`PublishedReads`).
     """
 
     def __init__(self, token: str | None = None) -> None:
@@ -82,8 +51,8 @@ class LocalReads:
         self._epochs: dict[str, mmap.mmap] = {}
         self._early = EarlyReads()
         self._notes = ReadNotes(token)
-        # Per worker: its table of files to read without asking, and its socket's name.
-        self._published: dict[str, tuple[PublishedView, str]] = {}
+        self.held = HeldFiles(self._notes)
+        self.tables = PublishedReads(self.held, self._notes)
         self._lock = threading.Lock()
         renew_in_children(self)
 
@@ -94,20 +63,10 @@ class LocalReads:
         self._lock = threading.Lock()
 
     def read_held(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
-        """The range from a descriptor this thread holds of the file, without asking the
-        worker, while that is still right (see `_reread`); else None (and it is let go)."""
-        holds = self._held()
-        key = (worker_id, uri)
-        held = holds.get(key)
-        if held is None:
-            return self._read_published(worker_id, uri, offset, length)
-        data = self._reread(held, uri, offset, length)
-        if data is not None:
-            holds.move_to_end(key)  # most recently used last
-            return data
-        del holds[key]
-        os.close(held.fd)
-        return None
+        """The range without asking the worker: from a descriptor this thread holds of the
+        file, or from the file's data file if the worker published it; else None."""
+        data = self.held.read((worker_id, uri), offset, length)
+        return data if data is not None else self._read_published(worker_id, uri, offset, length)
 
     def read(
         self, worker_id: str, uri: str, offset: int, length: int | None, address: str
@@ -180,7 +139,7 @@ class LocalReads:
             if "code" in reply:
                 raise answer_error(reply["code"], reply["status"], reply.get("reason"))
             self._early.answered(worker_id, bool(reply.get("ufs")))
-            if "published" in reply and worker_id not in self._published:
+            if "published" in reply and not self.tables.knows(worker_id):
                 self._look_in(worker_id, name, reply["published"], reply["epochFile"])
             if fd is None:
                 try:
@@ -192,17 +151,16 @@ class LocalReads:
                 return self._from_ufs(fd, (worker_id, uri), name, reply, early)
             shared = self._epoch(reply["epochFile"])
             try:
-                data = _pread_all(fd, reply["length"], reply["offset"])
+                data = pread_all(fd, reply["length"], reply["offset"])
             except BaseException:
                 os.close(fd)
                 raise
             if begun(shared) == reply["epoch"]:
                 if "whole" in reply:
                     base, size = reply["whole"]
-                    until = time.monotonic() + REUSE_SECONDS
-                    self._hold(
-                        (worker_id, uri),
-                        Held(fd, base, size, reply["epoch"], shared, until, notes_to=name),
+                    key = (worker_id, uri)
+                    self.held.hold(
+                        key, fd, size, name, base=base, epoch=reply["epoch"], shared=shared
                     )
                 else:
                     os.close(fd)
@@ -211,72 +169,22 @@ class LocalReads:
         return None  # pages kept being dropped while read: let HTTP answer
 
     def published(self, worker_id: str, uri: str) -> PublishedFile | None:
-        """The file as the worker published it (where its bytes are, its cached version),
-        if it did and the entry is valid now; else None."""
-        published = self._published.get(worker_id)
-        return None if published is None else published[0].find(uri)
+        """The file as the worker published it, if it did and the entry is valid now."""
+        return self.tables.find(worker_id, uri)
 
     def _read_published(
         self, worker_id: str, uri: str, offset: int, length: int | None
     ) -> bytes | None:
-        """The range from the file's data file, if its owner published it as readable
-        without asking (`cluster.worker.published`) and no page was dropped meanwhile;
-        noted to the owner, which counts the hit. Else None."""
-        published = self._published.get(worker_id)
-        if published is None:
-            return None
-        view, name = published
-        found = view.find(uri)
-        if found is None:
-            return None
-        size = found.size
-        start, end = clamped(offset, length, size)
-        try:
-            fd = os.open(found.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:  # gone meanwhile, or not this process's to open: ask
-            return None
-        try:
-            data = _pread_all(fd, end - start, found.base + start)
-        except OSError:
-            os.close(fd)
-            return None
-        if not view.still(found):
-            os.close(fd)
-            return None
-        if end > start:
-            self._notes.note(name, uri, start, end - start, served=True)
-        until = time.monotonic() + REUSE_SECONDS  # read on from it, as from one handed over
-        held = Held(fd, found.base, size, found.epoch, view.epoch, until, notes_to=name)
-        self._hold((worker_id, uri), held)
-        return data
+        return self.tables.read(worker_id, uri, offset, length)
 
     def _look_in(self, worker_id: str, name: str, path: str, epoch_file: str) -> None:
-        """From now on, look in the table at `path` before asking `worker_id` (if this
-        process may map it and the worker's change epoch, in `epoch_file`)."""
+        """From now on, look in the published table at `path` before asking `worker_id`
+        (if this process may map it and the worker's change epoch, in `epoch_file`)."""
         try:
             epoch = self._epoch(epoch_file)
         except OSError:
             return
-        view = PublishedView.open(path, epoch)
-        if view is not None:
-            with self._lock:
-                self._published.setdefault(worker_id, (view, name))
-
-    def _held(self) -> Holds:
-        try:
-            return self._local.held
-        except AttributeError:  # this thread's first
-            holds = self._local.held = Holds()
-            return holds
-
-    def _hold(self, key: tuple[str, str], held: Held) -> None:
-        holds = self._held()
-        old = holds.pop(key, None)
-        if old is not None:
-            os.close(old.fd)
-        holds[key] = held
-        while len(holds) > HELD_PER_THREAD:
-            os.close(holds.popitem(last=False)[1].fd)
+        self.tables.look_in(worker_id, name, path, epoch)
 
     def _from_ufs(
         self, fd: int, key: tuple[str, str], name: str, reply: dict, early: EarlyRead | None
@@ -288,36 +196,14 @@ class LocalReads:
         try:
             data = None if early is None else early.take(fd, offset, length)
             if data is None:
-                data = _pread_all(fd, length, offset)
+                data = pread_all(fd, length, offset)
         except BaseException:
             os.close(fd)
             raise
         if size is None or offset + length >= size:
             os.close(fd)
         else:
-            until = time.monotonic() + REUSE_SECONDS
-            self._hold(key, Held(fd, 0, size, None, None, until, notes_to=name))
-        return data
-
-    def _reread(self, held: Held, uri: str, offset: int, length: int | None) -> bytes | None:
-        """The range from a held descriptor, if it is not too old and, of a cache file,
-        nothing was dropped since it was handed over (checked before and after reading);
-        else None. What is read is noted to its owner."""
-        shared = held.shared
-        if time.monotonic() > held.until or (shared is not None and stable(shared) != held.epoch):
-            return None
-        start, end = clamped(offset, length, held.size)
-        if shared is not None:
-            data = _pread_all(held.fd, end - start, held.base + start)
-            if begun(shared) != held.epoch:
-                return None
-        else:
-            try:
-                data = _pread_all(held.fd, end - start, start)
-            except OSError:  # the UFS file is shorter now: ask its owner
-                return None
-        if end > start:
-            self._notes.note(held.notes_to, uri, start, end - start, served=shared is not None)
+            self.held.hold(key, fd, size, name)
         return data
 
     @contextmanager
@@ -387,16 +273,3 @@ def _read_bytes(sock: socket.socket, rest: bytes, size: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
-
-
-def _pread_all(fd: int, length: int, offset: int) -> bytes:
-    data = os.pread(fd, length, offset)
-    if len(data) == length:
-        return data
-    parts = [data]
-    while (got := sum(map(len, parts))) < length:
-        more = os.pread(fd, length - got, offset + got)
-        if not more:
-            raise OSError("a cache file ended before the range it was handed for")
-        parts.append(more)
-    return b"".join(parts)

@@ -9,9 +9,11 @@ carries control only. Each measurement has its baseline:
   files from a raw loopback server that answers every GET with `os.sendfile` and nothing
   else (the transport's limit);
 - same-host hot reads (short-circuit) vs plain `open().read()` of the same files;
-- cold reads (the first, through the worker from the UFS; the clients first read a few
-  small files, so one-time set-up is not timed, nor processes idle since the baseline's
-  reads at work again) vs plain reads of the UFS files,
+- cold reads (the first, from the UFS: on the owner's host, by the client itself from
+  the UFS file once its owner allowed that, then noted to the owner, which stores it;
+  the clients first read a few small files, so one-time set-up, the first asked miss
+  among it, is not timed, nor processes idle since the baseline's reads at work again)
+  vs plain reads of the UFS files,
   both as the reader sees them (a miss is answered before its pages are stored) and until
   the owners have stored every page ("cold, cached"), in `--cold-rounds` rounds, each on
   files of its own, right after its baseline (the best of `--rounds` plain reads of the
@@ -20,7 +22,7 @@ carries control only. Each measurement has its baseline:
   were dropped from the page cache first (`posix_fadvise`), against plain reads of them
   dropped the same way: a UFS that has to be read from its disk, as a real one would;
 - beside the cold rounds, the bound of any read that consults another process on this host
-  (`ceiling_vs_plain_ufs`): after each round, the same files read once more through a
+  (`ceiling_vs_plain_ufs`; cold reads asked their owner before they could do without): after each round, the same files read once more through a
   minimal echo server in a process of its own (plain Python, no Ray, no ringcache code) on
   an abstract Unix socket: per file the client sends one short line, reads the file itself
   meanwhile as a cold read's early read does (open, fstat, pread of the whole file, close),

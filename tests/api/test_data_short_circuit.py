@@ -193,6 +193,7 @@ def test_bytes_read_early_from_another_file_than_the_one_handed_over_are_never_r
         return early[-1]
 
     monkeypatch.setattr(EarlyRead, "start", staticmethod(from_the_decoy))
+    monkeypatch.setattr(LocalReads, "_take_grant", lambda *args: None)  # every miss asks
     client = client_of(cluster, CountingLocalReads())
     for name, data in sorted(files.items()):
         assert client.read(f"/data/{name}") == data
@@ -222,6 +223,7 @@ def test_a_read_cut_short_before_its_answer_never_takes_that_answer_for_the_next
     files = {name: os.urandom(3 * PAGE) for name in ("a.bin", "b.bin", "c.bin")}
     tree = write_tree(tmp_path / "ufs", files)
     cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
+    monkeypatch.setattr(LocalReads, "_take_grant", lambda *args: None)  # every miss asks
     client = client_of(cluster, CountingLocalReads())
     assert client.read("/data/a.bin", 0, 10) == files["a.bin"][:10]  # connected
     receive = local_reads.receive_with_fds

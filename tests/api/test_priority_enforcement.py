@@ -84,10 +84,13 @@ def test_a_read_miss_caches_at_the_rules_level(
     wait_rules(cluster, lambda p: p.priority_for("/data/low/x") == "LOW", "the LOW rule")
     client = connect(cluster=cluster)
     client.read("/data/low/l0.bin", 0, 10)  # one page, cached on the miss
-    client.read("/data/mid/m0.bin")
+    client.read("/data/mid/m0.bin")  # read by the client itself, noted to the worker after
+    client.local.flush_notes()
     (worker,) = cluster.workers.values()
     assert worker.store.file_info(f"file://{tree}/low/l0.bin").priority == "LOW"
-    assert worker.store.file_info(f"file://{tree}/mid/m0.bin").priority == "MEDIUM"
+    mid = f"file://{tree}/mid/m0.bin"
+    wait_for(lambda: worker.store.file_info(mid) is not None, what="the note of m0.bin")
+    assert worker.store.file_info(mid).priority == "MEDIUM"
     # Removing the rule puts the file back at the default level.
     assert api.request("DELETE", "/priority", json={"path": "/data/low"}).status_code == 200
     wait_for(

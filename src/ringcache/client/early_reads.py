@@ -34,6 +34,15 @@ def local_path(uri: str) -> str | None:
     return None
 
 
+def open_to_read(path: str) -> int | None:
+    """A descriptor of `path` opened to read, if this process may; else None."""
+    try:
+        # O_NONBLOCK: a FIFO's open would otherwise wait for a writer.
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except (OSError, ValueError):  # ValueError: a NUL in the path
+        return None
+
+
 @dataclass(frozen=True)
 class EarlyRead:
     """Bytes `[offset, offset + len(data))` of the regular file `(device, inode)`, read
@@ -49,12 +58,8 @@ class EarlyRead:
         """The range of the local file `uri` names, read now; None if it names none, or
         no regular file this process may read, or more than EARLY_MOST bytes of one."""
         path = local_path(uri)
-        if path is None:
-            return None
-        try:
-            # O_NONBLOCK: a FIFO's open would otherwise wait for a writer.
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        except (OSError, ValueError):  # ValueError: a NUL in the path
+        fd = None if path is None else open_to_read(path)
+        if fd is None:
             return None
         try:
             found = os.fstat(fd)

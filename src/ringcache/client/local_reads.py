@@ -17,6 +17,7 @@ from ..cluster.worker.published import PublishedFile
 from ..dataserver.local_reads import socket_name
 from ..dataserver.unix_lines import receive_with_fds
 from .data import answer_error
+from .direct_reads import DirectReads
 from .early_reads import EarlyRead, EarlyReads
 from .forks import renew_in_children
 from .held_files import HeldFiles, pread_all
@@ -41,7 +42,8 @@ class LocalReads:
     from again without asking, each range read noted to the worker (`ReadNotes`), which
     stores it as the miss it was (or counts the hit). A wholly cached file the worker
     published is read from its data file, from any thread, without asking
-    (`PublishedReads`).
+    (`PublishedReads`); so is a local UFS file its owner records nothing of, once it
+    allowed that in a miss's answer (`DirectReads`), and noted to it the same way.
     """
 
     def __init__(self, token: str | None = None) -> None:
@@ -53,6 +55,7 @@ class LocalReads:
         self._notes = ReadNotes(token)
         self.held = HeldFiles(self._notes)
         self.tables = PublishedReads(self.held, self._notes)
+        self.direct = DirectReads(self.held, self._notes, self.tables)
         self._lock = threading.Lock()
         renew_in_children(self)
 
@@ -74,6 +77,8 @@ class LocalReads:
         """The range from the worker whose data server is at `address` (`host:port`, as
         it publishes it), if it is on this host; else None."""
         data = self.read_held(worker_id, uri, offset, length)
+        if data is None:
+            data = self._read_direct(worker_id, uri, offset, length)
         if data is not None:
             return data
         connected = self._connected(worker_id, address)
@@ -141,6 +146,8 @@ class LocalReads:
             self._early.answered(worker_id, bool(reply.get("ufs")))
             if "published" in reply and not self.tables.knows(worker_id):
                 self._look_in(worker_id, name, reply["published"], reply["epochFile"])
+            if "direct" in reply:
+                self._take_grant(worker_id, name, reply["direct"])
             if fd is None:
                 try:
                     return _read_bytes(sock, rest, reply["bytes"])
@@ -176,6 +183,15 @@ class LocalReads:
         self, worker_id: str, uri: str, offset: int, length: int | None
     ) -> bytes | None:
         return self.tables.read(worker_id, uri, offset, length)
+
+    def _read_direct(
+        self, worker_id: str, uri: str, offset: int, length: int | None
+    ) -> bytes | None:
+        return self.direct.read(worker_id, uri, offset, length)
+
+    def _take_grant(self, worker_id: str, name: str, direct: dict) -> None:
+        """From now on, read the local UFS files `direct` allows without asking."""
+        self.direct.grant(worker_id, name, direct)
 
     def _look_in(self, worker_id: str, name: str, path: str, epoch_file: str) -> None:
         """From now on, look in the published table at `path` before asking `worker_id`

@@ -18,7 +18,10 @@ worker answers one JSON line:
   asking for any file again. `ufs`
   says the descriptor is of a local UFS file read through (none of the range cached yet),
   `size` bytes long as opened: no drop from the cache changes its bytes, no epoch check
-  needed;
+  needed; with `"direct": {"generation", "roots", "names"}`, the client may read the
+  files under `roots` (real paths) that the filter in `names` says the worker records
+  nothing of itself, without asking, while the published table's generation is
+  `generation` (see `cluster.worker.held_names`);
 - `{"bytes": n}` followed by n bytes (not all cached: read through the worker; a miss of a
   remote UFS file is sent as it is read, and the connection closed short of n bytes if
   the rest cannot be read);
@@ -48,6 +51,7 @@ from pathlib import Path
 from ..cluster.cache.model import PageSpan
 from ..cluster.errors import NotFound, RingcacheError, UfsError
 from ..cluster.worker.epoch import ChangeEpoch
+from ..cluster.worker.held_names import HeldNames
 from ..cluster.worker.published import RENEW_SECONDS, PublishedFiles
 from ..cluster.worker.reads import Reads, Reusable, UfsSpan
 from ..cluster.worker.streamed import StreamedRange, relay
@@ -98,12 +102,16 @@ class LocalReadServer:
         # Files readers here may read again without asking: next to the epoch's counters.
         self.published = PublishedFiles(Path(epoch.path).with_name("published-files"))
         self._published_file = json.dumps(self.published.path).encode()
+        # What it records anything of, so readers here read other local files themselves.
+        self.names = HeldNames(Path(epoch.path).parent, self.published.generation)
+        self._grants: dict[tuple[int, tuple[str, ...]], bytes] = {}
         self._renewing: asyncio.Task | None = None
         reads.when_stored(self._stored)  # a file stored after a miss: published at once
         name = socket_name(worker_id, port)  # `port`: its data server's
         self.server = UnixLineServer(name, self._answer, MAX_LINE)
 
     async def start(self) -> None:
+        self.reads.watch_recorded(self.names)
         await self.server.start()
         self._renewing = asyncio.get_running_loop().create_task(self._renew())
 
@@ -138,7 +146,11 @@ class LocalReadServer:
             )
 
     def _span_reply(
-        self, found: PageSpan | UfsSpan, epoch: int | None, whole: PageSpan | None
+        self,
+        found: PageSpan | UfsSpan,
+        epoch: int | None,
+        whole: PageSpan | None,
+        generation: int = 0,
     ) -> bytes:
         """The answer line of a span handed over (formatted directly: it is on every
         same-host read's path, and its fields are numbers and one fixed path)."""
@@ -151,20 +163,41 @@ class LocalReadServer:
         )
         if isinstance(found, UfsSpan):
             # No drop from the cache can change these bytes; the file's size as opened.
-            return head + b',"ufs":true,"size":%d}\n' % found.file.status.size
+            head += b',"ufs":true,"size":%d' % found.file.status.size
+            return head + self._grant(generation, found.roots) + b"}\n"
         if whole is not None and whole.path == found.path:  # reread
             return head + b',"whole":[%d,%d]}\n' % (whole.offset, whole.length)
         return head + b"}\n"
+
+    def _grant(self, generation: int, roots: tuple[str, ...]) -> bytes:
+        """The `direct` field of a UFS span's answer (see the module's doc), formatted
+        once per generation and roots."""
+        if not roots:
+            return b""
+        grant = self._grants.get((generation, roots))
+        if grant is None:
+            if len(self._grants) > 64:
+                self._grants.clear()
+            grant = self._grants[generation, roots] = (
+                b',"direct":%s'
+                % json.dumps(
+                    {"generation": generation, "roots": roots, "names": self.names.path}
+                ).encode()
+            )
+        return grant
 
     async def stop(self) -> None:
         if self._renewing is not None:
             self._renewing.cancel()
         self.published.withdraw_all()
+        self.reads.watch_recorded(None)
+        self.names.close()
         await self.server.stop()
 
     async def _answer(self, loop: asyncio.AbstractEventLoop, client: socket.socket, line: bytes):
         # Before locating: a drop begun after it shows as a new `begun`; none in flight.
-        epoch = self.epoch.stable()
+        # The rules in force too: a span answered under them grants no more than they do.
+        epoch, generation = self.epoch.stable(), self.published.generation
         try:
             request = json.loads(line)
             if isinstance(request, dict) and ("noted" in request or "served" in request):
@@ -202,7 +235,7 @@ class LocalReadServer:
             return
         if isinstance(found, UfsSpan):  # the UFS file itself, as it was opened and checked
             with found.file:
-                reply = self._span_reply(found, epoch, None)
+                reply = self._span_reply(found, epoch, None, generation)
                 await send_with_fds(loop, client, reply, [found.file.fd])
             return
         if isinstance(found, PageSpan) and found.length:

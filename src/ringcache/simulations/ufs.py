@@ -87,6 +87,10 @@ class SimUfs:
         """None: a simulated file is never on the local disk, so it is read, not copied."""
         return None
 
+    def local_roots(self) -> tuple[str, ...]:
+        """(): a simulated file is never on the local disk."""
+        return ()
+
     def is_dir(self, uri: str) -> bool:
         self.meter.ufs_metadata()
         found = self._locate(uri)

@@ -48,6 +48,9 @@ class StreamingReads:
     def when_stored(self, callback) -> None:
         pass  # nothing is ever stored here
 
+    def watch_recorded(self, watcher) -> None:
+        pass  # nor recorded
+
 
 def serve_and_read(tmp_path: Path, reads: StreamingReads, port: int, times: int = 1) -> list:
     async def main() -> list:

@@ -3,8 +3,21 @@ and what they cost against the capacity."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from .eviction import EvictionOrder
 from .model import PRIORITIES, FileEntry, SortedPaths, bits
+
+
+class PathWatcher(Protocol):
+    """Told each path the index starts or stops holding an entry of (a file recorded, with
+    pages or none yet), under the store's lock; `cleared` when it forgets all at once."""
+
+    def added(self, path: str) -> None: ...
+
+    def released(self, path: str) -> None: ...
+
+    def cleared(self) -> None: ...
 
 
 class CacheIndex:
@@ -28,6 +41,7 @@ class CacheIndex:
         "used",
         "pages",
         "evicted",
+        "watcher",
     )
 
     def __init__(self, capacity_bytes: int, page_size: int, order: EvictionOrder) -> None:
@@ -39,11 +53,14 @@ class CacheIndex:
         self.used = 0
         self.pages = 0
         self.evicted = 0
+        self.watcher: PathWatcher | None = None
 
     def add(self, entry: FileEntry) -> None:
         """Index a new entry, with the pages it holds already (at recovery) or none."""
         if entry.path not in self.files:
             self.sorted.add(entry.path)
+            if self.watcher is not None:
+                self.watcher.added(entry.path)
         self.files[entry.path] = entry
         if entry.held:
             entry.cached = entry.held_bytes(self.page_size)
@@ -77,6 +94,8 @@ class CacheIndex:
         entry.held = entry.cached = 0
         del self.files[entry.path]
         self.sorted.discard(entry.path)
+        if self.watcher is not None:
+            self.watcher.released(entry.path)
         return freed
 
     def move(self, entry: FileEntry, priority: str) -> None:
@@ -129,3 +148,5 @@ class CacheIndex:
         self.sorted = SortedPaths()
         self.order.clear()
         self.used = self.pages = 0
+        if self.watcher is not None:
+            self.watcher.cleared()

@@ -22,7 +22,7 @@ from ..ufs.filesystem import FileVersion
 from .changes import CacheChanges
 from .disk import DiskMedium
 from .eviction import EvictionOrder
-from .index import CacheIndex
+from .index import CacheIndex, PathWatcher
 from .medium import Lock, Medium, PageData
 from .model import (
     PRIORITIES,
@@ -108,6 +108,15 @@ class PageStore:
         the change is settled on the medium. Changes that drop nothing never enter it."""
         with self._lock:
             self._changes.guard = guard
+
+    def watch_paths(self, watcher: PathWatcher | None) -> None:
+        """Tell `watcher` every path recorded now (`added`), then each path recorded or
+        forgotten from now on, under the store's lock (None: stop telling)."""
+        with self._lock:
+            self._index.watcher = watcher
+            if watcher is not None:
+                for path in self._index.files:
+                    watcher.added(path)
 
     # -- files ---------------------------------------------------------------------------
 

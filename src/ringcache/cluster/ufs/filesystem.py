@@ -126,6 +126,11 @@ class UnderFileSystem:
             self._confinement.check(path, uri)
         return path
 
+    def local_roots(self) -> tuple[str, ...]:
+        """The real paths every local file this UFS reads is confined to (see
+        `LocalConfinement`); () if it is not the local disk, or not confined."""
+        return () if self._confinement is None else self._confinement.roots
+
     def is_dir(self, uri: str) -> bool:
         return self._call(uri, self.fs.isdir, self._fs_path(uri))
 

@@ -190,6 +190,11 @@ class PublishedView:
         magic, slots, _, _ = _HEADER.unpack_from(table, 0)
         return cls(table, epoch) if (magic, slots) == (MAGIC, SLOTS) else None
 
+    def generation_now(self) -> int | None:
+        """The table's generation, while its lease is ahead; else None."""
+        _, _, generation, valid_until = _HEADER.unpack_from(self.table, 0)
+        return generation if time.monotonic() < valid_until else None
+
     def find(self, name: str) -> PublishedFile | None:
         """The file asked for by `name`, if it is published and valid now."""
         table = self.table

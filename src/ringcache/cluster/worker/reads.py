@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple, cast
 
+from ..cache.index import PathWatcher
 from ..cache.model import CachedFile, PageSpan, clamped
 from ..cache.store import PageStore
 from ..clock import Clock
@@ -27,11 +28,16 @@ from .streamed import StreamedRange, chunk_pages, read_rest
 class UfsSpan(NamedTuple):
     """A range of a local UFS file read through, and that file, opened once (so what is
     sent is the file whose path was checked): no cache page is behind it, so no drop from
-    the cache changes its bytes. Whoever receives it closes `file`."""
+    the cache changes its bytes. Whoever receives it closes `file`. `roots`: the real
+    paths under which a reader on this host may read the files of this UFS that the worker
+    records nothing of itself, without asking, while the rules in force stay put (see
+    `held_names`); () when a rule could need the worker at such a read (a quota, whose
+    pages are stored before answering; a `skipCache` file, read through)."""
 
     file: LocalFile
     offset: int
     length: int
+    roots: tuple[str, ...] = ()
 
 
 class Reusable(NamedTuple):
@@ -132,6 +138,11 @@ class Reads:
         """Call `callback(uri)` on the event loop each time the pages a read missed of a
         file are stored (the last fill queued for it is done)."""
         self.fills.on_stored = callback
+
+    def watch_recorded(self, watcher: PathWatcher | None) -> None:
+        """Tell `watcher` each file the page store records anything of, and stops
+        recording (see `PageStore.watch_paths`); None: stop telling."""
+        self.store.watch_paths(watcher)
 
     def rules_in_force(self) -> tuple[object, ...]:
         """What decides whether a cached copy may be served as it is: the policies and the
@@ -333,7 +344,8 @@ class Reads:
             fill.run()  # under a quota: stored before answering, so usage is never behind
             fill = None
         if local is not None:
-            return UfsSpan(local, offset, end - offset), fill, version, None
+            roots = () if policies.any_quota or policies.any_skip else ufs.local_roots()
+            return UfsSpan(local, offset, end - offset, roots), fill, version, None
         skip, stop = offset - first * page_size, end - first * page_size
         if last == first:
             return bytes(pages[first][skip:stop]), fill, version, more

@@ -1,8 +1,9 @@
 """What readers on the worker's host read without asking, as they tell it afterwards.
 
-A same-host client reads on from a local UFS file handed over for a miss, and reads a
-cached file its owner published (`published`) or handed over whole, without asking; it
-notes each range to the owner (`client.read_notes`, `dataserver.local_reads`), which
+A same-host client reads on from a local UFS file handed over for a miss, reads local
+UFS files its owner records nothing of (`held_names`), and reads a cached file its owner
+published (`published`) or handed over whole, without asking; it notes each range to the
+owner (`client.read_notes`, `dataserver.local_reads`), which
 takes the notes here: a UFS file's ranges are stored as the misses they were, a cached
 file's counted as the hits they were.
 """
@@ -52,10 +53,11 @@ class ToldReads:
         self.page_size = page_size
 
     async def noted(self, path: str, ranges: list[tuple[int, int]]) -> None:
-        """Ranges `(offset, length)` a reader here read itself from a local UFS file this
-        worker handed it (`client.local_reads`): each run of their pages not cached is
-        stored and counted once, as `Reads.locate` would (over `page_spans`'s spans); pages
-        cached by now, and a file the rules no longer cache, are left alone."""
+        """Ranges `(offset, length)` a reader here read itself from a local UFS file (one
+        this worker handed it, or recorded nothing of, `client.local_reads`): each run of
+        their pages not cached is stored and counted once, as `Reads.locate` would (over
+        `page_spans`'s spans); pages cached by now, and a file the rules no longer cache,
+        are left alone."""
         ufs, uri = await self.mounts.open(path)
         if ufs.scheme != "file":
             return  # only a local file is handed over to be read again

@@ -1,0 +1,120 @@
+"""Same-host reads of local UFS files their owner records nothing of: read by the client
+itself, without asking, and noted to the owner afterwards (see
+`cluster.worker.held_names`)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from dataclasses import dataclass
+
+from ..cluster.cache.model import clamped
+from ..cluster.worker.held_names import HeldNamesView
+from .early_reads import local_path, open_to_read
+from .held_files import HeldFiles, pread_all
+from .published_reads import PublishedReads
+from .read_notes import ReadNotes
+
+_PROC_FDS = "/proc/self/fd"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a worker answering a miss allowed (the `direct` field of its answer): files
+    under `roots` (real paths) it records nothing of (`names`) may be read without asking
+    while its published table is at `generation`; `notes_to` is its socket."""
+
+    generation: int
+    roots: tuple[str, ...]
+    prefixes: tuple[str, ...]
+    names: HeldNamesView
+    notes_to: str
+
+
+class DirectReads:
+    """Per worker on this host, the grant its last miss answer carried.
+
+    Guarantees: a range is read here only if its file's real path (resolved on the opened
+    descriptor) is under a granted root, the worker's published table is at the grant's
+    generation with its lease ahead (so the rules and mounts in force are the grant's, and
+    the worker runs), and its filter said it records nothing of the file just before; the
+    bytes are then the UFS file's own, as a miss handed over would have read them. Each
+    range read is noted to the worker, which stores and counts it as the miss it was; the
+    descriptor is held (`held`) to read on from when more of the file follows. Anything
+    else (no grant, a file it may hold, a symlink out of the roots, not a regular file,
+    an empty range, an error) answers None: the caller asks. Thread-safe."""
+
+    def __init__(self, held: HeldFiles, notes: ReadNotes, tables: PublishedReads) -> None:
+        self._held = held
+        self._notes = notes
+        self._tables = tables
+        self._grants: dict[str, Grant] = {}
+        self._lock = threading.Lock()
+
+    def grant(self, worker_id: str, name: str, direct: dict) -> None:
+        """Take the `direct` field of an answer from `worker_id` (its socket `name`)."""
+        generation = int(direct["generation"])
+        roots = tuple(str(root) for root in direct["roots"])
+        current = self._grants.get(worker_id)
+        if current is not None and (current.generation, current.roots) == (generation, roots):
+            return
+        names = HeldNamesView.open(str(direct["names"]))
+        if names is None:
+            return
+        prefixes = tuple(root.rstrip("/") + "/" for root in roots)
+        with self._lock:
+            self._grants[worker_id] = Grant(generation, roots, prefixes, names, name)
+
+    def granted(self, worker_id: str) -> Grant | None:
+        return self._grants.get(worker_id)
+
+    def read(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
+        """The range, read from the UFS file itself if its owner allows that now (see the
+        class's doc); else None."""
+        grant = self._grants.get(worker_id)
+        if grant is None:
+            return None
+        path = local_path(uri)
+        if path is None or not path.startswith(grant.prefixes):
+            return None
+        view = self._tables.view(worker_id)
+        if view is None or view.generation_now() != grant.generation:
+            return None
+        if grant.names.may_hold(uri):
+            return None
+        fd = open_to_read(path)
+        if fd is None:
+            return None
+        try:
+            data, start, size = self._read_confined(fd, grant, offset, length)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not data:  # not allowed; or nothing to note (the owner records what it answers)
+            os.close(fd)
+            return None
+        self._notes.note(grant.notes_to, uri, start, len(data))
+        if start + len(data) < size:
+            self._held.hold((worker_id, uri), fd, size, grant.notes_to)
+        else:
+            os.close(fd)
+        return data
+
+    @staticmethod
+    def _read_confined(
+        fd: int, grant: Grant, offset: int, length: int | None
+    ) -> tuple[bytes | None, int, int]:
+        """The range of the regular file open at `fd` if its real path is under the
+        grant's roots (else None), where it starts, and the file's size."""
+        try:
+            real = os.readlink(f"{_PROC_FDS}/{fd}")
+            if real not in grant.roots and not real.startswith(grant.prefixes):
+                return None, 0, 0
+            found = os.fstat(fd)
+            if not stat.S_ISREG(found.st_mode):
+                return None, 0, 0
+            start, end = clamped(offset, length, found.st_size)
+            return pread_all(fd, end - start, start), start, found.st_size
+        except OSError:
+            return None, 0, 0

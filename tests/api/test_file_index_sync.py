@@ -12,7 +12,7 @@ from ringcache.client.client import connect
 from ringcache.local import LocalCluster
 from tests.api.jobs_helpers import wait_job
 from tests.api.policy_helpers import cached, load, mounted_cluster, post, wait_index_in_step
-from tests.conftest import write_tree
+from tests.conftest import wait_for, write_tree
 
 PAGE = 4096
 
@@ -35,8 +35,17 @@ def test_the_index_agrees_with_the_workers_after_load_reads_eviction_and_free(
     assert len(held) == 12 and all(sum(by.values()) == 2 * PAGE for by in held.values())
 
     client = connect(cluster=cluster)
+    misses = sum(w.counters["misses"] for w in cluster.workers.values())
     for i in range(12):
         client.read(f"/data/b/g{i:02d}.bin")  # read misses cache b, evicting parts of a
+    # Misses read without asking (their owner recorded nothing of them) are cached once
+    # the client's notes of them arrive: 5 pages each.
+    assert client.local is not None
+    client.local.flush_notes()
+    wait_for(
+        lambda: sum(w.counters["misses"] for w in cluster.workers.values()) == misses + 60,
+        what="every miss counted",
+    )
     held = wait_index_in_step(cluster, "reads that evicted")
     total = sum(size for by in held.values() for size in by.values())
     assert total < 12 * 2 * PAGE + 12 * (4 * PAGE + 100)  # something was evicted...

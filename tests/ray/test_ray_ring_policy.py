@@ -37,8 +37,16 @@ def test_a_ray_cluster_places_by_its_ring_policy(ray_config: ClusterConfig, data
         assert coordinator.call_sync("owners", f"/data/{name}") == jump.owners(uri)
         assert client.read(f"/data/{name}") == (data_dir / name).read_bytes()
     owners = [jump.owners(f"file://{data_dir}/{name}")[0] for name in names]
-    cached = {w: ref.call_sync("stats")["cachedFiles"] for w, ref in cluster.workers.items()}
-    assert cached == {w: owners.count(w) for w in cluster.workers}
+    expected = {w: owners.count(w) for w in cluster.workers}
+    # A miss read without asking (its owner records nothing of it) is stored once the
+    # client's note of it arrives.
+    assert client.local is not None
+    client.local.flush_notes()
+
+    def cached_files() -> dict:
+        return {w: ref.call_sync("stats")["cachedFiles"] for w, ref in cluster.workers.items()}
+
+    cached = wait_for(lambda: (c := cached_files()) == expected and c, what="the misses stored")
     assert coordinator.call_sync("clear_stale") == {"errors": {}}
 
     def swept() -> dict | None:  # each worker counts the bytes it dropped once it is done

@@ -22,10 +22,11 @@ carries control only. Each measurement has its baseline:
   were dropped from the page cache first (`posix_fadvise`), against plain reads of them
   dropped the same way: a UFS that has to be read from its disk, as a real one would;
 - beside the cold rounds, the bound of any read that consults another process on this host
-  (`ceiling_vs_plain_ufs`; cold reads asked their owner before they could do without): after each round, the same files read once more through a
-  minimal echo server in a process of its own (plain Python, no Ray, no ringcache code) on
-  an abstract Unix socket: per file the client sends one short line, reads the file itself
-  meanwhile as a cold read's early read does (open, fstat, pread of the whole file, close),
+  (`ceiling_vs_plain_ufs`; cold reads asked their owner before they could do without):
+  after each round, the same files read once more through a minimal echo server in a
+  process of its own (plain Python, no Ray, no ringcache code) on an abstract Unix socket:
+  per file the client sends one short line, reads the file itself meanwhile as a cold
+  read's early read does (open, fstat, pread of the whole file, close),
   then receives the server's one-line answer with a descriptor of the same file attached
   (`socket.send_fds`), checks its device and inode and closes it. That is the same-host
   miss protocol's irreducible cost, without any cache logic, against the same plain reads
@@ -435,6 +436,8 @@ def main() -> None:
                         handle.read()
 
             def from_disk(read: Callable[[], None]) -> float:
+                # Each side starts with no writeback under way (the cold rounds' copies).
+                os.sync()
                 drop_from_page_cache([disk / name for name in names])
                 return timed(read)
 

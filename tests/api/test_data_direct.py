@@ -115,15 +115,37 @@ def test_files_the_owner_records_nothing_of_are_read_without_asking_then_stored(
 def test_ranges_read_without_asking_are_byte_exact(cluster_factory, tmp_path: Path) -> None:
     setup = set_up(cluster_factory, tmp_path)
     client, local = setup.client, setup.local
+    ranges = [(0, 1), (PAGE - 1, 2), (PAGE, PAGE), (5, 2 * PAGE), (3 * PAGE, None)]
+    # A file per range: the note of one range makes its file recorded, then asked for.
+    big = {f"r{i}.bin": os.urandom(3 * PAGE + 7) for i in range(len(ranges))}
+    write_tree(setup.tree, big)
     setup.granted()
-    big = setup.files["f4.bin"]
-    for offset, length in [(0, 1), (PAGE - 1, 2), (PAGE, PAGE), (5, 2 * PAGE), (3 * PAGE, None)]:
-        want = big[offset:] if length is None else big[offset : offset + length]
-        assert in_a_thread(client.read, "/data/f4.bin", offset, length) == want
-    assert local.asked == 1 and local.unasked == 5
+    for (name, data), (offset, length) in zip(big.items(), ranges, strict=True):
+        want = data[offset:] if length is None else data[offset : offset + length]
+        assert in_a_thread(client.read, f"/data/{name}", offset, length) == want
+    assert local.asked == 1 and local.unasked == len(ranges)
     # Nothing to read past the end: asked (the owner answers empty ranges).
-    assert in_a_thread(client.read, "/data/f4.bin", len(big), 10) == b""
+    assert in_a_thread(client.read, "/data/f0.bin", 5, 10) == b""
     assert local.asked == 2
+
+
+def test_each_mount_s_first_miss_grants_its_files_and_both_stay_granted(
+    cluster_factory, tmp_path: Path
+) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    client, local = setup.client, setup.local
+    others = {"first.bin": b"x" * 9, "o1.bin": os.urandom(PAGE), "o2.bin": os.urandom(7)}
+    other = write_tree(tmp_path / "other", others)
+    setup.cluster.run(
+        setup.cluster.coordinator_ref.call("add_mount", "/other", f"file://{other}", {})
+    )
+    setup.granted()
+    assert in_a_thread(client.read, "/other/first.bin") == b"x" * 9
+    assert local.asked == 2
+    for i in (1, 2):  # each mount's files, in turn: none asked for
+        assert in_a_thread(client.read, f"/other/o{i}.bin") == others[f"o{i}.bin"]
+        assert in_a_thread(client.read, f"/data/f{i}.bin") == setup.files[f"f{i}.bin"]
+    assert local.asked == 2 and local.unasked == 4
 
 
 def test_a_file_the_owner_records_anything_of_is_asked_for(cluster_factory, tmp_path: Path) -> None:

@@ -22,18 +22,20 @@ _PROC_FDS = "/proc/self/fd"
 @dataclass(frozen=True)
 class Grant:
     """What a worker answering a miss allowed (the `direct` field of its answer): files
-    under `roots` (real paths) it records nothing of (`names`) may be read without asking
-    while its published table is at `generation`; `notes_to` is its socket."""
+    under `roots` (real paths) it records nothing of (`names`, mapped from `names_path`)
+    may be read without asking while its published table is at `generation`; `notes_to`
+    is its socket."""
 
     generation: int
     roots: tuple[str, ...]
     prefixes: tuple[str, ...]
     names: HeldNamesView
+    names_path: str
     notes_to: str
 
 
 class DirectReads:
-    """Per worker on this host, the grant its last miss answer carried.
+    """Per worker on this host, what its miss answers granted at its latest generation.
 
     Guarantees: a range is read here only if its file's real path (resolved on the opened
     descriptor) is under a granted root, the worker's published table is at the grant's
@@ -53,18 +55,25 @@ class DirectReads:
         self._lock = threading.Lock()
 
     def grant(self, worker_id: str, name: str, direct: dict) -> None:
-        """Take the `direct` field of an answer from `worker_id` (its socket `name`)."""
-        generation = int(direct["generation"])
+        """Take the `direct` field of an answer from `worker_id` (its socket `name`): its
+        roots join those granted at the same generation (one mount's, then another's)."""
+        generation, path = int(direct["generation"]), str(direct["names"])
         roots = tuple(str(root) for root in direct["roots"])
-        current = self._grants.get(worker_id)
-        if current is not None and (current.generation, current.roots) == (generation, roots):
-            return
-        names = HeldNamesView.open(str(direct["names"]))
-        if names is None:
-            return
-        prefixes = tuple(root.rstrip("/") + "/" for root in roots)
         with self._lock:
-            self._grants[worker_id] = Grant(generation, roots, prefixes, names, name)
+            current = self._grants.get(worker_id)
+            if current is not None and current.generation == generation:
+                if set(roots) <= set(current.roots):
+                    return
+                roots = tuple(sorted({*current.roots, *roots}))
+            if current is not None and current.names_path == path:
+                names = current.names
+            else:
+                view = HeldNamesView.open(path)
+                if view is None:
+                    return
+                names = view
+            prefixes = tuple(root.rstrip("/") + "/" for root in roots)
+            self._grants[worker_id] = Grant(generation, roots, prefixes, names, path, name)
 
     def granted(self, worker_id: str) -> Grant | None:
         return self._grants.get(worker_id)

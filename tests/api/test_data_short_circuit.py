@@ -30,9 +30,9 @@ class CountingLocalReads:
         self.answered = 0
 
     def read(
-        self, worker_id: str, uri: str, offset: int, length: int | None, address: str
+        self, worker_id: str, uri: str, offset: int, length: int | None, address: str, **kwargs
     ) -> bytes | None:
-        data = self.inner.read(worker_id, uri, offset, length, address)
+        data = self.inner.read(worker_id, uri, offset, length, address, **kwargs)
         self.answered += data is not None
         return data
 

@@ -153,13 +153,17 @@ class CacheClient:
     def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes `[offset, offset + length)` of the file (to its end when length is None)."""
         mount, uri = self._resolve(path)
-        data = self._held(uri, offset, length)  # the common hot case first
-        if data is not None:
-            return data
+        local = self.local
+        owner = None if local is None else self._owner(uri)
+        if owner is not None:  # the common hot case first
+            data = local.read_held(owner, uri, offset, length)  # type: ignore[union-attr]
+            if data is not None:
+                return data
 
         def from_worker(worker_id: str, address: str) -> bytes:
-            if self.local is not None:  # a worker on this host: straight from its files
-                data = self.local.read(worker_id, uri, offset, length, address)
+            if local is not None:  # a worker on this host: straight from its files
+                tried = worker_id == owner  # what `read_held` reads is not looked for again
+                data = local.read(worker_id, uri, offset, length, address, held_tried=tried)
                 if data is not None:
                     return data
             return self.data.read(address, uri, offset, length)

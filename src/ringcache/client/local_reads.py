@@ -72,11 +72,19 @@ class LocalReads:
         return data if data is not None else self._read_published(worker_id, uri, offset, length)
 
     def read(
-        self, worker_id: str, uri: str, offset: int, length: int | None, address: str
+        self,
+        worker_id: str,
+        uri: str,
+        offset: int,
+        length: int | None,
+        address: str,
+        *,
+        held_tried: bool = False,
     ) -> bytes | None:
         """The range from the worker whose data server is at `address` (`host:port`, as
-        it publishes it), if it is on this host; else None."""
-        data = self.read_held(worker_id, uri, offset, length)
+        it publishes it), if it is on this host; else None. `held_tried`: the caller
+        found just now that `read_held` has no answer."""
+        data = None if held_tried else self.read_held(worker_id, uri, offset, length)
         if data is None:
             data = self._read_direct(worker_id, uri, offset, length)
         if data is not None:

@@ -61,6 +61,7 @@ SLOT_BYTES = 256
 MOST_TEXT = SLOT_BYTES - _SEQ.size - _ENTRY.size  # a longer path and etag: not published
 _ENTRY_AT = _SEQ.size
 _TEXT_AT = _SEQ.size + _ENTRY.size
+_HASH_AT = _ENTRY_AT + struct.calcsize("<QQQQ")  # where an entry's name hash is
 _NO_MTIME = float("nan")
 
 
@@ -198,14 +199,16 @@ class PublishedView:
     def find(self, name: str) -> PublishedFile | None:
         """The file asked for by `name`, if it is published and valid now."""
         table = self.table
-        _, _, generation, valid_until = _HEADER.unpack_from(table, 0)
-        epoch = stable(self.epoch)
-        if epoch is None or time.monotonic() >= valid_until:
-            return None
         wanted = name_hash(name)
         first = int.from_bytes(wanted[:8], "little") % SLOTS
         for probe in range(PROBES):
             at = _slot_offset((first + probe) % SLOTS)
+            if table[at + _HASH_AT : at + _HASH_AT + len(wanted)] != wanted:
+                continue  # (a miss, the common case for a file not cached: no more read)
+            _, _, generation, valid_until = _HEADER.unpack_from(table, 0)
+            epoch = stable(self.epoch)
+            if epoch is None or time.monotonic() >= valid_until:
+                return None
             (seq,) = _SEQ.unpack_from(table, at)
             entry = _ENTRY.unpack_from(table, at + _ENTRY_AT)
             if entry[4] != wanted:

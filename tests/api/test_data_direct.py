@@ -226,3 +226,23 @@ def test_a_stopped_worker_grants_nothing(cluster_factory, tmp_path: Path) -> Non
     assert view.generation_now() is None  # the lease withdrawn: nothing read unasked
     cache_dir = Path(setup.worker.change_epoch.path).parent
     assert not list(cache_dir.glob("held-names-*"))  # and its filter gone
+
+
+def test_a_rule_binds_readers_here_once_acknowledged(cluster_factory, tmp_path: Path) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    client, local = setup.client, setup.local
+    setup.granted()
+    (worker_id,) = setup.cluster.workers
+    view = local.tables.view(worker_id)
+    assert view is not None
+    assert in_a_thread(client.read, "/data/f1.bin") == setup.files["f1.bin"]  # unasked
+    local.flush_notes()
+    wait_for(lambda: view.find(setup.uri("f1.bin")), what="f1.bin stored and published")
+    assert local.unasked == 1 and local.asked == 1
+    # Acknowledged once the worker read it: from then on nothing is read unasked.
+    post(api_for(setup.cluster), "/cache-filter", {"pattern": ".*/ufs/.*", "rule": "skipCache"})
+    assert view.find(setup.uri("f1.bin")) is None
+    for name in ("f1.bin", "f2.bin"):  # published, and recorded nowhere: both asked for
+        assert in_a_thread(client.read, f"/data/{name}") == setup.files[name]
+    assert local.unasked == 1 and local.asked == 3
+    assert setup.recorded("f1.bin") is None and setup.recorded("f2.bin") is None

@@ -32,6 +32,15 @@ def test_reads_through_the_cache_match_the_source(ray_cluster: RayCluster, data_
     client = connect(namespace=ray_cluster.config.namespace)
     for name in ("a.bin", "empty.bin", "small.txt", "nested/deep/b.bin"):
         assert client.read(f"/data/{name}") == (data_dir / name).read_bytes(), name
+    # A miss read without asking (its owner recorded nothing of it) is cached once the
+    # client's note of it arrives.
+    assert client.local is not None
+    client.local.flush_notes()
+
+    def cached_files() -> int:
+        return sum(w.call_sync("stats")["cachedFiles"] for w in ray_cluster.workers.values())
+
+    wait_for(lambda: cached_files() == 4, what="every file cached")
     owner = client.owners("/data/nested/deep/b.bin")[0]
     before = ray_cluster.workers[owner].call_sync("stats")
     assert (
@@ -47,8 +56,7 @@ def test_reads_through_the_cache_match_the_source(ray_cluster: RayCluster, data_
         what="the hit counted",
     )
     assert after["hits"] == before["hits"] + 1 and after["misses"] == before["misses"]
-    cached = sum(w.call_sync("stats")["cachedFiles"] for w in ray_cluster.workers.values())
-    assert cached == 4
+    assert cached_files() == 4
 
 
 def test_a_killed_worker_leaves_the_ring(ray_cluster: RayCluster) -> None:

@@ -90,6 +90,7 @@ async def serve(worker: Worker, sock: socket.socket, token: str | None = None) -
             entries=entries,
         )
         await local.start()
+        worker.when_rules_read(local.look_at_rules)  # a rule acknowledged binds readers here
         # Peers on this host copy pages from the data files themselves.
         handover = PeerHandoverServer(
             services.store,

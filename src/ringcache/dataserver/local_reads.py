@@ -106,6 +106,7 @@ class LocalReadServer:
         self.names = HeldNames(Path(epoch.path).parent, self.published.generation)
         self._grants: dict[tuple[int, tuple[str, ...]], bytes] = {}
         self._renewing: asyncio.Task | None = None
+        self._in_force: tuple[object, ...] = ()
         reads.when_stored(self._stored)  # a file stored after a miss: published at once
         name = socket_name(worker_id, port)  # `port`: its data server's
         self.server = UnixLineServer(name, self._answer, MAX_LINE)
@@ -116,20 +117,26 @@ class LocalReadServer:
         self._renewing = asyncio.get_running_loop().create_task(self._renew())
 
     async def _renew(self) -> None:
-        """Keep the published table's lease; a change of the rules or mounts in force
-        invalidates what it holds."""
-        in_force: tuple[object, ...] = ()
+        """Keep the published table's lease, looking at the rules each time."""
         try:
             while True:
-                now_in_force = self.reads.rules_in_force()  # each replaced whole on a change
-                changed = len(in_force) != len(now_in_force) or any(
-                    old is not new for old, new in zip(in_force, now_in_force, strict=True)
-                )
-                self.published.renew(changed)
-                in_force = now_in_force
+                self.look_at_rules()
                 await asyncio.sleep(RENEW_SECONDS)
         except Exception:  # the lease lapses: readers here ask again, as before any table
             log.exception("the table of published files is no longer renewed")
+
+    def look_at_rules(self) -> None:
+        """Renew the published table's lease; if the rules or mounts in force changed
+        since the last look, what it holds and what was granted under them is invalid
+        first. Called by the worker too, right after it read them (`when_rules_read`):
+        a rule is in force for readers here once the worker acknowledged it."""
+        now_in_force = self.reads.rules_in_force()  # each replaced whole on a change
+        in_force = self._in_force
+        changed = len(in_force) != len(now_in_force) or any(
+            old is not new for old, new in zip(in_force, now_in_force, strict=True)
+        )
+        self.published.renew(changed)
+        self._in_force = now_in_force
 
     def _stored(self, uri: str) -> None:
         """Publish a file whose missed pages were just stored, if it is now wholly cached

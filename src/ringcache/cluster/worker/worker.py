@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ class Worker:
         self.last_heartbeat: float | None = None
         self._heartbeat: asyncio.Task | None = None
         self._stopped = False
+        self._rules_read: list[Callable[[], None]] = []
 
     @property
     def store(self) -> GovernedStore | None:
@@ -182,6 +184,7 @@ class Worker:
             await self.refresh_mounts()
             await self.ownership.refresh()
             await self._running().upkeep.refresh()
+            self._told_rules_read()
         except Exception:  # the loop must outlive a registry restart; next beat retries
             log.exception("%s: heartbeat failed", self.worker_id)
 
@@ -238,10 +241,21 @@ class Worker:
     async def catch_up_policies(self, revision: int) -> int:
         """Refresh the rules if older than `revision` (a rule write's, announced by the
         coordinator before it answers); the revision the rules are now current as of.
-        The mount table is read first: a rule names paths under mounts made before it."""
+        The mount table is read first: a rule names paths under mounts made before it.
+        Those told of rules read (`when_rules_read`) are told before it returns."""
         await self.refresh_mounts()
         await self._running().upkeep.catch_up(revision)
+        self._told_rules_read()
         return self.policy_watch.seen_revision
+
+    def when_rules_read(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` each time the rules and the mount table were read (changed or
+        not): what readers were allowed under the old ones can be taken back at once."""
+        self._rules_read.append(callback)
+
+    def _told_rules_read(self) -> None:
+        for callback in self._rules_read:
+            callback()
 
     async def free_batch(self, paths: list[str]) -> list[FileResult]:
         return await self._running().holdings.free_batch(paths)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 from dataclasses import dataclass
 
 from ..cluster.cache.model import clamped
@@ -52,28 +51,28 @@ class DirectReads:
         self._notes = notes
         self._tables = tables
         self._grants: dict[str, Grant] = {}
-        self._lock = threading.Lock()
 
     def grant(self, worker_id: str, name: str, direct: dict) -> None:
         """Take the `direct` field of an answer from `worker_id` (its socket `name`): its
         roots join those granted at the same generation (one mount's, then another's)."""
         generation, path = int(direct["generation"]), str(direct["names"])
         roots = tuple(str(root) for root in direct["roots"])
-        with self._lock:
-            current = self._grants.get(worker_id)
-            if current is not None and current.generation == generation:
-                if set(roots) <= set(current.roots):
-                    return
-                roots = tuple(sorted({*current.roots, *roots}))
-            if current is not None and current.names_path == path:
-                names = current.names
-            else:
-                view = HeldNamesView.open(path)
-                if view is None:
-                    return
-                names = view
-            prefixes = tuple(root.rstrip("/") + "/" for root in roots)
-            self._grants[worker_id] = Grant(generation, roots, prefixes, names, path, name)
+        current = self._grants.get(worker_id)
+        if current is not None and current.generation == generation:
+            if set(roots) <= set(current.roots):
+                return
+            roots = tuple(sorted({*current.roots, *roots}))
+        if current is not None and current.names_path == path:
+            names = current.names
+        else:
+            view = HeldNamesView.open(path)
+            if view is None:
+                return
+            names = view
+        prefixes = tuple(root.rstrip("/") + "/" for root in roots)
+        grants = dict(self._grants)  # replaced whole: readers take no lock (nor a child)
+        grants[worker_id] = Grant(generation, roots, prefixes, names, path, name)
+        self._grants = grants  # two threads at once may lose one: it is granted again
 
     def granted(self, worker_id: str) -> Grant | None:
         return self._grants.get(worker_id)

@@ -6,6 +6,9 @@ any read once the rules change or the worker stops are asked for as before."""
 from __future__ import annotations
 
 import os
+import random
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ from ringcache.client.local_reads import LocalReads
 from ringcache.cluster.errors import RingcacheError
 from ringcache.local import LocalCluster
 from tests.api.policy_helpers import api_for, post, wait_rules
-from tests.conftest import wait_for, write_tree
+from tests.conftest import run_together, wait_for, write_tree
 
 PAGE = 64 * 1024
 SIZES = [1, PAGE - 1, PAGE, PAGE + 1, 3 * PAGE + 7]
@@ -246,3 +249,38 @@ def test_a_rule_binds_readers_here_once_acknowledged(cluster_factory, tmp_path: 
         assert in_a_thread(client.read, f"/data/{name}") == setup.files[name]
     assert local.unasked == 1 and local.asked == 3
     assert setup.recorded("f1.bin") is None and setup.recorded("f2.bin") is None
+
+
+def test_frees_and_evictions_racing_readers_unasked_never_give_wrong_bytes(
+    cluster_factory, tmp_path: Path
+) -> None:
+    # Room for 8 pages: what readers note is stored, evicted and freed again and again.
+    setup = set_up(cluster_factory, tmp_path, capacity=8 * PAGE)
+    cluster, local, worker = setup.cluster, setup.local, setup.worker
+    setup.granted()
+    names = sorted(setup.files)
+    wrong: list[str] = []
+
+    def reader(seed: int):
+        def read(stop: threading.Event) -> None:
+            rng = random.Random(seed)
+            while not stop.is_set():
+                name = rng.choice(names)
+                data = setup.files[name]
+                offset = rng.randrange(len(data))
+                length = rng.choice([1, 4096, PAGE, None])
+                want = data[offset:] if length is None else data[offset : offset + length]
+                if setup.client.read(f"/data/{name}", offset, length) != want:
+                    wrong.append(f"{name}@{offset}+{length}")
+
+        return read
+
+    def churn(stop: threading.Event) -> None:
+        rng = random.Random(99)
+        while not stop.is_set():
+            cluster.run(worker.free_batch([f"/data/{rng.choice(names)}"]))
+            time.sleep(0.005)
+
+    run_together([reader(seed) for seed in range(3)] + [churn], seconds=3)
+    assert not wrong, wrong[:10]
+    assert local.unasked > 20 and local.asked > 20

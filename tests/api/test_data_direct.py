@@ -36,10 +36,15 @@ class CountingLocalReads(LocalReads):
         super().__init__()
         self.asked = 0
         self.unasked = 0
+        self.infos = 0
 
     def _ask(self, *args, **kwargs):
         self.asked += 1
         return super()._ask(*args, **kwargs)
+
+    def info(self, *args, **kwargs):
+        self.infos += 1
+        return super().info(*args, **kwargs)
 
     def _read_direct(self, *args, **kwargs):
         data = super()._read_direct(*args, **kwargs)
@@ -149,6 +154,25 @@ def test_each_mount_s_first_miss_grants_its_files_and_both_stay_granted(
         assert in_a_thread(client.read, f"/other/o{i}.bin") == others[f"o{i}.bin"]
         assert in_a_thread(client.read, f"/data/f{i}.bin") == setup.files[f"f{i}.bin"]
     assert local.asked == 2 and local.unasked == 4
+
+
+def test_a_file_recorded_nowhere_is_stat_ed_without_asking_as_its_owner_answers(
+    cluster_factory, tmp_path: Path
+) -> None:
+    setup = set_up(cluster_factory, tmp_path)
+    client, local = setup.client, setup.local
+    names = [f"f{i}.bin" for i in range(len(SIZES))]
+    asked = {name: client.stat(f"/data/{name}") for name in names}  # no grant yet
+    assert local.infos == len(names) and all("mtime" in entry for entry in asked.values())
+    setup.granted()
+    assert {name: in_a_thread(client.stat, f"/data/{name}") for name in names} == asked
+    assert local.infos == len(names)  # none asked
+    # A directory, and a file recorded now, are asked for.
+    setup.cluster.run(setup.worker.read("/data/f2.bin"))
+    assert client.stat("/data/f2.bin") == asked["f2.bin"]
+    (setup.tree / "sub").mkdir()
+    assert client.stat("/data/sub")["type"] == "directory"
+    assert local.infos == len(names) + 2
 
 
 def test_a_file_the_owner_records_anything_of_is_asked_for(cluster_factory, tmp_path: Path) -> None:

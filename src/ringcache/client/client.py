@@ -186,12 +186,15 @@ class CacheClient:
         if not is_uri(path) and normalize_cluster_path(path) == "/":
             return {"path": "/", "size": 0, "type": "directory"}
         mount, uri = self._resolve(path)
-        local, published = self.local, None
+        local = self.local
         if local is not None and (owner := self._owner(uri)) is not None:
             published = local.published(owner, uri)
-        if published is not None:  # its cached version, as reads of it answer now
-            mtime_ms = int((published.mtime or 0) * 1000)
-            return self._answer(uri, published.size, "file", mtime_ms, published.etag)
+            if published is not None:  # its cached version, as reads of it answer now
+                mtime_ms = int((published.mtime or 0) * 1000)
+                return self._answer(uri, published.size, "file", mtime_ms, published.etag)
+            found = local.unasked_stat(owner, uri)
+            if found is not None:  # recorded nowhere: the UFS file's, as its owner answers
+                return self._answer(uri, found.st_size, "file", int(found.st_mtime * 1000), None)
 
         def from_worker(worker_id: str, address: str) -> dict[str, Any]:
             found = None if self.local is None else self.local.info(worker_id, uri, address)

@@ -80,6 +80,41 @@ class DirectReads:
     def read(self, worker_id: str, uri: str, offset: int, length: int | None) -> bytes | None:
         """The range, read from the UFS file itself if its owner allows that now (see the
         class's doc); else None."""
+        opened = self._open(worker_id, uri)
+        if opened is None:
+            return None
+        fd, grant, found = opened
+        start, end = clamped(offset, length, found.st_size)
+        try:
+            data = pread_all(fd, end - start, start) if end > start else b""
+        except OSError:
+            data = b""
+        except BaseException:
+            os.close(fd)
+            raise
+        if not data:  # nothing to note (the owner records what it answers): asked
+            os.close(fd)
+            return None
+        self._notes.note(grant.notes_to, uri, start, len(data))
+        if end < found.st_size:
+            self._held.hold((worker_id, uri), fd, found.st_size, grant.notes_to)
+        else:
+            os.close(fd)
+        return data
+
+    def stat(self, worker_id: str, uri: str) -> os.stat_result | None:
+        """The UFS file's status, taken by the client itself when its owner would answer it
+        from the UFS file (it records nothing of it) and allows reading it unasked; else
+        None."""
+        opened = self._open(worker_id, uri)
+        if opened is None:
+            return None
+        os.close(opened[0])
+        return opened[2]
+
+    def _open(self, worker_id: str, uri: str) -> tuple[int, Grant, os.stat_result] | None:
+        """The file `uri` names, opened, with the grant that allows it and its status, if
+        the class's conditions hold now; else None."""
         grant = self._grants.get(worker_id)
         if grant is None:
             return None
@@ -95,34 +130,13 @@ class DirectReads:
         if fd is None:
             return None
         try:
-            data, start, size = self._read_confined(fd, grant, offset, length)
-        except BaseException:
-            os.close(fd)
-            raise
-        if not data:  # not allowed; or nothing to note (the owner records what it answers)
+            real = os.readlink(f"{_PROC_FDS}/{fd}")
+            found = os.fstat(fd)
+        except OSError:
             os.close(fd)
             return None
-        self._notes.note(grant.notes_to, uri, start, len(data))
-        if start + len(data) < size:
-            self._held.hold((worker_id, uri), fd, size, grant.notes_to)
-        else:
+        inside = real in grant.roots or real.startswith(grant.prefixes)
+        if not inside or not stat.S_ISREG(found.st_mode):
             os.close(fd)
-        return data
-
-    @staticmethod
-    def _read_confined(
-        fd: int, grant: Grant, offset: int, length: int | None
-    ) -> tuple[bytes | None, int, int]:
-        """The range of the regular file open at `fd` if its real path is under the
-        grant's roots (else None), where it starts, and the file's size."""
-        try:
-            real = os.readlink(f"{_PROC_FDS}/{fd}")
-            if real not in grant.roots and not real.startswith(grant.prefixes):
-                return None, 0, 0
-            found = os.fstat(fd)
-            if not stat.S_ISREG(found.st_mode):
-                return None, 0, 0
-            start, end = clamped(offset, length, found.st_size)
-            return pread_all(fd, end - start, start), start, found.st_size
-        except OSError:
-            return None, 0, 0
+            return None
+        return fd, grant, found

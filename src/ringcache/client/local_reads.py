@@ -183,6 +183,11 @@ class LocalReads:
             os.close(fd)
         return None  # pages kept being dropped while read: let HTTP answer
 
+    def unasked_stat(self, worker_id: str, uri: str) -> os.stat_result | None:
+        """The status of a local UFS file the worker records nothing of and allows reading
+        unasked (`DirectReads.stat`), taken here; else None."""
+        return self.direct.stat(worker_id, uri)
+
     def published(self, worker_id: str, uri: str) -> PublishedFile | None:
         """The file as the worker published it, if it did and the entry is valid now."""
         return self.tables.find(worker_id, uri)

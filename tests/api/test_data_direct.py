@@ -19,37 +19,14 @@ import pytest
 from ringcache.client.client import CacheClient
 from ringcache.client.control import ActorControl, local_coordinator
 from ringcache.client.data import HttpDataPath
-from ringcache.client.local_reads import LocalReads
 from ringcache.cluster.errors import RingcacheError
 from ringcache.local import LocalCluster
+from tests.api.counting_reads import CountingLocalReads
 from tests.api.policy_helpers import api_for, post, wait_rules
 from tests.conftest import run_together, wait_for, write_tree
 
 PAGE = 64 * 1024
 SIZES = [1, PAGE - 1, PAGE, PAGE + 1, 3 * PAGE + 7]
-
-
-class CountingLocalReads(LocalReads):
-    """`LocalReads`, counting the reads it asked for and those it read itself."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked = 0
-        self.unasked = 0
-        self.infos = 0
-
-    def _ask(self, *args, **kwargs):
-        self.asked += 1
-        return super()._ask(*args, **kwargs)
-
-    def info(self, *args, **kwargs):
-        self.infos += 1
-        return super().info(*args, **kwargs)
-
-    def _read_direct(self, *args, **kwargs):
-        data = super()._read_direct(*args, **kwargs)
-        self.unasked += data is not None
-        return data
 
 
 @dataclass

@@ -16,39 +16,12 @@ from typing import Any
 from ringcache.client.client import CacheClient
 from ringcache.client.control import ActorControl, local_coordinator
 from ringcache.client.data import HttpDataPath
-from ringcache.client.local_reads import LocalReads
 from ringcache.local import LocalCluster
+from tests.api.counting_reads import CountingLocalReads
 from tests.api.policy_helpers import api_for, post, wait_rules
 from tests.conftest import run_together, wait_for, write_tree
 
 PAGE = 64 * 1024
-
-
-class CountingLocalReads(LocalReads):
-    """`LocalReads`, counting the requests it sent (reads, entries) and the reads the
-    table answered; every miss asked (no UFS file read without asking, `test_data_direct`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked = 0
-        self.from_table = 0
-        self.infos = 0
-
-    def _ask(self, *args, **kwargs):
-        self.asked += 1
-        return super()._ask(*args, **kwargs)
-
-    def info(self, *args, **kwargs):
-        self.infos += 1
-        return super().info(*args, **kwargs)
-
-    def _take_grant(self, *args, **kwargs) -> None:
-        pass
-
-    def _read_published(self, *args, **kwargs):
-        data = super()._read_published(*args, **kwargs)
-        self.from_table += data is not None
-        return data
 
 
 @dataclass
@@ -67,7 +40,7 @@ def set_up(cluster_factory, tmp_path: Path, **overrides: object) -> Published:
     files = {f"f{i}.bin": os.urandom(size) for i, size in enumerate([1, PAGE, 3 * PAGE + 7])}
     tree = write_tree(tmp_path / "ufs", files)
     cluster.run(cluster.coordinator_ref.call("add_mount", "/data", f"file://{tree}", {}))
-    local = CountingLocalReads()
+    local = CountingLocalReads(grants=False)  # every miss asked: see test_data_direct
     control = ActorControl(local_coordinator(cluster))
     client = CacheClient(control, HttpDataPath(), local=local, ufs_fallback=False)
     (worker,) = cluster.workers.values()

@@ -49,6 +49,11 @@ class CountingLocalReads:
     def published(self, worker_id: str, uri: str):
         return self.inner.published(worker_id, uri)
 
+    def unasked_stat(self, worker_id: str, uri: str):
+        found = self.inner.unasked_stat(worker_id, uri)
+        self.answered += found is not None
+        return found
+
 
 def client_of(cluster: LocalCluster, local: CountingLocalReads | None) -> CacheClient:
     control = ActorControl(local_coordinator(cluster))

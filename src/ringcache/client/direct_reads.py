@@ -9,25 +9,23 @@ import stat
 from dataclasses import dataclass
 
 from ..cluster.cache.model import clamped
+from ..cluster.ufs.local_roots import RealRoots, descriptor_path
 from ..cluster.worker.held_names import HeldNamesView
 from .early_reads import local_path, open_to_read
 from .held_files import HeldFiles, pread_all
 from .published_reads import PublishedReads
 from .read_notes import ReadNotes
 
-_PROC_FDS = "/proc/self/fd"
-
 
 @dataclass(frozen=True)
 class Grant:
     """What a worker answering a miss allowed (the `direct` field of its answer): files
-    under `roots` (real paths) it records nothing of (`names`, mapped from `names_path`)
-    may be read without asking while its published table is at `generation`; `notes_to`
-    is its socket."""
+    under `roots` it records nothing of (`names`, mapped from `names_path`) may be read
+    without asking while its published table is at `generation`; `notes_to` is its
+    socket."""
 
     generation: int
-    roots: tuple[str, ...]
-    prefixes: tuple[str, ...]
+    roots: RealRoots
     names: HeldNamesView
     names_path: str
     notes_to: str
@@ -59,9 +57,9 @@ class DirectReads:
         roots = tuple(str(root) for root in direct["roots"])
         current = self._grants.get(worker_id)
         if current is not None and current.generation == generation:
-            if set(roots) <= set(current.roots):
+            if set(roots) <= set(current.roots.roots):
                 return
-            roots = tuple(sorted({*current.roots, *roots}))
+            roots = tuple(sorted({*current.roots.roots, *roots}))
         if current is not None and current.names_path == path:
             names = current.names
         else:
@@ -69,9 +67,8 @@ class DirectReads:
             if view is None:
                 return
             names = view
-        prefixes = tuple(root.rstrip("/") + "/" for root in roots)
         grants = dict(self._grants)  # replaced whole: readers take no lock (nor a child)
-        grants[worker_id] = Grant(generation, roots, prefixes, names, path, name)
+        grants[worker_id] = Grant(generation, RealRoots(roots), names, path, name)
         self._grants = grants  # two threads at once may lose one: it is granted again
 
     def granted(self, worker_id: str) -> Grant | None:
@@ -119,7 +116,7 @@ class DirectReads:
         if grant is None:
             return None
         path = local_path(uri)
-        if path is None or not path.startswith(grant.prefixes):
+        if path is None or not grant.roots.hold(path):  # (its real path is checked below)
             return None
         view = self._tables.view(worker_id)
         if view is None or view.generation_now() != grant.generation:
@@ -130,13 +127,12 @@ class DirectReads:
         if fd is None:
             return None
         try:
-            real = os.readlink(f"{_PROC_FDS}/{fd}")
+            real = descriptor_path(fd)  # as the worker's own confinement checks it
             found = os.fstat(fd)
         except OSError:
             os.close(fd)
             return None
-        inside = real in grant.roots or real.startswith(grant.prefixes)
-        if not inside or not stat.S_ISREG(found.st_mode):
+        if not grant.roots.hold(real) or not stat.S_ISREG(found.st_mode):
             os.close(fd)
             return None
         return fd, grant, found

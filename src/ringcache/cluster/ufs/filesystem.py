@@ -129,7 +129,7 @@ class UnderFileSystem:
     def local_roots(self) -> tuple[str, ...]:
         """The real paths every local file this UFS reads is confined to (see
         `LocalConfinement`); () if it is not the local disk, or not confined."""
-        return () if self._confinement is None else self._confinement.roots
+        return () if self._confinement is None else self._confinement.inside.roots
 
     def is_dir(self, uri: str) -> bool:
         return self._call(uri, self.fs.isdir, self._fs_path(uri))

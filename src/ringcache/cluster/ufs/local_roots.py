@@ -14,7 +14,7 @@ passed, even if its path is made a link elsewhere right after (`LocalConfinement
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from stat import S_ISREG
 
 from fsspec.implementations.local import LocalFileSystem
@@ -87,6 +87,29 @@ def real_path(path: str) -> str:
     return os.path.realpath(path)
 
 
+def descriptor_path(fd: int) -> str:
+    """The real path of what `fd` is open on, as the kernel names it (`/proc/self/fd`;
+    OSError where there is none)."""
+    return os.readlink(f"{_PROC_FDS}/{fd}")
+
+
+class RealRoots:
+    """Real paths (symlinks resolved), and whether a real path is one of them or under one
+    (a string test: the caller resolves the path)."""
+
+    __slots__ = ("roots", "_prefixes")
+
+    def __init__(self, roots: Iterable[str]) -> None:
+        self.roots = tuple(roots)
+        self._prefixes = tuple(root.rstrip("/") + "/" for root in self.roots)
+
+    def __repr__(self) -> str:
+        return f"RealRoots({self.roots!r})"
+
+    def hold(self, real: str) -> bool:
+        return real in self.roots or real.startswith(self._prefixes)
+
+
 class LocalConfinement:
     """Keeps a local-disk UFS inside its mount root, itself inside the allowed roots.
 
@@ -100,11 +123,10 @@ class LocalConfinement:
 
     def __init__(self, roots: Sequence[str], allowed_roots: Sequence[str]) -> None:
         real = [os.path.realpath(root) for root in roots]
-        self.roots = tuple(root for root in real if within_allowed(root, allowed_roots))
-        self._prefixes = tuple(root.rstrip("/") + "/" for root in self.roots)
+        self.inside = RealRoots(root for root in real if within_allowed(root, allowed_roots))
 
     def __repr__(self) -> str:
-        return f"LocalConfinement({self.roots!r})"
+        return f"LocalConfinement({self.inside.roots!r})"
 
     def check(self, path: str, uri: str) -> None:
         """Raise OutsideLocalRoots unless `path` (the local path of `uri`) stays inside."""
@@ -135,14 +157,14 @@ class LocalConfinement:
         own real path passed; the caller closes it."""
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         try:
-            self._passes(os.readlink(f"{_PROC_FDS}/{fd}"), uri)
+            self._passes(descriptor_path(fd), uri)
         except BaseException:
             os.close(fd)
             raise
         return fd
 
     def _passes(self, real: str, uri: str) -> None:
-        if real in self.roots or real.startswith(self._prefixes):
+        if self.inside.hold(real):
             return
         raise OutsideLocalRoots(
             f"{uri} resolves to {real}, outside its mount root and the allowed local roots: "

@@ -225,6 +225,11 @@ def page_spans(ranges: list[tuple[int, int]], page: int) -> list[tuple[int, int]
     return [(start, end) for start, end in spans]
 
 
+def pages_in(offset: int, length: int, page: int) -> int:
+    """How many pages of `page` bytes the range `[offset, offset + length)` touches."""
+    return (offset + length - 1) // page - offset // page + 1 if length > 0 else 0
+
+
 def clamped(offset: int, length: int | None, size: int) -> tuple[int, int]:
     """`[start, end)` of the range `offset`, `length` (None: to the end) within `size`."""
     start = max(0, min(offset, size))

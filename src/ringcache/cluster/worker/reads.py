@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import NamedTuple, cast
 
 from ..cache.index import PathWatcher
-from ..cache.model import CachedFile, PageSpan, clamped
+from ..cache.model import CachedFile, PageSpan, clamped, pages_in
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..environment import RunIo
@@ -243,8 +243,7 @@ class Reads:
         return None if span is None else Reusable(span, info.version)
 
     def _count_hit(self, offset: int, length: int) -> None:
-        size = self.page_size
-        self.counters["hits"] += (offset + length - 1) // size - offset // size + 1 if length else 0
+        self.counters["hits"] += pages_in(offset, length, self.page_size)
         self.counters["bytesFromCache"] += length
 
     def _read(
@@ -359,7 +358,6 @@ class Reads:
     ) -> tuple[int, int]:
         """How many of the range's pages are not cached, and how many it has (0, 0 if it is
         empty, or if the file was dropped meanwhile: then it reads as a file not cached)."""
-        page = self.page_size
         start, end = clamped(offset, length, info.version.size)
         if end <= start:
             return 0, 0
@@ -367,7 +365,7 @@ class Reads:
             missing = self.store.missing_pages(uri, start, end - start)
         except NotFound:  # dropped by another thread since `info` was read
             return 0, 0
-        return len(missing), (end - 1) // page - start // page + 1
+        return len(missing), pages_in(start, end - start, self.page_size)
 
     def _owns(self, uri: str) -> bool:
         return self.ownership is None or self.ownership.owns(uri)

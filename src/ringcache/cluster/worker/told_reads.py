@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Awaitable, Callable
 
-from ..cache.model import clamped, page_runs, page_spans
+from ..cache.model import clamped, page_runs, page_spans, pages_in
 from ..cache.store import PageStore
 from ..clock import Clock
 from ..errors import NotFound
@@ -100,10 +100,8 @@ class ToldReads:
                 if (at := bisect.bisect_right(ends, offset)) < len(cached)
                 and cached[at][0] <= offset
             ]
-        hits = served = 0
-        for offset, length in ranges:
-            hits += (offset + length - 1) // page - offset // page + 1
-            served += length
+        hits = sum(pages_in(offset, length, page) for offset, length in ranges)
+        served = sum(length for _, length in ranges)
         self.counters["hits"] += hits
         self.counters["bytesFromCache"] += served
         self.counters["bytesServed"] += served
